@@ -1,0 +1,112 @@
+"""Process settings from the environment, the Temporal connection, and the policy loader.
+
+Secrets (tokens, passwords) live only here and in the activities that use them: never in a workflow
+input, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from workflows.policy import Policy
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    """Every setting the worker, the HTTP service and the CLI read. Unset systems use the outbox."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_url: str = "http://localhost:8233"
+    incident_task_queue: str = "incidents"
+    incident_policy: Path = ROOT / "examples" / "policy.toml"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    webhook_token: SecretStr | None = None
+    max_body_bytes: int = 1024 * 1024
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    opsgenie_api_key: SecretStr | None = None
+    opsgenie_api_url: str = "https://api.opsgenie.com"
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str = "incidents@example.com"
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    statuspage_api_key: SecretStr | None = None
+    statuspage_page_id: str | None = None
+    statuspage_api_url: str = "https://api.statuspage.io/v1"
+
+    zoom_account_id: str | None = None
+    zoom_client_id: str | None = None
+    zoom_client_secret: SecretStr | None = None
+    zoom_api_url: str = "https://api.zoom.us/v2"
+    zoom_oauth_url: str = "https://zoom.us/oauth/token"
+
+    outbox_path: Path = ROOT / ".data" / "outbox.jsonl"
+    incident_log_dir: Path = ROOT / ".data" / "incident-logs"
+
+    metrics_port: int | None = Field(default=None, description="worker's Prometheus port; unset: off")
+    log_format: str = "text"  # text | json
+    log_level: str = "INFO"
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the field."""
+
+
+def load_policy(path: Path | str) -> Policy:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise PolicyError(f"{path}: no such policy file") from err
+    except tomllib.TOMLDecodeError as err:
+        raise PolicyError(f"{path}: not valid TOML: {err}") from err
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as err:
+        raise PolicyError(f"{path}: {describe_validation_error(err)}") from err
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One line per problem, each naming the field by its dotted path."""
+    parts = []
+    for problem in err.errors():
+        where = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect with the SDK's environment configuration (profiles, TEMPORAL_* variables, TLS, API key).
+
+    TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE given to this process win over a profile's, so
+    `make run` and the tests can point anywhere without a config file.
+    """
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", settings.temporal_address)
+    config.setdefault("namespace", settings.temporal_namespace)
+    return await Client.connect(**config, data_converter=pydantic_data_converter)

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real Temporal dev server and time-skipping test server, both from the venv."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from settings import ROOT, Settings, load_policy
+from workflows import search_attributes
+from workflows.policy import Policy
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """`temporal server start-dev` (in memory) with the incident search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: hours of incident in seconds. Tests using it run one at a time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, task_queue: str) -> Settings:
+    """Nothing configured: every delivery lands in this test's own outbox."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        incident_task_queue=task_queue,
+        outbox_path=tmp_path / "outbox.jsonl",
+        incident_log_dir=tmp_path / "logs",
+    )
+
+
+@pytest.fixture
+def example_policy() -> Policy:
+    return load_policy(ROOT / "examples" / "policy.toml")

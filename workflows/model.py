@@ -1,0 +1,515 @@
+"""Data types shared by workflows, activities and the ways in: enums, messages and incident state.
+
+Every model here travels through Temporal's pydantic data converter, so it is part of running
+incidents' histories: add fields with defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# --- enums -------------------------------------------------------------------------------------
+
+
+class Phase(StrEnum):
+    """The phases of seed 004, in order, plus the end of the incident."""
+
+    DETECTION = "detection"
+    INVESTIGATION = "investigation"
+    IDENTIFICATION = "identification"
+    MONITORING = "monitoring"
+    RESOLUTION = "resolution"
+    ANALYSIS = "analysis"
+    PUBLISHING = "publishing"
+    CLOSED = "closed"
+
+
+class Status(StrEnum):
+    """What the IncidentStatus search attribute says."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Severity(StrEnum):
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+    @property
+    def priority(self) -> str:
+        """Seed 003 speaks of high, medium and low priority."""
+        return {"SEV1": "high", "SEV2": "high", "SEV3": "medium", "SEV4": "low"}[self.value]
+
+
+class IncidentKind(StrEnum):
+    """Seed 001: an issue is either an incident or a disturbance."""
+
+    INCIDENT = "incident"
+    DISTURBANCE = "disturbance"
+
+
+class Scope(StrEnum):
+    """Seed 001: global incidents belong to the Technical Manager, local ones to the CSM."""
+
+    LOCAL = "local"
+    GLOBAL = "global"
+
+
+class CriticalCriterion(StrEnum):
+    """Seed 002's definition of a critical incident; any one of them makes it SEV1."""
+
+    SITE_DOWN = "site_down"
+    KEY_FUNCTION_BROKEN = "key_function_broken"
+    MANY_USERS_BLOCKED = "many_users_blocked"
+    SECURITY_BREACH = "security_breach"
+    CLIENT_URGENT = "client_urgent"
+
+
+class Role(StrEnum):
+    """Every role the five seeds name. The policy says who holds which."""
+
+    INCIDENT_COMMANDER = "incident_commander"
+    COMMUNICATIONS_LEAD = "communications_lead"
+    RESPONDER = "responder"
+    RESPONSIBLE_DEVELOPER = "responsible_developer"
+    PROJECT_MANAGER = "project_manager"
+    CTO = "cto"
+    ACCOUNT_MANAGER = "account_manager"
+    TECHNICAL_MANAGER = "technical_manager"
+    CUSTOMER_SERVICE_MANAGER = "customer_service_manager"
+    SENIOR_MANAGEMENT = "senior_management"
+    PMO = "pmo"
+    BUSINESS_LEAD = "business_lead"
+    TECHNICAL_SLT = "technical_slt"
+    MESSAGING_OFFICER = "messaging_officer"
+    LEGAL_OFFICER = "legal_officer"
+    CUSTOMER_LIAISON = "customer_liaison"
+    ELT_APPROVER = "elt_approver"
+    DISTRIBUTOR = "distributor"
+
+
+class Channel(StrEnum):
+    """How a person is reached."""
+
+    PAGE = "page"
+    SLACK = "slack"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+
+
+class Audience(StrEnum):
+    """Seed 004's three audiences."""
+
+    INTERNAL = "internal_stakeholders"
+    STRATEGIC = "strategic_customers"
+    ALL_CUSTOMERS = "all_customers"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+class AlertEvent(BaseModel):
+    """One alert from any source, normalised by the webhook. Its text is data, never markup."""
+
+    source: str
+    dedup_key: str
+    fingerprint: str = ""
+    status: AlertStatus = AlertStatus.FIRING
+    title: str
+    description: str = ""
+    severity: Severity | None = None
+    service: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list)
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    received_at: datetime | None = None
+
+
+# --- timeline and state ------------------------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None = None
+
+
+class Task(BaseModel):
+    """Seed 003: recovery tasks, prioritised by business impact and RTO."""
+
+    task_id: str
+    title: str
+    assignee: str
+    business_impact: Severity = Severity.SEV3
+    done: bool = False
+    created_at: datetime | None = None
+
+
+# --- activity inputs and results ---------------------------------------------------------------
+
+
+class PageRequest(BaseModel):
+    """Open (or re-open) the paging alert for an incident; the dedup key makes it idempotent."""
+
+    incident_id: str
+    dedup_key: str
+    summary: str
+    severity: Severity
+    description: str = ""
+    responders: list[str] = Field(default_factory=list)  # provider-side user names / emails
+    details: dict[str, str] = Field(default_factory=dict)
+    provider: str = "opsgenie"  # from the policy: opsgenie | pagerduty
+
+
+class PageAction(BaseModel):
+    """Acknowledge, resolve or annotate the paging alert known by dedup key."""
+
+    incident_id: str
+    dedup_key: str
+    provider: str = "opsgenie"
+    note: str = ""
+    actor: str = ""
+
+
+class PageResult(BaseModel):
+    provider: str
+    reference: str = ""  # OpsGenie requestId / PagerDuty dedup_key as returned
+    delivered_to: str = ""  # "outbox" when no account is configured
+
+
+class SlackChannelRequest(BaseModel):
+    incident_id: str
+    title: str
+    topic: str = ""
+    purpose: str = ""
+    invite_user_ids: list[str] = Field(default_factory=list)
+    bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
+
+
+class SlackChannel(BaseModel):
+    channel_id: str
+    name: str
+    delivered_to: str = ""
+
+
+class SlackPost(BaseModel):
+    """A message to a channel (id or name). `text` is plain data: the adapter escapes it."""
+
+    channel: str
+    text: str
+    idempotency_key: str
+    mention_user_ids: list[str] = Field(default_factory=list)
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SlackDirectMessage(BaseModel):
+    user_id: str
+    text: str
+    idempotency_key: str
+
+
+class SlackArchive(BaseModel):
+    channel: str
+
+
+class SlackResult(BaseModel):
+    channel: str = ""
+    ts: str = ""
+    delivered_to: str = ""
+
+
+class EmailRequest(BaseModel):
+    """One e-mail. `personal=True` sends one message per recipient (strategic customers)."""
+
+    to: list[str]
+    subject: str
+    text: str
+    html: str = ""
+    idempotency_key: str
+    personal: bool = False
+
+
+class EmailResult(BaseModel):
+    message_ids: list[str] = Field(default_factory=list)
+    delivered_to: str = ""
+
+
+class TelegramRequest(BaseModel):
+    chat_id: str
+    text: str
+    idempotency_key: str
+
+
+class StatuspageRequest(BaseModel):
+    """Create the status-page incident for this incident, or update it when it exists."""
+
+    incident_id: str
+    name: str
+    phase: Phase
+    body: str
+    idempotency_key: str
+    statuspage_incident_id: str = ""
+
+
+class StatuspageResult(BaseModel):
+    statuspage_incident_id: str
+    delivered_to: str = ""
+
+
+class ConferenceRequest(BaseModel):
+    incident_id: str
+    topic: str
+    bridge_url: str = ""  # the policy's standing bridge, used when Zoom is not configured
+
+
+class ConferenceResult(BaseModel):
+    join_url: str
+    delivered_to: str = ""
+
+
+class DeliveryResult(BaseModel):
+    """Result of a delivery that returns nothing the workflow needs but where it went."""
+
+    delivered_to: str = ""
+
+
+class IncidentLogEntry(BaseModel):
+    """A line in the project's incident log or the global one (seeds 001, 002, 003)."""
+
+    log: str  # "project" | "global"
+    project: str
+    incident_id: str
+    title: str
+    fields: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str
+    log_dir: str = ""
+
+
+class PostmortemRequest(BaseModel):
+    incident_id: str
+    title: str
+    severity: Severity
+    service: str = ""
+    sections: dict[str, str] = Field(default_factory=dict)  # heading -> text known so far
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    log_dir: str = ""
+
+
+class RecordResult(BaseModel):
+    location: str
+
+
+# --- human decisions: each is an Update and a Signal of the same name --------------------------
+
+
+class Decision(BaseModel):
+    """Who decided. The validator checks their role in the policy and the incident's state."""
+
+    actor: str
+
+
+class Acknowledge(Decision):
+    note: str = ""
+
+
+class AssignRole(Decision):
+    role: Role
+    person: str
+
+
+class Classify(Decision):
+    kind: IncidentKind | None = None
+    severity: Severity | None = None
+    scope: Scope | None = None
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    note: str = ""
+
+
+class SetPhase(Decision):
+    phase: Phase
+    note: str = ""
+
+
+class Estimate(Decision):
+    minutes: int = Field(gt=0, le=7 * 24 * 60)
+    note: str = ""
+
+
+class ProgressNote(Decision):
+    text: str
+
+
+class StatusUpdate(Decision):
+    text: str
+
+
+class AssignTask(Decision):
+    title: str
+    assignee: str
+    business_impact: Severity = Severity.SEV3
+
+
+class CompleteTask(Decision):
+    task_id: str
+
+
+class ReportDataLoss(Decision):
+    """Seed 003's RPO: how many minutes of data the recovery point loses."""
+
+    minutes: int = Field(ge=0)
+
+
+class TriggerBusinessIncident(Decision):
+    reason: str = ""
+
+
+class Resolve(Decision):
+    """Seed 000's resolution message: overview, how it was resolved, prevention."""
+
+    overview: str
+    how_resolved: str
+    prevention: str
+
+
+class Reopen(Decision):
+    reason: str
+
+
+class ReviewHeld(Decision):
+    notes: str = ""
+
+
+class PublishPostmortem(Decision):
+    url: str = ""
+
+
+class CloseIncident(Decision):
+    pass
+
+
+# --- the workflows' inputs and what they share -------------------------------------------------
+
+
+class IncidentFacts(BaseModel):
+    """What templates and child workflows may know of the incident: no secrets, no markup."""
+
+    incident_id: str
+    title: str
+    service: str = ""
+    severity: Severity = Severity.SEV3
+    phase: Phase = Phase.DETECTION
+    opened_at: datetime | None = None
+    summary: str = ""
+    impact: str = ""
+    ui_url: str = ""
+
+
+class PhaseChanged(BaseModel):
+    """Sent by IncidentWorkflow to its CommsWorkflow when the incident moves phase (or closes)."""
+
+    phase: Phase
+    facts: IncidentFacts
+
+
+class EscalationNotice(BaseModel):
+    """Sent by EscalationWorkflow to its incident for the timeline: who was reached, how, when."""
+
+    at: datetime
+    tier: int
+    round: int
+    people: list[str]
+    channels: list[Channel]
+    text: str
+
+
+class AlertSeen(BaseModel):
+    status: AlertStatus
+    count: int = 1
+    title: str = ""
+    last_at: datetime | None = None
+
+
+class Effect(BaseModel):
+    """Work a handler recorded for the main loop to do (handlers validate and record; the loop acts)."""
+
+    kind: str
+    actor: str = ""
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held",
+             "postmortem_published")
+
+
+class IncidentState(BaseModel):
+    """Everything an incident knows; what the `state` query returns and continue-as-new carries."""
+
+    incident_id: str
+    title: str
+    source: str = ""
+    dedup_key: str = ""
+    service: str = ""
+    description: str = ""
+    kind: IncidentKind | None = None
+    severity: Severity = Severity.SEV3
+    scope: Scope = Scope.LOCAL
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    phase: Phase = Phase.DETECTION
+    status: Status = Status.OPEN
+    assigned: dict[Role, str] = Field(default_factory=dict)
+    opened_at: datetime
+    assessment_due: datetime | None = None
+    assessed_by: str | None = None
+    confirmed: bool = False
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: dict[str, str] = Field(default_factory=dict)
+    alerts: dict[str, AlertSeen] = Field(default_factory=dict)  # fingerprint -> latest
+    alert_count: int = 0
+    channel: str = ""
+    conference_url: str = ""
+    page_reference: str = ""
+    escalation_round: int = 0
+    escalation_active: bool = False
+    estimate_due: datetime | None = None
+    progress_due: datetime | None = None
+    calls_convened: int = 0
+    next_update_due: datetime | None = None
+    update_nudged: bool = False
+    updates_missed: int = 0
+    rto_due: datetime | None = None
+    rto_warned: bool = False
+    rto_breached: bool = False
+    data_loss_minutes: int | None = None
+    tasks: list[Task] = Field(default_factory=list)
+    business_incident: bool = False
+    review_due: datetime | None = None
+    next_review_reminder: datetime | None = None
+    postmortem_location: str = ""
+    postmortem_url: str = ""
+    checklist: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(CHECKLIST, False))
+    pending: list[Effect] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
+
+    def facts(self, ui_url: str = "") -> IncidentFacts:
+        return IncidentFacts(
+            incident_id=self.incident_id, title=self.title, service=self.service,
+            severity=self.severity, phase=self.phase, opened_at=self.opened_at,
+            summary=self.description, ui_url=ui_url,
+        )

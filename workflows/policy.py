@@ -1,0 +1,308 @@
+"""The organisation's incident process as data: the policy a TOML file describes.
+
+The five seeds differ here, not in code. Each incident carries the policy it was opened under (in its
+workflow input), so editing the file changes new incidents and never rewrites a running one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflows.model import Audience, Channel, CriticalCriterion, Phase, Role, Severity
+
+
+class _Strict(BaseModel):
+    """Unknown keys in a policy are typos: refuse them rather than silently ignore them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Person(_Strict):
+    name: str
+    slack_user_id: str = ""
+    email: str = ""
+    telegram_chat_id: str = ""
+    pager_id: str = ""  # the person's user name or e-mail at the paging provider
+
+
+class Service(_Strict):
+    owner: str = ""  # person id: the responsible developer (seed 002)
+    rto_minutes: int | None = Field(default=None, gt=0)
+    rpo_minutes: int | None = Field(default=None, gt=0)
+    runbook_url: str = ""
+    account_manager: str = ""  # person id
+    client_contacts: list[str] = Field(default_factory=list)  # e-mail addresses
+
+
+class SeverityRule(_Strict):
+    """`label` = `value` on an alert gives `severity`."""
+
+    label: str
+    value: str
+    severity: Severity
+
+
+class Triage(_Strict):
+    default_severity: Severity = Severity.SEV3
+    severity_rules: list[SeverityRule] = Field(default_factory=list)
+    # label values like `criterion="site_down"` mark seed 002's critical criteria
+    criterion_label: str = "criterion"
+    assessment_minutes: int = Field(default=15, gt=0)
+    # scope when the assessor does not say: global reaches the Technical Manager (seed 001)
+    default_scope: str = "local"
+    # who owns the action plan and resolution meetings by scope (seed 001)
+    global_owner_role: Role = Role.TECHNICAL_MANAGER
+    local_owner_role: Role = Role.CUSTOMER_SERVICE_MANAGER
+
+
+class Tier(_Strict):
+    notify: list[str]  # person ids, or "role:<role>"
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.PAGE])
+    wait_minutes: int = Field(gt=0)
+
+
+class Escalation(_Strict):
+    tiers: list[Tier] = Field(default_factory=list)
+    repeat: int = Field(default=0, ge=0)  # how many more times the whole ladder runs
+
+
+class BusinessHours(_Strict):
+    timezone: str = "UTC"
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday is 0
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    out_of_hours_notify: list[str] = Field(default_factory=list)  # leadership, person ids or roles
+    out_of_hours_channels: list[Channel] = Field(default_factory=lambda: [Channel.TELEGRAM])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except Exception as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+class Response(_Strict):
+    """Seed 002's algorithm and seed 000's confirmation steps."""
+
+    tag_roles: list[Role] = Field(
+        default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER]
+    )
+    call_roles: list[Role] = Field(
+        default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER]
+    )
+    progress_window_minutes: int = Field(default=30, ge=1, le=60)
+    ack_minutes: int = Field(default=5, gt=0)
+    page_on_confirm: bool = True
+    conference_bridge_url: str = ""
+    slack_channel_prefix: str = "inc"
+    rto_warning_ratio: float = Field(default=0.8, gt=0, lt=1)
+    # severities whose incident resolves itself when every alert has resolved; never SEV1
+    auto_resolve_severities: list[Severity] = Field(default_factory=list)
+    # severities confirmed at once, without waiting for a person's initial assessment
+    auto_confirm_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
+
+    breach_notify: list[str] = Field(default_factory=lambda: ["role:senior_management"])
+    breach_channels: list[Channel] = Field(default_factory=lambda: [Channel.SLACK, Channel.EMAIL])
+
+    @field_validator("auto_resolve_severities")
+    @classmethod
+    def _never_sev1(cls, value: list[Severity]) -> list[Severity]:
+        if Severity.SEV1 in value:
+            raise ValueError("a SEV1 never resolves itself: remove SEV1 from auto_resolve_severities")
+        return value
+
+
+class Cadence(_Strict):
+    """Seed 002: update the client and leads every 30 minutes while the incident is open."""
+
+    update_minutes: dict[Severity, int] = Field(
+        default_factory=lambda: {Severity.SEV1: 30, Severity.SEV2: 30, Severity.SEV3: 60}
+    )
+    nudge_before_minutes: int = Field(default=5, ge=0)
+    leads: list[str] = Field(default_factory=lambda: ["role:cto", "role:account_manager"])
+    notify_client_contacts: bool = True
+
+    def every(self, severity: Severity) -> timedelta | None:
+        minutes = self.update_minutes.get(severity)
+        return timedelta(minutes=minutes) if minutes else None
+
+
+class StrategicCustomer(_Strict):
+    name: str
+    contacts: list[str]  # e-mail addresses; each gets a personal message
+
+
+class Audiences(_Strict):
+    internal_slack_channel: str = ""
+    internal_email: list[str] = Field(default_factory=list)
+    strategic_customers: list[StrategicCustomer] = Field(default_factory=list)
+    customer_mailing_list: list[str] = Field(default_factory=list)
+    statuspage: bool = True
+
+
+class Comms(_Strict):
+    """Seed 004's business incident and Message Creation Loop."""
+
+    auto_trigger_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
+    phases: list[Phase] = Field(
+        default_factory=lambda: [
+            Phase.INVESTIGATION,
+            Phase.IDENTIFICATION,
+            Phase.MONITORING,
+            Phase.RESOLUTION,
+        ]
+    )
+    audience_order: list[Audience] = Field(
+        default_factory=lambda: [Audience.INTERNAL, Audience.STRATEGIC, Audience.ALL_CUSTOMERS]
+    )
+    reviewers: list[Role] = Field(default_factory=lambda: [Role.MESSAGING_OFFICER, Role.LEGAL_OFFICER])
+    require_elt_approval: bool = True
+    # seed 000: every message to an external audience needs the Communications Lead's approval
+    communications_lead_approves_external: bool = True
+    default_estimate_minutes: int = Field(default=15, gt=0)
+    recipients: Audiences = Field(default_factory=Audiences)
+
+
+class PostIncident(_Strict):
+    """Seeds 000-003: logs, PMO, summary, review. The incident closes when all of it is done."""
+
+    log_dir: str = ""  # empty: the worker's INCIDENT_LOG_DIR
+    project_log: bool = True
+    global_log: bool = True
+    notify_pmo: bool = True
+    review_after_hours: int = Field(default=48, gt=0)
+    review_reminder_hours: int = Field(default=24, gt=0)
+    require_review: bool = True
+    require_published_postmortem: bool = True
+
+
+# Who may take each decision. An empty list: any person the policy knows.
+DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
+    "acknowledge": [],
+    "assign_role": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
+                    Role.CUSTOMER_SERVICE_MANAGER],
+    "classify": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
+                 Role.CUSTOMER_SERVICE_MANAGER],
+    "set_phase": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER],
+    "estimate": [Role.RESPONSIBLE_DEVELOPER, Role.RESPONDER],
+    "progress_note": [],
+    "status_update": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
+    "assign_task": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
+                    Role.CUSTOMER_SERVICE_MANAGER],
+    "complete_task": [],
+    "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER,
+                         Role.TECHNICAL_MANAGER],
+    "trigger_business_incident": [Role.INCIDENT_COMMANDER, Role.BUSINESS_LEAD],
+    "resolve": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
+    "reopen": [Role.INCIDENT_COMMANDER],
+    "review_held": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.PMO],
+    "publish_postmortem": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
+    "close": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER],
+}
+
+
+class Policy(_Strict):
+    organisation: str = "example"
+    paging_provider: str = "opsgenie"  # opsgenie | pagerduty
+    people: dict[str, Person] = Field(default_factory=dict)
+    roles: dict[Role, list[str]] = Field(default_factory=dict)
+    services: dict[str, Service] = Field(default_factory=dict)
+    triage: Triage = Field(default_factory=Triage)
+    escalation: Escalation = Field(default_factory=Escalation)
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    response: Response = Field(default_factory=Response)
+    cadence: Cadence = Field(default_factory=Cadence)
+    comms: Comms = Field(default_factory=Comms)
+    post_incident: PostIncident = Field(default_factory=PostIncident)
+    # Slack user id -> person id, for the Slack endpoint (defaults from people's slack_user_id)
+    slack_users: dict[str, str] = Field(default_factory=dict)
+    # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS
+    permissions: dict[str, list[Role]] = Field(default_factory=dict)
+
+    @field_validator("permissions")
+    @classmethod
+    def _known_decisions(cls, value: dict[str, list[Role]]) -> dict[str, list[Role]]:
+        unknown = sorted(set(value) - set(DEFAULT_PERMISSIONS))
+        if unknown:
+            raise ValueError(f"unknown decisions {unknown}; known: {sorted(DEFAULT_PERMISSIONS)}")
+        return value
+
+    def allowed_roles(self, decision: str) -> list[Role]:
+        return self.permissions.get(decision, DEFAULT_PERMISSIONS.get(decision, []))
+
+    @field_validator("paging_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in ("opsgenie", "pagerduty"):
+            raise ValueError(f"paging_provider must be 'opsgenie' or 'pagerduty', not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        """A role held by an unknown person is caught at load, not at 3 a.m."""
+        problems: list[str] = []
+        for role, holders in self.roles.items():
+            problems += [f"roles.{role.value}: unknown person {p!r}" for p in holders if p not in self.people]
+        for i, tier in enumerate(self.escalation.tiers):
+            problems += [f"escalation.tiers[{i}].notify: {e}" for e in self._unknown(tier.notify)]
+        problems += [f"business_hours.out_of_hours_notify: {e}" for e in self._unknown(
+            self.business_hours.out_of_hours_notify)]
+        problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
+        problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
+        for name, service in self.services.items():
+            for field in ("owner", "account_manager"):
+                person = getattr(service, field)
+                if person and person not in self.people:
+                    problems.append(f"services.{name}.{field}: unknown person {person!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _unknown(self, targets: list[str]) -> list[str]:
+        bad = []
+        for target in targets:
+            if target.startswith("role:"):
+                if target[5:] not in Role.__members__.values():
+                    bad.append(f"unknown role {target[5:]!r}")
+            elif target not in self.people:
+                bad.append(f"unknown person {target!r}")
+        return bad
+
+    def holders(self, role: Role) -> list[str]:
+        return list(self.roles.get(role, []))
+
+    def holds(self, person: str, role: Role) -> bool:
+        return person in self.roles.get(role, [])
+
+    def expand(self, targets: list[str], assigned: dict[Role, str] | None = None) -> list[str]:
+        """Person ids for a list of person ids and "role:<role>" entries, without repeats.
+
+        A role assigned on the incident (say, its responsible developer) wins over the policy's list.
+        """
+        people: list[str] = []
+        for target in targets:
+            if target.startswith("role:"):
+                role = Role(target[5:])
+                found = [assigned[role]] if assigned and role in assigned else self.holders(role)
+            else:
+                found = [target]
+            people += [p for p in found if p not in people]
+        return people
+
+    def slack_user_to_person(self, slack_user_id: str) -> str | None:
+        if slack_user_id in self.slack_users:
+            return self.slack_users[slack_user_id]
+        for person_id, person in self.people.items():
+            if person.slack_user_id and person.slack_user_id == slack_user_id:
+                return person_id
+        return None

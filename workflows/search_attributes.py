@@ -1,0 +1,24 @@
+"""The custom search attributes incidents keep current, for the Temporal UI and `incidentctl list`."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
+PHASE = SearchAttributeKey.for_keyword("IncidentPhase")
+STATUS = SearchAttributeKey.for_keyword("IncidentStatus")
+SCOPE = SearchAttributeKey.for_keyword("IncidentScope")
+SERVICE = SearchAttributeKey.for_keyword("IncidentService")
+KIND = SearchAttributeKey.for_keyword("IncidentKind")
+ACKNOWLEDGED = SearchAttributeKey.for_bool("IncidentAcknowledged")
+
+ALL = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, KIND, ACKNOWLEDGED]
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    kinds = {"KEYWORD": "Keyword", "BOOL": "Bool"}
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    return flags
