@@ -6,6 +6,8 @@ incidents' histories: add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -115,6 +117,16 @@ class Audience(StrEnum):
 class AlertStatus(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
+
+
+def incident_id_for(source: str, dedup_key: str) -> str:
+    """The incident id an alert group maps to: stable, short, readable ("INC-7F3KQ2MA").
+
+    The workflow id is this id, so signal-with-start sends every alert of a group to the one open
+    incident for it, however many webhook replicas receive them.
+    """
+    digest = hashlib.sha256(f"{source}\x00{dedup_key}".encode()).digest()
+    return "INC-" + base64.b32encode(digest).decode()[:8]
 
 
 # --- alerts ------------------------------------------------------------------------------------
