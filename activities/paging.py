@@ -1,39 +1,164 @@
-"""Paging: one interface, two providers (OpsGenie Alert API v2, PagerDuty Events API v2)."""
+"""Paging: one interface, two providers (OpsGenie Alert API v2, PagerDuty Events API v2).
+
+The request names its provider (from the policy); a provider with no key configured pages into the
+outbox. Both providers deduplicate on our dedup key (OpsGenie's alias, PagerDuty's dedup_key), so a
+retried open, acknowledge or resolve does not page anyone twice.
+"""
 
 from __future__ import annotations
 
-from temporalio import activity
+from typing import Any
+from urllib.parse import quote
 
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.http import check, new_client, send
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.model import PageAction, PageRequest, PageResult
+from workflows.model import PageAction, PageRequest, PageResult, Severity
+
+OPSGENIE_PRIORITY = {Severity.SEV1: "P1", Severity.SEV2: "P2", Severity.SEV3: "P3", Severity.SEV4: "P4"}
+PAGERDUTY_SEVERITY = {Severity.SEV1: "critical", Severity.SEV2: "error", Severity.SEV3: "warning",
+                      Severity.SEV4: "info"}
+SOURCE = "incident-orchestrator"
+# OpsGenie responder kinds a policy may name as `kind:name`; a bare name is a user.
+OPSGENIE_RESPONDER_KINDS = ("team", "schedule", "escalation")
+
+
+def opsgenie_responder(responder: str) -> dict[str, str]:
+    """`team:payments` -> a team by name; `alice@example.com` -> a user by user name."""
+    kind, _, name = responder.partition(":")
+    if name and kind in OPSGENIE_RESPONDER_KINDS:
+        return {"type": kind, "name": name}
+    return {"type": "user", "username": responder}
 
 
 class PagingActivities:
     def __init__(self, settings: Settings, outbox: Outbox) -> None:
         self.settings = settings
         self.outbox = outbox
+        self.opsgenie: httpx.AsyncClient | None = None
+        self.pagerduty: httpx.AsyncClient | None = None
+        self._routing_key = ""
+        if settings.opsgenie_api_key is not None:
+            self.opsgenie = new_client(settings.opsgenie_api_url, {
+                "Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"})
+        if settings.pagerduty_routing_key is not None:
+            self._routing_key = settings.pagerduty_routing_key.get_secret_value()
+            self.pagerduty = new_client(settings.pagerduty_events_url)
 
     @activity.defn
     async def page_open(self, request: PageRequest) -> PageResult:
+        if request.provider == "opsgenie" and self.opsgenie is not None:
+            body: dict[str, Any] = {
+                "message": request.summary[:130],  # OpsGenie's limit; the rest goes in the description
+                "alias": request.dedup_key,
+                "description": (request.description or request.summary)[:15000],
+                "priority": OPSGENIE_PRIORITY[request.severity],
+                "responders": [opsgenie_responder(r) for r in request.responders],
+                "details": request.details | {"incident_id": request.incident_id},
+                "source": SOURCE,
+                "tags": [request.incident_id],
+            }
+            return await self._opsgenie(self.opsgenie, "/v2/alerts", body, by_alias=False)
+        if request.provider == "pagerduty" and self.pagerduty is not None:
+            return await self._pagerduty(self.pagerduty, "trigger", request.dedup_key, payload={
+                "summary": request.summary[:1024],
+                "source": SOURCE,
+                "severity": PAGERDUTY_SEVERITY[request.severity],
+                "custom_details": request.details | {"incident_id": request.incident_id,
+                                                     "description": request.description},
+            })
         key = f"page:{request.dedup_key}:{','.join(request.responders)}"
         where = await self.outbox.deliver(request.provider, "page", key, request.model_dump())
         return PageResult(provider=request.provider, reference=request.dedup_key, delivered_to=where)
 
     @activity.defn
     async def page_acknowledge(self, action: PageAction) -> PageResult:
+        if action.provider == "opsgenie" and self.opsgenie is not None:
+            path = _alert_path(action, "acknowledge")
+            return await self._opsgenie(self.opsgenie, path, _action_body(action))
+        if action.provider == "pagerduty" and self.pagerduty is not None:
+            return await self._pagerduty(self.pagerduty, "acknowledge", action.dedup_key)
         where = await self.outbox.deliver(action.provider, "acknowledge", f"ack:{action.dedup_key}",
                                           action.model_dump())
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
     @activity.defn
     async def page_resolve(self, action: PageAction) -> PageResult:
+        if action.provider == "opsgenie" and self.opsgenie is not None:
+            return await self._opsgenie(self.opsgenie, _alert_path(action, "close"), _action_body(action))
+        if action.provider == "pagerduty" and self.pagerduty is not None:
+            return await self._pagerduty(self.pagerduty, "resolve", action.dedup_key)
         where = await self.outbox.deliver(action.provider, "resolve", f"resolve:{action.dedup_key}",
                                           action.model_dump())
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
     @activity.defn
     async def page_note(self, action: PageAction) -> PageResult:
+        """Add a note to the alert.
+
+        OpsGenie: a note on the alert; a retried attempt first reads the alert's latest notes and does
+        not add the same text twice. PagerDuty: the Events API has no notes (they need the REST API and
+        a user's API key, which we do not hold), so the note goes to the outbox and the result says so;
+        the incident timeline keeps it either way.
+        """
+        if action.provider == "opsgenie" and self.opsgenie is not None:
+            path = _alert_path(action, "notes")
+            retried = activity.info().attempt > 1
+            if retried and await self._opsgenie_has_note(self.opsgenie, path, action.note):
+                return PageResult(provider="opsgenie", reference=action.dedup_key, delivered_to="opsgenie")
+            return await self._opsgenie(self.opsgenie, path, _action_body(action))
         where = await self.outbox.deliver(action.provider, "note", f"note:{action.dedup_key}:{action.note}",
                                           action.model_dump())
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
+
+    async def _opsgenie(self, client: httpx.AsyncClient, path: str, body: dict[str, Any], *,
+                        by_alias: bool = True) -> PageResult:
+        """OpsGenie answers 202 and processes the request asynchronously; requestId is our reference."""
+        params = {"identifierType": "alias"} if by_alias else None
+        response = await send(client, "opsgenie", "POST", path, json=body, params=params)
+        check(response, "opsgenie")
+        return PageResult(provider="opsgenie", reference=str(_json(response).get("requestId", "")),
+                          delivered_to="opsgenie")
+
+    async def _opsgenie_has_note(self, client: httpx.AsyncClient, path: str, note: str) -> bool:
+        response = await send(client, "opsgenie", "GET", path,
+                              params={"identifierType": "alias", "order": "desc", "limit": 20})
+        check(response, "opsgenie")
+        return any(entry.get("note") == note for entry in _json(response).get("data", []))
+
+    async def _pagerduty(self, client: httpx.AsyncClient, event_action: str, dedup_key: str,
+                         payload: dict[str, Any] | None = None) -> PageResult:
+        """202 {"status": "success", "dedup_key": ...}; 400 is an invalid event and will stay invalid."""
+        event: dict[str, Any] = {"routing_key": self._routing_key, "event_action": event_action,
+                                 "dedup_key": dedup_key}
+        if payload is not None:
+            event["payload"] = payload
+        response = await send(client, "pagerduty", "POST", "/v2/enqueue", json=event)
+        check(response, "pagerduty")
+        answer = _json(response)
+        if answer.get("status") != "success":
+            raise ApplicationError(f"pagerduty did not accept the event: {answer}", type="pagerduty:rejected",
+                                   non_retryable=True)
+        return PageResult(provider="pagerduty", reference=str(answer.get("dedup_key", dedup_key)),
+                          delivered_to="pagerduty")
+
+
+def _alert_path(action: PageAction, verb: str) -> str:
+    return f"/v2/alerts/{quote(action.dedup_key, safe='')}/{verb}"
+
+
+def _action_body(action: PageAction) -> dict[str, str]:
+    body = {"source": SOURCE, "user": action.actor, "note": action.note}
+    return {name: value for name, value in body.items() if value}
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
