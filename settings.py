@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 from workflows.policy import Policy
 
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     incident_log_dir: Path = ROOT / ".data" / "incident-logs"
 
     metrics_port: int | None = Field(default=None, description="worker's Prometheus port; unset: off")
+    metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
 
@@ -100,13 +102,14 @@ def describe_validation_error(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """Connect with the SDK's environment configuration (profiles, TEMPORAL_* variables, TLS, API key).
 
     TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE given to this process win over a profile's, so
-    `make run` and the tests can point anywhere without a config file.
+    `make run` and the tests can point anywhere without a config file. A `runtime` carries telemetry
+    (the worker's Prometheus metrics); without one the SDK's default runtime is used.
     """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)

@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import observability
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
 from activities.outbox import Outbox
@@ -59,7 +60,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, runtime=observability.worker_runtime(settings))
     worker = build_worker(client, settings)
     log.info("worker polling task queue %s on %s", settings.incident_task_queue, settings.temporal_address)
     await worker.run()
@@ -67,7 +68,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure_logging(settings)
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

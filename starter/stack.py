@@ -1,0 +1,282 @@
+"""`make run`: Temporal's dev server (SQLite under .data/), the worker and the HTTP service as one
+foreground command. Ctrl-C or SIGTERM stops all three; if one dies, the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from settings import ROOT, Settings
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+NAMESPACE = "default"
+T = TypeVar("T")
+Futures = set[asyncio.Future[Any]]
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack listens and keeps its data (DATA_DIR, TEMPORAL_PORT, TEMPORAL_UI_PORT, ...)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = ROOT / ".data"
+    temporal_ip: str = "127.0.0.1"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    startup_timeout: float = 30.0
+    stop_timeout: float = 10.0
+
+    @property
+    def temporal_target(self) -> str:
+        return f"{self.temporal_ip}:{self.temporal_port}"
+
+
+class StackError(Exception):
+    """Why the stack cannot run or stopped; printed as one line."""
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM arrived."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path | None = None  # where its output goes, when not to this terminal
+
+
+class Stack:
+    def __init__(self, stack: StackSettings, settings: Settings) -> None:
+        self.stack = stack
+        self.settings = settings
+        self.children: list[Child] = []
+        self.stop_requested = asyncio.Event()
+
+    @property
+    def server_log(self) -> Path:
+        return self.stack.data_dir / "temporal.log"
+
+    async def run(self) -> None:
+        self.stack.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.server_log.open("ab") as log:
+            await self._start("Temporal server", self._server_command(), output=log, log_path=self.server_log)
+        client = await self._until(self._connect(), f"Temporal did not answer on {self.stack.temporal_target}")
+        await register_search_attributes(client, NAMESPACE)
+        await self._start("worker", [sys.executable, "-m", "worker"])
+        await self._start("HTTP service", [sys.executable, "-m", "starter.webhook"])
+        await self._until(self._http_ready(), f"the HTTP service did not answer on {self._http_url}/healthz")
+        print(self._banner(), flush=True)
+        await self._watch(set(), within=None)
+
+    def _server_command(self) -> list[str]:
+        """start-dev registers search attributes only on a new database: `run` adds any missing later."""
+        return [
+            str(BIN / "temporal"), "server", "start-dev",
+            "--db-filename", str(self.stack.data_dir / "temporal.db"),
+            "--ip", self.stack.temporal_ip,
+            "--port", str(self.stack.temporal_port),
+            "--ui-port", str(self.stack.temporal_ui_port),
+            "--namespace", NAMESPACE,
+            "--log-level", "warn",
+            *search_attributes.cli_flags(),
+        ]  # fmt: skip
+
+    def _child_env(self) -> dict[str, str]:
+        """The worker and the HTTP service talk to this stack's server, whatever the shell says.
+
+        TEMPORAL_CONFIG_FILE=/dev/null hides temporal.toml profiles (a Cloud API key or TLS would
+        not work against the local server); data goes under DATA_DIR unless set explicitly.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_API_KEY", "TEMPORAL_TLS"))}
+        env.pop("TEMPORAL_PROFILE", None)
+        env.update(
+            TEMPORAL_ADDRESS=self.stack.temporal_target,
+            TEMPORAL_NAMESPACE=NAMESPACE,
+            TEMPORAL_CONFIG_FILE=os.devnull,
+            TEMPORAL_UI_URL=f"http://localhost:{self.stack.temporal_ui_port}",
+        )
+        if "outbox_path" not in self.settings.model_fields_set:
+            env["OUTBOX_PATH"] = str(self.stack.data_dir / "outbox.jsonl")
+        if "incident_log_dir" not in self.settings.model_fields_set:
+            env["INCIDENT_LOG_DIR"] = str(self.stack.data_dir / "incident-logs")
+        return env
+
+    async def _start(
+        self, name: str, command: list[str], output: IO[bytes] | None = None, log_path: Path | None = None
+    ) -> None:
+        # A process group of its own: a terminal's Ctrl-C reaches only this launcher, which then
+        # stops the children in order (services first, the server they depend on last).
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=ROOT,
+            env=self._child_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            process_group=0,
+        )
+        self.children.append(Child(name, process, log_path))
+
+    async def _until(self, work: Awaitable[T], timeout_message: str) -> T:
+        """`work`'s result, unless a stop signal arrives, a child exits or the startup timeout passes."""
+        task = asyncio.ensure_future(work)
+        try:
+            done = await self._watch({task}, within=self.stack.startup_timeout)
+        finally:
+            task.cancel()
+        if task not in done:
+            raise StackError(f"{timeout_message} within {self.stack.startup_timeout:.0f} s")
+        return task.result()
+
+    async def _watch(self, others: Futures, within: float | None) -> Futures:
+        """Waits for any of `others`; raises Stopped on a stop signal and StackError when a child exits."""
+        stop: asyncio.Future[Any] = asyncio.ensure_future(self.stop_requested.wait())
+        exits: dict[asyncio.Future[Any], Child] = {
+            asyncio.ensure_future(child.process.wait()): child for child in self.children
+        }
+        try:
+            done, _ = await asyncio.wait({stop, *exits, *others}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (stop, *exits):
+                future.cancel()
+        if stop in done:
+            raise Stopped
+        for future, child in exits.items():
+            if future in done:
+                where = f" (its log: {_shown(child.log)})" if child.log else ""
+                raise StackError(f"the {child.name} exited with code {child.process.returncode}{where}")
+        return {future for future in others if future in done}
+
+    async def _connect(self) -> Client:
+        while True:
+            try:
+                return await asyncio.wait_for(
+                    Client.connect(self.stack.temporal_target, namespace=NAMESPACE), timeout=5
+                )
+            except (RuntimeError, TimeoutError):
+                await asyncio.sleep(0.2)
+
+    @property
+    def _http_url(self) -> str:
+        host = "127.0.0.1" if self.settings.http_host in ("0.0.0.0", "") else self.settings.http_host
+        return f"http://{host}:{self.settings.http_port}"
+
+    async def _http_ready(self) -> None:
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{self._http_url}/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+
+    def _banner(self) -> str:
+        ctl = _shown(BIN / "incidentctl")
+        return "\n".join(
+            [
+                "",
+                "incident-orchestrator is running (Ctrl-C stops everything)",
+                f"  Temporal UI     http://localhost:{self.stack.temporal_ui_port}",
+                f"  Temporal gRPC   {self.stack.temporal_target}  (namespace {NAMESPACE}, "
+                f"task queue {self.settings.incident_task_queue})",
+                f"  HTTP service    {self._http_url}",
+                f"  data            {_shown(self.stack.data_dir)}  (server log: {_shown(self.server_log)})",
+                "",
+                "Fire a first alert:",
+                "  curl -X POST -H 'Content-Type: application/json' "
+                f"--data @examples/alertmanager.json {self._http_url}/alerts/alertmanager",
+                "Then list incidents and acknowledge one:",
+                f"  {ctl} list",
+                f"  {ctl} --as alice ack INC-…",
+                "",
+            ]
+        )
+
+    async def stop(self) -> None:
+        """Stops the children in reverse order: the services first, the server they use last."""
+        for child in reversed(self.children):
+            await self._stop_child(child)
+
+    async def _stop_child(self, child: Child) -> None:
+        if child.process.returncode is not None:
+            return
+        # SIGINT, not SIGTERM: all three treat it as a graceful stop (Python's default SIGTERM does not).
+        with contextlib.suppress(ProcessLookupError):
+            child.process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(child.process.wait(), self.stack.stop_timeout)
+        except TimeoutError:
+            print(f"stack: the {child.name} did not stop in {self.stack.stop_timeout:.0f} s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                child.process.kill()
+            await child.process.wait()
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Add the incident search attributes the namespace lacks; refuse one registered with another type."""
+    response = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing: dict[str, IndexedValueType.ValueType] = {}
+    for key in search_attributes.ALL:
+        wanted = IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{key.indexed_value_type.name}")
+        registered = response.custom_attributes.get(key.name)
+        if registered is None:
+            missing[key.name] = wanted
+        elif registered != wanted:
+            raise StackError(
+                f"search attribute {key.name} is registered as {IndexedValueType.Name(registered)}, "
+                f"not {IndexedValueType.Name(wanted)}: use a new DATA_DIR, or remove it from namespace "
+                f"{namespace} (temporal operator search-attribute delete --name {key.name})"
+            )
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is under it, for copy-paste."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def _main() -> int:
+    stack = Stack(StackSettings(), Settings())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stack.stop_requested.set)
+    try:
+        await stack.run()
+    except Stopped:
+        print("stack: stopping", flush=True)
+        return 0
+    except StackError as err:
+        print(f"stack: {err}; stopping the rest", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        await stack.stop()
+    return 0
+
+
+def main() -> None:
+    sys.exit(asyncio.run(_main()))
+
+
+if __name__ == "__main__":
+    main()
