@@ -1,0 +1,187 @@
+"""`make run`'s launcher: it registers the search attributes, stops everything on Ctrl-C, keeps
+incidents across runs in its SQLite file, and stops the rest when one of its processes dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from settings import ROOT
+from starter.stack import StackError, register_search_attributes
+from workflows import search_attributes
+
+READY = "incident-orchestrator is running"
+EXPECTED_TYPES = {"IncidentAcknowledged": "INDEXED_VALUE_TYPE_BOOL"} | {
+    key.name: "INDEXED_VALUE_TYPE_KEYWORD" for key in search_attributes.ALL if key.name != "IncidentAcknowledged"
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """Live child processes of `pid` and their command lines, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        # the command name in parentheses may hold spaces; the parent pid is the 2nd field after it
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def program(cmdline: str) -> str:
+    """`-m worker` for `.../python -m worker`, `server start-dev` for `.../temporal server start-dev ...`."""
+    return " ".join(cmdline.split()[1:3])
+
+
+def survivors(children: dict[int, str]) -> list[str]:
+    """The children still running (killed, so a failing test leaves nothing behind)."""
+    left = []
+    for pid, cmdline in children.items():
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            left.append(cmdline)
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
+class Launcher:
+    """`python -m starter.stack` on free ports and a given data directory, output to a file."""
+
+    def __init__(self, data_dir: Path, output: Path) -> None:
+        self.output = output
+        self.temporal_port = free_port()
+        self.env = os.environ | {
+            "DATA_DIR": str(data_dir),
+            "TEMPORAL_PORT": str(self.temporal_port),
+            "TEMPORAL_UI_PORT": str(free_port()),
+            "HTTP_PORT": str(free_port()),
+            "INCIDENT_TASK_QUEUE": f"stack-{uuid.uuid4().hex[:8]}",
+        }
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> asyncio.subprocess.Process:
+        with self.output.open("wb") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "starter.stack", cwd=ROOT, env=self.env, stdout=out, stderr=out
+            )
+        deadline = time.monotonic() + 60
+        while READY not in self.output.read_text(errors="replace"):
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                if self.process.returncode is None:
+                    self.process.send_signal(signal.SIGINT)
+                    await self.exit_code()
+                pytest.fail(f"the stack did not come up:\n{self.output.read_text(errors='replace')}")
+            await asyncio.sleep(0.2)
+        return self.process
+
+    async def client(self) -> Client:
+        return await Client.connect(f"127.0.0.1:{self.temporal_port}")
+
+    async def exit_code(self, within: float = 30) -> int:
+        assert self.process is not None
+        return await asyncio.wait_for(self.process.wait(), within)
+
+
+@pytest.mark.skipif(not (ROOT / "starter" / "webhook.py").exists(), reason="starter/webhook.py not written yet")
+async def test_make_run_registers_attributes_stops_on_ctrl_c_and_keeps_incidents(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = Launcher(data_dir, tmp_path / "first.log")
+    process = await first.start()
+    children = children_of(process.pid)
+    try:
+        assert sorted(map(program, children.values())) == ["-m starter.webhook", "-m worker", "server start-dev"]
+        client = await first.client()
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
+        registered = {
+            name: IndexedValueType.Name(kind)
+            for name, kind in listed.custom_attributes.items()
+            if name.startswith("Incident")
+        }
+        assert registered == EXPECTED_TYPES
+        # no worker polls this queue: the execution simply stays Running, in the SQLite file
+        kept = await client.start_workflow("NobodyRunsThis", id=f"kept-{uuid.uuid4().hex[:8]}", task_queue="idle")
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = await first.exit_code()
+        left = survivors(children)
+    assert code == 0, first.output.read_text()
+    assert "stack: stopping" in first.output.read_text()
+    assert left == []
+    assert (data_dir / "temporal.db").exists()
+
+    second = Launcher(data_dir, tmp_path / "second.log")
+    process = await second.start()
+    children = children_of(process.pid)
+    try:
+        description = await (await second.client()).get_workflow_handle(kept.id).describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+        worker = next(pid for pid, cmd in children.items() if program(cmd) == "-m worker")
+        os.kill(worker, signal.SIGKILL)
+        code = await second.exit_code()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            await second.exit_code()
+        left = survivors(children)
+    assert code == 1
+    assert "stack: the worker exited with code -9; stopping the rest" in second.output.read_text()
+    assert left == []
+
+
+async def test_search_attributes_missing_from_an_existing_namespace_are_added(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """`start-dev --search-attribute` is ignored on an existing database (checked on temporal 1.9.1)."""
+    client = dev_env.client
+    namespace = f"stack-{uuid.uuid4().hex[:8]}"
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    await register_search_attributes(client, namespace)
+    await register_search_attributes(client, namespace)  # again: nothing to add, no error
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    assert {name: IndexedValueType.Name(kind) for name, kind in listed.custom_attributes.items()} == EXPECTED_TYPES
+
+
+async def test_a_search_attribute_registered_with_another_type_is_refused(dev_env: WorkflowEnvironment) -> None:
+    client = dev_env.client
+    namespace = f"stack-{uuid.uuid4().hex[:8]}"
+    await client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace, search_attributes={"IncidentPhase": IndexedValueType.INDEXED_VALUE_TYPE_TEXT}
+        )
+    )
+    with pytest.raises(StackError, match="IncidentPhase is registered as INDEXED_VALUE_TYPE_TEXT"):
+        await register_search_attributes(client, namespace)
