@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_generic_keeps_an_unknown_severity_word_as_a_label_for_the_policy() -> N
     (parse_generic, {"title": "t"}, "dedup_key"),
     (parse_generic, ["not", "an", "object"], "(top level)"),
 ])
-def test_wrong_shape_names_the_field(parse, body, field) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_shape_names_the_field(parse: Any, body: Any, field: str) -> None:
     with pytest.raises(AlertBodyError) as err:
         parse(body, NOW)
     assert str(err.value).startswith(field)

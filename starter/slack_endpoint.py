@@ -1,0 +1,336 @@
+"""Slack's ways in: button clicks (`POST /slack/interactions`) and the `/incident` slash command
+(`POST /slack/commands`), turned into the same decisions incidentctl sends.
+
+Every request must carry Slack's v0 signature over its exact body and a timestamp within five
+minutes; anything else is 401 and changes nothing. The Slack user must map to a person of the policy
+(people's `slack_user_id`, or `slack_users`); the decision is theirs and the workflow's validators
+judge it exactly as for the CLI. Slack wants an answer within 3 s: the decision gets up to
+ANSWER_WITHIN seconds, and a slower one is finished in the background and reported on `response_url`.
+
+Slash command grammar (`/incident help` prints it):
+
+    /incident declare <title>
+    /incident ack INC-XXXXXXXX [note]
+    /incident phase INC-XXXXXXXX <phase> [note]
+    /incident note INC-XXXXXXXX <progress note>
+    /incident update INC-XXXXXXXX <status update>
+    /incident estimate INC-XXXXXXXX <minutes> [note]
+    /incident resolve INC-XXXXXXXX <overview> | <how it was resolved> | <prevention>
+    /incident reopen INC-XXXXXXXX <reason>
+
+Buttons: `action_id` is the decision ("acknowledge", "set_phase", ...) and `value` is the incident
+id, or a JSON object with `incident_id` and the decision's other fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.background import BackgroundTask
+from temporalio.client import Client
+
+from activities.slack import escape_mrkdwn
+from settings import Settings, describe_validation_error
+from starter.alerts import manual_alert, send_alert
+from starter.cli_common import Refused, is_unreachable, send_decision
+from starter.metrics import HttpMetrics
+from workflows.incident import DECISIONS
+from workflows.model import (
+    Acknowledge,
+    Decision,
+    Estimate,
+    Phase,
+    ProgressNote,
+    Reopen,
+    Resolve,
+    SetPhase,
+    StatusUpdate,
+    incident_id_for,
+)
+from workflows.policy import Policy
+
+log = logging.getLogger("slack")
+
+MAX_AGE_SECONDS = 5 * 60  # Slack's own advice: refuse older requests, they may be replays
+ANSWER_WITHIN = 2.0  # seconds; Slack gives up after 3
+USAGE = (
+    "Usage: `/incident declare <title>` · `ack INC-… [note]` · `phase INC-… <phase> [note]` · "
+    "`note INC-… <text>` · `update INC-… <text>` · `estimate INC-… <minutes>` · "
+    "`resolve INC-… <overview> | <how resolved> | <prevention>` · `reopen INC-… <reason>`"
+)
+
+
+class SlackRefusal(Exception):
+    """Refused before anything is sent: the message goes back to the user only."""
+
+
+def signature_ok(secret: str, timestamp: str, body: bytes, signature: str, now: float) -> bool:
+    """Slack's v0 scheme: "v0=" + hex HMAC-SHA256(secret, "v0:{timestamp}:{body}"), fresh timestamp."""
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_AGE_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature Slack would send; for tests and for replaying a request by hand."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+# --- what a request asks for ---------------------------------------------------------------------
+
+
+@dataclass
+class Decide:
+    incident_id: str
+    update_name: str
+    decision: Decision
+
+
+@dataclass
+class Declare:
+    title: str
+    reporter: str
+
+
+def parse_command(text: str, person: str) -> Decide | Declare:
+    """`/incident` text into a decision; SlackRefusal with usage help when it does not parse."""
+    verb, _, rest = text.strip().partition(" ")
+    verb = verb.lower()
+    if verb == "declare":
+        if not rest.strip():
+            raise SlackRefusal("Give the incident a title: `/incident declare <title>`")
+        return Declare(title=rest.strip(), reporter=person)
+    if verb in ("", "help"):
+        raise SlackRefusal(USAGE)
+    incident, _, rest = rest.strip().partition(" ")
+    if not incident.upper().startswith("INC-"):
+        raise SlackRefusal(f"`{verb}` needs an incident id like INC-7F3KQ2MA. {USAGE}")
+    incident_id, rest = incident.upper(), rest.strip()
+    try:
+        decide = _decision(verb, person, rest)
+    except ValidationError as err:
+        raise SlackRefusal(f"`{verb}`: {describe_validation_error(err)}") from err
+    return Decide(incident_id, *decide)
+
+
+def _decision(verb: str, person: str, rest: str) -> tuple[str, Decision]:
+    first, _, tail = rest.partition(" ")
+    if verb in ("ack", "acknowledge"):
+        return "acknowledge", Acknowledge(actor=person, note=rest)
+    if verb == "phase":
+        if first.lower() not in Phase.__members__.values():
+            raise SlackRefusal(f"unknown phase {first!r}; phases: {', '.join(p.value for p in Phase)}")
+        return "set_phase", SetPhase(actor=person, phase=Phase(first.lower()), note=tail.strip())
+    if verb == "note":
+        return "progress_note", ProgressNote(actor=person, text=_required(rest, "the note"))
+    if verb == "update":
+        return "status_update", StatusUpdate(actor=person, text=_required(rest, "the update"))
+    if verb == "estimate":
+        if not first.isdigit():
+            raise SlackRefusal("`estimate` needs minutes: `/incident estimate INC-… 30 [note]`")
+        return "estimate", Estimate(actor=person, minutes=int(first), note=tail.strip())
+    if verb == "resolve":
+        parts = [p.strip() for p in rest.split("|")]
+        if len(parts) != 3 or not all(parts):
+            raise SlackRefusal("`resolve` needs three parts: `<overview> | <how resolved> | <prevention>`")
+        return "resolve", Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
+    if verb == "reopen":
+        return "reopen", Reopen(actor=person, reason=_required(rest, "the reason"))
+    raise SlackRefusal(f"unknown command `{verb}`. {USAGE}")
+
+
+def _required(text: str, what: str) -> str:
+    if not text:
+        raise SlackRefusal(f"say {what} after the incident id")
+    return text
+
+
+def parse_action(action: dict[str, Any], person: str) -> Decide:
+    """A button: action_id names the decision, value is "INC-…" or JSON with incident_id and fields."""
+    name = str(action.get("action_id", ""))
+    model = DECISIONS.get(name)
+    if model is None:
+        raise SlackRefusal(f"this button ({name!r}) is not a decision this service knows")
+    value = str(action.get("value", ""))
+    fields: dict[str, Any] = {}
+    if value.startswith("{"):
+        try:
+            fields = json.loads(value)
+        except ValueError as err:
+            raise SlackRefusal("this button's value is not valid JSON") from err
+        if not isinstance(fields, dict):
+            raise SlackRefusal("this button's value must be a JSON object")
+        value = str(fields.pop("incident_id", ""))
+    if not value.upper().startswith("INC-"):
+        raise SlackRefusal("this button does not say which incident it is for")
+    fields.pop("actor", None)  # the clicking person acts, whatever the button says
+    try:
+        return Decide(value.upper(), name, model.model_validate({**fields, "actor": person}))
+    except ValidationError as err:
+        raise SlackRefusal(f"{name}: {describe_validation_error(err)}") from err
+
+
+# --- the endpoint --------------------------------------------------------------------------------
+
+
+def router(
+    settings: Settings,
+    policy: Policy,
+    temporal: Callable[[], Client],
+    metrics: HttpMetrics,
+    read_body: Callable[[Request], Awaitable[bytes]],
+) -> APIRouter:
+    """The Slack routes, sharing the HTTP service's policy, Temporal client, metrics and body reader."""
+    routes = APIRouter(prefix="/slack")
+
+    async def verified_form(request: Request, kind: str) -> dict[str, str] | Response:
+        raw = await read_body(request)
+        secret = settings.slack_signing_secret
+        good = secret is not None and signature_ok(
+            secret.get_secret_value(),
+            request.headers.get("x-slack-request-timestamp", ""),
+            raw,
+            request.headers.get("x-slack-signature", ""),
+            time.time(),
+        )
+        if not good:
+            metrics.slack.labels(kind, "bad_signature").inc()
+            return JSONResponse({"error": "bad or stale Slack signature"}, status_code=401)
+        try:
+            form = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
+        return {key: values[0] for key, values in form.items()}
+
+    async def act(request: Decide | Declare) -> str:
+        """Run it; the outcome as Slack text. A refusal raises Refused with the words for the user."""
+        client = temporal()
+        if isinstance(request, Declare):
+            event = manual_alert(request.title, request.reporter)
+            await send_alert(client, settings, policy, event)
+            incident_id = incident_id_for(event.source, event.dedup_key)
+            return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
+        result = await send_decision(client, request.incident_id, request.update_name, request.decision)
+        return f"{request.incident_id}: {escape_mrkdwn(result)} ({request.decision.actor})"
+
+    async def outcome(kind: str, request: Decide | Declare) -> dict[str, Any]:
+        """The Slack message for a finished request: shown to the channel, or only to the user if refused."""
+        try:
+            text = await act(request)
+        except Refused as err:
+            metrics.slack.labels(kind, "refused").inc()
+            return ephemeral(escape_mrkdwn(str(err)))
+        except Exception as err:
+            if is_unreachable(err):
+                metrics.slack.labels(kind, "unavailable").inc()
+                return ephemeral("The incident service cannot reach Temporal right now; try again shortly.")
+            log.exception("Slack %s failed", kind)
+            metrics.slack.labels(kind, "error").inc()
+            return ephemeral("Something went wrong on our side; try again, or use incidentctl.")
+        metrics.slack.labels(kind, "done").inc()
+        return {"response_type": "in_channel", "text": text}
+
+    async def answer(kind: str, request: Decide | Declare, response_url: str, *, inline: bool) -> Response:
+        """Answer in time: inline when done within ANSWER_WITHIN (and Slack shows inline answers),
+        otherwise acknowledge now and post the outcome to response_url when it is known."""
+        task = asyncio.create_task(outcome(kind, request))
+        if inline:
+            done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN)
+            if task in done:
+                return JSONResponse(task.result())
+        return JSONResponse(
+            ephemeral("Working on it…") if inline else {},
+            background=BackgroundTask(post_when_done, task, response_url),
+        )
+
+    @routes.post("/commands")
+    async def commands(request: Request) -> Response:
+        form = await verified_form(request, "command")
+        if isinstance(form, Response):
+            return form
+        person = policy.slack_user_to_person(form.get("user_id", ""))
+        if person is None:
+            metrics.slack.labels("command", "unknown_user").inc()
+            return JSONResponse(ephemeral(not_in_policy(form.get("user_id", ""))))
+        try:
+            wanted = parse_command(form.get("text", ""), person)
+        except SlackRefusal as err:
+            metrics.slack.labels("command", "refused").inc()
+            return JSONResponse(ephemeral(escape_mrkdwn(str(err))))
+        return await answer("command", wanted, form.get("response_url", ""), inline=True)
+
+    @routes.post("/interactions")
+    async def interactions(request: Request) -> Response:
+        form = await verified_form(request, "interaction")
+        if isinstance(form, Response):
+            return form
+        try:
+            payload = json.loads(form.get("payload", ""))
+        except (ValueError, RecursionError):
+            return JSONResponse({"error": "payload is not valid JSON"}, status_code=400)
+        if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+            return Response(status_code=200)  # other interaction types are not ours to handle
+        response_url = str(payload.get("response_url", ""))
+        user = payload.get("user")
+        user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
+        actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
+        person = policy.slack_user_to_person(user_id)
+        # Slack ignores the body of an answer to a click: every message goes to response_url.
+        if person is None:
+            metrics.slack.labels("interaction", "unknown_user").inc()
+            reply = ephemeral(not_in_policy(user_id))
+            return Response(status_code=200, background=BackgroundTask(post, response_url, reply))
+        if not actions or not isinstance(actions[0], dict):
+            return JSONResponse({"error": "no action in payload"}, status_code=400)
+        try:
+            wanted = parse_action(actions[0], person)
+        except SlackRefusal as err:
+            metrics.slack.labels("interaction", "refused").inc()
+            reply = ephemeral(escape_mrkdwn(str(err)))
+            return Response(status_code=200, background=BackgroundTask(post, response_url, reply))
+        return await answer("interaction", wanted, response_url, inline=False)
+
+    return routes
+
+
+def ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "replace_original": False, "text": text}
+
+
+def not_in_policy(slack_user_id: str) -> str:
+    return (f"Your Slack user ({escape_mrkdwn(slack_user_id)}) is not a person in the incident policy; "
+            "ask the platform team to add your slack_user_id.")
+
+
+async def post_when_done(task: Awaitable[dict[str, Any]], response_url: str) -> None:
+    await post(response_url, await task)
+
+
+async def post(response_url: str, message: dict[str, Any]) -> None:
+    """Post to Slack's response_url (valid 30 minutes, five uses). Failures are logged, not raised:
+    the decision itself has already been taken or refused."""
+    if not response_url.startswith(("https://", "http://")):
+        return
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answer = await http.post(response_url, json=message)
+        if answer.status_code >= 400:
+            log.warning("Slack response_url answered %s", answer.status_code)
+    except httpx.HTTPError as err:
+        log.warning("could not post to Slack response_url: %s", err)

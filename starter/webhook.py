@@ -1,0 +1,221 @@
+"""The HTTP service: alert webhooks (Alertmanager, Grafana, Datadog, generic), the Slack endpoint,
+health and Prometheus metrics. `incident-http` runs it with uvicorn.
+
+An alert is answered 202 only once Temporal has accepted the signal of every alert in the body; when
+Temporal cannot be reached the answer is 503 with Retry-After and the sender retries the whole body.
+A retried body may record an alert twice on its incident (counted, harmless) but never loses one.
+The service keeps nothing in memory between requests, so any number of replicas can run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError, RPCStatusCode
+
+from settings import PolicyError, Settings, load_policy
+from starter import slack_endpoint
+from starter.alerts import PARSERS, AlertBodyError, send_alert
+from starter.metrics import HttpMetrics
+from workflows.model import AlertEvent, incident_id_for
+from workflows.policy import Policy
+
+log = logging.getLogger("webhook")
+
+# A whole body must be recorded within this budget, or the sender is told to retry.
+REQUEST_BUDGET_SECONDS = 8.0
+RETRY_AFTER_SECONDS = "5"
+# Signals in flight per request: enough to keep Temporal busy, few enough to be fair to other requests.
+CONCURRENT_INCIDENTS = 16
+# What Temporal answers when it is down, overloaded or too slow: the sender should retry.
+RETRYABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
+             RPCStatusCode.CANCELLED}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+async def lazy_client(settings: Settings) -> Client:
+    """A client that connects on first use, so the service starts (and answers 503) while Temporal is down."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", settings.temporal_address)
+    config.setdefault("namespace", settings.temporal_namespace)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=True)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 when Content-Length says too much or the stream turns out longer."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HttpError(400, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise HttpError(413, f"body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HttpError(413, f"body over {limit} bytes")
+    return bytes(body)
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as err:  # RecursionError: hostile nesting like [[[[...]]]]
+        raise HttpError(400, f"body is not valid JSON: {str(err)[:200]}") from err
+
+
+def is_retryable(err: BaseException) -> bool:
+    if isinstance(err, RPCError):
+        return err.status in RETRYABLE
+    # A lazy client that cannot connect says so with a RuntimeError.
+    return isinstance(err, TimeoutError) or (isinstance(err, RuntimeError) and "client connect" in str(err))
+
+
+def create_app(settings: Settings, *, client: Client | None = None, policy: Policy | None = None) -> FastAPI:
+    """The whole HTTP service. The policy is read once here; a bad one raises PolicyError."""
+    policy = policy or load_policy(settings.incident_policy)
+    metrics = HttpMetrics()
+    holder: dict[str, Client] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder["client"] = client or await lazy_client(settings)
+        yield
+
+    app = FastAPI(title="incident-orchestrator", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    def temporal() -> Client:
+        # Tests may drive the app without running its lifespan; the given client is then used as is.
+        return holder.get("client") or client or _no_client()
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.latency.labels(
+            route=getattr(route, "path", "unmatched"), method=request.method, status=str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(HttpError)
+    async def http_error(_: Request, err: HttpError) -> JSONResponse:
+        return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/alerts/{source}", status_code=202)
+    async def alerts(source: str, request: Request) -> JSONResponse:
+        parse = PARSERS.get(source)
+        if parse is None:
+            raise HttpError(404, f"unknown alert source {source!r}; known: {', '.join(PARSERS)}")
+        try:
+            check_token(settings, request)
+            events = parse(parse_json(await read_body(request, settings.max_body_bytes)), datetime.now(UTC))
+        except HttpError as err:
+            metrics.alerts.labels(source, "unauthorized" if err.status == 401 else "invalid").inc()
+            raise
+        except AlertBodyError as err:
+            metrics.alerts.labels(source, "invalid").inc()
+            raise HttpError(422, str(err)) from err
+        try:
+            async with asyncio.timeout(REQUEST_BUDGET_SECONDS):
+                opened = await record(temporal(), settings, policy, events)
+        except Exception as err:
+            if not is_retryable(err):
+                raise
+            metrics.alerts.labels(source, "unavailable").inc(len(events))
+            log.warning("Temporal unavailable, %d %s alerts refused with 503: %s", len(events), source, err)
+            raise HttpError(503, "Temporal is unavailable; retry later",
+                            {"Retry-After": RETRY_AFTER_SECONDS}) from err
+        metrics.alerts.labels(source, "accepted").inc(len(events))
+        metrics.incidents_opened.labels(source).inc(len(opened))
+        metrics.dedup_hits.labels(source).inc(len(events) - len(opened))
+        incidents = list(dict.fromkeys(incident_id_for(e.source, e.dedup_key) for e in events))
+        return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
+
+    app.include_router(slack_endpoint.router(
+        settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)
+    ))
+    return app
+
+
+def _no_client() -> Client:
+    raise RuntimeError("Failed client connect: the app's lifespan has not run")
+
+
+def check_token(settings: Settings, request: Request) -> None:
+    if settings.webhook_token is None:
+        return
+    expected = f"Bearer {settings.webhook_token.get_secret_value()}".encode()
+    given = request.headers.get("authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        raise HttpError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+async def record(client: Client, settings: Settings, policy: Policy, events: list[AlertEvent]) -> list[str]:
+    """Signal every alert to its incident; the ids of incidents these alerts opened.
+
+    One incident's alerts go in body order (a firing alert and its resolution stay in sequence);
+    different incidents go concurrently.
+    """
+    groups: dict[str, list[AlertEvent]] = {}
+    for event in events:
+        groups.setdefault(incident_id_for(event.source, event.dedup_key), []).append(event)
+    gate = asyncio.Semaphore(CONCURRENT_INCIDENTS)
+
+    async def one_incident(incident_id: str, group: list[AlertEvent]) -> str | None:
+        opened = False
+        async with gate:
+            for event in group:
+                opened |= await send_alert(client, settings, policy, event)
+        return incident_id if opened else None
+
+    # Every group runs to its end (no orphaned sends after the answer); then the first failure, if any.
+    results = await asyncio.gather(*(one_incident(i, g) for i, g in groups.items()), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [incident_id for incident_id in results if isinstance(incident_id, str)]
+
+
+def main() -> None:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        app = create_app(settings)
+    except PolicyError as err:
+        print(f"incident-http: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
+
+
+if __name__ == "__main__":
+    main()

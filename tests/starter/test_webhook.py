@@ -1,0 +1,180 @@
+"""The alert webhook against a real Temporal dev server: 202 only for recorded alerts, one incident per
+alert group however the alerts arrive, and a clear 4xx (or 503) that starts nothing otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from settings import ROOT, Settings
+from starter.webhook import create_app
+from tests.starter.conftest import workflows_on
+from workflows.incident import IncidentWorkflow
+from workflows.model import IncidentState, incident_id_for
+from workflows.policy import Policy
+
+
+def example(name: str) -> dict:
+    return json.loads((ROOT / "examples" / f"{name}.json").read_text())
+
+
+def generic(key: str = "", **fields: object) -> dict:
+    return {"dedup_key": key or uuid.uuid4().hex, "title": "Checkout is failing", "severity": "SEV2",
+            "service": "checkout", **fields}
+
+
+async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
+    return await env.client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+
+
+async def exists(env: WorkflowEnvironment, incident_id: str) -> bool:
+    try:
+        await env.client.get_workflow_handle(incident_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def test_healthz(http: httpx.AsyncClient) -> None:
+    answer = await http.get("/healthz")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+
+
+async def test_alertmanager_group_opens_one_incident_with_every_alert(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    body = example("alertmanager")
+    body["groupKey"] = f"group-{uuid.uuid4().hex}"
+    answer = await http.post("/alerts/alertmanager", json=body)
+    assert answer.status_code == 202, answer.text
+    incident_id = incident_id_for("alertmanager", body["groupKey"])
+    assert answer.json() == {"incidents": [incident_id], "alerts": 2}
+    state = await state_of(dev_env, incident_id)
+    assert state.alert_count == 2 and set(state.alerts) == {"a1b2c3d4e5f60718", "b2c3d4e5f6071829"}
+    assert state.severity.value == "SEV1"  # the policy's criterion label: key_function_broken
+
+
+@pytest.mark.parametrize("source", ["grafana", "datadog", "generic"])
+async def test_every_source_example_is_accepted(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, source: str) -> None:
+    body = example(source)
+    if source == "datadog":  # the template, filled in as Datadog would
+        body = {"alert_id": "4242", "transition": "Triggered", "aggregation_key": uuid.uuid4().hex,
+                "alert_cycle_key": "c1", "priority": "P2", "title": "[Triggered] checkout 5xx",
+                "message": "5xx above 5%", "link": "https://app.datadoghq.com/monitors/4242",
+                "tags": "service:checkout"}
+    elif source == "grafana":
+        body["groupKey"] = uuid.uuid4().hex
+    else:
+        body["dedup_key"] = uuid.uuid4().hex
+    answer = await http.post(f"/alerts/{source}", json=body)
+    assert answer.status_code == 202, answer.text
+    (incident_id,) = answer.json()["incidents"]
+    assert (await state_of(dev_env, incident_id)).alert_count == 1
+
+
+async def test_same_alert_sent_100_times_at_once_opens_exactly_one_incident(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    body = generic()
+    answers = await asyncio.gather(*(http.post("/alerts/generic", json=body) for _ in range(100)))
+    assert {a.status_code for a in answers} == {202}
+    incident_id = incident_id_for("generic", body["dedup_key"])
+    assert {tuple(a.json()["incidents"]) for a in answers} == {(incident_id,)}
+    assert (await state_of(dev_env, incident_id)).alert_count == 100
+    runs = await dev_env.client.count_workflows(f'WorkflowId="{incident_id}"')
+    assert runs.count == 1 and await workflows_on(dev_env, settings) == 1
+
+
+async def test_metrics_count_accepted_alerts_and_dedup_hits(http: httpx.AsyncClient) -> None:
+    body = generic()
+    for _ in range(3):
+        assert (await http.post("/alerts/generic", json=body)).status_code == 202
+    await http.post("/alerts/generic", content=b"{")
+    text = (await http.get("/metrics")).text
+    assert 'incident_http_alerts_total{outcome="accepted",source="generic"} 3.0' in text
+    assert 'incident_http_alerts_total{outcome="invalid",source="generic"} 1.0' in text
+    assert 'incident_http_alert_dedup_hits_total{source="generic"} 2.0' in text
+    assert 'incident_http_incidents_opened_total{source="generic"} 1.0' in text
+    assert 'incident_http_request_seconds_count{method="POST",route="/alerts/{source}",status="202"} 3.0' in text
+
+
+async def test_malformed_json_is_400_and_starts_nothing(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    for raw in (b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b""):
+        answer = await http.post("/alerts/generic", content=raw)
+        assert answer.status_code == 400, (raw[:10], answer.text)
+    assert await workflows_on(dev_env, settings) == 0
+
+
+async def test_wrong_shape_is_422_naming_the_field_and_starts_nothing(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    body = example("alertmanager")
+    body["groupKey"] = uuid.uuid4().hex
+    body["alerts"].append({"status": "firing", "labels": {"n": 1}})  # the third alert is bad
+    answer = await http.post("/alerts/alertmanager", json=body)
+    assert answer.status_code == 422 and answer.json()["error"].startswith("alerts.2.labels.n")
+    assert not await exists(dev_env, incident_id_for("alertmanager", body["groupKey"]))
+    answer = await http.post("/alerts/alertmanager", json={**body, "alerts": []})
+    assert answer.status_code == 422 and answer.json()["error"].startswith("alerts:")
+    assert await workflows_on(dev_env, settings) == 0
+
+
+async def test_unknown_source_is_404(http: httpx.AsyncClient) -> None:
+    assert (await http.post("/alerts/nagios", json=generic())).status_code == 404
+
+
+async def test_body_over_the_limit_is_413_by_header_and_by_stream(
+        dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None) -> None:
+    small = settings.model_copy(update={"max_body_bytes": 2000})
+    app = create_app(small, client=dev_env.client, policy=example_policy)
+    big = json.dumps(generic(description="x" * 5000)).encode()
+
+    async def chunks():  # no Content-Length: only the streamed size can tell
+        for i in range(0, len(big), 500):
+            yield big[i:i + 500]
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        assert (await http.post("/alerts/generic", content=big)).status_code == 413
+        assert (await http.post("/alerts/generic", content=chunks())).status_code == 413
+        lying = await http.post("/alerts/generic", content=big, headers={"Content-Length": "10"})
+        assert lying.status_code in (400, 413)
+    assert await workflows_on(dev_env, settings) == 0
+
+
+async def test_webhook_token_is_required_when_set(
+        dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None) -> None:
+    guarded = settings.model_copy(update={"webhook_token": SecretStr("s3cret")})
+    app = create_app(guarded, client=dev_env.client, policy=example_policy)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            answer = await http.post("/alerts/generic", json=generic(), headers=headers)
+            assert answer.status_code == 401, headers
+        assert await workflows_on(dev_env, settings) == 0
+        answer = await http.post("/alerts/generic", json=generic(), headers={"Authorization": "Bearer s3cret"})
+        assert answer.status_code == 202
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_temporal_unreachable_is_503_with_retry_after(settings: Settings, example_policy: Policy) -> None:
+    down = await Client.connect(f"127.0.0.1:{closed_port()}", lazy=True, data_converter=pydantic_data_converter)
+    app = create_app(settings, client=down, policy=example_policy)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        answer = await http.post("/alerts/generic", json=generic())
+        assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+        assert 'outcome="unavailable"' in (await http.get("/metrics")).text
