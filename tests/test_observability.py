@@ -54,18 +54,17 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 
 @pytest.fixture
-def log_output() -> Iterator[tuple[io.StringIO, Settings]]:
+def output() -> Iterator[io.StringIO]:
     """Configures logging as a process would and hands back what it writes; restores logging after."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     saved_flags = (activity.logger.activity_info_on_message, workflow.logger.workflow_info_on_message)
     output = io.StringIO()
-    settings = Settings(_env_file=None, log_format="json")
-    observability.configure_logging(settings)
+    observability.configure_logging(Settings(_env_file=None, log_format="json"))
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(output)
-    yield output, settings
+    yield output
     root.handlers[:], root.level = saved
     activity.logger.activity_info_on_message, workflow.logger.workflow_info_on_message = saved_flags
 
@@ -74,8 +73,7 @@ def lines(output: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in output.getvalue().splitlines()]
 
 
-def test_a_traceback_is_redacted_too(log_output: tuple[io.StringIO, Settings]) -> None:
-    output, _ = log_output
+def test_a_traceback_is_redacted_too(output: io.StringIO) -> None:
     request = httpx.Request("POST", f"https://api.telegram.org/bot{TELEGRAM}/sendMessage")
     try:
         raise httpx.ConnectError("connection refused", request=request) from None
@@ -87,8 +85,7 @@ def test_a_traceback_is_redacted_too(log_output: tuple[io.StringIO, Settings]) -
     assert "httpx.ConnectError" in str(line["exception"])
 
 
-def test_activity_lines_carry_incident_workflow_and_activity(log_output: tuple[io.StringIO, Settings]) -> None:
-    output, _ = log_output
+def test_activity_lines_carry_incident_workflow_and_activity(output: io.StringIO) -> None:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, workflow_id="INC-7F3KQ2MA", activity_type="post_message")
 
@@ -107,16 +104,14 @@ def test_activity_lines_carry_incident_workflow_and_activity(log_output: tuple[i
     assert plain_line["level"] == "WARNING"
 
 
-def test_lines_outside_temporal_have_no_context_fields(log_output: tuple[io.StringIO, Settings]) -> None:
-    output, _ = log_output
+def test_lines_outside_temporal_have_no_context_fields(output: io.StringIO) -> None:
     logging.getLogger("webhook").info("listening", extra={"incident_id": "INC-AAAABBBB"})
     (line,) = lines(output)
     assert line["incident_id"] == "INC-AAAABBBB"
     assert "workflow_id" not in line and "activity" not in line
 
 
-def test_text_format_tags_the_line(log_output: tuple[io.StringIO, Settings]) -> None:
-    output, _ = log_output
+def test_text_format_tags_the_line(output: io.StringIO) -> None:
     handler = logging.getLogger().handlers[0]
     handler.setFormatter(observability.TextFormatter())
     logging.getLogger("worker").info("started", extra={"workflow_id": "INC-7F3KQ2MA-escalation"})
@@ -135,9 +130,8 @@ class LoggingWorkflow:
 
 
 async def test_workflow_lines_carry_the_incident(
-    log_output: tuple[io.StringIO, Settings], dev_env: WorkflowEnvironment, task_queue: str
+    output: io.StringIO, dev_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    output, _ = log_output
     async with Worker(dev_env.client, task_queue=task_queue, workflows=[LoggingWorkflow]):
         await dev_env.client.execute_workflow(
             LoggingWorkflow.run,
