@@ -445,6 +445,15 @@ class EscalationNotice(BaseModel):
     people: list[str]
     channels: list[Channel]
     text: str
+    page_keys: list[str] = Field(default_factory=list)
+
+
+class Reached(BaseModel):
+    """What an attempt to reach people did: one line per delivery, and paging keys to close later."""
+
+    lines: list[str] = Field(default_factory=list)
+    page_keys: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)
 
 
 class AlertSeen(BaseModel):
@@ -495,7 +504,8 @@ class IncidentState(BaseModel):
     alert_count: int = 0
     channel: str = ""
     conference_url: str = ""
-    page_reference: str = ""
+    page_keys: list[str] = Field(default_factory=list)  # paging alerts to acknowledge and close
+    assessment_requested: bool = False
     escalation_round: int = 0
     escalation_active: bool = False
     estimate_due: datetime | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
@@ -12,7 +14,7 @@ SERVICE = SearchAttributeKey.for_keyword("IncidentService")
 KIND = SearchAttributeKey.for_keyword("IncidentKind")
 ACKNOWLEDGED = SearchAttributeKey.for_bool("IncidentAcknowledged")
 
-ALL = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, KIND, ACKNOWLEDGED]
+ALL: list[SearchAttributeKey[Any]] = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, KIND, ACKNOWLEDGED]
 
 
 def cli_flags() -> list[str]:

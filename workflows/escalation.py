@@ -1,0 +1,106 @@
+"""EscalationWorkflow: walk the policy's ladder of tiers until somebody acknowledges.
+
+A child of IncidentWorkflow, one per escalation round (a reopened incident starts a new round). Each
+tier is reached, then given its wait; the parent's `stop` signal (an acknowledgement, a resolution)
+ends the ladder at once. Out of business hours, leadership is also reached through the policy's
+out-of-hours channels (seed 002: Telegram). Every delivery is reported to the incident's timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.model import Channel, EscalationNotice, Role, Severity
+    from workflows.policy import Policy
+    from workflows.reach import reach
+
+
+class EscalationInput(BaseModel):
+    incident_id: str
+    policy: Policy
+    round: int = 1
+    title: str
+    severity: Severity
+    assigned: dict[Role, str] = Field(default_factory=dict)
+    ui_url: str = ""
+
+
+class StopEscalation(BaseModel):
+    reason: str
+
+
+class EscalationResult(BaseModel):
+    stopped_because: str = ""
+    tiers_reached: int = 0
+    page_keys: list[str] = Field(default_factory=list)
+
+
+@workflow.defn
+class EscalationWorkflow:
+    @workflow.init
+    def __init__(self, input: EscalationInput) -> None:
+        self._stop_reason = ""
+        self._result = EscalationResult()
+
+    @workflow.signal
+    def stop(self, request: StopEscalation) -> None:
+        self._stop_reason = self._stop_reason or request.reason
+
+    @workflow.query
+    def progress(self) -> EscalationResult:
+        return self._result
+
+    @workflow.run
+    async def run(self, input: EscalationInput) -> EscalationResult:
+        policy = input.policy
+        if not policy.business_hours.contains(workflow.now()):
+            await self._reach_leadership_out_of_hours(input)
+        for ladder in range(policy.escalation.repeat + 1):
+            for number, tier in enumerate(policy.escalation.tiers, start=1):
+                if self._stop_reason:
+                    break
+                people = policy.expand(tier.notify, input.assigned)
+                text = (f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
+                        f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}").strip()
+                await self._notify(input, number, people, tier.channels, text,
+                                   key=f"escalation:r{input.round}:l{ladder}:t{number}")
+                self._result.tiers_reached += 1
+                await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
+        self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result
+
+    async def _reach_leadership_out_of_hours(self, input: EscalationInput) -> None:
+        hours = input.policy.business_hours
+        people = input.policy.expand(hours.out_of_hours_notify, input.assigned)
+        text = (f"Out of hours: [{input.severity.value}] {input.incident_id}: {input.title}. "
+                f"Immediate attention needed. {input.ui_url}").strip()
+        await self._notify(input, 0, people, hours.out_of_hours_channels, text,
+                           key=f"escalation:r{input.round}:out-of-hours")
+
+    async def _wait_for_acknowledgement(self, wait: timedelta) -> None:
+        try:
+            await workflow.wait_condition(lambda: bool(self._stop_reason), timeout=wait)
+        except TimeoutError:
+            pass
+
+    async def _notify(self, input: EscalationInput, tier: int, people: list[str], channels: list[Channel],
+                      text: str, key: str) -> None:
+        reached = await reach(input.policy, people, channels, text, key,
+                              incident_id=input.incident_id, severity=input.severity,
+                              subject=f"{input.incident_id}: {input.title}")
+        self._result.page_keys += reached.page_keys
+        lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]
+        what = "out-of-hours leadership" if tier == 0 else f"tier {tier}"
+        notice = EscalationNotice(at=workflow.now(), tier=tier, round=input.round, people=people,
+                                  channels=channels, text=f"escalation {what}: " + "; ".join(lines),
+                                  page_keys=reached.page_keys)
+        try:
+            await workflow.get_external_workflow_handle(input.incident_id).signal("escalation_notice", notice)
+        except Exception:
+            # The incident closed while this tier was being reached: nobody is left to tell.
+            workflow.logger.warning("incident %s gone; escalation notice dropped", input.incident_id)

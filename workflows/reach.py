@@ -1,0 +1,141 @@
+"""Reaching people from workflow code: one call per person and channel, through the activities.
+
+Shared by IncidentWorkflow and EscalationWorkflow. Each outside system has its own timeouts and
+retry policy, chosen for how that peer fails. A delivery that still fails is reported back as a
+failure line for the timeline: a dead Slack must never stop paging or the incident's deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, TypedDict
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.paging import PagingActivities
+    from activities.slack import SlackActivities
+    from activities.telegram import TelegramActivities
+    from workflows.model import (
+        Channel,
+        EmailRequest,
+        PageRequest,
+        Reached,
+        Severity,
+        SlackDirectMessage,
+        SlackPost,
+        TelegramRequest,
+    )
+    from workflows.policy import Policy
+
+
+
+class ActivityOptions(TypedDict, total=False):
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+# Chat APIs rate-limit in seconds: retry quickly, give up (and record it) after ten minutes.
+CHAT: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+}
+# Paging is what wakes people: keep trying for longer.
+PAGING: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "schedule_to_close_timeout": timedelta(minutes=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+}
+# SMTP servers greylist and queue: slower retries, an hour in all.
+EMAIL: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+}
+# Local files and template rendering: fail fast, a retry rarely helps.
+LOCAL: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=5),
+}
+
+
+async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
+    """Await an activity; on failure return the reason instead of failing the workflow."""
+    try:
+        return await call, None
+    except ActivityError as err:
+        cause = getattr(err.cause, "message", None) or str(err.cause or err)
+        return None, f"{description} failed: {cause}"
+
+
+async def post(channel: str, text: str, key: str, mentions: list[str] | None = None) -> str | None:
+    """Post to a Slack channel; returns a failure line or None."""
+    _, failure = await attempt(f"Slack post to {channel}", workflow.execute_activity_method(
+        SlackActivities.slack_post,
+        SlackPost(channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or []),
+        **CHAT))
+    return failure
+
+
+async def reach(policy: Policy, people: list[str], channels: list[Channel], text: str, key: str,
+                *, incident_id: str, severity: Severity, subject: str = "") -> Reached:
+    """Reach every person through every channel the policy has a contact for, concurrently.
+
+    `key` names the step (say "escalation:r1:t2"); with the incident id and the person it makes each
+    delivery's idempotency key, so a replayed or retried step never reaches anybody twice.
+    """
+    key = f"{incident_id}:{key}"
+    reached = Reached()
+    calls: list[tuple[str, Any]] = []
+    pageable = [policy.people[p].pager_id for p in people if p in policy.people and policy.people[p].pager_id]
+    if Channel.PAGE in channels and pageable:
+        page_key = key
+        reached.page_keys.append(page_key)
+        calls.append((f"page {', '.join(pageable)} ({policy.paging_provider})",
+                      workflow.execute_activity_method(PagingActivities.page_open, PageRequest(
+                          incident_id=incident_id, dedup_key=page_key, summary=subject or text[:120],
+                          severity=severity, description=text, responders=pageable,
+                          provider=policy.paging_provider), **PAGING)))
+    for person_id in people:
+        person = policy.people.get(person_id)
+        if person is None:
+            reached.failures.append(f"no person {person_id!r} in the policy")
+            continue
+        if Channel.SLACK in channels and person.slack_user_id:
+            calls.append((f"Slack DM {person_id}", workflow.execute_activity_method(
+                SlackActivities.slack_direct_message,
+                SlackDirectMessage(user_id=person.slack_user_id, text=text, idempotency_key=f"{key}:{person_id}"),
+                **CHAT)))
+        if Channel.EMAIL in channels and person.email:
+            calls.append((f"e-mail {person_id}", workflow.execute_activity_method(
+                EmailActivities.send_email,
+                EmailRequest(to=[person.email], subject=subject or text[:80], text=text,
+                             idempotency_key=f"{key}:{person_id}"),
+                **EMAIL)))
+        if Channel.TELEGRAM in channels and person.telegram_chat_id:
+            calls.append((f"Telegram {person_id}", workflow.execute_activity_method(
+                TelegramActivities.send_telegram,
+                TelegramRequest(chat_id=person.telegram_chat_id, text=text, idempotency_key=f"{key}:{person_id}"),
+                **CHAT)))
+        if not any(_has_contact(person, channel) for channel in channels):
+            reached.failures.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
+    results = await asyncio.gather(*(attempt(description, call) for description, call in calls))
+    for (description, _), (_, failure) in zip(calls, results, strict=True):
+        if failure:
+            reached.failures.append(failure)
+        else:
+            reached.lines.append(description)
+    return reached
+
+
+def _has_contact(person: Any, channel: Channel) -> bool:
+    return bool({
+        Channel.PAGE: person.pager_id, Channel.SLACK: person.slack_user_id,
+        Channel.EMAIL: person.email, Channel.TELEGRAM: person.telegram_chat_id,
+    }[channel])
