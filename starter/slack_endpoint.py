@@ -73,6 +73,9 @@ USAGE = (
 )
 
 
+VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen")
+
+
 class SlackRefusal(Exception):
     """Refused before anything is sent: the message goes back to the user only."""
 
@@ -118,6 +121,8 @@ def parse_command(text: str, person: str) -> Decide | Declare:
         return Declare(title=rest.strip(), reporter=person)
     if verb in ("", "help"):
         raise SlackRefusal(USAGE)
+    if verb not in VERBS:
+        raise SlackRefusal(f"unknown command `{verb}`. {USAGE}")
     incident, _, rest = rest.strip().partition(" ")
     if not incident.upper().startswith("INC-"):
         raise SlackRefusal(f"`{verb}` needs an incident id like INC-7F3KQ2MA. {USAGE}")
@@ -152,7 +157,7 @@ def _decision(verb: str, person: str, rest: str) -> tuple[str, Decision]:
         return "resolve", Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
     if verb == "reopen":
         return "reopen", Reopen(actor=person, reason=_required(rest, "the reason"))
-    raise SlackRefusal(f"unknown command `{verb}`. {USAGE}")
+    raise AssertionError(f"VERBS and _decision disagree on {verb!r}")
 
 
 def _required(text: str, what: str) -> str:

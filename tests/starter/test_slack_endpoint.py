@@ -1,0 +1,151 @@
+"""The Slack endpoint: a correctly signed request acts as the mapped person through the same Updates as
+the CLI; a bad or stale signature is 401 and changes nothing; an unmapped user is refused."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from starter.slack_endpoint import sign
+from starter.webhook import create_app
+from tests.fakes.peer import FakePeer
+from workflows.incident import IncidentWorkflow
+from workflows.model import IncidentState
+from workflows.policy import Policy
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@pytest.fixture
+async def slack(dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
+                worker: None) -> AsyncIterator[httpx.AsyncClient]:
+    signed = settings.model_copy(update={"slack_signing_secret": SecretStr(SECRET)})
+    app = create_app(signed, client=dev_env.client, policy=example_policy)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as client:
+        yield client
+
+
+@pytest.fixture
+async def response_url() -> AsyncIterator[FakePeer]:
+    """Stands in for Slack's response_url: records what the endpoint posts back."""
+    async def accept(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    peer = FakePeer()
+    peer.app.router.add_post("/response", accept)
+    async with peer:
+        yield peer
+
+
+def signed_post(body: bytes, *, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sign(secret, stamp, body),
+            "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def command(text: str, user: str = "U0BOB", response_url: str = "") -> bytes:
+    return urlencode({"command": "/incident", "text": text, "user_id": user,
+                      "response_url": response_url}).encode()
+
+
+async def open_incident(slack: httpx.AsyncClient) -> str:
+    alert = {"dedup_key": uuid.uuid4().hex, "title": "Checkout is failing", "severity": "SEV2",
+             "service": "checkout"}
+    answer = await slack.post("/alerts/generic", json=alert)
+    assert answer.status_code == 202
+    incident_id: str = answer.json()["incidents"][0]
+    return incident_id
+
+
+async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
+    return await env.client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+
+
+async def test_signed_slash_command_acknowledges_as_the_mapped_person(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"ack {incident_id} looking at it")
+    answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+    assert answer.status_code == 200
+    assert answer.json()["response_type"] == "in_channel" and incident_id in answer.json()["text"]
+    assert (await state_of(dev_env, incident_id)).acknowledged_by == "bob"
+
+
+@pytest.mark.parametrize("case", ["bad_signature", "stale", "replayed_with_other_body", "unsigned"])
+async def test_bad_or_stale_signature_is_401_and_changes_nothing(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, case: str) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"ack {incident_id}")
+    headers = {
+        "bad_signature": signed_post(body, secret="not-the-secret"),
+        "stale": signed_post(body, timestamp=int(time.time()) - 6 * 60),
+        "replayed_with_other_body": signed_post(command(f"ack {incident_id} something else")),
+        "unsigned": {"Content-Type": "application/x-www-form-urlencoded"},
+    }[case]
+    for path in ("/slack/commands", "/slack/interactions"):
+        answer = await slack.post(path, content=body, headers=headers)
+        assert answer.status_code == 401, (path, answer.text)
+    assert (await state_of(dev_env, incident_id)).acknowledged_by is None
+
+
+async def test_unmapped_slack_user_is_refused_with_an_ephemeral_message(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"ack {incident_id}", user="U0STRANGER")
+    answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+    assert answer.status_code == 200 and answer.json()["response_type"] == "ephemeral"
+    assert "not a person in the incident policy" in answer.json()["text"]
+    assert (await state_of(dev_env, incident_id)).acknowledged_by is None
+
+
+async def test_validator_refusal_comes_back_only_to_the_user(slack: httpx.AsyncClient) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"resolve {incident_id} checkout back | rolled back deploy | canary checks", user="U0GINA")
+    answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+    assert answer.status_code == 200 and answer.json()["response_type"] == "ephemeral"
+    assert "gina" in answer.json()["text"]
+
+
+async def test_unknown_incident_and_bad_grammar_are_explained(slack: httpx.AsyncClient) -> None:
+    for text, expected in (("ack INC-NOSUCH1", "no incident INC-NOSUCH1"), ("frobnicate", "unknown command"),
+                           ("phase INC-AAAAAAAA sideways", "unknown phase"), ("help", "Usage")):
+        body = command(text)
+        answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+        assert answer.status_code == 200 and expected in answer.json()["text"], (text, answer.json())
+
+
+async def test_declare_opens_an_incident_reported_by_the_person(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    body = command("declare Checkout <!channel> is down", user="U0ALICE")
+    answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+    text = answer.json()["text"]
+    assert text.startswith("alice declared INC-") and "&lt;!channel&gt;" in text
+    incident_id = text.split()[2].rstrip(":")
+    state = await state_of(dev_env, incident_id)
+    assert state.source == "manual" and state.title == "Checkout <!channel> is down"
+
+
+async def test_button_click_acts_and_reports_on_response_url(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
+    incident_id = await open_incident(slack)
+    payload = {"type": "block_actions", "user": {"id": "U0ALICE"},
+               "response_url": f"{response_url.url}/response",
+               "actions": [{"action_id": "acknowledge", "value": json.dumps({"incident_id": incident_id,
+                                                                            "note": "on it"})}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    answer = await slack.post("/slack/interactions", content=body, headers=signed_post(body))
+    assert answer.status_code == 200
+    state = await state_of(dev_env, incident_id)
+    assert state.acknowledged_by == "alice"
+    (posted,) = response_url.calls("/response")
+    assert incident_id in posted.params["text"]
