@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -48,8 +51,8 @@ PER_USER_INVITE_ERRORS = frozenset({"already_in_channel", "cant_invite_self", "u
                                     "user_team_not_in_channel", "missing_user"})
 INVITE_BATCH = 100  # Slack accepts up to 1,000 ids per call; small batches keep one failure small
 HISTORY_WINDOW = 200  # messages searched for an earlier attempt's post: posts retry within minutes
-RATE_LIMIT_WAITS = 5  # waits inside one attempt; after that Temporal's retry takes over
-MAX_WAIT = timedelta(seconds=30)
+MAX_WAIT = timedelta(seconds=30)  # a longer Retry-After frees the worker and lets Temporal wait
+ATTEMPT_SHARE = 0.9  # of its start_to_close_timeout an attempt may use; the rest reports the failure
 USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
 
@@ -100,10 +103,11 @@ class SlackActivities:
             where = await self.outbox.deliver("slack", "channel", f"channel:{request.incident_id}",
                                               request.model_dump() | {"name": name})
             return SlackChannel(channel_id=f"#{name}", name=name, delivered_to=where)
-        channel = await self._create_or_reuse(self.client, name)
-        await self._describe(self.client, channel, request.topic, request.purpose)
-        await self._invite(self.client, channel["id"], request.invite_user_ids)
-        await self._bookmark(self.client, channel["id"], request.bookmarks)
+        async with within_attempt():
+            channel = await self._create_or_reuse(self.client, name)
+            await self._describe(self.client, channel, request.topic, request.purpose)
+            await self._invite(self.client, channel["id"], request.invite_user_ids)
+            await self._bookmark(self.client, channel["id"], request.bookmarks)
         return SlackChannel(channel_id=channel["id"], name=channel["name"], delivered_to="slack")
 
     @activity.defn
@@ -112,8 +116,9 @@ class SlackActivities:
             where = await self.outbox.deliver("slack", "post", post.idempotency_key, post.model_dump())
             return SlackResult(channel=post.channel, delivered_to=where)
         text = message_text(post.text, post.mention_user_ids)
-        channel, ts = await self._post_once(self.client, post.channel, text, post.blocks,
-                                            post.idempotency_key)
+        async with within_attempt():
+            channel, ts = await self._post_once(self.client, post.channel, text, post.blocks,
+                                                post.idempotency_key)
         return SlackResult(channel=channel, ts=ts, delivered_to="slack")
 
     @activity.defn
@@ -121,9 +126,10 @@ class SlackActivities:
         if self.client is None:
             where = await self.outbox.deliver("slack", "dm", message.idempotency_key, message.model_dump())
             return SlackResult(channel=message.user_id, delivered_to=where)
-        opened = await _call(self.client.conversations_open, users=message.user_id)
-        channel, ts = await self._post_once(self.client, opened["channel"]["id"], escape_mrkdwn(message.text),
-                                            [], message.idempotency_key)
+        async with within_attempt():
+            opened = await _call(self.client.conversations_open, users=message.user_id)
+            channel, ts = await self._post_once(self.client, opened["channel"]["id"],
+                                                escape_mrkdwn(message.text), [], message.idempotency_key)
         return SlackResult(channel=channel, ts=ts, delivered_to="slack")
 
     @activity.defn
@@ -132,8 +138,9 @@ class SlackActivities:
             where = await self.outbox.deliver("slack", "archive", f"archive:{request.channel}",
                                               request.model_dump())
             return SlackResult(channel=request.channel, delivered_to=where)
-        channel_id = await self._channel_id(self.client, request.channel)
-        await _call(self.client.conversations_archive, ok_errors={"already_archived"}, channel=channel_id)
+        async with within_attempt():
+            channel_id = await self._channel_id(self.client, request.channel)
+            await _call(self.client.conversations_archive, ok_errors={"already_archived"}, channel=channel_id)
         return SlackResult(channel=channel_id, delivered_to="slack")
 
     # --- channel setup ----------------------------------------------------------------------------
@@ -262,13 +269,38 @@ async def _decoration(method: SlackMethod, **kwargs: Any) -> dict[str, Any] | No
         return None
 
 
+_deadline: ContextVar[float] = ContextVar("slack_attempt_deadline", default=math.inf)
+
+
+@asynccontextmanager
+async def within_attempt() -> AsyncIterator[None]:
+    """End this attempt's Slack calls before Temporal gives up on the attempt.
+
+    A worker is not told when the server times an attempt out: an attempt still waiting out a 429
+    could post after the next attempt looked for its message, and the message would be there twice.
+    So an attempt stops at ATTEMPT_SHARE of its timeout and never starts a wait that would outlast it.
+    """
+    info = activity.info()
+    budget = info.start_to_close_timeout or info.schedule_to_close_timeout
+    if not budget:
+        yield
+        return
+    deadline = asyncio.get_running_loop().time() + budget.total_seconds() * ATTEMPT_SHARE
+    token = _deadline.set(deadline)
+    try:
+        async with asyncio.timeout_at(deadline):
+            yield
+    finally:
+        _deadline.reset(token)
+
+
 async def _call(method: SlackMethod, /, ok_errors: Collection[str] = (), **kwargs: Any) -> dict[str, Any]:
     """One Web API call: its data, or for an error in `ok_errors` the error answer itself.
 
-    429 waits Retry-After and tries again, a few times inside the attempt (Slack did not take the
-    request, so repeating it is safe); other failures become retryable or non-retryable errors.
+    429 waits Retry-After and tries again while the attempt has time for it (Slack did not take the
+    request, so repeating it is safe), then leaves the wait to Temporal's retry; other failures become
+    retryable or non-retryable errors.
     """
-    waits = 0
     while True:
         try:
             return dict((await method(**kwargs)).data)  # type: ignore[arg-type]
@@ -284,10 +316,10 @@ async def _call(method: SlackMethod, /, ok_errors: Collection[str] = (), **kwarg
                 raise _failure(method.__name__, status, error) from None
             headers = getattr(err.response, "headers", None) or {}
             delay = retry_after(headers.get("Retry-After")) or timedelta(seconds=1)
-            if waits >= RATE_LIMIT_WAITS or delay > MAX_WAIT:
+            outlasts_attempt = asyncio.get_running_loop().time() + delay.total_seconds() > _deadline.get()
+            if delay > MAX_WAIT or outlasts_attempt:
                 raise ApplicationError(f"slack {method.__name__}: rate limited", type="slack:ratelimited",
                                        next_retry_delay=delay) from None
-            waits += 1
             log.info("slack: %s rate limited, waiting %ss", method.__name__, delay.total_seconds())
             activity.heartbeat()
             await asyncio.sleep(delay.total_seconds())
