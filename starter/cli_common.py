@@ -158,7 +158,7 @@ def run_update(incident_id: str, update_name: str, decision: Decision) -> str:
         return await send_decision(client, incident_id, update_name, decision)
 
     result = run(work)
-    typer.echo(f"{incident_id}: {result}" if result else incident_id)
+    typer.echo(result or f"{incident_id}: done")
     return result
 
 

@@ -232,7 +232,7 @@ def router(
             incident_id = incident_id_for(event.source, event.dedup_key)
             return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
         result = await send_decision(client, request.incident_id, request.update_name, request.decision)
-        return f"{request.incident_id}: {escape_mrkdwn(result)} ({request.decision.actor})"
+        return f"{request.decision.actor}: {escape_mrkdwn(result)}"
 
     async def outcome(kind: str, request: Decide | Declare) -> dict[str, Any]:
         """The Slack message for a finished request: shown to the channel, or only to the user if refused."""

@@ -1,0 +1,345 @@
+"""incidentctl: declare, list, show and decide on incidents from a terminal.
+
+Every decision is an Update on the incident's workflow, judged by the same validators as Slack's
+buttons; a refusal prints one line and exits 1. The acting person comes from --as or INCIDENTCTL_USER.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from starter import cli_common as common
+from starter.alerts import incident_url, manual_alert, send_alert
+from workflows import search_attributes as sa
+from workflows.model import (
+    Acknowledge,
+    AssignRole,
+    AssignTask,
+    Classify,
+    CloseIncident,
+    CompleteTask,
+    CriticalCriterion,
+    Estimate,
+    IncidentKind,
+    IncidentState,
+    Phase,
+    ProgressNote,
+    PublishPostmortem,
+    Reopen,
+    ReportDataLoss,
+    Resolve,
+    ReviewHeld,
+    Role,
+    Scope,
+    SetPhase,
+    Severity,
+    StatusUpdate,
+    TriggerBusinessIncident,
+    incident_id_for,
+)
+
+app = typer.Typer(help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+task_app = typer.Typer(help="Recovery tasks (seed 003): add one, mark one done.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
+
+As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
+Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Note = Annotated[str, typer.Option("--note", help="a line for the timeline")]
+
+STATUSES = ("open", "resolved", "closed", "all")
+
+
+def _id(incident: str) -> str:
+    return incident.strip().upper()
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_incidents(
+    status: Annotated[str, typer.Option(help="open, resolved, closed or all")] = "open",
+    severity: Annotated[Severity | None, typer.Option(case_sensitive=False)] = None,
+    phase: Annotated[Phase | None, typer.Option(case_sensitive=False)] = None,
+    as_json: Json = False,
+) -> None:
+    """Incidents from Temporal's visibility store, newest first."""
+    if status not in STATUSES:
+        common.fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+    # Runs that continued as new are the same incident: show only its latest run.
+    clauses = ['WorkflowType="IncidentWorkflow"', 'ExecutionStatus!="ContinuedAsNew"']
+    if status != "all":
+        clauses.append(f'{sa.STATUS.name}="{status}"')
+    if severity:
+        clauses.append(f'{sa.SEVERITY.name}="{severity.value}"')
+    if phase:
+        clauses.append(f'{sa.PHASE.name}="{phase.value}"')
+
+    async def rows() -> list[dict[str, Any]]:
+        client = await common.connect()
+        found = []
+        async for run in client.list_workflows(" AND ".join(clauses)):
+            attrs = run.typed_search_attributes
+            memo = await run.memo()
+            found.append({
+                "id": run.id,
+                "severity": attrs.get(sa.SEVERITY),
+                "phase": attrs.get(sa.PHASE),
+                "status": attrs.get(sa.STATUS),
+                "service": attrs.get(sa.SERVICE),
+                "acknowledged": attrs.get(sa.ACKNOWLEDGED),
+                "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
+                "title": memo.get("title", ""),
+            })
+        return found
+
+    common.print_rows(common.run(rows),
+                      ["id", "severity", "phase", "status", "service", "acknowledged", "opened", "title"],
+                      as_json=as_json, title=f"Incidents ({status})")
+
+
+@app.command()
+def show(incident: Id, as_json: Json = False) -> None:
+    """One incident: its facts, roles, alerts, tasks, who owes what, and its timeline."""
+
+    async def state() -> IncidentState:
+        return await common.query_state(await common.connect(), _id(incident))
+
+    current = common.run(state)
+    if as_json:
+        common.print_json(current)
+    else:
+        _print_state(current)
+
+
+def _print_state(s: IncidentState) -> None:
+    console = Console(highlight=False)
+    facts = [
+        ("Incident", f"{s.incident_id}  {s.title}"),
+        ("Status", f"{s.status.value}, phase {s.phase.value}"),
+        ("Severity", f"{s.severity.value} ({s.kind.value if s.kind else 'unclassified'}, {s.scope.value} scope)"
+                     + (f", critical: {', '.join(s.criteria)}" if s.criteria else "")),
+        ("Service", s.service or "-"),
+        ("Opened", _when(s.opened_at)),
+        ("Acknowledged", f"{s.acknowledged_by} at {_when(s.acknowledged_at)}" if s.acknowledged_by else "no"),
+        ("Alerts", f"{s.alert_count} received, "
+                   f"{sum(a.status.value == 'firing' for a in s.alerts.values())} of {len(s.alerts)} firing"),
+        ("Roles", ", ".join(f"{role.value}: {person}" for role, person in s.assigned.items()) or "-"),
+        ("Channel", s.channel or "-"),
+    ]
+    for name, value in facts:
+        console.print(Text.assemble((f"{name:<13}", "bold"), value))
+    if s.waiting_on:
+        console.print(Text("Waiting on", style="bold"))
+        for line in s.waiting_on:
+            console.print(Text(f"  - {line}"))
+    if s.tasks:
+        tasks = Table(title="Tasks")
+        for column in ("id", "title", "assignee", "impact", "done"):
+            tasks.add_column(column)
+        for t in s.tasks:
+            tasks.add_row(*(Text(v) for v in (t.task_id, t.title, t.assignee, t.business_impact.value,
+                                               "yes" if t.done else "no")))
+        console.print(tasks)
+    timeline = Table(title="Timeline")
+    for column in ("at", "kind", "who", "what"):
+        timeline.add_column(column)
+    for entry in s.timeline:
+        timeline.add_row(Text(_when(entry.at)), Text(entry.kind), Text(entry.actor or ""), Text(entry.text))
+    console.print(timeline)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if moment else "-"
+
+
+# --- opening an incident -----------------------------------------------------------------------
+
+
+@app.command()
+def declare(
+    title: Annotated[str, typer.Argument(help="what is wrong, in one line")],
+    severity: Annotated[Severity | None, typer.Option(case_sensitive=False)] = None,
+    service: Annotated[str, typer.Option(help="the affected service, as the policy names it")] = "",
+    description: Annotated[str, typer.Option(help="more detail")] = "",
+    as_: As = None,
+) -> None:
+    """Open an incident by hand, with you as its reporter."""
+    person = common.actor(as_)
+    policy = common.policy()
+    settings = common.settings()
+    event = manual_alert(title, person, severity=severity, service=service, description=description)
+    incident_id = incident_id_for(event.source, event.dedup_key)
+
+    async def start() -> None:
+        await send_alert(await common.connect(), settings, policy, event)
+
+    common.run(start)
+    typer.echo(f"{incident_id}: declared by {person} ({incident_url(settings, incident_id)})")
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+@app.command()
+def ack(incident: Id, note: Note = "", as_: As = None) -> None:
+    """Acknowledge the incident: you are on it, escalation stops."""
+    common.run_update(_id(incident), "acknowledge", Acknowledge(actor=common.actor(as_), note=note))
+
+
+@app.command("assign-role")
+def assign_role(
+    incident: Id,
+    role: Annotated[Role, typer.Argument(case_sensitive=False)],
+    person: Annotated[str, typer.Argument(help="person id from the policy")],
+    as_: As = None,
+) -> None:
+    """Give a role on this incident to a person (e.g. incident_commander bob)."""
+    common.run_update(_id(incident), "assign_role", AssignRole(actor=common.actor(as_), role=role, person=person))
+
+
+@app.command()
+def classify(
+    incident: Id,
+    kind: Annotated[IncidentKind | None, typer.Option(case_sensitive=False)] = None,
+    severity: Annotated[Severity | None, typer.Option(case_sensitive=False)] = None,
+    scope: Annotated[Scope | None, typer.Option(case_sensitive=False)] = None,
+    criterion: Annotated[list[CriticalCriterion] | None,
+                         typer.Option(case_sensitive=False, help="a critical criterion; repeatable")] = None,
+    note: Note = "",
+    as_: As = None,
+) -> None:
+    """The initial assessment: incident or disturbance, severity, scope, critical criteria."""
+    decision = Classify(actor=common.actor(as_), kind=kind, severity=severity, scope=scope,
+                        criteria=criterion or [], note=note)
+    common.run_update(_id(incident), "classify", decision)
+
+
+@app.command()
+def phase(
+    incident: Id,
+    to: Annotated[Phase, typer.Argument(case_sensitive=False, metavar="PHASE")],
+    note: Note = "",
+    as_: As = None,
+) -> None:
+    """Move the incident to a phase (investigation, identification, monitoring)."""
+    common.run_update(_id(incident), "set_phase", SetPhase(actor=common.actor(as_), phase=to, note=note))
+
+
+@app.command()
+def estimate(
+    incident: Id,
+    minutes: Annotated[int, typer.Argument(help="minutes until the fix, by your estimate")],
+    note: Note = "",
+    as_: As = None,
+) -> None:
+    """The responsible developer's estimate (seed 002)."""
+    common.run_update(_id(incident), "estimate", Estimate(actor=common.actor(as_), minutes=minutes, note=note))
+
+
+@app.command()
+def note(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
+    """A progress note on the timeline (it also counts as progress)."""
+    common.run_update(_id(incident), "progress_note", ProgressNote(actor=common.actor(as_), text=text))
+
+
+@app.command()
+def update(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
+    """A status update for the client and leads (the regular cadence of seed 002)."""
+    common.run_update(_id(incident), "status_update", StatusUpdate(actor=common.actor(as_), text=text))
+
+
+@task_app.command("add")
+def task_add(
+    incident: Id,
+    title: Annotated[str, typer.Argument()],
+    assignee: Annotated[str, typer.Option(help="person id")],
+    impact: Annotated[Severity, typer.Option(case_sensitive=False, help="business impact")] = Severity.SEV3,
+    as_: As = None,
+) -> None:
+    """Add a recovery task, prioritised by business impact."""
+    decision = AssignTask(actor=common.actor(as_), title=title, assignee=assignee, business_impact=impact)
+    common.run_update(_id(incident), "assign_task", decision)
+
+
+@task_app.command("done")
+def task_done(incident: Id, task_id: Annotated[str, typer.Argument(metavar="TASK")], as_: As = None) -> None:
+    """Mark a recovery task done."""
+    common.run_update(_id(incident), "complete_task", CompleteTask(actor=common.actor(as_), task_id=task_id))
+
+
+@app.command("data-loss")
+def data_loss(
+    incident: Id,
+    minutes: Annotated[int, typer.Argument(help="minutes of data the recovery point loses")],
+    as_: As = None,
+) -> None:
+    """Report data loss against the service's RPO (seed 003)."""
+    common.run_update(_id(incident), "report_data_loss", ReportDataLoss(actor=common.actor(as_), minutes=minutes))
+
+
+@app.command("business-incident")
+def business_incident(
+    incident: Id,
+    reason: Annotated[str, typer.Option(help="why customers must hear about it")] = "",
+    as_: As = None,
+) -> None:
+    """Declare a business incident: start the stakeholder message loop (seed 004)."""
+    decision = TriggerBusinessIncident(actor=common.actor(as_), reason=reason)
+    common.run_update(_id(incident), "trigger_business_incident", decision)
+
+
+@app.command()
+def resolve(
+    incident: Id,
+    overview: Annotated[str, typer.Option(help="what happened")],
+    how: Annotated[str, typer.Option(help="how it was resolved")],
+    prevention: Annotated[str, typer.Option(help="what prevents a repeat")],
+    as_: As = None,
+) -> None:
+    """Resolve the incident with seed 000's resolution message."""
+    decision = Resolve(actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention)
+    common.run_update(_id(incident), "resolve", decision)
+
+
+@app.command()
+def reopen(incident: Id, reason: Annotated[str, typer.Option(help="why it is not over")], as_: As = None) -> None:
+    """Reopen a resolved incident."""
+    common.run_update(_id(incident), "reopen", Reopen(actor=common.actor(as_), reason=reason))
+
+
+@app.command("review-held")
+def review_held(incident: Id, notes: Annotated[str, typer.Option()] = "", as_: As = None) -> None:
+    """Record that the post-incident review took place."""
+    common.run_update(_id(incident), "review_held", ReviewHeld(actor=common.actor(as_), notes=notes))
+
+
+@app.command()
+def publish(incident: Id, url: Annotated[str, typer.Option(help="where the postmortem lives")] = "",
+            as_: As = None) -> None:
+    """Record that the postmortem is published."""
+    common.run_update(_id(incident), "publish_postmortem", PublishPostmortem(actor=common.actor(as_), url=url))
+
+
+@app.command()
+def close(incident: Id, as_: As = None) -> None:
+    """Close the incident once its documentation is complete."""
+    common.run_update(_id(incident), "close", CloseIncident(actor=common.actor(as_)))
+
+
+
+
+def main() -> None:
+    app(prog_name="incidentctl")
+
+
+if __name__ == "__main__":
+    main()
