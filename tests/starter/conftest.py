@@ -29,6 +29,7 @@ async def http(dev_env: WorkflowEnvironment, settings: Settings, example_policy:
 
 
 async def workflows_on(env: WorkflowEnvironment, settings: Settings) -> int:
-    """How many workflows this test's task queue has seen: bad input must leave it at zero."""
-    count = await env.client.count_workflows(f'TaskQueue="{settings.incident_task_queue}"')
+    """How many incidents this test's task queue has seen: bad input must leave it at zero."""
+    query = f'TaskQueue="{settings.incident_task_queue}" AND WorkflowType="IncidentWorkflow"'
+    count = await env.client.count_workflows(query)
     return count.count
