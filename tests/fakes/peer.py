@@ -39,7 +39,7 @@ class FakePeer:
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> Self:
-        self._runner = web.AppRunner(self.app)
+        self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

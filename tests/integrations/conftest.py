@@ -6,10 +6,51 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.paging import FakeOpsGenie, FakePagerDuty
 from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSmtp
+from tests.fakes.statuspage import FakeStatuspage
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zoom import FakeZoom
 
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
         yield fake
+
+
+@pytest.fixture
+async def opsgenie() -> AsyncIterator[FakeOpsGenie]:
+    async with FakeOpsGenie() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def pagerduty() -> AsyncIterator[FakePagerDuty]:
+    async with FakePagerDuty() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(blocked={"1003"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def statuspage() -> AsyncIterator[FakeStatuspage]:
+    async with FakeStatuspage() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def zoom() -> AsyncIterator[FakeZoom]:
+    async with FakeZoom() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def smtp() -> AsyncIterator[FakeSmtp]:
+    async with FakeSmtp() as server:
+        yield server

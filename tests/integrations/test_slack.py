@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
 from activities.slack import SlackActivities, channel_name
 from settings import Settings
 from tests.fakes.slack import FakeSlack
+from tests.integrations.helpers import attempt
 from workflows.model import SlackArchive, SlackChannelRequest, SlackDirectMessage, SlackPost
 
 
 def slack_activities(settings: Settings, slack: FakeSlack) -> SlackActivities:
     return SlackActivities(slack.configure(settings), Outbox(settings.outbox_path))
-
-
-def attempt(number: int = 1) -> ActivityEnvironment:
-    """An activity context like a worker's: this attempt number, 10 s to finish."""
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=number, start_to_close_timeout=timedelta(seconds=10))
-    return env
 
 
 def channel_request(**changes: object) -> SlackChannelRequest:

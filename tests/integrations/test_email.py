@@ -1,0 +1,102 @@
+"""E-mail through a real SMTP server (aiosmtpd): multipart, deterministic Message-ID, personal copies."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.email import EmailActivities
+from activities.outbox import Outbox
+from settings import Settings
+from tests.fakes.smtp import FakeSmtp
+from tests.integrations.helpers import attempt
+from workflows.model import EmailRequest
+
+
+def email(**changes: object) -> EmailRequest:
+    fields: dict[str, object] = {
+        "to": ["cto@example.com", "pm@example.com"], "subject": "SEV1: checkout is failing",
+        "text": "Checkout returns <script>alert(1)</script> & 500s.\n\nNext update in 30 minutes.",
+        "idempotency_key": "INC-7F3K:investigation:internal"}
+    return EmailRequest.model_validate(fields | changes)
+
+
+async def test_multipart_text_and_escaped_html(settings: Settings, smtp: FakeSmtp):
+    activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
+
+    result = await attempt().run(activities.send_email, email())
+
+    [delivery] = smtp.deliveries
+    message = delivery.message
+    assert delivery.recipients == ["cto@example.com", "pm@example.com"]
+    assert message.get_content_type() == "multipart/alternative"
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    assert "<script>alert(1)</script> & 500s." in plain.get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; 500s." in html.get_content()
+    assert "<script>" not in html.get_content()
+    assert result.message_ids == [message["Message-ID"]]
+    assert message["Auto-Submitted"] == "auto-generated"
+
+
+async def test_a_retry_sends_the_same_message_id(settings: Settings, smtp: FakeSmtp):
+    activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
+
+    first = await attempt().run(activities.send_email, email())
+    again = await attempt(2).run(activities.send_email, email())
+
+    assert first.message_ids == again.message_ids
+    assert first.message_ids[0].endswith("@example.com>")
+    assert [d.message["Message-ID"] for d in smtp.deliveries] == first.message_ids * 2
+
+
+async def test_personal_sends_one_message_per_recipient(settings: Settings, smtp: FakeSmtp):
+    activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
+
+    result = await attempt().run(activities.send_email, email(personal=True))
+
+    assert [(d.recipients, d.message["To"]) for d in smtp.deliveries] == [
+        (["cto@example.com"], "cto@example.com"), (["pm@example.com"], "pm@example.com")]
+    assert len(set(result.message_ids)) == 2
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # a local test server
+async def test_login_when_configured(settings: Settings):
+    async with FakeSmtp(require_login=True) as smtp:
+        activities = EmailActivities(smtp.configure(settings, login=True), Outbox(settings.outbox_path))
+        await attempt().run(activities.send_email, email())
+
+    assert len(smtp.deliveries) == 1
+
+
+async def test_header_injection_through_the_subject_is_flattened(settings: Settings, smtp: FakeSmtp):
+    activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
+
+    await attempt().run(activities.send_email, email(subject="Outage\r\nBcc: everyone@example.com"))
+
+    message = smtp.deliveries[0].message
+    assert message["Subject"] == "Outage Bcc: everyone@example.com"
+    assert message["Bcc"] is None
+
+
+@pytest.mark.parametrize(("recipient", "expected_type", "final"), [
+    ("nobody@refused.invalid", "smtp:recipients_refused", True),
+    ("someone@busy.invalid", "smtp:recipients_refused", False),
+])
+async def test_refused_recipients_are_classified(settings: Settings, smtp: FakeSmtp, recipient: str,
+                                                 expected_type: str, final: bool):
+    activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
+
+    with pytest.raises(ApplicationError) as raised:
+        await attempt().run(activities.send_email, email(to=[recipient]))
+
+    assert (raised.value.type, raised.value.non_retryable) == (expected_type, final)
+
+
+async def test_unconfigured_smtp_writes_the_outbox(settings: Settings):
+    activities = EmailActivities(settings, Outbox(settings.outbox_path))
+
+    result = await attempt().run(activities.send_email, email())
+
+    assert result.delivered_to == "outbox"

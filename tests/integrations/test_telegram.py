@@ -1,0 +1,77 @@
+"""Telegram sendMessage against a fake Bot API: the token is in the URL, never in errors or logs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.outbox import Outbox
+from activities.telegram import TelegramActivities
+from settings import Settings
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.integrations.helpers import attempt
+from workflows.model import TelegramRequest
+
+
+def message(chat_id: str = "1001", text: str = "SEV1 INC-7F3K: checkout is failing") -> TelegramRequest:
+    return TelegramRequest(chat_id=chat_id, text=text, idempotency_key=f"INC-7F3K:tg:{chat_id}")
+
+
+async def test_send_message_delivers_plain_text(settings: Settings, telegram: FakeTelegram):
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+
+    result = await attempt().run(activities.send_telegram, message(text="<b>not markup</b> *nor this*"))
+
+    assert result.delivered_to == "telegram"
+    assert [m["text"] for m in telegram.sent] == ["<b>not markup</b> *nor this*"]
+    assert "parse_mode" not in telegram.calls("sendMessage")[0].params
+
+
+async def test_429_is_retried_after_telegrams_retry_after(settings: Settings, telegram: FakeTelegram):
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+    telegram.rate_limited_for = 1
+
+    with pytest.raises(ApplicationError) as raised:
+        await attempt().run(activities.send_telegram, message())
+
+    assert (raised.value.type, raised.value.non_retryable) == ("telegram:429", False)
+    assert raised.value.next_retry_delay == timedelta(seconds=1)
+    assert telegram.sent == []
+
+
+@pytest.mark.parametrize(("chat_id", "expected_type"), [("999", "telegram:400"), ("1003", "telegram:403")])
+async def test_unknown_or_blocked_chat_is_not_retried(settings: Settings, telegram: FakeTelegram,
+                                                      chat_id: str, expected_type: str):
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+
+    with pytest.raises(ApplicationError) as raised:
+        await attempt().run(activities.send_telegram, message(chat_id))
+
+    assert (raised.value.type, raised.value.non_retryable) == (expected_type, True)
+
+
+async def test_token_never_appears_in_errors_or_logs(settings: Settings, telegram: FakeTelegram,
+                                                     caplog: pytest.LogCaptureFixture):
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+    caplog.set_level(logging.DEBUG)
+    await attempt().run(activities.send_telegram, message())
+    await telegram.__aexit__()  # Telegram goes away: the connection error must not carry the URL either
+
+    with pytest.raises(ApplicationError) as raised:
+        await attempt().run(activities.send_telegram, message())
+
+    assert raised.value.type == "telegram:unreachable"
+    assert TOKEN not in str(raised.value)
+    assert "HTTP Request: POST" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_unconfigured_telegram_writes_the_outbox(settings: Settings):
+    activities = TelegramActivities(settings, Outbox(settings.outbox_path))
+
+    result = await attempt().run(activities.send_telegram, message())
+
+    assert result.delivered_to == "outbox"
