@@ -98,7 +98,7 @@ class SlackActivities:
 
     @activity.defn
     async def slack_ensure_channel(self, request: SlackChannelRequest) -> SlackChannel:
-        name = channel_name(request.incident_id, request.title)
+        name = channel_name(request.incident_id, request.title, request.channel_prefix)
         if self.client is None:
             where = await self.outbox.deliver("slack", "channel", f"channel:{request.incident_id}",
                                               request.model_dump() | {"name": name})

@@ -209,6 +209,7 @@ class SlackChannelRequest(BaseModel):
     purpose: str = ""
     invite_user_ids: list[str] = Field(default_factory=list)
     bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
+    channel_prefix: str = "inc"  # the policy's slack_channel_prefix
 
 
 class SlackChannel(BaseModel):
