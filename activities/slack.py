@@ -112,6 +112,11 @@ class SlackActivities:
 
     @activity.defn
     async def slack_post(self, post: SlackPost) -> SlackResult:
+        """Post to a channel, once.
+
+        `text` is escaped here. `blocks` are sent as built: the code that builds them escapes the data it
+        puts in mrkdwn text (with escape_mrkdwn), since only it knows which links are its own.
+        """
         if self.client is None:
             where = await self.outbox.deliver("slack", "post", post.idempotency_key, post.model_dump())
             return SlackResult(channel=post.channel, delivered_to=where)
@@ -240,7 +245,8 @@ class SlackActivities:
                 return channel_id, ts
         posted = await _call(client.chat_postMessage, channel=channel, text=text, blocks=blocks or None,
                              metadata=idempotency_metadata(key))
-        self._channel_ids.setdefault(channel.removeprefix("#"), posted["channel"])
+        if not CHANNEL_ID.match(channel):
+            self._channel_ids.setdefault(channel.removeprefix("#"), posted["channel"])
         return posted["channel"], posted["ts"]
 
 
