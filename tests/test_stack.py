@@ -111,7 +111,6 @@ class Launcher:
         return await asyncio.wait_for(self.process.wait(), within)
 
 
-@pytest.mark.skipif(not (ROOT / "starter" / "webhook.py").exists(), reason="starter/webhook.py not written yet")
 async def test_make_run_registers_attributes_stops_on_ctrl_c_and_keeps_incidents(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = Launcher(data_dir, tmp_path / "first.log")
