@@ -187,6 +187,8 @@ class Stack:
 
     def _banner(self) -> str:
         ctl = _shown(BIN / "incidentctl")
+        if self.stack.temporal_port != 7233:  # incidentctl's default is localhost:7233
+            ctl = f"TEMPORAL_ADDRESS={self.stack.temporal_target} {ctl}"
         return "\n".join(
             [
                 "",
