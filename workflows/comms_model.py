@@ -126,6 +126,7 @@ class Owed(BaseModel):
     due: datetime
     estimated_by: str | None = None  # None: the policy's default estimate
     estimate_number: int = 0
+    asked: int = 0  # the message's ask number when the owner was asked; 0: not yet
     nudged: bool = False  # the Business Lead is nudged once per estimate
 
 
@@ -147,7 +148,6 @@ class CommsMessage(BaseModel):
     created_at: datetime
     drafted_by: str | None = None
     pending_draft: Draft | None = None  # recorded by the `draft` handler, rendered by the loop
-    draft_requests: int = 0
     draft_error: str = ""
     versions: list[Version] = Field(default_factory=list)
     reviews: list[ReviewStatus] = Field(default_factory=list)
@@ -156,6 +156,7 @@ class CommsMessage(BaseModel):
     waiting_on: list[Owed] = Field(default_factory=list)
     owner: str = ""  # the people the message waits on, for a glance
     due: datetime | None = None  # the earliest of their estimates
+    asks: int = 0  # how many times people were asked for something on this message
     liaison_alerted: bool = False
     liaison_told_ready: bool = False
     deliveries: list[Delivery] = Field(default_factory=list)
