@@ -19,13 +19,15 @@ from activities.outbox import Outbox
 from activities.paging import PagingActivities
 from activities.records import RecordsActivities
 from activities.slack import SlackActivities
+from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
 from settings import Settings, connect
+from workflows.comms import CommsWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.incident import IncidentWorkflow
 
-WORKFLOWS: list[type] = [IncidentWorkflow, EscalationWorkflow]
+WORKFLOWS: list[type] = [IncidentWorkflow, EscalationWorkflow, CommsWorkflow]
 
 log = logging.getLogger("worker")
 
@@ -41,6 +43,7 @@ def build_activities(settings: Settings) -> list[Any]:
         StatuspageActivities(settings, outbox),
         ConferenceActivities(settings, outbox),
         RecordsActivities(settings),
+        StatementActivities(),
     ]
     return [
         getattr(adapter, name)
