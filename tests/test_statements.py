@@ -1,0 +1,94 @@
+"""The statement templates of seed 004: every one renders, and a missing placeholder refuses the draft."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.statements import STATEMENTS, StatementActivities
+from workflows.comms_model import RenderStatement
+from workflows.model import Audience, IncidentFacts, Phase, Severity
+from workflows.policy import Comms
+
+SAMPLE = IncidentFacts(
+    incident_id="INC-7F3KQ2MA", title="Checkout errors", service="checkout", severity=Severity.SEV1,
+    phase=Phase.INVESTIGATION, opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC),
+)
+# What a Technical SLT gives at draft time; a template wanting anything else fails this test.
+DRAFTER_VALUES = {
+    "impact": "card payments fail for about 30% of customers",
+    "next_update": "by 15:00 UTC",
+    "cause": "an expired certificate on the payment gateway",
+    "remediation": "we renewed the certificate and restarted the gateway",
+    "prevention": "certificate expiry is now monitored 30 days ahead",
+}
+
+
+def request(phase: Phase, audience: Audience, **values: str) -> RenderStatement:
+    return RenderStatement(phase=phase, audience=audience, facts=SAMPLE, organisation="Example Payments",
+                           values=values)
+
+
+def shipped() -> list[tuple[Phase, Audience]]:
+    found = []
+    for path in sorted(STATEMENTS.glob("*/*.txt.j2")):
+        found.append((Phase(path.parent.name), Audience(path.name.removesuffix(".txt.j2"))))
+    return found
+
+
+@pytest.mark.parametrize(("phase", "audience"), shipped(), ids=lambda v: str(v))
+def test_every_shipped_template_renders_with_a_sample_incident(phase: Phase, audience: Audience) -> None:
+    rendered = StatementActivities().render(request(phase, audience, **DRAFTER_VALUES))
+    assert rendered.subject and rendered.text
+    assert "{{" not in rendered.text and "{%" not in rendered.text
+    assert rendered.template == f"{phase.value}/{audience.value}.txt.j2"
+
+
+def test_seed004_every_comms_phase_has_a_template_per_audience() -> None:
+    wanted = {(phase, audience) for phase in Comms().phases for audience in Audience}
+    assert wanted <= set(shipped())
+
+
+def test_missing_placeholder_refuses_the_draft_naming_it() -> None:
+    values = {k: v for k, v in DRAFTER_VALUES.items() if k != "impact"}
+    with pytest.raises(ApplicationError) as refused:
+        StatementActivities().render(request(Phase.INVESTIGATION, Audience.ALL_CUSTOMERS, **values))
+    assert refused.value.non_retryable
+    assert refused.value.type == "MissingPlaceholder"
+    assert "'impact'" in refused.value.message and "--set impact=" in refused.value.message
+
+
+def test_an_empty_fact_counts_as_missing_so_nothing_blank_is_sent() -> None:
+    facts = SAMPLE.model_copy(update={"service": ""})
+    with pytest.raises(ApplicationError, match="'service'"):
+        StatementActivities().render(RenderStatement(phase=Phase.RESOLUTION, audience=Audience.INTERNAL,
+                                                     facts=facts, values=DRAFTER_VALUES))
+
+
+def test_alert_text_is_data_never_template_source() -> None:
+    facts = SAMPLE.model_copy(update={"title": "{{ 7 * 7 }} {% raw %}"})
+    values = DRAFTER_VALUES | {"impact": "{{ ''.__class__.__mro__ }}"}
+    rendered = StatementActivities().render(RenderStatement(
+        phase=Phase.INVESTIGATION, audience=Audience.INTERNAL, facts=facts, values=values))
+    assert "{{ 7 * 7 }} {% raw %}" in rendered.subject
+    assert "{{ ''.__class__.__mro__ }}" in rendered.text
+
+
+def test_drafter_text_replaces_the_template(tmp_path: Path) -> None:
+    rendered = StatementActivities(tmp_path).render(RenderStatement(
+        phase=Phase.MONITORING, audience=Audience.STRATEGIC, facts=SAMPLE, text="Written by hand."))
+    assert rendered.text == "Written by hand." and rendered.subject == "Checkout errors: monitoring update"
+
+
+def test_html_twin_escapes_variables(tmp_path: Path) -> None:
+    (tmp_path / "monitoring").mkdir()
+    (tmp_path / "monitoring" / "all_customers.txt.j2").write_text("Subject: {{ title }}\nBody {{ title }}\n")
+    (tmp_path / "monitoring" / "all_customers.html.j2").write_text("<p>{{ title }}</p>\n")
+    facts = SAMPLE.model_copy(update={"title": "<script>x</script>"})
+    rendered = StatementActivities(tmp_path).render(RenderStatement(
+        phase=Phase.MONITORING, audience=Audience.ALL_CUSTOMERS, facts=facts))
+    assert rendered.html.strip() == "<p>&lt;script&gt;x&lt;/script&gt;</p>"
+    assert rendered.text == "Body <script>x</script>"
