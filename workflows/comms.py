@@ -428,7 +428,7 @@ class CommsWorkflow:
             owed.asked = m.asks
             await self._dm(owed.people,
                            f"{self._about(m)}: please {owed.what} {m.message_id} and give an estimate "
-                           f"(incidentctl estimate {self.state.incident_id} {m.message_id} --minutes N); "
+                           f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES); "
                            f"until then the Business Lead checks back at {owed.due:%H:%M} UTC.",
                            f"{self._key(m)}:ask:{owed.asked}")
 
@@ -448,7 +448,7 @@ class CommsWorkflow:
             await self._dm(owed.people,
                            f"{self._about(m)}: reminder: {owed.what} {m.message_id} was due at "
                            f"{owed.due:%H:%M} UTC. Please finish it or give a new estimate "
-                           f"(incidentctl estimate {self.state.incident_id} {m.message_id} --minutes N).",
+                           f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES).",
                            f"{key}:owner")
         self._show_status()
 

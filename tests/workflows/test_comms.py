@@ -6,18 +6,22 @@ distributor; bob the Technical SLT; erin Messaging; dana Legal; gina Customer Li
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import typer
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from typer.testing import CliRunner, Result
 
 from activities.outbox import Outbox
 from settings import Settings
+from starter.cli_comms import register
 from worker import build_activities
 from workflows.comms import CommsWorkflow
 from workflows.comms_model import (
@@ -59,7 +63,7 @@ async def comms(ts_env: WorkflowEnvironment, settings: Settings,
     async with Worker(ts_env.client, task_queue=settings.incident_task_queue, workflows=[CommsWorkflow],
                       activities=build_activities(settings)):
         async def start(policy: Policy = example_policy, phase: Phase = Phase.INVESTIGATION) -> Handle:
-            facts = FACTS.model_copy(update={"incident_id": f"INC-{uuid.uuid4().hex[:8]}", "phase": phase})
+            facts = FACTS.model_copy(update={"incident_id": f"INC-{uuid.uuid4().hex[:8].upper()}", "phase": phase})
             handle = await ts_env.client.start_workflow(
                 CommsWorkflow.run, CommsInput(facts=facts, policy=policy, triggered_by="carol", reason="SEV1"),
                 id=f"{facts.incident_id}-comms", task_queue=settings.incident_task_queue,
@@ -363,3 +367,37 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
     assert "waiting on Technical SLT (bob) to draft until" in (await state(handle)).status
     await ts_env.sleep(timedelta(minutes=11))
     await dmed(settings, "U0CAROL", 2)
+
+
+async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment,
+                                                        comms: Callable[..., Any]) -> None:
+    handle = await comms()
+    incident, mid = handle.id.removesuffix("-comms"), "investigation/internal_stakeholders"
+    await reaches(handle, mid, Step.DRAFTING)
+    app = typer.Typer()
+    register(app)
+    env = {"TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": ts_env.client.namespace, "INCIDENTCTL_USER": "bob"}
+
+    async def incidentctl(*args: str) -> Result:
+        return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+
+    sets = [arg for name, value in VALUES.items() for arg in ("--set", f"{name}={value}")]
+    drafted = await incidentctl("draft", incident, mid, *sets)
+    assert drafted.exit_code == 0, drafted.output
+    assert drafted.output.startswith(f"{incident} {mid}: in_review, waiting on review v1: erin until")
+    assert "Subject: [SEV1] We are investigating: Checkout errors" in drafted.output
+
+    wrong = await incidentctl("review", incident, mid, "--approve")
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == ("incidentctl: only the Messaging Officer (erin) or Legal Officer (dana) "
+                                    "can review; you are bob")
+    objected = await incidentctl("review", incident, mid, "--object", "no gateway names", "--as", "dana")
+    assert objected.exit_code == 0 and "resolve objection 1 (dana): bob" in objected.output
+
+    listed = await incidentctl("messages", incident, "--json")
+    rows = json.loads(listed.output)
+    assert [r["step"] for r in rows] == ["in_review", "queued", "queued"]
+    assert rows[0]["objections"][0]["reason"] == "no gateway names"
+    missing = await incidentctl("messages", "INC-NOPE")
+    assert missing.exit_code == 1 and "INC-NOPE has no business incident" in missing.output

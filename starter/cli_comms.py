@@ -1,0 +1,276 @@
+"""incidentctl's commands for seed 004's Message Creation Loop, on the incident's CommsWorkflow.
+
+Each step is an Update on workflow "<incident>-comms", judged by its validators (role, message state);
+a refusal prints one line and exits 1. `register(app)` adds the commands to incidentctl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from settings import describe_validation_error
+from starter import cli_common as common
+from workflows.comms_model import (
+    Approve,
+    CommsMessage,
+    CommsState,
+    ConfirmSent,
+    Draft,
+    Edit,
+    GiveEstimate,
+    ResolveObjection,
+    Review,
+    SetAudienceOrder,
+    Skip,
+    Verdict,
+)
+from workflows.model import Audience, Decision
+
+As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
+Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
+Message = Annotated[str, typer.Argument(help="message id, e.g. investigation/internal_stakeholders",
+                                        metavar="MESSAGE")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Note = Annotated[str, typer.Option("--note", help="a line for the message's log")]
+
+COLUMNS = ("message", "step", "version", "waiting on", "until", "notes")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the message loop's commands to the incidentctl app."""
+    app.command("messages")(messages)
+    app.command("draft")(draft)
+    app.command("edit")(edit)
+    app.command("review")(review)
+    app.command("resolve-objection")(resolve_objection)
+    app.command("authorize")(authorize)
+    app.command("approve-external")(approve_external)
+    app.command("approve-send")(approve_send)
+    app.command("confirm-sent")(confirm_sent)
+    app.command("skip")(skip)
+    app.command("message-estimate")(message_estimate)
+    app.command("audience-order")(audience_order)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def messages(incident: Id, as_json: Json = False) -> None:
+    """The business incident's messages: where each is in the loop and who owes what by when."""
+    incident_id = _id(incident)
+
+    async def work() -> CommsState:
+        client = await common.connect()
+        try:
+            state: CommsState = await client.get_workflow_handle(_comms_id(incident_id)).query(
+                "state", result_type=CommsState)
+        except Exception as err:
+            raise common.Refused(_refusal(err, incident_id)) from err
+        return state
+
+    state = common.run(work)
+    if as_json:
+        common.print_json(state.messages)
+        return
+    common.print_rows([_row(m) for m in state.messages], COLUMNS, as_json=False,
+                      title=f"{incident_id} messages: {state.status}")
+
+
+def _row(m: CommsMessage) -> dict[str, Any]:
+    notes = [f"objection {o.number} ({o.by}): {o.reason}" for o in m.open_objections()]
+    notes += [f"draft refused: {m.draft_error}"] if m.draft_error else []
+    notes += [m.ended_reason] if m.ended_reason else []
+    notes += [f"{d.channel} {d.target} failed: {d.error}" for d in m.deliveries if d.error]
+    return {
+        "message": m.message_id,
+        "step": m.step.value,
+        "version": f"v{m.current.number} by {m.current.author}" if m.current else "",
+        "waiting on": "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value}" for o in m.waiting_on),
+        "until": _hhmm(m.due),
+        "notes": "; ".join(notes),
+    }
+
+
+# --- the steps ---------------------------------------------------------------------------------
+
+
+def draft(
+    incident: Id,
+    message: Message,
+    values: Annotated[list[str] | None, typer.Option(
+        "--set", help="a placeholder's value, NAME=TEXT (repeat), e.g. --set impact='payments fail'")] = None,
+    subject: Annotated[str, typer.Option(help="a subject instead of the template's")] = "",
+    text: Annotated[str, typer.Option(help="your own text instead of the template")] = "",
+    as_: As = None,
+) -> None:
+    """Technical SLT: draft the message from its statement template (placeholders from --set)."""
+    m = _step(incident, "draft", lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []),
+                                                  subject=subject, text=text), as_)
+    version = m.current
+    if version is not None:
+        typer.echo(f"Subject: {version.subject}\n\n{version.text}\n")
+
+
+def edit(
+    incident: Id,
+    message: Message,
+    text: Annotated[str, typer.Option(help="the new text of the message")],
+    subject: Annotated[str, typer.Option(help="a new subject")] = "",
+    note: Note = "",
+    as_: As = None,
+) -> None:
+    """Technical SLT, reviewers, Customer Liaison: a new version of the text (the reviews start over on it)."""
+    _step(incident, "edit", lambda who: Edit(actor=who, message_id=message, text=text, subject=subject, note=note), as_)
+
+
+def review(
+    incident: Id,
+    message: Message,
+    approve: Annotated[bool, typer.Option("--approve", help="approve the current version")] = False,
+    objection: Annotated[str, typer.Option(
+        "--object", metavar="REASON", help="raise a strong objection: it blocks until resolved")] = "",
+    as_: As = None,
+) -> None:
+    """Messaging / Legal Officer: approve the draft or raise a strong objection."""
+    if approve == bool(objection):
+        common.fail("review needs exactly one of --approve or --object REASON")
+    verdict = Verdict.APPROVE if approve else Verdict.OBJECT
+    _step(incident, "review", lambda who: Review(actor=who, message_id=message, verdict=verdict, reason=objection), as_)
+
+
+def resolve_objection(
+    incident: Id,
+    message: Message,
+    objection: Annotated[int, typer.Argument(help="the objection's number (incidentctl messages)")],
+    resolution: Annotated[str, typer.Option(help="how it was resolved")],
+    text: Annotated[str, typer.Option(help="the revised text, when the resolution changes it")] = "",
+    as_: As = None,
+) -> None:
+    """Technical SLT: resolve a strong objection (the objector then reviews again)."""
+    _step(incident, "resolve_objection", lambda who: ResolveObjection(
+        actor=who, message_id=message, objection=objection, resolution=resolution, text=text), as_)
+
+
+def authorize(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
+    """ELT Approver: authorise the reviewed message for release."""
+    _step(incident, "authorize", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+
+
+def approve_external(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
+    """Communications Lead: approve a message to customers (seed 000: every external message)."""
+    _step(incident, "approve_external", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+
+
+def approve_send(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
+    """Incident Commander: approve sending (after the reviews and the approvals); distribution starts."""
+    _step(incident, "approve_send", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+
+
+def confirm_sent(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
+    """Distributor: confirm the message reached its audience."""
+    _step(incident, "confirm_sent", lambda who: ConfirmSent(actor=who, message_id=message, note=note), as_)
+
+
+def skip(
+    incident: Id,
+    message: Message,
+    reason: Annotated[str, typer.Option(help="why this audience gets no message in this phase")],
+    as_: As = None,
+) -> None:
+    """Business Lead: send this audience nothing in this phase."""
+    _step(incident, "skip", lambda who: Skip(actor=who, message_id=message, reason=reason), as_)
+
+
+def message_estimate(
+    incident: Id,
+    message: Message,
+    minutes: Annotated[int, typer.Argument(help="minutes until your step on the message is done")],
+    note: Note = "",
+    as_: As = None,
+) -> None:
+    """Whoever owes a step on a message: when it will be done (the Business Lead checks back then)."""
+    _step(incident, "estimate", lambda who: GiveEstimate(actor=who, message_id=message, minutes=minutes,
+                                                         note=note), as_)
+
+
+def audience_order(
+    incident: Id,
+    order: Annotated[list[Audience], typer.Argument(help="every audience, first one first")],
+    as_: As = None,
+) -> None:
+    """Business Lead: the order in which the phase's audiences are addressed."""
+    step = _decision(lambda who: SetAudienceOrder(actor=who, order=order), as_)
+    result = common.run(lambda: _update(_id(incident), "set_audience_order", step, list[Audience]))
+    typer.echo(f"{_id(incident)}: audiences in order: {', '.join(a.value for a in result)}")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _step(incident: str, update_name: str, build: Callable[[str], Decision], as_: str | None) -> CommsMessage:
+    """Run one step of the loop as an Update and print where the message is now, in one line."""
+    incident_id = _id(incident)
+    step = _decision(build, as_)
+    m: CommsMessage = common.run(lambda: _update(incident_id, update_name, step, CommsMessage))
+    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}"
+                        for o in m.waiting_on)
+    typer.echo(f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}")
+    return m
+
+
+def _decision(build: Callable[[str], Decision], as_: str | None) -> Decision:
+    try:
+        decision = build(common.actor(as_))
+    except ValidationError as err:
+        common.fail(describe_validation_error(err))
+    return decision
+
+
+async def _update(incident_id: str, update_name: str, step: Decision, result_type: Any) -> Any:
+    client: Client = await common.connect()
+    try:
+        return await client.get_workflow_handle(_comms_id(incident_id)).execute_update(
+            update_name, step, result_type=result_type)
+    except Exception as err:
+        raise common.Refused(_refusal(err, incident_id)) from err
+
+
+def _refusal(err: Exception, incident_id: str) -> str:
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
+        if "already completed" in str(err):
+            return f"{incident_id}'s message loop has ended; nothing in it can change any more"
+        return (f"{incident_id} has no business incident: start one with "
+                f"incidentctl business-incident {incident_id}")
+    message = common.refusal_for(err, incident_id)
+    if message is None:
+        raise err
+    return message
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            common.fail(f"--set wants NAME=TEXT, e.g. --set impact='payments fail'; got {value!r}")
+        pairs[name.strip()] = text
+    return pairs
+
+
+def _id(incident: str) -> str:
+    return incident.strip().upper()
+
+
+def _comms_id(incident_id: str) -> str:
+    return f"{incident_id}-comms"
+
+
+def _hhmm(moment: datetime | None) -> str:
+    return f"{moment:%H:%M} UTC" if moment else ""
