@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import typer
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from typer.testing import CliRunner, Result
 
 from activities.outbox import Outbox
@@ -189,6 +190,9 @@ async def test_seed004_triggered_in_investigation_sends_nine_messages_over_three
     assert resolution.versions[0].author == "bob" and resolution.confirmed_by == "carol"
     assert any("rejoin the business incident call" in t for t in dms_to(settings, "U0GINA"))
     assert s.status.startswith("done: 9 sent")
+    # the whole loop replays from its history: the workflow is deterministic
+    await Replayer(workflows=[CommsWorkflow], data_converter=pydantic_data_converter).replay_workflow(
+        await handle.fetch_history())
 
 
 async def test_seed004_nothing_is_distributed_without_reviews_elt_and_ic_approval(
