@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
@@ -109,15 +110,7 @@ def create_app(settings: Settings, *, client: Client | None = None, policy: Poli
         # Tests may drive the app without running its lifespan; the given client is then used as is.
         return holder.get("client") or client or _no_client()
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.latency.labels(
-            route=getattr(route, "path", "unmatched"), method=request.method, status=str(response.status_code)
-        ).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Timing, metrics=metrics)
 
     @app.exception_handler(HttpError)
     async def http_error(_: Request, err: HttpError) -> JSONResponse:
@@ -165,6 +158,33 @@ def create_app(settings: Settings, *, client: Client | None = None, policy: Poli
         settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)
     ))
     return app
+
+
+class Timing:
+    """Request latency by route template, until the response is sent (a Slack background task after it
+    does not count). Plain ASGI: FastAPI's @middleware("http") costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                route = getattr(scope.get("route"), "path", "unmatched")  # the router put it in the scope
+                self.metrics.latency.labels(route=route, method=scope["method"], status=str(status)).observe(
+                    time.perf_counter() - started)
+
+        await self.app(scope, receive, timed_send)
 
 
 def _no_client() -> Client:
