@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starter import cli_common as common
+from starter import cli_comms
 from starter.alerts import incident_url, manual_alert, send_alert
 from workflows import search_attributes as sa
 from workflows.model import (
@@ -335,6 +336,9 @@ def close(incident: Id, as_: As = None) -> None:
     common.run_update(_id(incident), "close", CloseIncident(actor=common.actor(as_)))
 
 
+
+
+cli_comms.register(app)
 
 
 def main() -> None:

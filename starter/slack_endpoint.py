@@ -18,8 +18,13 @@ Slash command grammar (`/incident help` prints it):
     /incident resolve INC-XXXXXXXX <overview> | <how it was resolved> | <prevention>
     /incident reopen INC-XXXXXXXX <reason>
 
-Buttons: `action_id` is the decision ("acknowledge", "set_phase", ...) and `value` is the incident
-id, or a JSON object with `incident_id` and the decision's other fields.
+Buttons: `action_id` is the decision ("acknowledge", "set_phase", ...) or a message-loop step
+("approve_send", "authorize", "approve_external", "confirm_sent", "review", "skip"), and `value` is
+the incident id, or a JSON object with `incident_id` and the decision's other fields; a step needs
+`message_id` too:
+
+    {"action_id": "approve_send", "value": "{\"incident_id\": \"INC-7F3KQ2MA\",
+                                             \"message_id\": \"investigation/all_customers\"}"}
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.slack import escape_mrkdwn
 from settings import Settings, describe_validation_error
 from starter.alerts import manual_alert, send_alert
-from starter.cli_common import Refused, is_unreachable, send_decision
+from starter.cli_common import Refused, is_unreachable, refusal_for, send_decision
 from starter.metrics import HttpMetrics
+from workflows.comms_model import Approve, CommsMessage, ConfirmSent, Review, Skip
 from workflows.incident import DECISIONS
 from workflows.model import (
     Acknowledge,
@@ -103,6 +110,14 @@ class Decide:
     incident_id: str
     update_name: str
     decision: Decision
+    comms: bool = False  # a step of the incident's message loop (its CommsWorkflow), not the incident
+
+
+# Message-loop steps a button can take; every incident decision (DECISIONS) can be a button too.
+COMMS_STEPS: dict[str, type[Decision]] = {
+    "authorize": Approve, "approve_external": Approve, "approve_send": Approve,
+    "confirm_sent": ConfirmSent, "review": Review, "skip": Skip,
+}
 
 
 @dataclass
@@ -169,7 +184,7 @@ def _required(text: str, what: str) -> str:
 def parse_action(action: dict[str, Any], person: str) -> Decide:
     """A button: action_id names the decision, value is "INC-…" or JSON with incident_id and fields."""
     name = str(action.get("action_id", ""))
-    model = DECISIONS.get(name)
+    model = DECISIONS.get(name) or COMMS_STEPS.get(name)
     if model is None:
         raise SlackRefusal(f"this button ({name!r}) is not a decision this service knows")
     value = str(action.get("value", ""))
@@ -186,7 +201,8 @@ def parse_action(action: dict[str, Any], person: str) -> Decide:
         raise SlackRefusal("this button does not say which incident it is for")
     fields.pop("actor", None)  # the clicking person acts, whatever the button says
     try:
-        return Decide(value.upper(), name, model.model_validate({**fields, "actor": person}))
+        decision = model.model_validate({**fields, "actor": person})
+        return Decide(value.upper(), name, decision, comms=name in COMMS_STEPS)
     except ValidationError as err:
         raise SlackRefusal(f"{name}: {describe_validation_error(err)}") from err
 
@@ -231,6 +247,10 @@ def router(
             await send_alert(client, settings, policy, event)
             incident_id = incident_id_for(event.source, event.dedup_key)
             return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
+        if request.comms:
+            message = await comms_step(client, request)
+            return (f"{request.decision.actor}: {request.update_name.replace('_', ' ')} on "
+                    f"{request.incident_id} {escape_mrkdwn(message.message_id)}; now {message.step.value}")
         result = await send_decision(client, request.incident_id, request.update_name, request.decision)
         return f"{request.decision.actor}: {escape_mrkdwn(result)}"
 
@@ -312,6 +332,24 @@ def router(
         return await answer("interaction", wanted, response_url, inline=False)
 
     return routes
+
+
+async def comms_step(client: Client, request: Decide) -> CommsMessage:
+    """A step on the incident's message loop, workflow "<incident>-comms"; refusals raise Refused."""
+    handle = client.get_workflow_handle(f"{request.incident_id}-comms")
+    try:
+        message: CommsMessage = await handle.execute_update(
+            request.update_name, request.decision, result_type=CommsMessage)
+        return message
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"{request.incident_id} has no message loop running (no business incident)") from err
+        raise
+    except Exception as err:
+        refusal = refusal_for(err, request.incident_id)
+        if refusal is None:
+            raise
+        raise Refused(refusal) from err
 
 
 def ephemeral(text: str) -> dict[str, Any]:
