@@ -7,6 +7,33 @@ AlertBodyError naming the field, which the HTTP service answers with 422. Alert 
 Severity: a source's own unambiguous severity (Datadog's P1, a `severity="SEV2"` label) is mapped
 here; anything else ("critical", "warning") stays in the labels for the policy's severity rules,
 which the workflow applies together with the critical-criterion label.
+
+Senders (the dedup key chooses the incident: one group, one incident):
+
+- Alertmanager: a webhook receiver at /alerts/alertmanager (payload version 4). Dedup key: groupKey;
+  each alert of the body is recorded with its fingerprint and status.
+- Grafana unified alerting: a webhook contact point at /alerts/grafana. Same shape and dedup key.
+- Datadog: Integrations -> Webhooks, URL /alerts/datadog, with this payload (examples/datadog.json);
+  Datadog fills in the variables:
+
+      {
+        "alert_id": "$ALERT_ID",
+        "transition": "$ALERT_TRANSITION",
+        "aggregation_key": "$AGGREG_KEY",
+        "alert_cycle_key": "$ALERT_CYCLE_KEY",
+        "priority": "$PRIORITY",
+        "title": "$EVENT_TITLE",
+        "message": "$EVENT_MSG",
+        "link": "$LINK",
+        "tags": "$TAGS"
+      }
+
+  Dedup key: the aggregation key, else the alert id. "Recovered" resolves the alert (fingerprint:
+  the alert cycle key, else the alert id); P1-P5 map to SEV1-SEV4 (P5 too is SEV4); a `service:NAME`
+  tag names the service; every tag becomes a label.
+- Anything else: /alerts/generic with {"dedup_key", "title", "severity", "service", "status"
+  ("firing" | "resolved"), "description", "links": [...], "labels": {...}, "fingerprint"}; only
+  dedup_key and title are required (examples/generic.json).
 """
 
 from __future__ import annotations
@@ -138,25 +165,7 @@ def parse_grafana(body: Any, now: datetime) -> list[AlertEvent]:
 
 
 class DatadogBody(_Body):
-    """The body of the Datadog webhook integration, as examples/datadog.json configures it.
-
-    Paste this as the webhook's payload (Integrations -> Webhooks); Datadog fills the variables:
-
-        {
-          "alert_id": "$ALERT_ID",
-          "transition": "$ALERT_TRANSITION",
-          "aggregation_key": "$AGGREG_KEY",
-          "alert_cycle_key": "$ALERT_CYCLE_KEY",
-          "priority": "$PRIORITY",
-          "title": "$EVENT_TITLE",
-          "message": "$EVENT_MSG",
-          "link": "$LINK",
-          "tags": "$TAGS"
-        }
-
-    The aggregation key (else the alert id) chooses the incident; "Recovered" resolves the alert;
-    P1-P5 map to SEV1-SEV4; a `service:NAME` tag names the service.
-    """
+    """The Datadog webhook payload of examples/datadog.json (see the module docstring)."""
 
     # Datadog substitutes numbers into quoted strings, but a hand-written payload may not quote them.
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)

@@ -93,8 +93,12 @@ def is_retryable(err: BaseException) -> bool:
     return isinstance(err, TimeoutError) or (isinstance(err, RuntimeError) and "client connect" in str(err))
 
 
-def create_app(settings: Settings, *, client: Client | None = None, policy: Policy | None = None) -> FastAPI:
-    """The whole HTTP service. The policy is read once here; a bad one raises PolicyError."""
+def create_app(settings: Settings, *, client: Client | None = None, policy: Policy | None = None,
+               budget_seconds: float = REQUEST_BUDGET_SECONDS) -> FastAPI:
+    """The whole HTTP service. The policy is read once here; a bad one raises PolicyError.
+
+    `budget_seconds` bounds recording one body; past it the sender gets 503 and retries.
+    """
     policy = policy or load_policy(settings.incident_policy)
     metrics = HttpMetrics()
     holder: dict[str, Client] = {}
@@ -139,7 +143,7 @@ def create_app(settings: Settings, *, client: Client | None = None, policy: Poli
             metrics.alerts.labels(source, "invalid").inc()
             raise HttpError(422, str(err)) from err
         try:
-            async with asyncio.timeout(REQUEST_BUDGET_SECONDS):
+            async with asyncio.timeout(budget_seconds):
                 opened = await record(temporal(), settings, policy, events)
         except Exception as err:
             if not is_retryable(err):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import uuid
 
 import httpx
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings
 from starter.webhook import create_app
+from tests.conftest import BIN
 from tests.starter.conftest import workflows_on
 from workflows.incident import IncidentWorkflow
 from workflows.model import IncidentState, incident_id_for
@@ -178,3 +180,18 @@ async def test_temporal_unreachable_is_503_with_retry_after(settings: Settings, 
         answer = await http.post("/alerts/generic", json=generic())
         assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
         assert 'outcome="unavailable"' in (await http.get("/metrics")).text
+
+
+async def test_temporal_going_away_is_503_within_the_budget(
+        settings: Settings, example_policy: Policy) -> None:
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
+                                                data_converter=pydantic_data_converter)
+    app = create_app(settings, client=env.client, policy=example_policy, budget_seconds=1.0)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        # No worker is needed for the server to accept a signal-with-start: 202 while it is up.
+        assert (await http.post("/alerts/generic", json=generic())).status_code == 202
+        await env.shutdown()
+        started = time.monotonic()
+        answer = await http.post("/alerts/generic", json=generic())
+        assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+        assert time.monotonic() - started < 5
