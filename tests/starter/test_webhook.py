@@ -195,3 +195,17 @@ async def test_temporal_going_away_is_503_within_the_budget(
         answer = await http.post("/alerts/generic", json=generic())
         assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
         assert time.monotonic() - started < 5
+
+
+async def test_alert_storm_of_thousands_in_one_body_is_one_incident(
+        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    body = example("alertmanager")
+    body["groupKey"] = uuid.uuid4().hex
+    template = body["alerts"][0]
+    body["alerts"] = [{**template, "fingerprint": f"fp{i}", "labels": {**template["labels"], "instance": f"i{i}"}}
+                      for i in range(2000)]
+    answer = await http.post("/alerts/alertmanager", json=body)
+    incident_id = incident_id_for("alertmanager", body["groupKey"])
+    assert answer.status_code == 202 and answer.json() == {"incidents": [incident_id], "alerts": 2000}
+    assert (await state_of(dev_env, incident_id)).alert_count == 2000
+    assert await workflows_on(dev_env, settings) == 1
