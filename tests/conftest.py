@@ -32,16 +32,23 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: hours of incident in seconds. Tests using it run one at a time."""
+    """A time-skipping test server of the test's own: hours of incident in seconds.
+
+    It skips time for every workflow on it, so tests do not share one: a finished test's timers (or an
+    activity cut off by its worker's shutdown) would hold the next test's clock back. It starts in
+    about 0.1 s.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
         namespace=env.client.namespace,
-        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in search_attributes.ALL},
+        search_attributes={
+            key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in search_attributes.ALL
+        },
     ))
     yield env
     await env.shutdown()
@@ -56,7 +63,7 @@ def task_queue() -> str:
 def settings(tmp_path: Path, task_queue: str) -> Settings:
     """Nothing configured: every delivery lands in this test's own outbox."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         incident_task_queue=task_queue,
         outbox_path=tmp_path / "outbox.jsonl",
         incident_log_dir=tmp_path / "logs",

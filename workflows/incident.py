@@ -87,8 +87,6 @@ PHASE_MOVES: dict[Phase, set[Phase]] = {
 }
 # Seed 004: a business incident begins during Investigation or Identification.
 BUSINESS_INCIDENT_PHASES = {Phase.INVESTIGATION, Phase.IDENTIFICATION}
-# A run of this many events or more continues as new, well before Temporal's limits.
-HISTORY_LIMIT = 5000
 
 DECISIONS: dict[str, type[Decision]] = {
     "acknowledge": Acknowledge, "assign_role": AssignRole, "classify": Classify, "set_phase": SetPhase,
@@ -104,6 +102,8 @@ class IncidentInput(BaseModel):
     policy: Policy
     ui_url: str = ""  # link to this incident in the Temporal UI, for messages
     state: IncidentState | None = None  # carried over by continue-as-new
+    # a run of this many events continues as new, well before Temporal's limits (and its suggestion)
+    history_limit: int = 5000
 
 
 @workflow.defn
@@ -112,6 +112,7 @@ class IncidentWorkflow:
     def __init__(self, input: IncidentInput) -> None:
         self.policy = input.policy
         self.ui_url = input.ui_url
+        self.history_limit = input.history_limit
         self.continued = input.state is not None
         self.s = input.state or IncidentState(
             incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now())
@@ -133,8 +134,9 @@ class IncidentWorkflow:
             if self._history_is_long():
                 await self._continue_as_new(input)
             await self._sleep_until_something_happens()
-        self._refresh_visibility()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._act_on_recorded_decisions()  # the close itself: archive, final log entry
+        self._refresh_visibility()
         return self.s
 
     async def _advance(self) -> None:
@@ -191,7 +193,8 @@ class IncidentWorkflow:
 
     def _assign_first_holders(self) -> None:
         """Incident Commander, Communications Lead and the tagged roles: the policy's first holder."""
-        roles = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, *self.policy.response.tag_roles]
+        roles = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER,
+                 *self.policy.response.tag_roles]
         service = self.policy.services.get(self.s.service)
         if service and service.owner:
             self.s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
@@ -227,6 +230,7 @@ class IncidentWorkflow:
         result, failure = await attempt("Slack channel", workflow.execute_activity_method(
             SlackActivities.slack_ensure_channel,
             SlackChannelRequest(incident_id=s.incident_id, title=s.title, invite_user_ids=slack_ids,
+                                channel_prefix=self.policy.response.slack_channel_prefix,
                                 topic=f"{s.severity.value} · {s.phase.value} · IC {self._ic()}",
                                 purpose=f"All communication about {s.incident_id} happens here.",
                                 bookmarks=bookmarks), **CHAT))
@@ -1189,10 +1193,11 @@ class IncidentWorkflow:
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self.history_limit
 
     async def _continue_as_new(self, input: IncidentInput) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._act_on_recorded_decisions()
         workflow.continue_as_new(IncidentInput(incident_id=self.s.incident_id, policy=self.policy,
-                                               ui_url=self.ui_url, state=self.s))
+                                               ui_url=self.ui_url, state=self.s,
+                                               history_limit=self.history_limit))

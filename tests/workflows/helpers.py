@@ -23,8 +23,11 @@ def always_business_hours(policy: Policy) -> Policy:
     return policy.model_copy(update={"business_hours": hours})
 
 
-def make_policy(**changes: Any) -> Policy:
+def make_policy(business_incidents: bool = False, **changes: Any) -> Policy:
+    """The example policy around the clock; SEV1 starts no message loop unless asked."""
     policy = always_business_hours(load_policy(ROOT / "examples" / "policy.toml"))
+    if not business_incidents:
+        changes.setdefault("comms", policy.comms.model_copy(update={"auto_trigger_severities": []}))
     return policy.model_copy(update=changes)
 
 
@@ -36,10 +39,11 @@ def alert(title: str = "Checkout is failing", severity: Severity | None = Severi
 
 
 async def open_incident(env: WorkflowEnvironment, settings: Settings, policy: Policy,
-                        first: AlertEvent | None = None) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+                        first: AlertEvent | None = None, history_limit: int = 5000,
+                        ) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
     incident_id = f"INC-{uuid.uuid4().hex[:8].upper()}"
     return await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy),
+        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, history_limit=history_limit),
         id=incident_id, task_queue=settings.incident_task_queue,
         start_signal="alert", start_signal_args=[first or alert()],
         execution_timeout=timedelta(days=60),
@@ -51,9 +55,9 @@ def outbox(settings: Settings, system: str | None = None, kind: str | None = Non
             if (system is None or e["system"] == system) and (kind is None or e["kind"] == kind)]
 
 
-def texts(settings: Settings) -> list[str]:
-    """Every text delivered anywhere, in order."""
-    return [e["payload"].get("text", "") for e in Outbox(settings.outbox_path).read()]
+def texts(settings: Settings, system: str | None = None, kind: str | None = None) -> list[str]:
+    """Every text delivered (to one system, of one kind), in order."""
+    return [e["payload"].get("text", "") for e in outbox(settings, system, kind)]
 
 
 async def state(handle: WorkflowHandle[IncidentWorkflow, IncidentState]) -> IncidentState:
