@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from activities.slack import SlackActivities
     from workflows import search_attributes as sa
+    from workflows.comms import CommsWorkflow
+    from workflows.comms_model import CommsInput
     from workflows.escalation import EscalationInput, EscalationWorkflow, StopEscalation
     from workflows.model import (
         CHECKLIST,
@@ -365,10 +367,10 @@ class IncidentWorkflow:
 
     async def _start_business_incident(self, actor: str, reason: str) -> None:
         """Seed 004: the business incident group starts its Message Creation Loop (CommsWorkflow)."""
-        comms_input = {"facts": self.s.facts(self.ui_url).model_dump(mode="json"),
-                       "policy": self.policy.model_dump(mode="json"), "triggered_by": actor, "reason": reason}
         await workflow.start_child_workflow(
-            "CommsWorkflow", comms_input, id=self._comms_id(), parent_close_policy=ParentClosePolicy.ABANDON)
+            CommsWorkflow.run,
+            CommsInput(facts=self.s.facts(self.ui_url), policy=self.policy, triggered_by=actor, reason=reason),
+            id=self._comms_id(), parent_close_policy=ParentClosePolicy.ABANDON)
         self._note("business_incident", f"Business incident triggered ({reason}); message loop started", actor)
 
     async def _tell_comms_phase(self) -> None:
@@ -376,7 +378,7 @@ class IncidentWorkflow:
             return
         try:
             await workflow.get_external_workflow_handle(self._comms_id()).signal(
-                "incident_phase_changed", PhaseChanged(phase=self.s.phase, facts=self.s.facts(self.ui_url)))
+                CommsWorkflow.incident_phase_changed, PhaseChanged(phase=self.s.phase, facts=self.s.facts(self.ui_url)))
         except Exception:
             # The message loop already ended (all its phases done): nothing to tell it.
             workflow.logger.info("comms %s already finished", self._comms_id())
@@ -394,6 +396,7 @@ class IncidentWorkflow:
         await self._reach(parties, [Channel.SLACK, Channel.EMAIL], text, "resolution")
         await self._email_client_contacts(f"Resolved: {s.title}", text, "resolution")
         await self._close_pages(actor)
+        await self._tell_comms_phase()
         self._note("resolution", f"Resolution message sent to {', '.join(parties)} and the incident channel")
 
     async def _begin_analysis(self) -> None:

@@ -1,0 +1,53 @@
+"""IncidentWorkflow and its CommsWorkflow child together: seed 004's business incident in the lifecycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
+from worker import build_worker
+from workflows.comms import CommsWorkflow
+from workflows.comms_model import CommsState, Step
+from workflows.incident import IncidentWorkflow
+from workflows.model import Phase, Resolve, SetPhase, Severity, TriggerBusinessIncident
+
+
+async def comms_state(env: WorkflowEnvironment, incident_id: str) -> CommsState:
+    return await env.client.get_workflow_handle(f"{incident_id}-comms").query(CommsWorkflow.get_state)
+
+
+async def test_seed004_every_sev1_is_a_business_incident_and_phases_reach_the_message_loop(
+        ts_env: WorkflowEnvironment, settings: Settings):
+    async with build_worker(ts_env.client, settings):
+        handle = await open_incident(ts_env, settings, make_policy(business_incidents=True),
+                                     alert(severity=Severity.SEV1))
+        await ts_env.sleep(timedelta(seconds=10))
+        comms = await comms_state(ts_env, handle.id)
+        assert [m.message_id for m in comms.messages] == [
+            "investigation/internal_stakeholders", "investigation/strategic_customers", "investigation/all_customers"]
+        await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+        await ts_env.sleep(timedelta(seconds=10))
+        comms = await comms_state(ts_env, handle.id)
+        steps = {m.message_id: m.step for m in comms.messages}
+        assert steps["investigation/internal_stakeholders"] is Step.SUPERSEDED
+        assert steps["identification/internal_stakeholders"] is not Step.SUPERSEDED
+        assert any("message loop started" in t for t in timeline(await state(handle), "business_incident"))
+
+
+async def test_seed004_business_incident_by_a_person_only_during_investigation_or_identification(
+        ts_env: WorkflowEnvironment, settings: Settings):
+    async with build_worker(ts_env.client, settings):
+        handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+        await ts_env.sleep(timedelta(seconds=5))
+        await handle.execute_update(IncidentWorkflow.trigger_business_incident,
+                                    TriggerBusinessIncident(actor="carol", reason="customers are calling"))
+        await ts_env.sleep(timedelta(seconds=5))
+        assert (await comms_state(ts_env, handle.id)).triggered_by == "carol"
+        await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+            actor="alice", overview="o", how_resolved="h", prevention="p"))
+        await ts_env.sleep(timedelta(seconds=5))
+        comms = await comms_state(ts_env, handle.id)
+        assert any(m.message_id.startswith("resolution/") for m in comms.messages)
