@@ -1,0 +1,97 @@
+"""Record workflow histories for the replay test: `python -m tests.histories.record`.
+
+Run it when a workflow change is meant to apply to new incidents only (guarded by `workflow.patched`),
+to add the new shape beside the old ones. Never re-record to make a failing replay pass: a failing
+replay means running incidents would break on deploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from tests.workflows.helpers import alert, make_policy, open_incident
+from worker import build_worker
+from workflows import search_attributes
+from workflows.incident import IncidentWorkflow
+from workflows.model import (
+    Acknowledge,
+    Classify,
+    CloseIncident,
+    Estimate,
+    IncidentKind,
+    Phase,
+    PublishPostmortem,
+    Resolve,
+    ReviewHeld,
+    SetPhase,
+    Severity,
+    StatusUpdate,
+)
+
+HERE = Path(__file__).parent
+
+
+async def save(client: Client, workflow_id: str, name: str) -> None:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (HERE / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}.json ({len(history.events)} events)")
+
+
+async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: Settings) -> None:
+    handle = await open_incident(env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=6))  # tier 2 paged
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update(IncidentWorkflow.estimate, Estimate(actor="bob", minutes=20))
+    await env.sleep(timedelta(minutes=35))  # estimate elapsed, nudge, missed update, no-progress call
+    await handle.execute_update(IncidentWorkflow.status_update, StatusUpdate(actor="alice", text="Rolling back"))
+    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await env.sleep(timedelta(hours=49))  # review reminder
+    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
+    await handle.result()
+    await save(env.client, handle.id, "incident_sev1_business_closed")
+    await save(env.client, f"{handle.id}-escalation-1", "escalation_tier2_then_ack")
+    await save(env.client, f"{handle.id}-comms", "comms_superseded_by_phases")
+
+
+async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
+    handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
+    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
+    await handle.result()
+    await save(env.client, handle.id, "incident_disturbance")
+
+
+async def main() -> None:
+    bin_dir = Path(sys.executable).parent
+    for scenario in (sev1_business_incident_to_closed, disturbance):
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter)
+        await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL},
+        ))
+        with tempfile.TemporaryDirectory() as scratch:
+            settings = Settings(_env_file=None, incident_task_queue="record", outbox_path=Path(scratch, "outbox.jsonl"),
+                                incident_log_dir=Path(scratch, "logs"))
+            async with build_worker(env.client, settings):
+                await scenario(env, settings)
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
