@@ -377,7 +377,8 @@ async def test_continue_as_new_keeps_the_whole_state(ts_env, settings, worker):
     await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(hours=4))  # nudges and missed updates grow the history past the limit
     s = await state(handle)
+    assert handle.result_run_id
     latest = await ts_env.client.get_workflow_handle(handle.id).describe()
-    assert latest.run_id != handle.first_execution_run_id, "the incident continued as new"
+    assert latest.run_id != handle.result_run_id, "the incident continued as new"
     assert s.acknowledged_by == "bob" and s.updates_missed >= 7
     assert timeline(s, "acknowledge") == [f"{handle.id} acknowledged by bob"]

@@ -1,0 +1,83 @@
+"""A 14-day SEV2 incident with a 30-minute update cadence, on the time-skipping server.
+
+Prints the events of each run (continue-as-new keeps every run well under 10,000), the number of runs
+and the wall time. Usage: `.venv/bin/python -m bench.long_incident [--days 14]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType, IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from tests.workflows.helpers import alert, make_policy, open_incident
+from worker import build_worker
+from workflows import search_attributes
+from workflows.incident import IncidentWorkflow
+from workflows.model import Acknowledge, Classify, IncidentKind, ProgressNote, Severity, StatusUpdate
+
+
+async def events_per_run(client: Client, workflow_id: str, first_run_id: str) -> list[int]:
+    counts, run_id = [], first_run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        counts.append(len(history.events))
+        last = history.events[-1]
+        continued = last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if continued else ""
+    return counts
+
+
+async def main(days: int) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL}))
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(_env_file=None, incident_task_queue="bench", outbox_path=Path(scratch, "outbox.jsonl"),
+                            incident_log_dir=Path(scratch, "logs"))
+        started = time.perf_counter()
+        async with build_worker(env.client, settings):
+            handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV2))
+            await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+            await env.sleep(timedelta(minutes=2))
+            await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+            updates = days * 24 * 2
+            for n in range(updates):
+                # the developer reports progress, the PM sends the update a minute before it is due
+                await env.sleep(timedelta(minutes=12 if n == 0 else 14))
+                await handle.execute_update(IncidentWorkflow.progress_note,
+                                            ProgressNote(actor="bob", text=f"progress {n + 1}"))
+                await env.sleep(timedelta(minutes=15))
+                await handle.execute_update(IncidentWorkflow.status_update,
+                                            StatusUpdate(actor="alice", text=f"update {n + 1}"))
+            state = await handle.query(IncidentWorkflow.state)
+            counts = await events_per_run(env.client, handle.id, handle.result_run_id or "")
+        wall = time.perf_counter() - started
+    await env.shutdown()
+    print(f"simulated: {days} days of a SEV2 incident: {updates} status updates every 30 min, "
+          f"{updates} progress notes")
+    print(f"runs: {len(counts)} (continue-as-new {len(counts) - 1} times)")
+    print(f"events per run: max {max(counts)}, all {counts}")
+    print(f"timeline entries carried: {len(state.timeline)}; updates missed: {state.updates_missed}")
+    print(f"wall time: {wall:.1f} s")
+    assert max(counts) < 10_000
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=14)
+    asyncio.run(main(parser.parse_args().days))
