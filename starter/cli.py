@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from starter import cli_common as common
-from starter import cli_comms
+from starter import cli_comms, cli_drill
 from starter.alerts import incident_url, manual_alert, send_alert
 from workflows import search_attributes as sa
 from workflows.model import (
@@ -339,6 +339,7 @@ def close(incident: Id, as_: As = None) -> None:
 
 
 cli_comms.register(app)
+cli_drill.register(app)
 
 
 def main() -> None:
