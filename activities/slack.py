@@ -61,7 +61,10 @@ def channel_name(incident_id: str, title: str, prefix: str = "inc") -> str:
     """A readable, valid Slack channel name: lowercase, dashes, at most 80 characters."""
     words = "".join(c if c.isalnum() else "-" for c in title.lower()).split("-")
     slug = "-".join(w for w in words if w)
-    name = f"{prefix}-{incident_id.lower()}-{slug}".strip("-")
+    incident = incident_id.lower()
+    if incident.startswith(f"{prefix}-"):  # "INC-7F3K" with prefix "inc": no "inc-inc-"
+        incident = incident[len(prefix) + 1:]
+    name = f"{prefix}-{incident}-{slug}".strip("-")
     return name[:80].rstrip("-")
 
 

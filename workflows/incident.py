@@ -135,6 +135,7 @@ class IncidentWorkflow:
                 break
             if self._history_is_long():
                 await self._continue_as_new(input)
+            self._refresh_visibility()
             await self._sleep_until_something_happens()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._act_on_recorded_decisions()  # the close itself: archive, final log entry
@@ -531,7 +532,8 @@ class IncidentWorkflow:
         if timeout is not None and timeout <= timedelta(0):
             return
         try:
-            await workflow.wait_condition(lambda: bool(self.s.pending) or self._step_ready(), timeout=timeout)
+            await workflow.wait_condition(
+                lambda: bool(self.s.pending) or self._step_ready() or self._visibility_is_stale(), timeout=timeout)
         except TimeoutError:
             pass
 
@@ -1174,14 +1176,20 @@ class IncidentWorkflow:
                 waits.append("documentation: " + ", ".join(missing))
         return waits
 
+    def _visibility_snapshot(self) -> tuple[Any, ...]:
+        s = self.s
+        return (s.severity, s.phase, s.status, s.scope, s.service, s.kind, bool(s.acknowledged_by),
+                tuple(self._waiting_on()))
+
+    def _visibility_is_stale(self) -> bool:
+        return self._visibility_snapshot() != self._visible
+
     def _refresh_visibility(self) -> None:
         """Search attributes and the UI's current details follow every change."""
         s = self.s
-        snapshot = (s.severity, s.phase, s.status, s.scope, s.service, s.kind, bool(s.acknowledged_by),
-                    tuple(self._waiting_on()))
-        if snapshot == self._visible:
+        if not self._visibility_is_stale():
             return
-        self._visible = snapshot
+        self._visible = self._visibility_snapshot()
         workflow.upsert_search_attributes([
             sa.SEVERITY.value_set(s.severity.value), sa.PHASE.value_set(s.phase.value),
             sa.STATUS.value_set(s.status.value), sa.SCOPE.value_set(s.scope.value),

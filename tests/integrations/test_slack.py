@@ -32,7 +32,7 @@ async def test_ensure_channel_creates_describes_invites_and_bookmarks(settings: 
                                  channel_request())
 
     channel = slack.channels[result.channel_id]
-    assert (result.name, result.delivered_to) == ("inc-inc-7f3k-checkout-is-failing", "slack")
+    assert (result.name, result.delivered_to) == ("inc-7f3k-checkout-is-failing", "slack")
     assert (channel.topic, channel.purpose) == ("SEV1 checkout", "Incident INC-7F3K")
     assert {"U0ALICE", "U0BOB"} <= channel.members
     assert [(b["title"], b["link"]) for b in channel.bookmarks] == [
