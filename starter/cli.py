@@ -6,6 +6,8 @@ buttons; a refusal prints one line and exits 1. The acting person comes from --a
 
 from __future__ import annotations
 
+import gc
+
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -343,7 +345,12 @@ cli_drill.register(app)
 
 
 def main() -> None:
-    app(prog_name="incidentctl")
+    try:
+        app(prog_name="incidentctl")
+    finally:
+        # Free the Temporal client (held in asyncio's reference cycles) while the interpreter is whole:
+        # freed during interpreter shutdown, its Rust runtime aborts the process (exit 134).
+        gc.collect()
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ class Stack:
                 f"--data @examples/alertmanager.json {self._http_url}/alerts/alertmanager",
                 "Then list incidents and acknowledge one:",
                 f"  {ctl} list",
-                f"  {ctl} --as alice ack INC-…",
+                f"  {ctl} ack INC-… --as alice",
                 "",
             ]
         )
