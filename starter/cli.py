@@ -7,7 +7,6 @@ buttons; a refusal prints one line and exits 1. The acting person comes from --a
 from __future__ import annotations
 
 import gc
-
 from datetime import datetime
 from typing import Annotated, Any
 
