@@ -1211,4 +1211,5 @@ class IncidentWorkflow:
         await self._act_on_recorded_decisions()
         workflow.continue_as_new(IncidentInput(incident_id=self.s.incident_id, policy=self.policy,
                                                ui_url=self.ui_url, state=self.s,
-                                               history_limit=self.history_limit))
+                                               history_limit=self.history_limit),
+                                  memo=workflow.memo())  # the title `incidentctl list` shows

@@ -45,7 +45,7 @@ async def open_incident(env: WorkflowEnvironment, settings: Settings, policy: Po
     return await env.client.start_workflow(
         IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, history_limit=history_limit),
         id=incident_id, task_queue=settings.incident_task_queue,
-        start_signal="alert", start_signal_args=[first or alert()],
+        start_signal="alert", start_signal_args=[first or alert()], memo={"title": (first or alert()).title},
         execution_timeout=timedelta(days=60),
     )
 

@@ -380,5 +380,6 @@ async def test_continue_as_new_keeps_the_whole_state(ts_env, settings, worker):
     assert handle.result_run_id
     latest = await ts_env.client.get_workflow_handle(handle.id).describe()
     assert latest.run_id != handle.result_run_id, "the incident continued as new"
+    assert (await latest.memo())["title"] == "Checkout is failing", "the memo travels with it"
     assert s.acknowledged_by == "bob" and s.updates_missed >= 7
     assert timeline(s, "acknowledge") == [f"{handle.id} acknowledged by bob"]
