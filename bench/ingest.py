@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.ingest [--alerts 1000] [--storm 0.5] [--concurrency 32] [--rounds 4]
                                      [--address 127.0.0.1:7233]
 
-Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and in this
-process a worker and the HTTP service (uvicorn on a free loopback port). Both paths get the same mix:
+Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and the
+worker and the HTTP service as processes of their own, as `make run` and production run them (in one
+process they would share a GIL with whatever path is measured). Both paths get the same mix:
 a share of alerts with distinct dedup keys (each opens an incident) and the rest in one storm group
 (one incident per round).
 
@@ -14,7 +15,7 @@ a share of alerts with distinct dedup keys (each opens an incident) and the rest
   compete with the server it measures.
 
 Rounds alternate the two paths in ABBA order (sdk, http, http, sdk, ...) so that both meet the same
-worker backlog: the worker runs in this process and is busy with the incidents the alerts open.
+worker backlog: the worker is busy with the incidents the alerts open.
 Afterwards every accepted alert must be on its incident (the `state` query's alert_count). Prints
 alerts/s, p50/p99 latency and the ratio http/sdk; exits 1 if an alert is missing, 2 if the ratio is
 below the 0.8 target.
@@ -25,21 +26,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import multiprocessing
+import os
 import random
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -47,8 +51,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings, load_policy
 from starter.alerts import send_alert
-from starter.webhook import create_app
-from worker import build_worker
 from workflows import search_attributes
 from workflows.incident import IncidentWorkflow
 from workflows.model import AlertEvent, IncidentState, incident_id_for
@@ -160,11 +162,40 @@ async def missing_alerts(client: Client, expected: dict[str, int], deadline_seco
     return sum(await asyncio.gather(*(missing(i, n) for i, n in expected.items())))
 
 
-def loopback_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)  # connections queue here until uvicorn accepts them: no need to wait for it
-    return sock
+def free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def processes(env: dict[str, str], *modules: str) -> Iterator[None]:
+    """`python -m MODULE` for each module, stopped (SIGINT, then kill) when the block ends."""
+    started = [subprocess.Popen([sys.executable, "-m", module], env=env) for module in modules]
+    try:
+        yield
+    finally:
+        for process in started:
+            process.send_signal(signal.SIGINT)
+        for process in started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def wait_until_healthy(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                if (await http.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: the HTTP service at {url} did not come up in {seconds:.0f} s")
+            await asyncio.sleep(0.2)
 
 
 async def temporal(address: str | None) -> tuple[Client, WorkflowEnvironment | None]:
@@ -186,11 +217,12 @@ async def run(args: argparse.Namespace) -> int:
     settings = Settings(_env_file=None, incident_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
                         outbox_path=data / "outbox.jsonl", incident_log_dir=data / "logs")
     policy: Policy = load_policy(ROOT / "examples" / "policy.toml")
-    sock = loopback_socket()
-    url = "http://{}:{}".format(*sock.getsockname()[:2])
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, client=client, policy=policy),
-                                           log_level="warning", access_log=False))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    port = free_loopback_port()
+    url = f"http://127.0.0.1:{port}"
+    env_vars = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+                "TEMPORAL_NAMESPACE": client.namespace, "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+                "OUTBOX_PATH": str(settings.outbox_path), "INCIDENT_LOG_DIR": str(settings.incident_log_dir),
+                "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING"}
     loop = asyncio.get_running_loop()
     sdk, http = Totals("sdk"), Totals("http")
 
@@ -198,26 +230,25 @@ async def run(args: argparse.Namespace) -> int:
         await send_alert(client, settings, policy, AlertEvent(source="generic", **body))
 
     try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator:
-            async with build_worker(client, settings):
-                # Warm both paths (connections, imports in the generator process) before measuring.
-                await bounded(alerts_for("warm", 50, 0.5), args.concurrency, via_sdk)
-                await loop.run_in_executor(generator, post_alerts, url, alerts_for("warm", 50, 0.5),
-                                           args.concurrency)
-                per_round = args.alerts // args.rounds
-                for round_ in range(args.rounds):
-                    # ABBA order (sdk, http, http, sdk, ...): neither path always meets the other's backlog.
-                    for path in (sdk, http) if round_ % 2 == 0 else (http, sdk):
-                        bodies = alerts_for(f"{path.name}{round_}", per_round, args.storm)
-                        if path is sdk:
-                            sdk.add(*await bounded(bodies, args.concurrency, via_sdk), bodies)
-                        else:
-                            http.add(*await loop.run_in_executor(generator, post_alerts, url, bodies,
-                                                                 args.concurrency), bodies)
-                lost = {t.name: await missing_alerts(client, t.expected) for t in (sdk, http)}
+        with (ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator,
+              processes(env_vars, "worker", "starter.webhook")):
+            await wait_until_healthy(url)
+            # Warm both paths (connections, imports in the generator process) before measuring.
+            await bounded(alerts_for("warm", 50, 0.5), args.concurrency, via_sdk)
+            await loop.run_in_executor(generator, post_alerts, url, alerts_for("warm", 50, 0.5),
+                                       args.concurrency)
+            per_round = args.alerts // args.rounds
+            for round_ in range(args.rounds):
+                # ABBA order (sdk, http, http, sdk, ...): neither path always meets the other's backlog.
+                for path in (sdk, http) if round_ % 2 == 0 else (http, sdk):
+                    bodies = alerts_for(f"{path.name}{round_}", per_round, args.storm)
+                    if path is sdk:
+                        sdk.add(*await bounded(bodies, args.concurrency, via_sdk), bodies)
+                    else:
+                        http.add(*await loop.run_in_executor(generator, post_alerts, url, bodies,
+                                                             args.concurrency), bodies)
+            lost = {t.name: await missing_alerts(client, t.expected) for t in (sdk, http)}
     finally:
-        server.should_exit = True
-        await serving
         if env is not None:
             await env.shutdown()
 
@@ -241,7 +272,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="alerts in flight per path")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of both paths, in ABBA order")
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
-    raise SystemExit(asyncio.run(run(parser.parse_args())))
+    code = asyncio.run(run(parser.parse_args()))
+    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":
