@@ -51,6 +51,14 @@ class PagingActivities:
 
     @activity.defn
     async def page_open(self, request: PageRequest) -> PageResult:
+        result = await self._page(request)
+        # Counted once the page is out: a retried attempt that failed before never counts.
+        activity.metric_meter().create_counter(
+            "incident_pages_sent", "Pages sent, by provider and where they went (provider or outbox)",
+        ).add(1, {"provider": result.provider, "delivered_to": result.delivered_to or result.provider})
+        return result
+
+    async def _page(self, request: PageRequest) -> PageResult:
         if request.provider == "opsgenie" and self.opsgenie is not None:
             body: dict[str, Any] = {
                 "message": request.summary[:130],  # OpsGenie's limit; the rest goes in the description

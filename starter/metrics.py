@@ -4,7 +4,10 @@ counters. Each replica counts only what it saw; Prometheus sums the replicas.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from temporalio.client import Client
+
+from workflows.model import Severity
 
 
 class HttpMetrics:
@@ -41,3 +44,19 @@ class HttpMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.open_incidents = Gauge(
+            "incident_open",
+            "Open incidents by severity, from Temporal's visibility store at scrape time (the same on every "
+            "replica: aggregate with max, not sum)",
+            ["severity", "acknowledged"],
+            registry=self.registry,
+        )
+
+    async def count_open_incidents(self, client: Client) -> None:
+        """Read open incidents from visibility, the one record every replica shares."""
+        for severity in Severity:
+            for acknowledged in (True, False):
+                query = (f'WorkflowType="IncidentWorkflow" AND IncidentStatus="open" AND '
+                         f'IncidentSeverity="{severity.value}" AND IncidentAcknowledged={str(acknowledged).lower()}')
+                count = await client.count_workflows(query)
+                self.open_incidents.labels(severity.value, str(acknowledged).lower()).set(count.count)

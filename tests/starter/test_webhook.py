@@ -111,6 +111,21 @@ async def test_metrics_count_accepted_alerts_and_dedup_hits(http: httpx.AsyncCli
     assert 'incident_http_request_seconds_count{method="POST",route="/alerts/{source}",status="202"} 3.0' in text
 
 
+async def test_metrics_count_open_incidents_by_severity_from_visibility(http: httpx.AsyncClient) -> None:
+    def sev4_unacknowledged(text: str) -> float:
+        line = next(line for line in text.splitlines()
+                    if line.startswith('incident_open{acknowledged="false",severity="SEV4"}'))
+        return float(line.rsplit(" ", 1)[1])
+
+    before = sev4_unacknowledged((await http.get("/metrics")).text)
+    assert (await http.post("/alerts/generic", json=generic(severity="SEV4"))).status_code == 202
+    for _ in range(50):  # visibility is eventually consistent
+        if sev4_unacknowledged((await http.get("/metrics")).text) == before + 1:
+            break
+        await asyncio.sleep(0.2)
+    assert sev4_unacknowledged((await http.get("/metrics")).text) == before + 1
+
+
 async def test_malformed_json_is_400_and_starts_nothing(
         http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
     for raw in (b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b""):
