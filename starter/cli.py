@@ -305,10 +305,12 @@ def resolve(
     overview: Annotated[str, typer.Option(help="what happened")],
     how: Annotated[str, typer.Option(help="how it was resolved")],
     prevention: Annotated[str, typer.Option(help="what prevents a repeat")],
+    root_cause: Annotated[str, typer.Option(help="the root cause, if known yet")] = "",
     as_: As = None,
 ) -> None:
     """Resolve the incident with seed 000's resolution message."""
-    decision = Resolve(actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention)
+    decision = Resolve(actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention,
+                       root_cause=root_cause)
     common.run_update(_id(incident), "resolve", decision)
 
 
@@ -319,9 +321,12 @@ def reopen(incident: Id, reason: Annotated[str, typer.Option(help="why it is not
 
 
 @app.command("review-held")
-def review_held(incident: Id, notes: Annotated[str, typer.Option()] = "", as_: As = None) -> None:
-    """Record that the post-incident review took place."""
-    common.run_update(_id(incident), "review_held", ReviewHeld(actor=common.actor(as_), notes=notes))
+def review_held(incident: Id, notes: Annotated[str, typer.Option(help="what the review concluded")] = "",
+                root_cause: Annotated[str, typer.Option(help="the root cause the review found")] = "",
+                as_: As = None) -> None:
+    """Record that the post-incident review took place; the postmortem draft is redone with its findings."""
+    common.run_update(_id(incident), "review_held",
+                      ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause))
 
 
 @app.command()

@@ -390,7 +390,8 @@ class IncidentWorkflow:
         await self._stop_escalation(f"resolved by {actor}")
         r = s.resolution
         text = (f"RESOLVED {s.incident_id}: {s.title}\nOverview: {r['overview']}\n"
-                f"How it was resolved: {r['how_resolved']}\nPrevention: {r['prevention']}")
+                + (f"Root cause: {r['root_cause']}\n" if r.get("root_cause") else "")
+                + f"How it was resolved: {r['how_resolved']}\nPrevention: {r['prevention']}")
         await self._post(text, "resolution")
         parties = self.policy.expand(self.policy.cadence.leads, s.assigned)
         parties += [p for p in self._people_for([Role.COMMUNICATIONS_LEAD]) if p not in parties]
@@ -441,9 +442,10 @@ class IncidentWorkflow:
         sections = {
             "What happened": f"{s.title}. {r.get('overview', '')}".strip(),
             "How the issue was identified": self._how_identified(),
-            "Root cause": "",
+            "Root cause": r.get("root_cause", ""),
             "Steps taken (communication and technical)": r.get("how_resolved", ""),
-            "Key takeaways and recommendations": r.get("prevention", ""),
+            "Key takeaways and recommendations": "\n\n".join(
+                part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part),
         }
         result, failure = await attempt("postmortem draft", workflow.execute_activity_method(
             RecordsActivities.write_postmortem,
@@ -620,6 +622,8 @@ class IncidentWorkflow:
             await self._suggest_resolution()
         elif effect.kind == "close":
             await self._close_incident(actor)
+        elif effect.kind == "review_held" and workflow.patched("postmortem-redrafted-after-review"):
+            await self._draft_postmortem()  # with the root cause and notes the review brought
 
     async def _suggest_resolution(self) -> None:
         """Every alert has resolved. A person decides, except where the policy lets a low severity go."""
@@ -1024,6 +1028,8 @@ class IncidentWorkflow:
             message = "business incident triggered: the message loop starts"
         elif isinstance(d, ResolveDecision):
             s.resolution = {"overview": d.overview, "how_resolved": d.how_resolved, "prevention": d.prevention}
+            if d.root_cause:
+                s.resolution["root_cause"] = d.root_cause
             self._mark_resolved()
             message = f"{s.incident_id} resolved"
         elif isinstance(d, Reopen):
@@ -1035,7 +1041,8 @@ class IncidentWorkflow:
             message = f"{s.incident_id} reopened"
         elif isinstance(d, ReviewHeld):
             s.checklist["review_held"] = True
-            message, acts = "review recorded", False
+            s.resolution |= {k: v for k, v in (("root_cause", d.root_cause), ("review_notes", d.notes)) if v}
+            message = "review recorded"
         elif isinstance(d, PublishPostmortem):
             s.checklist["postmortem_published"] = True
             s.postmortem_url = d.url

@@ -395,6 +395,7 @@ class Resolve(Decision):
     overview: str
     how_resolved: str
     prevention: str
+    root_cause: str = ""  # often known only at the review (ReviewHeld.root_cause)
 
 
 class Reopen(Decision):
@@ -403,6 +404,7 @@ class Reopen(Decision):
 
 class ReviewHeld(Decision):
     notes: str = ""
+    root_cause: str = ""
 
 
 class PublishPostmortem(Decision):

@@ -288,7 +288,9 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
         handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice")))
     await ts_env.sleep(timedelta(hours=49))
     assert any("Reminder: the post-incident review" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(
+        actor="alice", root_cause="A config flag shipped enabled", notes="Add a pre-deploy flag check"))
+    await ts_env.sleep(timedelta(seconds=5))
     await handle.execute_update(IncidentWorkflow.publish_postmortem,
                                 PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/1"))
     await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
@@ -298,6 +300,7 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
     for heading in ("What happened", "How the issue was identified", "Root cause",
                     "Steps taken (communication and technical)", "Key takeaways and recommendations"):
         assert f"## {heading}" in postmortem  # seed 002's summary
+    assert "A config flag shipped enabled" in postmortem and "pre-deploy flag check" in postmortem
     assert outbox(settings, "slack", "archive")
 
 
