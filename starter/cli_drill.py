@@ -46,7 +46,7 @@ def check(file: Annotated[Path, typer.Argument(help="policy TOML file", metavar=
     elif problems:
         for problem in problems:
             typer.echo(f"{file}: {problem}")
-        typer.echo(f"{file}: {len(problems)} problem(s)", err=True)
+        typer.echo(f"{file}: {len(problems)} problem(s)")
     else:
         typer.echo(f"{file}: ok")
     if problems:

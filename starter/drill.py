@@ -28,7 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
@@ -74,9 +79,11 @@ from workflows.policy import Policy
 
 TASK_QUEUE = "drill"
 DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing left this process
-# Steps at the same minute are sent one workflow-second apart, so the workflows act on each before the
-# next: the test server skips no time while a workflow task or an activity is outstanding.
-SETTLE = timedelta(seconds=1)
+# Step k is sent k seconds after its minute. Steps at the same minute are then a second apart, so the
+# workflows act on one before the next (the test server skips no time while they work); and a step
+# never lands in the instant a deadline set by an earlier step fires, which the test server cannot
+# take (it refuses a workflow task that cancels a timer firing meanwhile: temporalio/sdk-java#2606).
+STEP_GAP = timedelta(seconds=1)
 WALL_BUDGET_SECONDS = 120.0
 
 # Which Updates each workflow accepts, and their input types, straight from the workflow definitions.
@@ -139,6 +146,14 @@ class Scenario(_Strict):
     start: datetime | None = None
     until: float | None = Field(default=None, ge=0)  # minutes; default: the last step
     steps: list[StepSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, raw: Any) -> Any:
+        """Top-level `x-...` keys hold YAML anchors to reuse (draft values, say), as in Compose files."""
+        if isinstance(raw, dict):
+            return {k: v for k, v in raw.items() if not str(k).startswith("x-")}
+        return raw
 
     @field_validator("start")
     @classmethod
@@ -398,25 +413,34 @@ async def run_drill(policy: Policy, scenario: Scenario, actions: list[Action], *
                 try:
                     async with asyncio.timeout(wall_budget):
                         rehearsal = await _rehearse(env, policy, scenario, actions)
-                except TimeoutError as err:
+                except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:  # the SDK's name for it
                     raise DrillError(f"the drill did not finish in {wall_budget:g} s of wall time; a workflow "
                                      "task may be failing (run the worker's tests)") from err
         finally:
             await env.shutdown()
         documents = {str(p.relative_to(records)): p.read_text(encoding="utf-8")
                      for p in sorted(records.rglob("*")) if p.is_file()}
-    t0, note, steps, refusals, incident, comms = rehearsal
-    events = _timeline(t0, policy, recorder.calls, refusals, incident, comms)
+    r = rehearsal
     return DrillReport(
         organisation=policy.organisation, policy_file=policy_file, scenario_file=scenario_file,
-        scenario=scenario.name or Path(scenario_file).stem, incident_id=incident.incident_id,
-        timezone=policy.business_hours.timezone, started_at=t0, start_note=note,
-        ended_at=t0 + timedelta(minutes=scenario.until if scenario.until is not None else scenario.steps[-1].at),
-        wall_seconds=round(time.perf_counter() - began, 3), events=events, steps=steps,
-        unanswered=_unanswered(incident, comms), incident=incident, comms=comms, documents=documents)
+        scenario=scenario.name or Path(scenario_file).stem, incident_id=r.incident.incident_id,
+        timezone=policy.business_hours.timezone, started_at=r.started, start_note=r.start_note, ended_at=r.ended,
+        wall_seconds=round(time.perf_counter() - began, 3),
+        events=_timeline(r.started, policy, recorder.calls, r.refusals, r.incident, r.comms), steps=r.steps,
+        unanswered=_unanswered(r.incident, r.comms), incident=r.incident, comms=r.comms, documents=documents)
 
 
-Rehearsal = tuple[datetime, str, list[StepOutcome], list[DrillEvent], IncidentState, CommsState | None]
+@dataclass(frozen=True)
+class Rehearsal:
+    """What the drill brings back from the test server before it shuts down."""
+
+    started: datetime
+    start_note: str
+    ended: datetime
+    steps: list[StepOutcome]
+    refusals: list[DrillEvent]
+    incident: IncidentState
+    comms: CommsState | None
 
 
 async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario,
@@ -426,9 +450,8 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
     incident: WorkflowHandle[Any, Any] | None = None
     steps: list[StepOutcome] = []
     refusals: list[DrillEvent] = []
-    for action in actions:
-        # the first step happens at its minute exactly: there is nothing yet to settle
-        await _advance_to(env, t0 + timedelta(minutes=action.at), SETTLE if incident else timedelta(0))
+    for number, action in enumerate(actions):
+        await _advance_to(env, t0 + timedelta(minutes=action.at) + number * STEP_GAP)
         at = await env.get_current_time()
         if action.workflow == "alert" and incident is None:
             incident = await env.client.start_workflow(
@@ -446,14 +469,15 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
                                        actor=getattr(action.payload, "actor", None),
                                        text=f"{action.label}: {answer}"))
     until = scenario.until if scenario.until is not None else actions[-1].at
-    await _advance_to(env, t0 + timedelta(minutes=until))
+    ended = t0 + timedelta(minutes=until) + len(actions) * STEP_GAP
+    await _advance_to(env, ended)
     assert incident is not None
     state: IncidentState = await incident.query(IncidentWorkflow.state)
     comms = None
     if state.business_incident:
         handle = env.client.get_workflow_handle(_comms_id(incident_id))
         comms = await handle.query(CommsWorkflow.get_state)
-    return t0, note, steps, refusals, state, comms
+    return Rehearsal(t0, note, ended, steps, refusals, state, comms)
 
 
 async def _go_to_start(env: WorkflowEnvironment, start: datetime | None) -> tuple[datetime, str]:
@@ -475,9 +499,10 @@ async def _go_to_start(env: WorkflowEnvironment, start: datetime | None) -> tupl
     return target, note
 
 
-async def _advance_to(env: WorkflowEnvironment, moment: datetime, settle: timedelta = SETTLE) -> None:
+async def _advance_to(env: WorkflowEnvironment, moment: datetime) -> None:
     now = await env.get_current_time()
-    await env.sleep(max(moment - now, settle))
+    if moment > now:
+        await env.sleep(moment - now)
 
 
 async def _send(client: Client, incident_id: str, action: Action) -> tuple[str, bool]:

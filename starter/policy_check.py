@@ -119,7 +119,7 @@ def _unless_services(policy: Policy, role: Role) -> str:
 def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
     problems: list[Problem] = []
     for i, tier in enumerate(policy.escalation.tiers):
-        problems += _reached_through(policy, f"escalation.tiers[{i}]", tier.notify, tier.channels)
+        problems += _reached_through(policy, f"escalation.tiers[{i}].notify", tier.notify, tier.channels)
     if policy.business_hours.out_of_hours_notify:
         hours = policy.business_hours
         problems += _reached_through(policy, "business_hours.out_of_hours_notify", hours.out_of_hours_notify,
@@ -140,17 +140,26 @@ def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
         fixed.append(("comms", [*_loop_roles(policy), *policy.comms.reviewers], [Channel.SLACK]))
     for where, roles, channels in fixed:
         problems += _reachable_by_any(policy, where, roles, channels)
+    problems += _roles_named_in(policy, "cadence.leads", policy.cadence.leads)
     problems += _reachable_by_any(policy, "cadence.leads", [], [Channel.SLACK], policy.cadence.leads)
     return problems
 
 
 def _reached_through(policy: Policy, path: str, targets: list[str], channels: list[Channel]) -> list[Problem]:
+    problems = _roles_named_in(policy, path, targets)
     people = policy.expand(targets)
-    if not people:
-        return [Problem(path, f"reaches nobody: {', '.join(targets)} expand to no person")]
-    return [Problem(f"people.{person}.{CONTACT_FIELD[channel]}",
-                    f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}")
-            for person in people for channel in channels if not _contact(policy.people[person], channel)]
+    if not people and not problems:
+        problems.append(Problem(path, "reaches nobody"))
+    return problems + [
+        Problem(f"people.{person}.{CONTACT_FIELD[channel]}",
+                f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}")
+        for person in people for channel in channels if not _contact(policy.people[person], channel)]
+
+
+def _roles_named_in(policy: Policy, path: str, targets: list[str]) -> list[Problem]:
+    """`role:<role>` entries of a list of people that nobody holds."""
+    return [Problem(f"{path}[{i}]", f"{target} is held by nobody (add a person to roles.{target[5:]})")
+            for i, target in enumerate(targets) if target.startswith("role:") and not _held(policy, Role(target[5:]))]
 
 
 def _reachable_by_any(policy: Policy, path: str, roles: list[Role], channels: list[Channel],
