@@ -2,8 +2,7 @@
 
 A child of IncidentWorkflow, one per escalation round (a reopened incident starts a new round). Each
 tier is reached, then given its wait; the parent's `stop` signal (an acknowledgement, a resolution)
-ends the ladder at once. Out of business hours, leadership is also reached through the policy's
-out-of-hours channels (seed 002: Telegram). Every delivery is reported to the incident's timeline.
+ends the ladder at once. Every delivery is reported to the incident's timeline.
 """
 
 from __future__ import annotations
@@ -57,8 +56,6 @@ class EscalationWorkflow:
     @workflow.run
     async def run(self, input: EscalationInput) -> EscalationResult:
         policy = input.policy
-        if not policy.business_hours.contains(workflow.now()):
-            await self._reach_leadership_out_of_hours(input)
         for ladder in range(policy.escalation.repeat + 1):
             for number, tier in enumerate(policy.escalation.tiers, start=1):
                 if self._stop_reason:
@@ -74,14 +71,6 @@ class EscalationWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
 
-    async def _reach_leadership_out_of_hours(self, input: EscalationInput) -> None:
-        hours = input.policy.business_hours
-        people = input.policy.expand(hours.out_of_hours_notify, input.assigned)
-        text = (f"Out of hours: [{input.severity.value}] {input.incident_id}: {input.title}. "
-                f"Immediate attention needed. {input.ui_url}").strip()
-        await self._notify(input, 0, people, hours.out_of_hours_channels, text,
-                           key=f"escalation:r{input.round}:out-of-hours")
-
     async def _wait_for_acknowledgement(self, wait: timedelta) -> None:
         try:
             await workflow.wait_condition(lambda: bool(self._stop_reason), timeout=wait)
@@ -95,9 +84,8 @@ class EscalationWorkflow:
                               subject=f"{input.incident_id}: {input.title}")
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]
-        what = "out-of-hours leadership" if tier == 0 else f"tier {tier}"
         notice = EscalationNotice(at=workflow.now(), tier=tier, round=input.round, people=people,
-                                  channels=channels, text=f"escalation {what}: " + "; ".join(lines),
+                                  channels=channels, text=f"escalation tier {tier}: " + "; ".join(lines),
                                   page_keys=reached.page_keys)
         try:
             await workflow.get_external_workflow_handle(input.incident_id).signal("escalation_notice", notice)

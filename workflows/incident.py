@@ -181,6 +181,7 @@ class IncidentWorkflow:
                    f"{s.scope.value} incident; owner of the action plan: {self._scope_owner() or 'nobody'}")
         conference = await self._open_conference()
         await self._open_incident_channel(conference)
+        await self._reach_leadership_if_out_of_hours()
         await self._start_escalation()
         await self._write_incident_log_entry("opened")
         await self._ask_for_estimate()
@@ -264,6 +265,20 @@ class IncidentWorkflow:
             execution_timeout=timedelta(days=7))
         self._note("escalation", f"Escalation round {s.escalation_round} started "
                    f"({len(self.policy.escalation.tiers)} tiers)")
+
+    async def _reach_leadership_if_out_of_hours(self) -> None:
+        """Seed 002: out of working hours or at weekends, leadership is contacted via Telegram, acked or not."""
+        hours = self.policy.business_hours
+        if hours.contains(workflow.now()):
+            return
+        s = self.s
+        people = self.policy.expand(hours.out_of_hours_notify, s.assigned)
+        reached = await self._reach(
+            people, hours.out_of_hours_channels,
+            f"Out of hours: [{s.severity.value}] {s.incident_id}: {s.title}. Immediate attention needed. "
+            f"{self.ui_url}".strip(), f"out-of-hours:{s.escalation_round}")
+        self._note("out_of_hours", f"Out of business hours ({hours.timezone}): leadership reached: "
+                   + "; ".join(reached.lines or ["nobody"]))
 
     async def _stop_escalation(self, reason: str) -> None:
         if not self.s.escalation_active:
@@ -468,6 +483,7 @@ class IncidentWorkflow:
 
     async def _reopen_incident(self, actor: str, reason: str) -> None:
         await self._post(f"{self.s.incident_id} reopened by {actor}: {reason}", f"reopen:{self.s.escalation_round}")
+        await self._reach_leadership_if_out_of_hours()
         await self._start_escalation()
         now = workflow.now()
         self.s.progress_due = now + timedelta(minutes=self.policy.response.progress_window_minutes)

@@ -126,6 +126,16 @@ async def test_seed002_out_of_hours_leadership_reached_through_telegram(ts_env, 
     assert all("Out of hours" in t for t in texts(settings, "telegram"))
 
 
+async def test_seed002_out_of_hours_leadership_reached_even_when_acknowledged_at_once(ts_env, settings, worker):
+    never_open = BusinessHours(timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto"])
+    handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
+                                 alert(severity=Severity.SEV1))
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await ts_env.sleep(timedelta(seconds=10))
+    assert {e["payload"]["chat_id"] for e in outbox(settings, "telegram")} == {"1002"}
+    assert timeline(await state(handle), "out_of_hours")
+
+
 async def test_seed002_in_business_hours_no_telegram(ts_env, settings, worker):
     await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(seconds=10))
