@@ -396,3 +396,23 @@ async def test_continue_as_new_keeps_the_whole_state(ts_env, settings, worker):
     assert (await latest.memo())["title"] == "Checkout is failing", "the memo travels with it"
     assert s.acknowledged_by == "bob" and s.updates_missed >= 7
     assert timeline(s, "acknowledge") == [f"{handle.id} acknowledged by bob"]
+
+
+async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env, settings, worker):
+    never_open = BusinessHours(timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto"])
+    handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
+                                 alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(minutes=6))
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await ts_env.sleep(timedelta(seconds=10))
+    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
+    await handle.result()
+    delivered = {(e["system"], e["kind"]) for e in outbox(settings)}
+    assert {("conference", "bridge"), ("slack", "channel"), ("slack", "post"), ("slack", "dm"),
+            ("slack", "archive"), ("opsgenie", "page"), ("opsgenie", "acknowledge"), ("opsgenie", "resolve"),
+            ("email", "email"), ("telegram", "message")} <= delivered, delivered
+    keys = [(e["system"], e["key"]) for e in outbox(settings)]
+    assert len(keys) == len(set(keys)), "nothing is delivered twice"
