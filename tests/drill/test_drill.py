@@ -1,0 +1,129 @@
+"""`incidentctl drill`: invalid files are refused with the field that is wrong; a refused step is part of
+the story; the recorders stand in for every activity the worker runs; the start time is honoured."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from typer.testing import CliRunner
+
+from settings import ROOT, Settings
+from starter.cli import app
+from starter.drill import Recorder, load_scenario, render_text
+from tests.drill.helpers import POLICIES, SCENARIOS, drill, events
+from worker import build_activities
+from workflows.model import Status
+from workflows.policy import Policy
+
+EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
+ALERT = "- at: 0\n  alert: {title: Checkout is failing, severity: SEV2, service: checkout}\n"
+
+
+def refusal(*args: str) -> str:
+    result = CliRunner().invoke(app, ["drill", *args])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("incidentctl: "), result.stderr
+    return lines[0]
+
+
+def scenario_file(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "wrong"), [
+    (ALERT + "- {at: 5, as: dana, do: review, message: investigation/internal_stakeholders, verdict: maybe}",
+     "steps[1].verdict: Input should be 'approve' or 'object'"),
+    (ALERT + "- {at: 5, as: zed, do: acknowledge}", "steps[1].as: 'zed' is not a person in the policy"),
+    (ALERT + "- {at: 5, as: bob, do: ack}", "steps[1].do: no step 'ack'; known: acknowledge, "),
+    (ALERT + "- {at: 5, as: bob, do: draft}", "steps[1].message: draft is a step on one message"),
+    (ALERT + "- {at: 5, as: bob, do: set_phase, phase: identification, urgency: high}",
+     "steps[1]: set_phase has no field urgency; it takes note, phase"),
+    (ALERT + "- {at: 5, as: bob, do: estimate, minutes: 0}", "steps[1].minutes: Input should be greater than 0"),
+    (ALERT + "- {at: 5, do: acknowledge}", "steps[1]: Value error, who does acknowledge? add `as: PERSON`"),
+    (ALERT + "- {at: 3, as: bob, do: acknowledge}\n- {at: 2, as: bob, do: acknowledge}",
+     "steps[2] at minute 2 comes before steps[1] at minute 3"),
+    ("- {at: 0, as: bob, do: acknowledge}", "steps[0] must be an `alert`"),
+    ("start: 2026-11-23T03:00:00\nsteps:\n" + ALERT.replace("- ", "  - ", 1).replace("\n  alert", "\n    alert"),
+     "start: Value error, give the start a UTC offset"),
+    ("steps: [\n", "not valid YAML"),
+])
+def test_an_invalid_scenario_is_refused_with_the_field(tmp_path: Path, text: str, wrong: str) -> None:
+    path = scenario_file(tmp_path, text)
+    line = refusal("--policy", str(EXAMPLE_POLICY), "--scenario", str(path))
+    assert line.startswith(f"incidentctl: {path}: ") and wrong in line, line
+
+
+def test_an_invalid_policy_is_refused_with_the_field(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(EXAMPLE_POLICY.read_text().replace("wait_minutes = 5", "wait_minutes = 0"))
+    line = refusal("--policy", str(policy), "--scenario", str(SCENARIOS / "002-agency.yaml"))
+    assert line == f"incidentctl: {policy}: escalation.tiers.0.wait_minutes: Input should be greater than 0"
+    assert "no such scenario file" in refusal("--policy", str(EXAMPLE_POLICY), "--scenario", "/nonexistent.yaml")
+
+
+def test_the_recorders_answer_under_every_activity_name_the_worker_registers(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, outbox_path=tmp_path / "outbox.jsonl", incident_log_dir=tmp_path)
+    def names(activities: list) -> list[str]:
+        return sorted(a.__temporal_activity_definition.name for a in activities)
+    assert names(Recorder(settings).activities) == names(build_activities(settings))
+
+
+async def test_a_refused_step_is_on_the_timeline_and_the_drill_goes_on(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, ALERT + "- {at: 2, as: carol, do: acknowledge}\n"
+                         "- {at: 3, as: bob, do: resolve, overview: a, how_resolved: b, prevention: c}\n"
+                         "- {at: 4, as: alice, do: classify, kind: incident}\n"
+                         "- {at: 5, as: alice, do: acknowledge}\n")
+    report = await drill(EXAMPLE_POLICY, path)
+    resolve, acknowledge = events(report, "refused")
+    assert resolve.kind == "resolve" and resolve.actor == "bob" and acknowledge.kind == "acknowledge"
+    assert "only the incident commander or communications lead can resolve" in resolve.text
+    assert [s.accepted for s in report.steps] == [True, True, False, True, False]
+    assert "already acknowledged by carol" in report.steps[4].answer
+    assert any("status update from alice" in line for line in report.unanswered)
+    assert "refused.resolve" in render_text(report) and "Unanswered at +0:05:05" in render_text(report)
+
+
+async def test_seed001_a_disturbance_is_logged_and_closed_without_paging(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, "- at: 0\n  alert: {title: One user cannot print an invoice, service: billing}\n"
+                                   "- {at: 4, as: sara, do: classify, kind: disturbance}\n")
+    report = await drill(POLICIES / "001-process-flow.toml", path)
+    assert report.incident.status is Status.CLOSED and not report.sent("page_open")
+    assert [e.data["fields"]["event"] for e in report.sent("append_incident_log")] == ["disturbance"]
+    assert "projects/billing-incident-log.md" in report.documents
+
+
+async def test_a_past_start_keeps_its_weekday_and_time_and_says_so(tmp_path: Path) -> None:
+    path = scenario_file(tmp_path, "start: 2020-01-06T03:00:00+02:00\nuntil: 1\nsteps:\n"
+                                   "  - at: 0\n    alert: {title: Checkout down, severity: SEV1, service: shop}\n")
+    report = await drill(POLICIES / "002-agency.toml", path)
+    local = report.started_at.astimezone(ZoneInfo("Europe/Kyiv"))
+    assert (local.weekday(), local.hour, local.minute) == (0, 3, 0)  # a Monday, 03:00 in Kyiv
+    assert report.started_at > datetime.now(local.tzinfo) - timedelta(days=1)
+    assert "week(s) later" in report.start_note
+    assert report.sent("send_telegram"), "03:00 is out of hours: Telegram"
+
+
+def test_json_output_is_the_report() -> None:
+    result = CliRunner().invoke(app, ["drill", "--policy", str(POLICIES / "000-payments.toml"),
+                                      "--scenario", str(SCENARIOS / "000-payments.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["incident"]["status"] == "closed" and report["unanswered"] == []
+    assert {e["source"] for e in report["events"]} == {"incident", "comms", "sent", "refused"}
+    assert all(event["minute"] >= 0 for event in report["events"])
+
+
+def test_every_seed_scenario_loads_under_its_policy() -> None:
+    from settings import load_policy
+
+    for scenario in sorted(SCENARIOS.glob("*.yaml")):
+        policy: Policy = load_policy(POLICIES / f"{scenario.stem}.toml")
+        _, actions = load_scenario(scenario, policy)
+        assert actions[0].workflow == "alert", scenario

@@ -1,0 +1,181 @@
+"""Each seed's policy through its scenario: the seed's steps happen, in order and on time.
+
+The drills run the real workflows on the time-skipping server; these tests read only the drill's report:
+what the recorders saw sent, the incident's timeline and the message loop's state.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.drill.helpers import drill_seed, events, minutes, step_minute
+from workflows.comms_model import ApprovalKind, Step
+from workflows.model import Phase, Status
+
+SUMMARY_HEADINGS = ["What happened", "How the issue was identified", "Root cause",
+                    "Steps taken (communication and technical)", "Key takeaways and recommendations"]
+
+
+def sent_to(report, activity: str, person: str, text: str = "") -> list[float]:
+    return minutes([e for e in report.sent(activity) if person in e.to and text in e.text])
+
+
+async def test_seed000_assessed_then_opsgenie_zoom_one_channel_and_comms_lead_gates_external() -> None:
+    report = await drill_seed("000-payments")
+    confirmed = step_minute(report, "ian classify")
+    # "Once the incident is confirmed, a Incident should be created through Ops Genie. Then after, a
+    #  zoom call should be started, and slack channel for the incident must be created."
+    pages = report.sent("page_open")
+    assert pages and all(e.minute >= confirmed for e in pages), "nobody is paged before the assessment"
+    assert pages[0].data["provider"] == "opsgenie" and pages[0].to == ["raj"]  # the on-call engineer
+    [conference] = report.sent("conference_create")
+    assert "zoom.us" in conference.text and conference.minute >= confirmed
+    assert len(report.sent("slack_ensure_channel")) == 1, "one Slack channel for the incident"
+
+    # "All external communications should be approved by the Communications Lead."
+    [early] = [s for s in report.steps if not s.accepted]
+    assert early.step.startswith("ian approve_send investigation/strategic_customers")
+    assert "Communications Lead (cora)" in early.answer
+    assert report.comms is not None
+    external = next(m for m in report.comms.messages if m.message_id == "investigation/strategic_customers")
+    by_kind = {a.kind: a for a in external.approvals}
+    assert by_kind[ApprovalKind.EXTERNAL].by == "cora" and by_kind[ApprovalKind.SEND].by == "ian"
+    assert by_kind[ApprovalKind.EXTERNAL].at < by_kind[ApprovalKind.SEND].at
+    billers = [e for e in report.sent("send_email") if "ap@city-water.example" in e.to]
+    assert len(billers) == 2 and all(e.data["personal"] for e in billers)
+    assert min(e.at for e in billers) > by_kind[ApprovalKind.SEND].at
+
+    # regular internal updates, the resolution message (overview, how, prevention), the review
+    assert sent_to(report, "slack_direct_message", "vic", "Status update") == pytest.approx([28, 55], abs=0.5)
+    resolution = [e for e in report.sent("slack_post") if e.text.startswith("RESOLVED")]
+    assert resolution and all(part in resolution[0].text for part in ("Overview:", "How it was resolved:",
+                                                                      "Prevention:"))
+    assert report.incident.checklist["review_held"] and report.incident.status is Status.CLOSED
+    assert report.unanswered == []
+
+
+async def test_seed001_incident_global_to_technical_manager_ormis_and_complete_documentation() -> None:
+    report = await drill_seed("001-process-flow")
+    classified = step_minute(report, "ana classify")
+    # incident vs disturbance, then scope: a global incident belongs to the Technical Manager
+    assert not [e for e in report.sent("page_open") if e.minute < classified]
+    [confirmed] = events(report, "incident", "confirmed")
+    assert "global incident; owner of the action plan: teo" in confirmed.text
+    # "All incidents are logged in the ORMIS system": both logs, written where the policy says
+    logs = report.sent("append_incident_log")
+    assert {e.data["log"] for e in logs} == {"project", "global"}
+    assert {e.data["log_dir"] for e in logs} == {".data/ormis"}
+    assert {"projects/portal-incident-log.md", "global-incident-log.md"} <= set(report.documents)
+    # client-communication evaluation points: skipped while investigating, told at the end
+    assert report.comms is not None
+    steps = {m.message_id: m for m in report.comms.messages}
+    assert steps["investigation/all_customers"].step is Step.SKIPPED
+    assert "evaluation point" in steps["investigation/all_customers"].ended_reason
+    assert steps["resolution/all_customers"].step is Step.SENT
+    assert [e.to for e in report.sent("send_email") if "affected-clients@lists.services.example" in e.to]
+    # "completion only when documentation is complete"
+    [refused] = [s for s in report.steps if not s.accepted]
+    assert refused.step == "teo close" and "missing postmortem_published" in refused.answer
+    assert report.incident.status is Status.CLOSED
+    assert events(report, "incident", "closed")[0].minute > step_minute(report, "teo publish_postmortem")
+
+
+async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents() -> None:
+    report = await drill_seed("002-agency")
+    # "the PM must tag the responsible developer, CTO (Oleh) and Account Manager (Alex / Sophia)"
+    [channel] = report.sent("slack_ensure_channel")
+    assert channel.to == ["dmytro", "oleh", "alex"] and channel.minute == 0
+    welcome = report.sent("slack_post")[0]
+    assert set(welcome.data["mention_user_ids"]) == {"U02DMYTRO", "U02OLEH", "U02ALEX"}
+    # "assign the task to the responsible developer and request an estimate"
+    assert sent_to(report, "slack_direct_message", "dmytro", "give an estimate") == [0]
+    # out of hours (Monday 03:00 in Kyiv): "contact Oleh, Alex, or Sophia via Telegram"
+    telegrams = report.sent("send_telegram")
+    assert sorted(p for e in telegrams for p in e.to) == ["alex", "oleh", "sophia"]
+    assert all(e.minute == 0 and "Out of hours" in e.text for e in telegrams)
+    # "If no progress is made within 30 min - 1 hour, the PM must organize a call"
+    [call, *_] = events(report, "incident", "call")
+    assert call.minute == pytest.approx(30, abs=0.05)
+    assert "dmytro, oleh, alex" in call.text
+    for person in ("dmytro", "oleh", "alex"):
+        assert sent_to(report, "slack_direct_message", person, "join the call")[0] == pytest.approx(30, abs=0.05)
+    # "update the client and leads every 30 minutes"
+    for lead in ("oleh", "alex"):
+        updates = sent_to(report, "slack_direct_message", lead, "Status update on")
+        assert len(updates) == 3 and all(b - a <= 30 for a, b in zip([0, *updates], updates, strict=False))
+    assert len([e for e in report.sent("send_email") if e.to == ["it@shop-client.example"]
+                and "Update:" in e.text]) == 3
+    assert not events(report, "incident", "cadence", "missed")
+    # after the resolution: both incident logs, the PMO, the summary with its five headings
+    resolved = step_minute(report, "paula resolve")
+    after = [e for e in report.sent("append_incident_log") if e.minute >= resolved]
+    assert {e.data["log"] for e in after} >= {"project", "global"}
+    assert [e.minute for e in report.sent() if "pmo" in e.to and "agenda" in e.text] == [
+        pytest.approx(resolved, abs=0.05)]
+    summary = report.sent("write_postmortem")[0]
+    assert summary.minute == pytest.approx(resolved, abs=0.05)
+    assert list(summary.data["sections"]) == SUMMARY_HEADINGS
+    postmortem = report.documents[f"postmortems/{report.incident_id}.md"]
+    assert all(f"## {heading}" in postmortem for heading in SUMMARY_HEADINGS)
+    assert "payment provider changed its API" in postmortem
+    assert report.incident.status is Status.CLOSED
+
+
+async def test_seed003_poc_paged_tasks_by_priority_rto_rpo_and_every_stakeholder() -> None:
+    report = await drill_seed("003-disaster-recovery")
+    # Datadog's high priority is a SEV1; "the POC receives instant notifications"
+    assert report.incident.severity.priority == "high"
+    assert report.sent("page_open")[0].to == ["priya"] and report.sent("page_open")[0].minute == 0
+    # tasks assigned by business impact: high before low
+    assert sent_to(report, "slack_direct_message", "dan", "(high priority)") == pytest.approx([5], abs=0.2)
+    assert sent_to(report, "slack_direct_message", "bo", "(low priority)") == pytest.approx([7], abs=0.2)
+    # RPO 15 min: 13 min of loss is a warning; RTO 60 min: warned at 80 %, breached and escalated
+    [rpo] = events(report, "incident", "rpo")
+    assert "13 min" in rpo.text and rpo.minute == pytest.approx(step_minute(report, "dan report_data_loss"), abs=0.05)
+    assert minutes(events(report, "incident", "rto", "RTO warning")) == [48.0]
+    [breach] = events(report, "incident", "breach")
+    assert breach.minute == 60.0 and "escalated to cecilia" in breach.text
+    assert sent_to(report, "send_email", "cecilia")
+    assert sent_to(report, "slack_direct_message", "cecilia", "RTO breached")
+    # senior management, departments, vendors, customers
+    emails = [e.to for e in report.sent("send_email")]
+    assert any("marketing@marketplace.example" in to for to in emails)
+    assert ["enterprise-support@cloudco.example"] in emails and ["support@vaultsafe.example"] in emails
+    assert report.sent("statuspage_upsert") and any("sellers@lists.marketplace.example" in to for to in emails)
+    # the incident log, the timeline in the post-mortem, the debrief
+    assert "global-incident-log.md" in report.documents
+    assert "| when (UTC) | what | who |" in report.documents[f"postmortems/{report.incident_id}.md"]
+    assert report.incident.status is Status.CLOSED
+
+
+async def test_seed004_nine_messages_through_the_loop_over_all_seven_phases_in_under_10s() -> None:
+    began = datetime.now(UTC)
+    report = await drill_seed("004-pagerduty-business")
+    wall = (datetime.now(UTC) - began).total_seconds()
+    assert wall < 10, f"a full SEV1 business incident drill took {wall:.1f} s"
+    assert report.comms is not None
+    assert report.messages_sent() == [f"{phase}/{audience}" for phase in ("investigation", "identification",
+                                                                           "resolution")
+                                      for audience in ("internal_stakeholders", "strategic_customers",
+                                                       "all_customers")]
+    assert all(s.accepted for s in report.steps), [s for s in report.steps if not s.accepted]
+    for m in report.comms.messages:
+        kinds = {a.kind: a.by for a in m.approvals}
+        assert kinds == {ApprovalKind.ELT: "elliot", ApprovalKind.SEND: "ines"}, m.message_id
+        sent_after = [e.at for e in report.events if e.kind in ("slack_post", "send_email", "statuspage_upsert")
+                      and f":comms:{m.message_id}:" in e.data.get("idempotency_key", "")]
+        send_approval = next(a.at for a in m.approvals if a.kind is ApprovalKind.SEND)
+        assert sent_after and min(sent_after) > send_approval, f"{m.message_id} went out before the IC approved"
+    first = report.comms.messages[0]
+    assert [o.by for o in first.objections] == ["leo"] and first.objections[0].resolved_by == "tariq"
+    assert len(first.versions) == 2 and {r.version for r in first.reviews} == {2}
+    # every phase: detection (opened), investigation, identification, monitoring, resolution, analysis,
+    # publishing, closed
+    assert minutes(events(report, "incident", "opened")) == [0] and events(report, "incident", "confirmed")
+    moves = [e.text.removeprefix("the incident moved to ") for e in events(report, "comms", "phase", "moved to")]
+    assert moves == ["identification", "monitoring", "resolution", "analysis"]  # the loop ends with its phases
+    assert events(report, "incident", "publish_postmortem") and report.incident.postmortem_url
+    assert report.incident.phase is Phase.CLOSED
+    assert {e.data["provider"] for e in report.sent("page_open")} == {"pagerduty"}
