@@ -86,7 +86,8 @@ DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing le
 STEP_GAP = timedelta(seconds=1)
 WALL_BUDGET_SECONDS = 120.0
 
-# Which Updates each workflow accepts, and their input types, straight from the workflow definitions.
+# Which Updates each workflow accepts, and their input types, from the definitions the SDK builds from
+# the decorators (the records a worker registers; the SDK keeps them under a private name).
 INCIDENT_UPDATES = workflow._Definition.must_from_class(IncidentWorkflow).updates
 COMMS_UPDATES = workflow._Definition.must_from_class(CommsWorkflow).updates
 
@@ -288,7 +289,7 @@ class Recorder:
         self.activities = [self._stand_in(real) for real in build_activities(settings)]
 
     def _stand_in(self, real: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        definition = activity._Definition.must_from_callable(real)
+        definition = activity._Definition.must_from_callable(real)  # what @activity.defn recorded
         name, ret_type = definition.name or real.__name__, definition.ret_type
         arg_type = definition.arg_types[0] if definition.arg_types else Any
         if isinstance(getattr(real, "__self__", None), self.LOCAL):
