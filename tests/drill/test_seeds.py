@@ -119,7 +119,8 @@ async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents
     assert list(summary.data["sections"]) == SUMMARY_HEADINGS
     postmortem = report.documents[f"postmortems/{report.incident_id}.md"]
     assert all(f"## {heading}" in postmortem for heading in SUMMARY_HEADINGS)
-    assert "payment provider changed its API" in postmortem
+    root_cause = postmortem.split("## Root cause", 1)[1].split("##", 1)[0]
+    assert "renamed a required field" in root_cause
     assert report.incident.status is Status.CLOSED
 
 
