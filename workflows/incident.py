@@ -966,6 +966,10 @@ class IncidentWorkflow:
 
     def _check_close(self, d: CloseIncident) -> None:
         self._require_resolved("close it")
+        unfinished = [t.task_id for t in self.s.tasks if not t.done]
+        if unfinished:
+            raise ValueError(f"{self.s.incident_id} cannot close: tasks {', '.join(unfinished)} are not done "
+                             f"(incidentctl task done {self.s.incident_id} TASK)")
         missing = self._documentation_missing()
         if missing:
             raise ValueError(f"{self.s.incident_id} cannot close: documentation incomplete, missing "
@@ -1006,6 +1010,8 @@ class IncidentWorkflow:
             acts = s.kind is not IncidentKind.DISTURBANCE and s.confirmed
         elif isinstance(d, SetPhase):
             s.phase = d.phase
+            if workflow.patched("phase-move-is-progress"):  # a phase move is progress (seed 002's window)
+                s.progress_due = now + timedelta(minutes=self.policy.response.progress_window_minutes)
             message = f"{s.incident_id} is now in {d.phase.value}"
         elif isinstance(d, Estimate):
             s.estimate_due = now + timedelta(minutes=d.minutes)

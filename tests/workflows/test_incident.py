@@ -416,3 +416,24 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
             ("email", "email"), ("telegram", "message")} <= delivered, delivered
     keys = [(e["system"], e["key"]) for e in outbox(settings)]
     assert len(keys) == len(set(keys)), "nothing is delivered twice"
+
+
+async def test_seed003_incident_cannot_close_with_recovery_tasks_open(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await handle.execute_update(IncidentWorkflow.assign_task,
+                                AssignTask(actor="alice", title="Restore DB", assignee="bob"))
+    await ts_env.sleep(timedelta(seconds=5))
+    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await ts_env.sleep(timedelta(seconds=5))
+    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
+    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
+    assert "tasks T1 are not done" in await refusal(
+        handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice")))
+
+
+async def test_seed002_a_phase_move_counts_as_progress(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(minutes=20))
+    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+    await ts_env.sleep(timedelta(minutes=25))  # 45 min in: 25 since the move, no call yet
+    assert (await state(handle)).calls_convened == 0
