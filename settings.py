@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -73,6 +74,14 @@ class Settings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, values: Any) -> Any:
+        """`SLACK_SIGNING_SECRET=` (an uncommented .env line) is no secret: treat it as not configured."""
+        if isinstance(values, dict):
+            return {key: value for key, value in values.items() if value != ""}
+        return values
 
 
 class PolicyError(ValueError):

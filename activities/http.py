@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 # Statuses that say "not now" rather than "never": the same request may succeed later.
-RETRYABLE_STATUS = frozenset({408, 425, 429})
+RETRYABLE_STATUS = frozenset({408, 420, 425, 429})  # 420: Statuspage's rate limit
 
 
 def new_client(base_url: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:

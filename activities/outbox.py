@@ -46,5 +46,12 @@ class Outbox:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
+        entries = []
         with self.path.open(encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+            for number, line in enumerate(lines, start=1):
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError:
+                    if line.strip():  # a line torn by a killed worker: it was never a delivery
+                        log.warning("outbox %s line %d is not JSON; skipped", self.path, number)
+        return entries

@@ -268,11 +268,14 @@ def _validate(model: type[M], body: Any) -> M:
 
 
 def manual_alert(title: str, reporter: str, *, severity: Severity | None = None, service: str = "",
-                 description: str = "", now: datetime | None = None) -> AlertEvent:
-    """A person declaring an incident: an alert of its own group, so it always opens a new incident."""
+                 description: str = "", now: datetime | None = None, dedup_key: str = "") -> AlertEvent:
+    """A person declaring an incident: an alert of its own group, so it opens a new incident.
+
+    `dedup_key` names the request (Slack's trigger_id) so that the same request twice is one incident.
+    """
     return AlertEvent(
         source="manual",
-        dedup_key=uuid.uuid4().hex,
+        dedup_key=dedup_key or uuid.uuid4().hex,
         title=title,
         description=description,
         severity=severity,

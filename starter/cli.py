@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from settings import describe_validation_error
 from starter import cli_common as common
 from starter import cli_comms, cli_drill
 from starter.alerts import incident_url, manual_alert, send_alert
@@ -351,6 +353,9 @@ cli_drill.register(app)
 def main() -> None:
     try:
         app(prog_name="incidentctl")
+    except ValidationError as err:  # a value the decision cannot take, e.g. an estimate of 0 minutes
+        common.say_refusal(f"invalid value: {describe_validation_error(err)}")
+        raise SystemExit(1) from None
     finally:
         # Free the Temporal client (held in asyncio's reference cycles) while the interpreter is whole:
         # freed during interpreter shutdown, its Rust runtime aborts the process (exit 134).

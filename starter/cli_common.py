@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -42,9 +43,13 @@ class Refused(Exception):
     """A decision or read the system refused; the message is the one line a person sees."""
 
 
+def say_refusal(message: str) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"incidentctl: {message}", markup=False)
+
+
 def fail(message: str) -> NoReturn:
     """End the command: one line on stderr, exit status 1."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"incidentctl: {message}", markup=False)
+    say_refusal(message)
     raise typer.Exit(1)
 
 
@@ -92,6 +97,14 @@ async def connect() -> Client:
         raise
 
 
+# A running worker answers in milliseconds; past this nobody is polling the task queue.
+ANSWER_WITHIN = timedelta(seconds=15)
+
+
+def no_answer(incident_id: str) -> str:
+    return f"{incident_id} did not answer in time; is the worker running? (make run)"
+
+
 def refusal_for(err: BaseException, incident_id: str) -> str | None:
     """The one line to show for an error Temporal returned, or None when it is not a refusal."""
     if isinstance(err, WorkflowUpdateFailedError):
@@ -99,7 +112,7 @@ def refusal_for(err: BaseException, incident_id: str) -> str | None:
     if isinstance(err, WorkflowQueryFailedError | WorkflowQueryRejectedError):
         return f"{incident_id}: {err}"
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return f"{incident_id} did not answer in time; is the worker running? (make run)"
+        return no_answer(incident_id)
     if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
         if "already completed" in str(err):
             return f"{incident_id} is closed; nothing about it can change any more"
@@ -113,7 +126,7 @@ async def send_decision(client: Client, incident_id: str, update_name: str, deci
     """Run one human decision as an Update; raise Refused with a readable line when it is refused."""
     handle = client.get_workflow_handle(incident_id)
     try:
-        return str(await handle.execute_update(update_name, decision, result_type=str))
+        return str(await handle.execute_update(update_name, decision, result_type=str, rpc_timeout=ANSWER_WITHIN))
     except Exception as err:
         message = refusal_for(err, incident_id)
         if message is None:
@@ -124,8 +137,15 @@ async def send_decision(client: Client, incident_id: str, update_name: str, deci
 async def query_state(client: Client, incident_id: str) -> IncidentState:
     handle = client.get_workflow_handle(incident_id)
     try:
-        state: IncidentState = await handle.query("state", result_type=IncidentState)
+        state: IncidentState = await handle.query("state", result_type=IncidentState, rpc_timeout=ANSWER_WITHIN)
         return state
+    except RPCError as err:
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise Refused(no_answer(incident_id)) from err
+        message = refusal_for(err, incident_id)
+        if message is None:
+            raise
+        raise Refused(message) from err
     except Exception as err:
         message = refusal_for(err, incident_id)
         if message is None:

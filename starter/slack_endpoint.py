@@ -89,7 +89,7 @@ class SlackRefusal(Exception):
 
 def signature_ok(secret: str, timestamp: str, body: bytes, signature: str, now: float) -> bool:
     """Slack's v0 scheme: "v0=" + hex HMAC-SHA256(secret, "v0:{timestamp}:{body}"), fresh timestamp."""
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_AGE_SECONDS:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > MAX_AGE_SECONDS:
         return False
     base = b"v0:" + timestamp.encode() + b":" + body
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
@@ -124,6 +124,7 @@ COMMS_STEPS: dict[str, type[Decision]] = {
 class Declare:
     title: str
     reporter: str
+    request_key: str = ""  # Slack's trigger_id: a replayed request declares nothing new
 
 
 def parse_command(text: str, person: str) -> Decide | Declare:
@@ -162,7 +163,7 @@ def _decision(verb: str, person: str, rest: str) -> tuple[str, Decision]:
     if verb == "update":
         return "status_update", StatusUpdate(actor=person, text=_required(rest, "the update"))
     if verb == "estimate":
-        if not first.isdigit():
+        if not (first.isascii() and first.isdigit() and len(first) <= 6):
             raise SlackRefusal("`estimate` needs minutes: `/incident estimate INC-… 30 [note]`")
         return "estimate", Estimate(actor=person, minutes=int(first), note=tail.strip())
     if verb == "resolve":
@@ -243,7 +244,7 @@ def router(
         """Run it; the outcome as Slack text. A refusal raises Refused with the words for the user."""
         client = temporal()
         if isinstance(request, Declare):
-            event = manual_alert(request.title, request.reporter)
+            event = manual_alert(request.title, request.reporter, dedup_key=request.request_key)
             await send_alert(client, settings, policy, event)
             incident_id = incident_id_for(event.source, event.dedup_key)
             return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
@@ -295,6 +296,8 @@ def router(
             return JSONResponse(ephemeral(not_in_policy(form.get("user_id", ""))))
         try:
             wanted = parse_command(form.get("text", ""), person)
+            if isinstance(wanted, Declare):
+                wanted.request_key = form.get("trigger_id", "")
         except SlackRefusal as err:
             metrics.slack.labels("command", "refused").inc()
             return JSONResponse(ephemeral(escape_mrkdwn(str(err))))

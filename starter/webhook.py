@@ -30,6 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+import observability
 from settings import PolicyError, Settings, load_policy
 from starter import slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
@@ -238,13 +239,14 @@ async def record(client: Client, settings: Settings, policy: Policy, events: lis
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    observability.configure_logging(settings)
     try:
         app = create_app(settings)
     except PolicyError as err:
         print(f"incident-http: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(),
+                log_config=None)  # keep observability's handlers: redaction, JSON lines
 
 
 if __name__ == "__main__":
