@@ -42,8 +42,8 @@ class RecordsActivities:
         path = base / ("global-incident-log.md" if entry.log == "global"
                        else f"projects/{safe_name(entry.project)}-incident-log.md")
         marker = f"<!-- {entry.idempotency_key} -->"
-        lines = [f"## {entry.incident_id}: {entry.title} {marker}", ""]
-        lines += [f"- **{name}**: {value}" for name, value in entry.fields.items()]
+        lines = [f"## {entry.incident_id}: {one_line(entry.title)} {marker}", ""]
+        lines += [f"- **{name}**: {one_line(value)}" for name, value in entry.fields.items()]
         await asyncio.to_thread(_append_once, path, marker, "\n".join(lines) + "\n\n")
         return RecordResult(location=str(path))
 
@@ -51,14 +51,22 @@ class RecordsActivities:
     async def write_postmortem(self, request: PostmortemRequest) -> RecordResult:
         text = self.templates.get_template("postmortem.md.j2").render(
             incident=request, sections=request.sections, timeline=request.timeline)
-        path = self._dir(request.log_dir) / "postmortems" / f"{safe_name(request.incident_id)}.md"
+        opened = f"-{request.opened_at:%Y%m%d-%H%M}" if request.opened_at else ""
+        path = self._dir(request.log_dir) / "postmortems" / f"{safe_name(request.incident_id)}{opened}.md"
         await asyncio.to_thread(_write, path, text)
         return RecordResult(location=str(path))
 
 
+def one_line(text: str) -> str:
+    """Alert text stays inside its entry: no line breaks that could forge a header or a marker."""
+    return " ".join(text.split())
+
+
 def _append_once(path: Path, marker: str, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and marker in path.read_text(encoding="utf-8"):
+    # Only a header line ends with a marker: a title that quotes one cannot suppress a later entry.
+    if path.exists() and any(line.startswith("## ") and line.endswith(marker)
+                             for line in path.read_text(encoding="utf-8").splitlines()):
         return
     with path.open("a", encoding="utf-8") as out:
         out.write(text)

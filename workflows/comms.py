@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         SlackPost,
         StatuspageRequest,
         TimelineEntry,
+        occurrence,
     )
     from workflows.policy import Policy
 
@@ -892,7 +893,7 @@ class CommsWorkflow:
 
     def _key(self, m: CommsMessage) -> str:
         """Idempotency keys: incident, message (phase x audience) and what, never the attempt."""
-        return f"{self.state.incident_id}:comms:{m.message_id}"
+        return f"{occurrence(self.state.incident_id, self.state.facts.opened_at)}:comms:{m.message_id}"
 
     def _about(self, m: CommsMessage) -> str:
         return f"{self.state.incident_id} ({self.state.facts.title}) {m.message_id}"

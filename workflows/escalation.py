@@ -26,6 +26,7 @@ class EscalationInput(BaseModel):
     severity: Severity
     assigned: dict[Role, str] = Field(default_factory=dict)
     ui_url: str = ""
+    occurrence: str = ""  # prefix of idempotency keys (IncidentState.occurrence)
 
 
 class StopEscalation(BaseModel):
@@ -80,15 +81,16 @@ class EscalationWorkflow:
     async def _notify(self, input: EscalationInput, tier: int, people: list[str], channels: list[Channel],
                       text: str, key: str) -> None:
         reached = await reach(input.policy, people, channels, text, key,
-                              incident_id=input.incident_id, severity=input.severity,
+                              incident_id=input.incident_id, severity=input.severity, occurrence=input.occurrence,
                               subject=f"{input.incident_id}: {input.title}")
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]
         notice = EscalationNotice(at=workflow.now(), tier=tier, round=input.round, people=people,
                                   channels=channels, text=f"escalation tier {tier}: " + "; ".join(lines),
-                                  page_keys=reached.page_keys)
+                                  page_keys=reached.page_keys, occurrence=input.occurrence)
         try:
             await workflow.get_external_workflow_handle(input.incident_id).signal("escalation_notice", notice)
         except Exception:
-            # The incident closed while this tier was being reached: nobody is left to tell.
-            workflow.logger.warning("incident %s gone; escalation notice dropped", input.incident_id)
+            # The incident is gone (terminated by an operator): nobody is left to acknowledge, so stop.
+            workflow.logger.warning("incident %s gone; escalation stops", input.incident_id)
+            self._stop_reason = self._stop_reason or "the incident is gone"

@@ -260,7 +260,8 @@ class IncidentWorkflow:
         await workflow.start_child_workflow(
             EscalationWorkflow.run,
             EscalationInput(incident_id=s.incident_id, policy=self.policy, round=s.escalation_round,
-                            title=s.title, severity=s.severity, assigned=s.assigned, ui_url=self.ui_url),
+                            title=s.title, severity=s.severity, assigned=s.assigned, ui_url=self.ui_url,
+                            occurrence=s.occurrence),
             id=self._escalation_id(), parent_close_policy=ParentClosePolicy.ABANDON,
             execution_timeout=timedelta(days=7))
         self._note("escalation", f"Escalation round {s.escalation_round} started "
@@ -464,7 +465,8 @@ class IncidentWorkflow:
         }
         result, failure = await attempt("postmortem draft", workflow.execute_activity_method(
             RecordsActivities.write_postmortem,
-            PostmortemRequest(incident_id=s.incident_id, title=s.title, severity=s.severity, service=s.service,
+            PostmortemRequest(incident_id=s.incident_id, title=s.title, opened_at=s.opened_at,
+                              severity=s.severity, service=s.service,
                               sections=sections, timeline=s.timeline, log_dir=self.policy.post_incident.log_dir),
             **LOCAL))
         if result:
@@ -717,6 +719,8 @@ class IncidentWorkflow:
 
     @workflow.signal
     def escalation_notice(self, notice: EscalationNotice) -> None:
+        if notice.occurrence and notice.occurrence != self.s.occurrence:
+            return  # a ladder left over from an earlier incident of the same alert group
         self.s.page_keys += [k for k in notice.page_keys if k not in self.s.page_keys]
         self._note("page", notice.text)
 
@@ -1140,7 +1144,8 @@ class IncidentWorkflow:
         return f"{self.s.incident_id}: {self.s.title}"
 
     def _escalation_id(self) -> str:
-        return f"{self.s.incident_id}-escalation-{self.s.escalation_round}"
+        # The occurrence keeps a recurring alert group's new incident clear of the old one's children.
+        return f"{self.s.occurrence}-escalation-{self.s.escalation_round}"
 
     def _comms_id(self) -> str:
         return f"{self.s.incident_id}-comms"
@@ -1148,13 +1153,14 @@ class IncidentWorkflow:
     async def _post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
         if not self.s.channel:
             return
-        failure = await post(self.s.channel, text, f"{self.s.incident_id}:{key}", mentions)
+        failure = await post(self.s.channel, text, f"{self.s.occurrence}:{key}", mentions)
         if failure:
             self._note("delivery", failure)
 
     async def _reach(self, people: list[str], channels: list[Channel], text: str, key: str) -> Reached:
         reached = await reach(self.policy, [p for p in people if p], channels, text, key,
-                              incident_id=self.s.incident_id, severity=self.s.severity, subject=self._subject())
+                              incident_id=self.s.incident_id, severity=self.s.severity, subject=self._subject(),
+                              occurrence=self.s.occurrence)
         self.s.page_keys += [k for k in reached.page_keys if k not in self.s.page_keys]
         for failure in reached.failures:
             self._note("delivery", failure)
@@ -1167,7 +1173,7 @@ class IncidentWorkflow:
         _, failure = await attempt("client e-mail", workflow.execute_activity_method(
             EmailActivities.send_email,
             EmailRequest(to=service.client_contacts, subject=subject, text=text,
-                         idempotency_key=f"{self.s.incident_id}:{key}:client"), **CHAT))
+                         idempotency_key=f"{self.s.occurrence}:{key}:client"), **CHAT))
         if failure:
             self._note("delivery", failure)
 

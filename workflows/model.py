@@ -129,6 +129,11 @@ def incident_id_for(source: str, dedup_key: str) -> str:
     return "INC-" + base64.b32encode(digest).decode()[:8]
 
 
+def occurrence(incident_id: str, opened_at: datetime | None) -> str:
+    """The prefix of every idempotency key of one occurrence of an incident."""
+    return f"{incident_id}@{opened_at:%Y%m%dT%H%M%S}" if opened_at else incident_id
+
+
 # --- alerts ------------------------------------------------------------------------------------
 
 
@@ -314,6 +319,7 @@ class IncidentLogEntry(BaseModel):
 class PostmortemRequest(BaseModel):
     incident_id: str
     title: str
+    opened_at: datetime | None = None  # names the file: an alert group can recur after it closes
     severity: Severity
     service: str = ""
     sections: dict[str, str] = Field(default_factory=dict)  # heading -> text known so far
@@ -449,6 +455,7 @@ class EscalationNotice(BaseModel):
     channels: list[Channel]
     text: str
     page_keys: list[str] = Field(default_factory=list)
+    occurrence: str = ""  # which occurrence of the incident the ladder belongs to
 
 
 class Reached(BaseModel):
@@ -531,6 +538,12 @@ class IncidentState(BaseModel):
     pending: list[Effect] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
+
+    @property
+    def occurrence(self) -> str:
+        """The incident id and when it opened: an alert group that fires again after its incident
+        closed is a new run of the same id, and its deliveries must not look like the old ones'."""
+        return occurrence(self.incident_id, self.opened_at)
 
     def facts(self, ui_url: str = "") -> IncidentFacts:
         return IncidentFacts(

@@ -84,13 +84,14 @@ async def post(channel: str, text: str, key: str, mentions: list[str] | None = N
 
 
 async def reach(policy: Policy, people: list[str], channels: list[Channel], text: str, key: str,
-                *, incident_id: str, severity: Severity, subject: str = "") -> Reached:
+                *, incident_id: str, severity: Severity, subject: str = "", occurrence: str = "") -> Reached:
     """Reach every person through every channel the policy has a contact for, concurrently.
 
-    `key` names the step (say "escalation:r1:t2"); with the incident id and the person it makes each
-    delivery's idempotency key, so a replayed or retried step never reaches anybody twice.
+    `key` names the step (say "escalation:r1:t2"); with the incident's occurrence (id and opening
+    time) and the person it makes each delivery's idempotency key, so a replayed or retried step never
+    reaches anybody twice, and the same alert group's next incident is not mistaken for this one.
     """
-    key = f"{incident_id}:{key}"
+    key = f"{occurrence or incident_id}:{key}"
     reached = Reached()
     calls: list[tuple[str, Any]] = []
     pageable = [policy.people[p].pager_id for p in people if p in policy.people and policy.people[p].pager_id]

@@ -65,7 +65,8 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
     await handle.result()
     await save(env.client, handle.id, "incident_sev1_business_closed")
-    await save(env.client, f"{handle.id}-escalation-1", "escalation_tier2_then_ack")
+    occurrence = (await handle.query(IncidentWorkflow.state)).occurrence
+    await save(env.client, f"{occurrence}-escalation-1", "escalation_tier2_then_ack")
     await save(env.client, f"{handle.id}-comms", "comms_superseded_by_phases")
 
 

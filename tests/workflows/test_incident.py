@@ -25,7 +25,7 @@ from tests.workflows.helpers import (
     timeline,
 )
 from worker import build_worker
-from workflows.incident import IncidentWorkflow
+from workflows.incident import IncidentInput, IncidentWorkflow
 from workflows.model import (
     Acknowledge,
     AlertStatus,
@@ -437,3 +437,19 @@ async def test_seed002_a_phase_move_counts_as_progress(ts_env, settings, worker)
     await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await ts_env.sleep(timedelta(minutes=25))  # 45 min in: 25 since the move, no call yet
     assert (await state(handle)).calls_convened == 0
+
+
+async def test_an_alert_group_that_fires_again_after_closing_is_delivered_afresh(ts_env, settings, worker):
+    """Same group, same incident id, a new run: its deliveries must not be taken for the old ones'."""
+    first = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(minutes=1))
+    await first.terminate("closed")  # stands for a closed incident: its workflow id is free again
+    await ts_env.sleep(timedelta(minutes=1))
+    again = await ts_env.client.start_workflow(
+        IncidentWorkflow.run, IncidentInput(incident_id=first.id, policy=make_policy()), id=first.id,
+        task_queue=settings.incident_task_queue, start_signal="alert",
+        start_signal_args=[alert(severity=Severity.SEV1)], execution_timeout=timedelta(days=1))
+    await ts_env.sleep(timedelta(seconds=10))
+    assert (await again.query(IncidentWorkflow.state)).confirmed
+    tier1_pages = [e for e in outbox(settings, "opsgenie", "page") if "escalation:r1:l0:t1" in e["key"]]
+    assert len(tier1_pages) == 2, "the second occurrence pages too"
