@@ -304,7 +304,8 @@ class CommsWorkflow:
                 self._log("superseded", f"{m.message_id}: {reason}")
 
     def _open_round(self, phase: Phase) -> None:
-        earlier = sum(1 for m in self.state.messages if m.phase is phase and m.audience is Audience.INTERNAL)
+        # earlier rounds of this phase, whatever audiences they had ("identification", "identification-2")
+        earlier = len({m.message_id.rsplit("/", 1)[0] for m in self.state.messages if m.phase is phase})
         label = phase.value if not earlier else f"{phase.value}-{earlier + 1}"
         self.state.round_phase = phase
         self.state.round = []
@@ -531,7 +532,13 @@ class CommsWorkflow:
 
     @workflow.signal
     def incident_phase_changed(self, change: PhaseChanged) -> None:
-        self.state.facts, self.state.phase, self.state.next_phase = change.facts, change.phase, change
+        self.state.facts, self.state.phase = change.facts, change.phase
+        waiting = self.state.next_phase
+        # Resolution then Analysis heard in one go: the Resolution round still has to be opened, so a
+        # phase without messages does not replace a waiting phase that has them (the end always does).
+        if (waiting is None or change.phase in self.policy.comms.phases or change.phase is Phase.CLOSED
+                or waiting.phase not in self.policy.comms.phases):
+            self.state.next_phase = change
         self._log("phase", f"the incident moved to {change.phase}")
 
     # --- the steps: an Update (validated) and a Signal of the same name each ---------------------

@@ -70,6 +70,18 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     await save(env.client, f"{handle.id}-comms", "comms_superseded_by_phases")
 
 
+async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, settings: Settings) -> None:
+    policy = make_policy()
+    policy = policy.model_copy(update={"business_hours": policy.business_hours.model_copy(update={"days": []})})
+    handle = await open_incident(env, settings, policy, alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=6))
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await env.sleep(timedelta(minutes=5))
+    await save(env.client, handle.id, "incident_out_of_hours_resolved")
+
+
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
     await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
@@ -79,7 +91,7 @@ async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
 
 async def main() -> None:
     bin_dir = Path(sys.executable).parent
-    for scenario in (sev1_business_incident_to_closed, disturbance):
+    for scenario in (sev1_business_incident_to_closed, out_of_hours_acknowledged_and_resolved, disturbance):
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter)
         await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(

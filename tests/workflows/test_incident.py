@@ -453,3 +453,39 @@ async def test_an_alert_group_that_fires_again_after_closing_is_delivered_afresh
     assert (await again.query(IncidentWorkflow.state)).confirmed
     tier1_pages = [e for e in outbox(settings, "opsgenie", "page") if "escalation:r1:l0:t1" in e["key"]]
     assert len(tier1_pages) == 2, "the second occurrence pages too"
+
+
+async def test_a_second_resolution_after_reopening_is_sent_too(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(minutes=1))
+    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await ts_env.sleep(timedelta(minutes=1))
+    await handle.execute_update(IncidentWorkflow.reopen, Reopen(actor="alice", reason="errors are back"))
+    await ts_env.sleep(timedelta(minutes=1))
+    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await ts_env.sleep(timedelta(minutes=1))
+    resolutions = [t for t in texts(settings, "slack", "post") if t.startswith("RESOLVED")]
+    assert len(resolutions) == 2
+
+
+async def test_resolving_while_deadlines_fall_due_does_not_break_the_incident(ts_env, settings, worker):
+    """At 30 min the no-progress call and the missed update fall due together; a resolve lands between."""
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await ts_env.sleep(timedelta(minutes=30))
+    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await ts_env.sleep(timedelta(minutes=5))
+    s = await state(handle)
+    assert s.status is Status.RESOLVED and s.phase is Phase.ANALYSIS
+
+
+async def test_an_alert_storm_alone_continues_as_new(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1, fingerprint="a0"),
+                                 history_limit=150)
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    for n in range(1, 200):
+        await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}"))
+    await ts_env.sleep(timedelta(seconds=5))
+    latest = await ts_env.client.get_workflow_handle(handle.id).describe()
+    assert latest.run_id != handle.result_run_id
+    assert (await state(handle)).alert_count == 200
