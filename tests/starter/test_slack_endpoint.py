@@ -21,7 +21,7 @@ from starter.slack_endpoint import sign
 from starter.webhook import create_app
 from tests.fakes.peer import FakePeer
 from workflows.incident import IncidentWorkflow
-from workflows.model import IncidentState, Phase, SetPhase, TriggerBusinessIncident
+from workflows.model import Classify, IncidentKind, IncidentState, TriggerBusinessIncident
 from workflows.policy import Policy
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -173,7 +173,11 @@ async def test_message_loop_buttons_reach_the_comms_workflow(
     step = {"incident_id": incident_id, "message_id": "investigation/internal_stakeholders"}
     assert "no message loop" in await click(slack, response_url, "U0ALICE", "approve_send", step)
     handle = dev_env.client.get_workflow_handle(incident_id)
-    await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.INVESTIGATION))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    for _ in range(50):  # confirmation (channel, pages, investigation) runs in the incident's main loop
+        if (await handle.query("state", result_type=IncidentState)).confirmed:
+            break
+        await asyncio.sleep(0.1)
     await handle.execute_update("trigger_business_incident", TriggerBusinessIncident(actor="alice"))
     # The loop is running now: the step reaches it and its validator answers (nothing is drafted yet).
     for _ in range(50):
