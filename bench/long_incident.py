@@ -14,8 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.api.enums.v1 import EventType, IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -43,9 +42,7 @@ async def main(days: int) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter)
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL}))
+    await search_attributes.register(env.client)
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(_env_file=None, incident_task_queue="bench", outbox_path=Path(scratch, "outbox.jsonl"),
                             incident_log_dir=Path(scratch, "logs"))

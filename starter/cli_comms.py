@@ -30,6 +30,7 @@ from workflows.comms_model import (
     SetAudienceOrder,
     Skip,
     Verdict,
+    comms_workflow_id,
 )
 from workflows.model import Audience, Decision
 
@@ -69,7 +70,7 @@ def messages(incident: Id, as_json: Json = False) -> None:
     async def work() -> CommsState:
         client = await common.connect()
         try:
-            state: CommsState = await client.get_workflow_handle(_comms_id(incident_id)).query(
+            state: CommsState = await client.get_workflow_handle(comms_workflow_id(incident_id)).query(
                 "state", result_type=CommsState)
         except Exception as err:
             raise common.Refused(_refusal(err, incident_id)) from err
@@ -236,7 +237,7 @@ def _decision(build: Callable[[str], Decision], as_: str | None) -> Decision:
 async def _update(incident_id: str, update_name: str, step: Decision, result_type: Any) -> Any:
     client: Client = await common.connect()
     try:
-        return await client.get_workflow_handle(_comms_id(incident_id)).execute_update(
+        return await client.get_workflow_handle(comms_workflow_id(incident_id)).execute_update(
             update_name, step, result_type=result_type)
     except Exception as err:
         raise common.Refused(_refusal(err, incident_id)) from err
@@ -267,9 +268,6 @@ def _pairs(values: list[str]) -> dict[str, str]:
 def _id(incident: str) -> str:
     return incident.strip().upper()
 
-
-def _comms_id(incident_id: str) -> str:
-    return f"{incident_id}-comms"
 
 
 def _hhmm(moment: datetime | None) -> str:

@@ -26,8 +26,6 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -47,7 +45,7 @@ from settings import Settings
 from worker import WORKFLOWS, build_activities
 from workflows import search_attributes
 from workflows.comms import CommsWorkflow
-from workflows.comms_model import FINISHED, CommsMessage, CommsState, RenderStatement
+from workflows.comms_model import FINISHED, CommsMessage, CommsState, RenderStatement, comms_workflow_id
 from workflows.incident import IncidentInput, IncidentWorkflow
 from workflows.model import (
     AlertEvent,
@@ -408,7 +406,7 @@ async def run_drill(policy: Policy, scenario: Scenario, actions: list[Action], *
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(binary), data_converter=pydantic_data_converter, runtime=_quiet_runtime())
         try:
-            await _register_search_attributes(env.client)
+            await search_attributes.register(env.client)
             async with Worker(env.client, task_queue=TASK_QUEUE, workflows=WORKFLOWS,
                               activities=recorder.activities):
                 try:
@@ -476,7 +474,7 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
     state: IncidentState = await incident.query(IncidentWorkflow.state)
     comms = None
     if state.business_incident:
-        handle = env.client.get_workflow_handle(_comms_id(incident_id))
+        handle = env.client.get_workflow_handle(comms_workflow_id(incident_id))
         comms = await handle.query(CommsWorkflow.get_state)
     return Rehearsal(t0, note, ended, steps, refusals, state, comms)
 
@@ -508,7 +506,7 @@ async def _advance_to(env: WorkflowEnvironment, moment: datetime) -> None:
 
 async def _send(client: Client, incident_id: str, action: Action) -> tuple[str, bool]:
     """Send one step; a refusal is part of the drill's story, not a crash."""
-    workflow_id = incident_id if action.workflow in ("alert", "incident") else _comms_id(incident_id)
+    workflow_id = incident_id if action.workflow in ("alert", "incident") else comms_workflow_id(incident_id)
     handle = client.get_workflow_handle(workflow_id)
     try:
         if action.workflow == "alert":
@@ -535,16 +533,6 @@ def _quiet_runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
-def _comms_id(incident_id: str) -> str:
-    return f"{incident_id}-comms"  # how IncidentWorkflow names its message loop
-
-
-async def _register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type)
-                           for key in search_attributes.ALL},
-    ))
 
 
 # --- from records to a timeline ----------------------------------------------------------------

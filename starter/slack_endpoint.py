@@ -53,7 +53,7 @@ from settings import Settings, describe_validation_error
 from starter.alerts import manual_alert, send_alert
 from starter.cli_common import Refused, is_unreachable, refusal_for, send_decision
 from starter.metrics import HttpMetrics
-from workflows.comms_model import Approve, CommsMessage, ConfirmSent, Review, Skip
+from workflows.comms_model import Approve, CommsMessage, ConfirmSent, Review, Skip, comms_workflow_id
 from workflows.incident import DECISIONS
 from workflows.model import (
     Acknowledge,
@@ -339,7 +339,7 @@ def router(
 
 async def comms_step(client: Client, request: Decide) -> CommsMessage:
     """A step on the incident's message loop, workflow "<incident>-comms"; refusals raise Refused."""
-    handle = client.get_workflow_handle(f"{request.incident_id}-comms")
+    handle = client.get_workflow_handle(comms_workflow_id(request.incident_id))
     try:
         message: CommsMessage = await handle.execute_update(
             request.update_name, request.decision, result_type=CommsMessage)

@@ -50,6 +50,11 @@ class ApprovalKind(StrEnum):
 # --- the workflow's input and result -----------------------------------------------------------
 
 
+def comms_workflow_id(incident_id: str) -> str:
+    """The id IncidentWorkflow gives its message loop; the CLI and the Slack endpoint address it by it."""
+    return f"{incident_id}-comms"
+
+
 class CommsInput(BaseModel):
     facts: IncidentFacts
     policy: Policy

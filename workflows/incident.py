@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities
     from workflows import search_attributes as sa
     from workflows.comms import CommsWorkflow
-    from workflows.comms_model import CommsInput
+    from workflows.comms_model import CommsInput, comms_workflow_id
     from workflows.escalation import EscalationInput, EscalationWorkflow, StopEscalation
     from workflows.model import (
         CHECKLIST,
@@ -1179,7 +1179,7 @@ class IncidentWorkflow:
         return f"{self.s.occurrence}-escalation-{self.s.escalation_round}"
 
     def _comms_id(self) -> str:
-        return f"{self.s.incident_id}-comms"
+        return comms_workflow_id(self.s.incident_id)
 
     async def _post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
         if not self.s.channel:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
@@ -15,6 +18,14 @@ KIND = SearchAttributeKey.for_keyword("IncidentKind")
 ACKNOWLEDGED = SearchAttributeKey.for_bool("IncidentAcknowledged")
 
 ALL: list[SearchAttributeKey[Any]] = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, KIND, ACKNOWLEDGED]
+
+
+async def register(client: Client) -> None:
+    """Register every key on a server started without them (the time-skipping test server)."""
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL},
+    ))
 
 
 def cli_flags() -> list[str]:

@@ -13,8 +13,6 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -94,10 +92,7 @@ async def main() -> None:
     for scenario in (sev1_business_incident_to_closed, out_of_hours_acknowledged_and_resolved, disturbance):
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter)
-        await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL},
-        ))
+        await search_attributes.register(env.client)
         with tempfile.TemporaryDirectory() as scratch:
             settings = Settings(_env_file=None, incident_task_queue="record", outbox_path=Path(scratch, "outbox.jsonl"),
                                 incident_log_dir=Path(scratch, "logs"))
