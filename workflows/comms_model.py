@@ -50,9 +50,11 @@ class ApprovalKind(StrEnum):
 # --- the workflow's input and result -----------------------------------------------------------
 
 
-def comms_workflow_id(incident_id: str) -> str:
-    """The id IncidentWorkflow gives its message loop; the CLI and the Slack endpoint address it by it."""
-    return f"{incident_id}-comms"
+def comms_workflow_id(occurrence: str) -> str:
+    """The id IncidentWorkflow gives its message loop, per occurrence of the incident ("INC-…@…-comms"):
+    a loop left running by an earlier occurrence never collides with the next one's. The ways in read
+    it from the incident's state (`IncidentState.comms_workflow_id`)."""
+    return f"{occurrence}-comms"
 
 
 class CommsInput(BaseModel):

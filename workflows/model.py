@@ -530,6 +530,7 @@ class IncidentState(BaseModel):
     data_loss_minutes: int | None = None
     tasks: list[Task] = Field(default_factory=list)
     business_incident: bool = False
+    comms_workflow_id: str = ""  # the message loop's workflow id, once the business incident started
     review_due: datetime | None = None
     next_review_reminder: datetime | None = None
     postmortem_location: str = ""
