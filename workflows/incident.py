@@ -384,6 +384,7 @@ class IncidentWorkflow:
 
     async def _start_business_incident(self, actor: str, reason: str) -> None:
         """Seed 004: the business incident group starts its Message Creation Loop (CommsWorkflow)."""
+        self.s.comms_workflow_id = self._comms_id()
         await workflow.start_child_workflow(
             CommsWorkflow.run,
             CommsInput(facts=self.s.facts(self.ui_url), policy=self.policy, triggered_by=actor, reason=reason),
@@ -1179,7 +1180,7 @@ class IncidentWorkflow:
         return f"{self.s.occurrence}-escalation-{self.s.escalation_round}"
 
     def _comms_id(self) -> str:
-        return comms_workflow_id(self.s.incident_id)
+        return comms_workflow_id(self.s.occurrence)
 
     async def _post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
         if not self.s.channel:
