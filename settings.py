@@ -1,4 +1,4 @@
-"""Process settings from the environment, the Temporal connection, and the policy loader.
+"""Process settings from the environment and the Temporal connection (the policy file: `policy_file`).
 
 Secrets (tokens, passwords) live only here and in the activities that use them: never in a workflow
 input, a log line or an error message.
@@ -6,7 +6,6 @@ input, a log line or an error message.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
-
-from workflows.policy import Policy
 
 ROOT = Path(__file__).resolve().parent
 
@@ -82,24 +79,6 @@ class Settings(BaseSettings):
         if isinstance(values, dict):
             return {key: value for key, value in values.items() if value != ""}
         return values
-
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used; the message names the file and the field."""
-
-
-def load_policy(path: Path | str) -> Policy:
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise PolicyError(f"{path}: no such policy file") from err
-    except tomllib.TOMLDecodeError as err:
-        raise PolicyError(f"{path}: not valid TOML: {err}") from err
-    try:
-        return Policy.model_validate(raw)
-    except ValidationError as err:
-        raise PolicyError(f"{path}: {describe_validation_error(err)}") from err
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -15,7 +15,8 @@ import asyncio
 import sys
 import time
 
-from settings import ROOT, load_policy
+from policy_file import load_policy
+from settings import ROOT
 from starter.drill import load_scenario, run_drill
 
 TARGET_SECONDS = 10.0

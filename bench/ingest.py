@@ -49,7 +49,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from settings import ROOT, Settings, load_policy
+from policy_file import load_policy
+from settings import ROOT, Settings
 from starter.alerts import send_alert
 from workflows import search_attributes
 from workflows.incident import IncidentWorkflow

@@ -30,7 +30,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 import settings as settings_module
-from settings import PolicyError, Settings, load_policy
+from policy_file import PolicyError, load_policy
+from settings import Settings
 from workflows.model import Decision, IncidentState
 from workflows.policy import Policy
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from settings import PolicyError, load_policy
+from policy_file import PolicyError, load_policy
 from starter import cli_common as common
 from starter.policy_check import check_policy
 from workflows.policy import Policy

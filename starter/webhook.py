@@ -31,7 +31,8 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 import observability
-from settings import PolicyError, Settings, load_policy
+from policy_file import PolicyError, load_policy
+from settings import Settings
 from starter import slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics

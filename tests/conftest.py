@@ -11,7 +11,8 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from settings import ROOT, Settings, load_policy
+from policy_file import load_policy
+from settings import ROOT, Settings
 from workflows import search_attributes
 from workflows.policy import Policy
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from settings import ROOT, load_policy
+from policy_file import load_policy
+from settings import ROOT
 from starter.drill import DrillEvent, DrillReport, load_scenario, run_drill
 
 POLICIES = ROOT / "examples" / "policies"

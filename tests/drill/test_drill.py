@@ -121,7 +121,7 @@ def test_json_output_is_the_report() -> None:
 
 
 def test_every_seed_scenario_loads_under_its_policy() -> None:
-    from settings import load_policy
+    from policy_file import load_policy
 
     for scenario in sorted(SCENARIOS.glob("*.yaml")):
         policy: Policy = load_policy(POLICIES / f"{scenario.stem}.toml")

@@ -10,7 +10,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.outbox import Outbox
-from settings import ROOT, Settings, load_policy
+from policy_file import load_policy
+from settings import ROOT, Settings
 from workflows.incident import IncidentInput, IncidentWorkflow
 from workflows.model import AlertEvent, AlertStatus, IncidentState, Severity
 from workflows.policy import Policy
