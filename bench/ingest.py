@@ -27,38 +27,30 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import ipaddress
 import multiprocessing
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
+from bench._stack import free_loopback_port, processes, service_env, temporal, wait_until_healthy
 from policy_file import load_policy
 from settings import ROOT, Settings
 from starter.alerts import send_alert
-from workflows import search_attributes
 from workflows.incident import IncidentWorkflow
 from workflows.model import AlertEvent, IncidentState, incident_id_for
 from workflows.policy import Policy
 
 TARGET_RATIO = 0.8
-BIN = Path(sys.executable).parent
 # httpcore asks for `sniffio` on every request; when it is not installed each miss is a full import
 # search (a third of the load generator's time). None in sys.modules makes the miss instant.
 sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
@@ -163,55 +155,6 @@ async def missing_alerts(client: Client, expected: dict[str, int], deadline_seco
     return sum(await asyncio.gather(*(missing(i, n) for i, n in expected.items())))
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def processes(env: dict[str, str], *modules: str) -> Iterator[None]:
-    """`python -m MODULE` for each module, stopped (SIGINT, then kill) when the block ends."""
-    started = [subprocess.Popen([sys.executable, "-m", module], env=env) for module in modules]
-    try:
-        yield
-    finally:
-        for process in started:
-            process.send_signal(signal.SIGINT)
-        for process in started:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-async def wait_until_healthy(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient() as http:
-        while True:
-            try:
-                if (await http.get(f"{url}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"bench: the HTTP service at {url} did not come up in {seconds:.0f} s")
-            await asyncio.sleep(0.2)
-
-
-async def temporal(address: str | None) -> tuple[Client, WorkflowEnvironment | None]:
-    if address:
-        host = address.rsplit(":", 1)[0]
-        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
-            raise SystemExit("bench: --address must be on loopback")
-        return await Client.connect(address, data_converter=pydantic_data_converter), None
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"), data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL, ui=False,
-    )
-    return env.client, env
-
-
 async def run(args: argparse.Namespace) -> int:
     client, env = await temporal(args.address)
     data = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -220,10 +163,7 @@ async def run(args: argparse.Namespace) -> int:
     policy: Policy = load_policy(ROOT / "examples" / "policy.toml")
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
-    env_vars = {**os.environ, "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-                "TEMPORAL_NAMESPACE": client.namespace, "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
-                "OUTBOX_PATH": str(settings.outbox_path), "INCIDENT_LOG_DIR": str(settings.incident_log_dir),
-                "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING"}
+    env_vars = service_env(client, task_queue=settings.incident_task_queue, data=data, http_port=port)
     loop = asyncio.get_running_loop()
     sdk, http = Totals("sdk"), Totals("http")
 
@@ -232,7 +172,7 @@ async def run(args: argparse.Namespace) -> int:
 
     try:
         with (ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator,
-              processes(env_vars, "worker", "starter.webhook")):
+              processes(env_vars, "worker", "starter.webhook", cwd=data)):
             await wait_until_healthy(url)
             # Warm both paths (connections, imports in the generator process) before measuring.
             await bounded(alerts_for("warm", 50, 0.5), args.concurrency, via_sdk)

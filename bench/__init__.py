@@ -1,0 +1,1 @@
+"""Benchmarks that print their figures (README, Benchmarks): python -m bench.NAME."""
