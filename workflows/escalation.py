@@ -7,6 +7,7 @@ ends the ladder at once. Every delivery is reported to the incident's timeline.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from pydantic import BaseModel, Field
@@ -45,6 +46,7 @@ class EscalationWorkflow:
     def __init__(self, input: EscalationInput) -> None:
         self._stop_reason = ""
         self._result = EscalationResult()
+        self._deliveries: list[asyncio.Future[None]] = []
 
     @workflow.signal
     def stop(self, request: StopEscalation) -> None:
@@ -64,11 +66,18 @@ class EscalationWorkflow:
                 people = policy.expand(tier.notify, input.assigned)
                 text = (f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
                         f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}").strip()
-                await self._notify(input, number, people, tier.channels, text,
-                                   key=f"escalation:r{input.round}:l{ladder}:t{number}")
+                # the tier's wait starts when it is paged, not when every delivery to it has landed
+                self._deliveries.append(asyncio.ensure_future(self._notify(
+                    input, number, people, tier.channels, text, key=f"escalation:r{input.round}:l{ladder}:t{number}")))
                 self._result.tiers_reached += 1
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
+        await asyncio.gather(*self._deliveries)
         self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"
+        if not self._stop_reason:
+            await self._tell_incident(input, EscalationNotice(
+                at=workflow.now(), tier=len(policy.escalation.tiers), round=input.round, people=[], channels=[],
+                text="escalation ladder exhausted without an acknowledgement", occurrence=input.occurrence,
+                exhausted=True))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
 
@@ -85,9 +94,12 @@ class EscalationWorkflow:
                               subject=f"{input.incident_id}: {input.title}")
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]
-        notice = EscalationNotice(at=workflow.now(), tier=tier, round=input.round, people=people,
-                                  channels=channels, text=f"escalation tier {tier}: " + "; ".join(lines),
-                                  page_keys=reached.page_keys, occurrence=input.occurrence)
+        await self._tell_incident(input, EscalationNotice(
+            at=workflow.now(), tier=tier, round=input.round, people=people, channels=channels,
+            text=f"escalation tier {tier}: " + "; ".join(lines), page_keys=reached.page_keys,
+            occurrence=input.occurrence))
+
+    async def _tell_incident(self, input: EscalationInput, notice: EscalationNotice) -> None:
         try:
             await workflow.get_external_workflow_handle(input.incident_id).signal("escalation_notice", notice)
         except Exception:

@@ -456,6 +456,7 @@ class EscalationNotice(BaseModel):
     text: str
     page_keys: list[str] = Field(default_factory=list)
     occurrence: str = ""  # which occurrence of the incident the ladder belongs to
+    exhausted: bool = False  # every tier (and repeat) reached and nobody acknowledged
 
 
 class Reached(BaseModel):
@@ -473,12 +474,12 @@ class AlertSeen(BaseModel):
     last_at: datetime | None = None
 
 
-class Effect(BaseModel):
-    """Work a handler recorded for the main loop to do (handlers validate and record; the loop acts)."""
+class ChannelPost(BaseModel):
+    """A message waiting for its turn in the incident channel: posts keep their order there."""
 
-    kind: str
-    actor: str = ""
-    data: dict[str, str] = Field(default_factory=dict)
+    text: str
+    key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
+    mentions: list[str] = Field(default_factory=list)
 
 
 CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held",
@@ -499,6 +500,7 @@ class IncidentState(BaseModel):
     scope: Scope = Scope.LOCAL
     criteria: list[CriticalCriterion] = Field(default_factory=list)
     phase: Phase = Phase.DETECTION
+    phases_entered: list[Phase] = Field(default_factory=list)  # every move, in order (the message loop hears each)
     status: Status = Status.OPEN
     assigned: dict[Role, str] = Field(default_factory=dict)
     opened_at: datetime
@@ -508,6 +510,7 @@ class IncidentState(BaseModel):
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    resolved_by: str = ""
     closed_at: datetime | None = None
     resolution: dict[str, str] = Field(default_factory=dict)
     alerts: dict[str, AlertSeen] = Field(default_factory=dict)  # fingerprint -> latest
@@ -516,9 +519,12 @@ class IncidentState(BaseModel):
     conference_url: str = ""
     page_keys: list[str] = Field(default_factory=list)  # paging alerts to acknowledge and close
     assessment_requested: bool = False
-    escalation_round: int = 0
+    escalation_round: int = 0  # the round of paging the incident calls for (a reopen or a raise adds one)
+    escalation_started: int = 0  # the round whose ladder was started
     escalation_active: bool = False
+    escalation_exhausted_at: datetime | None = None  # the ladder ran out with nobody acknowledging
     estimate_due: datetime | None = None
+    estimate_by: str = ""  # who gave the estimate: the check-back goes to them
     progress_due: datetime | None = None
     calls_convened: int = 0
     next_update_due: datetime | None = None
@@ -530,13 +536,19 @@ class IncidentState(BaseModel):
     data_loss_minutes: int | None = None
     tasks: list[Task] = Field(default_factory=list)
     business_incident: bool = False
+    business_incident_by: str = ""  # who (or "policy") triggered it, and why: the message loop's input
+    business_incident_reason: str = ""
     comms_workflow_id: str = ""  # the message loop's workflow id, once the business incident started
+    reopens: int = 0
+    resolutions: int = 0
+    aftermath_of: int = 0  # the resolution whose post-incident steps have begun
     review_due: datetime | None = None
     next_review_reminder: datetime | None = None
     postmortem_location: str = ""
     postmortem_url: str = ""
     checklist: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(CHECKLIST, False))
-    pending: list[Effect] = Field(default_factory=list)
+    channel_posts: list[ChannelPost] = Field(default_factory=list)  # waiting for the channel, in order
+    decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
 
@@ -545,6 +557,10 @@ class IncidentState(BaseModel):
         """The incident id and when it opened: an alert group that fires again after its incident
         closed is a new run of the same id, and its deliveries must not look like the old ones'."""
         return occurrence(self.incident_id, self.opened_at)
+
+    def enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.phases_entered.append(phase)
 
     def facts(self, ui_url: str = "") -> IncidentFacts:
         return IncidentFacts(

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.model import Audience, Channel, Phase, Role, Severity
+from workflows.model import Audience, Channel, Phase, Role, Scope, Severity
 
 
 class _Strict(BaseModel):
@@ -52,7 +52,7 @@ class Triage(_Strict):
     criterion_label: str = "criterion"
     assessment_minutes: int = Field(default=15, gt=0)
     # scope when the assessor does not say: global reaches the Technical Manager (seed 001)
-    default_scope: str = "local"
+    default_scope: Scope = Scope.LOCAL
     # who owns the action plan and resolution meetings by scope (seed 001)
     global_owner_role: Role = Role.TECHNICAL_MANAGER
     local_owner_role: Role = Role.CUSTOMER_SERVICE_MANAGER
@@ -110,6 +110,9 @@ class Response(_Strict):
     auto_resolve_severities: list[Severity] = Field(default_factory=list)
     # severities confirmed at once, without waiting for a person's initial assessment
     auto_confirm_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
+    # an alert that fires again on a resolved incident (Resolution, Analysis, Publishing) reopens it and
+    # pages; false: the Incident Commander is told and decides
+    reopen_on_recurrence: bool = True
 
     breach_notify: list[str] = Field(default_factory=lambda: ["role:senior_management"])
     breach_channels: list[Channel] = Field(default_factory=lambda: [Channel.SLACK, Channel.EMAIL])

@@ -49,18 +49,18 @@ async def save(client: Client, workflow_id: str, name: str) -> None:
 async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=6))  # tier 2 paged
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
-    await handle.execute_update(IncidentWorkflow.estimate, Estimate(actor="bob", minutes=20))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("estimate", Estimate(actor="bob", minutes=20))
     await env.sleep(timedelta(minutes=35))  # estimate elapsed, nudge, missed update, no-progress call
-    await handle.execute_update(IncidentWorkflow.status_update, StatusUpdate(actor="alice", text="Rolling back"))
-    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+    await handle.execute_update("status_update", StatusUpdate(actor="alice", text="Rolling back"))
+    await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await env.sleep(timedelta(minutes=5))
-    await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+    await handle.execute_update("resolve", Resolve(
         actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
     await env.sleep(timedelta(hours=49))  # review reminder
-    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
-    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
-    await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
+    await handle.execute_update("review_held", ReviewHeld(actor="alice"))
+    await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
     await save(env.client, handle.id, "incident_sev1_business_closed")
     occurrence = (await handle.query(IncidentWorkflow.state)).occurrence
@@ -73,8 +73,8 @@ async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, setti
     policy = policy.model_copy(update={"business_hours": policy.business_hours.model_copy(update={"days": []})})
     handle = await open_incident(env, settings, policy, alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=6))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
-    await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("resolve", Resolve(
         actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
     await env.sleep(timedelta(minutes=5))
     await save(env.client, handle.id, "incident_out_of_hours_resolved")
@@ -82,7 +82,7 @@ async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, setti
 
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
-    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
     await handle.result()
     await save(env.client, handle.id, "incident_disturbance")
 

@@ -106,14 +106,14 @@ async def test_seed002_no_ack_pages_tier2_at_exactly_the_tier_wait(ts_env, setti
 async def test_seed002_ack_stops_escalation_and_acknowledges_the_page(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(minutes=20))
     s = await state(handle)
     assert s.acknowledged_by == "bob"
     assert minutes_after_open(s, "tier 2") == []
     assert len(outbox(settings, "opsgenie", "acknowledge")) == 1
     assert "already acknowledged by bob" in await refusal(
-        handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="alice")))
+        handle.execute_update("acknowledge", Acknowledge(actor="alice")))
 
 
 async def test_seed002_out_of_hours_leadership_reached_through_telegram(ts_env, settings, worker):
@@ -130,7 +130,7 @@ async def test_seed002_out_of_hours_leadership_reached_even_when_acknowledged_at
     never_open = BusinessHours(timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto"])
     handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
                                  alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(seconds=10))
     assert {e["payload"]["chat_id"] for e in outbox(settings, "telegram")} == {"1002"}
     assert timeline(await state(handle), "out_of_hours")
@@ -144,7 +144,7 @@ async def test_seed002_in_business_hours_no_telegram(ts_env, settings, worker):
 
 async def test_seed002_no_progress_in_30_min_convenes_call(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(minutes=29))
     assert not any("join the call" in t for t in texts(settings))
     await ts_env.sleep(timedelta(minutes=2))
@@ -158,28 +158,28 @@ async def test_seed002_no_progress_in_30_min_convenes_call(ts_env, settings, wor
 
 async def test_seed002_estimate_and_progress_hold_off_the_call_and_check_back(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(seconds=5))
     assert any("give an estimate" in t for t in texts(settings, "slack", "dm"))
     await ts_env.sleep(timedelta(minutes=20) - timedelta(seconds=5))
-    await handle.execute_update(IncidentWorkflow.estimate, Estimate(actor="bob", minutes=25))
+    await handle.execute_update("estimate", Estimate(actor="bob", minutes=25))
     await ts_env.sleep(timedelta(minutes=26))  # 46 min in: the estimate has elapsed, progress window not yet
     assert any("estimate" in t and "elapsed" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update(IncidentWorkflow.progress_note, ProgressNote(actor="bob", text="found the bad deploy"))
+    await handle.execute_update("progress_note", ProgressNote(actor="bob", text="found the bad deploy"))
     await ts_env.sleep(timedelta(minutes=25))
     assert (await state(handle)).calls_convened == 0
 
 
 async def test_seed002_status_update_every_30_min_nudged_then_missed_reported(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV2))
-    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
     await ts_env.sleep(timedelta(minutes=26))
     nudges = [e for e in outbox(settings, "slack", "dm") if "status update" in e["payload"]["text"]
               and "is due" in e["payload"]["text"]]
     assert [e["payload"]["user_id"] for e in nudges] == ["U0ALICE"]  # the PM of seed 002
     await ts_env.sleep(timedelta(minutes=5))
     assert any("was missed" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update(IncidentWorkflow.status_update,
+    await handle.execute_update("status_update",
                                 StatusUpdate(actor="alice", text="Rollback in progress"))
     await ts_env.sleep(timedelta(seconds=5))  # the update is recorded; the main loop then distributes it
     s = await state(handle)
@@ -195,19 +195,20 @@ async def test_seed002_status_update_every_30_min_nudged_then_missed_reported(ts
 
 async def test_seed003_rto_warning_at_80_percent_and_breach_escalated_to_senior_management(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(minutes=61))
     s = await state(handle)
-    assert minutes_after_open(s, "RTO warning", "rto") == [48.0]
-    assert minutes_after_open(s, "RTO breached", "breach") == [60.0]
+    # to the second: a busy worker takes real time to pick up the timer's workflow task
+    assert minutes_after_open(s, "RTO warning", "rto") == [pytest.approx(48.0, abs=0.02)]
+    assert minutes_after_open(s, "RTO breached", "breach") == [pytest.approx(60.0, abs=0.02)]
     breach_mail = [e for e in outbox(settings, "email") if "RTO breached" in e["payload"]["text"]]
     assert [e["payload"]["to"] for e in breach_mail] == [["oleh@example.com"]]
 
 
 async def test_seed003_rpo_data_loss_warning_and_breach(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.report_data_loss, ReportDataLoss(actor="bob", minutes=13))
-    await handle.execute_update(IncidentWorkflow.report_data_loss, ReportDataLoss(actor="bob", minutes=20))
+    await handle.execute_update("report_data_loss", ReportDataLoss(actor="bob", minutes=13))
+    await handle.execute_update("report_data_loss", ReportDataLoss(actor="bob", minutes=20))
     await ts_env.sleep(timedelta(seconds=5))
     s = await state(handle)
     assert timeline(s, "rpo") == ["RPO warning: 13 min of data lost, objective 15 min"]
@@ -216,10 +217,10 @@ async def test_seed003_rpo_data_loss_warning_and_breach(ts_env, settings, worker
 
 async def test_seed003_tasks_prioritised_by_business_impact(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.assign_task,
+    await handle.execute_update("assign_task",
                                 AssignTask(actor="alice", title="Restore reports", assignee="bob",
                                            business_impact=Severity.SEV3))
-    await handle.execute_update(IncidentWorkflow.assign_task,
+    await handle.execute_update("assign_task",
                                 AssignTask(actor="alice", title="Restore payments DB", assignee="bob",
                                            business_impact=Severity.SEV1))
     s = await state(handle)
@@ -230,7 +231,7 @@ async def test_seed003_tasks_prioritised_by_business_impact(ts_env, settings, wo
 
 async def test_seed001_disturbance_is_logged_and_closed_without_paging(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3))
-    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
     final = await handle.result()
     assert final.status is Status.CLOSED and final.phase is Phase.CLOSED
     assert outbox(settings, "opsgenie") == [] and outbox(settings, "slack", "channel") == []
@@ -261,18 +262,18 @@ async def test_seed002_critical_criteria_make_it_sev1_and_seed003_priority_high(
 
 async def test_seed001_global_scope_owned_by_technical_manager(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3))
-    answer = await handle.execute_update(IncidentWorkflow.classify, Classify(
+    answer = await handle.execute_update("classify", Classify(
         actor="alice", kind=IncidentKind.INCIDENT, scope=Scope.GLOBAL, severity=Severity.SEV2))
     assert "action plan owner oleh" in answer  # the Technical Manager
     local = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3, key="g2"))
-    answer = await local.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    answer = await local.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
     assert "action plan owner alex" in answer  # the Customer Service Manager
 
 
 async def test_seed000_resolution_message_closes_pages_and_cancels_every_timer(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(seconds=5))
     sent = len(outbox(settings))
     resolution = [e for e in outbox(settings, "slack", "post") if e["payload"]["text"].startswith("RESOLVED")]
@@ -290,20 +291,20 @@ async def test_seed000_resolution_message_closes_pages_and_cancels_every_timer(t
 async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(seconds=5))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(seconds=5))
-    reason = await refusal(handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice")))
+    reason = await refusal(handle.execute_update("close", CloseIncident(actor="alice")))
     assert "documentation incomplete" in reason and "review_held" in reason and "postmortem_published" in reason
     assert "hold the review first" in await refusal(
-        handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice")))
+        handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice")))
     await ts_env.sleep(timedelta(hours=49))
     assert any("Reminder: the post-incident review" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(
+    await handle.execute_update("review_held", ReviewHeld(
         actor="alice", root_cause="A config flag shipped enabled", notes="Add a pre-deploy flag check"))
     await ts_env.sleep(timedelta(seconds=5))
-    await handle.execute_update(IncidentWorkflow.publish_postmortem,
+    await handle.execute_update("publish_postmortem",
                                 PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/1"))
-    await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
+    await handle.execute_update("close", CloseIncident(actor="alice"))
     final = await handle.result()
     assert final.status is Status.CLOSED
     postmortem = Path(final.postmortem_location).read_text()
@@ -316,14 +317,14 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
 
 async def test_wrong_role_refused_with_a_clear_reason(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    reason = await refusal(handle.execute_update(IncidentWorkflow.resolve, RESOLUTION.model_copy(
+    reason = await refusal(handle.execute_update("resolve", RESOLUTION.model_copy(
         update={"actor": "bob"})))
     assert reason == ("only the incident commander or communications lead can resolve on "
                       f"{handle.id}; bob holds none of those roles")
     assert "not a person" in await refusal(
-        handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="mallory")))
+        handle.execute_update("acknowledge", Acknowledge(actor="mallory")))
     assert "cannot move from investigation to closed (use close)" in await refusal(
-        handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="alice", phase=Phase.CLOSED)))
+        handle.execute_update("set_phase", SetPhase(actor="alice", phase=Phase.CLOSED)))
 
 
 async def test_rejected_signal_is_put_on_the_timeline(ts_env, settings, worker):
@@ -339,10 +340,10 @@ async def test_rejected_signal_is_put_on_the_timeline(ts_env, settings, worker):
 async def test_reopen_restarts_escalation(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.reopen, Reopen(actor="alice", reason="errors are back"))
+    await handle.execute_update("reopen", Reopen(actor="alice", reason="errors are back"))
     await ts_env.sleep(timedelta(minutes=6))
     s = await state(handle)
     assert s.status is Status.OPEN and s.phase is Phase.INVESTIGATION and s.escalation_round == 2
@@ -352,10 +353,10 @@ async def test_reopen_restarts_escalation(ts_env, settings, worker):
 
 async def test_phase_moves_are_validated(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
-    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.MONITORING))
+    await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+    await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.MONITORING))
     assert "allowed: identification" in await refusal(
-        handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.INVESTIGATION)))
+        handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.INVESTIGATION)))
     assert (await state(handle)).phase is Phase.MONITORING
 
 
@@ -378,7 +379,7 @@ async def test_low_severity_resolves_itself_when_the_policy_allows(ts_env, setti
     policy = policy.model_copy(update={"response": policy.response.model_copy(
         update={"auto_resolve_severities": [Severity.SEV3]})})
     handle = await open_incident(ts_env, settings, policy, alert(severity=Severity.SEV3))
-    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
     await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV3, status=AlertStatus.RESOLVED))
     await ts_env.sleep(timedelta(seconds=10))
     assert (await state(handle)).status is Status.RESOLVED
@@ -386,8 +387,8 @@ async def test_low_severity_resolves_itself_when_the_policy_allows(ts_env, setti
 
 async def test_continue_as_new_keeps_the_whole_state(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV2), history_limit=60)
-    await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(hours=4))  # nudges and missed updates grow the history past the limit
     s = await state(handle)
     assert handle.result_run_id
@@ -403,12 +404,12 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
     handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
                                  alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=6))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(seconds=10))
-    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
-    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
-    await handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice"))
+    await handle.execute_update("review_held", ReviewHeld(actor="alice"))
+    await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
     delivered = {(e["system"], e["kind"]) for e in outbox(settings)}
     assert {("conference", "bridge"), ("slack", "channel"), ("slack", "post"), ("slack", "dm"),
@@ -420,21 +421,21 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
 
 async def test_seed003_incident_cannot_close_with_recovery_tasks_open(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.assign_task,
+    await handle.execute_update("assign_task",
                                 AssignTask(actor="alice", title="Restore DB", assignee="bob"))
     await ts_env.sleep(timedelta(seconds=5))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(seconds=5))
-    await handle.execute_update(IncidentWorkflow.review_held, ReviewHeld(actor="alice"))
-    await handle.execute_update(IncidentWorkflow.publish_postmortem, PublishPostmortem(actor="alice"))
+    await handle.execute_update("review_held", ReviewHeld(actor="alice"))
+    await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
     assert "tasks T1 are not done" in await refusal(
-        handle.execute_update(IncidentWorkflow.close, CloseIncident(actor="alice")))
+        handle.execute_update("close", CloseIncident(actor="alice")))
 
 
 async def test_seed002_a_phase_move_counts_as_progress(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=20))
-    await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+    await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await ts_env.sleep(timedelta(minutes=25))  # 45 min in: 25 since the move, no call yet
     assert (await state(handle)).calls_convened == 0
 
@@ -458,11 +459,11 @@ async def test_an_alert_group_that_fires_again_after_closing_is_delivered_afresh
 async def test_a_second_resolution_after_reopening_is_sent_too(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.reopen, Reopen(actor="alice", reason="errors are back"))
+    await handle.execute_update("reopen", Reopen(actor="alice", reason="errors are back"))
     await ts_env.sleep(timedelta(minutes=1))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(minutes=1))
     resolutions = [t for t in texts(settings, "slack", "post") if t.startswith("RESOLVED")]
     assert len(resolutions) == 2
@@ -471,9 +472,9 @@ async def test_a_second_resolution_after_reopening_is_sent_too(ts_env, settings,
 async def test_resolving_while_deadlines_fall_due_does_not_break_the_incident(ts_env, settings, worker):
     """At 30 min the no-progress call and the missed update fall due together; a resolve lands between."""
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(minutes=30))
-    await handle.execute_update(IncidentWorkflow.resolve, RESOLUTION)
+    await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(minutes=5))
     s = await state(handle)
     assert s.status is Status.RESOLVED and s.phase is Phase.ANALYSIS
@@ -482,7 +483,7 @@ async def test_resolving_while_deadlines_fall_due_does_not_break_the_incident(ts
 async def test_an_alert_storm_alone_continues_as_new(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1, fingerprint="a0"),
                                  history_limit=150)
-    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     for n in range(1, 200):
         await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}"))
     await ts_env.sleep(timedelta(seconds=5))

@@ -9,14 +9,13 @@ from temporalio.testing import WorkflowEnvironment
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
 from worker import build_worker
-from workflows.comms import CommsWorkflow
 from workflows.comms_model import CommsState, Step
-from workflows.incident import IncidentWorkflow
-from workflows.model import Phase, Resolve, SetPhase, Severity, TriggerBusinessIncident
+from workflows.model import IncidentState, Phase, Resolve, SetPhase, Severity, TriggerBusinessIncident
 
 
 async def comms_state(env: WorkflowEnvironment, incident_id: str) -> CommsState:
-    return await env.client.get_workflow_handle(f"{incident_id}-comms").query(CommsWorkflow.get_state)
+    incident = await env.client.get_workflow_handle(incident_id).query("state", result_type=IncidentState)
+    return await env.client.get_workflow_handle(incident.comms_workflow_id).query("state", result_type=CommsState)
 
 
 async def test_seed004_every_sev1_is_a_business_incident_and_phases_reach_the_message_loop(
@@ -28,7 +27,7 @@ async def test_seed004_every_sev1_is_a_business_incident_and_phases_reach_the_me
         comms = await comms_state(ts_env, handle.id)
         assert [m.message_id for m in comms.messages] == [
             "investigation/internal_stakeholders", "investigation/strategic_customers", "investigation/all_customers"]
-        await handle.execute_update(IncidentWorkflow.set_phase, SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
+        await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
         await ts_env.sleep(timedelta(seconds=10))
         comms = await comms_state(ts_env, handle.id)
         steps = {m.message_id: m.step for m in comms.messages}
@@ -42,11 +41,11 @@ async def test_seed004_business_incident_by_a_person_only_during_investigation_o
     async with build_worker(ts_env.client, settings):
         handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
         await ts_env.sleep(timedelta(seconds=5))
-        await handle.execute_update(IncidentWorkflow.trigger_business_incident,
+        await handle.execute_update("trigger_business_incident",
                                     TriggerBusinessIncident(actor="carol", reason="customers are calling"))
         await ts_env.sleep(timedelta(seconds=5))
         assert (await comms_state(ts_env, handle.id)).triggered_by == "carol"
-        await handle.execute_update(IncidentWorkflow.resolve, Resolve(
+        await handle.execute_update("resolve", Resolve(
             actor="alice", overview="o", how_resolved="h", prevention="p"))
         await ts_env.sleep(timedelta(seconds=5))
         comms = await comms_state(ts_env, handle.id)

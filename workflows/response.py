@@ -1,0 +1,189 @@
+"""The duties of a confirmed, open incident, each on its own so that none waits for another.
+
+Paging and the escalation ladder (seed 000's first step, seed 002's tiers); the bridge and the channel
+(000, 002); the responsible developer's estimate and the call when there is no progress (002); the
+update cadence (002, 000); the RTO watch (003); the stakeholder message loop (004). Each duty waits
+for its own deadline or for the state to call for it, and hands its deliveries over (deliveries.py)
+without waiting for them, so an outage of one peer delays nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.conference import ConferenceActivities
+    from activities.slack import SlackActivities
+    from workflows.deliveries import Deliveries
+    from workflows.derive import (
+        incident_commander,
+        people_for,
+        slack_ids,
+    )
+    from workflows.escalation import EscalationInput, EscalationWorkflow, StopEscalation
+    from workflows.model import (
+        Channel,
+        ChannelPost,
+        ConferenceRequest,
+        IncidentState,
+        Role,
+        SlackChannelRequest,
+        Status,
+    )
+    from workflows.policy import Policy
+    from workflows.reach import CHAT, attempt
+
+SLACK = [Channel.SLACK]
+# How long the channel waits for the bridge's link before it opens without it (the link follows).
+BRIDGE_PATIENCE = timedelta(seconds=20)
+# After a channel could not be created (its retries spent), the next try.
+CHANNEL_RETRY = timedelta(minutes=5)
+
+
+class Response:
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
+        self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
+
+    def _open(self) -> bool:
+        return self.s.status is Status.OPEN and self.s.confirmed
+
+    # --- paging and the escalation ladder ----------------------------------------------------------
+
+    async def page_until_acknowledged(self) -> None:
+        """A ladder per round of paging (confirmation, each reopen or raise); an acknowledgement or the
+        resolution stops it at once, whatever else is still being delivered."""
+        s = self.s
+        while True:
+            await workflow.wait_condition(lambda: self._ladder_to_stop() or self._round_to_start())
+            if self._ladder_to_stop():
+                await self._stop_ladder("acknowledged by " + s.acknowledged_by if s.acknowledged_by
+                                        else f"the incident is {s.status.value}")
+            if self._round_to_start():
+                await self._start_ladder()
+
+    def _ladder_to_stop(self) -> bool:
+        s = self.s
+        return s.escalation_active and (bool(s.acknowledged_by) or s.status is not Status.OPEN
+                                        or s.escalation_started < s.escalation_round)
+
+    def _round_to_start(self) -> bool:
+        s = self.s
+        return s.escalation_started < s.escalation_round and self._open() and not s.acknowledged_by
+
+    async def _start_ladder(self) -> None:
+        s = self.s
+        s.escalation_started, s.escalation_exhausted_at = s.escalation_round, None
+        if not self.policy.escalation.tiers:
+            self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
+            return
+        s.escalation_active = True
+        try:
+            await workflow.start_child_workflow(
+                EscalationWorkflow.run,
+                EscalationInput(incident_id=s.incident_id, policy=self.policy, round=s.escalation_round,
+                                title=s.title, severity=s.severity, assigned=s.assigned, ui_url=self.ui_url,
+                                occurrence=s.occurrence),
+                id=self.ladder_id(s.escalation_round), parent_close_policy=ParentClosePolicy.ABANDON,
+                execution_timeout=timedelta(days=7))
+        except WorkflowAlreadyStartedError:
+            self.out.note("escalation", f"Escalation round {s.escalation_round} was already running")
+            return
+        self.out.note("escalation", f"Escalation round {s.escalation_round} started "
+                      f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})")
+
+    async def _stop_ladder(self, reason: str) -> None:
+        s = self.s
+        s.escalation_active = False
+        try:
+            await workflow.get_external_workflow_handle(self.ladder_id(s.escalation_started)).signal(
+                EscalationWorkflow.stop, StopEscalation(reason=reason))
+        except Exception:
+            workflow.logger.info("escalation round %s already finished", s.escalation_started)
+        self.out.note("escalation", f"Escalation stopped: {reason}")
+
+    def ladder_id(self, round: int) -> str:
+        # The occurrence keeps a recurring alert group's new incident clear of the old one's children.
+        return f"{self.s.occurrence}-escalation-{round}"
+
+    def ladder_exhausted(self) -> None:
+        """Nobody acknowledged through every tier: the Incident Commander and the breach list are told."""
+        s = self.s
+        s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
+        people = [incident_commander(s, self.policy),
+                  *self.policy.expand(self.policy.response.breach_notify, s.assigned)]
+        text = (f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "
+                f"tier. Take it: incidentctl ack {s.incident_id}")
+        self.out.reach(list(dict.fromkeys(people)), [Channel.SLACK, Channel.EMAIL], text,
+                       f"escalation-exhausted:{s.escalation_started}")
+        self.out.post(text, f"escalation-exhausted:{s.escalation_started}")
+        self.out.note("escalation", f"Ladder exhausted without an acknowledgement; told {', '.join(people)}")
+
+    # --- the bridge and the channel --------------------------------------------------------------
+
+    async def open_bridge_and_channel(self) -> None:
+        """Seed 000: a call, then one Slack channel; the channel does not wait long for a slow bridge."""
+        bridge = None
+        if not self.s.conference_url and not any(e.kind == "conference" for e in self.s.timeline):
+            bridge = workflow.start_activity_method(
+                ConferenceActivities.conference_create,
+                ConferenceRequest(incident_id=self.s.incident_id, topic=f"{self.s.incident_id}: {self.s.title}",
+                                  bridge_url=self.policy.response.conference_bridge_url), **CHAT)
+            try:
+                await workflow.wait_condition(bridge.done, timeout=BRIDGE_PATIENCE)
+                await self._record_bridge(bridge)
+                bridge = None
+            except TimeoutError:
+                pass
+        while not self.s.channel and self.s.status is not Status.CLOSED:
+            if not await self._open_channel():
+                await workflow.sleep(CHANNEL_RETRY)
+        if bridge is not None:
+            await self._record_bridge(bridge)
+            if self.s.conference_url:
+                self.out.post(f"Conference bridge: {self.s.conference_url}", "channel:bridge")
+
+    async def _record_bridge(self, bridge: workflow.ActivityHandle) -> None:
+        result, failure = await attempt("conference", bridge)
+        self.s.conference_url = result.join_url if result else ""
+        self.out.note("conference", failure or (f"Conference bridge: {self.s.conference_url}"
+                                                if self.s.conference_url else "No conference bridge configured"))
+
+    async def _open_channel(self) -> bool:
+        """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
+        s = self.s
+        tagged = people_for(s, self.policy, self.policy.response.tag_roles)
+        bookmarks = {"Incident in Temporal UI": self.ui_url} if self.ui_url else {}
+        if s.conference_url:
+            bookmarks["Conference"] = s.conference_url
+        service = self.policy.services.get(s.service)
+        if service and service.runbook_url:
+            bookmarks["Runbook"] = service.runbook_url
+        result, failure = await attempt("Slack channel", workflow.execute_activity_method(
+            SlackActivities.slack_ensure_channel,
+            SlackChannelRequest(incident_id=s.incident_id, title=s.title,
+                                invite_user_ids=slack_ids(self.policy, tagged),
+                                channel_prefix=self.policy.response.slack_channel_prefix,
+                                topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+                                purpose=f"All communication about {s.incident_id} happens here.",
+                                bookmarks=bookmarks), **CHAT))
+        if result is None:
+            self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
+            return False
+        self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
+        # The welcome goes first: everything queued while the channel was being made follows it.
+        s.channel_posts.insert(0, ChannelPost(text=self._welcome(), key="channel:welcome",
+                                              mentions=slack_ids(self.policy, tagged)))
+        s.channel = result.channel_id
+        return True
+
+    def _welcome(self) -> str:
+        s = self.s
+        return (f"{s.severity.value} incident {s.incident_id}: {s.title}\n"
+                f"Incident Commander: {incident_commander(s, self.policy)} · Communications Lead: "
+                f"{s.assigned.get(Role.COMMUNICATIONS_LEAD, 'unassigned')}\n"
+                + (f"Conference: {s.conference_url}\n" if s.conference_url else "")
+                + "All communication about this incident happens in this channel.")
