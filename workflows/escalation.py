@@ -66,9 +66,11 @@ class EscalationWorkflow:
                 people = policy.expand(tier.notify, input.assigned)
                 text = (f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
                         f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}").strip()
-                # the tier's wait starts when it is paged, not when every delivery to it has landed
-                self._deliveries.append(asyncio.ensure_future(self._notify(
-                    input, number, people, tier.channels, text, key=f"escalation:r{input.round}:l{ladder}:t{number}")))
+                # The tier's wait starts when it is paged, not when every delivery to it has landed; each
+                # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
+                self._deliveries += [asyncio.ensure_future(self._notify(
+                    input, number, people, [channel], text, key=f"escalation:r{input.round}:l{ladder}:t{number}"))
+                    for channel in tier.channels]
                 self._result.tiers_reached += 1
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
         await asyncio.gather(*self._deliveries)

@@ -94,7 +94,7 @@ async def test_seed002_no_ack_pages_tier2_at_exactly_the_tier_wait(ts_env, setti
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(minutes=16))
     s = await state(handle)
-    tier1, tier2 = minutes_after_open(s, "tier 1"), minutes_after_open(s, "tier 2")
+    tier1, tier2 = minutes_after_open(s, "tier 1: page"), minutes_after_open(s, "tier 2: page")
     # to the second: activities take real milliseconds between the skipped minutes
     assert len(tier1) == 2 and tier1[0] < 0.02
     assert len(tier2) == 1 and abs(tier2[0] - tier1[0] - 5) < 0.02
