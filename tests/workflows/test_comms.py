@@ -142,7 +142,7 @@ async def draft_and_review(handle: Handle, mid: str) -> None:
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
     for reviewer in ("erin", "dana"):
-        await handle.execute_update(CommsWorkflow.review, Review(actor=reviewer, message_id=mid,
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
                                                                  verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
 
@@ -150,13 +150,13 @@ async def draft_and_review(handle: Handle, mid: str) -> None:
 async def create_message(handle: Handle, mid: str) -> None:
     """One pass of the Message Creation Loop, every person doing their step in 004's order."""
     await draft_and_review(handle, mid)
-    await handle.execute_update(CommsWorkflow.authorize, Approve(actor="frank", message_id=mid))
+    await handle.execute_update("authorize", Approve(actor="frank", message_id=mid))
     if not mid.endswith(Audience.INTERNAL.value):
-        await handle.execute_update(CommsWorkflow.approve_external, Approve(actor="carol", message_id=mid))
+        await handle.execute_update("approve_external", Approve(actor="carol", message_id=mid))
     await reaches(handle, mid, Step.SEND_APPROVAL)
-    await handle.execute_update(CommsWorkflow.approve_send, Approve(actor="alice", message_id=mid))
+    await handle.execute_update("approve_send", Approve(actor="alice", message_id=mid))
     await reaches(handle, mid, Step.CONFIRMING)
-    await handle.execute_update(CommsWorkflow.confirm_sent, ConfirmSent(actor="carol", message_id=mid))
+    await handle.execute_update("confirm_sent", ConfirmSent(actor="carol", message_id=mid))
 
 
 async def test_seed004_triggered_in_investigation_sends_nine_messages_over_three_phases(
@@ -201,36 +201,36 @@ async def test_seed004_nothing_is_distributed_without_reviews_elt_and_ic_approva
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
-    early = await refused(handle, CommsWorkflow.approve_send, Approve(actor="alice", message_id=mid))
+    early = await refused(handle, "approve_send", Approve(actor="alice", message_id=mid))
     assert "it is in review, waiting on Messaging Officer (erin)" in early and "after the reviews" in early
-    assert "in review" in await refused(handle, CommsWorkflow.authorize, Approve(actor="frank", message_id=mid))
+    assert "in review" in await refused(handle, "authorize", Approve(actor="frank", message_id=mid))
 
     for reviewer in ("erin", "dana"):
-        await handle.execute_update(CommsWorkflow.review, Review(actor=reviewer, message_id=mid,
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
                                                                  verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
-    before_elt = await refused(handle, CommsWorkflow.approve_send, Approve(actor="alice", message_id=mid))
+    before_elt = await refused(handle, "approve_send", Approve(actor="alice", message_id=mid))
     assert "ELT Approver (frank)" in before_elt
-    await handle.execute_update(CommsWorkflow.authorize, Approve(actor="frank", message_id=mid))
+    await handle.execute_update("authorize", Approve(actor="frank", message_id=mid))
     await reaches(handle, mid, Step.SEND_APPROVAL)
     assert distributed(settings) == []
 
-    await handle.execute_update(CommsWorkflow.approve_send, Approve(actor="alice", message_id=mid))
+    await handle.execute_update("approve_send", Approve(actor="alice", message_id=mid))
     await reaches(handle, mid, Step.CONFIRMING)
     assert len(distributed(settings)) == 2  # the stakeholders' channel and e-mail list
 
 
 async def test_seed000_external_message_waits_for_the_communications_lead(comms: Callable[..., Any]) -> None:
     handle = await comms()
-    await handle.execute_update(CommsWorkflow.skip, Skip(
+    await handle.execute_update("skip", Skip(
         actor="carol", message_id="investigation/internal_stakeholders", reason="staff were briefed at the all-hands"))
     mid = "investigation/strategic_customers"
     await draft_and_review(handle, mid)
-    await handle.execute_update(CommsWorkflow.authorize, Approve(actor="frank", message_id=mid))
+    await handle.execute_update("authorize", Approve(actor="frank", message_id=mid))
     await asyncio.sleep(0.2)
     m = message(await state(handle), mid)
     assert m.step is Step.APPROVAL and [o.role for o in m.waiting_on] == [Role.COMMUNICATIONS_LEAD]
-    await handle.execute_update(CommsWorkflow.approve_external, Approve(actor="carol", message_id=mid))
+    await handle.execute_update("approve_external", Approve(actor="carol", message_id=mid))
     await reaches(handle, mid, Step.SEND_APPROVAL)
 
 
@@ -238,19 +238,40 @@ async def test_wrong_role_is_refused_naming_the_role(comms: Callable[..., Any]) 
     handle = await comms()
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
-    assert await refused(handle, CommsWorkflow.draft, Draft(actor="erin", message_id=mid, values=VALUES)) == (
+    assert await refused(handle, "draft", Draft(actor="erin", message_id=mid, values=VALUES)) == (
         "only the Technical SLT (bob) can draft; you are erin")
     await draft_and_review(handle, mid)
-    assert await refused(handle, CommsWorkflow.authorize, Approve(actor="bob", message_id=mid)) == (
+    assert await refused(handle, "authorize", Approve(actor="bob", message_id=mid)) == (
         "only the ELT Approver (frank) can authorize; you are bob")
     assert "no message 'investigation/everyone'" in await refused(
-        handle, CommsWorkflow.authorize, Approve(actor="frank", message_id="investigation/everyone"))
+        handle, "authorize", Approve(actor="frank", message_id="investigation/everyone"))
     # the same step as a signal is refused too, and the refusal is on record
     await handle.signal("authorize", Approve(actor="bob", message_id=mid))
     await asyncio.sleep(0.2)
     s = await state(handle)
     assert message(s, mid).step is Step.APPROVAL
     assert any(e.kind == "refused" and "only the ELT Approver" in e.text for e in s.log)
+
+
+async def test_unknown_step_or_unreadable_input_is_refused_and_the_loop_goes_on(comms: Callable[..., Any]) -> None:
+    handle = await comms()
+    mid = "investigation/internal_stakeholders"
+    await reaches(handle, mid, Step.DRAFTING)
+    assert (await refused(handle, "publish", Skip(actor="carol", message_id=mid, reason="r"))).startswith(
+        "the message loop has no step 'publish'; steps: draft, edit")
+    assert (await refused(handle, "review", {"actor": "erin"})).startswith(
+        "review needs a valid Review: message_id: Field required; verdict: Field required")
+    assert "skip needs a valid Skip" in await refused(handle, "skip", "skip it")
+    assert await refused(handle, "skip", None) == "skip needs a Skip"
+    # as signals, the same are refused on the record; a valid one is taken
+    await handle.signal("publish", {"actor": "carol"})
+    await handle.signal("skip", {"actor": "carol", "message_id": mid})
+    await handle.signal("skip", Skip(actor="carol", message_id=mid, reason="staff were briefed"))
+    s = await until(handle, lambda s: message(s, mid).step is Step.SKIPPED)
+    refusals = [e.text for e in s.log if e.kind == "refused"]
+    assert refusals[0].startswith("publish: the message loop has no step 'publish'")
+    assert refusals[1] == "skip: skip needs a valid Skip: reason: Field required"
+    await reaches(handle, "investigation/strategic_customers", Step.DRAFTING)
 
 
 async def test_seed004_reviewer_cannot_approve_their_own_draft(comms: Callable[..., Any],
@@ -260,10 +281,10 @@ async def test_seed004_reviewer_cannot_approve_their_own_draft(comms: Callable[.
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
-    own = await refused(handle, CommsWorkflow.review, Review(actor="bob", message_id=mid, verdict=Verdict.APPROVE))
+    own = await refused(handle, "review", Review(actor="bob", message_id=mid, verdict=Verdict.APPROVE))
     assert own == f"bob drafted {mid} and cannot review it; another Messaging Officer must"
-    await handle.execute_update(CommsWorkflow.review, Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE))
-    await handle.execute_update(CommsWorkflow.review, Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE))
+    await handle.execute_update("review", Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE))
+    await handle.execute_update("review", Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
 
 
@@ -273,26 +294,26 @@ async def test_seed004_strong_objection_blocks_until_the_drafter_resolves_it(com
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
     assert "needs a reason" in await refused(
-        handle, CommsWorkflow.review, Review(actor="dana", message_id=mid, verdict=Verdict.OBJECT))
-    await handle.execute_update(CommsWorkflow.review, Review(
+        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.OBJECT))
+    await handle.execute_update("review", Review(
         actor="dana", message_id=mid, verdict=Verdict.OBJECT, reason="do not name the payment gateway"))
-    await handle.execute_update(CommsWorkflow.review, Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE))
+    await handle.execute_update("review", Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE))
     await asyncio.sleep(0.2)
     m = message(await state(handle), mid)
     assert m.step is Step.IN_REVIEW and m.waiting_on[0].what == "resolve objection 1 (dana)"
     assert "objection 1 on" in await refused(
-        handle, CommsWorkflow.review, Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE))
-    assert "only the Technical SLT (bob)" in await refused(handle, CommsWorkflow.resolve_objection, ResolveObjection(
+        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE))
+    assert "only the Technical SLT (bob)" in await refused(handle, "resolve_objection", ResolveObjection(
         actor="erin", message_id=mid, objection=1, resolution="ok"))
 
-    await handle.execute_update(CommsWorkflow.resolve_objection, ResolveObjection(
+    await handle.execute_update("resolve_objection", ResolveObjection(
         actor="bob", message_id=mid, objection=1, resolution="gateway no longer named",
         text="We are investigating errors at checkout. Next update within the hour."))
     m = message(await state(handle), mid)
     assert [(v.number, v.author) for v in m.versions] == [(1, "bob"), (2, "bob")]
     assert sorted(o.what for o in m.waiting_on) == ["review v2", "review v2"]  # erin approved v1 only
     for reviewer in ("erin", "dana"):
-        await handle.execute_update(CommsWorkflow.review, Review(actor=reviewer, message_id=mid,
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
                                                                  verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
 
@@ -309,7 +330,7 @@ async def test_seed004_phase_change_supersedes_unsent_messages(comms: Callable[.
     old = [m for m in s.messages if m.phase is Phase.INVESTIGATION]
     assert {m.step for m in old} == {Step.SUPERSEDED}
     assert old[0].ended_reason == "the incident moved to identification" and old[0].versions
-    assert "superseded" in await refused(handle, CommsWorkflow.review, Review(
+    assert "superseded" in await refused(handle, "review", Review(
         actor="erin", message_id=mid, verdict=Verdict.APPROVE))
 
     await handle.signal(CommsWorkflow.incident_phase_changed, PhaseChanged(
@@ -323,9 +344,9 @@ async def test_seed004_business_lead_skips_an_audience_with_a_reason(comms: Call
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     assert "only the Business Lead (carol)" in await refused(
-        handle, CommsWorkflow.skip, Skip(actor="bob", message_id=mid, reason="no"))
-    assert "say why" in await refused(handle, CommsWorkflow.skip, Skip(actor="carol", message_id=mid, reason=" "))
-    await handle.execute_update(CommsWorkflow.skip, Skip(actor="carol", message_id=mid,
+        handle, "skip", Skip(actor="bob", message_id=mid, reason="no"))
+    assert "say why" in await refused(handle, "skip", Skip(actor="carol", message_id=mid, reason=" "))
+    await handle.execute_update("skip", Skip(actor="carol", message_id=mid,
                                                          reason="no staff impact at this phase"))
     nxt = await reaches(handle, "investigation/strategic_customers", Step.DRAFTING)
     assert nxt.owner == "bob"
@@ -339,9 +360,9 @@ async def test_seed004_missing_placeholder_refuses_the_draft_and_sends_nothing(
     mid = "investigation/all_customers"
     await reaches(handle, "investigation/internal_stakeholders", Step.DRAFTING)
     for first in ("investigation/internal_stakeholders", "investigation/strategic_customers"):
-        await handle.execute_update(CommsWorkflow.skip, Skip(actor="carol", message_id=first, reason="test"))
+        await handle.execute_update("skip", Skip(actor="carol", message_id=first, reason="test"))
     await reaches(handle, mid, Step.DRAFTING)
-    why = await refused(handle, CommsWorkflow.draft, Draft(actor="bob", message_id=mid,
+    why = await refused(handle, "draft", Draft(actor="bob", message_id=mid,
                                                             values={"next_update": "soon"}))
     assert "needs placeholder 'impact'" in why and "--set impact=" in why
     m = message(await state(handle), mid)
@@ -363,9 +384,9 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
     await asyncio.sleep(0.2)
     await dmed(settings, "U0CAROL", 1)  # once per estimate
 
-    await handle.execute_update(CommsWorkflow.estimate, GiveEstimate(actor="bob", message_id=mid, minutes=10))
+    await handle.execute_update("estimate", GiveEstimate(actor="bob", message_id=mid, minutes=10))
     assert "owes nothing" in await refused(
-        handle, CommsWorkflow.estimate, GiveEstimate(actor="dana", message_id=mid, minutes=5))
+        handle, "estimate", GiveEstimate(actor="dana", message_id=mid, minutes=5))
     m = message(await state(handle), mid)
     assert m.waiting_on[0].estimated_by == "bob" and not m.waiting_on[0].nudged
     assert "waiting on Technical SLT (bob) to draft until" in (await state(handle)).status
