@@ -9,7 +9,7 @@ meanwhile is never overwritten, and sends no review invitation for an open incid
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -66,7 +66,7 @@ class Aftermath:
             self._notify_pmo()
         s.review_due = (s.resolved_at or workflow.now()) + timedelta(hours=post.review_after_hours)
         s.next_review_reminder = s.review_due
-        self.out.spawn(self._draft_postmortem_then_invite(s.reopens))
+        self.out.spawn(self._draft_postmortem_then_invite(s.reopens, s.review_due))
 
     def _notify_pmo(self) -> None:
         """Seed 002: the PMO adds the incident to this week's PM call agenda."""
@@ -82,7 +82,7 @@ class Aftermath:
                        "the agenda of this week's PM call.", f"pmo:{self.s.reopens}", then=ticked)
         self.out.note("pmo", f"PMO ({', '.join(pmo)}) asked to put it on this week's PM call agenda")
 
-    async def _draft_postmortem_then_invite(self, reopens: int) -> None:
+    async def _draft_postmortem_then_invite(self, reopens: int, review_due: datetime) -> None:
         s = self.s
         await self.draft_postmortem()
         if s.status is not Status.RESOLVED or s.reopens != reopens:
@@ -90,9 +90,9 @@ class Aftermath:
         attendees = people_for(s, self.policy, REVIEWERS)
         self.out.reach(attendees, [Channel.SLACK, Channel.EMAIL],
                        f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
-                       f"{s.review_due:%Y-%m-%d %H:%M} UTC. Postmortem draft: {s.postmortem_location}",
+                       f"{review_due:%Y-%m-%d %H:%M} UTC. Postmortem draft: {s.postmortem_location}",
                        f"review:invite:{reopens}")
-        self.out.note("review", f"Review meeting scheduled for {s.review_due:%Y-%m-%d %H:%M} UTC with "
+        self.out.note("review", f"Review meeting scheduled for {review_due:%Y-%m-%d %H:%M} UTC with "
                       f"{', '.join(attendees)}")
 
     async def draft_postmortem(self) -> None:

@@ -43,8 +43,16 @@ class Deliveries:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
 
     def spawn(self, work: Awaitable[Any]) -> None:
-        """Run a delivery on its own; the caller does not wait for it."""
-        task: asyncio.Task[Any] = asyncio.ensure_future(work)
+        """Run a delivery on its own; the caller does not wait for it. A bug in it is written on the
+        timeline rather than lost with the task."""
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as err:
+                workflow.logger.exception("delivery failed")
+                self.note("delivery", f"a delivery failed: {type(err).__name__}: {err}")
+
+        task: asyncio.Task[Any] = asyncio.ensure_future(guarded())
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
