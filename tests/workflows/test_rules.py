@@ -19,6 +19,7 @@ from workflows.model import (
     AlertStatus,
     Classify,
     CloseIncident,
+    Decision,
     Estimate,
     IncidentKind,
     IncidentState,
@@ -49,13 +50,13 @@ def confirmed(policy: Policy, severity: Severity = Severity.SEV2) -> IncidentSta
     return s
 
 
-def decide(s: IncidentState, policy: Policy, decision, minutes: float = 1) -> str:  # type: ignore[no-untyped-def]
+def decide(s: IncidentState, policy: Policy, decision: Decision, minutes: float = 1) -> str:
     name = incident_decision_name(decision)
     rules.check(s, policy, name, decision)
     return rules.apply(s, policy, name, decision, T0 + timedelta(minutes=minutes))
 
 
-def refusal(s: IncidentState, policy: Policy, decision) -> str:  # type: ignore[no-untyped-def]
+def refusal(s: IncidentState, policy: Policy, decision: Decision) -> str:
     with pytest.raises(rules.Refusal) as refused:
         rules.check(s, policy, incident_decision_name(decision), decision)
     return str(refused.value)
