@@ -46,7 +46,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from temporalio.api.common.v1 import Memo, Payloads, WorkflowType
+from temporalio.api.sdk.v1 import UserMetadata
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.converter import WorkflowSerializationContext
 
 from settings import Settings, describe_validation_error
 from workflows.incident import IncidentInput, IncidentWorkflow
@@ -57,6 +62,8 @@ M = TypeVar("M", bound=BaseModel)
 
 # One attempt's budget; the HTTP service bounds the whole request separately.
 SEND_TIMEOUT = timedelta(seconds=5)
+# The workflow type: @workflow.defn without a name registers a workflow under its class's name.
+INCIDENT_WORKFLOW = IncidentWorkflow.__name__
 
 
 class AlertBodyError(ValueError):
@@ -295,23 +302,33 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     """Record one alert on its incident by signal-with-start; True when this alert opened the incident.
 
     Signal-with-start is atomic on the server: however many replicas race on one group, one workflow
-    starts and every alert lands on it.
+    starts and every alert lands on it. Only the server's answer says whether this call started the run,
+    and `Client.start_workflow` does not pass it on: so the request goes through the client's public
+    workflow service, encoded with the client's data converter as start_workflow would encode it.
     """
     incident_id = incident_id_for(event.source, event.dedup_key)
-    handle = await client.start_workflow(
-        IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, policy=policy, ui_url=incident_url(settings, incident_id)),
-        id=incident_id,
-        task_queue=settings.incident_task_queue,
-        start_signal="alert",
-        start_signal_args=[event],
-        static_summary=summary_line(event),
-        memo={"title": event.title},  # `incidentctl list` shows it: list results carry memo, not summary
-        rpc_timeout=SEND_TIMEOUT,
+    converter = client.data_converter.with_context(
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=incident_id))
+    start = IncidentInput(incident_id=incident_id, policy=policy, ui_url=incident_url(settings, incident_id))
+    start_input, alert, summary, title = await converter.encode([start, event, summary_line(event), event.title])
+    answer = await client.workflow_service.signal_with_start_workflow_execution(
+        SignalWithStartWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_id=incident_id,
+            workflow_type=WorkflowType(name=INCIDENT_WORKFLOW),
+            task_queue=TaskQueue(name=settings.incident_task_queue),
+            input=Payloads(payloads=[start_input]),
+            signal_name="alert",
+            signal_input=Payloads(payloads=[alert]),
+            identity=client.identity,
+            request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
+            memo=Memo(fields={"title": title}),  # `incidentctl list` shows it: list results carry memo, not summary
+            user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
+        ),
+        retry=True,
+        timeout=SEND_TIMEOUT,
     )
-    # The server says whether this call started the run; the SDK keeps its answer on the handle only.
-    response = getattr(handle, "_start_workflow_response", None)
-    return bool(getattr(response, "started", False))
+    return answer.started
 
 
 def incident_url(settings: Settings, incident_id: str) -> str:
