@@ -1,7 +1,9 @@
 """incidentctl: declare, list, show and decide on incidents from a terminal.
 
-Every decision is an Update on the incident's workflow, judged by the same validators as Slack's
-buttons; a refusal prints one line and exits 1. The acting person comes from --as or INCIDENTCTL_USER.
+Every decision is an Update on the incident's workflow under the registry's name for it, judged by the
+same validators as Slack's buttons; a refusal prints one line and exits 1. A command whose answer is lost
+sends its decision again under the same update id (applied once). The acting person comes from --as or
+INCIDENTCTL_USER.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from settings import describe_validation_error
 from starter import cli_common as common
 from starter import cli_comms, cli_drill
 from starter.alerts import incident_url, manual_alert, send_alert
+from starter.decide import query_state
 from workflows import search_attributes as sa
 from workflows.model import (
     Acknowledge,
@@ -115,7 +118,7 @@ def show(incident: Id, as_json: Json = False) -> None:
     """One incident: its facts, roles, alerts, tasks, who owes what, and its timeline."""
 
     async def state() -> IncidentState:
-        return await common.query_state(await common.connect(), _id(incident))
+        return await query_state(await common.connect(), _id(incident))
 
     current = common.run(state)
     if as_json:
@@ -196,7 +199,7 @@ def declare(
 @app.command()
 def ack(incident: Id, note: Note = "", as_: As = None) -> None:
     """Acknowledge the incident: you are on it, escalation stops."""
-    common.run_update(_id(incident), "acknowledge", Acknowledge(actor=common.actor(as_), note=note))
+    common.run_update(_id(incident), Acknowledge(actor=common.actor(as_), note=note))
 
 
 @app.command("assign-role")
@@ -207,7 +210,7 @@ def assign_role(
     as_: As = None,
 ) -> None:
     """Give a role on this incident to a person (e.g. incident_commander bob)."""
-    common.run_update(_id(incident), "assign_role", AssignRole(actor=common.actor(as_), role=role, person=person))
+    common.run_update(_id(incident), AssignRole(actor=common.actor(as_), role=role, person=person))
 
 
 @app.command()
@@ -224,7 +227,7 @@ def classify(
     """The initial assessment: incident or disturbance, severity, scope, critical criteria."""
     decision = Classify(actor=common.actor(as_), kind=kind, severity=severity, scope=scope,
                         criteria=criterion or [], note=note)
-    common.run_update(_id(incident), "classify", decision)
+    common.run_update(_id(incident), decision)
 
 
 @app.command()
@@ -235,7 +238,7 @@ def phase(
     as_: As = None,
 ) -> None:
     """Move the incident to a phase (investigation, identification, monitoring)."""
-    common.run_update(_id(incident), "set_phase", SetPhase(actor=common.actor(as_), phase=to, note=note))
+    common.run_update(_id(incident), SetPhase(actor=common.actor(as_), phase=to, note=note))
 
 
 @app.command()
@@ -246,19 +249,19 @@ def estimate(
     as_: As = None,
 ) -> None:
     """The responsible developer's estimate (seed 002)."""
-    common.run_update(_id(incident), "estimate", Estimate(actor=common.actor(as_), minutes=minutes, note=note))
+    common.run_update(_id(incident), Estimate(actor=common.actor(as_), minutes=minutes, note=note))
 
 
 @app.command()
 def note(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
     """A progress note on the timeline (it also counts as progress)."""
-    common.run_update(_id(incident), "progress_note", ProgressNote(actor=common.actor(as_), text=text))
+    common.run_update(_id(incident), ProgressNote(actor=common.actor(as_), text=text))
 
 
 @app.command()
 def update(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
     """A status update for the client and leads (the regular cadence of seed 002)."""
-    common.run_update(_id(incident), "status_update", StatusUpdate(actor=common.actor(as_), text=text))
+    common.run_update(_id(incident), StatusUpdate(actor=common.actor(as_), text=text))
 
 
 @task_app.command("add")
@@ -271,13 +274,13 @@ def task_add(
 ) -> None:
     """Add a recovery task, prioritised by business impact."""
     decision = AssignTask(actor=common.actor(as_), title=title, assignee=assignee, business_impact=impact)
-    common.run_update(_id(incident), "assign_task", decision)
+    common.run_update(_id(incident), decision)
 
 
 @task_app.command("done")
 def task_done(incident: Id, task_id: Annotated[str, typer.Argument(metavar="TASK")], as_: As = None) -> None:
     """Mark a recovery task done."""
-    common.run_update(_id(incident), "complete_task", CompleteTask(actor=common.actor(as_), task_id=task_id))
+    common.run_update(_id(incident), CompleteTask(actor=common.actor(as_), task_id=task_id))
 
 
 @app.command("data-loss")
@@ -287,7 +290,7 @@ def data_loss(
     as_: As = None,
 ) -> None:
     """Report data loss against the service's RPO (seed 003)."""
-    common.run_update(_id(incident), "report_data_loss", ReportDataLoss(actor=common.actor(as_), minutes=minutes))
+    common.run_update(_id(incident), ReportDataLoss(actor=common.actor(as_), minutes=minutes))
 
 
 @app.command("business-incident")
@@ -298,7 +301,7 @@ def business_incident(
 ) -> None:
     """Declare a business incident: start the stakeholder message loop (seed 004)."""
     decision = TriggerBusinessIncident(actor=common.actor(as_), reason=reason)
-    common.run_update(_id(incident), "trigger_business_incident", decision)
+    common.run_update(_id(incident), decision)
 
 
 @app.command()
@@ -313,13 +316,13 @@ def resolve(
     """Resolve the incident with seed 000's resolution message."""
     decision = Resolve(actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention,
                        root_cause=root_cause)
-    common.run_update(_id(incident), "resolve", decision)
+    common.run_update(_id(incident), decision)
 
 
 @app.command()
 def reopen(incident: Id, reason: Annotated[str, typer.Option(help="why it is not over")], as_: As = None) -> None:
     """Reopen a resolved incident."""
-    common.run_update(_id(incident), "reopen", Reopen(actor=common.actor(as_), reason=reason))
+    common.run_update(_id(incident), Reopen(actor=common.actor(as_), reason=reason))
 
 
 @app.command("review-held")
@@ -327,23 +330,20 @@ def review_held(incident: Id, notes: Annotated[str, typer.Option(help="what the 
                 root_cause: Annotated[str, typer.Option(help="the root cause the review found")] = "",
                 as_: As = None) -> None:
     """Record that the post-incident review took place; the postmortem draft is redone with its findings."""
-    common.run_update(_id(incident), "review_held",
-                      ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause))
+    common.run_update(_id(incident), ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause))
 
 
 @app.command()
 def publish(incident: Id, url: Annotated[str, typer.Option(help="where the postmortem lives")] = "",
             as_: As = None) -> None:
     """Record that the postmortem is published."""
-    common.run_update(_id(incident), "publish_postmortem", PublishPostmortem(actor=common.actor(as_), url=url))
+    common.run_update(_id(incident), PublishPostmortem(actor=common.actor(as_), url=url))
 
 
 @app.command()
 def close(incident: Id, as_: As = None) -> None:
     """Close the incident once its documentation is complete."""
-    common.run_update(_id(incident), "close", CloseIncident(actor=common.actor(as_)))
-
-
+    common.run_update(_id(incident), CloseIncident(actor=common.actor(as_)))
 
 
 cli_comms.register(app)

@@ -1,8 +1,8 @@
 """What every incidentctl command shares: settings, the Temporal connection, who acts, sending a
-decision, and output (`--json` for scripts, a Rich table for people).
+decision (through starter.decide, as Slack and the drill do), and output (`--json` for scripts, a Rich
+table for people).
 
 Every refusal ends the command with one line on stderr and a non-zero exit (STYLE rule 9).
-`send_decision` is also what the Slack endpoint uses, so both ways in refuse with the same words.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
@@ -20,28 +21,19 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from temporalio.client import (
-    Client,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 import settings as settings_module
 from policy_file import PolicyError, load_policy
 from settings import Settings
-from workflows.model import Decision, IncidentState
+from starter.decide import Refused, is_unreachable, send_decision, send_step
+from workflows.model import Decision
 from workflows.policy import Policy
 
 T = TypeVar("T")
 
 USER_ENV = "INCIDENTCTL_USER"
-
-
-class Refused(Exception):
-    """A decision or read the system refused; the message is the one line a person sees."""
 
 
 def say_refusal(message: str) -> None:
@@ -81,13 +73,6 @@ def unreachable(address: str) -> str:
     return f"cannot reach Temporal at {address}: start it with `make run` or set TEMPORAL_ADDRESS"
 
 
-def is_unreachable(err: BaseException) -> bool:
-    """A server that is down or refuses connections, as the SDK reports it (not a refusal by Temporal)."""
-    if isinstance(err, RPCError):
-        return err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
-    return isinstance(err, RuntimeError) and "Failed client connect" in str(err)
-
-
 async def connect() -> Client:
     current = settings()
     try:
@@ -98,60 +83,14 @@ async def connect() -> Client:
         raise
 
 
-# A running worker answers in milliseconds; past this nobody is polling the task queue.
-ANSWER_WITHIN = timedelta(seconds=15)
+# Within this a command keeps sending a decision whose answer was lost (server restarting, no worker yet)
+# under its one update id, so that however often it is sent it is applied once.
+RETRY_WITHIN = timedelta(seconds=20)
 
 
-def no_answer(incident_id: str) -> str:
-    return f"{incident_id} did not answer in time; is the worker running? (make run)"
-
-
-def refusal_for(err: BaseException, incident_id: str) -> str | None:
-    """The one line to show for an error Temporal returned, or None when it is not a refusal."""
-    if isinstance(err, WorkflowUpdateFailedError):
-        return str(err.cause.message if hasattr(err.cause, "message") else err.cause)
-    if isinstance(err, WorkflowQueryFailedError | WorkflowQueryRejectedError):
-        return f"{incident_id}: {err}"
-    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return no_answer(incident_id)
-    if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
-        if "already completed" in str(err):
-            return f"{incident_id} is closed; nothing about it can change any more"
-        return f"no incident {incident_id} (incidentctl list shows open ones)"
-    if is_unreachable(err):
-        return unreachable(settings().temporal_address)
-    return None
-
-
-async def send_decision(client: Client, incident_id: str, update_name: str, decision: Decision) -> str:
-    """Run one human decision as an Update; raise Refused with a readable line when it is refused."""
-    handle = client.get_workflow_handle(incident_id)
-    try:
-        return str(await handle.execute_update(update_name, decision, result_type=str, rpc_timeout=ANSWER_WITHIN))
-    except Exception as err:
-        message = refusal_for(err, incident_id)
-        if message is None:
-            raise
-        raise Refused(message) from err
-
-
-async def query_state(client: Client, incident_id: str) -> IncidentState:
-    handle = client.get_workflow_handle(incident_id)
-    try:
-        state: IncidentState = await handle.query("state", result_type=IncidentState, rpc_timeout=ANSWER_WITHIN)
-        return state
-    except RPCError as err:
-        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            raise Refused(no_answer(incident_id)) from err
-        message = refusal_for(err, incident_id)
-        if message is None:
-            raise
-        raise Refused(message) from err
-    except Exception as err:
-        message = refusal_for(err, incident_id)
-        if message is None:
-            raise
-        raise Refused(message) from err
+def new_update_id() -> str:
+    """One per invocation: the command's retries reuse it; the same command run again is a new decision."""
+    return f"incidentctl-{uuid.uuid4()}"
 
 
 def run(work: Callable[[], Awaitable[T]]) -> T:
@@ -171,16 +110,28 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
         raise
 
 
-def run_update(incident_id: str, update_name: str, decision: Decision) -> str:
+def run_update(incident_id: str, decision: Decision) -> str:
     """Send one decision to an incident from the command line and print what the incident said."""
+    update_id = new_update_id()
 
     async def work() -> str:
-        client = await connect()
-        return await send_decision(client, incident_id, update_name, decision)
+        return await send_decision(await connect(), incident_id, decision, update_id=update_id,
+                                   retry_within=RETRY_WITHIN)
 
     result = run(work)
     typer.echo(result or f"{incident_id}: done")
     return result
+
+
+def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> Any:
+    """Send one step of the incident's message loop (COMMS_DECISIONS[name]) from the command line."""
+    update_id = new_update_id()
+
+    async def work() -> Any:
+        return await send_step(await connect(), incident_id, name, step, result_type, update_id=update_id,
+                               retry_within=RETRY_WITHIN)
+
+    return run(work)
 
 
 # --- output ------------------------------------------------------------------------------------

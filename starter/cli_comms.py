@@ -1,7 +1,8 @@
 """incidentctl's commands for seed 004's Message Creation Loop, on the incident's CommsWorkflow.
 
-Each step is an Update on workflow "<incident>-comms", judged by its validators (role, message state);
-a refusal prints one line and exits 1. `register(app)` adds the commands to incidentctl.
+Each step is an Update, under its name in the registry, on the message loop the incident's state names;
+it is judged by the loop's validators (role, message state). A refusal prints one line and exits 1.
+`register(app)` adds the commands to incidentctl.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from settings import describe_validation_error
 from starter import cli_common as common
+from starter.decide import ANSWER_WITHIN, Refused, message_loop_id, refusal_for
 from workflows.comms_model import (
-    Approve,
     CommsMessage,
     CommsState,
     ConfirmSent,
@@ -30,8 +29,8 @@ from workflows.comms_model import (
     SetAudienceOrder,
     Skip,
     Verdict,
-    comms_workflow_id,
 )
+from workflows.decisions import COMMS_DECISIONS
 from workflows.model import Audience, Decision
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
@@ -45,19 +44,11 @@ COLUMNS = ("message", "step", "version", "waiting on", "until", "notes")
 
 
 def register(app: typer.Typer) -> None:
-    """Add the message loop's commands to the incidentctl app."""
-    app.command("messages")(messages)
-    app.command("draft")(draft)
-    app.command("edit")(edit)
-    app.command("review")(review)
-    app.command("resolve-objection")(resolve_objection)
-    app.command("authorize")(authorize)
-    app.command("approve-external")(approve_external)
-    app.command("approve-send")(approve_send)
-    app.command("confirm-sent")(confirm_sent)
-    app.command("skip")(skip)
-    app.command("message-estimate")(message_estimate)
-    app.command("audience-order")(audience_order)
+    """Add the message loop's commands to the incidentctl app, each named after its function
+    (resolve_objection: `incidentctl resolve-objection`)."""
+    for command in (messages, draft, edit, review, resolve_objection, authorize, approve_external, approve_send,
+                    confirm_sent, skip, message_estimate, audience_order):
+        app.command()(command)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -69,11 +60,15 @@ def messages(incident: Id, as_json: Json = False) -> None:
 
     async def work() -> CommsState:
         client = await common.connect()
+        loop = await message_loop_id(client, incident_id)
         try:
-            state: CommsState = await client.get_workflow_handle(comms_workflow_id(incident_id)).query(
-                "state", result_type=CommsState)
+            state: CommsState = await client.get_workflow_handle(loop).query(
+                "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN)
         except Exception as err:
-            raise common.Refused(_refusal(err, incident_id)) from err
+            message = refusal_for(err, incident_id, loop=True)
+            if message is None:
+                raise
+            raise Refused(message) from err
         return state
 
     state = common.run(work)
@@ -112,7 +107,7 @@ def draft(
     as_: As = None,
 ) -> None:
     """Technical SLT: draft the message from its statement template (placeholders from --set)."""
-    m = _step(incident, "draft", lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []),
+    m = _step(incident, lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []),
                                                   subject=subject, text=text), as_)
     version = m.current
     if version is not None:
@@ -128,7 +123,7 @@ def edit(
     as_: As = None,
 ) -> None:
     """Technical SLT, reviewers, Customer Liaison: a new version of the text (the reviews start over on it)."""
-    _step(incident, "edit", lambda who: Edit(actor=who, message_id=message, text=text, subject=subject, note=note), as_)
+    _step(incident, lambda who: Edit(actor=who, message_id=message, text=text, subject=subject, note=note), as_)
 
 
 def review(
@@ -143,7 +138,7 @@ def review(
     if approve == bool(objection):
         common.fail("review needs exactly one of --approve or --object REASON")
     verdict = Verdict.APPROVE if approve else Verdict.OBJECT
-    _step(incident, "review", lambda who: Review(actor=who, message_id=message, verdict=verdict, reason=objection), as_)
+    _step(incident, lambda who: Review(actor=who, message_id=message, verdict=verdict, reason=objection), as_)
 
 
 def resolve_objection(
@@ -155,28 +150,37 @@ def resolve_objection(
     as_: As = None,
 ) -> None:
     """Technical SLT: resolve a strong objection (the objector then reviews again)."""
-    _step(incident, "resolve_objection", lambda who: ResolveObjection(
+    _step(incident, lambda who: ResolveObjection(
         actor=who, message_id=message, objection=objection, resolution=resolution, text=text), as_)
+
+
+# The three approvals share one model; each command is named after its decision in the registry.
 
 
 def authorize(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
     """ELT Approver: authorise the reviewed message for release."""
-    _step(incident, "authorize", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+    _approve(authorize, incident, message, note, as_)
 
 
 def approve_external(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
     """Communications Lead: approve a message to customers (seed 000: every external message)."""
-    _step(incident, "approve_external", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+    _approve(approve_external, incident, message, note, as_)
 
 
 def approve_send(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
     """Incident Commander: approve sending (after the reviews and the approvals); distribution starts."""
-    _step(incident, "approve_send", lambda who: Approve(actor=who, message_id=message, note=note), as_)
+    _approve(approve_send, incident, message, note, as_)
+
+
+def _approve(command: Callable[..., None], incident: str, message: str, note: str, as_: str | None) -> None:
+    model = COMMS_DECISIONS[command.__name__]
+    _step(incident, lambda who: model.model_validate({"actor": who, "message_id": message, "note": note}), as_,
+          name=command.__name__)
 
 
 def confirm_sent(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
     """Distributor: confirm the message reached its audience."""
-    _step(incident, "confirm_sent", lambda who: ConfirmSent(actor=who, message_id=message, note=note), as_)
+    _step(incident, lambda who: ConfirmSent(actor=who, message_id=message, note=note), as_)
 
 
 def skip(
@@ -186,7 +190,7 @@ def skip(
     as_: As = None,
 ) -> None:
     """Business Lead: send this audience nothing in this phase."""
-    _step(incident, "skip", lambda who: Skip(actor=who, message_id=message, reason=reason), as_)
+    _step(incident, lambda who: Skip(actor=who, message_id=message, reason=reason), as_)
 
 
 def message_estimate(
@@ -197,8 +201,7 @@ def message_estimate(
     as_: As = None,
 ) -> None:
     """Whoever owes a step on a message: when it will be done (the Business Lead checks back then)."""
-    _step(incident, "estimate", lambda who: GiveEstimate(actor=who, message_id=message, minutes=minutes,
-                                                         note=note), as_)
+    _step(incident, lambda who: GiveEstimate(actor=who, message_id=message, minutes=minutes, note=note), as_)
 
 
 def audience_order(
@@ -208,18 +211,26 @@ def audience_order(
 ) -> None:
     """Business Lead: the order in which the phase's audiences are addressed."""
     step = _decision(lambda who: SetAudienceOrder(actor=who, order=order), as_)
-    result = common.run(lambda: _update(_id(incident), "set_audience_order", step, list[Audience]))
+    result = common.run_step(_id(incident), step_name(step), step, list[Audience])
     typer.echo(f"{_id(incident)}: audiences in order: {', '.join(a.value for a in result)}")
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _step(incident: str, update_name: str, build: Callable[[str], Decision], as_: str | None) -> CommsMessage:
+def step_name(step: Decision) -> str:
+    """The registry's name for a step whose model serves only one (every step but the approvals)."""
+    names = [name for name, model in COMMS_DECISIONS.items() if type(step) is model]
+    if len(names) != 1:
+        raise KeyError(f"{type(step).__name__} names {len(names)} steps of the message loop: {names}")
+    return names[0]
+
+
+def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, name: str = "") -> CommsMessage:
     """Run one step of the loop as an Update and print where the message is now, in one line."""
     incident_id = _id(incident)
     step = _decision(build, as_)
-    m: CommsMessage = common.run(lambda: _update(incident_id, update_name, step, CommsMessage))
+    m: CommsMessage = common.run_step(incident_id, name or step_name(step), step, CommsMessage)
     waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}"
                         for o in m.waiting_on)
     typer.echo(f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}")
@@ -234,27 +245,6 @@ def _decision(build: Callable[[str], Decision], as_: str | None) -> Decision:
     return decision
 
 
-async def _update(incident_id: str, update_name: str, step: Decision, result_type: Any) -> Any:
-    client: Client = await common.connect()
-    try:
-        return await client.get_workflow_handle(comms_workflow_id(incident_id)).execute_update(
-            update_name, step, result_type=result_type)
-    except Exception as err:
-        raise common.Refused(_refusal(err, incident_id)) from err
-
-
-def _refusal(err: Exception, incident_id: str) -> str:
-    if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
-        if "already completed" in str(err):
-            return f"{incident_id}'s message loop has ended; nothing in it can change any more"
-        return (f"{incident_id} has no business incident: start one with "
-                f"incidentctl business-incident {incident_id}")
-    message = common.refusal_for(err, incident_id)
-    if message is None:
-        raise err
-    return message
-
-
 def _pairs(values: list[str]) -> dict[str, str]:
     pairs = {}
     for value in values:
@@ -267,7 +257,6 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 def _id(incident: str) -> str:
     return incident.strip().upper()
-
 
 
 def _hhmm(moment: datetime | None) -> str:

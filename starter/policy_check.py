@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workflows.model import Audience, Channel, Role
+from starter.decide import incident_decision
+from workflows.model import Audience, Channel, PublishPostmortem, ReviewHeld, Role, TriggerBusinessIncident
 from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
 
 CONTACT_FIELD = {
@@ -213,9 +214,9 @@ def _decisions(policy: Policy) -> list[Problem]:
     """A decision the process waits for that no role in the policy may take: it would wait forever."""
     post = policy.post_incident
     not_needed = {
-        "review_held": not post.require_review,
-        "publish_postmortem": not post.require_published_postmortem,
-        "trigger_business_incident": not uses_message_loop(policy),
+        incident_decision(ReviewHeld): not post.require_review,
+        incident_decision(PublishPostmortem): not post.require_published_postmortem,
+        incident_decision(TriggerBusinessIncident): not uses_message_loop(policy),
     }
     problems = []
     for decision in DEFAULT_PERMISSIONS:

@@ -6,6 +6,8 @@ minutes; anything else is 401 and changes nothing. The Slack user must map to a 
 (people's `slack_user_id`, or `slack_users`); the decision is theirs and the workflow's validators
 judge it exactly as for the CLI. Slack wants an answer within 3 s: the decision gets up to
 ANSWER_WITHIN seconds, and a slower one is finished in the background and reported on `response_url`.
+The decision's update id comes from the Slack request (the click, or the command's trigger_id), so a
+request Slack sends again (X-Slack-Retry-Num) is applied once.
 
 Slash command grammar (`/incident help` prints it):
 
@@ -18,10 +20,9 @@ Slash command grammar (`/incident help` prints it):
     /incident resolve INC-XXXXXXXX <overview> | <how it was resolved> | <prevention>
     /incident reopen INC-XXXXXXXX <reason>
 
-Buttons: `action_id` is the decision ("acknowledge", "set_phase", ...) or a message-loop step
-("approve_send", "authorize", "approve_external", "confirm_sent", "review", "skip"), and `value` is
-the incident id, or a JSON object with `incident_id` and the decision's other fields; a step needs
-`message_id` too:
+Buttons: `action_id` is a decision's name in the registry (workflows/decisions.py: the incident's, or
+a step of the message loop), and `value` is the incident id, or a JSON object with `incident_id` and
+the decision's other fields; a step of the message loop needs `message_id` too:
 
     {"action_id": "approve_send", "value": "{\"incident_id\": \"INC-7F3KQ2MA\",
                                              \"message_id\": \"investigation/all_customers\"}"}
@@ -46,15 +47,21 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.slack import escape_mrkdwn
 from settings import Settings, describe_validation_error
 from starter.alerts import manual_alert, send_alert
-from starter.cli_common import Refused, is_unreachable, refusal_for, send_decision
+from starter.decide import (
+    Refused,
+    decision_model,
+    is_transport_error,
+    is_unreachable,
+    send_decision,
+    send_step,
+    step_result_type,
+)
 from starter.metrics import HttpMetrics
-from workflows.comms_model import Approve, CommsMessage, ConfirmSent, Review, Skip, comms_workflow_id
-from workflows.incident import DECISIONS
+from workflows.comms_model import CommsMessage
 from workflows.model import (
     Acknowledge,
     Decision,
@@ -108,16 +115,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 @dataclass
 class Decide:
     incident_id: str
-    update_name: str
     decision: Decision
-    comms: bool = False  # a step of the incident's message loop (its CommsWorkflow), not the incident
-
-
-# Message-loop steps a button can take; every incident decision (DECISIONS) can be a button too.
-COMMS_STEPS: dict[str, type[Decision]] = {
-    "authorize": Approve, "approve_external": Approve, "approve_send": Approve,
-    "confirm_sent": ConfirmSent, "review": Review, "skip": Skip,
-}
+    step: str = ""  # the name of a step of the incident's message loop; "": a decision on the incident
+    update_id: str | None = None  # from the Slack request: the same request again is applied once
 
 
 @dataclass
@@ -144,35 +144,34 @@ def parse_command(text: str, person: str) -> Decide | Declare:
         raise SlackRefusal(f"`{verb}` needs an incident id like INC-7F3KQ2MA. {USAGE}")
     incident_id, rest = incident.upper(), rest.strip()
     try:
-        decide = _decision(verb, person, rest)
+        return Decide(incident_id, _decision(verb, person, rest))
     except ValidationError as err:
         raise SlackRefusal(f"`{verb}`: {describe_validation_error(err)}") from err
-    return Decide(incident_id, *decide)
 
 
-def _decision(verb: str, person: str, rest: str) -> tuple[str, Decision]:
+def _decision(verb: str, person: str, rest: str) -> Decision:
     first, _, tail = rest.partition(" ")
     if verb in ("ack", "acknowledge"):
-        return "acknowledge", Acknowledge(actor=person, note=rest)
+        return Acknowledge(actor=person, note=rest)
     if verb == "phase":
         if first.lower() not in Phase.__members__.values():
             raise SlackRefusal(f"unknown phase {first!r}; phases: {', '.join(p.value for p in Phase)}")
-        return "set_phase", SetPhase(actor=person, phase=Phase(first.lower()), note=tail.strip())
+        return SetPhase(actor=person, phase=Phase(first.lower()), note=tail.strip())
     if verb == "note":
-        return "progress_note", ProgressNote(actor=person, text=_required(rest, "the note"))
+        return ProgressNote(actor=person, text=_required(rest, "the note"))
     if verb == "update":
-        return "status_update", StatusUpdate(actor=person, text=_required(rest, "the update"))
+        return StatusUpdate(actor=person, text=_required(rest, "the update"))
     if verb == "estimate":
         if not (first.isascii() and first.isdigit() and len(first) <= 6):
             raise SlackRefusal("`estimate` needs minutes: `/incident estimate INC-… 30 [note]`")
-        return "estimate", Estimate(actor=person, minutes=int(first), note=tail.strip())
+        return Estimate(actor=person, minutes=int(first), note=tail.strip())
     if verb == "resolve":
         parts = [p.strip() for p in rest.split("|")]
         if len(parts) != 3 or not all(parts):
             raise SlackRefusal("`resolve` needs three parts: `<overview> | <how resolved> | <prevention>`")
-        return "resolve", Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
+        return Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
     if verb == "reopen":
-        return "reopen", Reopen(actor=person, reason=_required(rest, "the reason"))
+        return Reopen(actor=person, reason=_required(rest, "the reason"))
     raise AssertionError(f"VERBS and _decision disagree on {verb!r}")
 
 
@@ -185,9 +184,6 @@ def _required(text: str, what: str) -> str:
 def parse_action(action: dict[str, Any], person: str) -> Decide:
     """A button: action_id names the decision, value is "INC-…" or JSON with incident_id and fields."""
     name = str(action.get("action_id", ""))
-    model = DECISIONS.get(name) or COMMS_STEPS.get(name)
-    if model is None:
-        raise SlackRefusal(f"this button ({name!r}) is not a decision this service knows")
     value = str(action.get("value", ""))
     fields: dict[str, Any] = {}
     if value.startswith("{"):
@@ -198,12 +194,16 @@ def parse_action(action: dict[str, Any], person: str) -> Decide:
         if not isinstance(fields, dict):
             raise SlackRefusal("this button's value must be a JSON object")
         value = str(fields.pop("incident_id", ""))
+    found = decision_model(name, about_a_message="message_id" in fields)
+    if found is None:
+        raise SlackRefusal(f"this button ({name!r}) is not a decision this service knows")
+    model, is_step = found
     if not value.upper().startswith("INC-"):
         raise SlackRefusal("this button does not say which incident it is for")
     fields.pop("actor", None)  # the clicking person acts, whatever the button says
     try:
         decision = model.model_validate({**fields, "actor": person})
-        return Decide(value.upper(), name, decision, comms=name in COMMS_STEPS)
+        return Decide(value.upper(), decision, step=name if is_step else "")
     except ValidationError as err:
         raise SlackRefusal(f"{name}: {describe_validation_error(err)}") from err
 
@@ -248,12 +248,16 @@ def router(
             await send_alert(client, settings, policy, event)
             incident_id = incident_id_for(event.source, event.dedup_key)
             return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
-        if request.comms:
-            message = await comms_step(client, request)
-            return (f"{request.decision.actor}: {request.update_name.replace('_', ' ')} on "
-                    f"{request.incident_id} {escape_mrkdwn(message.message_id)}; now {message.step.value}")
-        result = await send_decision(client, request.incident_id, request.update_name, request.decision)
-        return f"{request.decision.actor}: {escape_mrkdwn(result)}"
+        who = request.decision.actor
+        if not request.step:
+            result = await send_decision(client, request.incident_id, request.decision, update_id=request.update_id)
+            return f"{who}: {escape_mrkdwn(result)}"
+        done = f"{who}: {request.step.replace('_', ' ')} on {request.incident_id}"
+        moved = await send_step(client, request.incident_id, request.step, request.decision,
+                                step_result_type(type(request.decision)), update_id=request.update_id)
+        if isinstance(moved, CommsMessage):
+            return f"{done} {escape_mrkdwn(moved.message_id)}; now {moved.step.value}"
+        return f"{done}: {', '.join(str(audience) for audience in moved)}"
 
     async def outcome(kind: str, request: Decide | Declare) -> dict[str, Any]:
         """The Slack message for a finished request: shown to the channel, or only to the user if refused."""
@@ -263,9 +267,10 @@ def router(
             metrics.slack.labels(kind, "refused").inc()
             return ephemeral(escape_mrkdwn(str(err)))
         except Exception as err:
-            if is_unreachable(err):
+            if is_unreachable(err) or is_transport_error(err):
                 metrics.slack.labels(kind, "unavailable").inc()
-                return ephemeral("The incident service cannot reach Temporal right now; try again shortly.")
+                return ephemeral("The incident service got no answer from Temporal in time; what you asked may "
+                                 "still take effect: check the incident before trying again.")
             log.exception("Slack %s failed", kind)
             metrics.slack.labels(kind, "error").inc()
             return ephemeral("Something went wrong on our side; try again, or use incidentctl.")
@@ -298,6 +303,8 @@ def router(
             wanted = parse_command(form.get("text", ""), person)
             if isinstance(wanted, Declare):
                 wanted.request_key = form.get("trigger_id", "")
+            else:
+                wanted.update_id = update_id(form.get("trigger_id", ""))
         except SlackRefusal as err:
             metrics.slack.labels("command", "refused").inc()
             return JSONResponse(ephemeral(escape_mrkdwn(str(err))))
@@ -328,6 +335,7 @@ def router(
             return JSONResponse({"error": "no action in payload"}, status_code=400)
         try:
             wanted = parse_action(actions[0], person)
+            wanted.update_id = update_id(str(payload.get("trigger_id", "")), user_id, actions[0])
         except SlackRefusal as err:
             metrics.slack.labels("interaction", "refused").inc()
             reply = ephemeral(escape_mrkdwn(str(err)))
@@ -337,22 +345,12 @@ def router(
     return routes
 
 
-async def comms_step(client: Client, request: Decide) -> CommsMessage:
-    """A step on the incident's message loop, workflow "<incident>-comms"; refusals raise Refused."""
-    handle = client.get_workflow_handle(comms_workflow_id(request.incident_id))
-    try:
-        message: CommsMessage = await handle.execute_update(
-            request.update_name, request.decision, result_type=CommsMessage)
-        return message
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise Refused(f"{request.incident_id} has no message loop running (no business incident)") from err
-        raise
-    except Exception as err:
-        refusal = refusal_for(err, request.incident_id)
-        if refusal is None:
-            raise
-        raise Refused(refusal) from err
+def update_id(trigger_id: str, user_id: str = "", action: dict[str, Any] | None = None) -> str | None:
+    """The update id of a Slack request: the click (its action_ts, user and action_id), else the request's
+    trigger_id. Slack sends the same values when it retries a request; None: Temporal makes one up."""
+    if action and action.get("action_ts"):
+        return f"slack-{user_id}-{action.get('action_id', '')}-{action['action_ts']}"
+    return f"slack-{trigger_id}" if trigger_id else None
 
 
 def ephemeral(text: str) -> dict[str, Any]:

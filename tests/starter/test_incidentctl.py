@@ -1,4 +1,5 @@
-"""incidentctl against the dev server: commands reach the incident, every refusal is one line and exit 1."""
+"""incidentctl against the dev server: commands reach the incident, every refusal is one line and exit 1, a
+decision whose answer is lost is sent again under its one update id and applied once."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ import asyncio
 import json
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 from settings import Settings
+from starter import cli_common, decide
+from starter.alerts import manual_alert, send_alert
 from starter.cli import app
+from starter.decide import incident_decision, query_state, send_decision
+from worker import build_worker
+from workflows.model import IncidentState, ProgressNote, Severity, incident_id_for
+from workflows.policy import Policy
 
 Run = Callable[..., Awaitable[Result]]
 
@@ -105,3 +115,58 @@ async def test_unreachable_server_is_one_line(incidentctl: Run) -> None:
     for args in (("list",), ("ack", "INC-AAAAAAAA", "--as", "bob"), ("declare", "x", "--as", "bob")):
         line = one_line_refusal(await incidentctl(*args, TEMPORAL_ADDRESS=f"127.0.0.1:{port}"))
         assert line.startswith(f"incidentctl: cannot reach Temporal at 127.0.0.1:{port}"), line
+
+
+NOTE = incident_decision(ProgressNote)  # the timeline records a decision under its name
+
+
+def progress_notes(state: IncidentState) -> list[str]:
+    return [e.text for e in state.timeline if e.kind == NOTE]
+
+
+async def test_the_same_decision_twice_under_one_update_id_is_applied_once(
+        incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
+    incident_id = await declared(incidentctl)
+    note = ProgressNote(actor="bob", text="rolled back the deploy")
+    first = await send_decision(dev_env.client, incident_id, note, update_id="incidentctl-test-1")
+    again = await send_decision(dev_env.client, incident_id, note, update_id="incidentctl-test-1")
+    assert again == first  # the second send is answered with the first one's outcome
+    await send_decision(dev_env.client, incident_id, note, update_id="incidentctl-test-2")
+    assert len(progress_notes(await query_state(dev_env.client, incident_id))) == 2
+
+
+async def test_a_lost_answer_is_sent_again_under_one_id_then_said_to_be_queued(
+        incidentctl: Run, dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker polls this incident's task queue: every attempt goes unanswered, all under one update id."""
+    idle = settings.model_copy(update={"incident_task_queue": f"{settings.incident_task_queue}-idle"})
+    event = manual_alert("Checkout is failing", "alice", severity=Severity.SEV2, service="checkout")
+    await send_alert(dev_env.client, idle, example_policy, event)
+    incident_id = incident_id_for(event.source, event.dedup_key)
+    monkeypatch.setattr(decide, "ANSWER_WITHIN", timedelta(seconds=1))
+    monkeypatch.setattr(cli_common, "RETRY_WITHIN", timedelta(seconds=5))
+    sent: list[str | None] = []
+    execute_update = WorkflowHandle.execute_update
+
+    async def counted(handle: WorkflowHandle[Any, Any], *args: Any, **kwargs: Any) -> Any:
+        sent.append(kwargs.get("id"))
+        return await execute_update(handle, *args, **kwargs)
+
+    monkeypatch.setattr(WorkflowHandle, "execute_update", counted)
+    line = one_line_refusal(await incidentctl("note", incident_id, "rolled back the deploy", "--as", "bob"))
+    assert line == (f"incidentctl: {incident_id} did not confirm the decision within 5 s; it may be queued and "
+                    f"apply once a worker runs (make run): check incidentctl show {incident_id} before sending it "
+                    "again")
+    assert len(sent) >= 2 and len(set(sent)) == 1, sent
+    async with build_worker(dev_env.client, idle):  # the worker comes back: the queued decision applies once
+        await send_decision(dev_env.client, incident_id, ProgressNote(actor="bob", text="found the bad deploy"))
+        assert len(progress_notes(await query_state(dev_env.client, incident_id))) == 2
+
+
+async def test_message_loop_steps_without_a_business_incident_are_refused_in_one_line(incidentctl: Run) -> None:
+    incident_id = await declared(incidentctl)
+    expected = (f"incidentctl: {incident_id} is not a business incident; start one with "
+                f"incidentctl business-incident {incident_id}")
+    step = ("approve-send", incident_id, "investigation/internal_stakeholders", "--as", "alice")
+    assert one_line_refusal(await incidentctl(*step)) == expected
+    assert one_line_refusal(await incidentctl("messages", incident_id)) == expected

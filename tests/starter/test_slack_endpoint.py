@@ -1,5 +1,6 @@
 """The Slack endpoint: a correctly signed request acts as the mapped person through the same Updates as
-the CLI; a bad or stale signature is 401 and changes nothing; an unmapped user is refused."""
+the CLI; a bad or stale signature is 401 and changes nothing; an unmapped user is refused; a request Slack
+sends again is applied once."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from starter.decide import incident_decision, query_state, send_decision
 from starter.slack_endpoint import sign
 from starter.webhook import create_app
 from tests.fakes.peer import FakePeer
-from workflows.incident import IncidentWorkflow
-from workflows.model import Classify, IncidentKind, IncidentState, TriggerBusinessIncident
+from workflows.model import Classify, IncidentKind, IncidentState, ProgressNote, TriggerBusinessIncident
 from workflows.policy import Policy
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -54,9 +55,9 @@ def signed_post(body: bytes, *, timestamp: int | None = None, secret: str = SECR
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def command(text: str, user: str = "U0BOB", response_url: str = "") -> bytes:
-    return urlencode({"command": "/incident", "text": text, "user_id": user,
-                      "response_url": response_url}).encode()
+def command(text: str, user: str = "U0BOB", response_url: str = "", trigger_id: str = "") -> bytes:
+    return urlencode({"command": "/incident", "text": text, "user_id": user, "response_url": response_url,
+                      "trigger_id": trigger_id or uuid.uuid4().hex}).encode()
 
 
 async def open_incident(slack: httpx.AsyncClient) -> str:
@@ -69,7 +70,7 @@ async def open_incident(slack: httpx.AsyncClient) -> str:
 
 
 async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
-    return await env.client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+    return await query_state(env.client, incident_id)
 
 
 async def test_signed_slash_command_acknowledges_as_the_mapped_person(
@@ -153,13 +154,16 @@ async def test_button_click_acts_and_reports_on_response_url(
 
 
 async def click(slack: httpx.AsyncClient, response_url: FakePeer, user: str, action_id: str,
-                value: dict[str, str]) -> str:
-    """A signed button click; the text the endpoint posted back to response_url."""
+                value: dict[str, str], *, action_ts: str = "", retry: int = 0) -> str:
+    """A signed button click (`retry`: Slack sending it again); the text the endpoint posted to response_url."""
     before = len(response_url.calls("/response"))
+    action = {"action_id": action_id, "value": json.dumps(value), "action_ts": action_ts or f"{time.time():.6f}"}
     payload = {"type": "block_actions", "user": {"id": user}, "response_url": f"{response_url.url}/response",
-               "actions": [{"action_id": action_id, "value": json.dumps(value)}]}
+               "trigger_id": uuid.uuid4().hex, "actions": [action]}
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    answer = await slack.post("/slack/interactions", content=body, headers=signed_post(body))
+    headers = signed_post(body) | ({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+                                   if retry else {})
+    answer = await slack.post("/slack/interactions", content=body, headers=headers)
     assert answer.status_code == 200
     posted = response_url.calls("/response")[before:]
     assert len(posted) == 1
@@ -171,18 +175,48 @@ async def test_message_loop_buttons_reach_the_comms_workflow(
         slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
     incident_id = await open_incident(slack)
     step = {"incident_id": incident_id, "message_id": "investigation/internal_stakeholders"}
-    assert "no message loop" in await click(slack, response_url, "U0ALICE", "approve_send", step)
-    handle = dev_env.client.get_workflow_handle(incident_id)
-    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    refused = await click(slack, response_url, "U0ALICE", "approve_send", step)
+    assert f"{incident_id} is not a business incident" in refused, refused
+    await send_decision(dev_env.client, incident_id, Classify(actor="alice", kind=IncidentKind.INCIDENT))
     for _ in range(50):  # confirmation (channel, pages, investigation) runs in the incident's main loop
-        if (await handle.query("state", result_type=IncidentState)).confirmed:
+        if (await state_of(dev_env, incident_id)).confirmed:
             break
         await asyncio.sleep(0.1)
-    await handle.execute_update("trigger_business_incident", TriggerBusinessIncident(actor="alice"))
-    # The loop is running now: the step reaches it and its validator answers (nothing is drafted yet).
+    await send_decision(dev_env.client, incident_id, TriggerBusinessIncident(actor="alice"))
+    # The incident names its loop now: the step reaches it and its validator answers (nothing is drafted yet).
     for _ in range(50):
         text = await click(slack, response_url, "U0ALICE", "approve_send", step)
-        if "no message loop" not in text:
+        if "not a business incident" not in text and "not running yet" not in text:
             break
         await asyncio.sleep(0.1)
-    assert "no message loop" not in text and "went wrong" not in text, text
+    assert "business incident" not in text and "went wrong" not in text, text
+
+
+NOTE = incident_decision(ProgressNote)  # the timeline records a decision under its name
+
+
+def progress_notes(state: IncidentState) -> list[str]:
+    return [e.text for e in state.timeline if e.kind == NOTE]
+
+
+async def test_a_click_slack_sends_again_is_applied_once(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
+    incident_id = await open_incident(slack)
+    note = {"incident_id": incident_id, "text": "rolled back the deploy"}
+    first = await click(slack, response_url, "U0BOB", NOTE, note, action_ts="1700000000.000100")
+    again = await click(slack, response_url, "U0BOB", NOTE, note, action_ts="1700000000.000100", retry=1)
+    assert first == again and "bob" in first
+    assert len(progress_notes(await state_of(dev_env, incident_id))) == 1
+    await click(slack, response_url, "U0BOB", NOTE, note, action_ts="1700000009.000200")  # a second click
+    assert len(progress_notes(await state_of(dev_env, incident_id))) == 2
+
+
+async def test_a_slash_command_slack_sends_again_is_applied_once(
+        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"note {incident_id} rolled back the deploy", trigger_id="13345224609.738474920.8088930838d88")
+    answers = [await slack.post("/slack/commands", content=body,
+                                headers=signed_post(body) | ({"X-Slack-Retry-Num": "1"} if retry else {}))
+               for retry in (False, True)]
+    assert [a.json()["response_type"] for a in answers] == ["in_channel", "in_channel"]
+    assert len(progress_notes(await state_of(dev_env, incident_id))) == 1

@@ -18,10 +18,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings
+from starter.decide import query_state
 from starter.webhook import create_app
 from tests.conftest import BIN
 from tests.starter.conftest import workflows_on
-from workflows.incident import IncidentWorkflow
 from workflows.model import IncidentState, incident_id_for
 from workflows.policy import Policy
 
@@ -36,7 +36,7 @@ def generic(key: str = "", **fields: object) -> dict:
 
 
 async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
-    return await env.client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+    return await query_state(env.client, incident_id)
 
 
 async def exists(env: WorkflowEnvironment, incident_id: str) -> bool:
