@@ -64,7 +64,9 @@ def drill(
     asked and given, every refused step, and what was still owed at the end. Nothing is sent.
     """
     # Imported here, not at the top: it loads the worker and every workflow, which no other command needs.
-    from starter.drill import DrillError, load_scenario, render_text, run_drill
+    from starter.drill import run_drill
+    from starter.drill_report import render_text
+    from starter.drill_scenario import DrillError, load_scenario
 
     current = _load(policy)
     try:

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from settings import ROOT, Settings
 from starter.cli import app
-from starter.drill import Recorder, load_scenario, render_text
+from starter.drill_recorder import Recorder
+from starter.drill_report import render_text
+from starter.drill_scenario import load_scenario
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, events
 from worker import build_activities
 from workflows.model import Status
