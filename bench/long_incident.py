@@ -11,6 +11,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,12 +20,30 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from settings import Settings
-from tests.workflows.helpers import alert, make_policy, open_incident
+from policy_file import load_policy
+from settings import ROOT, Settings
+from starter.alerts import send_alert
+from starter.decide import query_state, send_decision
 from worker import build_worker
 from workflows import search_attributes
-from workflows.incident import IncidentWorkflow
-from workflows.model import Acknowledge, Classify, IncidentKind, ProgressNote, Severity, StatusUpdate
+from workflows.model import (
+    Acknowledge,
+    AlertEvent,
+    Classify,
+    IncidentKind,
+    ProgressNote,
+    Severity,
+    StatusUpdate,
+    incident_id_for,
+)
+from workflows.policy import Policy
+
+
+def around_the_clock(policy: Policy) -> Policy:
+    """The example policy with business hours all week, so the figures do not depend on the day it runs."""
+    hours = policy.business_hours.model_copy(update={"days": list(range(7)), "start": dt_time(0, 0),
+                                                     "end": dt_time(23, 59, 59)})
+    return policy.model_copy(update={"business_hours": hours})
 
 
 async def events_per_run(client: Client, workflow_id: str, first_run_id: str) -> list[int]:
@@ -47,22 +66,25 @@ async def main(days: int) -> None:
         settings = Settings(_env_file=None, incident_task_queue="bench", outbox_path=Path(scratch, "outbox.jsonl"),
                             incident_log_dir=Path(scratch, "logs"))
         started = time.perf_counter()
+        policy = around_the_clock(load_policy(ROOT / "examples" / "policy.toml"))
+        alert = AlertEvent(source="bench", dedup_key="long-incident", fingerprint="fp1", title="Checkout is failing",
+                           severity=Severity.SEV2, service="checkout")
+        incident_id = incident_id_for(alert.source, alert.dedup_key)
         async with build_worker(env.client, settings):
-            handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV2))
-            await handle.execute_update(IncidentWorkflow.classify, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+            await send_alert(env.client, settings, policy, alert)
+            first_run_id = (await env.client.get_workflow_handle(incident_id).describe()).run_id
+            await send_decision(env.client, incident_id, Classify(actor="alice", kind=IncidentKind.INCIDENT))
             await env.sleep(timedelta(minutes=2))
-            await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(actor="bob"))
+            await send_decision(env.client, incident_id, Acknowledge(actor="bob"))
             updates = days * 24 * 2
             for n in range(updates):
                 # the developer reports progress, the PM sends the update a minute before it is due
                 await env.sleep(timedelta(minutes=12 if n == 0 else 14))
-                await handle.execute_update(IncidentWorkflow.progress_note,
-                                            ProgressNote(actor="bob", text=f"progress {n + 1}"))
+                await send_decision(env.client, incident_id, ProgressNote(actor="bob", text=f"progress {n + 1}"))
                 await env.sleep(timedelta(minutes=15))
-                await handle.execute_update(IncidentWorkflow.status_update,
-                                            StatusUpdate(actor="alice", text=f"update {n + 1}"))
-            state = await handle.query(IncidentWorkflow.state)
-            counts = await events_per_run(env.client, handle.id, handle.result_run_id or "")
+                await send_decision(env.client, incident_id, StatusUpdate(actor="alice", text=f"update {n + 1}"))
+            state = await query_state(env.client, incident_id)
+            counts = await events_per_run(env.client, incident_id, first_run_id)
         wall = time.perf_counter() - started
     await env.shutdown()
     print(f"simulated: {days} days of a SEV2 incident: {updates} status updates every 30 min, "
