@@ -23,6 +23,7 @@ from starter import cli_common as common
 from starter import cli_comms, cli_drill
 from starter.alerts import incident_url, manual_alert, send_alert
 from starter.decide import query_state
+from starter.metrics import incidents_query
 from workflows import search_attributes as sa
 from workflows.model import (
     Acknowledge,
@@ -81,8 +82,7 @@ def list_incidents(
     """Incidents from Temporal's visibility store, newest first."""
     if status not in STATUSES:
         common.fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    # Runs that continued as new are the same incident: show only its latest run.
-    clauses = ['WorkflowType="IncidentWorkflow"', 'ExecutionStatus!="ContinuedAsNew"']
+    clauses = []
     if status != "all":
         clauses.append(f'{sa.STATUS.name}="{status}"')
     if severity:
@@ -93,7 +93,7 @@ def list_incidents(
     async def rows() -> list[dict[str, Any]]:
         client = await common.connect()
         found = []
-        async for run in client.list_workflows(" AND ".join(clauses)):
+        async for run in client.list_workflows(incidents_query(*clauses)):
             attrs = run.typed_search_attributes
             memo = await run.memo()
             found.append({

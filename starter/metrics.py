@@ -7,7 +7,15 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from temporalio.client import Client
 
+from starter.alerts import INCIDENT_WORKFLOW
+from workflows import search_attributes as sa
 from workflows.model import Severity
+
+
+def incidents_query(*clauses: str) -> str:
+    """A visibility query for incidents, one row each (`incidentctl list` and the open-incident gauge):
+    the runs an incident continued as new from are the same incident, so only its latest run counts."""
+    return " AND ".join((f'WorkflowType="{INCIDENT_WORKFLOW}"', 'ExecutionStatus!="ContinuedAsNew"', *clauses))
 
 
 class HttpMetrics:
@@ -56,7 +64,7 @@ class HttpMetrics:
         """Read open incidents from visibility, the one record every replica shares."""
         for severity in Severity:
             for acknowledged in (True, False):
-                query = (f'WorkflowType="IncidentWorkflow" AND IncidentStatus="open" AND '
-                         f'IncidentSeverity="{severity.value}" AND IncidentAcknowledged={str(acknowledged).lower()}')
-                count = await client.count_workflows(query)
+                count = await client.count_workflows(incidents_query(
+                    f'{sa.STATUS.name}="open"', f'{sa.SEVERITY.name}="{severity.value}"',
+                    f"{sa.ACKNOWLEDGED.name}={str(acknowledged).lower()}"))
                 self.open_incidents.labels(severity.value, str(acknowledged).lower()).set(count.count)
