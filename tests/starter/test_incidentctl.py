@@ -73,17 +73,24 @@ async def test_declare_then_show_and_list(incidentctl: Run) -> None:
     assert mine and mine[0]["title"] == "Checkout [red]is failing" and mine[0]["service"] == "checkout"
 
 
-async def test_decisions_reach_the_incident(incidentctl: Run) -> None:
+async def test_decisions_reach_the_incident(incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
     incident_id = await declared(incidentctl)
-    for args in (("ack", incident_id, "--note", "on it", "--as", "bob"),
-                 ("phase", incident_id, "investigation", "--as", "bob"),
+    decisions = (("ack", incident_id, "--note", "on it", "--as", "bob"),
+                 ("classify", incident_id, "--kind", "incident", "--as", "alice"),
+                 ("phase", incident_id, "identification", "--as", "bob"),
                  ("note", incident_id, "rolled back the deploy", "--as", "bob"),
-                 ("task", "add", incident_id, "restore replica", "--assignee", "bob", "--as", "alice")):
+                 ("task", "add", incident_id, "restore replica", "--assignee", "bob", "--as", "alice"))
+    for args in decisions:
+        if args[0] == "phase":  # a phase moves once the incident is confirmed (in investigation), by its main loop
+            for _ in range(50):
+                if (await query_state(dev_env.client, incident_id)).confirmed:
+                    break
+                await asyncio.sleep(0.1)
         result = await incidentctl(*args)
         assert result.exit_code == 0, (args, result.output)
         assert result.stdout.strip() and not result.stderr
     state = json.loads((await incidentctl("show", incident_id, "--json")).stdout)
-    assert state["acknowledged_by"] == "bob" and state["phase"] == "investigation"
+    assert state["acknowledged_by"] == "bob" and state["phase"] == "identification"
     assert [t["title"] for t in state["tasks"]] == ["restore replica"]
 
 
