@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import tempfile
 import time
@@ -100,3 +101,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=14)
     asyncio.run(main(parser.parse_args().days))
+    # Free the Temporal clients (held in asyncio's reference cycles) while the interpreter is whole: freed
+    # during its shutdown, their Rust runtime may abort the process (as incidentctl's main does).
+    gc.collect()
