@@ -37,6 +37,7 @@ import signal
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -137,6 +138,7 @@ class Pages:
         self.path = path
         self.offset = 0
         self.first: dict[str, float] = {}  # incident id -> wall time its first page was written
+        self.kinds: Counter[str] = Counter()  # "system kind" -> lines: what the worker got done
 
     def read(self) -> None:
         """Read the lines written since the last call (a torn last line waits for the next)."""
@@ -152,6 +154,7 @@ class Pages:
                 entry = json.loads(line)
             except ValueError:
                 continue
+            self.kinds[f"{entry.get('system')} {entry.get('kind')}"] += 1
             if entry.get("kind") != "page":
                 continue
             incident_id = (entry.get("payload") or {}).get("incident_id")
@@ -273,6 +276,8 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print("alert -> first page: no incident paged")
     print(f"never paged within {args.grace:g} s after the storm: {never}")
+    print("outbox lines by system and kind (warm-up included): "
+          + (", ".join(f"{kind} {n}" for kind, n in pages.kinds.most_common()) or "none"))
     print(f"load average (1/5/15 min): before {'/'.join(f'{x:.2f}' for x in load_before)}, "
           f"after {'/'.join(f'{x:.2f}' for x in load_after)}")
     return 1 if never or len(accepted) < len(sent) else 0
