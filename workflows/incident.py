@@ -125,8 +125,8 @@ class IncidentWorkflow:
 
     def _confirm_incident(self) -> None:
         """Seed 000: once confirmed, paging first (the duties start with it), then the rest side by side."""
-        for note in lifecycle.confirm(self.s, self.policy, workflow.now()):
-            self.out.note("confirmed", note)
+        for kind, note in lifecycle.confirm(self.s, self.policy, workflow.now()):
+            self.out.note(kind, note)
         self.watches.reach_leadership_if_out_of_hours()
         self.out.log_entry("opened")
         self.watches.ask_for_estimate()
@@ -201,8 +201,8 @@ class IncidentWorkflow:
             self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
             return
         outcome = lifecycle.record_alert(s, self.policy, event, workflow.now())
-        for note in outcome.notes:
-            self.out.note("alert", note)
+        for kind, note in outcome.notes:
+            self.out.note(kind, note)
         if outcome.reopened:
             self._reopened("policy", "the alert fired again")
         if outcome.all_resolved:

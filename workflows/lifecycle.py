@@ -28,7 +28,7 @@ from workflows.rules import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_wi
 
 @dataclass
 class AlertOutcome:
-    notes: list[str] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (timeline kind, text)
     reopened: bool = False
     all_resolved: bool = False  # the last firing alert of an open incident resolved
 
@@ -39,24 +39,26 @@ def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datet
     first = s.alert_count == 0
     s.alert_count += 1
     if first:
-        out.notes.append(take_facts_from(s, policy, event, now))
+        out.notes.append(("opened", take_facts_from(s, policy, event, now)))
     key = event.fingerprint or event.dedup_key
     seen = s.alerts.get(key)
     if seen is None:
         s.alerts[key] = AlertSeen(status=event.status, title=event.title, last_at=now)
-        out.notes.append(f"{event.status.value} alert from {event.source}: {event.title}")
+        out.notes.append(("alert", f"{event.status.value} alert from {event.source}: {event.title}"))
     else:
         if seen.status is not event.status:
-            out.notes.append(f"alert {event.status.value} again: {event.title}")
+            out.notes.append(("alert", f"alert {event.status.value} again: {event.title}"))
         seen.count += 1
         seen.status, seen.last_at = event.status, now
     if event.status is AlertStatus.FIRING and s.status is Status.RESOLVED and not first:
         if policy.response.reopen_on_recurrence:
             reopen(s, policy, now)
             out.reopened = True
-            out.notes.append(f"The alert fires again while {s.incident_id} is resolved: reopened and paged afresh")
+            out.notes.append(("reopen", f"The alert fires again while {s.incident_id} is resolved: reopened and "
+                                        "paged afresh"))
         else:
-            out.notes.append("An alert fires again on a resolved incident: the Incident Commander may reopen it")
+            out.notes.append(("alert", "An alert fires again on a resolved incident: the Incident Commander may "
+                                       "reopen it"))
     firing = any(a.status is AlertStatus.FIRING for a in s.alerts.values())
     out.all_resolved = event.status is AlertStatus.RESOLVED and not firing and s.status is Status.OPEN
     return out
@@ -103,15 +105,16 @@ def unassessed_in_time(s: IncidentState, policy: Policy) -> str:
     return f"Not assessed within {minutes} min: treated as a {s.severity.value} incident and escalated"
 
 
-def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[str]:
+def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, str]]:
     """Seed 000: confirmed, the incident is paged, gets its people and its clocks; seed 004: a business
     incident where the policy says so."""
     s.confirmed = True
     s.enter(Phase.INVESTIGATION)
     s.escalation_round += 1
-    notes = [assign_first_holders(s, policy)]
-    notes.append(f"Confirmed as a {s.severity.value} ({s.severity.priority} priority) {s.scope.value} incident; "
-                 f"owner of the action plan: {scope_owner(s, policy) or 'nobody'}")
+    notes = [("roles", assign_first_holders(s, policy))]
+    owner = scope_owner(s, policy) or "nobody"
+    notes.append(("confirmed", f"Confirmed as a {s.severity.value} ({s.severity.priority} priority) "
+                               f"{s.scope.value} incident; owner of the action plan: {owner}"))
     s.progress_due = progress_window(policy, now)
     s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
     service = policy.services.get(s.service)
@@ -120,7 +123,7 @@ def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[str]:
     if s.severity in policy.comms.auto_trigger_severities and s.phase in BUSINESS_INCIDENT_PHASES:
         s.business_incident, s.business_incident_by = True, "policy"
         s.business_incident_reason = f"every {s.severity.value} is a business incident"
-        notes.append(f"Business incident: {s.business_incident_reason}")
+        notes.append(("business_incident", f"Business incident: {s.business_incident_reason}"))
     return notes
 
 
