@@ -3,17 +3,19 @@
 Each delivery is one JSON line (system, kind, idempotency key, payload), so a laptop with no accounts
 runs the whole process and a person can read what would have been sent. A key already in the file is
 not written again, which keeps outbox deliveries idempotent under activity retries just like the real
-adapters.
+adapters: also when the retry runs in another worker process on the machine, since each write first
+reads what other processes appended, under a lock on the file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,8 @@ class Outbox:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = asyncio.Lock()
-        self._keys: set[tuple[str, str]] | None = None  # (system, key) already written
+        self._keys: set[tuple[str, str]] = set()  # (system, key) in the file up to _read_up_to
+        self._read_up_to = 0  # bytes of the file already read into _keys
 
     async def deliver(self, system: str, kind: str, key: str, payload: dict[str, Any]) -> str:
         """Append one delivery unless one with the same key is there; returns "outbox"."""
@@ -33,25 +36,56 @@ class Outbox:
 
     def _append_once(self, system: str, kind: str, key: str, payload: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self._keys is None:
-            self._keys = {(entry["system"], entry["key"]) for entry in self.read()}
-        if key and (system, key) in self._keys:
-            return
-        self._keys.add((system, key))
         line = {"at": datetime.now(UTC).isoformat(), "system": system, "kind": kind, "key": key,
                 "payload": payload}
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line, default=str) + "\n")
+        with self.path.open("a+b") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)  # other worker processes append to the same file
+            try:
+                torn = self._catch_up(out)
+                if key and (system, key) in self._keys:
+                    return
+                # a line torn by a killed worker is ended first, so it does not swallow this one
+                out.write((b"\n" if torn else b"") + (json.dumps(line, default=str) + "\n").encode())
+                out.flush()
+                self._keys.add((system, key))
+                self._read_up_to = out.tell()
+            finally:
+                fcntl.flock(out, fcntl.LOCK_UN)
+
+    def _catch_up(self, out: IO[bytes]) -> bool:
+        """Read the keys appended since the last look (by any process); True when the file ends mid-line."""
+        out.seek(0, 2)
+        end = out.tell()
+        if end < self._read_up_to:  # the file was replaced or truncated: start over
+            self._keys, self._read_up_to = set(), 0
+        out.seek(self._read_up_to)
+        for line in out.read(end - self._read_up_to).splitlines(keepends=True):
+            entry = _entry(line)
+            if entry is not None:
+                self._keys.add((str(entry.get("system")), str(entry.get("key"))))
+        self._read_up_to = end
+        if end == 0:
+            return False
+        out.seek(end - 1)
+        return out.read(1) != b"\n"
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         entries = []
-        with self.path.open(encoding="utf-8") as lines:
+        with self.path.open("rb") as lines:
             for number, line in enumerate(lines, start=1):
-                try:
-                    entries.append(json.loads(line))
-                except json.JSONDecodeError:
-                    if line.strip():  # a line torn by a killed worker: it was never a delivery
-                        log.warning("outbox %s line %d is not JSON; skipped", self.path, number)
+                entry = _entry(line)
+                if entry is not None:
+                    entries.append(entry)
+                elif line.strip():  # a line torn by a killed worker: it was never a delivery
+                    log.warning("outbox %s line %d is not JSON; skipped", self.path, number)
         return entries
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return entry if isinstance(entry, dict) else None
