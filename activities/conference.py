@@ -1,8 +1,10 @@
 """Conference calls: a Zoom meeting when Zoom is configured, otherwise the policy's standing bridge.
 
 With neither, the join URL is empty and the workflow says that no bridge is configured: a made-up
-address would send responders to a call that does not exist. A Zoom retry after a lost answer may
-create a second meeting; only the returned one is shared, the other stays empty.
+address would send responders to a call that does not exist. Zoom takes no idempotency key: a retry
+after a lost answer (the worker killed while Zoom was answering) creates a second meeting. Only the
+returned one is shared, the other stays empty; the attempt ends before Temporal would retry it, so an
+old attempt never creates a meeting after its retry did.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import check, new_client, send
+from activities.http import check, new_client, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.model import ConferenceRequest, ConferenceResult
@@ -37,7 +39,8 @@ class ConferenceActivities:
     @activity.defn
     async def conference_create(self, request: ConferenceRequest) -> ConferenceResult:
         if self.zoom is not None:
-            join_url = await self._zoom_meeting(self.zoom, request)
+            async with within_attempt("zoom"):
+                join_url = await self._zoom_meeting(self.zoom, request)
             return ConferenceResult(join_url=join_url, delivered_to="zoom")
         if request.bridge_url:
             where = await self.outbox.deliver("conference", "bridge", f"conference:{request.incident_id}",

@@ -1,5 +1,5 @@
-"""What the HTTP adapters (OpsGenie, PagerDuty, Telegram, Statuspage, Zoom) share: one timeout policy
-and one way of turning a peer's answer into a Temporal outcome, retry later or fail for good.
+"""What the network adapters share: one timeout policy, one way of turning a peer's answer into a Temporal
+outcome (retry later or fail for good), and how an attempt stays within its time and shows it is alive.
 
 Error types read `<peer>:<status>` (`opsgenie:422`, `telegram:429`, `statuspage:unreachable`) so a
 workflow or a retry policy can name them.
@@ -7,17 +7,27 @@ workflow or a retry policy can name them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 # Explicit, short: an activity attempt must fail well inside its start_to_close_timeout so Temporal
 # retries it, rather than hanging on a peer that stopped answering.
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+# Of its start_to_close_timeout an attempt may use: the server times the attempt out without telling the
+# worker, so an attempt still running then could deliver after its retry did, and deliver twice.
+ATTEMPT_SHARE = 0.9
+# The SDK sends at most one heartbeat per 0.8 x heartbeat_timeout; beating more often only keeps the
+# newest progress ready to go.
+HEARTBEAT_EVERY = timedelta(seconds=1)
 
 # Statuses that say "not now" rather than "never": the same request may succeed later.
 RETRYABLE_STATUS = frozenset({408, 420, 425, 429})  # 420: Statuspage's rate limit
@@ -76,3 +86,46 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
+
+
+def attempt_deadline() -> float | None:
+    """The event-loop time by which this attempt must be done (None: no timeout)."""
+    info = activity.info()
+    budget = info.start_to_close_timeout or info.schedule_to_close_timeout
+    if not budget:
+        return None
+    return asyncio.get_running_loop().time() + budget.total_seconds() * ATTEMPT_SHARE
+
+
+@contextlib.asynccontextmanager
+async def within_attempt(peer: str) -> AsyncIterator[None]:
+    """End the block before Temporal gives up on the attempt, as a retryable `<peer>:attempt_timeout`."""
+    budget = asyncio.timeout_at(attempt_deadline())
+    try:
+        async with budget:
+            yield
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        raise ApplicationError(f"{peer} did not answer within this attempt's time",
+                               type=f"{peer}:attempt_timeout") from None
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(progress: Callable[[], Any] | None = None) -> AsyncIterator[None]:
+    """Heartbeat while the block waits on a peer, so that an attempt whose worker was killed is retried after
+    the activity's heartbeat_timeout, not its start_to_close_timeout. `progress()` is what a retry resumes
+    from (`activity.info().heartbeat_details[0]`); beat at once after progress that must not be repeated.
+    """
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(*(() if progress is None else (progress(),)))
+            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating

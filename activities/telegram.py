@@ -2,8 +2,11 @@
 
 The bot token is part of every request's URL, so it is kept out of everything that could carry a URL:
 errors say "telegram answered 403: ..." without the address, and httpx's request log line has the
-token replaced. sendMessage has no idempotency key: a retry after Telegram answered 429 or 400 is safe
-(nothing was sent), but a retry after a lost answer may deliver the message twice.
+token replaced. sendMessage has no idempotency key and nothing lets a bot read back what it sent: a retry
+after Telegram answered 429 or 400 is safe (nothing was sent), but a retry after a lost answer (the
+worker killed while Telegram was answering) delivers the message twice. So each message is one request
+for one chat, the activity answers as soon as Telegram has, and the attempt ends before Temporal would
+retry it (`within_attempt`): the window is the request's own round trip.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import failure, new_client, retry_after, send
+from activities.http import failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.model import DeliveryResult, TelegramRequest
@@ -55,9 +58,10 @@ class TelegramActivities:
                                               request.model_dump())
             return DeliveryResult(delivered_to=where)
         # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
-        response = await send(self.client, "telegram", "POST", f"/bot{self._token}/sendMessage",
-                              secrets=[self._token],
-                              json={"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]})
+        async with within_attempt("telegram"):
+            response = await send(self.client, "telegram", "POST", f"/bot{self._token}/sendMessage",
+                                  secrets=[self._token],
+                                  json={"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]})
         try:
             answer = response.json()
         except ValueError:

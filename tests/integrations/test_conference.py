@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
+from datetime import timedelta
+
+import pytest
+from aiohttp import web
+from temporalio.exceptions import ApplicationError
+
 from activities.conference import ConferenceActivities
 from activities.outbox import Outbox
 from settings import Settings
@@ -41,3 +50,28 @@ async def test_without_zoom_or_bridge_there_is_no_url(settings: Settings):
     result = await attempt().run(activities.conference_create, request)
 
     assert result.join_url == ""
+
+
+class SlowZoom(FakeZoom):
+    """Creates the meeting, then holds its answer."""
+
+    async def _create_meeting(self, request: web.Request) -> web.Response:
+        answer = await super()._create_meeting(request)
+        await asyncio.sleep(3)
+        return answer
+
+
+async def test_a_zoom_attempt_ends_before_temporal_would_retry_it(settings: Settings):
+    """Otherwise the old attempt and its retry could both be creating a meeting."""
+    async with SlowZoom() as zoom:
+        activities = ConferenceActivities(zoom.configure(settings), Outbox(settings.outbox_path))
+        env = attempt()
+        env.info = dataclasses.replace(env.info, start_to_close_timeout=timedelta(seconds=1))
+        started = time.monotonic()
+
+        with pytest.raises(ApplicationError) as raised:
+            await env.run(activities.conference_create, ConferenceRequest(incident_id="INC-1", topic="x"))
+        took = time.monotonic() - started
+
+    assert (raised.value.type, raised.value.non_retryable) == ("zoom:attempt_timeout", False)
+    assert took < 1.0

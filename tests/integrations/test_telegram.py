@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+import time
 from datetime import timedelta
 
 import pytest
+from aiohttp import web
 from temporalio.exceptions import ApplicationError
 
 from activities.outbox import Outbox
@@ -75,3 +79,30 @@ async def test_unconfigured_telegram_writes_the_outbox(settings: Settings):
     result = await attempt().run(activities.send_telegram, message())
 
     assert result.delivered_to == "outbox"
+
+
+class SlowTelegram(FakeTelegram):
+    """Sends the message, then holds its answer: the attempt that asked may be gone by then."""
+
+    hold_seconds = 3.0
+
+    async def _send_message(self, request: web.Request) -> web.Response:
+        answer = await super()._send_message(request)
+        await asyncio.sleep(self.hold_seconds)
+        return answer
+
+
+async def test_an_attempt_ends_before_temporal_would_retry_it(settings: Settings):
+    """A retry must never overlap its attempt: Temporal retries after start_to_close without telling the worker."""
+    async with SlowTelegram() as telegram:
+        activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+        env = attempt()
+        env.info = dataclasses.replace(env.info, start_to_close_timeout=timedelta(seconds=1))
+        started = time.monotonic()
+
+        with pytest.raises(ApplicationError) as raised:
+            await env.run(activities.send_telegram, message())
+        took = time.monotonic() - started
+
+    assert (raised.value.type, raised.value.non_retryable) == ("telegram:attempt_timeout", False)
+    assert took < 1.0
