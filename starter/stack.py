@@ -1,5 +1,6 @@
 """`make run`: Temporal's dev server (SQLite under .data/), the worker and the HTTP service as one
 foreground command. Ctrl-C or SIGTERM stops all three; if one dies, the others are stopped too.
+Before starting anything it checks that the ports they listen on are free.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -44,6 +46,54 @@ class StackSettings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return f"{self.temporal_ip}:{self.temporal_port}"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A port the stack will listen on, and the variable that moves it."""
+
+    what: str
+    host: str
+    port: int
+    variable: str
+
+
+def listeners(stack: StackSettings, settings: Settings) -> list[Listener]:
+    found = [
+        Listener("Temporal gRPC", stack.temporal_ip, stack.temporal_port, "TEMPORAL_PORT"),
+        Listener("Temporal UI", stack.temporal_ip, stack.temporal_ui_port, "TEMPORAL_UI_PORT"),
+        Listener("HTTP service", settings.http_host, settings.http_port, "HTTP_PORT"),
+    ]
+    if settings.metrics_port is not None:
+        found.append(Listener("worker metrics", settings.metrics_host, settings.metrics_port, "METRICS_PORT"))
+    return found
+
+
+def in_use(listener: Listener) -> bool:
+    """Whether something already listens there: bind as the servers do (SO_REUSEADDR, so a port a stopped
+    stack left in TIME_WAIT counts as free)."""
+    host = listener.host or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, listener.port))
+        except OSError:
+            return True
+    return False
+
+
+def port_clash(stack: StackSettings, settings: Settings) -> str | None:
+    """One line naming each port in use and the variable that moves it; None when all are free.
+
+    Checked before anything starts: a dev server that cannot bind exits, and the worker and HTTP service
+    would otherwise attach to whatever Temporal already answers on that port.
+    """
+    taken = [f"{listener.what} port {listener.port} on {listener.host or '0.0.0.0'} is in use "
+             f"(move it with {listener.variable}=…)" for listener in listeners(stack, settings) if in_use(listener)]
+    if not taken:
+        return None
+    return f"{'; '.join(taken)}; stop what listens there, or set the variable in the environment or .env"
 
 
 class StackError(Exception):
@@ -97,6 +147,13 @@ class Stack:
             *search_attributes.cli_flags(),
         ]  # fmt: skip
 
+    @property
+    def ui_url(self) -> str:
+        """TEMPORAL_UI_URL when set (a proxy, another host name), else the dev server's UI on this machine."""
+        if "temporal_ui_url" in self.settings.model_fields_set:
+            return self.settings.temporal_ui_url.rstrip("/")
+        return f"http://localhost:{self.stack.temporal_ui_port}"
+
     def _child_env(self) -> dict[str, str]:
         """The worker and the HTTP service talk to this stack's server, whatever the shell says.
 
@@ -109,7 +166,7 @@ class Stack:
             TEMPORAL_ADDRESS=self.stack.temporal_target,
             TEMPORAL_NAMESPACE=NAMESPACE,
             TEMPORAL_CONFIG_FILE=os.devnull,
-            TEMPORAL_UI_URL=f"http://localhost:{self.stack.temporal_ui_port}",
+            TEMPORAL_UI_URL=self.ui_url,
         )
         if "outbox_path" not in self.settings.model_fields_set:
             env["OUTBOX_PATH"] = str(self.stack.data_dir / "outbox.jsonl")
@@ -185,15 +242,26 @@ class Stack:
                         return
                 await asyncio.sleep(0.2)
 
+    def cli_env(self) -> dict[str, str]:
+        """What incidentctl, run from this shell, must be told to reach this stack and link to its UI."""
+        needed = {}
+        if self.settings.temporal_address not in (self.stack.temporal_target,
+                                                  f"localhost:{self.stack.temporal_port}"):
+            needed["TEMPORAL_ADDRESS"] = self.stack.temporal_target
+        if self.settings.temporal_ui_url.rstrip("/") != self.ui_url:
+            needed["TEMPORAL_UI_URL"] = self.ui_url
+        return needed
+
     def _banner(self) -> str:
         ctl = _shown(BIN / "incidentctl")
-        if self.stack.temporal_port != 7233:  # incidentctl's default is localhost:7233
-            ctl = f"TEMPORAL_ADDRESS={self.stack.temporal_target} {ctl}"
+        tell = self.cli_env()
+        if tell:
+            ctl = f"{' '.join(f'{k}={v}' for k, v in tell.items())} {ctl}"
         return "\n".join(
             [
                 "",
                 "incident-orchestrator is running (Ctrl-C stops everything)",
-                f"  Temporal UI     http://localhost:{self.stack.temporal_ui_port}",
+                f"  Temporal UI     {self.ui_url}",
                 f"  Temporal gRPC   {self.stack.temporal_target}  (namespace {NAMESPACE}, "
                 f"task queue {self.settings.incident_task_queue})",
                 f"  HTTP service    {self._http_url}",
@@ -205,6 +273,7 @@ class Stack:
                 "Then list incidents and acknowledge one:",
                 f"  {ctl} list",
                 f"  {ctl} ack INC-… --as alice",
+                *([f"(or put {', '.join(f'{k}={v}' for k, v in tell.items())} in .env)"] if tell else []),
                 "",
             ]
         )
@@ -260,6 +329,10 @@ def _shown(path: Path) -> str:
 
 async def _main() -> int:
     stack = Stack(StackSettings(), Settings())
+    clash = port_clash(stack.stack, stack.settings)
+    if clash:
+        print(f"stack: nothing started: {clash}", file=sys.stderr, flush=True)
+        return 1
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stack.stop_requested.set)

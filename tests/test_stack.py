@@ -1,5 +1,6 @@
 """`make run`'s launcher: it registers the search attributes, stops everything on Ctrl-C, keeps
-incidents across runs in its SQLite file, and stops the rest when one of its processes dies.
+incidents across runs in its SQLite file, and stops the rest when one of its processes dies. A port in use
+stops it before anything starts, naming the variable that moves it.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -21,8 +23,8 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from settings import ROOT
-from starter.stack import StackError, register_search_attributes
+from settings import ROOT, Settings
+from starter.stack import Stack, StackError, StackSettings, port_clash, register_search_attributes
 from workflows import search_attributes
 
 READY = "incident-orchestrator is running"
@@ -184,3 +186,61 @@ async def test_a_search_attribute_registered_with_another_type_is_refused(dev_en
     )
     with pytest.raises(StackError, match="IncidentPhase is registered as INDEXED_VALUE_TYPE_TEXT"):
         await register_search_attributes(client, namespace)
+
+
+@pytest.mark.parametrize(("variable", "what"), [
+    ("TEMPORAL_PORT", "Temporal gRPC"), ("TEMPORAL_UI_PORT", "Temporal UI"), ("HTTP_PORT", "HTTP service"),
+])
+def test_a_port_in_use_is_named_with_its_variable_and_nothing_starts(tmp_path: Path, variable: str,
+                                                                     what: str) -> None:
+    """`make run` next to another Temporal (or anything on one of its ports) says so in one line and exits 1:
+    no dev server that exits with a traceback, no worker attached to the other server."""
+    data_dir = tmp_path / "data"
+    env = Launcher(data_dir, tmp_path / "unused.log").env
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        env[variable] = str(taken)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "starter.stack"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"stack: nothing started: {what} port {taken} on 127.0.0.1 is in use (move it with {variable}=…); "
+        "stop what listens there, or set the variable in the environment or .env"]
+    assert not data_dir.exists()  # not even the SQLite file: the dev server never ran
+    assert time.monotonic() - started < 10
+
+
+def test_free_ports_pass_the_check() -> None:
+    stack = StackSettings(_env_file=None, temporal_port=free_port(), temporal_ui_port=free_port())
+    assert port_clash(stack, Settings(_env_file=None, http_port=free_port())) is None
+
+
+def test_the_worker_metrics_port_is_checked_when_set() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        stack = StackSettings(_env_file=None, temporal_port=free_port(), temporal_ui_port=free_port())
+        clash = port_clash(stack, Settings(_env_file=None, http_port=free_port(), metrics_port=taken))
+    assert clash is not None
+    assert f"worker metrics port {taken} on 127.0.0.1 is in use (move it with METRICS_PORT=" in clash
+
+
+def test_incidentctl_is_told_where_a_moved_stack_is_and_links_to_its_ui() -> None:
+    """TEMPORAL_UI_PORT moves the UI: the worker's links follow it, and the banner tells incidentctl (whose
+    declared incidents carry the link) the address and UI it would otherwise miss."""
+    stack = Stack(StackSettings(_env_file=None, temporal_port=7300, temporal_ui_port=8300), Settings(_env_file=None))
+    assert stack.ui_url == "http://localhost:8300"
+    assert stack._child_env()["TEMPORAL_UI_URL"] == "http://localhost:8300"
+    assert stack.cli_env() == {"TEMPORAL_ADDRESS": "127.0.0.1:7300", "TEMPORAL_UI_URL": "http://localhost:8300"}
+    assert "TEMPORAL_ADDRESS=127.0.0.1:7300 TEMPORAL_UI_URL=http://localhost:8300 " in stack._banner()
+
+    configured = Settings(_env_file=None, temporal_ui_url="https://temporal.example.com/")
+    stack = Stack(StackSettings(_env_file=None), configured)
+    assert stack.ui_url == "https://temporal.example.com"  # a configured UI address wins over the port
+    assert stack._child_env()["TEMPORAL_UI_URL"] == "https://temporal.example.com"
+    assert stack.cli_env() == {}
