@@ -47,6 +47,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.api.common.v1 import Memo, Payloads, WorkflowType
+from temporalio.api.common.v1 import Priority as PriorityProto
 from temporalio.api.sdk.v1 import UserMetadata
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
@@ -54,9 +55,11 @@ from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
 
 from settings import Settings, describe_validation_error
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import AlertEvent, AlertStatus, Severity, incident_id_for
 from workflows.policy import Policy
+from workflows.priority import INCIDENT_KEY
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -324,6 +327,7 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
             request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
             memo=Memo(fields={"title": title}),  # `incidentctl list` shows it: list results carry memo, not summary
             user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
+            priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/priority.py
         ),
         retry=True,
         timeout=SEND_TIMEOUT,

@@ -36,7 +36,8 @@ from starter.drill_scenario import Action, DrillError, Scenario
 from worker import WORKFLOWS
 from workflows import search_attributes
 from workflows.comms_model import CommsMessage, CommsState
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import AlertEvent, IncidentState, incident_id_for
 from workflows.policy import Policy
 

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 import observability
 from settings import Settings, connect
 from worker import build_worker
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import AlertEvent, Severity, incident_id_for
 from workflows.policy import Policy
 

@@ -10,34 +10,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.model import Channel, EscalationNotice, Role, Severity
-    from workflows.policy import Policy
+    from workflows.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation
+    from workflows.model import Channel
     from workflows.reach import reach
-
-
-class EscalationInput(BaseModel):
-    incident_id: str
-    policy: Policy
-    round: int = 1
-    title: str
-    severity: Severity
-    assigned: dict[Role, str] = Field(default_factory=dict)
-    ui_url: str = ""
-    occurrence: str = ""  # prefix of idempotency keys (IncidentState.occurrence)
-
-
-class StopEscalation(BaseModel):
-    reason: str
-
-
-class EscalationResult(BaseModel):
-    stopped_because: str = ""
-    tiers_reached: int = 0
-    page_keys: list[str] = Field(default_factory=list)
 
 
 @workflow.defn

@@ -17,7 +17,6 @@ from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RawValue
 
@@ -28,13 +27,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decisions import INCIDENT_DECISIONS
     from workflows.deliveries import Deliveries
     from workflows.derive import incident_commander, people_for, waiting_on
+    from workflows.inputs import EscalationNotice, IncidentInput
     from workflows.model import (
         Acknowledge,
         AlertEvent,
         AssignTask,
         Classify,
         Decision,
-        EscalationNotice,
         IncidentKind,
         IncidentState,
         Phase,
@@ -46,18 +45,8 @@ with workflow.unsafe.imports_passed_through():
         Status,
         StatusUpdate,
     )
-    from workflows.policy import Policy
     from workflows.response import Response
     from workflows.watches import SLACK, Watches
-
-
-class IncidentInput(BaseModel):
-    incident_id: str
-    policy: Policy
-    ui_url: str = ""  # link to this incident in the Temporal UI, for messages
-    state: IncidentState | None = None  # carried over by continue-as-new
-    # a run of this many events continues as new, well before Temporal's limits (and its suggestion)
-    history_limit: int = 5000
 
 
 @workflow.defn

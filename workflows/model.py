@@ -445,20 +445,6 @@ class PhaseChanged(BaseModel):
     facts: IncidentFacts
 
 
-class EscalationNotice(BaseModel):
-    """Sent by EscalationWorkflow to its incident for the timeline: who was reached, how, when."""
-
-    at: datetime
-    tier: int
-    round: int
-    people: list[str]
-    channels: list[Channel]
-    text: str
-    page_keys: list[str] = Field(default_factory=list)
-    occurrence: str = ""  # which occurrence of the incident the ladder belongs to
-    exhausted: bool = False  # every tier (and repeat) reached and nobody acknowledged
-
-
 class Reached(BaseModel):
     """What an attempt to reach people did: one line per delivery, and paging keys to close later."""
 

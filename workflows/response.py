@@ -24,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
         people_for,
         slack_ids,
     )
-    from workflows.escalation import EscalationInput, EscalationWorkflow, StopEscalation
+    from workflows.escalation import EscalationWorkflow
+    from workflows.inputs import EscalationInput, StopEscalation
     from workflows.model import (
         Channel,
         ChannelPost,
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
     )
     from workflows.policy import Policy
+    from workflows.priority import INCIDENT
     from workflows.reach import CHAT, attempt
 
 SLACK = [Channel.SLACK]
@@ -88,7 +90,7 @@ class Response:
                                 title=s.title, severity=s.severity, assigned=s.assigned, ui_url=self.ui_url,
                                 occurrence=s.occurrence),
                 id=self.ladder_id(s.escalation_round), parent_close_policy=ParentClosePolicy.ABANDON,
-                execution_timeout=timedelta(days=7))
+                execution_timeout=timedelta(days=7), priority=INCIDENT)
         except WorkflowAlreadyStartedError:
             self.out.note("escalation", f"Escalation round {s.escalation_round} was already running")
             return

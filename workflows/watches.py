@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.model import Channel, IncidentState, Phase, PhaseChanged, Reached, Role, Status
     from workflows.policy import Policy
+    from workflows.priority import STAKEHOLDERS
     from workflows.rules import progress_window
 
 SLACK = [Channel.SLACK]
@@ -213,7 +214,7 @@ class Watches:
             await workflow.start_child_workflow(
                 CommsWorkflow.run, CommsInput(facts=s.facts(self.ui_url), policy=self.policy,
                                               triggered_by=s.business_incident_by, reason=s.business_incident_reason),
-                id=workflow_id, parent_close_policy=ParentClosePolicy.ABANDON)
+                id=workflow_id, parent_close_policy=ParentClosePolicy.ABANDON, priority=STAKEHOLDERS)
         except WorkflowAlreadyStartedError:
             self.out.note("business_incident", f"Message loop {workflow_id} is already running")
         s.comms_workflow_id = workflow_id

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outbox import Outbox
 from policy_file import load_policy
 from settings import ROOT, Settings
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import AlertEvent, AlertStatus, IncidentState, Severity
 from workflows.policy import Policy
 

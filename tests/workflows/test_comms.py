@@ -23,7 +23,9 @@ from typer.testing import CliRunner, Result
 from activities.outbox import Outbox
 from settings import Settings
 from starter.cli_comms import register
-from worker import build_activities
+from tests.workflows.helpers import alert, make_policy, open_incident
+from tests.workflows.helpers import state as incident_state
+from worker import build_activities, build_worker
 from workflows.comms import CommsWorkflow
 from workflows.comms_model import (
     Approve,
@@ -394,10 +396,18 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
     await dmed(settings, "U0CAROL", 2)
 
 
-async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment,
-                                                        comms: Callable[..., Any]) -> None:
-    handle = await comms()
-    incident, mid = handle.id.removesuffix("-comms"), "investigation/internal_stakeholders"
+async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment, settings: Settings) -> None:
+    """incidentctl finds the message loop through the incident, as a person would address it."""
+    async with build_worker(ts_env.client, settings):
+        opened = await open_incident(ts_env, settings, make_policy(business_incidents=True),
+                                     alert(title="Checkout errors", severity=Severity.SEV1))
+        await ts_env.sleep(timedelta(seconds=5))
+        loop = ts_env.client.get_workflow_handle((await incident_state(opened)).comms_workflow_id)
+        await walk_a_step_from_the_command_line(ts_env, opened.id, loop)
+
+
+async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, incident: str, handle: Handle) -> None:
+    mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     app = typer.Typer()
     register(app)

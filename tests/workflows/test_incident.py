@@ -25,7 +25,8 @@ from tests.workflows.helpers import (
     timeline,
 )
 from worker import build_worker
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import (
     Acknowledge,
     AlertStatus,

@@ -20,7 +20,8 @@ from temporalio.worker import Worker
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import WORKFLOWS, build_activities, build_worker
-from workflows.incident import IncidentInput, IncidentWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.inputs import IncidentInput
 from workflows.model import (
     Acknowledge,
     IncidentState,
