@@ -4,6 +4,9 @@ Every decision is an Update on the incident's workflow under the registry's name
 same validators as Slack's buttons; a refusal prints one line and exits 1. A command whose answer is lost
 sends its decision again under the same update id (applied once). The acting person comes from --as or
 INCIDENTCTL_USER.
+
+Only typer and the models' enums (which the options name) load with the module; the Temporal SDK, the
+workflow and activity code and Rich load when a command that needs them runs, so `--help` is quick.
 """
 
 from __future__ import annotations
@@ -14,17 +17,9 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from settings import describe_validation_error
 from starter import cli_common as common
 from starter import cli_comms, cli_drill
-from starter.alerts import incident_url, manual_alert, send_alert
-from starter.decide import query_state
-from starter.metrics import incidents_query
-from workflows import search_attributes as sa
 from workflows.model import (
     Acknowledge,
     AssignRole,
@@ -53,8 +48,9 @@ from workflows.model import (
 )
 
 app = typer.Typer(help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
-task_app = typer.Typer(help="Recovery tasks (seed 003): add one, mark one done.", no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_show_locals=False, rich_markup_mode=None)
+task_app = typer.Typer(help="Recovery tasks (seed 003): add one, mark one done.", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(task_app, name="task")
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
@@ -80,6 +76,12 @@ def list_incidents(
     as_json: Json = False,
 ) -> None:
     """Incidents from Temporal's visibility store, newest first."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from starter.decide import Refused
+    from starter.metrics import incidents_query
+    from workflows import search_attributes as sa
+
     if status not in STATUSES:
         common.fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
     clauses = []
@@ -93,19 +95,27 @@ def list_incidents(
     async def rows() -> list[dict[str, Any]]:
         client = await common.connect()
         found = []
-        async for run in client.list_workflows(incidents_query(*clauses)):
-            attrs = run.typed_search_attributes
-            memo = await run.memo()
-            found.append({
-                "id": run.id,
-                "severity": attrs.get(sa.SEVERITY),
-                "phase": attrs.get(sa.PHASE),
-                "status": attrs.get(sa.STATUS),
-                "service": attrs.get(sa.SERVICE),
-                "acknowledged": attrs.get(sa.ACKNOWLEDGED),
-                "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
-                "title": memo.get("title", ""),
-            })
+        try:
+            async for run in client.list_workflows(incidents_query(*clauses)):
+                attrs = run.typed_search_attributes
+                memo = await run.memo()
+                found.append({
+                    "id": run.id,
+                    "severity": attrs.get(sa.SEVERITY),
+                    "phase": attrs.get(sa.PHASE),
+                    "status": attrs.get(sa.STATUS),
+                    "service": attrs.get(sa.SERVICE),
+                    "acknowledged": attrs.get(sa.ACKNOWLEDGED),
+                    "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
+                    "title": memo.get("title", ""),
+                })
+        except RPCError as err:
+            # A Temporal that `make run` did not start (or a new namespace) lacks the incident attributes.
+            if err.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in err.message:
+                raise
+            raise Refused(f"Temporal at {client.service_client.config.target_host} ({client.namespace}) cannot "
+                          f"list incidents: {err.message}; use the server `make run` starts, which registers "
+                          "the incident search attributes") from err
         return found
 
     common.print_rows(common.run(rows),
@@ -116,6 +126,7 @@ def list_incidents(
 @app.command()
 def show(incident: Id, as_json: Json = False) -> None:
     """One incident: its facts, roles, alerts, tasks, who owes what, and its timeline."""
+    from starter.decide import query_state
 
     async def state() -> IncidentState:
         return await query_state(await common.connect(), _id(incident))
@@ -128,6 +139,10 @@ def show(incident: Id, as_json: Json = False) -> None:
 
 
 def _print_state(s: IncidentState) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     console = Console(highlight=False)
     facts = [
         ("Incident", f"{s.incident_id}  {s.title}"),
@@ -180,6 +195,8 @@ def declare(
     as_: As = None,
 ) -> None:
     """Open an incident by hand, with you as its reporter."""
+    from starter.alerts import incident_url, manual_alert, send_alert
+
     person = common.actor(as_)
     policy = common.policy()
     settings = common.settings()
@@ -354,6 +371,8 @@ def main() -> None:
     try:
         app(prog_name="incidentctl")
     except ValidationError as err:  # a value the decision cannot take, e.g. an estimate of 0 minutes
+        from settings import describe_validation_error
+
         common.say_refusal(f"invalid value: {describe_validation_error(err)}")
         raise SystemExit(1) from None
     finally:

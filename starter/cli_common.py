@@ -3,6 +3,9 @@ decision (through starter.decide, as Slack and the drill do), and output (`--jso
 table for people).
 
 Every refusal ends the command with one line on stderr and a non-zero exit (STYLE rule 9).
+
+Imports of the Temporal SDK, the settings and the policy loader wait until a command needs them, so that
+`incidentctl --help` does not pay for them.
 """
 
 from __future__ import annotations
@@ -14,22 +17,17 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-import settings as settings_module
-from policy_file import PolicyError, load_policy
-from settings import Settings
-from starter.decide import Refused, is_unreachable, send_decision, send_step
-from workflows.model import Decision
-from workflows.policy import Policy
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from settings import Settings
+    from workflows.model import Decision
+    from workflows.policy import Policy
 
 T = TypeVar("T")
 
@@ -37,6 +35,8 @@ USER_ENV = "INCIDENTCTL_USER"
 
 
 def say_refusal(message: str) -> None:
+    from rich.console import Console
+
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"incidentctl: {message}", markup=False)
 
 
@@ -47,10 +47,14 @@ def fail(message: str) -> NoReturn:
 
 
 def settings() -> Settings:
+    from settings import Settings
+
     return Settings()
 
 
 def policy() -> Policy:
+    from policy_file import PolicyError, load_policy
+
     current = settings()
     try:
         return load_policy(current.incident_policy)
@@ -74,6 +78,9 @@ def unreachable(address: str) -> str:
 
 
 async def connect() -> Client:
+    import settings as settings_module
+    from starter.decide import is_unreachable
+
     current = settings()
     try:
         return await settings_module.connect(current)
@@ -95,6 +102,8 @@ def new_update_id() -> str:
 
 def run(work: Callable[[], Awaitable[T]]) -> T:
     """Run a command's async body; a refusal or an unreachable server ends it with one line."""
+    from starter.decide import Refused
+
     try:
         return asyncio.run(_guarded(work))
     except Refused as err:
@@ -102,6 +111,10 @@ def run(work: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
+    from temporalio.service import RPCError
+
+    from starter.decide import Refused, is_unreachable
+
     try:
         return await work()
     except (RPCError, RuntimeError) as err:
@@ -112,6 +125,8 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
 
 def run_update(incident_id: str, decision: Decision) -> str:
     """Send one decision to an incident from the command line and print what the incident said."""
+    from starter.decide import send_decision
+
     update_id = new_update_id()
 
     async def work() -> str:
@@ -125,6 +140,8 @@ def run_update(incident_id: str, decision: Decision) -> str:
 
 def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> Any:
     """Send one step of the incident's message loop (COMMS_DECISIONS[name]) from the command line."""
+    from starter.decide import send_step
+
     update_id = new_update_id()
 
     async def work() -> Any:
@@ -162,6 +179,10 @@ def print_rows(
         for row in rows:
             typer.echo("\t".join(_cell(row.get(c)) for c in columns))
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title or None)
     for column in columns:
         table.add_column(column)

@@ -2,36 +2,24 @@
 
 Each step is an Update, under its name in the registry, on the message loop the incident's state names;
 it is judged by the loop's validators (role, message state). A refusal prints one line and exits 1.
-`register(app)` adds the commands to incidentctl.
+`register(app)` adds the commands to incidentctl. The loop's models, the registry and the Temporal SDK load
+when a command runs, not with incidentctl.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from settings import describe_validation_error
 from starter import cli_common as common
-from starter.decide import ANSWER_WITHIN, Refused, message_loop_id, refusal_for
-from workflows.comms_model import (
-    CommsMessage,
-    CommsState,
-    ConfirmSent,
-    Draft,
-    Edit,
-    GiveEstimate,
-    ResolveObjection,
-    Review,
-    SetAudienceOrder,
-    Skip,
-    Verdict,
-)
-from workflows.decisions import COMMS_DECISIONS
 from workflows.model import Audience, Decision
+
+if TYPE_CHECKING:
+    from workflows.comms_model import CommsMessage, CommsState
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
 Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
@@ -56,6 +44,9 @@ def register(app: typer.Typer) -> None:
 
 def messages(incident: Id, as_json: Json = False) -> None:
     """The business incident's messages: where each is in the loop and who owes what by when."""
+    from starter.decide import ANSWER_WITHIN, Refused, message_loop_id, refusal_for
+    from workflows.comms_model import CommsState
+
     incident_id = _id(incident)
 
     async def work() -> CommsState:
@@ -107,6 +98,8 @@ def draft(
     as_: As = None,
 ) -> None:
     """Technical SLT: draft the message from its statement template (placeholders from --set)."""
+    from workflows.comms_model import Draft
+
     m = _step(incident, lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []),
                                                   subject=subject, text=text), as_)
     version = m.current
@@ -123,6 +116,8 @@ def edit(
     as_: As = None,
 ) -> None:
     """Technical SLT, reviewers, Customer Liaison: a new version of the text (the reviews start over on it)."""
+    from workflows.comms_model import Edit
+
     _step(incident, lambda who: Edit(actor=who, message_id=message, text=text, subject=subject, note=note), as_)
 
 
@@ -135,6 +130,8 @@ def review(
     as_: As = None,
 ) -> None:
     """Messaging / Legal Officer: approve the draft or raise a strong objection."""
+    from workflows.comms_model import Review, Verdict
+
     if approve == bool(objection):
         common.fail("review needs exactly one of --approve or --object REASON")
     verdict = Verdict.APPROVE if approve else Verdict.OBJECT
@@ -150,6 +147,8 @@ def resolve_objection(
     as_: As = None,
 ) -> None:
     """Technical SLT: resolve a strong objection (the objector then reviews again)."""
+    from workflows.comms_model import ResolveObjection
+
     _step(incident, lambda who: ResolveObjection(
         actor=who, message_id=message, objection=objection, resolution=resolution, text=text), as_)
 
@@ -173,6 +172,8 @@ def approve_send(incident: Id, message: Message, note: Note = "", as_: As = None
 
 
 def _approve(command: Callable[..., None], incident: str, message: str, note: str, as_: str | None) -> None:
+    from workflows.decisions import COMMS_DECISIONS
+
     model = COMMS_DECISIONS[command.__name__]
     _step(incident, lambda who: model.model_validate({"actor": who, "message_id": message, "note": note}), as_,
           name=command.__name__)
@@ -180,6 +181,8 @@ def _approve(command: Callable[..., None], incident: str, message: str, note: st
 
 def confirm_sent(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
     """Distributor: confirm the message reached its audience."""
+    from workflows.comms_model import ConfirmSent
+
     _step(incident, lambda who: ConfirmSent(actor=who, message_id=message, note=note), as_)
 
 
@@ -190,6 +193,8 @@ def skip(
     as_: As = None,
 ) -> None:
     """Business Lead: send this audience nothing in this phase."""
+    from workflows.comms_model import Skip
+
     _step(incident, lambda who: Skip(actor=who, message_id=message, reason=reason), as_)
 
 
@@ -201,6 +206,8 @@ def message_estimate(
     as_: As = None,
 ) -> None:
     """Whoever owes a step on a message: when it will be done (the Business Lead checks back then)."""
+    from workflows.comms_model import GiveEstimate
+
     _step(incident, lambda who: GiveEstimate(actor=who, message_id=message, minutes=minutes, note=note), as_)
 
 
@@ -210,6 +217,8 @@ def audience_order(
     as_: As = None,
 ) -> None:
     """Business Lead: the order in which the phase's audiences are addressed."""
+    from workflows.comms_model import SetAudienceOrder
+
     step = _decision(lambda who: SetAudienceOrder(actor=who, order=order), as_)
     result = common.run_step(_id(incident), step_name(step), step, list[Audience])
     typer.echo(f"{_id(incident)}: audiences in order: {', '.join(a.value for a in result)}")
@@ -220,6 +229,8 @@ def audience_order(
 
 def step_name(step: Decision) -> str:
     """The registry's name for a step whose model serves only one (every step but the approvals)."""
+    from workflows.decisions import COMMS_DECISIONS
+
     names = [name for name, model in COMMS_DECISIONS.items() if type(step) is model]
     if len(names) != 1:
         raise KeyError(f"{type(step).__name__} names {len(names)} steps of the message loop: {names}")
@@ -228,6 +239,8 @@ def step_name(step: Decision) -> str:
 
 def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, name: str = "") -> CommsMessage:
     """Run one step of the loop as an Update and print where the message is now, in one line."""
+    from workflows.comms_model import CommsMessage
+
     incident_id = _id(incident)
     step = _decision(build, as_)
     m: CommsMessage = common.run_step(incident_id, name or step_name(step), step, CommsMessage)
@@ -241,6 +254,8 @@ def _decision(build: Callable[[str], Decision], as_: str | None) -> Decision:
     try:
         decision = build(common.actor(as_))
     except ValidationError as err:
+        from settings import describe_validation_error
+
         common.fail(describe_validation_error(err))
     return decision
 

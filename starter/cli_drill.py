@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from policy_file import PolicyError, load_policy
 from starter import cli_common as common
-from starter.policy_check import check_policy
-from workflows.policy import Policy
+
+if TYPE_CHECKING:
+    from workflows.policy import Policy
 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
-policy_app = typer.Typer(help="Check a policy file before incidents depend on it.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check a policy file before incidents depend on it.", no_args_is_help=True,
+                         rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(path: Path) -> Policy:
+    from policy_file import PolicyError, load_policy
+
     try:
         return load_policy(path)
     except PolicyError as err:
@@ -39,6 +42,8 @@ def _load(path: Path) -> Policy:
 def check(file: Annotated[Path, typer.Argument(help="policy TOML file", metavar="FILE")],
           as_json: Json = False) -> None:
     """Validate a policy and report dangling references, one line each naming the field; exit 1 if any."""
+    from starter.policy_check import check_policy
+
     problems = check_policy(_load(file))
     if as_json:
         common.print_json({"file": str(file), "ok": not problems,
@@ -63,7 +68,7 @@ def drill(
     Prints who would have been paged and messaged when, every deadline that fired, every approval
     asked and given, every refused step, and what was still owed at the end. Nothing is sent.
     """
-    # Imported here, not at the top: it loads the worker and every workflow, which no other command needs.
+    # Imported here, not at the top: it loads the worker and every workflow and activity.
     from starter.drill import run_drill
     from starter.drill_report import render_text
     from starter.drill_scenario import DrillError, load_scenario

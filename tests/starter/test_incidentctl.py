@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
@@ -122,6 +125,25 @@ async def test_unreachable_server_is_one_line(incidentctl: Run) -> None:
     for args in (("list",), ("ack", "INC-AAAAAAAA", "--as", "bob"), ("declare", "x", "--as", "bob")):
         line = one_line_refusal(await incidentctl(*args, TEMPORAL_ADDRESS=f"127.0.0.1:{port}"))
         assert line.startswith(f"incidentctl: cannot reach Temporal at 127.0.0.1:{port}"), line
+
+
+async def test_declare_links_to_the_configured_ui(incidentctl: Run) -> None:
+    result = await incidentctl("declare", "Checkout is failing", "--as", "alice",
+                               TEMPORAL_UI_URL="https://temporal.example.com/")
+    incident_id = result.stdout.split(":")[0]
+    assert result.stdout.strip() == (f"{incident_id}: declared by alice "
+                                     f"(https://temporal.example.com/namespaces/default/workflows/{incident_id})")
+
+
+async def test_list_on_a_temporal_without_the_incident_attributes_is_one_line(
+        incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
+    """Someone's own Temporal (or a new namespace) has none of the attributes `make run` registers."""
+    namespace = f"bare-{uuid.uuid4().hex[:8]}"
+    await dev_env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+    line = one_line_refusal(await incidentctl("list", TEMPORAL_NAMESPACE=namespace))
+    assert f"({namespace}) cannot list incidents: " in line and "IncidentStatus" in line, line
+    assert line.endswith("use the server `make run` starts, which registers the incident search attributes")
 
 
 NOTE = incident_decision(ProgressNote)  # the timeline records a decision under its name
