@@ -272,28 +272,36 @@ class IncidentWorkflow:
 
     # --- what the Temporal UI shows ---------------------------------------------------------------
 
-    def _snapshot(self) -> tuple[Any, ...]:
+    def _searchable(self) -> tuple[Any, ...]:
         s = self.s
-        return (s.severity, s.phase, s.status, s.scope, s.service, s.kind, bool(s.acknowledged_by),
-                tuple(waiting_on(s, self.policy)))
+        return (s.severity, s.phase, s.status, s.scope, s.service, s.kind, bool(s.acknowledged_by))
+
+    def _shown(self) -> tuple[Any, ...]:
+        """What the status line is made of: cheap to compare on every activation, unlike the line itself."""
+        s = self.s
+        return (self._searchable(), s.acknowledged_by, s.confirmed, s.assessment_due, s.estimate_due,
+                s.next_update_due, s.escalation_exhausted_at, tuple(t.done for t in s.tasks),
+                tuple(s.checklist.values()), tuple(s.assigned.items()))
 
     async def _keep_visibility_current(self) -> None:
         while True:
             self._refresh_visibility()
-            await workflow.wait_condition(lambda: self._snapshot() != self._visible)
+            await workflow.wait_condition(lambda: self._shown() != self._visible)
 
     def _refresh_visibility(self) -> None:
-        """Search attributes and the UI's current details follow every change."""
-        s = self.s
-        if self._snapshot() == self._visible:
+        """Search attributes follow every change they show (each upsert is an event in the history), and
+        the UI's current details follow every change of who is waited on."""
+        s, before = self.s, self._visible
+        if self._shown() == before:
             return
-        self._visible = self._snapshot()
-        workflow.upsert_search_attributes([
-            sa.SEVERITY.value_set(s.severity.value), sa.PHASE.value_set(s.phase.value),
-            sa.STATUS.value_set(s.status.value), sa.SCOPE.value_set(s.scope.value),
-            sa.SERVICE.value_set(s.service or "-"), sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
-            sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
-        ])
+        self._visible = self._shown()
+        if not before or before[0] != self._searchable():
+            workflow.upsert_search_attributes([
+                sa.SEVERITY.value_set(s.severity.value), sa.PHASE.value_set(s.phase.value),
+                sa.STATUS.value_set(s.status.value), sa.SCOPE.value_set(s.scope.value),
+                sa.SERVICE.value_set(s.service or "-"), sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
+                sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
+            ])
         ack = f"acked by {s.acknowledged_by}" if s.acknowledged_by else "not acknowledged"
         waiting = "; ".join(waiting_on(s, self.policy)) or "nothing"
         workflow.set_current_details(

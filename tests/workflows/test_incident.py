@@ -208,6 +208,7 @@ async def test_seed003_rto_warning_at_80_percent_and_breach_escalated_to_senior_
 
 async def test_seed003_rpo_data_loss_warning_and_breach(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=5))  # confirmed: its service (and so its RPO) is known
     await handle.execute_update("report_data_loss", ReportDataLoss(actor="bob", minutes=13))
     await handle.execute_update("report_data_loss", ReportDataLoss(actor="bob", minutes=20))
     await ts_env.sleep(timedelta(seconds=5))
