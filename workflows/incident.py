@@ -216,8 +216,8 @@ class IncidentWorkflow:
     def escalation_notice(self, notice: EscalationNotice) -> None:
         """What the ladder did, for the timeline; pages that crossed an acknowledgement are closed too."""
         s = self.s
-        if notice.occurrence != s.occurrence or notice.round != s.escalation_started:
-            return  # a ladder left over from an earlier round or an earlier incident of the same alert group
+        if notice.occurrence != s.occurrence:
+            return  # a ladder left over from an earlier incident of the same alert group
         new_keys = [k for k in notice.page_keys if k not in s.page_keys]
         s.page_keys += new_keys
         self.out.note("page", notice.text)
@@ -225,7 +225,8 @@ class IncidentWorkflow:
             self.out.acknowledge_pages(s.acknowledged_by, new_keys)
         elif new_keys and s.status is not Status.OPEN:
             self.out.resolve_pages(s.resolved_by, new_keys)
-        if notice.exhausted and s.status is Status.OPEN and not s.acknowledged_by:
+        if notice.exhausted and notice.round == s.escalation_started and s.status is Status.OPEN \
+                and not s.acknowledged_by:
             self.response.ladder_exhausted()
 
     @workflow.update(dynamic=True)
