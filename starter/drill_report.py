@@ -1,9 +1,11 @@
 """The drill's report: one timeline of what the workflows recorded, what the recorders saw sent and which
-steps were refused, what was still owed at the end, and its text rendering."""
+steps were refused, what was still owed at the end, and its text rendering (on the policy's clock)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +63,7 @@ class DrillReport(BaseModel):
     started_at: datetime
     start_note: str = ""
     ended_at: datetime
-    wall_seconds: float
+    wall_seconds: float  # the whole drill: loading the workflows, the test server's start and stop, the run
     events: list[DrillEvent]
     steps: list[StepOutcome]
     unanswered: list[str]
@@ -73,6 +75,7 @@ class DrillReport(BaseModel):
         return [e for e in self.events if e.source == "sent" and activity_name in (None, e.kind)]
 
     def messages_sent(self) -> list[str]:
+        """The stakeholder messages of the message loop that went out (seed 004), not deliveries."""
         return [m.message_id for m in self.comms.messages if m.step.value == "sent"] if self.comms else []
 
 
@@ -160,29 +163,62 @@ def to_minutes(delta: timedelta) -> float:
 
 
 def render_text(report: DrillReport, width: int = 160) -> str:
+    """The timeline on one clock, the policy's: the workflows' own texts say UTC and are read in it too."""
     zone = ZoneInfo(report.timezone)
     out = [f"Drill {report.scenario!r} under {report.organisation}'s policy ({report.policy_file})",
-           f"Incident {report.incident_id}; start {_local(report.started_at, zone, '%a %Y-%m-%d %H:%M %Z')} "
-           f"({report.timezone}); {report.wall_seconds:.1f} s of wall time"]
+           f"Incident {report.incident_id}; start {_local(report.started_at, zone, '%a %Y-%m-%d %H:%M %Z')}; "
+           f"times in {report.timezone}; {report.wall_seconds:.1f} s of wall time"]
     if report.start_note:
-        out.append(f"Note: {report.start_note}")
+        out.append(f"Note: {_on_clock(report.start_note, report.started_at, zone)}")
     out.append("")
     for e in report.events:
         who = f"[{e.actor}] " if e.actor else ""
         to = f"-> {', '.join(e.to)}: " if e.to else ""
-        line = (f"{_offset(e.minute):>10} {_local(e.at, zone, '%a %H:%M')}  {e.source + '.' + e.kind:<32} "
-                f"{who}{to}{' / '.join(e.text.splitlines())}")
+        text = _on_clock(" / ".join(e.text.splitlines()), e.at, zone)
+        kind = f"{e.source}.{e.kind}"
+        line = f"{_offset(e.minute):>10} {_local(e.at, zone, '%a %H:%M')}  {kind:<32} {who}{to}{text}"
         out.append(line if len(line) <= width else line[:width - 1] + "…")
     end = report.ended_at
     out += ["", f"Unanswered at {_offset(to_minutes(end - report.started_at))} ({_local(end, zone, '%a %H:%M')}):"]
-    out += [f"  - {line}" for line in report.unanswered] or ["  nothing"]
-    kinds: dict[str, int] = {}
-    for e in report.sent():
-        kinds[e.kind] = kinds.get(e.kind, 0) + 1
-    refused = sum(1 for s in report.steps if not s.accepted)
-    out.append(f"Recorded {len(report.sent())} activity calls ({', '.join(f'{k} {n}' for k, n in kinds.items())}); "
-               f"{len(report.messages_sent())} messages sent; {len(report.steps)} steps, {refused} refused")
+    out += [f"  - {_on_clock(line, end, zone)}" for line in report.unanswered] or ["  nothing"]
+    out += ["", *summary(report)]
     return "\n".join(out)
+
+
+def summary(report: DrillReport) -> list[str]:
+    """Deliveries (every call a recorder took instead of a peer) apart from stakeholder messages (seed 004's
+    approved messages, each of which is several deliveries), and the scenario's steps."""
+    sent = report.sent()
+    kinds = ", ".join(f"{kind} {n}" for kind, n in Counter(e.kind for e in sent).most_common())
+    lines = [f"Deliveries: {len(sent)} recorded, none sent{f' ({kinds})' if kinds else ''}"]
+    if report.comms is None:
+        lines.append("Stakeholder messages: none (not a business incident)")
+    else:
+        steps = Counter(m.step.value for m in report.comms.messages)
+        lines.append(f"Stakeholder messages: {len(report.comms.messages)} in the message loop, "
+                     + ", ".join(f"{n} {step}" for step, n in steps.most_common()))
+    refused = sum(1 for s in report.steps if not s.accepted)
+    lines.append(f"Steps: {len(report.steps)} taken, {refused} refused")
+    return lines
+
+
+# "due at 14:30 UTC", "for 2026-12-02 15:10 UTC": how the workflows write a moment in their texts.
+_UTC_MOMENT = re.compile(r"\b(?:(\d{4}-\d{2}-\d{2})[ T])?(\d{2}):(\d{2}) UTC\b")
+
+
+def _on_clock(text: str, at: datetime, zone: ZoneInfo) -> str:
+    """`text` with its UTC moments in `zone`. A bare time is the one nearest to `at` (the deadlines the
+    workflows write are hours ahead at most), so it may fall on the day before or after."""
+    def local(match: re.Match[str]) -> str:
+        day, hour, minute = match.groups()
+        if day:
+            moment = datetime.fromisoformat(f"{day}T{hour}:{minute}").replace(tzinfo=UTC)
+            return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        same_day = at.astimezone(UTC).replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
+        moment = min((same_day + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - at))
+        return moment.astimezone(zone).strftime("%H:%M %Z")
+
+    return _UTC_MOMENT.sub(local, text)
 
 
 def _offset(minutes: float) -> str:
