@@ -24,6 +24,8 @@ from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
 from workflows.model import (
     Acknowledge,
+    Classify,
+    IncidentKind,
     IncidentState,
     PostmortemRequest,
     RecordResult,
@@ -160,3 +162,30 @@ async def test_nothing_from_outside_fails_a_workflow_task(ts_env, settings, work
     assert len(timeline(s, "rejected")) == 2
     assert s.acknowledged_by == "bob", "the incident goes on"
     assert outbox(settings, "opsgenie", "acknowledge")
+
+
+async def test_raised_to_sev1_the_incident_is_paged_afresh_and_becomes_a_business_incident(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV2))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await ts_env.sleep(timedelta(seconds=5))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("classify", Classify(actor="alice", severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=5))
+    s = await state(handle)
+    pages = [e["key"] for e in outbox(settings, "opsgenie", "page")]
+    assert any(":escalation:r2:" in key for key in pages), pages
+    assert s.business_incident and s.comms_workflow_id
+    assert s.acknowledged_by is None, "the people on call acknowledged a smaller incident than this one"
+
+
+async def test_the_outage_returns_while_resolved_the_incident_reopens_and_pages(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=5))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("resolve", RESOLUTION)
+    await ts_env.sleep(timedelta(minutes=10))  # in Analysis: logs written, review scheduled
+    await handle.signal("alert", alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=5))
+    s = await state(handle)
+    assert s.status is Status.OPEN and s.reopens == 1
+    assert any(":escalation:r2:" in e["key"] for e in outbox(settings, "opsgenie", "page"))
