@@ -37,30 +37,41 @@ with workflow.unsafe.imports_passed_through():
 class ActivityOptions(TypedDict, total=False):
     start_to_close_timeout: timedelta
     schedule_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
     retry_policy: RetryPolicy
 
 
-# Chat APIs rate-limit in seconds: retry quickly, give up (and record it) after ten minutes.
+# A worker killed mid-attempt is noticed only when the attempt times out: after its heartbeat_timeout
+# where the activity heartbeats, otherwise after its start_to_close_timeout. So both are as short as the
+# peer allows, and the adapters end an attempt before it times out (so it never delivers after its retry).
+
+# Chat APIs rate-limit in seconds: retry quickly, give up (and record it) after ten minutes. Slack's
+# calls do not heartbeat, so no heartbeat_timeout: 20 s is twice a call's HTTP timeout.
 CHAT: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=60),
+    "start_to_close_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
 }
-# Paging is what wakes people: keep trying for longer.
+# Paging is what wakes people: keep trying for longer; a killed attempt's retry within 20 s (the HTTP
+# timeout is 15 s at most).
 PAGING: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
 }
-# SMTP servers greylist and queue: slower retries, an hour in all.
+# SMTP servers greylist and queue: slower retries, up to five minutes apart, an hour in all. A send to
+# many recipients takes a while, so it heartbeats (about every 8 s, 0.8 x the timeout, as the SDK
+# throttles) with the recipients already accepted: a killed attempt is retried within 10 s, and the
+# retry goes on from there.
 EMAIL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(hours=1),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)),
 }
 # Local files and template rendering: fail fast, a retry rarely helps.
 LOCAL: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(maximum_attempts=5),
 }
 
