@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import observability
@@ -30,6 +34,10 @@ from workflows.incident import IncidentWorkflow
 WORKFLOWS: list[type] = [IncidentWorkflow, EscalationWorkflow, CommsWorkflow]
 
 log = logging.getLogger("worker")
+
+# Waiting for Temporal at start: the first retry soon, then less and less often.
+FIRST_PAUSE = timedelta(seconds=1)
+LAST_PAUSE = timedelta(seconds=30)
 
 
 def build_activities(settings: Settings) -> list[Any]:
@@ -63,10 +71,43 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings, runtime=observability.worker_runtime(settings))
+    runtime = observability.worker_runtime(settings)  # once: it binds the metrics port
+    client = await connect_when_up(settings, runtime)
     worker = build_worker(client, settings)
     log.info("worker polling task queue %s on %s", settings.incident_task_queue, settings.temporal_address)
     await worker.run()
+
+
+async def connect_when_up(settings: Settings, runtime: Runtime | None) -> Client:
+    """Connect, waiting for a Temporal that is not up yet (started after the worker, restarting), with backoff.
+
+    Says once that it waits and where. A server that answers and refuses (namespace, credentials) is no
+    reason to wait: that error ends the worker.
+    """
+    pause = FIRST_PAUSE
+    while True:
+        try:
+            return await connect(settings, runtime=runtime)
+        except Exception as err:
+            if not _unreachable(err):
+                raise
+            if pause == FIRST_PAUSE:
+                log.warning("waiting for Temporal at %s (namespace %s), retrying with backoff: %s",
+                            settings.temporal_address, settings.temporal_namespace, _reason(err))
+        await asyncio.sleep(pause.total_seconds())
+        pause = min(pause * 2, LAST_PAUSE)
+
+
+def _unreachable(err: Exception) -> bool:
+    if isinstance(err, RPCError):
+        return err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+    return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")
+
+
+def _reason(err: Exception) -> str:
+    """The SDK's connect error without the transport's nesting, e.g. `Connection refused`."""
+    found = re.search(r'message: "([^"]+)"', str(err))
+    return found.group(1) if found else str(err)
 
 
 def main() -> None:
@@ -76,6 +117,8 @@ def main() -> None:
         asyncio.run(run(settings))
     except KeyboardInterrupt:
         pass
+    except RPCError as err:  # Temporal answered with a refusal (namespace, credentials): one line, no traceback
+        raise SystemExit(f"worker: Temporal at {settings.temporal_address} refused: {err}") from None
 
 
 if __name__ == "__main__":
