@@ -17,7 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.http import check, new_client, send
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.model import PageAction, PageRequest, PageResult, Severity
+from workflows.activity_io import PageAction, PageRequest, PageResult
+from workflows.vocabulary import Severity
 
 OPSGENIE_PRIORITY = {Severity.SEV1: "P1", Severity.SEV2: "P2", Severity.SEV3: "P3", Severity.SEV4: "P4"}
 PAGERDUTY_SEVERITY = {Severity.SEV1: "critical", Severity.SEV2: "error", Severity.SEV3: "warning",

@@ -16,7 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from temporalio import activity
 
 from settings import ROOT, Settings
-from workflows.model import IncidentLogEntry, PostmortemRequest, RecordResult
+from workflows.activity_io import IncidentLogEntry, PostmortemRequest, RecordResult
 
 TEMPLATES = ROOT / "templates"
 

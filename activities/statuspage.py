@@ -17,7 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.http import check, new_client, send
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.model import Phase, StatuspageRequest, StatuspageResult
+from workflows.activity_io import StatuspageRequest, StatuspageResult
+from workflows.vocabulary import Phase
 
 STATUS = {
     Phase.DETECTION: "investigating",

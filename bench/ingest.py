@@ -47,8 +47,9 @@ from policy_file import load_policy
 from settings import ROOT, Settings
 from starter.alerts import send_alert
 from workflows.incident import IncidentWorkflow
-from workflows.model import AlertEvent, IncidentState, incident_id_for
+from workflows.model import AlertEvent, IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import incident_id_for
 
 TARGET_RATIO = 0.8
 # httpcore asks for `sniffio` on every request; when it is not installed each miss is a full import

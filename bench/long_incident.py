@@ -27,17 +27,9 @@ from starter.alerts import send_alert
 from starter.decide import query_state, send_decision
 from worker import build_worker
 from workflows import search_attributes
-from workflows.model import (
-    Acknowledge,
-    AlertEvent,
-    Classify,
-    IncidentKind,
-    ProgressNote,
-    Severity,
-    StatusUpdate,
-    incident_id_for,
-)
+from workflows.model import Acknowledge, AlertEvent, Classify, ProgressNote, StatusUpdate
 from workflows.policy import Policy
+from workflows.vocabulary import IncidentKind, Severity, incident_id_for
 
 
 def around_the_clock(policy: Policy) -> Policy:

@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 
 from bench._stack import exited, free_loopback_port, imported_from, processes, service_env, temporal, wait_until_healthy
-from workflows.model import incident_id_for
+from workflows.vocabulary import incident_id_for
 
 SOURCE = "generic"
 WARM_ALERTS = 3

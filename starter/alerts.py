@@ -57,9 +57,10 @@ from temporalio.converter import WorkflowSerializationContext
 from settings import Settings, describe_validation_error
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, AlertStatus, Severity, incident_id_for
+from workflows.model import AlertEvent
 from workflows.policy import Policy
 from workflows.priority import INCIDENT_KEY
+from workflows.vocabulary import AlertStatus, Severity, incident_id_for
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -27,25 +27,19 @@ from workflows.model import (
     Classify,
     CloseIncident,
     CompleteTask,
-    CriticalCriterion,
     Estimate,
-    IncidentKind,
     IncidentState,
-    Phase,
     ProgressNote,
     PublishPostmortem,
     Reopen,
     ReportDataLoss,
     Resolve,
     ReviewHeld,
-    Role,
-    Scope,
     SetPhase,
-    Severity,
     StatusUpdate,
     TriggerBusinessIncident,
-    incident_id_for,
 )
+from workflows.vocabulary import CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, incident_id_for
 
 app = typer.Typer(help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False, rich_markup_mode=None)

@@ -16,7 +16,8 @@ import typer
 from pydantic import ValidationError
 
 from starter import cli_common as common
-from workflows.model import Audience, Decision
+from workflows.model import Decision
+from workflows.vocabulary import Audience
 
 if TYPE_CHECKING:
     from workflows.comms_model import CommsMessage, CommsState

@@ -24,7 +24,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.comms_model import CommsMessage, MessageStep
 from workflows.decisions import COMMS_DECISIONS, INCIDENT_DECISIONS, incident_decision_name
-from workflows.model import Audience, Decision, IncidentState
+from workflows.model import Decision, IncidentState
+from workflows.vocabulary import Audience
 
 # A running worker answers in milliseconds; past this nobody is polling the task queue.
 ANSWER_WITHIN = timedelta(seconds=15)

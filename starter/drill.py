@@ -38,8 +38,9 @@ from workflows import search_attributes
 from workflows.comms_model import CommsMessage, CommsState
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, IncidentState, incident_id_for
+from workflows.model import AlertEvent, IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import incident_id_for
 
 TASK_QUEUE = "drill"
 # Step k is sent k seconds after its minute. Steps at the same minute are then a second apart, so the

@@ -21,7 +21,7 @@ from activities.statements import StatementActivities
 from settings import Settings
 from starter.drill_scenario import DrillError
 from worker import build_activities
-from workflows.model import (
+from workflows.activity_io import (
     ConferenceResult,
     DeliveryResult,
     EmailResult,

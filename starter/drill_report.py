@@ -12,12 +12,10 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 
 from starter.drill_recorder import Call
-from workflows.comms_model import FINISHED, CommsState, RenderStatement
-from workflows.model import (
+from workflows.activity_io import (
     ConferenceRequest,
     EmailRequest,
     IncidentLogEntry,
-    IncidentState,
     PageAction,
     PageRequest,
     PostmortemRequest,
@@ -28,6 +26,8 @@ from workflows.model import (
     StatuspageRequest,
     TelegramRequest,
 )
+from workflows.comms_model import FINISHED, CommsState, RenderStatement
+from workflows.model import IncidentState
 from workflows.policy import Policy
 
 

@@ -13,8 +13,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from starter.decide import decision_model, known_decisions, step_result_type
-from workflows.model import AlertEvent, AlertStatus, Decision, Severity
+from workflows.model import AlertEvent, Decision
 from workflows.policy import Policy
+from workflows.vocabulary import AlertStatus, Severity
 
 
 class DrillError(Exception):

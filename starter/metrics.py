@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from workflows import search_attributes as sa
-from workflows.model import Severity
+from workflows.vocabulary import Severity
 
 # The incident's workflow type (starter.alerts.INCIDENT_WORKFLOW, a test keeps them equal), spelt out so that
 # `incidentctl list` does not load the workflow and every activity behind it to build its query.

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starter.decide import incident_decision
-from workflows.model import Audience, Channel, PublishPostmortem, ReviewHeld, Role, TriggerBusinessIncident
+from workflows.model import PublishPostmortem, ReviewHeld, TriggerBusinessIncident
 from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
+from workflows.vocabulary import Audience, Channel, Role
 
 CONTACT_FIELD = {
     Channel.PAGE: "pager_id",

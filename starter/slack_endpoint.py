@@ -62,19 +62,9 @@ from starter.decide import (
 )
 from starter.metrics import HttpMetrics
 from workflows.comms_model import CommsMessage
-from workflows.model import (
-    Acknowledge,
-    Decision,
-    Estimate,
-    Phase,
-    ProgressNote,
-    Reopen,
-    Resolve,
-    SetPhase,
-    StatusUpdate,
-    incident_id_for,
-)
+from workflows.model import Acknowledge, Decision, Estimate, ProgressNote, Reopen, Resolve, SetPhase, StatusUpdate
 from workflows.policy import Policy
+from workflows.vocabulary import Phase, incident_id_for
 
 log = logging.getLogger("slack")
 

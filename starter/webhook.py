@@ -36,8 +36,9 @@ from settings import Settings
 from starter import slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
-from workflows.model import AlertEvent, incident_id_for
+from workflows.model import AlertEvent
 from workflows.policy import Policy
+from workflows.vocabulary import incident_id_for
 
 log = logging.getLogger("webhook")
 

@@ -10,8 +10,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.statements import STATEMENTS, StatementActivities
 from workflows.comms_model import RenderStatement
-from workflows.model import Audience, IncidentFacts, Phase, Severity
+from workflows.model import IncidentFacts
 from workflows.policy import Comms
+from workflows.vocabulary import Audience, Phase, Severity
 
 SAMPLE = IncidentFacts(
     incident_id="INC-7F3KQ2MA", title="Checkout errors", service="checkout", severity=Severity.SEV1,

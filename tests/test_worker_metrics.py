@@ -14,8 +14,9 @@ from settings import Settings, connect
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, Severity, incident_id_for
+from workflows.model import AlertEvent
 from workflows.policy import Policy
+from workflows.vocabulary import Severity, incident_id_for
 
 
 def free_port() -> int:

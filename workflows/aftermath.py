@@ -16,12 +16,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from activities.slack import SlackActivities
+    from workflows.activity_io import PostmortemRequest, Reached, SlackArchive
     from workflows.deadline import Deadline
     from workflows.deliveries import Deliveries
     from workflows.derive import incident_commander, people_for
-    from workflows.model import Channel, IncidentState, Phase, PostmortemRequest, Reached, Role, SlackArchive, Status
+    from workflows.model import IncidentState
     from workflows.policy import Policy
     from workflows.reach import CHAT, LOCAL, attempt
+    from workflows.vocabulary import Channel, Phase, Role, Status
 
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 

@@ -33,8 +33,9 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from workflows.comms_waiting import approvals_owed, refresh, reviews_complete, title, version_of
-    from workflows.model import Audience, Decision, PhaseChanged, Role
+    from workflows.model import Decision, PhaseChanged
     from workflows.policy import Policy
+    from workflows.vocabulary import Audience, Role
 
 RENDER_TIMEOUT = timedelta(seconds=10)
 RENDER_RETRY = RetryPolicy(maximum_attempts=3)

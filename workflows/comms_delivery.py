@@ -16,10 +16,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.slack import SlackActivities
     from activities.statuspage import StatuspageActivities
+    from workflows.activity_io import EmailRequest, SlackDirectMessage, SlackPost, StatuspageRequest
     from workflows.comms_model import CommsMessage, CommsState, Delivery, Version
     from workflows.comms_rules import log
-    from workflows.model import Audience, EmailRequest, SlackDirectMessage, SlackPost, StatuspageRequest, occurrence
     from workflows.policy import Policy
+    from workflows.vocabulary import Audience, occurrence
 
 # People are reached best-effort: a failed DM is logged, never blocks the loop.
 NOTIFY_TIMEOUT = timedelta(seconds=30)

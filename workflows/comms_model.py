@@ -11,8 +11,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
-from workflows.model import Audience, Decision, IncidentFacts, Phase, PhaseChanged, Role, TimelineEntry
+from workflows.model import Decision, IncidentFacts, PhaseChanged, TimelineEntry
 from workflows.policy import Policy
+from workflows.vocabulary import Audience, Phase, Role
 
 EXTERNAL_AUDIENCES = (Audience.STRATEGIC, Audience.ALL_CUSTOMERS)
 

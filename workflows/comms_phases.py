@@ -9,8 +9,9 @@ from datetime import datetime
 from workflows.comms_model import FINISHED, UNSENT, CommsMessage, CommsState, CommsSummary, Step
 from workflows.comms_rules import log
 from workflows.comms_waiting import STEP_LABELS, refresh, waiting_on
-from workflows.model import Audience, Phase, PhaseChanged
+from workflows.model import PhaseChanged
 from workflows.policy import Policy
+from workflows.vocabulary import Audience, Phase
 
 
 def hear(state: CommsState, policy: Policy, change: PhaseChanged, now: datetime) -> None:

@@ -33,8 +33,9 @@ from workflows.comms_model import (
 )
 from workflows.comms_waiting import APPROVALS, approved_current, describe, refresh, title, version_of
 from workflows.decisions import COMMS_DECISIONS
-from workflows.model import Audience, Decision, Role, TimelineEntry
+from workflows.model import Decision, TimelineEntry
 from workflows.policy import Policy
+from workflows.vocabulary import Audience, Role
 
 StepResult = CommsMessage | list[Audience]
 D = TypeVar("D", bound=Decision)

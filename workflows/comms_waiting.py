@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workflows.comms_model import ApprovalKind, CommsMessage, Owed, ReviewStatus, Step, Verdict
-from workflows.model import Role
 from workflows.policy import Policy
+from workflows.vocabulary import Role
 
 TITLES = {
     Role.BUSINESS_LEAD: "Business Lead",

@@ -19,18 +19,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.paging import PagingActivities
     from activities.records import RecordsActivities
-    from workflows.model import (
-        Channel,
-        ChannelPost,
-        EmailRequest,
-        IncidentLogEntry,
-        IncidentState,
-        PageAction,
-        Reached,
-        TimelineEntry,
-    )
+    from workflows.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
+    from workflows.model import ChannelPost, IncidentState, TimelineEntry
     from workflows.policy import Policy
     from workflows.reach import EMAIL, LOCAL, PAGING, attempt, post, reach
+    from workflows.vocabulary import Channel
 
 
 class Deliveries:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workflows.model import CHECKLIST, IncidentState, Phase, Role, Scope, Severity, Status
+from workflows.model import CHECKLIST, IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import Phase, Role, Scope, Severity, Status
 
 
 def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:

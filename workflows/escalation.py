@@ -14,8 +14,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation
-    from workflows.model import Channel
     from workflows.reach import reach
+    from workflows.vocabulary import Channel
 
 
 @workflow.defn

@@ -34,18 +34,15 @@ with workflow.unsafe.imports_passed_through():
         AssignTask,
         Classify,
         Decision,
-        IncidentKind,
         IncidentState,
-        Phase,
         Reopen,
         ReportDataLoss,
         ReviewHeld,
-        Role,
         SetPhase,
-        Status,
         StatusUpdate,
     )
     from workflows.response import Response
+    from workflows.vocabulary import IncidentKind, Phase, Role, Status
     from workflows.watches import SLACK, Watches
 
 

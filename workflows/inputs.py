@@ -10,8 +10,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from workflows.model import Channel, IncidentState, Role, Severity
+from workflows.model import IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import Channel, Role, Severity
 
 
 class EscalationInput(BaseModel):

@@ -10,20 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from workflows.derive import cadence_due, scope_owner
-from workflows.model import (
-    AlertEvent,
-    AlertSeen,
-    AlertStatus,
-    CriticalCriterion,
-    IncidentKind,
-    IncidentState,
-    Phase,
-    Role,
-    Severity,
-    Status,
-)
+from workflows.model import AlertEvent, AlertSeen, IncidentState
 from workflows.policy import Policy
 from workflows.rules import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
+from workflows.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Severity, Status
 
 
 @dataclass

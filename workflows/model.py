@@ -6,133 +6,21 @@ incidents' histories: add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-# --- enums -------------------------------------------------------------------------------------
-
-
-class Phase(StrEnum):
-    """The phases of seed 004, in order, plus the end of the incident."""
-
-    DETECTION = "detection"
-    INVESTIGATION = "investigation"
-    IDENTIFICATION = "identification"
-    MONITORING = "monitoring"
-    RESOLUTION = "resolution"
-    ANALYSIS = "analysis"
-    PUBLISHING = "publishing"
-    CLOSED = "closed"
-
-
-class Status(StrEnum):
-    """What the IncidentStatus search attribute says."""
-
-    OPEN = "open"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class Severity(StrEnum):
-    SEV1 = "SEV1"
-    SEV2 = "SEV2"
-    SEV3 = "SEV3"
-    SEV4 = "SEV4"
-
-    @property
-    def priority(self) -> str:
-        """Seed 003 speaks of high, medium and low priority."""
-        return {"SEV1": "high", "SEV2": "high", "SEV3": "medium", "SEV4": "low"}[self.value]
-
-
-class IncidentKind(StrEnum):
-    """Seed 001: an issue is either an incident or a disturbance."""
-
-    INCIDENT = "incident"
-    DISTURBANCE = "disturbance"
-
-
-class Scope(StrEnum):
-    """Seed 001: global incidents belong to the Technical Manager, local ones to the CSM."""
-
-    LOCAL = "local"
-    GLOBAL = "global"
-
-
-class CriticalCriterion(StrEnum):
-    """Seed 002's definition of a critical incident; any one of them makes it SEV1."""
-
-    SITE_DOWN = "site_down"
-    KEY_FUNCTION_BROKEN = "key_function_broken"
-    MANY_USERS_BLOCKED = "many_users_blocked"
-    SECURITY_BREACH = "security_breach"
-    CLIENT_URGENT = "client_urgent"
-
-
-class Role(StrEnum):
-    """Every role the five seeds name. The policy says who holds which."""
-
-    INCIDENT_COMMANDER = "incident_commander"
-    COMMUNICATIONS_LEAD = "communications_lead"
-    RESPONDER = "responder"
-    RESPONSIBLE_DEVELOPER = "responsible_developer"
-    PROJECT_MANAGER = "project_manager"
-    CTO = "cto"
-    ACCOUNT_MANAGER = "account_manager"
-    TECHNICAL_MANAGER = "technical_manager"
-    CUSTOMER_SERVICE_MANAGER = "customer_service_manager"
-    SENIOR_MANAGEMENT = "senior_management"
-    PMO = "pmo"
-    BUSINESS_LEAD = "business_lead"
-    TECHNICAL_SLT = "technical_slt"
-    MESSAGING_OFFICER = "messaging_officer"
-    LEGAL_OFFICER = "legal_officer"
-    CUSTOMER_LIAISON = "customer_liaison"
-    ELT_APPROVER = "elt_approver"
-    DISTRIBUTOR = "distributor"
-
-
-class Channel(StrEnum):
-    """How a person is reached."""
-
-    PAGE = "page"
-    SLACK = "slack"
-    EMAIL = "email"
-    TELEGRAM = "telegram"
-
-
-class Audience(StrEnum):
-    """Seed 004's three audiences."""
-
-    INTERNAL = "internal_stakeholders"
-    STRATEGIC = "strategic_customers"
-    ALL_CUSTOMERS = "all_customers"
-
-
-class AlertStatus(StrEnum):
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
-def incident_id_for(source: str, dedup_key: str) -> str:
-    """The incident id an alert group maps to: stable, short, readable ("INC-7F3KQ2MA").
-
-    The workflow id is this id, so signal-with-start sends every alert of a group to the one open
-    incident for it, however many webhook replicas receive them.
-    """
-    digest = hashlib.sha256(f"{source}\x00{dedup_key}".encode()).digest()
-    return "INC-" + base64.b32encode(digest).decode()[:8]
-
-
-def occurrence(incident_id: str, opened_at: datetime | None) -> str:
-    """The prefix of every idempotency key of one occurrence of an incident."""
-    return f"{incident_id}@{opened_at:%Y%m%dT%H%M%S}" if opened_at else incident_id
-
+from workflows.vocabulary import (
+    AlertStatus,
+    CriticalCriterion,
+    IncidentKind,
+    Phase,
+    Role,
+    Scope,
+    Severity,
+    Status,
+    occurrence,
+)
 
 # --- alerts ------------------------------------------------------------------------------------
 
@@ -173,162 +61,6 @@ class Task(BaseModel):
     business_impact: Severity = Severity.SEV3
     done: bool = False
     created_at: datetime | None = None
-
-
-# --- activity inputs and results ---------------------------------------------------------------
-
-
-class PageRequest(BaseModel):
-    """Open (or re-open) the paging alert for an incident; the dedup key makes it idempotent."""
-
-    incident_id: str
-    dedup_key: str
-    summary: str
-    severity: Severity
-    description: str = ""
-    responders: list[str] = Field(default_factory=list)  # provider-side user names / emails
-    details: dict[str, str] = Field(default_factory=dict)
-    provider: str = "opsgenie"  # from the policy: opsgenie | pagerduty
-
-
-class PageAction(BaseModel):
-    """Acknowledge, resolve or annotate the paging alert known by dedup key."""
-
-    incident_id: str
-    dedup_key: str
-    provider: str = "opsgenie"
-    note: str = ""
-    actor: str = ""
-
-
-class PageResult(BaseModel):
-    provider: str
-    reference: str = ""  # OpsGenie requestId / PagerDuty dedup_key as returned
-    delivered_to: str = ""  # "outbox" when no account is configured
-
-
-class SlackChannelRequest(BaseModel):
-    incident_id: str
-    title: str
-    topic: str = ""
-    purpose: str = ""
-    invite_user_ids: list[str] = Field(default_factory=list)
-    bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
-    channel_prefix: str = "inc"  # the policy's slack_channel_prefix
-
-
-class SlackChannel(BaseModel):
-    channel_id: str
-    name: str
-    delivered_to: str = ""
-
-
-class SlackPost(BaseModel):
-    """A message to a channel (id or name). `text` is plain data: the adapter escapes it."""
-
-    channel: str
-    text: str
-    idempotency_key: str
-    mention_user_ids: list[str] = Field(default_factory=list)
-    blocks: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class SlackDirectMessage(BaseModel):
-    user_id: str
-    text: str
-    idempotency_key: str
-
-
-class SlackArchive(BaseModel):
-    channel: str
-
-
-class SlackResult(BaseModel):
-    channel: str = ""
-    ts: str = ""
-    delivered_to: str = ""
-
-
-class EmailRequest(BaseModel):
-    """One e-mail. `personal=True` sends one message per recipient (strategic customers)."""
-
-    to: list[str]
-    subject: str
-    text: str
-    html: str = ""
-    idempotency_key: str
-    personal: bool = False
-
-
-class EmailResult(BaseModel):
-    message_ids: list[str] = Field(default_factory=list)
-    delivered_to: str = ""
-
-
-class TelegramRequest(BaseModel):
-    chat_id: str
-    text: str
-    idempotency_key: str
-
-
-class StatuspageRequest(BaseModel):
-    """Create the status-page incident for this incident, or update it when it exists."""
-
-    incident_id: str
-    name: str
-    phase: Phase
-    body: str
-    idempotency_key: str
-    statuspage_incident_id: str = ""
-
-
-class StatuspageResult(BaseModel):
-    statuspage_incident_id: str
-    delivered_to: str = ""
-
-
-class ConferenceRequest(BaseModel):
-    incident_id: str
-    topic: str
-    bridge_url: str = ""  # the policy's standing bridge, used when Zoom is not configured
-
-
-class ConferenceResult(BaseModel):
-    join_url: str
-    delivered_to: str = ""
-
-
-class DeliveryResult(BaseModel):
-    """Result of a delivery that returns nothing the workflow needs but where it went."""
-
-    delivered_to: str = ""
-
-
-class IncidentLogEntry(BaseModel):
-    """A line in the project's incident log or the global one (seeds 001, 002, 003)."""
-
-    log: str  # "project" | "global"
-    project: str
-    incident_id: str
-    title: str
-    fields: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str
-    log_dir: str = ""
-
-
-class PostmortemRequest(BaseModel):
-    incident_id: str
-    title: str
-    opened_at: datetime | None = None  # names the file: an alert group can recur after it closes
-    severity: Severity
-    service: str = ""
-    sections: dict[str, str] = Field(default_factory=dict)  # heading -> text known so far
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    log_dir: str = ""
-
-
-class RecordResult(BaseModel):
-    location: str
 
 
 # --- human decisions: each is an Update and a Signal of the same name --------------------------
@@ -443,14 +175,6 @@ class PhaseChanged(BaseModel):
 
     phase: Phase
     facts: IncidentFacts
-
-
-class Reached(BaseModel):
-    """What an attempt to reach people did: one line per delivery, and paging keys to close later."""
-
-    lines: list[str] = Field(default_factory=list)
-    page_keys: list[str] = Field(default_factory=list)
-    failures: list[str] = Field(default_factory=list)
 
 
 class AlertSeen(BaseModel):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from workflows.model import Audience, Channel, Phase, Role, Scope, Severity
+from workflows.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
 
 
 class _Strict(BaseModel):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, TypedDict
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,17 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.paging import PagingActivities
     from activities.slack import SlackActivities
     from activities.telegram import TelegramActivities
-    from workflows.model import (
-        Channel,
-        EmailRequest,
-        PageRequest,
-        Reached,
-        Severity,
-        SlackDirectMessage,
-        SlackPost,
-        TelegramRequest,
-    )
+    from workflows.activity_io import EmailRequest, PageRequest, Reached, SlackDirectMessage, SlackPost, TelegramRequest
     from workflows.policy import Policy
+    from workflows.priority import INCIDENT, PEOPLE
+    from workflows.vocabulary import Channel, Severity
 
 
 
@@ -39,6 +32,7 @@ class ActivityOptions(TypedDict, total=False):
     schedule_to_close_timeout: timedelta
     heartbeat_timeout: timedelta
     retry_policy: RetryPolicy
+    priority: Priority
 
 
 # A worker killed mid-attempt is noticed only when the attempt times out: after its heartbeat_timeout
@@ -51,6 +45,7 @@ CHAT: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=10),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+    "priority": PEOPLE,
 }
 # Paging is what wakes people: keep trying for longer; a killed attempt's retry within 20 s (the HTTP
 # timeout is 15 s at most).
@@ -58,6 +53,7 @@ PAGING: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=20),
     "schedule_to_close_timeout": timedelta(minutes=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+    "priority": INCIDENT,
 }
 # SMTP servers greylist and queue: slower retries, up to five minutes apart, an hour in all. A send to
 # many recipients takes a while, so it heartbeats (about every 8 s, 0.8 x the timeout, as the SDK
@@ -68,11 +64,13 @@ EMAIL: ActivityOptions = {
     "heartbeat_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5)),
+    "priority": PEOPLE,
 }
 # Local files and template rendering: fail fast, a retry rarely helps.
 LOCAL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(maximum_attempts=5),
+    "priority": PEOPLE,
 }
 
 

@@ -18,6 +18,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
     from activities.slack import SlackActivities
+    from workflows.activity_io import ConferenceRequest, SlackChannelRequest
     from workflows.deliveries import Deliveries
     from workflows.derive import (
         incident_commander,
@@ -26,18 +27,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.escalation import EscalationWorkflow
     from workflows.inputs import EscalationInput, StopEscalation
-    from workflows.model import (
-        Channel,
-        ChannelPost,
-        ConferenceRequest,
-        IncidentState,
-        Role,
-        SlackChannelRequest,
-        Status,
-    )
+    from workflows.model import ChannelPost, IncidentState
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import CHAT, attempt
+    from workflows.vocabulary import Channel, Role, Status
 
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).

@@ -25,9 +25,7 @@ from workflows.model import (
     CompleteTask,
     Decision,
     Estimate,
-    IncidentKind,
     IncidentState,
-    Phase,
     ProgressNote,
     PublishPostmortem,
     Reopen,
@@ -35,13 +33,12 @@ from workflows.model import (
     Resolve,
     ReviewHeld,
     SetPhase,
-    Severity,
-    Status,
     StatusUpdate,
     Task,
     TriggerBusinessIncident,
 )
 from workflows.policy import Policy
+from workflows.vocabulary import IncidentKind, Phase, Severity, Status
 
 # Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
 # own decisions (resolve, publish, close) because each needs more than a phase name.

@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.activity_io import Reached
     from workflows.comms import CommsWorkflow
     from workflows.comms_model import CommsInput, comms_workflow_id
     from workflows.deadline import Deadline
@@ -29,10 +30,11 @@ with workflow.unsafe.imports_passed_through():
         slack_ids,
         update_owner,
     )
-    from workflows.model import Channel, IncidentState, Phase, PhaseChanged, Reached, Role, Status
+    from workflows.model import IncidentState, PhaseChanged
     from workflows.policy import Policy
     from workflows.priority import STAKEHOLDERS
     from workflows.rules import progress_window
+    from workflows.vocabulary import Channel, Phase, Role, Status
 
 SLACK = [Channel.SLACK]
 

@@ -20,8 +20,8 @@ from starter.drill_report import DrillReport, _on_clock, render_text
 from starter.drill_scenario import load_scenario
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events
 from worker import build_activities
-from workflows.model import Status
 from workflows.policy import Policy
+from workflows.vocabulary import Status
 
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 ALERT = "- at: 0\n  alert: {title: Checkout is failing, severity: SEV2, service: checkout}\n"

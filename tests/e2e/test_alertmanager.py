@@ -24,7 +24,8 @@ from settings import Settings
 from starter.webhook import create_app
 from worker import build_worker
 from workflows.incident import IncidentWorkflow
-from workflows.model import AlertStatus, IncidentState
+from workflows.model import IncidentState
+from workflows.vocabulary import AlertStatus
 
 pytestmark = pytest.mark.e2e
 

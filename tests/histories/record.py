@@ -27,15 +27,13 @@ from workflows.model import (
     Classify,
     CloseIncident,
     Estimate,
-    IncidentKind,
-    Phase,
     PublishPostmortem,
     Resolve,
     ReviewHeld,
     SetPhase,
-    Severity,
     StatusUpdate,
 )
+from workflows.vocabulary import IncidentKind, Phase, Severity
 
 HERE = Path(__file__).parent
 

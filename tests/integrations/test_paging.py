@@ -11,7 +11,8 @@ from activities.paging import PagingActivities
 from settings import Settings
 from tests.fakes.paging import OPSGENIE_KEY, PAGERDUTY_ROUTING_KEY, FakeOpsGenie, FakePagerDuty
 from tests.integrations.helpers import attempt
-from workflows.model import PageAction, PageRequest, Severity
+from workflows.activity_io import PageAction, PageRequest
+from workflows.vocabulary import Severity
 
 
 def page(provider: str, **changes: object) -> PageRequest:

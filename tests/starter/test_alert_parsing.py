@@ -10,7 +10,7 @@ import pytest
 
 from settings import ROOT
 from starter.alerts import AlertBodyError, parse_alertmanager, parse_datadog, parse_generic, parse_grafana
-from workflows.model import AlertStatus, Severity
+from workflows.vocabulary import AlertStatus, Severity
 
 NOW = datetime(2025, 1, 10, 3, 15, tzinfo=UTC)
 

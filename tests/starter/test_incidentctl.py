@@ -24,8 +24,9 @@ from starter.alerts import manual_alert, send_alert
 from starter.cli import app
 from starter.decide import incident_decision, query_state, send_decision
 from worker import build_worker
-from workflows.model import IncidentState, ProgressNote, Severity, incident_id_for
+from workflows.model import IncidentState, ProgressNote
 from workflows.policy import Policy
+from workflows.vocabulary import Severity, incident_id_for
 
 Run = Callable[..., Awaitable[Result]]
 

@@ -22,8 +22,9 @@ from starter.decide import incident_decision, query_state, send_decision
 from starter.slack_endpoint import sign
 from starter.webhook import create_app
 from tests.fakes.peer import FakePeer
-from workflows.model import Classify, IncidentKind, IncidentState, ProgressNote, TriggerBusinessIncident
+from workflows.model import Classify, IncidentState, ProgressNote, TriggerBusinessIncident
 from workflows.policy import Policy
+from workflows.vocabulary import IncidentKind
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

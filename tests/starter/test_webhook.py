@@ -22,8 +22,9 @@ from starter.decide import query_state
 from starter.webhook import create_app
 from tests.conftest import BIN
 from tests.starter.conftest import workflows_on
-from workflows.model import IncidentState, incident_id_for
+from workflows.model import IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import incident_id_for
 
 
 def example(name: str) -> dict:

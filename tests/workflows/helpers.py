@@ -14,8 +14,9 @@ from policy_file import load_policy
 from settings import ROOT, Settings
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, AlertStatus, IncidentState, Severity
+from workflows.model import AlertEvent, IncidentState
 from workflows.policy import Policy
+from workflows.vocabulary import AlertStatus, Severity
 
 
 def always_business_hours(policy: Policy) -> Policy:

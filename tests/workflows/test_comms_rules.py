@@ -30,8 +30,9 @@ from workflows.comms_model import (
 )
 from workflows.comms_waiting import approvals_owed, refresh, reviews_complete
 from workflows.decisions import COMMS_DECISIONS
-from workflows.model import Audience, Decision, IncidentFacts, Phase, PhaseChanged, Role, Severity
+from workflows.model import Decision, IncidentFacts, PhaseChanged
 from workflows.policy import Policy
+from workflows.vocabulary import Audience, Phase, Role, Severity
 
 NOW = datetime(2025, 3, 4, 14, 10, tzinfo=UTC)
 FACTS = IncidentFacts(incident_id="INC-TEST0001", title="Checkout errors", service="checkout",

@@ -29,28 +29,21 @@ from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
 from workflows.model import (
     Acknowledge,
-    AlertStatus,
     AssignTask,
     Classify,
     CloseIncident,
-    CriticalCriterion,
     Estimate,
-    IncidentKind,
-    Phase,
     ProgressNote,
     PublishPostmortem,
     Reopen,
     ReportDataLoss,
     Resolve,
     ReviewHeld,
-    Role,
-    Scope,
     SetPhase,
-    Severity,
-    Status,
     StatusUpdate,
 )
 from workflows.policy import BusinessHours
+from workflows.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, Status
 
 RESOLUTION = Resolve(actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back release 42",
                      prevention="Canary deploys for checkout")
@@ -355,6 +348,7 @@ async def test_reopen_restarts_escalation(ts_env, settings, worker):
 
 async def test_phase_moves_are_validated(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=5))  # confirmed: a phase moves only once it is
     await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.MONITORING))
     assert "allowed: identification" in await refusal(

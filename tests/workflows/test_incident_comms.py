@@ -10,7 +10,8 @@ from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
 from worker import build_worker
 from workflows.comms_model import CommsState, Step
-from workflows.model import IncidentState, Phase, Resolve, SetPhase, Severity, TriggerBusinessIncident
+from workflows.model import IncidentState, Resolve, SetPhase, TriggerBusinessIncident
+from workflows.vocabulary import Phase, Severity
 
 
 async def comms_state(env: WorkflowEnvironment, incident_id: str) -> CommsState:

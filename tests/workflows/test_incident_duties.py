@@ -20,23 +20,11 @@ from temporalio.worker import Worker
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import WORKFLOWS, build_activities, build_worker
+from workflows.activity_io import PostmortemRequest, RecordResult, SlackDirectMessage, SlackResult
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import (
-    Acknowledge,
-    Classify,
-    IncidentKind,
-    IncidentState,
-    PostmortemRequest,
-    RecordResult,
-    Reopen,
-    Resolve,
-    Severity,
-    SlackDirectMessage,
-    SlackResult,
-    Status,
-    StatusUpdate,
-)
+from workflows.model import Acknowledge, Classify, IncidentState, Reopen, Resolve, StatusUpdate
+from workflows.vocabulary import IncidentKind, Severity, Status
 
 RESOLUTION = Resolve(actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back",
                      prevention="Canary deploys")

@@ -16,22 +16,18 @@ from workflows.decisions import INCIDENT_DECISIONS, incident_decision_name
 from workflows.derive import waiting_on
 from workflows.model import (
     Acknowledge,
-    AlertStatus,
     Classify,
     CloseIncident,
     Decision,
     Estimate,
-    IncidentKind,
     IncidentState,
-    Phase,
     Reopen,
     Resolve,
     SetPhase,
-    Severity,
-    Status,
     StatusUpdate,
 )
 from workflows.policy import DEFAULT_PERMISSIONS, Policy, Triage
+from workflows.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RESOLUTION = Resolve(actor="alice", overview="o", how_resolved="h", prevention="p")
