@@ -46,21 +46,17 @@ LAST_PAUSE = timedelta(seconds=30)
 def build_activities(settings: Settings) -> list[Any]:
     """Every activity, bound to clients built once from settings."""
     outbox = Outbox(settings.outbox_path)
-    adapters = [
-        SlackActivities(settings, outbox),
-        PagingActivities(settings, outbox),
-        EmailActivities(settings, outbox),
-        TelegramActivities(settings, outbox),
-        StatuspageActivities(settings, outbox),
-        ConferenceActivities(settings, outbox),
-        RecordsActivities(settings),
-        StatementActivities(),
-    ]
+    slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
+    records = RecordsActivities(settings)
     return [
-        getattr(adapter, name)
-        for adapter in adapters
-        for name in dir(adapter)
-        if hasattr(getattr(adapter, name), "__temporal_activity_definition")
+        slack.slack_ensure_channel, slack.slack_post, slack.slack_direct_message, slack.slack_archive_channel,
+        paging.page_open, paging.page_acknowledge, paging.page_resolve, paging.page_note,
+        EmailActivities(settings, outbox).send_email,
+        TelegramActivities(settings, outbox).send_telegram,
+        StatuspageActivities(settings, outbox).statuspage_upsert,
+        ConferenceActivities(settings, outbox).conference_create,
+        records.append_incident_log, records.write_postmortem,
+        StatementActivities().render_statement,
     ]
 
 

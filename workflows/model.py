@@ -1,4 +1,4 @@
-"""Data types shared by workflows, activities and the ways in: enums, messages and incident state.
+"""The incident's data: alerts, the timeline, the decisions people take, and the state it keeps.
 
 Every model here travels through Temporal's pydantic data converter, so it is part of running
 incidents' histories: add fields with defaults, never rename or remove one.

@@ -13,13 +13,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from settings import ROOT, Settings
+from settings import ROOT
 from starter.cli import app
-from starter.drill_recorder import Recorder
 from starter.drill_report import DrillReport, _on_clock, render_text
 from starter.drill_scenario import load_scenario
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events
-from worker import build_activities
 from workflows.policy import Policy
 from workflows.vocabulary import Status
 
@@ -70,13 +68,6 @@ def test_an_invalid_policy_is_refused_with_the_field(tmp_path: Path) -> None:
     line = refusal("--policy", str(policy), "--scenario", str(SCENARIOS / "002-agency.yaml"))
     assert line == f"incidentctl: {policy}: escalation.tiers.0.wait_minutes: Input should be greater than 0"
     assert "no such scenario file" in refusal("--policy", str(EXAMPLE_POLICY), "--scenario", "/nonexistent.yaml")
-
-
-def test_the_recorders_answer_under_every_activity_name_the_worker_registers(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, outbox_path=tmp_path / "outbox.jsonl", incident_log_dir=tmp_path)
-    def names(activities: list) -> list[str]:
-        return sorted(a.__temporal_activity_definition.name for a in activities)
-    assert names(Recorder(settings).activities) == names(build_activities(settings))
 
 
 async def test_a_refused_step_is_on_the_timeline_and_the_drill_goes_on(tmp_path: Path) -> None:
