@@ -2,7 +2,8 @@
 
 Run it when a workflow change is meant to apply to new incidents only (guarded by `workflow.patched`),
 to add the new shape beside the old ones. Never re-record to make a failing replay pass: a failing
-replay means running incidents would break on deploy.
+replay means running incidents would break on deploy. (The histories were re-recorded once, on
+2026-11-28, for the duties redesign, while nothing was deployed; from then on, `workflow.patched`.)
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
 from workflows import search_attributes
-from workflows.incident import IncidentWorkflow
 from workflows.model import (
     Acknowledge,
     Classify,
     CloseIncident,
     Estimate,
+    IncidentState,
     PublishPostmortem,
     Resolve,
     ReviewHeld,
@@ -61,9 +62,9 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
     await save(env.client, handle.id, "incident_sev1_business_closed")
-    occurrence = (await handle.query(IncidentWorkflow.state)).occurrence
-    await save(env.client, f"{occurrence}-escalation-1", "escalation_tier2_then_ack")
-    await save(env.client, f"{handle.id}-comms", "comms_superseded_by_phases")
+    final = await handle.query("state", result_type=IncidentState)
+    await save(env.client, f"{final.occurrence}-escalation-1", "escalation_tier2_then_ack")
+    await save(env.client, final.comms_workflow_id, "comms_superseded_by_phases")
 
 
 async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, settings: Settings) -> None:
@@ -78,6 +79,22 @@ async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, setti
     await save(env.client, handle.id, "incident_out_of_hours_resolved")
 
 
+async def raised_then_recurring_after_resolution(env: WorkflowEnvironment, settings: Settings) -> None:
+    """A SEV2 raised to SEV1 (paged afresh), resolved, then its alert fires again (reopened, paged)."""
+    handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV2))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await env.sleep(timedelta(minutes=2))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("classify", Classify(actor="alice", severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=2))
+    await handle.execute_update("resolve", Resolve(
+        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await env.sleep(timedelta(minutes=10))
+    await handle.signal("alert", alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=10))
+    await save(env.client, handle.id, "incident_raised_then_recurring")
+
+
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
@@ -87,7 +104,8 @@ async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
 
 async def main() -> None:
     bin_dir = Path(sys.executable).parent
-    for scenario in (sev1_business_incident_to_closed, out_of_hours_acknowledged_and_resolved, disturbance):
+    for scenario in (sev1_business_incident_to_closed, out_of_hours_acknowledged_and_resolved,
+                     raised_then_recurring_after_resolution, disturbance):
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter)
         await search_attributes.register(env.client)
