@@ -1,7 +1,10 @@
 """A deadline that decisions can move or clear while a duty waits for it (samples-python's updatable_timer).
 
 The time lives in the incident's state, so a decision moves it by changing the state, and a worker
-restart or a continue-as-new carries it without anything else to save.
+restart or a continue-as-new carries it without anything else to save. The timer follows lazily: a
+deadline moved later (a status update, a progress note) starts no timer at once; the running timer
+fires, finds the deadline further off, and waits again. Only a deadline brought earlier replaces its
+timer. So a decision issues only the commands of what it asked for, in one order on every worker.
 """
 
 from __future__ import annotations
@@ -17,10 +20,7 @@ class Deadline:
         self._due = due
 
     async def passed(self) -> datetime:
-        """Return once the deadline, as it stands by then, has passed; return the time it was due.
-
-        While there is no deadline, wait for one. When a decision moves it, wait for the new time.
-        """
+        """Return once the deadline, as it stands by then, has passed; return the time it was due."""
         while True:
             due = self._due()
             if due is None:
@@ -30,7 +30,10 @@ class Deadline:
             if remaining.total_seconds() <= 0:
                 return due
             try:
-                await workflow.wait_condition(lambda at=due: self._due() != at, timeout=remaining)  # type: ignore[misc]
+                await workflow.wait_condition(lambda at=due: self._brought_forward(at), timeout=remaining)  # type: ignore[misc]
             except TimeoutError:
-                if self._due() == due:
-                    return due
+                pass
+
+    def _brought_forward(self, than: datetime) -> bool:
+        due = self._due()
+        return due is not None and due < than
