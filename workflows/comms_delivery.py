@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.comms_model import CommsMessage, CommsState, Delivery, Version
     from workflows.comms_rules import log
     from workflows.policy import Policy
+    from workflows.reach import EMAIL
     from workflows.vocabulary import Audience, occurrence
 
 # People are reached best-effort: a failed DM is logged, never blocks the loop.
@@ -72,7 +73,9 @@ async def _email(state: CommsState, m: CommsMessage, to: list[str], version: Ver
             EmailActivities.send_email,
             EmailRequest(to=to, subject=version.subject, text=version.text, html=version.html,
                          idempotency_key=key, personal=personal),
-            start_to_close_timeout=DELIVER_TIMEOUT, retry_policy=DELIVER_RETRY)
+            # the send heartbeats its accepted recipients: a killed attempt is retried within seconds
+            start_to_close_timeout=DELIVER_TIMEOUT, heartbeat_timeout=EMAIL["heartbeat_timeout"],
+            retry_policy=DELIVER_RETRY)
         return result.delivered_to
     await _deliver(state, m, "email", ", ".join(to), key, send)
 
