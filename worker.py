@@ -49,13 +49,20 @@ def build_activities(settings: Settings) -> list[Any]:
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
     records = RecordsActivities(settings)
     return [
-        slack.slack_ensure_channel, slack.slack_post, slack.slack_direct_message, slack.slack_archive_channel,
-        paging.page_open, paging.page_acknowledge, paging.page_resolve, paging.page_note,
+        slack.slack_ensure_channel,
+        slack.slack_post,
+        slack.slack_direct_message,
+        slack.slack_archive_channel,
+        paging.page_open,
+        paging.page_acknowledge,
+        paging.page_resolve,
+        paging.page_note,
         EmailActivities(settings, outbox).send_email,
         TelegramActivities(settings, outbox).send_telegram,
         StatuspageActivities(settings, outbox).statuspage_upsert,
         ConferenceActivities(settings, outbox).conference_create,
-        records.append_incident_log, records.write_postmortem,
+        records.append_incident_log,
+        records.write_postmortem,
         StatementActivities().render_statement,
     ]
 
@@ -106,8 +113,12 @@ async def connect_when_up(settings: Settings, runtime: Runtime | None) -> Client
             if not _unreachable(err):
                 raise
             if pause == FIRST_PAUSE:
-                log.warning("waiting for Temporal at %s (namespace %s), retrying with backoff: %s",
-                            settings.temporal_address, settings.temporal_namespace, _reason(err))
+                log.warning(
+                    "waiting for Temporal at %s (namespace %s), retrying with backoff: %s",
+                    settings.temporal_address,
+                    settings.temporal_namespace,
+                    _reason(err),
+                )
         await asyncio.sleep(pause.total_seconds())
         pause = min(pause * 2, LAST_PAUSE)
 

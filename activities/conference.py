@@ -43,17 +43,29 @@ class ConferenceActivities:
                 join_url = await self._zoom_meeting(self.zoom, request)
             return ConferenceResult(join_url=join_url, delivered_to="zoom")
         if request.bridge_url:
-            where = await self.outbox.deliver("conference", "bridge", f"conference:{request.incident_id}",
-                                              request.model_dump() | {"join_url": request.bridge_url})
+            where = await self.outbox.deliver(
+                "conference",
+                "bridge",
+                f"conference:{request.incident_id}",
+                request.model_dump() | {"join_url": request.bridge_url},
+            )
             return ConferenceResult(join_url=request.bridge_url, delivered_to=where)
         return ConferenceResult(join_url="")
 
     async def _zoom_meeting(self, client: httpx.AsyncClient, request: ConferenceRequest) -> str:
         token = await self._zoom_token(client)
-        response = await send(client, "zoom", "POST", "/users/me/meetings",
-                              headers={"Authorization": f"Bearer {token}"},
-                              json={"topic": f"{request.incident_id}: {request.topic}"[:200],
-                                    "type": INSTANT_MEETING, "agenda": request.topic[:2000]})
+        response = await send(
+            client,
+            "zoom",
+            "POST",
+            "/users/me/meetings",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "topic": f"{request.incident_id}: {request.topic}"[:200],
+                "type": INSTANT_MEETING,
+                "agenda": request.topic[:2000],
+            },
+        )
         if response.status_code == 401:
             # a token revoked before its expiry: forget it, and the retry fetches a new one
             self._token = ""
@@ -69,9 +81,13 @@ class ConferenceActivities:
         if self._token and time.monotonic() < self._token_expires:
             return self._token
         response = await send(
-            client, "zoom", "POST", self.settings.zoom_oauth_url,
+            client,
+            "zoom",
+            "POST",
+            self.settings.zoom_oauth_url,
             params={"grant_type": "account_credentials", "account_id": self.settings.zoom_account_id},
-            auth=self._zoom_credentials)
+            auth=self._zoom_credentials,
+        )
         check(response, "zoom")
         answer = response.json()
         self._token = str(answer["access_token"])

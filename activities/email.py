@@ -63,8 +63,10 @@ class Progress:
         last: Any = details[0] if details else None
         if not isinstance(last, dict):
             return cls()
-        return cls(accepted=[str(r) for r in last.get("accepted", [])],
-                   refused={str(r): int(code) for r, code in (last.get("refused") or {}).items()})
+        return cls(
+            accepted=[str(r) for r in last.get("accepted", [])],
+            refused={str(r): int(code) for r, code in (last.get("refused") or {}).items()},
+        )
 
     def settled(self, recipient: str) -> bool:
         return recipient in self.accepted or recipient in self.refused
@@ -78,8 +80,9 @@ class EmailActivities:
     def __init__(self, settings: Settings, outbox: Outbox) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.templates = SandboxedEnvironment(loader=FileSystemLoader(ROOT / "templates" / "email"),
-                                              undefined=StrictUndefined, autoescape=True)
+        self.templates = SandboxedEnvironment(
+            loader=FileSystemLoader(ROOT / "templates" / "email"), undefined=StrictUndefined, autoescape=True
+        )
         self._closing: set[asyncio.Task[None]] = set()  # QUITs said after their activities answered
 
     @activity.defn
@@ -95,8 +98,9 @@ class EmailActivities:
                 await self._send(self.settings.smtp_host, pending, progress)
         if progress.refused and not progress.accepted:
             codes = sorted(set(progress.refused.values()))
-            raise ApplicationError(f"smtp refused every recipient ({codes})", type="smtp:recipients_refused",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"smtp refused every recipient ({codes})", type="smtp:recipients_refused", non_retryable=True
+            )
         ids = list(dict.fromkeys(str(message["Message-ID"]) for _, message in letters))
         return EmailResult(message_ids=ids, delivered_to="smtp")
 
@@ -124,7 +128,8 @@ class EmailActivities:
     def _html(self, request: EmailRequest) -> str:
         paragraphs = [block.splitlines() for block in request.text.split("\n\n") if block.strip()]
         return self.templates.get_template("message.html.j2").render(
-            subject=one_line(request.subject), paragraphs=paragraphs, sender=self.settings.email_from)
+            subject=one_line(request.subject), paragraphs=paragraphs, sender=self.settings.email_from
+        )
 
     async def _send(self, host: str, letters: list[tuple[str, EmailMessage]], progress: Progress) -> None:
         """One connection, one transaction per recipient, each settled recipient heartbeated at once.
@@ -134,8 +139,9 @@ class EmailActivities:
         """
         settings = self.settings
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
-        smtp = aiosmtplib.SMTP(hostname=host, port=settings.smtp_port, timeout=TIMEOUT_SECONDS,
-                               start_tls=settings.smtp_starttls)
+        smtp = aiosmtplib.SMTP(
+            hostname=host, port=settings.smtp_port, timeout=TIMEOUT_SECONDS, start_tls=settings.smtp_starttls
+        )
         later: dict[str, int] = {}
         try:
             await smtp.connect()
@@ -156,20 +162,22 @@ class EmailActivities:
                 activity.heartbeat(progress.details())
         except aiosmtplib.SMTPResponseException as err:
             # 5xx is the server's final word on this message (sender, content, auth); 4xx is "try later"
-            raise ApplicationError(f"smtp answered {err.code}: {err.message}", type=f"smtp:{err.code}",
-                                   non_retryable=err.code >= 500) from None
+            raise ApplicationError(
+                f"smtp answered {err.code}: {err.message}", type=f"smtp:{err.code}", non_retryable=err.code >= 500
+            ) from None
         except (aiosmtplib.SMTPException, OSError) as err:
-            raise ApplicationError(f"smtp unreachable: {type(err).__name__}: {err}",
-                                   type="smtp:unreachable") from None
+            raise ApplicationError(f"smtp unreachable: {type(err).__name__}: {err}", type="smtp:unreachable") from None
         finally:
             self._say_goodbye(smtp)
         if later:
             codes = sorted(set(later.values()))
-            raise ApplicationError(f"smtp asked to try {', '.join(later)} again later ({codes})",
-                                   type="smtp:recipients_refused")
+            raise ApplicationError(
+                f"smtp asked to try {', '.join(later)} again later ({codes})", type="smtp:recipients_refused"
+            )
 
     def _say_goodbye(self, smtp: aiosmtplib.SMTP) -> None:
         """QUIT without making the activity wait for it: the messages are the server's already."""
+
         async def quit() -> None:
             try:
                 if smtp.is_connected:

@@ -37,8 +37,9 @@ def new_client(base_url: str, headers: dict[str, str] | None = None) -> httpx.As
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers or {}, timeout=TIMEOUT)
 
 
-async def send(client: httpx.AsyncClient, peer: str, method: str, url: str, *,
-               secrets: Iterable[str] = (), **kwargs: Any) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, peer: str, method: str, url: str, *, secrets: Iterable[str] = (), **kwargs: Any
+) -> httpx.Response:
     """One request; a transport failure (refused, reset, timed out) becomes a retryable error.
 
     `secrets` are scrubbed from the message, for peers that put a token in the URL.
@@ -54,14 +55,22 @@ def check(response: httpx.Response, peer: str, *, secrets: Iterable[str] = ()) -
     """Raise the classified error for a non-2xx answer; the body's start goes in the message."""
     if response.is_success:
         return
-    raise failure(peer, response.status_code, redact(response.text[:300], secrets),
-                  retry_after=retry_after(response.headers.get("Retry-After")))
+    raise failure(
+        peer,
+        response.status_code,
+        redact(response.text[:300], secrets),
+        retry_after=retry_after(response.headers.get("Retry-After")),
+    )
 
 
 def failure(peer: str, status: int, detail: str, retry_after: timedelta | None = None) -> ApplicationError:
     retryable = status >= 500 or status in RETRYABLE_STATUS
-    return ApplicationError(f"{peer} answered {status}: {detail}", type=f"{peer}:{status}",
-                            non_retryable=not retryable, next_retry_delay=retry_after if retryable else None)
+    return ApplicationError(
+        f"{peer} answered {status}: {detail}",
+        type=f"{peer}:{status}",
+        non_retryable=not retryable,
+        next_retry_delay=retry_after if retryable else None,
+    )
 
 
 def retry_after(value: str | int | float | None) -> timedelta | None:
@@ -107,8 +116,9 @@ async def within_attempt(peer: str) -> AsyncIterator[None]:
     except TimeoutError:
         if not budget.expired():
             raise
-        raise ApplicationError(f"{peer} did not answer within this attempt's time",
-                               type=f"{peer}:attempt_timeout") from None
+        raise ApplicationError(
+            f"{peer} did not answer within this attempt's time", type=f"{peer}:attempt_timeout"
+        ) from None
 
 
 @contextlib.asynccontextmanager
@@ -117,6 +127,7 @@ async def heartbeating(progress: Callable[[], Any] | None = None) -> AsyncIterat
     the activity's heartbeat_timeout, not its start_to_close_timeout. `progress()` is what a retry resumes
     from (`activity.info().heartbeat_details[0]`); beat at once after progress that must not be repeated.
     """
+
     async def beat() -> None:
         while True:
             activity.heartbeat(*(() if progress is None else (progress(),)))

@@ -21,8 +21,12 @@ from workflows.activity_io import PageAction, PageRequest, PageResult
 from workflows.vocabulary import Severity
 
 OPSGENIE_PRIORITY = {Severity.SEV1: "P1", Severity.SEV2: "P2", Severity.SEV3: "P3", Severity.SEV4: "P4"}
-PAGERDUTY_SEVERITY = {Severity.SEV1: "critical", Severity.SEV2: "error", Severity.SEV3: "warning",
-                      Severity.SEV4: "info"}
+PAGERDUTY_SEVERITY = {
+    Severity.SEV1: "critical",
+    Severity.SEV2: "error",
+    Severity.SEV3: "warning",
+    Severity.SEV4: "info",
+}
 SOURCE = "incident-orchestrator"
 # OpsGenie responder kinds a policy may name as `kind:name`; a bare name is a user.
 OPSGENIE_RESPONDER_KINDS = ("team", "schedule", "escalation")
@@ -44,8 +48,9 @@ class PagingActivities:
         self.pagerduty: httpx.AsyncClient | None = None
         self._routing_key = ""
         if settings.opsgenie_api_key is not None:
-            self.opsgenie = new_client(settings.opsgenie_api_url, {
-                "Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"})
+            self.opsgenie = new_client(
+                settings.opsgenie_api_url, {"Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"}
+            )
         if settings.pagerduty_routing_key is not None:
             self._routing_key = settings.pagerduty_routing_key.get_secret_value()
             self.pagerduty = new_client(settings.pagerduty_events_url)
@@ -55,7 +60,8 @@ class PagingActivities:
         result = await self._page(request)
         # Counted once the page is out: a retried attempt that failed before never counts.
         activity.metric_meter().create_counter(
-            "incident_pages_sent", "Pages sent, by provider and where they went (provider or outbox)",
+            "incident_pages_sent",
+            "Pages sent, by provider and where they went (provider or outbox)",
         ).add(1, {"provider": result.provider, "delivered_to": result.delivered_to or result.provider})
         return result
 
@@ -73,13 +79,18 @@ class PagingActivities:
             }
             return await self._opsgenie(self.opsgenie, "/v2/alerts", body, by_alias=False)
         if request.provider == "pagerduty" and self.pagerduty is not None:
-            return await self._pagerduty(self.pagerduty, "trigger", request.dedup_key, payload={
-                "summary": request.summary[:1024],
-                "source": SOURCE,
-                "severity": PAGERDUTY_SEVERITY[request.severity],
-                "custom_details": request.details | {"incident_id": request.incident_id,
-                                                     "description": request.description},
-            })
+            return await self._pagerduty(
+                self.pagerduty,
+                "trigger",
+                request.dedup_key,
+                payload={
+                    "summary": request.summary[:1024],
+                    "source": SOURCE,
+                    "severity": PAGERDUTY_SEVERITY[request.severity],
+                    "custom_details": request.details
+                    | {"incident_id": request.incident_id, "description": request.description},
+                },
+            )
         key = f"page:{request.dedup_key}:{','.join(request.responders)}"
         where = await self.outbox.deliver(request.provider, "page", key, request.model_dump())
         return PageResult(provider=request.provider, reference=request.dedup_key, delivered_to=where)
@@ -91,8 +102,9 @@ class PagingActivities:
             return await self._opsgenie(self.opsgenie, path, _action_body(action))
         if action.provider == "pagerduty" and self.pagerduty is not None:
             return await self._pagerduty(self.pagerduty, "acknowledge", action.dedup_key)
-        where = await self.outbox.deliver(action.provider, "acknowledge", f"ack:{action.dedup_key}",
-                                          action.model_dump())
+        where = await self.outbox.deliver(
+            action.provider, "acknowledge", f"ack:{action.dedup_key}", action.model_dump()
+        )
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
     @activity.defn
@@ -101,8 +113,9 @@ class PagingActivities:
             return await self._opsgenie(self.opsgenie, _alert_path(action, "close"), _action_body(action))
         if action.provider == "pagerduty" and self.pagerduty is not None:
             return await self._pagerduty(self.pagerduty, "resolve", action.dedup_key)
-        where = await self.outbox.deliver(action.provider, "resolve", f"resolve:{action.dedup_key}",
-                                          action.model_dump())
+        where = await self.outbox.deliver(
+            action.provider, "resolve", f"resolve:{action.dedup_key}", action.model_dump()
+        )
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
     @activity.defn
@@ -120,40 +133,46 @@ class PagingActivities:
             if retried and await self._opsgenie_has_note(self.opsgenie, path, action.note):
                 return PageResult(provider="opsgenie", reference=action.dedup_key, delivered_to="opsgenie")
             return await self._opsgenie(self.opsgenie, path, _action_body(action))
-        where = await self.outbox.deliver(action.provider, "note", f"note:{action.dedup_key}:{action.note}",
-                                          action.model_dump())
+        where = await self.outbox.deliver(
+            action.provider, "note", f"note:{action.dedup_key}:{action.note}", action.model_dump()
+        )
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
-    async def _opsgenie(self, client: httpx.AsyncClient, path: str, body: dict[str, Any], *,
-                        by_alias: bool = True) -> PageResult:
+    async def _opsgenie(
+        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], *, by_alias: bool = True
+    ) -> PageResult:
         """OpsGenie answers 202 and processes the request asynchronously; requestId is our reference."""
         params = {"identifierType": "alias"} if by_alias else None
         response = await send(client, "opsgenie", "POST", path, json=body, params=params)
         check(response, "opsgenie")
-        return PageResult(provider="opsgenie", reference=str(_json(response).get("requestId", "")),
-                          delivered_to="opsgenie")
+        return PageResult(
+            provider="opsgenie", reference=str(_json(response).get("requestId", "")), delivered_to="opsgenie"
+        )
 
     async def _opsgenie_has_note(self, client: httpx.AsyncClient, path: str, note: str) -> bool:
-        response = await send(client, "opsgenie", "GET", path,
-                              params={"identifierType": "alias", "order": "desc", "limit": 20})
+        response = await send(
+            client, "opsgenie", "GET", path, params={"identifierType": "alias", "order": "desc", "limit": 20}
+        )
         check(response, "opsgenie")
         return any(entry.get("note") == note for entry in _json(response).get("data", []))
 
-    async def _pagerduty(self, client: httpx.AsyncClient, event_action: str, dedup_key: str,
-                         payload: dict[str, Any] | None = None) -> PageResult:
+    async def _pagerduty(
+        self, client: httpx.AsyncClient, event_action: str, dedup_key: str, payload: dict[str, Any] | None = None
+    ) -> PageResult:
         """202 {"status": "success", "dedup_key": ...}; 400 is an invalid event and will stay invalid."""
-        event: dict[str, Any] = {"routing_key": self._routing_key, "event_action": event_action,
-                                 "dedup_key": dedup_key}
+        event: dict[str, Any] = {"routing_key": self._routing_key, "event_action": event_action, "dedup_key": dedup_key}
         if payload is not None:
             event["payload"] = payload
         response = await send(client, "pagerduty", "POST", "/v2/enqueue", json=event)
         check(response, "pagerduty")
         answer = _json(response)
         if answer.get("status") != "success":
-            raise ApplicationError(f"pagerduty did not accept the event: {answer}", type="pagerduty:rejected",
-                                   non_retryable=True)
-        return PageResult(provider="pagerduty", reference=str(answer.get("dedup_key", dedup_key)),
-                          delivered_to="pagerduty")
+            raise ApplicationError(
+                f"pagerduty did not accept the event: {answer}", type="pagerduty:rejected", non_retryable=True
+            )
+        return PageResult(
+            provider="pagerduty", reference=str(answer.get("dedup_key", dedup_key)), delivered_to="pagerduty"
+        )
 
 
 def _alert_path(action: PageAction, verb: str) -> str:

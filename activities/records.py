@@ -29,7 +29,9 @@ class RecordsActivities:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.templates = SandboxedEnvironment(
-            loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
+            loader=FileSystemLoader(TEMPLATES),
+            undefined=StrictUndefined,
+            autoescape=False,
             keep_trailing_newline=True,
         )
 
@@ -39,8 +41,11 @@ class RecordsActivities:
     @activity.defn
     async def append_incident_log(self, entry: IncidentLogEntry) -> RecordResult:
         base = self._dir(entry.log_dir)
-        path = base / ("global-incident-log.md" if entry.log == "global"
-                       else f"projects/{safe_name(entry.project)}-incident-log.md")
+        path = base / (
+            "global-incident-log.md"
+            if entry.log == "global"
+            else f"projects/{safe_name(entry.project)}-incident-log.md"
+        )
         marker = f"<!-- {entry.idempotency_key} -->"
         lines = [f"## {entry.incident_id}: {one_line(entry.title)} {marker}", ""]
         lines += [f"- **{name}**: {one_line(value)}" for name, value in entry.fields.items()]
@@ -50,7 +55,8 @@ class RecordsActivities:
     @activity.defn
     async def write_postmortem(self, request: PostmortemRequest) -> RecordResult:
         text = self.templates.get_template("postmortem.md.j2").render(
-            incident=request, sections=request.sections, timeline=request.timeline)
+            incident=request, sections=request.sections, timeline=request.timeline
+        )
         opened = f"-{request.opened_at:%Y%m%d-%H%M}" if request.opened_at else ""
         path = self._dir(request.log_dir) / "postmortems" / f"{safe_name(request.incident_id)}{opened}.md"
         await asyncio.to_thread(_write, path, text)
@@ -65,8 +71,9 @@ def one_line(text: str) -> str:
 def _append_once(path: Path, marker: str, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Only a header line ends with a marker: a title that quotes one cannot suppress a later entry.
-    if path.exists() and any(line.startswith("## ") and line.endswith(marker)
-                             for line in path.read_text(encoding="utf-8").splitlines()):
+    if path.exists() and any(
+        line.startswith("## ") and line.endswith(marker) for line in path.read_text(encoding="utf-8").splitlines()
+    ):
         return
     with path.open("a", encoding="utf-8") as out:
         out.write(text)

@@ -43,12 +43,21 @@ log = logging.getLogger(__name__)
 METADATA_EVENT_TYPE = "incident_orchestrator"
 # Slack error codes that mean "try again later"; every other `ok: false` is a decision Slack made
 # about this request (channel_not_found, invalid_auth, is_archived, ...) that a retry won't change.
-RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                              "request_timeout"})
+RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # conversations.invite errors about some of the users, not the call: the rest of the channel setup goes on.
-PER_USER_INVITE_ERRORS = frozenset({"already_in_channel", "cant_invite_self", "user_not_found", "cant_invite",
-                                    "user_is_restricted", "user_is_ultra_restricted", "ura_max_channels",
-                                    "user_team_not_in_channel", "missing_user"})
+PER_USER_INVITE_ERRORS = frozenset(
+    {
+        "already_in_channel",
+        "cant_invite_self",
+        "user_not_found",
+        "cant_invite",
+        "user_is_restricted",
+        "user_is_ultra_restricted",
+        "ura_max_channels",
+        "user_team_not_in_channel",
+        "missing_user",
+    }
+)
 INVITE_BATCH = 100  # Slack accepts up to 1,000 ids per call; small batches keep one failure small
 HISTORY_WINDOW = 200  # messages searched for an earlier attempt's post: posts retry within minutes
 MAX_WAIT = timedelta(seconds=30)  # a longer Retry-After frees the worker and lets Temporal wait
@@ -63,7 +72,7 @@ def channel_name(incident_id: str, title: str, prefix: str = "inc") -> str:
     slug = "-".join(w for w in words if w)
     incident = incident_id.lower()
     if incident.startswith(f"{prefix}-"):  # "INC-7F3K" with prefix "inc": no "inc-inc-"
-        incident = incident[len(prefix) + 1:]
+        incident = incident[len(prefix) + 1 :]
     name = f"{prefix}-{incident}-{slug}".strip("-")
     return name[:80].rstrip("-")
 
@@ -103,8 +112,9 @@ class SlackActivities:
     async def slack_ensure_channel(self, request: SlackChannelRequest) -> SlackChannel:
         name = channel_name(request.incident_id, request.title, request.channel_prefix)
         if self.client is None:
-            where = await self.outbox.deliver("slack", "channel", f"channel:{request.incident_id}",
-                                              request.model_dump() | {"name": name})
+            where = await self.outbox.deliver(
+                "slack", "channel", f"channel:{request.incident_id}", request.model_dump() | {"name": name}
+            )
             return SlackChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt():
             channel = await self._create_or_reuse(self.client, name)
@@ -125,8 +135,7 @@ class SlackActivities:
             return SlackResult(channel=post.channel, delivered_to=where)
         text = message_text(post.text, post.mention_user_ids)
         async with within_attempt():
-            channel, ts = await self._post_once(self.client, post.channel, text, post.blocks,
-                                                post.idempotency_key)
+            channel, ts = await self._post_once(self.client, post.channel, text, post.blocks, post.idempotency_key)
         return SlackResult(channel=channel, ts=ts, delivered_to="slack")
 
     @activity.defn
@@ -136,15 +145,15 @@ class SlackActivities:
             return SlackResult(channel=message.user_id, delivered_to=where)
         async with within_attempt():
             opened = await _call(self.client.conversations_open, users=message.user_id)
-            channel, ts = await self._post_once(self.client, opened["channel"]["id"],
-                                                escape_mrkdwn(message.text), [], message.idempotency_key)
+            channel, ts = await self._post_once(
+                self.client, opened["channel"]["id"], escape_mrkdwn(message.text), [], message.idempotency_key
+            )
         return SlackResult(channel=channel, ts=ts, delivered_to="slack")
 
     @activity.defn
     async def slack_archive_channel(self, request: SlackArchive) -> SlackResult:
         if self.client is None:
-            where = await self.outbox.deliver("slack", "archive", f"archive:{request.channel}",
-                                              request.model_dump())
+            where = await self.outbox.deliver("slack", "archive", f"archive:{request.channel}", request.model_dump())
             return SlackResult(channel=request.channel, delivered_to=where)
         async with within_attempt():
             channel_id = await self._channel_id(self.client, request.channel)
@@ -169,14 +178,22 @@ class SlackActivities:
             existing = await self._find_channel(client, candidate)
             if existing is not None and not existing.get("is_archived"):
                 return existing
-        raise ApplicationError(f"slack: channel names {candidates[0]} to {candidates[-1]} are all taken",
-                               type="slack:name_taken", non_retryable=True)
+        raise ApplicationError(
+            f"slack: channel names {candidates[0]} to {candidates[-1]} are all taken",
+            type="slack:name_taken",
+            non_retryable=True,
+        )
 
     async def _find_channel(self, client: AsyncWebClient, name: str) -> dict[str, Any] | None:
         cursor = None
         while True:
-            page = await _call(client.conversations_list, types="public_channel,private_channel",
-                               exclude_archived=False, limit=200, cursor=cursor)
+            page = await _call(
+                client.conversations_list,
+                types="public_channel,private_channel",
+                exclude_archived=False,
+                limit=200,
+                cursor=cursor,
+            )
             for channel in page.get("channels", []):
                 self._channel_ids[channel["name"]] = channel["id"]
                 if channel["name"] == name:
@@ -191,12 +208,12 @@ class SlackActivities:
             return channel
         name = channel.removeprefix("#")
         if name not in self._channel_ids and await self._find_channel(client, name) is None:
-            raise ApplicationError(f"slack: no channel named {name}", type="slack:channel_not_found",
-                                   non_retryable=True)
+            raise ApplicationError(
+                f"slack: no channel named {name}", type="slack:channel_not_found", non_retryable=True
+            )
         return self._channel_ids[name]
 
-    async def _describe(self, client: AsyncWebClient, channel: dict[str, Any], topic: str,
-                        purpose: str) -> None:
+    async def _describe(self, client: AsyncWebClient, channel: dict[str, Any], topic: str, purpose: str) -> None:
         """Topic and purpose, only when they differ: every change posts a notice in the channel."""
         if topic and (channel.get("topic") or {}).get("value") != topic[:250]:
             await _decoration(client.conversations_setTopic, channel=channel["id"], topic=topic[:250])
@@ -210,12 +227,20 @@ class SlackActivities:
             log.warning("slack: not inviting malformed user ids %s", malformed)
         valid = [user for user in dict.fromkeys(user_ids) if USER_ID.match(user)]
         for start in range(0, len(valid), INVITE_BATCH):
-            batch = valid[start:start + INVITE_BATCH]
+            batch = valid[start : start + INVITE_BATCH]
             # force: invite the valid users of a batch even when some of them cannot be invited
-            answer = await _call(client.conversations_invite, ok_errors=PER_USER_INVITE_ERRORS,
-                                 channel=channel_id, users=",".join(batch), force=True)
-            refused = [f"{e.get('user')}: {e.get('error')}" for e in answer.get("errors", [])
-                       if e.get("error") not in ("already_in_channel", "cant_invite_self")]
+            answer = await _call(
+                client.conversations_invite,
+                ok_errors=PER_USER_INVITE_ERRORS,
+                channel=channel_id,
+                users=",".join(batch),
+                force=True,
+            )
+            refused = [
+                f"{e.get('user')}: {e.get('error')}"
+                for e in answer.get("errors", [])
+                if e.get("error") not in ("already_in_channel", "cant_invite_self")
+            ]
             if not answer.get("ok") and answer.get("error") not in ("already_in_channel", "cant_invite_self"):
                 refused.append(f"{','.join(batch)}: {answer.get('error')}")
             if refused:
@@ -232,13 +257,13 @@ class SlackActivities:
         present = {bookmark.get("link") for bookmark in listed.get("bookmarks", [])}
         for title, url in wanted.items():
             if url not in present:
-                await _decoration(client.bookmarks_add, channel_id=channel_id, title=title, type="link",
-                                  link=url)
+                await _decoration(client.bookmarks_add, channel_id=channel_id, title=title, type="link", link=url)
 
     # --- posting ----------------------------------------------------------------------------------
 
-    async def _post_once(self, client: AsyncWebClient, channel: str, text: str, blocks: list[dict[str, Any]],
-                         key: str) -> tuple[str, str]:
+    async def _post_once(
+        self, client: AsyncWebClient, channel: str, text: str, blocks: list[dict[str, Any]], key: str
+    ) -> tuple[str, str]:
         """Post unless an earlier attempt of this activity already did; returns (channel id, ts)."""
         if activity.info().attempt > 1:
             channel_id = await self._channel_id(client, channel)
@@ -246,20 +271,28 @@ class SlackActivities:
             if ts is not None:
                 log.info("slack: %s already posted in %s as %s", key, channel_id, ts)
                 return channel_id, ts
-        posted = await _call(client.chat_postMessage, channel=channel, text=text, blocks=blocks or None,
-                             metadata=idempotency_metadata(key))
+        posted = await _call(
+            client.chat_postMessage,
+            channel=channel,
+            text=text,
+            blocks=blocks or None,
+            metadata=idempotency_metadata(key),
+        )
         if not CHANNEL_ID.match(channel):
             self._channel_ids.setdefault(channel.removeprefix("#"), posted["channel"])
         return posted["channel"], posted["ts"]
 
 
 async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> str | None:
-    history = await _call(client.conversations_history, channel=channel_id, include_all_metadata=True,
-                          limit=HISTORY_WINDOW)
+    history = await _call(
+        client.conversations_history, channel=channel_id, include_all_metadata=True, limit=HISTORY_WINDOW
+    )
     for message in history.get("messages", []):
         metadata = message.get("metadata") or {}
-        if (metadata.get("event_type") == METADATA_EVENT_TYPE
-                and (metadata.get("event_payload") or {}).get("idempotency_key") == key):
+        if (
+            metadata.get("event_type") == METADATA_EVENT_TYPE
+            and (metadata.get("event_payload") or {}).get("idempotency_key") == key
+        ):
             return str(message["ts"])
     return None
 
@@ -327,8 +360,9 @@ async def _call(method: SlackMethod, /, ok_errors: Collection[str] = (), **kwarg
             delay = retry_after(headers.get("Retry-After")) or timedelta(seconds=1)
             outlasts_attempt = asyncio.get_running_loop().time() + delay.total_seconds() > _deadline.get()
             if delay > MAX_WAIT or outlasts_attempt:
-                raise ApplicationError(f"slack {method.__name__}: rate limited", type="slack:ratelimited",
-                                       next_retry_delay=delay) from None
+                raise ApplicationError(
+                    f"slack {method.__name__}: rate limited", type="slack:ratelimited", next_retry_delay=delay
+                ) from None
             log.info("slack: %s rate limited, waiting %ss", method.__name__, delay.total_seconds())
             activity.heartbeat()
             await asyncio.sleep(delay.total_seconds())

@@ -25,8 +25,11 @@ STATEMENTS = ROOT / "templates" / "statements"
 class StatementActivities:
     def __init__(self, templates: Path = STATEMENTS) -> None:
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(templates), undefined=StrictUndefined, autoescape=False,
-            trim_blocks=True, lstrip_blocks=True,
+            loader=FileSystemLoader(templates),
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         # the optional .html.j2 twin escapes every variable
         self.html_env = self.env.overlay(autoescape=True)
@@ -57,15 +60,20 @@ class StatementActivities:
         try:
             return env.get_template(name).render(variables)
         except TemplateNotFound as err:
-            raise ApplicationError(f"no statement template {name}; add it under templates/statements/",
-                                   type="NoTemplate", non_retryable=True) from err
+            raise ApplicationError(
+                f"no statement template {name}; add it under templates/statements/",
+                type="NoTemplate",
+                non_retryable=True,
+            ) from err
         except UndefinedError as err:
             missing = _missing_name(err)
             used = sorted(self.placeholders_of(name))
             raise ApplicationError(
                 f"{name} needs placeholder {missing!r}: give it with --set {missing}=... "
                 f"(the template uses {', '.join(used)})",
-                type="MissingPlaceholder", non_retryable=True) from err
+                type="MissingPlaceholder",
+                non_retryable=True,
+            ) from err
         except SecurityError as err:
             raise ApplicationError(f"{name}: {err}", type="TemplateSecurity", non_retryable=True) from err
 
@@ -105,10 +113,8 @@ def _missing_name(err: UndefinedError) -> str:
 def _split_subject(name: str, rendered: str) -> tuple[str, str]:
     first, _, body = rendered.strip().partition("\n")
     if not first.startswith("Subject:"):
-        raise ApplicationError(f"{name} must start with a 'Subject: ...' line", type="BadTemplate",
-                               non_retryable=True)
+        raise ApplicationError(f"{name} must start with a 'Subject: ...' line", type="BadTemplate", non_retryable=True)
     subject, text = first.removeprefix("Subject:").strip(), body.strip()
     if not subject or not text:
-        raise ApplicationError(f"{name} rendered an empty subject or body", type="BadTemplate",
-                               non_retryable=True)
+        raise ApplicationError(f"{name} rendered an empty subject or body", type="BadTemplate", non_retryable=True)
     return subject, text

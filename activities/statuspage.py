@@ -44,14 +44,15 @@ class StatuspageActivities:
         self.client: httpx.AsyncClient | None = None
         self._incidents = f"/pages/{quote(settings.statuspage_page_id or '', safe='')}/incidents"
         if settings.statuspage_api_key is not None and settings.statuspage_page_id:
-            self.client = new_client(settings.statuspage_api_url, {
-                "Authorization": f"OAuth {settings.statuspage_api_key.get_secret_value()}"})
+            self.client = new_client(
+                settings.statuspage_api_url,
+                {"Authorization": f"OAuth {settings.statuspage_api_key.get_secret_value()}"},
+            )
 
     @activity.defn
     async def statuspage_upsert(self, request: StatuspageRequest) -> StatuspageResult:
         if self.client is None:
-            where = await self.outbox.deliver("statuspage", "incident", request.idempotency_key,
-                                              request.model_dump())
+            where = await self.outbox.deliver("statuspage", "incident", request.idempotency_key, request.model_dump())
             reference = request.statuspage_incident_id or request.incident_id
             return StatuspageResult(statuspage_incident_id=reference, delivered_to=where)
         status = STATUS[request.phase]
@@ -59,8 +60,12 @@ class StatuspageActivities:
         if not incident_id:
             existing = await self._find_unresolved(self.client, request.incident_id)
             if existing is None:
-                created = await self._send(self.client, "POST", self._incidents, {
-                    "name": public_name(request), "status": status, "body": request.body})
+                created = await self._send(
+                    self.client,
+                    "POST",
+                    self._incidents,
+                    {"name": public_name(request), "status": status, "body": request.body},
+                )
                 return StatuspageResult(statuspage_incident_id=str(created["id"]), delivered_to="statuspage")
             incident_id = str(existing["id"])
         path = f"{self._incidents}/{quote(incident_id, safe='')}"
@@ -85,8 +90,9 @@ class StatuspageActivities:
         latest = max(updates, key=lambda update: str(update.get("created_at", "")))
         return bool(latest.get("status") == status and latest.get("body") == body)
 
-    async def _send(self, client: httpx.AsyncClient, method: str, path: str,
-                    incident: dict[str, str]) -> dict[str, Any]:
+    async def _send(
+        self, client: httpx.AsyncClient, method: str, path: str, incident: dict[str, str]
+    ) -> dict[str, Any]:
         response = await send(client, "statuspage", method, path, json={"incident": incident})
         check(response, "statuspage")
         try:
@@ -94,6 +100,7 @@ class StatuspageActivities:
         except ValueError:
             answer = None
         if not isinstance(answer, dict) or "id" not in answer:
-            raise ApplicationError(f"statuspage answered {response.status_code} without an incident",
-                                   type="statuspage:unexpected")
+            raise ApplicationError(
+                f"statuspage answered {response.status_code} without an incident", type="statuspage:unexpected"
+            )
         return answer

@@ -54,14 +54,18 @@ class TelegramActivities:
     @activity.defn
     async def send_telegram(self, request: TelegramRequest) -> DeliveryResult:
         if self.client is None:
-            where = await self.outbox.deliver("telegram", "message", request.idempotency_key,
-                                              request.model_dump())
+            where = await self.outbox.deliver("telegram", "message", request.idempotency_key, request.model_dump())
             return DeliveryResult(delivered_to=where)
         # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
         async with within_attempt("telegram"):
-            response = await send(self.client, "telegram", "POST", f"/bot{self._token}/sendMessage",
-                                  secrets=[self._token],
-                                  json={"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]})
+            response = await send(
+                self.client,
+                "telegram",
+                "POST",
+                f"/bot{self._token}/sendMessage",
+                secrets=[self._token],
+                json={"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]},
+            )
         try:
             answer = response.json()
         except ValueError:

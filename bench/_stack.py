@@ -39,15 +39,19 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_env(client: Client, *, task_queue: str, data: Path, http_port: int, log_level: str = "WARNING",
-                **extra: str) -> dict[str, str]:
+def service_env(
+    client: Client, *, task_queue: str, data: Path, http_port: int, log_level: str = "WARNING", **extra: str
+) -> dict[str, str]:
     """The worker's and the HTTP service's environment: this run's server, task queue, outbox and port.
 
     The shell's settings (account keys, tokens, TEMPORAL_* profiles) are left out, so nothing leaves
     the machine; children run in `data`, so no `.env` is read either.
     """
-    env = {name: value for name, value in os.environ.items()
-           if name.lower() not in Settings.model_fields and not name.startswith("TEMPORAL_")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.lower() not in Settings.model_fields and not name.startswith("TEMPORAL_")
+    }
     env.update(
         PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         TEMPORAL_CONFIG_FILE=os.devnull,
@@ -70,8 +74,9 @@ def processes(env: dict[str, str], *modules: str, cwd: Path | None = None) -> It
     started: Children = {}
     try:
         for module in modules:
-            started[module] = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=cwd,
-                                               stdin=subprocess.DEVNULL)
+            started[module] = subprocess.Popen(
+                [sys.executable, "-m", module], env=env, cwd=cwd, stdin=subprocess.DEVNULL
+            )
         yield started
     finally:
         for process in started.values():
@@ -88,14 +93,22 @@ def processes(env: dict[str, str], *modules: str, cwd: Path | None = None) -> It
 
 def imported_from(env: dict[str, str], module: str, cwd: Path | None = None) -> str:
     """Which file `module` is in for a child started with `env` (which tree the worker runs)."""
-    return subprocess.run([sys.executable, "-c", f"import {module} as m; print(m.__file__)"], env=env, cwd=cwd,
-                          capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", f"import {module} as m; print(m.__file__)"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
 
 
 def exited(children: Children) -> str:
     """Which children have exited, and how ("" while all run)."""
-    return ", ".join(f"{module} exited with {child.returncode}" for module, child in children.items()
-                     if child.poll() is not None)
+    return ", ".join(
+        f"{module} exited with {child.returncode}" for module, child in children.items() if child.poll() is not None
+    )
 
 
 async def wait_until_healthy(url: str, seconds: float = 30, children: Children | None = None) -> None:
@@ -122,7 +135,9 @@ async def temporal(address: str | None) -> tuple[Client, WorkflowEnvironment | N
             raise SystemExit("bench: --address must be on loopback")
         return await Client.connect(address, data_converter=pydantic_data_converter), None
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"), data_converter=pydantic_data_converter,
-        search_attributes=search_attributes.ALL, ui=False,
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search_attributes.ALL,
+        ui=False,
     )
     return env.client, env

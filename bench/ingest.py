@@ -88,16 +88,33 @@ def alerts_for(label: str, count: int, storm_share: float) -> list[Body]:
     """Generic webhook bodies: distinct groups and one storm group, shuffled together as in a real storm."""
     storm = int(count * storm_share)
     run = f"{label}-{uuid.uuid4().hex[:8]}"
-    bodies = [{"dedup_key": f"{run}-{i}", "title": f"bench alert {i}", "severity": "SEV3",
-               "service": "bench", "fingerprint": f"fp-{i}"} for i in range(count - storm)]
-    bodies += [{"dedup_key": f"{run}-storm", "title": "bench storm", "severity": "SEV3",
-                "service": "bench", "fingerprint": f"storm-{i}"} for i in range(storm)]
+    bodies = [
+        {
+            "dedup_key": f"{run}-{i}",
+            "title": f"bench alert {i}",
+            "severity": "SEV3",
+            "service": "bench",
+            "fingerprint": f"fp-{i}",
+        }
+        for i in range(count - storm)
+    ]
+    bodies += [
+        {
+            "dedup_key": f"{run}-storm",
+            "title": "bench storm",
+            "severity": "SEV3",
+            "service": "bench",
+            "fingerprint": f"storm-{i}",
+        }
+        for i in range(storm)
+    ]
     random.Random(count).shuffle(bodies)
     return bodies
 
 
-async def bounded(bodies: list[Body], concurrency: int,
-                  send: Callable[[Body, int], Awaitable[None]]) -> tuple[float, list[float]]:
+async def bounded(
+    bodies: list[Body], concurrency: int, send: Callable[[Body, int], Awaitable[None]]
+) -> tuple[float, list[float]]:
     """Send every body with `concurrency` senders; (elapsed seconds, per-alert latencies)."""
     queue = list(reversed(bodies))
     latencies: list[float] = []
@@ -120,9 +137,12 @@ def post_alerts(url: str, bodies: list[Body], concurrency: int) -> tuple[float, 
     async def generate() -> tuple[float, list[float]]:
         # One client (one connection) per sender: httpcore's pool scans all its connections per request.
         async with contextlib.AsyncExitStack() as stack:
-            clients = [await stack.enter_async_context(httpx.AsyncClient(
-                base_url=url, limits=httpx.Limits(max_connections=1), trust_env=False, timeout=30))
-                for _ in range(concurrency)]
+            clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=1), trust_env=False, timeout=30)
+                )
+                for _ in range(concurrency)
+            ]
 
             async def send(body: Body, sender: int) -> None:
                 answer = await clients[sender].post("/alerts/generic", json=body)
@@ -144,8 +164,7 @@ async def missing_alerts(client: Client, expected: dict[str, int], deadline_seco
             seen = 0
             while seen < count and time.monotonic() < deadline:
                 try:
-                    state: IncidentState = await client.get_workflow_handle(incident_id).query(
-                        IncidentWorkflow.state)
+                    state: IncidentState = await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
                     seen = state.alert_count
                 except RPCError:  # a busy worker can let a query time out: ask again
                     pass
@@ -159,8 +178,12 @@ async def missing_alerts(client: Client, expected: dict[str, int], deadline_seco
 async def run(args: argparse.Namespace) -> int:
     client, env = await temporal(args.address)
     data = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    settings = Settings(_env_file=None, incident_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
-                        outbox_path=data / "outbox.jsonl", incident_log_dir=data / "logs")
+    settings = Settings(
+        _env_file=None,
+        incident_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+        outbox_path=data / "outbox.jsonl",
+        incident_log_dir=data / "logs",
+    )
     policy: Policy = load_policy(ROOT / "examples" / "policy.toml")
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
@@ -172,13 +195,14 @@ async def run(args: argparse.Namespace) -> int:
         await send_alert(client, settings, policy, AlertEvent(source="generic", **body))
 
     try:
-        with (ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator,
-              processes(env_vars, "worker", "starter.webhook", cwd=data)):
+        with (
+            ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator,
+            processes(env_vars, "worker", "starter.webhook", cwd=data),
+        ):
             await wait_until_healthy(url)
             # Warm both paths (connections, imports in the generator process) before measuring.
             await bounded(alerts_for("warm", 50, 0.5), args.concurrency, via_sdk)
-            await loop.run_in_executor(generator, post_alerts, url, alerts_for("warm", 50, 0.5),
-                                       args.concurrency)
+            await loop.run_in_executor(generator, post_alerts, url, alerts_for("warm", 50, 0.5), args.concurrency)
             per_round = args.alerts // args.rounds
             for round_ in range(args.rounds):
                 # ABBA order (sdk, http, http, sdk, ...): neither path always meets the other's backlog.
@@ -187,19 +211,24 @@ async def run(args: argparse.Namespace) -> int:
                     if path is sdk:
                         sdk.add(*await bounded(bodies, args.concurrency, via_sdk), bodies)
                     else:
-                        http.add(*await loop.run_in_executor(generator, post_alerts, url, bodies,
-                                                             args.concurrency), bodies)
+                        http.add(
+                            *await loop.run_in_executor(generator, post_alerts, url, bodies, args.concurrency), bodies
+                        )
             lost = {t.name: await missing_alerts(client, t.expected) for t in (sdk, http)}
     finally:
         if env is not None:
             await env.shutdown()
 
-    print(f"{args.alerts} alerts per path in {args.rounds} rounds ({args.storm:.0%} of each round in one "
-          f"storm group), concurrency {args.concurrency}")
+    print(
+        f"{args.alerts} alerts per path in {args.rounds} rounds ({args.storm:.0%} of each round in one "
+        f"storm group), concurrency {args.concurrency}"
+    )
     for totals in (sdk, http):
-        print(f"{totals.name:>5}: {totals.rate:7.1f} alerts/s   p50 {totals.percentile_ms(0.5):6.1f} ms   "
-              f"p99 {totals.percentile_ms(0.99):7.1f} ms   incidents {len(totals.expected):5}   "
-              f"accepted alerts missing from their incident: {lost[totals.name]}")
+        print(
+            f"{totals.name:>5}: {totals.rate:7.1f} alerts/s   p50 {totals.percentile_ms(0.5):6.1f} ms   "
+            f"p99 {totals.percentile_ms(0.99):7.1f} ms   incidents {len(totals.expected):5}   "
+            f"accepted alerts missing from their incident: {lost[totals.name]}"
+        )
     ratio = http.rate / sdk.rate
     print(f"ratio http/sdk: {ratio:.2f} (target >= {TARGET_RATIO})")
     if any(lost.values()):

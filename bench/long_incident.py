@@ -34,8 +34,9 @@ from workflows.vocabulary import IncidentKind, Severity, incident_id_for
 
 def around_the_clock(policy: Policy) -> Policy:
     """The example policy with business hours all week, so the figures do not depend on the day it runs."""
-    hours = policy.business_hours.model_copy(update={"days": list(range(7)), "start": dt_time(0, 0),
-                                                     "end": dt_time(23, 59, 59)})
+    hours = policy.business_hours.model_copy(
+        update={"days": list(range(7)), "start": dt_time(0, 0), "end": dt_time(23, 59, 59)}
+    )
     return policy.model_copy(update={"business_hours": hours})
 
 
@@ -53,15 +54,26 @@ async def events_per_run(client: Client, workflow_id: str, first_run_id: str) ->
 async def main(days: int) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        data_converter=pydantic_data_converter,
+    )
     await search_attributes.register(env.client)
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(_env_file=None, incident_task_queue="bench", outbox_path=Path(scratch, "outbox.jsonl"),
-                            incident_log_dir=Path(scratch, "logs"))
+        settings = Settings(
+            _env_file=None,
+            incident_task_queue="bench",
+            outbox_path=Path(scratch, "outbox.jsonl"),
+            incident_log_dir=Path(scratch, "logs"),
+        )
         started = time.perf_counter()
         policy = around_the_clock(load_policy(ROOT / "examples" / "policy.toml"))
-        alert = AlertEvent(source="bench", dedup_key="long-incident", fingerprint="fp1", title="Checkout is failing",
-                           severity=Severity.SEV2, service="checkout")
+        alert = AlertEvent(
+            source="bench",
+            dedup_key="long-incident",
+            fingerprint="fp1",
+            title="Checkout is failing",
+            severity=Severity.SEV2,
+            service="checkout",
+        )
         incident_id = incident_id_for(alert.source, alert.dedup_key)
         async with build_worker(env.client, settings):
             await send_alert(env.client, settings, policy, alert)
@@ -80,8 +92,7 @@ async def main(days: int) -> None:
             counts = await events_per_run(env.client, incident_id, first_run_id)
         wall = time.perf_counter() - started
     await env.shutdown()
-    print(f"simulated: {days} days of a SEV2 incident: {updates} status updates every 30 min, "
-          f"{updates} progress notes")
+    print(f"simulated: {days} days of a SEV2 incident: {updates} status updates every 30 min, {updates} progress notes")
     print(f"runs: {len(counts)} (continue-as-new {len(counts) - 1} times)")
     print(f"events per run: max {max(counts)}, all {counts}")
     print(f"timeline entries carried: {len(state.timeline)}; updates missed: {state.updates_missed}")

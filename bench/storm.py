@@ -74,8 +74,14 @@ class Sent:
 
 
 def body(dedup_key: str, number: int) -> dict[str, Any]:
-    return {"dedup_key": dedup_key, "title": f"storm alert {number}", "severity": "SEV1", "service": "storm",
-            "fingerprint": f"storm-{number}", "description": "bench.storm: a distinct SEV1 alert"}
+    return {
+        "dedup_key": dedup_key,
+        "title": f"storm alert {number}",
+        "severity": "SEV1",
+        "service": "storm",
+        "fingerprint": f"storm-{number}",
+        "description": "bench.storm: a distinct SEV1 alert",
+    }
 
 
 async def post_alert(http: httpx.AsyncClient, dedup_key: str, number: int) -> Sent:
@@ -173,8 +179,11 @@ class Pages:
                 return deadline
             if progress and time.monotonic() - shown >= PROGRESS_SECONDS:
                 shown = time.monotonic()
-                print(f"  ... {len(incidents) - waiting}/{len(incidents)} incidents paged, "
-                      f"{deadline - time.time():.0f} s of grace left", flush=True)
+                print(
+                    f"  ... {len(incidents) - waiting}/{len(incidents)} incidents paged, "
+                    f"{deadline - time.time():.0f} s of grace left",
+                    flush=True,
+                )
             await asyncio.sleep(POLL_SECONDS)
 
 
@@ -197,7 +206,8 @@ async def run_storm(url: str, args: argparse.Namespace, run_id: str, data: Path)
     """The generator process, waited for (bounded); stopped if this bench is."""
     out = data / "storm.json"
     generator = multiprocessing.get_context("spawn").Process(
-        target=generate, args=(url, run_id, args.rate, args.duration, args.max_in_flight, str(out)), daemon=True)
+        target=generate, args=(url, run_id, args.rate, args.duration, args.max_in_flight, str(out)), daemon=True
+    )
     generator.start()
     loop, exited = asyncio.get_running_loop(), asyncio.Event()
     loop.add_reader(generator.sentinel, exited.set)  # readable once the process has ended
@@ -239,8 +249,9 @@ async def run(args: argparse.Namespace) -> int:
         with processes(env, "worker", "starter.webhook", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
-            print(f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s into one worker ...",
-                  flush=True)
+            print(
+                f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s into one worker ...", flush=True
+            )
             storm = await run_storm(url, args, run_id, data)
             sent = [Sent(**s) for s in storm["sent"]]
             accepted = [s for s in sent if s.status == 202]
@@ -263,23 +274,33 @@ async def run(args: argparse.Namespace) -> int:
     latencies = sorted(first_page.values())
     never = len(incidents) - len(first_page)
     answers = sorted(s.answered_after for s in sent)
-    print(f"alerts sent: {len(sent)} over {storm['sending_seconds']:.1f} s "
-          f"({len(sent) / max(storm['sending_seconds'], 1e-9):.1f}/s achieved, {args.rate:g}/s asked; "
-          f"the schedule fell behind by at most {storm['max_lag'] * 1000:.0f} ms), "
-          f"accepted (202): {len(accepted)}, refused or unanswered: {len(sent) - len(accepted)}")
-    print(f"webhook answer: p50 {percentile(answers, 0.5) * 1000:.0f} ms, "
-          f"p99 {percentile(answers, 0.99) * 1000:.0f} ms, max {answers[-1] * 1000:.0f} ms")
+    print(
+        f"alerts sent: {len(sent)} over {storm['sending_seconds']:.1f} s "
+        f"({len(sent) / max(storm['sending_seconds'], 1e-9):.1f}/s achieved, {args.rate:g}/s asked; "
+        f"the schedule fell behind by at most {storm['max_lag'] * 1000:.0f} ms), "
+        f"accepted (202): {len(accepted)}, refused or unanswered: {len(sent) - len(accepted)}"
+    )
+    print(
+        f"webhook answer: p50 {percentile(answers, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(answers, 0.99) * 1000:.0f} ms, max {answers[-1] * 1000:.0f} ms"
+    )
     print(f"incidents: {len(incidents)}")
     if latencies:
-        print(f"alert -> first page: p50 {percentile(latencies, 0.5):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
-              f"max {latencies[-1]:.2f} s (over {len(latencies)} paged incidents)")
+        print(
+            f"alert -> first page: p50 {percentile(latencies, 0.5):.2f} s, p99 {percentile(latencies, 0.99):.2f} s, "
+            f"max {latencies[-1]:.2f} s (over {len(latencies)} paged incidents)"
+        )
     else:
         print("alert -> first page: no incident paged")
     print(f"never paged within {args.grace:g} s after the storm: {never}")
-    print("outbox lines by system and kind (warm-up included): "
-          + (", ".join(f"{kind} {n}" for kind, n in pages.kinds.most_common()) or "none"))
-    print(f"load average (1/5/15 min): before {'/'.join(f'{x:.2f}' for x in load_before)}, "
-          f"after {'/'.join(f'{x:.2f}' for x in load_after)}")
+    print(
+        "outbox lines by system and kind (warm-up included): "
+        + (", ".join(f"{kind} {n}" for kind, n in pages.kinds.most_common()) or "none")
+    )
+    print(
+        f"load average (1/5/15 min): before {'/'.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {'/'.join(f'{x:.2f}' for x in load_after)}"
+    )
     return 1 if never or len(accepted) < len(sent) else 0
 
 
@@ -287,8 +308,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=20.0, help="alerts per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of storm")
-    parser.add_argument("--grace", type=float, default=120.0,
-                        help="seconds after the storm an incident may still page and count")
+    parser.add_argument(
+        "--grace", type=float, default=120.0, help="seconds after the storm an incident may still page and count"
+    )
     parser.add_argument("--max-in-flight", type=int, default=256, help="unanswered alerts at most")
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
     args = parser.parse_args()

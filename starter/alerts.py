@@ -75,8 +75,14 @@ class AlertBodyError(ValueError):
 
 
 _OBVIOUS_SEVERITIES = {
-    "sev1": Severity.SEV1, "sev2": Severity.SEV2, "sev3": Severity.SEV3, "sev4": Severity.SEV4,
-    "p1": Severity.SEV1, "p2": Severity.SEV2, "p3": Severity.SEV3, "p4": Severity.SEV4,
+    "sev1": Severity.SEV1,
+    "sev2": Severity.SEV2,
+    "sev3": Severity.SEV3,
+    "sev4": Severity.SEV4,
+    "p1": Severity.SEV1,
+    "p2": Severity.SEV2,
+    "p3": Severity.SEV3,
+    "p4": Severity.SEV4,
     "p5": Severity.SEV4,
 }
 
@@ -146,21 +152,29 @@ def _prometheus_events(source: str, body: AlertmanagerBody, now: datetime) -> li
     for alert in body.alerts:
         labels = {**body.commonLabels, **alert.labels}
         annotations = {**body.commonAnnotations, **alert.annotations}
-        events.append(AlertEvent(
-            source=source,
-            dedup_key=body.groupKey,
-            fingerprint=alert.fingerprint or _fingerprint(labels),
-            status=AlertStatus(alert.status),
-            title=(annotations.get("summary") or annotations.get("title") or labels.get("alertname")
-                   or fallback_title or body.groupKey),
-            description=annotations.get("description") or annotations.get("message", ""),
-            severity=obvious_severity(labels.get("severity")),
-            service=labels.get("service", ""),
-            labels=labels,
-            links=_links(alert.generatorURL, annotations.get("runbook_url", ""), alert.dashboardURL,
-                         alert.panelURL),
-            received_at=now,
-        ))
+        events.append(
+            AlertEvent(
+                source=source,
+                dedup_key=body.groupKey,
+                fingerprint=alert.fingerprint or _fingerprint(labels),
+                status=AlertStatus(alert.status),
+                title=(
+                    annotations.get("summary")
+                    or annotations.get("title")
+                    or labels.get("alertname")
+                    or fallback_title
+                    or body.groupKey
+                ),
+                description=annotations.get("description") or annotations.get("message", ""),
+                severity=obvious_severity(labels.get("severity")),
+                service=labels.get("service", ""),
+                labels=labels,
+                links=_links(
+                    alert.generatorURL, annotations.get("runbook_url", ""), alert.dashboardURL, alert.panelURL
+                ),
+                received_at=now,
+            )
+        )
     return events
 
 
@@ -193,7 +207,7 @@ class DatadogBody(_Body):
 
 
 def _datadog_tags(tags: str) -> dict[str, str]:
-    """"env:prod,service:checkout,team" -> {"env": "prod", "service": "checkout", "team": ""}."""
+    """ "env:prod,service:checkout,team" -> {"env": "prod", "service": "checkout", "team": ""}."""
     parsed: dict[str, str] = {}
     for tag in tags.split(","):
         name, _, value = tag.strip().partition(":")
@@ -208,19 +222,21 @@ def parse_datadog(body: Any, now: datetime) -> list[AlertEvent]:
     if alert.priority:
         labels["priority"] = alert.priority
     recovered = alert.transition.strip().lower() in ("recovered", "resolved")
-    return [AlertEvent(
-        source="datadog",
-        dedup_key=alert.aggregation_key or alert.alert_id,
-        fingerprint=alert.alert_cycle_key or alert.alert_id,
-        status=AlertStatus.RESOLVED if recovered else AlertStatus.FIRING,
-        title=alert.title,
-        description=alert.message,
-        severity=obvious_severity(alert.priority),
-        service=labels.get("service", ""),
-        labels=labels,
-        links=_links(alert.link),
-        received_at=now,
-    )]
+    return [
+        AlertEvent(
+            source="datadog",
+            dedup_key=alert.aggregation_key or alert.alert_id,
+            fingerprint=alert.alert_cycle_key or alert.alert_id,
+            status=AlertStatus.RESOLVED if recovered else AlertStatus.FIRING,
+            title=alert.title,
+            description=alert.message,
+            severity=obvious_severity(alert.priority),
+            service=labels.get("service", ""),
+            labels=labels,
+            links=_links(alert.link),
+            received_at=now,
+        )
+    ]
 
 
 # --- generic: anything that can send JSON ------------------------------------------------------
@@ -243,19 +259,21 @@ def parse_generic(body: Any, now: datetime) -> list[AlertEvent]:
     labels = dict(alert.labels)
     if alert.severity:
         labels.setdefault("severity", alert.severity)
-    return [AlertEvent(
-        source="generic",
-        dedup_key=alert.dedup_key,
-        fingerprint=alert.fingerprint or alert.dedup_key,
-        status=AlertStatus(alert.status),
-        title=alert.title,
-        description=alert.description,
-        severity=obvious_severity(alert.severity),
-        service=alert.service,
-        labels=labels,
-        links=_links(*alert.links),
-        received_at=now,
-    )]
+    return [
+        AlertEvent(
+            source="generic",
+            dedup_key=alert.dedup_key,
+            fingerprint=alert.fingerprint or alert.dedup_key,
+            status=AlertStatus(alert.status),
+            title=alert.title,
+            description=alert.description,
+            severity=obvious_severity(alert.severity),
+            service=alert.service,
+            labels=labels,
+            links=_links(*alert.links),
+            received_at=now,
+        )
+    ]
 
 
 # --- dispatch ------------------------------------------------------------------------------------
@@ -278,8 +296,16 @@ def _validate(model: type[M], body: Any) -> M:
 # --- into incidents ------------------------------------------------------------------------------
 
 
-def manual_alert(title: str, reporter: str, *, severity: Severity | None = None, service: str = "",
-                 description: str = "", now: datetime | None = None, dedup_key: str = "") -> AlertEvent:
+def manual_alert(
+    title: str,
+    reporter: str,
+    *,
+    severity: Severity | None = None,
+    service: str = "",
+    description: str = "",
+    now: datetime | None = None,
+    dedup_key: str = "",
+) -> AlertEvent:
     """A person declaring an incident: an alert of its own group, so it opens a new incident.
 
     `dedup_key` names the request (Slack's trigger_id) so that the same request twice is one incident.
@@ -312,7 +338,8 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     """
     incident_id = incident_id_for(event.source, event.dedup_key)
     converter = client.data_converter.with_context(
-        WorkflowSerializationContext(namespace=client.namespace, workflow_id=incident_id))
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=incident_id)
+    )
     start = IncidentInput(incident_id=incident_id, policy=policy, ui_url=incident_url(settings, incident_id))
     start_input, alert, summary, title = await converter.encode([start, event, summary_line(event), event.title])
     answer = await client.workflow_service.signal_with_start_workflow_execution(

@@ -41,10 +41,15 @@ from workflows.model import (
 )
 from workflows.vocabulary import CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, incident_id_for
 
-app = typer.Typer(help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False, rich_markup_mode=None)
-task_app = typer.Typer(help="Recovery tasks (seed 003): add one, mark one done.", no_args_is_help=True,
-                       rich_markup_mode=None)
+app = typer.Typer(
+    help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+task_app = typer.Typer(
+    help="Recovery tasks (seed 003): add one, mark one done.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(task_app, name="task")
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
@@ -93,28 +98,35 @@ def list_incidents(
             async for run in client.list_workflows(incidents_query(*clauses)):
                 attrs = run.typed_search_attributes
                 memo = await run.memo()
-                found.append({
-                    "id": run.id,
-                    "severity": attrs.get(sa.SEVERITY),
-                    "phase": attrs.get(sa.PHASE),
-                    "status": attrs.get(sa.STATUS),
-                    "service": attrs.get(sa.SERVICE),
-                    "acknowledged": attrs.get(sa.ACKNOWLEDGED),
-                    "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
-                    "title": memo.get("title", ""),
-                })
+                found.append(
+                    {
+                        "id": run.id,
+                        "severity": attrs.get(sa.SEVERITY),
+                        "phase": attrs.get(sa.PHASE),
+                        "status": attrs.get(sa.STATUS),
+                        "service": attrs.get(sa.SERVICE),
+                        "acknowledged": attrs.get(sa.ACKNOWLEDGED),
+                        "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
+                        "title": memo.get("title", ""),
+                    }
+                )
         except RPCError as err:
             # A Temporal that `make run` did not start (or a new namespace) lacks the incident attributes.
             if err.status != RPCStatusCode.INVALID_ARGUMENT or "search attribute" not in err.message:
                 raise
-            raise Refused(f"Temporal at {client.service_client.config.target_host} ({client.namespace}) cannot "
-                          f"list incidents: {err.message}; use the server `make run` starts, which registers "
-                          "the incident search attributes") from err
+            raise Refused(
+                f"Temporal at {client.service_client.config.target_host} ({client.namespace}) cannot "
+                f"list incidents: {err.message}; use the server `make run` starts, which registers "
+                "the incident search attributes"
+            ) from err
         return found
 
-    common.print_rows(common.run(rows),
-                      ["id", "severity", "phase", "status", "service", "acknowledged", "opened", "title"],
-                      as_json=as_json, title=f"Incidents ({status})")
+    common.print_rows(
+        common.run(rows),
+        ["id", "severity", "phase", "status", "service", "acknowledged", "opened", "title"],
+        as_json=as_json,
+        title=f"Incidents ({status})",
+    )
 
 
 @app.command()
@@ -141,13 +153,19 @@ def _print_state(s: IncidentState) -> None:
     facts = [
         ("Incident", f"{s.incident_id}  {s.title}"),
         ("Status", f"{s.status.value}, phase {s.phase.value}"),
-        ("Severity", f"{s.severity.value} ({s.kind.value if s.kind else 'unclassified'}, {s.scope.value} scope)"
-                     + (f", critical: {', '.join(s.criteria)}" if s.criteria else "")),
+        (
+            "Severity",
+            f"{s.severity.value} ({s.kind.value if s.kind else 'unclassified'}, {s.scope.value} scope)"
+            + (f", critical: {', '.join(s.criteria)}" if s.criteria else ""),
+        ),
         ("Service", s.service or "-"),
         ("Opened", _when(s.opened_at)),
         ("Acknowledged", f"{s.acknowledged_by} at {_when(s.acknowledged_at)}" if s.acknowledged_by else "no"),
-        ("Alerts", f"{s.alert_count} received, "
-                   f"{sum(a.status.value == 'firing' for a in s.alerts.values())} of {len(s.alerts)} firing"),
+        (
+            "Alerts",
+            f"{s.alert_count} received, "
+            f"{sum(a.status.value == 'firing' for a in s.alerts.values())} of {len(s.alerts)} firing",
+        ),
         ("Roles", ", ".join(f"{role.value}: {person}" for role, person in s.assigned.items()) or "-"),
         ("Channel", s.channel or "-"),
     ]
@@ -162,8 +180,9 @@ def _print_state(s: IncidentState) -> None:
         for column in ("id", "title", "assignee", "impact", "done"):
             tasks.add_column(column)
         for t in s.tasks:
-            tasks.add_row(*(Text(v) for v in (t.task_id, t.title, t.assignee, t.business_impact.value,
-                                               "yes" if t.done else "no")))
+            tasks.add_row(
+                *(Text(v) for v in (t.task_id, t.title, t.assignee, t.business_impact.value, "yes" if t.done else "no"))
+            )
         console.print(tasks)
     timeline = Table(title="Timeline")
     for column in ("at", "kind", "who", "what"):
@@ -230,14 +249,16 @@ def classify(
     kind: Annotated[IncidentKind | None, typer.Option(case_sensitive=False)] = None,
     severity: Annotated[Severity | None, typer.Option(case_sensitive=False)] = None,
     scope: Annotated[Scope | None, typer.Option(case_sensitive=False)] = None,
-    criterion: Annotated[list[CriticalCriterion] | None,
-                         typer.Option(case_sensitive=False, help="a critical criterion; repeatable")] = None,
+    criterion: Annotated[
+        list[CriticalCriterion] | None, typer.Option(case_sensitive=False, help="a critical criterion; repeatable")
+    ] = None,
     note: Note = "",
     as_: As = None,
 ) -> None:
     """The initial assessment: incident or disturbance, severity, scope, critical criteria."""
-    decision = Classify(actor=common.actor(as_), kind=kind, severity=severity, scope=scope,
-                        criteria=criterion or [], note=note)
+    decision = Classify(
+        actor=common.actor(as_), kind=kind, severity=severity, scope=scope, criteria=criterion or [], note=note
+    )
     common.run_update(_id(incident), decision)
 
 
@@ -325,8 +346,9 @@ def resolve(
     as_: As = None,
 ) -> None:
     """Resolve the incident with seed 000's resolution message."""
-    decision = Resolve(actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention,
-                       root_cause=root_cause)
+    decision = Resolve(
+        actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention, root_cause=root_cause
+    )
     common.run_update(_id(incident), decision)
 
 
@@ -337,16 +359,20 @@ def reopen(incident: Id, reason: Annotated[str, typer.Option(help="why it is not
 
 
 @app.command("review-held")
-def review_held(incident: Id, notes: Annotated[str, typer.Option(help="what the review concluded")] = "",
-                root_cause: Annotated[str, typer.Option(help="the root cause the review found")] = "",
-                as_: As = None) -> None:
+def review_held(
+    incident: Id,
+    notes: Annotated[str, typer.Option(help="what the review concluded")] = "",
+    root_cause: Annotated[str, typer.Option(help="the root cause the review found")] = "",
+    as_: As = None,
+) -> None:
     """Record that the post-incident review took place; the postmortem draft is redone with its findings."""
     common.run_update(_id(incident), ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause))
 
 
 @app.command()
-def publish(incident: Id, url: Annotated[str, typer.Option(help="where the postmortem lives")] = "",
-            as_: As = None) -> None:
+def publish(
+    incident: Id, url: Annotated[str, typer.Option(help="where the postmortem lives")] = "", as_: As = None
+) -> None:
     """Record that the postmortem is published."""
     common.run_update(_id(incident), PublishPostmortem(actor=common.actor(as_), url=url))
 

@@ -130,8 +130,9 @@ def run_update(incident_id: str, decision: Decision) -> str:
     update_id = new_update_id()
 
     async def work() -> str:
-        return await send_decision(await connect(), incident_id, decision, update_id=update_id,
-                                   retry_within=RETRY_WITHIN)
+        return await send_decision(
+            await connect(), incident_id, decision, update_id=update_id, retry_within=RETRY_WITHIN
+        )
 
     result = run(work)
     typer.echo(result or f"{incident_id}: done")
@@ -145,8 +146,9 @@ def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> A
     update_id = new_update_id()
 
     async def work() -> Any:
-        return await send_step(await connect(), incident_id, name, step, result_type, update_id=update_id,
-                               retry_within=RETRY_WITHIN)
+        return await send_step(
+            await connect(), incident_id, name, step, result_type, update_id=update_id, retry_within=RETRY_WITHIN
+        )
 
     return run(work)
 
@@ -168,9 +170,7 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(to_jsonable(value), indent=2, default=str))
 
 
-def print_rows(
-    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool, title: str = ""
-) -> None:
+def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool, title: str = "") -> None:
     """`--json`: a JSON list. On a terminal: a Rich table. Piped: tab-separated lines for grep and awk."""
     if as_json:
         print_json(list(rows))

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
 Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
-Message = Annotated[str, typer.Argument(help="message id, e.g. investigation/internal_stakeholders",
-                                        metavar="MESSAGE")]
+Message = Annotated[str, typer.Argument(help="message id, e.g. investigation/internal_stakeholders", metavar="MESSAGE")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Note = Annotated[str, typer.Option("--note", help="a line for the message's log")]
 
@@ -35,8 +34,20 @@ COLUMNS = ("message", "step", "version", "waiting on", "until", "notes")
 def register(app: typer.Typer) -> None:
     """Add the message loop's commands to the incidentctl app, each named after its function
     (resolve_objection: `incidentctl resolve-objection`)."""
-    for command in (messages, draft, edit, review, resolve_objection, authorize, approve_external, approve_send,
-                    confirm_sent, skip, message_estimate, audience_order):
+    for command in (
+        messages,
+        draft,
+        edit,
+        review,
+        resolve_objection,
+        authorize,
+        approve_external,
+        approve_send,
+        confirm_sent,
+        skip,
+        message_estimate,
+        audience_order,
+    ):
         app.command()(command)
 
 
@@ -55,7 +66,8 @@ def messages(incident: Id, as_json: Json = False) -> None:
         loop = await message_loop_id(client, incident_id)
         try:
             state: CommsState = await client.get_workflow_handle(loop).query(
-                "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN)
+                "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN
+            )
         except Exception as err:
             message = refusal_for(err, incident_id, loop=True)
             if message is None:
@@ -67,8 +79,9 @@ def messages(incident: Id, as_json: Json = False) -> None:
     if as_json:
         common.print_json(state.messages)
         return
-    common.print_rows([_row(m) for m in state.messages], COLUMNS, as_json=False,
-                      title=f"{incident_id} messages: {state.status}")
+    common.print_rows(
+        [_row(m) for m in state.messages], COLUMNS, as_json=False, title=f"{incident_id} messages: {state.status}"
+    )
 
 
 def _row(m: CommsMessage) -> dict[str, Any]:
@@ -92,8 +105,10 @@ def _row(m: CommsMessage) -> dict[str, Any]:
 def draft(
     incident: Id,
     message: Message,
-    values: Annotated[list[str] | None, typer.Option(
-        "--set", help="a placeholder's value, NAME=TEXT (repeat), e.g. --set impact='payments fail'")] = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="a placeholder's value, NAME=TEXT (repeat), e.g. --set impact='payments fail'"),
+    ] = None,
     subject: Annotated[str, typer.Option(help="a subject instead of the template's")] = "",
     text: Annotated[str, typer.Option(help="your own text instead of the template")] = "",
     as_: As = None,
@@ -101,8 +116,11 @@ def draft(
     """Technical SLT: draft the message from its statement template (placeholders from --set)."""
     from workflows.comms_model import Draft
 
-    m = _step(incident, lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []),
-                                                  subject=subject, text=text), as_)
+    m = _step(
+        incident,
+        lambda who: Draft(actor=who, message_id=message, values=_pairs(values or []), subject=subject, text=text),
+        as_,
+    )
     version = m.current
     if version is not None:
         typer.echo(f"Subject: {version.subject}\n\n{version.text}\n")
@@ -126,8 +144,9 @@ def review(
     incident: Id,
     message: Message,
     approve: Annotated[bool, typer.Option("--approve", help="approve the current version")] = False,
-    objection: Annotated[str, typer.Option(
-        "--object", metavar="REASON", help="raise a strong objection: it blocks until resolved")] = "",
+    objection: Annotated[
+        str, typer.Option("--object", metavar="REASON", help="raise a strong objection: it blocks until resolved")
+    ] = "",
     as_: As = None,
 ) -> None:
     """Messaging / Legal Officer: approve the draft or raise a strong objection."""
@@ -150,8 +169,13 @@ def resolve_objection(
     """Technical SLT: resolve a strong objection (the objector then reviews again)."""
     from workflows.comms_model import ResolveObjection
 
-    _step(incident, lambda who: ResolveObjection(
-        actor=who, message_id=message, objection=objection, resolution=resolution, text=text), as_)
+    _step(
+        incident,
+        lambda who: ResolveObjection(
+            actor=who, message_id=message, objection=objection, resolution=resolution, text=text
+        ),
+        as_,
+    )
 
 
 # The three approvals share one model; each command is named after its decision in the registry.
@@ -176,8 +200,12 @@ def _approve(command: Callable[..., None], incident: str, message: str, note: st
     from workflows.decisions import COMMS_DECISIONS
 
     model = COMMS_DECISIONS[command.__name__]
-    _step(incident, lambda who: model.model_validate({"actor": who, "message_id": message, "note": note}), as_,
-          name=command.__name__)
+    _step(
+        incident,
+        lambda who: model.model_validate({"actor": who, "message_id": message, "note": note}),
+        as_,
+        name=command.__name__,
+    )
 
 
 def confirm_sent(incident: Id, message: Message, note: Note = "", as_: As = None) -> None:
@@ -245,8 +273,7 @@ def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, n
     incident_id = _id(incident)
     step = _decision(build, as_)
     m: CommsMessage = common.run_step(incident_id, name or step_name(step), step, CommsMessage)
-    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}"
-                        for o in m.waiting_on)
+    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}" for o in m.waiting_on)
     typer.echo(f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}")
     return m
 

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
-policy_app = typer.Typer(help="Check a policy file before incidents depend on it.", no_args_is_help=True,
-                         rich_markup_mode=None)
+policy_app = typer.Typer(
+    help="Check a policy file before incidents depend on it.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,15 +41,21 @@ def _load(path: Path) -> Policy:
 
 
 @policy_app.command("check")
-def check(file: Annotated[Path, typer.Argument(help="policy TOML file", metavar="FILE")],
-          as_json: Json = False) -> None:
+def check(
+    file: Annotated[Path, typer.Argument(help="policy TOML file", metavar="FILE")], as_json: Json = False
+) -> None:
     """Validate a policy and report dangling references, one line each naming the field; exit 1 if any."""
     from starter.policy_check import check_policy
 
     problems = check_policy(_load(file))
     if as_json:
-        common.print_json({"file": str(file), "ok": not problems,
-                           "problems": [{"path": p.path, "message": p.message} for p in problems]})
+        common.print_json(
+            {
+                "file": str(file),
+                "ok": not problems,
+                "problems": [{"path": p.path, "message": p.message} for p in problems],
+            }
+        )
     elif problems:
         for problem in problems:
             typer.echo(f"{file}: {problem}")
@@ -79,8 +86,7 @@ def drill(
     current = _load(policy)
     try:
         script, actions = load_scenario(scenario, current)
-        report = asyncio.run(run_drill(current, script, actions, policy_file=str(policy),
-                                       scenario_file=str(scenario)))
+        report = asyncio.run(run_drill(current, script, actions, policy_file=str(policy), scenario_file=str(scenario)))
     except DrillError as err:
         common.fail(str(err))
     report = report.model_copy(update={"wall_seconds": round(time.perf_counter() - began, 3)})

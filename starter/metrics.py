@@ -72,7 +72,11 @@ class HttpMetrics:
         """Read open incidents from visibility, the one record every replica shares."""
         for severity in Severity:
             for acknowledged in (True, False):
-                count = await client.count_workflows(incidents_query(
-                    f'{sa.STATUS.name}="open"', f'{sa.SEVERITY.name}="{severity.value}"',
-                    f"{sa.ACKNOWLEDGED.name}={str(acknowledged).lower()}"))
+                count = await client.count_workflows(
+                    incidents_query(
+                        f'{sa.STATUS.name}="open"',
+                        f'{sa.SEVERITY.name}="{severity.value}"',
+                        f"{sa.ACKNOWLEDGED.name}={str(acknowledged).lower()}",
+                    )
+                )
                 self.open_incidents.labels(severity.value, str(acknowledged).lower()).set(count.count)

@@ -60,16 +60,23 @@ def _roles_the_process_uses(policy: Policy) -> list[Problem]:
     used: list[tuple[str, Role]] = [("roles.incident_commander", Role.INCIDENT_COMMANDER)]
     used += [(f"response.tag_roles[{i}]", role) for i, role in enumerate(policy.response.tag_roles)]
     used += [(f"response.call_roles[{i}]", role) for i, role in enumerate(policy.response.call_roles)]
-    used += [("triage.global_owner_role", policy.triage.global_owner_role),
-             ("triage.local_owner_role", policy.triage.local_owner_role)]
+    used += [
+        ("triage.global_owner_role", policy.triage.global_owner_role),
+        ("triage.local_owner_role", policy.triage.local_owner_role),
+    ]
     if policy.post_incident.notify_pmo:
         used.append(("post_incident.notify_pmo", Role.PMO))
     if uses_message_loop(policy):
         used += [(f"comms (message loop: {_loop_role_use(role)})", role) for role in _loop_roles(policy)]
         used += [(f"comms.reviewers[{i}]", role) for i, role in enumerate(policy.comms.reviewers)]
-    return [Problem(path, f"role {role.value} is held by nobody{_unless_services(policy, role)} "
-                          f"(add a person to roles.{role.value})")
-            for path, role in used if not _held(policy, role)]
+    return [
+        Problem(
+            path,
+            f"role {role.value} is held by nobody{_unless_services(policy, role)} (add a person to roles.{role.value})",
+        )
+        for path, role in used
+        if not _held(policy, role)
+    ]
 
 
 def _loop_roles(policy: Policy) -> list[Role]:
@@ -124,12 +131,12 @@ def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
         problems += _reached_through(policy, f"escalation.tiers[{i}].notify", tier.notify, tier.channels)
     if policy.business_hours.out_of_hours_notify:
         hours = policy.business_hours
-        problems += _reached_through(policy, "business_hours.out_of_hours_notify", hours.out_of_hours_notify,
-                                     hours.out_of_hours_channels)
+        problems += _reached_through(
+            policy, "business_hours.out_of_hours_notify", hours.out_of_hours_notify, hours.out_of_hours_channels
+        )
     if _uses_breach_escalation(policy):
         response = policy.response
-        problems += _reached_through(policy, "response.breach_notify", response.breach_notify,
-                                     response.breach_channels)
+        problems += _reached_through(policy, "response.breach_notify", response.breach_notify, response.breach_channels)
     # Steps whose channels the process fixes: the person needs at least one of them.
     fixed: list[tuple[str, list[Role], list[Channel]]] = [
         ("response.tag_roles", policy.response.tag_roles, [Channel.SLACK]),
@@ -153,24 +160,38 @@ def _reached_through(policy: Policy, path: str, targets: list[str], channels: li
     if not people and not problems:
         problems.append(Problem(path, "reaches nobody"))
     return problems + [
-        Problem(f"people.{person}.{CONTACT_FIELD[channel]}",
-                f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}")
-        for person in people for channel in channels if not _contact(policy.people[person], channel)]
+        Problem(
+            f"people.{person}.{CONTACT_FIELD[channel]}",
+            f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}",
+        )
+        for person in people
+        for channel in channels
+        if not _contact(policy.people[person], channel)
+    ]
 
 
 def _roles_named_in(policy: Policy, path: str, targets: list[str]) -> list[Problem]:
     """`role:<role>` entries of a list of people that nobody holds."""
-    return [Problem(f"{path}[{i}]", f"{target} is held by nobody (add a person to roles.{target[5:]})")
-            for i, target in enumerate(targets) if target.startswith("role:") and not _held(policy, Role(target[5:]))]
+    return [
+        Problem(f"{path}[{i}]", f"{target} is held by nobody (add a person to roles.{target[5:]})")
+        for i, target in enumerate(targets)
+        if target.startswith("role:") and not _held(policy, Role(target[5:]))
+    ]
 
 
-def _reachable_by_any(policy: Policy, path: str, roles: list[Role], channels: list[Channel],
-                      targets: list[str] | None = None) -> list[Problem]:
+def _reachable_by_any(
+    policy: Policy, path: str, roles: list[Role], channels: list[Channel], targets: list[str] | None = None
+) -> list[Problem]:
     people = policy.expand(targets if targets is not None else [f"role:{r.value}" for r in dict.fromkeys(roles)])
     fields = " or ".join(CONTACT_FIELD[c] for c in channels)
-    return [Problem(f"people.{person}.{CONTACT_FIELD[channels[-1]]}",
-                    f"{person} is reached by {' or '.join(c.value for c in channels)} ({path}) but has no {fields}")
-            for person in people if not any(_contact(policy.people[person], c) for c in channels)]
+    return [
+        Problem(
+            f"people.{person}.{CONTACT_FIELD[channels[-1]]}",
+            f"{person} is reached by {' or '.join(c.value for c in channels)} ({path}) but has no {fields}",
+        )
+        for person in people
+        if not any(_contact(policy.people[person], c) for c in channels)
+    ]
 
 
 def _contact(person: Person, channel: Channel) -> str:
@@ -182,9 +203,13 @@ def _contact(person: Person, channel: Channel) -> str:
 
 
 def _services(policy: Policy) -> list[Problem]:
-    return [Problem(f"services.{name}.owner", "no owner: nobody is the responsible developer to tag and ask "
-                                              "for an estimate")
-            for name, service in policy.services.items() if not service.owner]
+    return [
+        Problem(
+            f"services.{name}.owner", "no owner: nobody is the responsible developer to tag and ask for an estimate"
+        )
+        for name, service in policy.services.items()
+        if not service.owner
+    ]
 
 
 def _audiences(policy: Policy) -> list[Problem]:
@@ -193,21 +218,31 @@ def _audiences(policy: Policy) -> list[Problem]:
     recipients = policy.comms.recipients
     problems: list[Problem] = []
     has = {
-        Audience.INTERNAL: (bool(recipients.internal_slack_channel or recipients.internal_email),
-                            "internal_slack_channel or internal_email"),
+        Audience.INTERNAL: (
+            bool(recipients.internal_slack_channel or recipients.internal_email),
+            "internal_slack_channel or internal_email",
+        ),
         Audience.STRATEGIC: (bool(recipients.strategic_customers), "strategic_customers"),
-        Audience.ALL_CUSTOMERS: (bool(recipients.statuspage or recipients.customer_mailing_list),
-                                 "statuspage or customer_mailing_list"),
+        Audience.ALL_CUSTOMERS: (
+            bool(recipients.statuspage or recipients.customer_mailing_list),
+            "statuspage or customer_mailing_list",
+        ),
     }
     for i, audience in enumerate(policy.comms.audience_order):
         found, fields = has[audience]
         if not found:
-            problems.append(Problem(f"comms.audience_order[{i}]",
-                                    f"{audience.value} has no recipients (set comms.recipients.{fields})"))
+            problems.append(
+                Problem(
+                    f"comms.audience_order[{i}]", f"{audience.value} has no recipients (set comms.recipients.{fields})"
+                )
+            )
     for i, customer in enumerate(recipients.strategic_customers):
         if not customer.contacts:
-            problems.append(Problem(f"comms.recipients.strategic_customers[{i}].contacts",
-                                    f"{customer.name} has no contact to write to"))
+            problems.append(
+                Problem(
+                    f"comms.recipients.strategic_customers[{i}].contacts", f"{customer.name} has no contact to write to"
+                )
+            )
     return problems
 
 
@@ -225,12 +260,19 @@ def _decisions(policy: Policy) -> list[Problem]:
         if not_needed.get(decision) or not allowed or any(_held(policy, role) for role in allowed):
             continue
         where = "" if decision in policy.permissions else " (the default)"
-        problems.append(Problem(f"permissions.{decision}",
-                                f"only {', '.join(r.value for r in allowed)}{where} may {decision.replace('_', ' ')}"
-                                ", and nobody holds any of them"))
+        problems.append(
+            Problem(
+                f"permissions.{decision}",
+                f"only {', '.join(r.value for r in allowed)}{where} may {decision.replace('_', ' ')}"
+                ", and nobody holds any of them",
+            )
+        )
     return problems
 
 
 def _slack_users(policy: Policy) -> list[Problem]:
-    return [Problem(f"slack_users.{slack_id}", f"unknown person {person!r}")
-            for slack_id, person in policy.slack_users.items() if person not in policy.people]
+    return [
+        Problem(f"slack_users.{slack_id}", f"unknown person {person!r}")
+        for slack_id, person in policy.slack_users.items()
+        if person not in policy.people
+    ]

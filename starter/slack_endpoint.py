@@ -243,8 +243,14 @@ def router(
             result = await send_decision(client, request.incident_id, request.decision, update_id=request.update_id)
             return f"{who}: {escape_mrkdwn(result)}"
         done = f"{who}: {request.step.replace('_', ' ')} on {request.incident_id}"
-        moved = await send_step(client, request.incident_id, request.step, request.decision,
-                                step_result_type(type(request.decision)), update_id=request.update_id)
+        moved = await send_step(
+            client,
+            request.incident_id,
+            request.step,
+            request.decision,
+            step_result_type(type(request.decision)),
+            update_id=request.update_id,
+        )
         if isinstance(moved, CommsMessage):
             return f"{done} {escape_mrkdwn(moved.message_id)}; now {moved.step.value}"
         return f"{done}: {', '.join(str(audience) for audience in moved)}"
@@ -259,8 +265,10 @@ def router(
         except Exception as err:
             if is_unreachable(err) or is_transport_error(err):
                 metrics.slack.labels(kind, "unavailable").inc()
-                return ephemeral("The incident service got no answer from Temporal in time; what you asked may "
-                                 "still take effect: check the incident before trying again.")
+                return ephemeral(
+                    "The incident service got no answer from Temporal in time; what you asked may "
+                    "still take effect: check the incident before trying again."
+                )
             log.exception("Slack %s failed", kind)
             metrics.slack.labels(kind, "error").inc()
             return ephemeral("Something went wrong on our side; try again, or use incidentctl.")
@@ -348,8 +356,10 @@ def ephemeral(text: str) -> dict[str, Any]:
 
 
 def not_in_policy(slack_user_id: str) -> str:
-    return (f"Your Slack user ({escape_mrkdwn(slack_user_id)}) is not a person in the incident policy; "
-            "ask the platform team to add your slack_user_id.")
+    return (
+        f"Your Slack user ({escape_mrkdwn(slack_user_id)}) is not a person in the incident policy; "
+        "ask the platform team to add your slack_user_id."
+    )
 
 
 async def post_when_done(task: Awaitable[dict[str, Any]], response_url: str) -> None:

@@ -89,8 +89,12 @@ def port_clash(stack: StackSettings, settings: Settings) -> str | None:
     Checked before anything starts: a dev server that cannot bind exits, and the worker and HTTP service
     would otherwise attach to whatever Temporal already answers on that port.
     """
-    taken = [f"{listener.what} port {listener.port} on {listener.host or '0.0.0.0'} is in use "
-             f"(move it with {listener.variable}=…)" for listener in listeners(stack, settings) if in_use(listener)]
+    taken = [
+        f"{listener.what} port {listener.port} on {listener.host or '0.0.0.0'} is in use "
+        f"(move it with {listener.variable}=…)"
+        for listener in listeners(stack, settings)
+        if in_use(listener)
+    ]
     if not taken:
         return None
     return f"{'; '.join(taken)}; stop what listens there, or set the variable in the environment or .env"
@@ -245,8 +249,7 @@ class Stack:
     def cli_env(self) -> dict[str, str]:
         """What incidentctl, run from this shell, must be told to reach this stack and link to its UI."""
         needed = {}
-        if self.settings.temporal_address not in (self.stack.temporal_target,
-                                                  f"localhost:{self.stack.temporal_port}"):
+        if self.settings.temporal_address not in (self.stack.temporal_target, f"localhost:{self.stack.temporal_port}"):
             needed["TEMPORAL_ADDRESS"] = self.stack.temporal_target
         if self.settings.temporal_ui_url.rstrip("/") != self.ui_url:
             needed["TEMPORAL_UI_URL"] = self.ui_url

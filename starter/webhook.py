@@ -49,8 +49,12 @@ RETRY_AFTER_SECONDS = "5"
 # Signals in flight per request: enough to keep Temporal busy, few enough to be fair to other requests.
 CONCURRENT_SENDS = 32
 # What Temporal answers when it is down, overloaded or too slow: the sender should retry.
-RETRYABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
-             RPCStatusCode.CANCELLED}
+RETRYABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+}
 
 
 class HttpError(Exception):
@@ -97,8 +101,13 @@ def is_retryable(err: BaseException) -> bool:
     return isinstance(err, TimeoutError) or (isinstance(err, RuntimeError) and "client connect" in str(err))
 
 
-def create_app(settings: Settings, *, client: Client | None = None, policy: Policy | None = None,
-               budget_seconds: float = REQUEST_BUDGET_SECONDS) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    policy: Policy | None = None,
+    budget_seconds: float = REQUEST_BUDGET_SECONDS,
+) -> FastAPI:
     """The whole HTTP service. The policy is read once here; a bad one raises PolicyError.
 
     `budget_seconds` bounds recording one body; past it the sender gets 503 and retries.
@@ -158,17 +167,18 @@ def create_app(settings: Settings, *, client: Client | None = None, policy: Poli
                 raise
             metrics.alerts.labels(source, "unavailable").inc(len(events))
             log.warning("Temporal unavailable, %d %s alerts refused with 503: %s", len(events), source, err)
-            raise HttpError(503, "Temporal is unavailable; retry later",
-                            {"Retry-After": RETRY_AFTER_SECONDS}) from err
+            raise HttpError(503, "Temporal is unavailable; retry later", {"Retry-After": RETRY_AFTER_SECONDS}) from err
         metrics.alerts.labels(source, "accepted").inc(len(events))
         metrics.incidents_opened.labels(source).inc(len(opened))
         metrics.dedup_hits.labels(source).inc(len(events) - len(opened))
         incidents = list(dict.fromkeys(incident_id_for(e.source, e.dedup_key) for e in events))
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
-    app.include_router(slack_endpoint.router(
-        settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)
-    ))
+    app.include_router(
+        slack_endpoint.router(
+            settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)
+        )
+    )
     return app
 
 
@@ -194,7 +204,8 @@ class Timing:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 route = getattr(scope.get("route"), "path", "unmatched")  # the router put it in the scope
                 self.metrics.latency.labels(route=route, method=scope["method"], status=str(status)).observe(
-                    time.perf_counter() - started)
+                    time.perf_counter() - started
+                )
 
         await self.app(scope, receive, timed_send)
 
@@ -231,8 +242,7 @@ async def record(client: Client, settings: Settings, policy: Policy, events: lis
         return incident_id if opened else None
 
     # Every send runs to its end (none left running after the answer); then the first failure, if any.
-    results = await asyncio.gather(*(chain(key[0], group) for key, group in chains.items()),
-                                   return_exceptions=True)
+    results = await asyncio.gather(*(chain(key[0], group) for key, group in chains.items()), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -247,8 +257,9 @@ def main() -> None:
     except PolicyError as err:
         print(f"incident-http: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(),
-                log_config=None)  # keep observability's handlers: redaction, JSON lines
+    uvicorn.run(
+        app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), log_config=None
+    )  # keep observability's handlers: redaction, JSON lines
 
 
 if __name__ == "__main__":

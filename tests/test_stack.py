@@ -188,11 +188,15 @@ async def test_a_search_attribute_registered_with_another_type_is_refused(dev_en
         await register_search_attributes(client, namespace)
 
 
-@pytest.mark.parametrize(("variable", "what"), [
-    ("TEMPORAL_PORT", "Temporal gRPC"), ("TEMPORAL_UI_PORT", "Temporal UI"), ("HTTP_PORT", "HTTP service"),
-])
-def test_a_port_in_use_is_named_with_its_variable_and_nothing_starts(tmp_path: Path, variable: str,
-                                                                     what: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "what"),
+    [
+        ("TEMPORAL_PORT", "Temporal gRPC"),
+        ("TEMPORAL_UI_PORT", "Temporal UI"),
+        ("HTTP_PORT", "HTTP service"),
+    ],
+)
+def test_a_port_in_use_is_named_with_its_variable_and_nothing_starts(tmp_path: Path, variable: str, what: str) -> None:
     """`make run` next to another Temporal (or anything on one of its ports) says so in one line and exits 1:
     no dev server that exits with a traceback, no worker attached to the other server."""
     data_dir = tmp_path / "data"
@@ -203,13 +207,15 @@ def test_a_port_in_use_is_named_with_its_variable_and_nothing_starts(tmp_path: P
         taken = holder.getsockname()[1]
         env[variable] = str(taken)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "starter.stack"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "starter.stack"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 1, done
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
         f"stack: nothing started: {what} port {taken} on 127.0.0.1 is in use (move it with {variable}=…); "
-        "stop what listens there, or set the variable in the environment or .env"]
+        "stop what listens there, or set the variable in the environment or .env"
+    ]
     assert not data_dir.exists()  # not even the SQLite file: the dev server never ran
     assert time.monotonic() - started < 10
 

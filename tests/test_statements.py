@@ -15,8 +15,12 @@ from workflows.policy import Comms
 from workflows.vocabulary import Audience, Phase, Severity
 
 SAMPLE = IncidentFacts(
-    incident_id="INC-7F3KQ2MA", title="Checkout errors", service="checkout", severity=Severity.SEV1,
-    phase=Phase.INVESTIGATION, opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC),
+    incident_id="INC-7F3KQ2MA",
+    title="Checkout errors",
+    service="checkout",
+    severity=Severity.SEV1,
+    phase=Phase.INVESTIGATION,
+    opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC),
 )
 # What a Technical SLT gives at draft time; a template wanting anything else fails this test.
 DRAFTER_VALUES = {
@@ -29,8 +33,7 @@ DRAFTER_VALUES = {
 
 
 def request(phase: Phase, audience: Audience, **values: str) -> RenderStatement:
-    return RenderStatement(phase=phase, audience=audience, facts=SAMPLE, organisation="Example Payments",
-                           values=values)
+    return RenderStatement(phase=phase, audience=audience, facts=SAMPLE, organisation="Example Payments", values=values)
 
 
 def shipped() -> list[tuple[Phase, Audience]]:
@@ -65,22 +68,25 @@ def test_missing_placeholder_refuses_the_draft_naming_it() -> None:
 def test_an_empty_fact_counts_as_missing_so_nothing_blank_is_sent() -> None:
     facts = SAMPLE.model_copy(update={"service": ""})
     with pytest.raises(ApplicationError, match="'service'"):
-        StatementActivities().render(RenderStatement(phase=Phase.RESOLUTION, audience=Audience.INTERNAL,
-                                                     facts=facts, values=DRAFTER_VALUES))
+        StatementActivities().render(
+            RenderStatement(phase=Phase.RESOLUTION, audience=Audience.INTERNAL, facts=facts, values=DRAFTER_VALUES)
+        )
 
 
 def test_alert_text_is_data_never_template_source() -> None:
     facts = SAMPLE.model_copy(update={"title": "{{ 7 * 7 }} {% raw %}"})
     values = DRAFTER_VALUES | {"impact": "{{ ''.__class__.__mro__ }}"}
-    rendered = StatementActivities().render(RenderStatement(
-        phase=Phase.INVESTIGATION, audience=Audience.INTERNAL, facts=facts, values=values))
+    rendered = StatementActivities().render(
+        RenderStatement(phase=Phase.INVESTIGATION, audience=Audience.INTERNAL, facts=facts, values=values)
+    )
     assert "{{ 7 * 7 }} {% raw %}" in rendered.subject
     assert "{{ ''.__class__.__mro__ }}" in rendered.text
 
 
 def test_drafter_text_replaces_the_template(tmp_path: Path) -> None:
-    rendered = StatementActivities(tmp_path).render(RenderStatement(
-        phase=Phase.MONITORING, audience=Audience.STRATEGIC, facts=SAMPLE, text="Written by hand."))
+    rendered = StatementActivities(tmp_path).render(
+        RenderStatement(phase=Phase.MONITORING, audience=Audience.STRATEGIC, facts=SAMPLE, text="Written by hand.")
+    )
     assert rendered.text == "Written by hand." and rendered.subject == "Checkout errors: monitoring update"
 
 
@@ -89,7 +95,8 @@ def test_html_twin_escapes_variables(tmp_path: Path) -> None:
     (tmp_path / "monitoring" / "all_customers.txt.j2").write_text("Subject: {{ title }}\nBody {{ title }}\n")
     (tmp_path / "monitoring" / "all_customers.html.j2").write_text("<p>{{ title }}</p>\n")
     facts = SAMPLE.model_copy(update={"title": "<script>x</script>"})
-    rendered = StatementActivities(tmp_path).render(RenderStatement(
-        phase=Phase.MONITORING, audience=Audience.ALL_CUSTOMERS, facts=facts))
+    rendered = StatementActivities(tmp_path).render(
+        RenderStatement(phase=Phase.MONITORING, audience=Audience.ALL_CUSTOMERS, facts=facts)
+    )
     assert rendered.html.strip() == "<p>&lt;script&gt;x&lt;/script&gt;</p>"
     assert rendered.text == "Body <script>x</script>"

@@ -25,21 +25,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_worker_serves_pages_sent_and_sdk_metrics(dev_env: WorkflowEnvironment, settings: Settings,
-                                                        example_policy: Policy) -> None:
-    settings = settings.model_copy(update={"metrics_port": free_port(),
-                                           "temporal_address": dev_env.client.service_client.config.target_host})
+async def test_worker_serves_pages_sent_and_sdk_metrics(
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy
+) -> None:
+    settings = settings.model_copy(
+        update={"metrics_port": free_port(), "temporal_address": dev_env.client.service_client.config.target_host}
+    )
     runtime = observability.worker_runtime(settings)
     assert runtime is not None
     client = await connect(settings, runtime=runtime)
     incident_id = incident_id_for("test", f"metrics-{settings.incident_task_queue}")
     async with build_worker(client, settings):
         await client.start_workflow(
-            IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=example_policy),
-            id=incident_id, task_queue=settings.incident_task_queue, start_signal="alert",
-            start_signal_args=[AlertEvent(source="test", dedup_key="m", title="Checkout down",
-                                          severity=Severity.SEV1, service="checkout")],
-            execution_timeout=timedelta(minutes=5))
+            IncidentWorkflow.run,
+            IncidentInput(incident_id=incident_id, policy=example_policy),
+            id=incident_id,
+            task_queue=settings.incident_task_queue,
+            start_signal="alert",
+            start_signal_args=[
+                AlertEvent(
+                    source="test", dedup_key="m", title="Checkout down", severity=Severity.SEV1, service="checkout"
+                )
+            ],
+            execution_timeout=timedelta(minutes=5),
+        )
         url = f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
         text = ""
         async with httpx.AsyncClient() as http:

@@ -44,9 +44,11 @@ class Aftermath:
     def _send_resolution_message(self) -> None:
         """Seed 000: the resolution message to all parties; paging closed."""
         s, r = self.s, self.s.resolution
-        text = (f"RESOLVED {s.incident_id}: {s.title}\nOverview: {r['overview']}\n"
-                + (f"Root cause: {r['root_cause']}\n" if r.get("root_cause") else "")
-                + f"How it was resolved: {r['how_resolved']}\nPrevention: {r['prevention']}")
+        text = (
+            f"RESOLVED {s.incident_id}: {s.title}\nOverview: {r['overview']}\n"
+            + (f"Root cause: {r['root_cause']}\n" if r.get("root_cause") else "")
+            + f"How it was resolved: {r['how_resolved']}\nPrevention: {r['prevention']}"
+        )
         key = f"resolution:{s.resolutions}"
         self.out.post(text, key)
         parties = self.policy.expand(self.policy.cadence.leads, s.assigned)
@@ -80,8 +82,13 @@ class Aftermath:
         def ticked(reached: Reached) -> None:
             self.s.checklist["pmo_notified"] = bool(reached.lines)
 
-        self.out.reach(pmo, [Channel.SLACK, Channel.EMAIL], f"Please add {self.s.incident_id} ({self.s.title}) to "
-                       "the agenda of this week's PM call.", f"pmo:{self.s.reopens}", then=ticked)
+        self.out.reach(
+            pmo,
+            [Channel.SLACK, Channel.EMAIL],
+            f"Please add {self.s.incident_id} ({self.s.title}) to the agenda of this week's PM call.",
+            f"pmo:{self.s.reopens}",
+            then=ticked,
+        )
         self.out.note("pmo", f"PMO ({', '.join(pmo)}) asked to put it on this week's PM call agenda")
 
     async def _draft_postmortem_then_invite(self, reopens: int, review_due: datetime) -> None:
@@ -90,12 +97,16 @@ class Aftermath:
         if s.status is not Status.RESOLVED or s.reopens != reopens:
             return  # reopened meanwhile: no review of an open incident
         attendees = people_for(s, self.policy, REVIEWERS)
-        self.out.reach(attendees, [Channel.SLACK, Channel.EMAIL],
-                       f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
-                       f"{review_due:%Y-%m-%d %H:%M} UTC. Postmortem draft: {s.postmortem_location}",
-                       f"review:invite:{reopens}")
-        self.out.note("review", f"Review meeting scheduled for {review_due:%Y-%m-%d %H:%M} UTC with "
-                      f"{', '.join(attendees)}")
+        self.out.reach(
+            attendees,
+            [Channel.SLACK, Channel.EMAIL],
+            f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
+            f"{review_due:%Y-%m-%d %H:%M} UTC. Postmortem draft: {s.postmortem_location}",
+            f"review:invite:{reopens}",
+        )
+        self.out.note(
+            "review", f"Review meeting scheduled for {review_due:%Y-%m-%d %H:%M} UTC with {', '.join(attendees)}"
+        )
 
     async def draft_postmortem(self) -> None:
         """Seed 002's summary under its five headings, with the timeline (redrafted after the review)."""
@@ -104,17 +115,30 @@ class Aftermath:
         sections = {
             "What happened": f"{s.title}. {r.get('overview', '')}".strip(),
             "How the issue was identified": f"Detected through {s.alert_count} alert(s), first by {source} at "
-                                            f"{s.opened_at:%Y-%m-%d %H:%M} UTC.",
+            f"{s.opened_at:%Y-%m-%d %H:%M} UTC.",
             "Root cause": r.get("root_cause", ""),
             "Steps taken (communication and technical)": r.get("how_resolved", ""),
             "Key takeaways and recommendations": "\n\n".join(
-                part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part),
+                part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
+            ),
         }
-        result, failure = await attempt("postmortem draft", workflow.execute_activity_method(
-            RecordsActivities.write_postmortem,
-            PostmortemRequest(incident_id=s.incident_id, title=s.title, opened_at=s.opened_at, severity=s.severity,
-                              service=s.service, sections=sections, timeline=s.timeline,
-                              log_dir=self.policy.post_incident.log_dir), **LOCAL))
+        result, failure = await attempt(
+            "postmortem draft",
+            workflow.execute_activity_method(
+                RecordsActivities.write_postmortem,
+                PostmortemRequest(
+                    incident_id=s.incident_id,
+                    title=s.title,
+                    opened_at=s.opened_at,
+                    severity=s.severity,
+                    service=s.service,
+                    sections=sections,
+                    timeline=s.timeline,
+                    log_dir=self.policy.post_incident.log_dir,
+                ),
+                **LOCAL,
+            ),
+        )
         if result:
             s.postmortem_location = result.location
             s.checklist["postmortem_drafted"] = True
@@ -122,16 +146,21 @@ class Aftermath:
 
     async def remind_until_reviewed(self) -> None:
         s = self.s
-        deadline = Deadline(lambda: s.next_review_reminder if s.status is Status.RESOLVED
-                            and not s.checklist["review_held"] else None)
+        deadline = Deadline(
+            lambda: s.next_review_reminder if s.status is Status.RESOLVED and not s.checklist["review_held"] else None
+        )
         while True:
             due = await deadline.passed()
             s.next_review_reminder = workflow.now() + timedelta(hours=self.policy.post_incident.review_reminder_hours)
             if not s.checklist["postmortem_drafted"]:  # the first draft failed: try again with the reminder
                 self.out.spawn(self.draft_postmortem())
-            self.out.reach(people_for(s, self.policy, REVIEWERS), [Channel.SLACK],
-                           f"Reminder: the post-incident review of {s.incident_id} has not been held yet "
-                           f"(incidentctl review-held {s.incident_id}).", f"review:reminder:{due:%Y%m%d%H}")
+            self.out.reach(
+                people_for(s, self.policy, REVIEWERS),
+                [Channel.SLACK],
+                f"Reminder: the post-incident review of {s.incident_id} has not been held yet "
+                f"(incidentctl review-held {s.incident_id}).",
+                f"review:reminder:{due:%Y%m%d%H}",
+            )
             self.out.note("review", "Review reminder sent")
 
     async def close(self) -> None:
@@ -139,8 +168,12 @@ class Aftermath:
         s = self.s
         await self.out.drained()
         if s.channel:
-            _, failure = await attempt("archive channel", workflow.execute_activity_method(
-                SlackActivities.slack_archive_channel, SlackArchive(channel=s.channel), **CHAT))
+            _, failure = await attempt(
+                "archive channel",
+                workflow.execute_activity_method(
+                    SlackActivities.slack_archive_channel, SlackArchive(channel=s.channel), **CHAT
+                ),
+            )
             if failure:
                 self.out.note("channel", failure)
         self.out.log_entry("closed", log="global")

@@ -51,15 +51,18 @@ class CommsWorkflow:
     def __init__(self, input: CommsInput) -> None:
         self.policy: Policy = input.policy
         self.state = input.state or CommsState(
-            incident_id=input.facts.incident_id, facts=input.facts, triggered_by=input.triggered_by,
-            reason=input.reason, triggered_at=workflow.now(), phase=input.facts.phase,
+            incident_id=input.facts.incident_id,
+            facts=input.facts,
+            triggered_by=input.triggered_by,
+            reason=input.reason,
+            triggered_at=workflow.now(),
+            phase=input.facts.phase,
             next_phase=PhaseChanged(phase=input.facts.phase, facts=input.facts),
             audience_order=list(input.policy.comms.audience_order),
         )
         if input.state is None:
             why = f": {input.reason}" if input.reason else ""
-            self._log("triggered", f"business incident triggered during {input.facts.phase}{why}",
-                      input.triggered_by)
+            self._log("triggered", f"business incident triggered during {input.facts.phase}{why}", input.triggered_by)
         # the trigger's phase opens its messages at once, so a step arriving with the start finds them
         self._follow_incident_phase()
 
@@ -117,10 +120,17 @@ class CommsWorkflow:
         try:
             rendered = await workflow.execute_activity_method(
                 StatementActivities.render_statement,
-                RenderStatement(phase=m.phase, audience=m.audience, facts=self.state.facts,
-                                organisation=self.policy.organisation, values=draft.values,
-                                subject=draft.subject, text=draft.text),
-                start_to_close_timeout=RENDER_TIMEOUT, retry_policy=RENDER_RETRY,
+                RenderStatement(
+                    phase=m.phase,
+                    audience=m.audience,
+                    facts=self.state.facts,
+                    organisation=self.policy.organisation,
+                    values=draft.values,
+                    subject=draft.subject,
+                    text=draft.text,
+                ),
+                start_to_close_timeout=RENDER_TIMEOUT,
+                retry_policy=RENDER_RETRY,
             )
         except ActivityError as err:
             m.draft_error = cause(err)
@@ -132,8 +142,15 @@ class CommsWorkflow:
             raise _Interrupted
         m.draft_error = ""
         m.drafted_by = draft.actor
-        rules.add_version(m, workflow.now(), draft.actor, rendered.subject, rendered.text, rendered.html,
-                          source=rendered.template or "written by the drafter")
+        rules.add_version(
+            m,
+            workflow.now(),
+            draft.actor,
+            rendered.subject,
+            rendered.text,
+            rendered.html,
+            source=rendered.template or "written by the drafter",
+        )
         m.reviews = [ReviewStatus(role=role) for role in self.policy.comms.reviewers]
         self._move(m, Step.IN_REVIEW)
         self._log("drafted", f"{m.message_id}: v1 ready for review", draft.actor)
@@ -147,11 +164,13 @@ class CommsWorkflow:
         if m.liaison_alerted:
             return
         m.liaison_alerted = True
-        await self._dm(self.policy.holders(Role.CUSTOMER_LIAISON),
-                       f"{self._about(m)}: reviews are complete; a message will soon be pending for "
-                       f"distribution. Please rejoin the business incident call and check v{version_of(m)} "
-                       "for technical accuracy.",
-                       f"{message_key(self.state, m)}:liaison:coming:v{version_of(m)}")
+        await self._dm(
+            self.policy.holders(Role.CUSTOMER_LIAISON),
+            f"{self._about(m)}: reviews are complete; a message will soon be pending for "
+            f"distribution. Please rejoin the business incident call and check v{version_of(m)} "
+            "for technical accuracy.",
+            f"{message_key(self.state, m)}:liaison:coming:v{version_of(m)}",
+        )
 
     async def _seek_elt_and_communications_lead_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: not approvals_owed(self.policy, m))
@@ -161,10 +180,12 @@ class CommsWorkflow:
         if m.liaison_told_ready:
             return
         m.liaison_told_ready = True
-        await self._dm(self.policy.holders(Role.CUSTOMER_LIAISON),
-                       f"{self._about(m)}: v{version_of(m)} is approved and ready. Please tell the Incident "
-                       "Commander it needs their approval to send.",
-                       f"{message_key(self.state, m)}:liaison:ready:v{version_of(m)}")
+        await self._dm(
+            self.policy.holders(Role.CUSTOMER_LIAISON),
+            f"{self._about(m)}: v{version_of(m)} is approved and ready. Please tell the Incident "
+            "Commander it needs their approval to send.",
+            f"{message_key(self.state, m)}:liaison:ready:v{version_of(m)}",
+        )
 
     async def _seek_incident_commander_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: m.approved(ApprovalKind.SEND) is not None)
@@ -177,8 +198,11 @@ class CommsWorkflow:
         m.sent_at = workflow.now()
         self._move(m, Step.CONFIRMING)
         failed = [d for d in m.deliveries if d.error]
-        self._log("distributed", f"{m.message_id}: v{version.number} sent to {len(m.deliveries)} "
-                  f"destination(s){f', {len(failed)} failed' if failed else ''}")
+        self._log(
+            "distributed",
+            f"{m.message_id}: v{version.number} sent to {len(m.deliveries)} "
+            f"destination(s){f', {len(failed)} failed' if failed else ''}",
+        )
 
     async def _wait_for_distributor_to_confirm(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: m.step is Step.SENT)
@@ -192,7 +216,8 @@ class CommsWorkflow:
     async def _wait_for_next_phase(self) -> None:
         self._show_status()
         await workflow.wait_condition(
-            lambda: self.state.next_phase is not None or workflow.info().is_continue_as_new_suggested())
+            lambda: self.state.next_phase is not None or workflow.info().is_continue_as_new_suggested()
+        )
 
     # --- who owes what, estimates and check-backs -------------------------------------------------
 
@@ -215,11 +240,16 @@ class CommsWorkflow:
             except TimeoutError:
                 await self._check_back(m)
 
-    async def _until_something_changes(self, m: CommsMessage, done: Callable[[], bool],
-                                       check_back: datetime | None) -> None:
+    async def _until_something_changes(
+        self, m: CommsMessage, done: Callable[[], bool], check_back: datetime | None
+    ) -> None:
         await workflow.wait_condition(
-            lambda: done() or phases.interrupted(self.state, self.policy, m)
-            or self._next_check_back(m) != check_back or any(not o.asked for o in m.waiting_on),
+            lambda: (
+                done()
+                or phases.interrupted(self.state, self.policy, m)
+                or self._next_check_back(m) != check_back
+                or any(not o.asked for o in m.waiting_on)
+            ),
             timeout=check_back - workflow.now() if check_back else None,
         )
 
@@ -232,11 +262,13 @@ class CommsWorkflow:
                 continue
             m.asks += 1
             owed.asked = m.asks
-            await self._dm(owed.people,
-                           f"{self._about(m)}: please {owed.what} {m.message_id} and give an estimate "
-                           f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES); "
-                           f"until then the Business Lead checks back at {owed.due:%H:%M} UTC.",
-                           f"{message_key(self.state, m)}:ask:{owed.asked}")
+            await self._dm(
+                owed.people,
+                f"{self._about(m)}: please {owed.what} {m.message_id} and give an estimate "
+                f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES); "
+                f"until then the Business Lead checks back at {owed.due:%H:%M} UTC.",
+                f"{message_key(self.state, m)}:ask:{owed.asked}",
+            )
 
     async def _check_back(self, m: CommsMessage) -> None:
         """An estimate ran out: nudge the Business Lead and remind the owner, once per estimate."""
@@ -248,14 +280,18 @@ class CommsWorkflow:
             who = f"{title(owed.role)} ({', '.join(owed.people) or 'nobody holds the role'})"
             self._log("check_back", f"{m.message_id}: {who} was to {owed.what} by {owed.due:%H:%M}")
             key = f"{message_key(self.state, m)}:check-back:{owed.asked}:{owed.estimate_number}"
-            await self._dm(self.policy.holders(Role.BUSINESS_LEAD),
-                           f"{self._about(m)}: check back with {who}: {owed.what} {m.message_id} was due "
-                           f"at {owed.due:%H:%M} UTC.", f"{key}:lead")
-            await self._dm(owed.people,
-                           f"{self._about(m)}: reminder: {owed.what} {m.message_id} was due at "
-                           f"{owed.due:%H:%M} UTC. Please finish it or give a new estimate "
-                           f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES).",
-                           f"{key}:owner")
+            await self._dm(
+                self.policy.holders(Role.BUSINESS_LEAD),
+                f"{self._about(m)}: check back with {who}: {owed.what} {m.message_id} was due at {owed.due:%H:%M} UTC.",
+                f"{key}:lead",
+            )
+            await self._dm(
+                owed.people,
+                f"{self._about(m)}: reminder: {owed.what} {m.message_id} was due at "
+                f"{owed.due:%H:%M} UTC. Please finish it or give a new estimate "
+                f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES).",
+                f"{key}:owner",
+            )
         self._show_status()
 
     # --- queries, the incident's phase, and the steps ----------------------------------------------
@@ -318,8 +354,9 @@ class CommsWorkflow:
         if m.step is Step.DRAFTING:
             raise ApplicationError(m.draft_error, type="DraftRefused")
         if m.step in (Step.SKIPPED, Step.SUPERSEDED):
-            raise ApplicationError(f"{m.message_id} was {m.step} before the draft was ready: {m.ended_reason}",
-                                   type="DraftRefused")
+            raise ApplicationError(
+                f"{m.message_id} was {m.step} before the draft was ready: {m.ended_reason}", type="DraftRefused"
+            )
         return m
 
     # --- helpers ----------------------------------------------------------------------------------

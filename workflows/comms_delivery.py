@@ -61,22 +61,35 @@ async def _post_to_slack(state: CommsState, m: CommsMessage, channel: str, versi
         result = await workflow.execute_activity_method(
             SlackActivities.slack_post,
             SlackPost(channel=channel, text=f"{version.subject}\n\n{version.text}", idempotency_key=key),
-            start_to_close_timeout=DELIVER_TIMEOUT, retry_policy=DELIVER_RETRY)
+            start_to_close_timeout=DELIVER_TIMEOUT,
+            retry_policy=DELIVER_RETRY,
+        )
         return result.delivered_to
+
     await _deliver(state, m, "slack", channel, key, post)
 
 
-async def _email(state: CommsState, m: CommsMessage, to: list[str], version: Version, key: str, *,
-                 personal: bool) -> None:
+async def _email(
+    state: CommsState, m: CommsMessage, to: list[str], version: Version, key: str, *, personal: bool
+) -> None:
     async def send() -> str:
         result = await workflow.execute_activity_method(
             EmailActivities.send_email,
-            EmailRequest(to=to, subject=version.subject, text=version.text, html=version.html,
-                         idempotency_key=key, personal=personal),
+            EmailRequest(
+                to=to,
+                subject=version.subject,
+                text=version.text,
+                html=version.html,
+                idempotency_key=key,
+                personal=personal,
+            ),
             # the send heartbeats its accepted recipients: a killed attempt is retried within seconds
-            start_to_close_timeout=DELIVER_TIMEOUT, heartbeat_timeout=EMAIL["heartbeat_timeout"],
-            retry_policy=DELIVER_RETRY)
+            start_to_close_timeout=DELIVER_TIMEOUT,
+            heartbeat_timeout=EMAIL["heartbeat_timeout"],
+            retry_policy=DELIVER_RETRY,
+        )
         return result.delivered_to
+
     await _deliver(state, m, "email", ", ".join(to), key, send)
 
 
@@ -84,17 +97,26 @@ async def _update_statuspage(state: CommsState, m: CommsMessage, version: Versio
     async def upsert() -> str:
         result = await workflow.execute_activity_method(
             StatuspageActivities.statuspage_upsert,
-            StatuspageRequest(incident_id=state.incident_id, name=version.subject, phase=m.phase,
-                              body=version.text, idempotency_key=key,
-                              statuspage_incident_id=state.statuspage_incident_id),
-            start_to_close_timeout=DELIVER_TIMEOUT, retry_policy=DELIVER_RETRY)
+            StatuspageRequest(
+                incident_id=state.incident_id,
+                name=version.subject,
+                phase=m.phase,
+                body=version.text,
+                idempotency_key=key,
+                statuspage_incident_id=state.statuspage_incident_id,
+            ),
+            start_to_close_timeout=DELIVER_TIMEOUT,
+            retry_policy=DELIVER_RETRY,
+        )
         state.statuspage_incident_id = result.statuspage_incident_id  # later phases update the same incident
         return result.delivered_to
+
     await _deliver(state, m, "statuspage", "status page", key, upsert)
 
 
-async def _deliver(state: CommsState, m: CommsMessage, channel: str, target: str, key: str,
-                   send: Callable[[], Awaitable[str]]) -> None:
+async def _deliver(
+    state: CommsState, m: CommsMessage, channel: str, target: str, key: str, send: Callable[[], Awaitable[str]]
+) -> None:
     delivery = Delivery(channel=channel, target=target, idempotency_key=key)
     try:
         delivery.delivered_to = await send()
@@ -115,7 +137,9 @@ async def direct_message(state: CommsState, policy: Policy, people: list[str], t
             await workflow.execute_activity_method(
                 SlackActivities.slack_direct_message,
                 SlackDirectMessage(user_id=user.slack_user_id, text=text, idempotency_key=f"{key}:{person}"),
-                start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY)
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+            )
         except ActivityError as err:
             log(state, workflow.now(), "unreachable", f"{person}: direct message failed: {cause(err)}")
 

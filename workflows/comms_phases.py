@@ -20,8 +20,12 @@ def hear(state: CommsState, policy: Policy, change: PhaseChanged, now: datetime)
     waiting = state.next_phase
     # Resolution then Analysis heard in one go: the Resolution round still has to be opened, so a
     # phase without messages does not replace a waiting phase that has them (the end always does).
-    if (waiting is None or change.phase in policy.comms.phases or change.phase is Phase.CLOSED
-            or waiting.phase not in policy.comms.phases):
+    if (
+        waiting is None
+        or change.phase in policy.comms.phases
+        or change.phase is Phase.CLOSED
+        or waiting.phase not in policy.comms.phases
+    ):
         state.next_phase = change
     log(state, now, "phase", f"the incident moved to {change.phase}")
 
@@ -114,8 +118,10 @@ def status_line(state: CommsState, policy: Policy) -> str:
     m = next_message(state)
     if state.closed or done(state, policy):
         s = summary(state)
-        return (f"done: {len(s.sent)} sent, {len(s.unconfirmed)} unconfirmed, "
-                f"{len(s.skipped)} skipped, {len(s.superseded)} superseded")
+        return (
+            f"done: {len(s.sent)} sent, {len(s.unconfirmed)} unconfirmed, "
+            f"{len(s.skipped)} skipped, {len(s.superseded)} superseded"
+        )
     if m is None:
         return f"{state.phase}: nothing pending; waiting for the incident's next phase"
     if m.waiting_on:
@@ -126,6 +132,12 @@ def status_line(state: CommsState, policy: Policy) -> str:
 def summary(state: CommsState) -> CommsSummary:
     def ids(*steps: Step) -> list[str]:
         return [m.message_id for m in state.messages if m.step in steps]
-    return CommsSummary(incident_id=state.incident_id, sent=ids(Step.SENT), unconfirmed=ids(Step.CONFIRMING),
-                        skipped=ids(Step.SKIPPED), superseded=ids(Step.SUPERSEDED),
-                        statuspage_incident_id=state.statuspage_incident_id)
+
+    return CommsSummary(
+        incident_id=state.incident_id,
+        sent=ids(Step.SENT),
+        unconfirmed=ids(Step.CONFIRMING),
+        skipped=ids(Step.SKIPPED),
+        superseded=ids(Step.SUPERSEDED),
+        statuspage_incident_id=state.statuspage_incident_id,
+    )

@@ -93,14 +93,18 @@ def _check_review(state: CommsState, policy: Policy, step: Review) -> None:
     m = _checked(state, policy, step, policy.comms.reviewers, "review", Step.IN_REVIEW)
     roles = _reviewer_roles(policy, step.actor)
     if step.actor == m.drafted_by:
-        raise ValueError(f"{step.actor} drafted {m.message_id} and cannot review it; another "
-                         f"{' or '.join(title(r) for r in roles)} must")
+        raise ValueError(
+            f"{step.actor} drafted {m.message_id} and cannot review it; another "
+            f"{' or '.join(title(r) for r in roles)} must"
+        )
     if step.verdict is Verdict.OBJECT and not step.reason.strip():
         raise ValueError("a strong objection needs a reason the Technical SLT can act on")
     own = [o for o in m.open_objections() if o.by == step.actor]
     if own:
-        raise ValueError(f"your objection {own[0].number} on {m.message_id} is open; the Technical SLT "
-                         f"resolves it (incidentctl resolve-objection) before you review again")
+        raise ValueError(
+            f"your objection {own[0].number} on {m.message_id} is open; the Technical SLT "
+            f"resolves it (incidentctl resolve-objection) before you review again"
+        )
     if step.verdict is Verdict.APPROVE and all(approved_current(m, r) for r in m.reviews if r.role in roles):
         raise ValueError(f"you already approved v{version_of(m)} of {m.message_id}")
 
@@ -124,8 +128,9 @@ def _check_approval(state: CommsState, policy: Policy, kind: ApprovalKind, step:
     if kind is ApprovalKind.EXTERNAL and not (m.external and policy.comms.communications_lead_approves_external):
         raise ValueError(f"{m.message_id} needs no Communications Lead approval: only external audiences do")
     if m.step is not at:
-        hint = {ApprovalKind.SEND: "; the Incident Commander approves sending after the reviews and the "
-                "ELT's authorization"}.get(kind, "; approvals come after the reviews")
+        hint = {
+            ApprovalKind.SEND: "; the Incident Commander approves sending after the reviews and the ELT's authorization"
+        }.get(kind, "; approvals come after the reviews")
         raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(m)}{hint}")
     if m.approved(kind):
         raise ValueError(f"{m.message_id} v{version_of(m)} is already approved for this")
@@ -151,12 +156,14 @@ def _check_set_audience_order(state: CommsState, policy: Policy, step: SetAudien
     _require_role(policy, step.actor, [Role.BUSINESS_LEAD], "set the audience order")
     known = policy.comms.audience_order
     if len(set(step.order)) != len(step.order) or set(step.order) != set(known):
-        raise ValueError(f"give each audience once: {', '.join(a.value for a in known)} "
-                         "(to leave one out, skip its message)")
+        raise ValueError(
+            f"give each audience once: {', '.join(a.value for a in known)} (to leave one out, skip its message)"
+        )
 
 
-def _checked(state: CommsState, policy: Policy, step: MessageStep, roles: list[Role], doing: str, *steps: Step,
-             hint: str = "") -> CommsMessage:
+def _checked(
+    state: CommsState, policy: Policy, step: MessageStep, roles: list[Role], doing: str, *steps: Step, hint: str = ""
+) -> CommsMessage:
     m = message_of(state, step)
     _require_role(policy, step.actor, roles, doing)
     if m.step not in steps:
@@ -197,10 +204,12 @@ def _edit(state: CommsState, policy: Policy, step: Edit, now: datetime) -> Comms
     m = message_of(state, step)
     current = m.current
     assert current is not None
-    add_version(m, now, step.actor, step.subject or current.subject, step.text.strip(), "", source="edit",
-                note=step.note)
-    return _recorded(state, policy, m, now, "edit", f"v{version_of(m)}{f': {step.note}' if step.note else ''}",
-                     step.actor)
+    add_version(
+        m, now, step.actor, step.subject or current.subject, step.text.strip(), "", source="edit", note=step.note
+    )
+    return _recorded(
+        state, policy, m, now, "edit", f"v{version_of(m)}{f': {step.note}' if step.note else ''}", step.actor
+    )
 
 
 def _review(state: CommsState, policy: Policy, step: Review, now: datetime) -> CommsMessage:
@@ -210,10 +219,19 @@ def _review(state: CommsState, policy: Policy, step: Review, now: datetime) -> C
         if review.role in roles:
             review.verdict, review.by, review.at, review.version = step.verdict, step.actor, now, version_of(m)
     if step.verdict is Verdict.OBJECT:
-        m.objections.append(Objection(number=len(m.objections) + 1, by=step.actor, role=roles[0],
-                                      reason=step.reason.strip(), at=now, version=version_of(m)))
-        return _recorded(state, policy, m, now, "objection", f"objection {len(m.objections)}: {step.reason}",
-                         step.actor)
+        m.objections.append(
+            Objection(
+                number=len(m.objections) + 1,
+                by=step.actor,
+                role=roles[0],
+                reason=step.reason.strip(),
+                at=now,
+                version=version_of(m),
+            )
+        )
+        return _recorded(
+            state, policy, m, now, "objection", f"objection {len(m.objections)}: {step.reason}", step.actor
+        )
     return _recorded(state, policy, m, now, "review", f"approved v{version_of(m)}", step.actor)
 
 
@@ -225,13 +243,22 @@ def _resolve_objection(state: CommsState, policy: Policy, step: ResolveObjection
     if step.text.strip():
         current = m.current
         assert current is not None
-        add_version(m, now, step.actor, step.subject or current.subject, step.text.strip(), "",
-                    source=f"objection {objection.number} resolved", note=objection.resolution)
+        add_version(
+            m,
+            now,
+            step.actor,
+            step.subject or current.subject,
+            step.text.strip(),
+            "",
+            source=f"objection {objection.number} resolved",
+            note=objection.resolution,
+        )
     for review in m.reviews:
         if review.role is objection.role:
             review.verdict = None  # the objector reviews the resolution
-    return _recorded(state, policy, m, now, "objection_resolved", f"objection {objection.number}: {step.resolution}",
-                     step.actor)
+    return _recorded(
+        state, policy, m, now, "objection_resolved", f"objection {objection.number}: {step.resolution}", step.actor
+    )
 
 
 def _approve(state: CommsState, policy: Policy, kind: ApprovalKind, step: Approve, now: datetime) -> CommsMessage:
@@ -243,8 +270,9 @@ def _approve(state: CommsState, policy: Policy, kind: ApprovalKind, step: Approv
 def _confirm_sent(state: CommsState, policy: Policy, step: ConfirmSent, now: datetime) -> CommsMessage:
     m = message_of(state, step)
     m.step, m.confirmed_by, m.confirmed_at = Step.SENT, step.actor, now
-    return _recorded(state, policy, m, now, "sent", f"confirmed sent{f': {step.note}' if step.note else ''}",
-                     step.actor)
+    return _recorded(
+        state, policy, m, now, "sent", f"confirmed sent{f': {step.note}' if step.note else ''}", step.actor
+    )
 
 
 def _skip(state: CommsState, policy: Policy, step: Skip, now: datetime) -> CommsMessage:
@@ -260,8 +288,9 @@ def _estimate(state: CommsState, policy: Policy, step: GiveEstimate, now: dateti
         if step.actor in owed.people:
             owed.due, owed.estimated_by, owed.nudged = due, step.actor, False
             owed.estimate_number += 1
-    return _recorded(state, policy, m, now, "estimate",
-                     f"done by {due:%H:%M} UTC{f': {step.note}' if step.note else ''}", step.actor)
+    return _recorded(
+        state, policy, m, now, "estimate", f"done by {due:%H:%M} UTC{f': {step.note}' if step.note else ''}", step.actor
+    )
 
 
 def _set_audience_order(state: CommsState, policy: Policy, step: SetAudienceOrder, now: datetime) -> list[Audience]:
@@ -270,16 +299,19 @@ def _set_audience_order(state: CommsState, policy: Policy, step: SetAudienceOrde
     return state.audience_order
 
 
-def _recorded(state: CommsState, policy: Policy, m: CommsMessage, now: datetime, kind: str, text: str,
-              actor: str) -> CommsMessage:
+def _recorded(
+    state: CommsState, policy: Policy, m: CommsMessage, now: datetime, kind: str, text: str, actor: str
+) -> CommsMessage:
     log(state, now, kind, f"{m.message_id}: {text}", actor)
     refresh(policy, m, now)
     return m
 
 
 def _approval(kind: ApprovalKind) -> Rule[Approve]:
-    return Rule(lambda state, policy, step: _check_approval(state, policy, kind, step),
-                lambda state, policy, step, now: _approve(state, policy, kind, step, now))
+    return Rule(
+        lambda state, policy, step: _check_approval(state, policy, kind, step),
+        lambda state, policy, step, now: _approve(state, policy, kind, step, now),
+    )
 
 
 # One rule per name of COMMS_DECISIONS (workflows/decisions.py); Approve serves three approvals.
@@ -301,10 +333,21 @@ RULES: dict[str, Rule[Any]] = {
 # --- the record ---------------------------------------------------------------------------------
 
 
-def add_version(m: CommsMessage, now: datetime, author: str, subject: str, text: str, html: str, *,
-                source: str, note: str = "") -> None:
-    m.versions.append(Version(number=len(m.versions) + 1, author=author, at=now, subject=subject, text=text,
-                              html=html, source=source, note=note))
+def add_version(
+    m: CommsMessage, now: datetime, author: str, subject: str, text: str, html: str, *, source: str, note: str = ""
+) -> None:
+    m.versions.append(
+        Version(
+            number=len(m.versions) + 1,
+            author=author,
+            at=now,
+            subject=subject,
+            text=text,
+            html=html,
+            source=source,
+            note=note,
+        )
+    )
 
 
 def log(state: CommsState, now: datetime, kind: str, text: str, actor: str | None = None) -> None:

@@ -53,10 +53,13 @@ def owed(policy: Policy, m: CommsMessage) -> list[tuple[str, str, Role]]:
     if m.step is Step.IN_REVIEW:
         objections = m.open_objections()
         blocked = {o.role for o in objections}  # a strong objection blocks its reviewer until resolved
-        return [(f"resolve:{o.number}", f"resolve objection {o.number} ({o.by})", Role.TECHNICAL_SLT)
-                for o in objections] + [
-            (f"review:{r.role}", f"review v{version_of(m)}", r.role) for r in m.reviews
-            if r.role not in blocked and not approved_current(m, r)]
+        return [
+            (f"resolve:{o.number}", f"resolve objection {o.number} ({o.by})", Role.TECHNICAL_SLT) for o in objections
+        ] + [
+            (f"review:{r.role}", f"review v{version_of(m)}", r.role)
+            for r in m.reviews
+            if r.role not in blocked and not approved_current(m, r)
+        ]
     if m.step is Step.APPROVAL:
         return [(kind.value, APPROVALS[kind][1], APPROVALS[kind][0]) for kind in approvals_owed(policy, m)]
     if m.step is Step.SEND_APPROVAL:
@@ -72,8 +75,9 @@ def refresh(policy: Policy, m: CommsMessage, now: datetime) -> None:
     before = {o.key: o for o in m.waiting_on}
     m.waiting_on = []
     for key, what, role in owed(policy, m):
-        owing = before.get(key) or Owed(key=key, what=what, role=role, people=policy.holders(role),
-                                        since=now, due=now + default)
+        owing = before.get(key) or Owed(
+            key=key, what=what, role=role, people=policy.holders(role), since=now, due=now + default
+        )
         owing.what = what
         m.waiting_on.append(owing)
     m.owner = ", ".join(dict.fromkeys(p for o in m.waiting_on for p in o.people))
@@ -111,8 +115,10 @@ def describe(m: CommsMessage) -> str:
 
 
 def waiting_on(m: CommsMessage) -> str:
-    return ", ".join(f"{title(o.role)} ({', '.join(o.people) or 'nobody holds the role'}) to {o.what} "
-                     f"until {o.due:%H:%M}" for o in m.waiting_on)
+    return ", ".join(
+        f"{title(o.role)} ({', '.join(o.people) or 'nobody holds the role'}) to {o.what} until {o.due:%H:%M}"
+        for o in m.waiting_on
+    )
 
 
 def version_of(m: CommsMessage) -> int:

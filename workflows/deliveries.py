@@ -38,6 +38,7 @@ class Deliveries:
     def spawn(self, work: Awaitable[Any]) -> None:
         """Run a delivery on its own; the caller does not wait for it. A bug in it is written on the
         timeline rather than lost with the task."""
+
         async def guarded() -> None:
             try:
                 await work
@@ -52,15 +53,31 @@ class Deliveries:
     async def drained(self) -> None:
         """Every delivery handed over has landed (or failed), and the channel's queue is posted."""
         await workflow.wait_condition(
-            lambda: not self._in_flight and not self._posting and not (self.s.channel and self.s.channel_posts))
+            lambda: not self._in_flight and not self._posting and not (self.s.channel and self.s.channel_posts)
+        )
 
-    def reach(self, people: list[str], channels: list[Channel], text: str, key: str,
-              then: Callable[[Reached], None] | None = None) -> None:
+    def reach(
+        self,
+        people: list[str],
+        channels: list[Channel],
+        text: str,
+        key: str,
+        then: Callable[[Reached], None] | None = None,
+    ) -> None:
         """Reach people through the channels the policy has for them; `then` sees what it did."""
+
         async def deliver() -> None:
-            reached = await reach(self.policy, [p for p in people if p], channels, text, key,
-                                  incident_id=self.s.incident_id, severity=self.s.severity,
-                                  subject=f"{self.s.incident_id}: {self.s.title}", occurrence=self.s.occurrence)
+            reached = await reach(
+                self.policy,
+                [p for p in people if p],
+                channels,
+                text,
+                key,
+                incident_id=self.s.incident_id,
+                severity=self.s.severity,
+                subject=f"{self.s.incident_id}: {self.s.title}",
+                occurrence=self.s.occurrence,
+            )
             self.s.page_keys += [k for k in reached.page_keys if k not in self.s.page_keys]
             for failure in reached.failures:
                 self.note("delivery", failure)
@@ -91,22 +108,39 @@ class Deliveries:
         if not (self.policy.cadence.notify_client_contacts and service and service.client_contacts):
             return
         for contact in service.client_contacts:
-            self.spawn(self._send_email(EmailRequest(
-                to=[contact], subject=subject, text=text,
-                idempotency_key=f"{self.s.occurrence}:{key}:client:{contact}")))
+            self.spawn(
+                self._send_email(
+                    EmailRequest(
+                        to=[contact],
+                        subject=subject,
+                        text=text,
+                        idempotency_key=f"{self.s.occurrence}:{key}:client:{contact}",
+                    )
+                )
+            )
 
     async def _send_email(self, request: EmailRequest) -> None:
-        _, failure = await attempt("client e-mail", workflow.execute_activity_method(
-            EmailActivities.send_email, request, **EMAIL))
+        _, failure = await attempt(
+            "client e-mail", workflow.execute_activity_method(EmailActivities.send_email, request, **EMAIL)
+        )
         if failure:
             self.note("delivery", failure)
 
     def page_action(self, method: Any, actor: str, note: str, keys: list[str] | None = None) -> None:
         """Acknowledge or resolve the paging alerts (all of them, or those keys)."""
         for key in list(self.s.page_keys if keys is None else keys):
-            self.spawn(self._page_action(method, PageAction(
-                incident_id=self.s.incident_id, dedup_key=key, provider=self.policy.paging_provider,
-                actor=actor, note=note)))
+            self.spawn(
+                self._page_action(
+                    method,
+                    PageAction(
+                        incident_id=self.s.incident_id,
+                        dedup_key=key,
+                        provider=self.policy.paging_provider,
+                        actor=actor,
+                        note=note,
+                    ),
+                )
+            )
 
     async def _page_action(self, method: Any, action: PageAction) -> None:
         _, failure = await attempt("paging", workflow.execute_activity_method(method, action, **PAGING))
@@ -122,16 +156,28 @@ class Deliveries:
     def log_entry(self, event: str, log: str = "project", checklist_item: str = "") -> None:
         """A line in the project's or the global incident log (seeds 001-003); ticks the checklist when written."""
         s = self.s
-        fields = {"event": event, "severity": s.severity.value, "phase": s.phase.value, "scope": s.scope.value,
-                  "opened": f"{s.opened_at:%Y-%m-%d %H:%M} UTC", "service": s.service or "-"} | s.resolution
-        entry = IncidentLogEntry(log=log, project=s.service or "unassigned", incident_id=s.incident_id,
-                                 title=s.title, fields=fields,
-                                 idempotency_key=f"{s.occurrence}:{log}:{event}:{s.reopens}",
-                                 log_dir=self.policy.post_incident.log_dir)
+        fields = {
+            "event": event,
+            "severity": s.severity.value,
+            "phase": s.phase.value,
+            "scope": s.scope.value,
+            "opened": f"{s.opened_at:%Y-%m-%d %H:%M} UTC",
+            "service": s.service or "-",
+        } | s.resolution
+        entry = IncidentLogEntry(
+            log=log,
+            project=s.service or "unassigned",
+            incident_id=s.incident_id,
+            title=s.title,
+            fields=fields,
+            idempotency_key=f"{s.occurrence}:{log}:{event}:{s.reopens}",
+            log_dir=self.policy.post_incident.log_dir,
+        )
 
         async def write() -> None:
-            result, failure = await attempt("incident log", workflow.execute_activity_method(
-                RecordsActivities.append_incident_log, entry, **LOCAL))
+            result, failure = await attempt(
+                "incident log", workflow.execute_activity_method(RecordsActivities.append_incident_log, entry, **LOCAL)
+            )
             self.note("log", failure or f"{log} incident log: {event} entry written")
             if result is not None and checklist_item:
                 s.checklist[checklist_item] = True

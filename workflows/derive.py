@@ -23,8 +23,11 @@ def incident_commander(s: IncidentState, policy: Policy) -> str:
 
 def update_owner(s: IncidentState, policy: Policy) -> str:
     """Who owes the regular status update: the PM (seed 002), else the Communications Lead, else the IC."""
-    return (s.assigned.get(Role.PROJECT_MANAGER) or s.assigned.get(Role.COMMUNICATIONS_LEAD)
-            or incident_commander(s, policy))
+    return (
+        s.assigned.get(Role.PROJECT_MANAGER)
+        or s.assigned.get(Role.COMMUNICATIONS_LEAD)
+        or incident_commander(s, policy)
+    )
 
 
 def scope_owner(s: IncidentState, policy: Policy) -> str:
@@ -39,8 +42,7 @@ def people_for(s: IncidentState, policy: Policy, roles: list[Role]) -> list[str]
 
 
 def slack_ids(policy: Policy, people: list[str]) -> list[str]:
-    return [policy.people[p].slack_user_id for p in people
-            if p in policy.people and policy.people[p].slack_user_id]
+    return [policy.people[p].slack_user_id for p in people if p in policy.people and policy.people[p].slack_user_id]
 
 
 def cadence_due(policy: Policy, severity: Severity, after: datetime) -> datetime | None:
@@ -65,9 +67,14 @@ def rto_warning_at(s: IncidentState, policy: Policy) -> datetime | None:
 def documentation_missing(s: IncidentState, policy: Policy) -> list[str]:
     """Seed 001: the incident is complete only when its documentation is."""
     post = policy.post_incident
-    required = {"project_log": post.project_log, "global_log": post.global_log,
-                "pmo_notified": post.notify_pmo, "postmortem_drafted": True,
-                "review_held": post.require_review, "postmortem_published": post.require_published_postmortem}
+    required = {
+        "project_log": post.project_log,
+        "global_log": post.global_log,
+        "pmo_notified": post.notify_pmo,
+        "postmortem_drafted": True,
+        "review_held": post.require_review,
+        "postmortem_published": post.require_published_postmortem,
+    }
     return [item for item in CHECKLIST if required[item] and not s.checklist[item]]
 
 
@@ -78,9 +85,12 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
         waits.append(f"initial assessment by {s.assessment_due:%H:%M} UTC")
     if s.status is Status.OPEN and s.confirmed:
         if not s.acknowledged_by:
-            waits.append(f"acknowledgement (ladder exhausted at {s.escalation_exhausted_at:%H:%M} UTC; "
-                         f"{incident_commander(s, policy)} told)" if s.escalation_exhausted_at
-                         else "acknowledgement (escalating)")
+            waits.append(
+                f"acknowledgement (ladder exhausted at {s.escalation_exhausted_at:%H:%M} UTC; "
+                f"{incident_commander(s, policy)} told)"
+                if s.escalation_exhausted_at
+                else "acknowledgement (escalating)"
+            )
         if s.estimate_due is None and Role.RESPONSIBLE_DEVELOPER in s.assigned:
             waits.append(f"estimate from {s.assigned[Role.RESPONSIBLE_DEVELOPER]}")
         if s.next_update_due:

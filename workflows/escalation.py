@@ -42,22 +42,38 @@ class EscalationWorkflow:
                 if self._stop_reason:
                     break
                 people = policy.expand(tier.notify, input.assigned)
-                text = (f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
-                        f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}").strip()
+                text = (
+                    f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
+                    f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}"
+                ).strip()
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
-                self._deliveries += [asyncio.ensure_future(self._notify(
-                    input, number, people, [channel], text, key=f"escalation:r{input.round}:l{ladder}:t{number}"))
-                    for channel in tier.channels]
+                self._deliveries += [
+                    asyncio.ensure_future(
+                        self._notify(
+                            input, number, people, [channel], text, key=f"escalation:r{input.round}:l{ladder}:t{number}"
+                        )
+                    )
+                    for channel in tier.channels
+                ]
                 self._result.tiers_reached += 1
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
         await asyncio.gather(*self._deliveries)
         self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"
         if not self._stop_reason:
-            await self._tell_incident(input, EscalationNotice(
-                at=workflow.now(), tier=len(policy.escalation.tiers), round=input.round, people=[], channels=[],
-                text="escalation ladder exhausted without an acknowledgement", occurrence=input.occurrence,
-                exhausted=True))
+            await self._tell_incident(
+                input,
+                EscalationNotice(
+                    at=workflow.now(),
+                    tier=len(policy.escalation.tiers),
+                    round=input.round,
+                    people=[],
+                    channels=[],
+                    text="escalation ladder exhausted without an acknowledgement",
+                    occurrence=input.occurrence,
+                    exhausted=True,
+                ),
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
 
@@ -67,17 +83,35 @@ class EscalationWorkflow:
         except TimeoutError:
             pass
 
-    async def _notify(self, input: EscalationInput, tier: int, people: list[str], channels: list[Channel],
-                      text: str, key: str) -> None:
-        reached = await reach(input.policy, people, channels, text, key,
-                              incident_id=input.incident_id, severity=input.severity, occurrence=input.occurrence,
-                              subject=f"{input.incident_id}: {input.title}")
+    async def _notify(
+        self, input: EscalationInput, tier: int, people: list[str], channels: list[Channel], text: str, key: str
+    ) -> None:
+        reached = await reach(
+            input.policy,
+            people,
+            channels,
+            text,
+            key,
+            incident_id=input.incident_id,
+            severity=input.severity,
+            occurrence=input.occurrence,
+            subject=f"{input.incident_id}: {input.title}",
+        )
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]
-        await self._tell_incident(input, EscalationNotice(
-            at=workflow.now(), tier=tier, round=input.round, people=people, channels=channels,
-            text=f"escalation tier {tier}: " + "; ".join(lines), page_keys=reached.page_keys,
-            occurrence=input.occurrence))
+        await self._tell_incident(
+            input,
+            EscalationNotice(
+                at=workflow.now(),
+                tier=tier,
+                round=input.round,
+                people=people,
+                channels=channels,
+                text=f"escalation tier {tier}: " + "; ".join(lines),
+                page_keys=reached.page_keys,
+                occurrence=input.occurrence,
+            ),
+        )
 
     async def _tell_incident(self, input: EscalationInput, notice: EscalationNotice) -> None:
         try:

@@ -52,7 +52,8 @@ class IncidentWorkflow:
     def __init__(self, input: IncidentInput) -> None:
         self.policy, self.ui_url, self.history_limit = input.policy, input.ui_url, input.history_limit
         self.s = input.state or IncidentState(
-            incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now())
+            incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now()
+        )
         self.out = Deliveries(self.s, self.policy)
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.ui_url)
@@ -89,8 +90,10 @@ class IncidentWorkflow:
             self._ask_for_initial_assessment()
         assert s.assessment_due is not None
         try:
-            await workflow.wait_condition(lambda: s.kind is not None or lifecycle.confirmed_at_once(s, self.policy),
-                                          timeout=max(s.assessment_due - workflow.now(), timedelta(0)))
+            await workflow.wait_condition(
+                lambda: s.kind is not None or lifecycle.confirmed_at_once(s, self.policy),
+                timeout=max(s.assessment_due - workflow.now(), timedelta(0)),
+            )
         except TimeoutError:
             self.out.note("assessed", lifecycle.unassessed_in_time(s, self.policy), "policy")
         if s.kind is None:
@@ -104,9 +107,14 @@ class IncidentWorkflow:
         s = self.s
         s.assessment_requested = True
         assessors = people_for(s, self.policy, [Role.INCIDENT_COMMANDER, Role.RESPONDER])
-        self.out.reach(assessors, SLACK, f"New report {s.incident_id}: {s.title} (provisional {s.severity.value}). "
-                       f"Assess it by {s.assessment_due:%H:%M} UTC: incidentctl classify {s.incident_id} "
-                       "--kind incident|disturbance --severity SEVn --scope local|global", "assessment:request")
+        self.out.reach(
+            assessors,
+            SLACK,
+            f"New report {s.incident_id}: {s.title} (provisional {s.severity.value}). "
+            f"Assess it by {s.assessment_due:%H:%M} UTC: incidentctl classify {s.incident_id} "
+            "--kind incident|disturbance --severity SEVn --scope local|global",
+            "assessment:request",
+        )
         self.out.note("assessment", f"Initial assessment asked of {', '.join(assessors)}")
 
     def _confirm_incident(self) -> None:
@@ -120,11 +128,19 @@ class IncidentWorkflow:
     def _start_duties(self) -> None:
         """Every duty of a confirmed incident, paging first; each waits only for its own deadline or peer."""
         r, w, a = self.response, self.watches, self.aftermath
-        self._start(r.page_until_acknowledged(), r.open_bridge_and_channel(),
-                    w.check_back_on_estimates(), w.convene_call_without_progress(),
-                    w.remind_before_each_update(), w.report_missed_updates(),
-                    w.warn_before_rto(), w.escalate_rto_breach(), w.run_message_loop(),
-                    a.follow_each_resolution(), a.remind_until_reviewed())
+        self._start(
+            r.page_until_acknowledged(),
+            r.open_bridge_and_channel(),
+            w.check_back_on_estimates(),
+            w.convene_call_without_progress(),
+            w.remind_before_each_update(),
+            w.report_missed_updates(),
+            w.warn_before_rto(),
+            w.escalate_rto_breach(),
+            w.run_message_loop(),
+            a.follow_each_resolution(),
+            a.remind_until_reviewed(),
+        )
 
     async def _log_disturbance_and_close(self) -> None:
         """Seed 001: a disturbance is logged and closed; nobody is paged."""
@@ -159,8 +175,13 @@ class IncidentWorkflow:
                 self.watches.distribute_status_update(d.actor, d.text, number)
             case AssignTask():
                 task = next(t for t in s.tasks if t.task_id == f"T{len(s.tasks)}")
-                self.out.reach([d.assignee], SLACK, f"Task {task.task_id} on {s.incident_id} for you "
-                               f"({d.business_impact.priority} priority): {d.title}", f"task:{task.task_id}")
+                self.out.reach(
+                    [d.assignee],
+                    SLACK,
+                    f"Task {task.task_id} on {s.incident_id} for you "
+                    f"({d.business_impact.priority} priority): {d.title}",
+                    f"task:{task.task_id}",
+                )
             case ReportDataLoss():
                 self.watches.check_data_loss(d.minutes)
             case Reopen():
@@ -203,8 +224,10 @@ class IncidentWorkflow:
         if not s.confirmed:
             return  # still being assessed: the assessment decides (lifecycle.unassessed_in_time)
         ic = incident_commander(s, self.policy)
-        text = (f"All alerts of {s.incident_id} have resolved. Incident Commander, resolve it when you are sure "
-                f"(incidentctl resolve {s.incident_id}).")
+        text = (
+            f"All alerts of {s.incident_id} have resolved. Incident Commander, resolve it when you are sure "
+            f"(incidentctl resolve {s.incident_id})."
+        )
         self.out.reach([ic], SLACK, text, f"suggest-resolve:{s.alert_count}")
         self.out.post(text, f"suggest-resolve:{s.alert_count}")
         self.out.note("alert", f"All alerts resolved; resolution suggested to {ic}")
@@ -222,8 +245,12 @@ class IncidentWorkflow:
             self.out.acknowledge_pages(s.acknowledged_by, new_keys)
         elif new_keys and s.status is not Status.OPEN:
             self.out.resolve_pages(s.resolved_by, new_keys)
-        if notice.exhausted and notice.round == s.escalation_started and s.status is Status.OPEN \
-                and not s.acknowledged_by:
+        if (
+            notice.exhausted
+            and notice.round == s.escalation_started
+            and s.status is Status.OPEN
+            and not s.acknowledged_by
+        ):
             self.response.ladder_exhausted()
 
     @workflow.update(dynamic=True)
@@ -277,9 +304,18 @@ class IncidentWorkflow:
     def _shown(self) -> tuple[Any, ...]:
         """What the status line is made of: cheap to compare on every activation, unlike the line itself."""
         s = self.s
-        return (self._searchable(), s.acknowledged_by, s.confirmed, s.assessment_due, s.estimate_due,
-                s.next_update_due, s.escalation_exhausted_at, tuple(t.done for t in s.tasks),
-                tuple(s.checklist.values()), tuple(s.assigned.items()))
+        return (
+            self._searchable(),
+            s.acknowledged_by,
+            s.confirmed,
+            s.assessment_due,
+            s.estimate_due,
+            s.next_update_due,
+            s.escalation_exhausted_at,
+            tuple(t.done for t in s.tasks),
+            tuple(s.checklist.values()),
+            tuple(s.assigned.items()),
+        )
 
     async def _keep_visibility_current(self) -> None:
         while True:
@@ -294,17 +330,23 @@ class IncidentWorkflow:
             return
         self._visible = self._shown()
         if not before or before[0] != self._searchable():
-            workflow.upsert_search_attributes([
-                sa.SEVERITY.value_set(s.severity.value), sa.PHASE.value_set(s.phase.value),
-                sa.STATUS.value_set(s.status.value), sa.SCOPE.value_set(s.scope.value),
-                sa.SERVICE.value_set(s.service or "-"), sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
-                sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
-            ])
+            workflow.upsert_search_attributes(
+                [
+                    sa.SEVERITY.value_set(s.severity.value),
+                    sa.PHASE.value_set(s.phase.value),
+                    sa.STATUS.value_set(s.status.value),
+                    sa.SCOPE.value_set(s.scope.value),
+                    sa.SERVICE.value_set(s.service or "-"),
+                    sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
+                    sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
+                ]
+            )
         ack = f"acked by {s.acknowledged_by}" if s.acknowledged_by else "not acknowledged"
         waiting = "; ".join(waiting_on(s, self.policy)) or "nothing"
         workflow.set_current_details(
             f"**{s.severity.value} · {s.phase.value} · {s.status.value}** · {ack} · "
-            f"IC {incident_commander(s, self.policy) or '-'}\n\n{s.title}\n\nWaiting on: {waiting}")
+            f"IC {incident_commander(s, self.policy) or '-'}\n\n{s.title}\n\nWaiting on: {waiting}"
+        )
 
     # --- continue-as-new --------------------------------------------------------------------------
 
@@ -318,6 +360,13 @@ class IncidentWorkflow:
         await self.out.drained()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self.out.drained()
-        workflow.continue_as_new(IncidentInput(incident_id=self.s.incident_id, policy=self.policy,
-                                               ui_url=self.ui_url, state=self.s, history_limit=self.history_limit),
-                                 memo=workflow.memo())  # the title `incidentctl list` shows
+        workflow.continue_as_new(
+            IncidentInput(
+                incident_id=self.s.incident_id,
+                policy=self.policy,
+                ui_url=self.ui_url,
+                state=self.s,
+                history_limit=self.history_limit,
+            ),
+            memo=workflow.memo(),
+        )  # the title `incidentctl list` shows

@@ -44,11 +44,13 @@ def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datet
         if policy.response.reopen_on_recurrence:
             reopen(s, policy, now)
             out.reopened = True
-            out.notes.append(("reopen", f"The alert fires again while {s.incident_id} is resolved: reopened and "
-                                        "paged afresh"))
+            out.notes.append(
+                ("reopen", f"The alert fires again while {s.incident_id} is resolved: reopened and paged afresh")
+            )
         else:
-            out.notes.append(("alert", "An alert fires again on a resolved incident: the Incident Commander may "
-                                       "reopen it"))
+            out.notes.append(
+                ("alert", "An alert fires again on a resolved incident: the Incident Commander may reopen it")
+            )
     firing = any(a.status is AlertStatus.FIRING for a in s.alerts.values())
     out.all_resolved = event.status is AlertStatus.RESOLVED and not firing and s.status is Status.OPEN
     return out
@@ -71,8 +73,10 @@ def take_facts_from(s: IncidentState, policy: Policy, event: AlertEvent, now: da
     s.severity = Severity.SEV1 if criteria else (severity or triage.default_severity)
     s.scope = triage.default_scope
     s.assessment_due = now + timedelta(minutes=triage.assessment_minutes)
-    return (f"Reported by {event.labels.get('reported_by') or event.source}: {event.title} "
-            f"(provisional {s.severity.value}{', critical: ' + ', '.join(criteria) if criteria else ''})")
+    return (
+        f"Reported by {event.labels.get('reported_by') or event.source}: {event.title} "
+        f"(provisional {s.severity.value}{', critical: ' + ', '.join(criteria) if criteria else ''})"
+    )
 
 
 def confirmed_at_once(s: IncidentState, policy: Policy) -> bool:
@@ -103,8 +107,13 @@ def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, 
     s.escalation_round += 1
     notes = [("roles", assign_first_holders(s, policy))]
     owner = scope_owner(s, policy) or "nobody"
-    notes.append(("confirmed", f"Confirmed as a {s.severity.value} ({s.severity.priority} priority) "
-                               f"{s.scope.value} incident; owner of the action plan: {owner}"))
+    notes.append(
+        (
+            "confirmed",
+            f"Confirmed as a {s.severity.value} ({s.severity.priority} priority) "
+            f"{s.scope.value} incident; owner of the action plan: {owner}",
+        )
+    )
     s.progress_due = progress_window(policy, now)
     s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
     service = policy.services.get(s.service)
@@ -124,8 +133,7 @@ def assign_first_holders(s: IncidentState, policy: Policy) -> str:
         s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
     if service and service.account_manager:
         s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
-    for role in [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER,
-                 *policy.response.tag_roles]:
+    for role in [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]:
         holders = policy.holders(role)
         if role not in s.assigned and holders:
             s.assigned[role] = holders[0]
@@ -136,7 +144,10 @@ def resolve_by_policy(s: IncidentState, policy: Policy, now: datetime) -> bool:
     """Every alert resolved: a severity the policy lets go resolves itself (never a SEV1)."""
     if not (s.confirmed and s.status is Status.OPEN and s.severity in policy.response.auto_resolve_severities):
         return False
-    s.resolution = {"overview": "All alerts resolved.", "how_resolved": "The alerting condition cleared.",
-                    "prevention": "To be decided at the review."}
+    s.resolution = {
+        "overview": "All alerts resolved.",
+        "how_resolved": "The alerting condition cleared.",
+        "prevention": "To be decided at the review.",
+    }
     mark_resolved(s, "policy", now)
     return True

@@ -192,8 +192,7 @@ class ChannelPost(BaseModel):
     mentions: list[str] = Field(default_factory=list)
 
 
-CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held",
-             "postmortem_published")
+CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held", "postmortem_published")
 
 
 class IncidentState(BaseModel):
@@ -274,7 +273,12 @@ class IncidentState(BaseModel):
 
     def facts(self, ui_url: str = "") -> IncidentFacts:
         return IncidentFacts(
-            incident_id=self.incident_id, title=self.title, service=self.service,
-            severity=self.severity, phase=self.phase, opened_at=self.opened_at,
-            summary=self.description, ui_url=ui_url,
+            incident_id=self.incident_id,
+            title=self.title,
+            service=self.service,
+            severity=self.severity,
+            phase=self.phase,
+            opened_at=self.opened_at,
+            summary=self.description,
+            ui_url=ui_url,
         )

@@ -94,12 +94,8 @@ class BusinessHours(_Strict):
 class Response(_Strict):
     """Seed 002's algorithm and seed 000's confirmation steps."""
 
-    tag_roles: list[Role] = Field(
-        default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER]
-    )
-    call_roles: list[Role] = Field(
-        default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER]
-    )
+    tag_roles: list[Role] = Field(default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER])
+    call_roles: list[Role] = Field(default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER])
     progress_window_minutes: int = Field(default=30, ge=1, le=60)
     ack_minutes: int = Field(default=5, gt=0)
     page_on_confirm: bool = True
@@ -192,19 +188,31 @@ class PostIncident(_Strict):
 # Who may take each decision. An empty list: any person the policy knows.
 DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "acknowledge": [],
-    "assign_role": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
-                    Role.CUSTOMER_SERVICE_MANAGER],
-    "classify": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
-                 Role.CUSTOMER_SERVICE_MANAGER],
+    "assign_role": [
+        Role.INCIDENT_COMMANDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
+    "classify": [
+        Role.INCIDENT_COMMANDER,
+        Role.RESPONDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
     "set_phase": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER],
     "estimate": [Role.RESPONSIBLE_DEVELOPER, Role.RESPONDER],
     "progress_note": [],
     "status_update": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
-    "assign_task": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER,
-                    Role.CUSTOMER_SERVICE_MANAGER],
+    "assign_task": [
+        Role.INCIDENT_COMMANDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
     "complete_task": [],
-    "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER,
-                         Role.TECHNICAL_MANAGER],
+    "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.TECHNICAL_MANAGER],
     "trigger_business_incident": [Role.INCIDENT_COMMANDER, Role.BUSINESS_LEAD],
     "resolve": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
     "reopen": [Role.INCIDENT_COMMANDER],
@@ -258,8 +266,9 @@ class Policy(_Strict):
             problems += [f"roles.{role.value}: unknown person {p!r}" for p in holders if p not in self.people]
         for i, tier in enumerate(self.escalation.tiers):
             problems += [f"escalation.tiers[{i}].notify: {e}" for e in self._unknown(tier.notify)]
-        problems += [f"business_hours.out_of_hours_notify: {e}" for e in self._unknown(
-            self.business_hours.out_of_hours_notify)]
+        problems += [
+            f"business_hours.out_of_hours_notify: {e}" for e in self._unknown(self.business_hours.out_of_hours_notify)
+        ]
         problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
         problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
         for name, service in self.services.items():

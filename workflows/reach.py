@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.vocabulary import Channel, Severity
 
 
-
 class ActivityOptions(TypedDict, total=False):
     start_to_close_timeout: timedelta
     schedule_to_close_timeout: timedelta
@@ -85,15 +84,29 @@ async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
 
 async def post(channel: str, text: str, key: str, mentions: list[str] | None = None) -> str | None:
     """Post to a Slack channel; returns a failure line or None."""
-    _, failure = await attempt(f"Slack post to {channel}", workflow.execute_activity_method(
-        SlackActivities.slack_post,
-        SlackPost(channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or []),
-        **CHAT))
+    _, failure = await attempt(
+        f"Slack post to {channel}",
+        workflow.execute_activity_method(
+            SlackActivities.slack_post,
+            SlackPost(channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or []),
+            **CHAT,
+        ),
+    )
     return failure
 
 
-async def reach(policy: Policy, people: list[str], channels: list[Channel], text: str, key: str,
-                *, incident_id: str, severity: Severity, subject: str = "", occurrence: str = "") -> Reached:
+async def reach(
+    policy: Policy,
+    people: list[str],
+    channels: list[Channel],
+    text: str,
+    key: str,
+    *,
+    incident_id: str,
+    severity: Severity,
+    subject: str = "",
+    occurrence: str = "",
+) -> Reached:
     """Reach every person through every channel the policy has a contact for, concurrently.
 
     `key` names the step (say "escalation:r1:t2"); with the incident's occurrence (id and opening
@@ -107,32 +120,71 @@ async def reach(policy: Policy, people: list[str], channels: list[Channel], text
     if Channel.PAGE in channels and pageable:
         page_key = key
         reached.page_keys.append(page_key)
-        calls.append((f"page {', '.join(pageable)} ({policy.paging_provider})",
-                      workflow.execute_activity_method(PagingActivities.page_open, PageRequest(
-                          incident_id=incident_id, dedup_key=page_key, summary=subject or text[:120],
-                          severity=severity, description=text, responders=pageable,
-                          provider=policy.paging_provider), **PAGING)))
+        calls.append(
+            (
+                f"page {', '.join(pageable)} ({policy.paging_provider})",
+                workflow.execute_activity_method(
+                    PagingActivities.page_open,
+                    PageRequest(
+                        incident_id=incident_id,
+                        dedup_key=page_key,
+                        summary=subject or text[:120],
+                        severity=severity,
+                        description=text,
+                        responders=pageable,
+                        provider=policy.paging_provider,
+                    ),
+                    **PAGING,
+                ),
+            )
+        )
     for person_id in people:
         person = policy.people.get(person_id)
         if person is None:
             reached.failures.append(f"no person {person_id!r} in the policy")
             continue
         if Channel.SLACK in channels and person.slack_user_id:
-            calls.append((f"Slack DM {person_id}", workflow.execute_activity_method(
-                SlackActivities.slack_direct_message,
-                SlackDirectMessage(user_id=person.slack_user_id, text=text, idempotency_key=f"{key}:{person_id}"),
-                **CHAT)))
+            calls.append(
+                (
+                    f"Slack DM {person_id}",
+                    workflow.execute_activity_method(
+                        SlackActivities.slack_direct_message,
+                        SlackDirectMessage(
+                            user_id=person.slack_user_id, text=text, idempotency_key=f"{key}:{person_id}"
+                        ),
+                        **CHAT,
+                    ),
+                )
+            )
         if Channel.EMAIL in channels and person.email:
-            calls.append((f"e-mail {person_id}", workflow.execute_activity_method(
-                EmailActivities.send_email,
-                EmailRequest(to=[person.email], subject=subject or text[:80], text=text,
-                             idempotency_key=f"{key}:{person_id}"),
-                **EMAIL)))
+            calls.append(
+                (
+                    f"e-mail {person_id}",
+                    workflow.execute_activity_method(
+                        EmailActivities.send_email,
+                        EmailRequest(
+                            to=[person.email],
+                            subject=subject or text[:80],
+                            text=text,
+                            idempotency_key=f"{key}:{person_id}",
+                        ),
+                        **EMAIL,
+                    ),
+                )
+            )
         if Channel.TELEGRAM in channels and person.telegram_chat_id:
-            calls.append((f"Telegram {person_id}", workflow.execute_activity_method(
-                TelegramActivities.send_telegram,
-                TelegramRequest(chat_id=person.telegram_chat_id, text=text, idempotency_key=f"{key}:{person_id}"),
-                **CHAT)))
+            calls.append(
+                (
+                    f"Telegram {person_id}",
+                    workflow.execute_activity_method(
+                        TelegramActivities.send_telegram,
+                        TelegramRequest(
+                            chat_id=person.telegram_chat_id, text=text, idempotency_key=f"{key}:{person_id}"
+                        ),
+                        **CHAT,
+                    ),
+                )
+            )
         if not any(_has_contact(person, channel) for channel in channels):
             reached.failures.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
     results = await asyncio.gather(*(attempt(description, call) for description, call in calls))
@@ -145,7 +197,11 @@ async def reach(policy: Policy, people: list[str], channels: list[Channel], text
 
 
 def _has_contact(person: Any, channel: Channel) -> bool:
-    return bool({
-        Channel.PAGE: person.pager_id, Channel.SLACK: person.slack_user_id,
-        Channel.EMAIL: person.email, Channel.TELEGRAM: person.telegram_chat_id,
-    }[channel])
+    return bool(
+        {
+            Channel.PAGE: person.pager_id,
+            Channel.SLACK: person.slack_user_id,
+            Channel.EMAIL: person.email,
+            Channel.TELEGRAM: person.telegram_chat_id,
+        }[channel]
+    )

@@ -56,15 +56,17 @@ class Response:
         while True:
             await workflow.wait_condition(lambda: self._ladder_to_stop() or self._round_to_start())
             if self._ladder_to_stop():
-                await self._stop_ladder("acknowledged by " + s.acknowledged_by if s.acknowledged_by
-                                        else f"the incident is {s.status.value}")
+                await self._stop_ladder(
+                    "acknowledged by " + s.acknowledged_by if s.acknowledged_by else f"the incident is {s.status.value}"
+                )
             if self._round_to_start():
                 await self._start_ladder()
 
     def _ladder_to_stop(self) -> bool:
         s = self.s
-        return s.escalation_active and (bool(s.acknowledged_by) or s.status is not Status.OPEN
-                                        or s.escalation_started < s.escalation_round)
+        return s.escalation_active and (
+            bool(s.acknowledged_by) or s.status is not Status.OPEN or s.escalation_started < s.escalation_round
+        )
 
     def _round_to_start(self) -> bool:
         s = self.s
@@ -80,23 +82,37 @@ class Response:
         try:
             await workflow.start_child_workflow(
                 EscalationWorkflow.run,
-                EscalationInput(incident_id=s.incident_id, policy=self.policy, round=s.escalation_round,
-                                title=s.title, severity=s.severity, assigned=s.assigned, ui_url=self.ui_url,
-                                occurrence=s.occurrence),
-                id=self.ladder_id(s.escalation_round), parent_close_policy=ParentClosePolicy.ABANDON,
-                execution_timeout=timedelta(days=7), priority=INCIDENT)
+                EscalationInput(
+                    incident_id=s.incident_id,
+                    policy=self.policy,
+                    round=s.escalation_round,
+                    title=s.title,
+                    severity=s.severity,
+                    assigned=s.assigned,
+                    ui_url=self.ui_url,
+                    occurrence=s.occurrence,
+                ),
+                id=self.ladder_id(s.escalation_round),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                execution_timeout=timedelta(days=7),
+                priority=INCIDENT,
+            )
         except WorkflowAlreadyStartedError:
             self.out.note("escalation", f"Escalation round {s.escalation_round} was already running")
             return
-        self.out.note("escalation", f"Escalation round {s.escalation_round} started "
-                      f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})")
+        self.out.note(
+            "escalation",
+            f"Escalation round {s.escalation_round} started "
+            f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
+        )
 
     async def _stop_ladder(self, reason: str) -> None:
         s = self.s
         s.escalation_active = False
         try:
             await workflow.get_external_workflow_handle(self.ladder_id(s.escalation_started)).signal(
-                EscalationWorkflow.stop, StopEscalation(reason=reason))
+                EscalationWorkflow.stop, StopEscalation(reason=reason)
+            )
         except Exception:
             workflow.logger.info("escalation round %s already finished", s.escalation_started)
         self.out.note("escalation", f"Escalation stopped: {reason}")
@@ -109,12 +125,20 @@ class Response:
         """Nobody acknowledged through every tier: the Incident Commander and the breach list are told."""
         s = self.s
         s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
-        people = [incident_commander(s, self.policy),
-                  *self.policy.expand(self.policy.response.breach_notify, s.assigned)]
-        text = (f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "
-                f"tier. Take it: incidentctl ack {s.incident_id}")
-        self.out.reach(list(dict.fromkeys(people)), [Channel.SLACK, Channel.EMAIL], text,
-                       f"escalation-exhausted:{s.escalation_started}")
+        people = [
+            incident_commander(s, self.policy),
+            *self.policy.expand(self.policy.response.breach_notify, s.assigned),
+        ]
+        text = (
+            f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "
+            f"tier. Take it: incidentctl ack {s.incident_id}"
+        )
+        self.out.reach(
+            list(dict.fromkeys(people)),
+            [Channel.SLACK, Channel.EMAIL],
+            text,
+            f"escalation-exhausted:{s.escalation_started}",
+        )
         self.out.post(text, f"escalation-exhausted:{s.escalation_started}")
         self.out.note("escalation", f"Ladder exhausted without an acknowledgement; told {', '.join(people)}")
 
@@ -126,8 +150,13 @@ class Response:
         if not self.s.conference_url and not any(e.kind == "conference" for e in self.s.timeline):
             bridge = workflow.start_activity_method(
                 ConferenceActivities.conference_create,
-                ConferenceRequest(incident_id=self.s.incident_id, topic=f"{self.s.incident_id}: {self.s.title}",
-                                  bridge_url=self.policy.response.conference_bridge_url), **CHAT)
+                ConferenceRequest(
+                    incident_id=self.s.incident_id,
+                    topic=f"{self.s.incident_id}: {self.s.title}",
+                    bridge_url=self.policy.response.conference_bridge_url,
+                ),
+                **CHAT,
+            )
             try:
                 await workflow.wait_condition(bridge.done, timeout=BRIDGE_PATIENCE)
                 await self._record_bridge(bridge)
@@ -145,8 +174,15 @@ class Response:
     async def _record_bridge(self, bridge: workflow.ActivityHandle) -> None:
         result, failure = await attempt("conference", bridge)
         self.s.conference_url = result.join_url if result else ""
-        self.out.note("conference", failure or (f"Conference bridge: {self.s.conference_url}"
-                                                if self.s.conference_url else "No conference bridge configured"))
+        self.out.note(
+            "conference",
+            failure
+            or (
+                f"Conference bridge: {self.s.conference_url}"
+                if self.s.conference_url
+                else "No conference bridge configured"
+            ),
+        )
 
     async def _open_channel(self) -> bool:
         """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
@@ -158,28 +194,39 @@ class Response:
         service = self.policy.services.get(s.service)
         if service and service.runbook_url:
             bookmarks["Runbook"] = service.runbook_url
-        result, failure = await attempt("Slack channel", workflow.execute_activity_method(
-            SlackActivities.slack_ensure_channel,
-            SlackChannelRequest(incident_id=s.incident_id, title=s.title,
-                                invite_user_ids=slack_ids(self.policy, tagged),
-                                channel_prefix=self.policy.response.slack_channel_prefix,
-                                topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
-                                purpose=f"All communication about {s.incident_id} happens here.",
-                                bookmarks=bookmarks), **CHAT))
+        result, failure = await attempt(
+            "Slack channel",
+            workflow.execute_activity_method(
+                SlackActivities.slack_ensure_channel,
+                SlackChannelRequest(
+                    incident_id=s.incident_id,
+                    title=s.title,
+                    invite_user_ids=slack_ids(self.policy, tagged),
+                    channel_prefix=self.policy.response.slack_channel_prefix,
+                    topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+                    purpose=f"All communication about {s.incident_id} happens here.",
+                    bookmarks=bookmarks,
+                ),
+                **CHAT,
+            ),
+        )
         if result is None:
             self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
             return False
         self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
         # The welcome goes first: everything queued while the channel was being made follows it.
-        s.channel_posts.insert(0, ChannelPost(text=self._welcome(), key="channel:welcome",
-                                              mentions=slack_ids(self.policy, tagged)))
+        s.channel_posts.insert(
+            0, ChannelPost(text=self._welcome(), key="channel:welcome", mentions=slack_ids(self.policy, tagged))
+        )
         s.channel = result.channel_id
         return True
 
     def _welcome(self) -> str:
         s = self.s
-        return (f"{s.severity.value} incident {s.incident_id}: {s.title}\n"
-                f"Incident Commander: {incident_commander(s, self.policy)} · Communications Lead: "
-                f"{s.assigned.get(Role.COMMUNICATIONS_LEAD, 'unassigned')}\n"
-                + (f"Conference: {s.conference_url}\n" if s.conference_url else "")
-                + "All communication about this incident happens in this channel.")
+        return (
+            f"{s.severity.value} incident {s.incident_id}: {s.title}\n"
+            f"Incident Commander: {incident_commander(s, self.policy)} · Communications Lead: "
+            f"{s.assigned.get(Role.COMMUNICATIONS_LEAD, 'unassigned')}\n"
+            + (f"Conference: {s.conference_url}\n" if s.conference_url else "")
+            + "All communication about this incident happens in this channel."
+        )

@@ -68,8 +68,9 @@ def check(s: IncidentState, policy: Policy, name: str, d: Decision) -> None:
     allowed = policy.allowed_roles(name)
     if allowed and not any(holds(s, policy, d.actor, role) for role in allowed):
         names = " or ".join(r.value.replace("_", " ") for r in allowed)
-        raise Refusal(f"only the {names} can {name.replace('_', ' ')} on {s.incident_id}; "
-                      f"{d.actor} holds none of those roles")
+        raise Refusal(
+            f"only the {names} can {name.replace('_', ' ')} on {s.incident_id}; {d.actor} holds none of those roles"
+        )
     if s.status is Status.CLOSED:
         raise Refusal(f"{s.incident_id} is closed")
     RULES[type(d)].check(s, d, policy)
@@ -98,8 +99,10 @@ def _open(s: IncidentState) -> None:
 def _confirmed(s: IncidentState, what: str) -> None:
     _open(s)
     if not s.confirmed:
-        raise Refusal(f"{s.incident_id} is not confirmed as an incident yet: classify it before you {what} "
-                      f"(incidentctl classify {s.incident_id} --kind incident)")
+        raise Refusal(
+            f"{s.incident_id} is not confirmed as an incident yet: classify it before you {what} "
+            f"(incidentctl classify {s.incident_id} --kind incident)"
+        )
 
 
 def _resolved(s: IncidentState, what: str) -> None:
@@ -128,10 +131,15 @@ def _check_set_phase(s: IncidentState, d: SetPhase, policy: Policy) -> None:
     _confirmed(s, "move its phase")
     allowed = PHASE_MOVES.get(s.phase, set())
     if d.phase not in allowed:
-        hint = {Phase.RESOLUTION: " (use resolve)", Phase.PUBLISHING: " (use publish)",
-                Phase.CLOSED: " (use close)"}.get(d.phase, "")
-        raise Refusal(f"{s.incident_id} cannot move from {s.phase.value} to {d.phase.value}{hint}; "
-                      f"allowed: {', '.join(sorted(p.value for p in allowed)) or 'none'}")
+        hint = {
+            Phase.RESOLUTION: " (use resolve)",
+            Phase.PUBLISHING: " (use publish)",
+            Phase.CLOSED: " (use close)",
+        }.get(d.phase, "")
+        raise Refusal(
+            f"{s.incident_id} cannot move from {s.phase.value} to {d.phase.value}{hint}; "
+            f"allowed: {', '.join(sorted(p.value for p in allowed)) or 'none'}"
+        )
 
 
 def _check_assign_task(s: IncidentState, d: AssignTask, policy: Policy) -> None:
@@ -152,14 +160,18 @@ def _check_trigger_business_incident(s: IncidentState, d: TriggerBusinessInciden
     if s.business_incident:
         raise Refusal(f"{s.incident_id} is already a business incident")
     if s.phase not in BUSINESS_INCIDENT_PHASES:
-        raise Refusal(f"a business incident begins during investigation or identification; "
-                      f"{s.incident_id} is in {s.phase.value}")
+        raise Refusal(
+            f"a business incident begins during investigation or identification; {s.incident_id} is in {s.phase.value}"
+        )
 
 
 def _check_resolve(s: IncidentState, d: Resolve, policy: Policy) -> None:
     _confirmed(s, "resolve it")
-    missing = [n for n, v in (("overview", d.overview), ("how it was resolved", d.how_resolved),
-                              ("prevention", d.prevention)) if not v.strip()]
+    missing = [
+        n
+        for n, v in (("overview", d.overview), ("how it was resolved", d.how_resolved), ("prevention", d.prevention))
+        if not v.strip()
+    ]
     if missing:
         raise Refusal(f"the resolution message needs {', '.join(missing)}")
 
@@ -187,8 +199,10 @@ def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
     _resolved(s, "close it")
     unfinished = [t.task_id for t in s.tasks if not t.done]
     if unfinished:
-        raise Refusal(f"{s.incident_id} cannot close: tasks {', '.join(unfinished)} are not done "
-                      f"(incidentctl task done {s.incident_id} TASK)")
+        raise Refusal(
+            f"{s.incident_id} cannot close: tasks {', '.join(unfinished)} are not done "
+            f"(incidentctl task done {s.incident_id} TASK)"
+        )
     missing = documentation_missing(s, policy)
     if missing:
         raise Refusal(f"{s.incident_id} cannot close: documentation incomplete, missing {', '.join(missing)}")
@@ -234,8 +248,10 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
         s.scope = d.scope
     if d.kind:
         s.kind, s.assessed_by = d.kind, d.actor
-    text = (f"classified {s.kind.value if s.kind else 'unassessed'}, {s.severity.value} ({s.severity.priority}), "
-            f"{s.scope.value}; action plan owner {scope_owner(s, policy) or 'nobody'}")
+    text = (
+        f"classified {s.kind.value if s.kind else 'unassessed'}, {s.severity.value} ({s.severity.priority}), "
+        f"{s.scope.value}; action plan owner {scope_owner(s, policy) or 'nobody'}"
+    )
     if s.confirmed:
         s.next_update_due = cadence_due(policy, s.severity, now)
         s.update_nudged = False
@@ -250,8 +266,11 @@ def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
     s.acknowledged_by = s.acknowledged_at = None
     s.escalation_round += 1
     text = f"; raised from {before.value}: paged afresh"
-    if (s.severity in policy.comms.auto_trigger_severities and not s.business_incident
-            and s.phase in BUSINESS_INCIDENT_PHASES):
+    if (
+        s.severity in policy.comms.auto_trigger_severities
+        and not s.business_incident
+        and s.phase in BUSINESS_INCIDENT_PHASES
+    ):
         s.business_incident, s.business_incident_by = True, "policy"
         s.business_incident_reason = f"every {s.severity.value} is a business incident"
         text += f"; {s.business_incident_reason}"
@@ -284,8 +303,13 @@ def _status_update(s: IncidentState, d: StatusUpdate, policy: Policy, now: datet
 
 
 def _assign_task(s: IncidentState, d: AssignTask, policy: Policy, now: datetime) -> str:
-    task = Task(task_id=f"T{len(s.tasks) + 1}", title=d.title, assignee=d.assignee,
-                business_impact=d.business_impact, created_at=now)
+    task = Task(
+        task_id=f"T{len(s.tasks) + 1}",
+        title=d.title,
+        assignee=d.assignee,
+        business_impact=d.business_impact,
+        created_at=now,
+    )
     s.tasks = prioritised([*s.tasks, task])
     return f"task {task.task_id} ({d.business_impact.priority} priority) assigned to {d.assignee}: {d.title}"
 

@@ -22,10 +22,12 @@ ALL: list[SearchAttributeKey[Any]] = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, K
 
 async def register(client: Client) -> None:
     """Register every key on a server started without them (the time-skipping test server)."""
-    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL},
-    ))
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL},
+        )
+    )
 
 
 def cli_flags() -> list[str]:

@@ -58,9 +58,13 @@ class Watches:
         if not developer:
             self.out.note("estimate", "No responsible developer to ask for an estimate")
             return
-        self.out.reach([developer], SLACK, f"{self.s.incident_id} is assigned to you. Please give an estimate for "
-                       f"resolution (incidentctl estimate {self.s.incident_id} MINUTES).",
-                       f"estimate:request:{self.s.reopens}")
+        self.out.reach(
+            [developer],
+            SLACK,
+            f"{self.s.incident_id} is assigned to you. Please give an estimate for "
+            f"resolution (incidentctl estimate {self.s.incident_id} MINUTES).",
+            f"estimate:request:{self.s.reopens}",
+        )
         self.out.note("estimate", f"Asked {developer} for an estimate")
 
     async def check_back_on_estimates(self) -> None:
@@ -70,8 +74,13 @@ class Watches:
             due = await deadline.passed()
             who = self.s.estimate_by or self.s.assigned.get(Role.RESPONSIBLE_DEVELOPER, "")
             self.s.estimate_due = None
-            self.out.reach([who], SLACK, f"Your estimate for {self.s.incident_id} has elapsed: where are we? "
-                           f"(incidentctl note / estimate {self.s.incident_id})", f"estimate:elapsed:{due:%Y%m%d%H%M}")
+            self.out.reach(
+                [who],
+                SLACK,
+                f"Your estimate for {self.s.incident_id} has elapsed: where are we? "
+                f"(incidentctl note / estimate {self.s.incident_id})",
+                f"estimate:elapsed:{due:%Y%m%d%H%M}",
+            )
             self.out.note("estimate", f"Estimate elapsed; checked back with {who}")
 
     async def convene_call_without_progress(self) -> None:
@@ -83,8 +92,10 @@ class Watches:
             s.calls_convened += 1
             s.progress_due = progress_window(self.policy, workflow.now())
             people = people_for(s, self.policy, self.policy.response.call_roles)
-            text = (f"No progress on {s.incident_id} in {self.policy.response.progress_window_minutes} min: "
-                    f"join the call now: {s.conference_url or 'the incident channel'}")
+            text = (
+                f"No progress on {s.incident_id} in {self.policy.response.progress_window_minutes} min: "
+                f"join the call now: {s.conference_url or 'the incident channel'}"
+            )
             self.out.reach(people, [Channel.PAGE, Channel.SLACK], text, f"call:{s.calls_convened}")
             self.out.post(text, f"call:{s.calls_convened}", mentions=slack_ids(self.policy, people))
             self.out.note("call", f"Call convened with {', '.join(people)} (no progress)")
@@ -95,14 +106,24 @@ class Watches:
         before = self.policy.cadence.nudge_before_minutes
         if not before:
             return
-        deadline = Deadline(lambda: None if self.s.update_nudged or not self.s.next_update_due
-                            else self._when_open(self.s.next_update_due - timedelta(minutes=before)))
+        deadline = Deadline(
+            lambda: (
+                None
+                if self.s.update_nudged or not self.s.next_update_due
+                else self._when_open(self.s.next_update_due - timedelta(minutes=before))
+            )
+        )
         while True:
             await deadline.passed()
             owner, due = update_owner(self.s, self.policy), self.s.next_update_due
             self.s.update_nudged = True
-            self.out.reach([owner], SLACK, f"A status update on {self.s.incident_id} is due at {due:%H:%M} UTC "
-                           f"(incidentctl update {self.s.incident_id} TEXT).", f"update-nudge:{due:%Y%m%d%H%M}")
+            self.out.reach(
+                [owner],
+                SLACK,
+                f"A status update on {self.s.incident_id} is due at {due:%H:%M} UTC "
+                f"(incidentctl update {self.s.incident_id} TEXT).",
+                f"update-nudge:{due:%Y%m%d%H%M}",
+            )
             self.out.note("cadence", f"Reminded {owner}: status update due at {due:%H:%M}")
 
     async def report_missed_updates(self) -> None:
@@ -113,8 +134,12 @@ class Watches:
             s.updates_missed += 1
             # the next interval counts from the missed one; an update given meanwhile moves it again
             s.next_update_due, s.update_nudged = cadence_due(self.policy, s.severity, missed), False
-            self.out.reach([ic], SLACK, f"The status update on {s.incident_id} due at {missed:%H:%M} UTC was missed.",
-                           f"update-missed:{missed:%Y%m%d%H%M}")
+            self.out.reach(
+                [ic],
+                SLACK,
+                f"The status update on {s.incident_id} due at {missed:%H:%M} UTC was missed.",
+                f"update-missed:{missed:%Y%m%d%H%M}",
+            )
             self.out.note("cadence", f"Status update due at {missed:%H:%M} missed; told {ic}")
 
     def distribute_status_update(self, actor: str, text: str, number: int) -> None:
@@ -131,14 +156,17 @@ class Watches:
         return None if service_restored(self.s) else self._when_open(due)
 
     async def warn_before_rto(self) -> None:
-        deadline = Deadline(lambda: None if self.s.rto_warned
-                            else self._rto_watched(rto_warning_at(self.s, self.policy)))
+        deadline = Deadline(
+            lambda: None if self.s.rto_warned else self._rto_watched(rto_warning_at(self.s, self.policy))
+        )
         while True:
             await deadline.passed()
             s, service = self.s, self.policy.services[self.s.service]
             s.rto_warned = True
-            text = (f"RTO warning: {s.incident_id} has used {int(self.policy.response.rto_warning_ratio * 100)} % "
-                    f"of the {service.rto_minutes} min RTO for {s.service}")
+            text = (
+                f"RTO warning: {s.incident_id} has used {int(self.policy.response.rto_warning_ratio * 100)} % "
+                f"of the {service.rto_minutes} min RTO for {s.service}"
+            )
             ic = incident_commander(s, self.policy)
             self.out.post(text, f"rto:warning:{s.reopens}", mentions=slack_ids(self.policy, [ic]))
             self.out.note("rto", text)
@@ -150,8 +178,9 @@ class Watches:
             s = self.s
             s.rto_breached = True
             minutes = self.policy.services[s.service].rto_minutes
-            self.escalate_breach(f"RTO breached: {s.service} not restored within {minutes} min",
-                                 f"rto:breach:{s.reopens}")
+            self.escalate_breach(
+                f"RTO breached: {s.service} not restored within {minutes} min", f"rto:breach:{s.reopens}"
+            )
 
     def check_data_loss(self, minutes: int) -> None:
         """Seed 003's RPO: warn at the policy's share of the objective, escalate a breach."""
@@ -159,8 +188,10 @@ class Watches:
         if not (service and service.rpo_minutes):
             return
         if minutes > service.rpo_minutes:
-            self.escalate_breach(f"RPO breached: {minutes} min of data lost, objective {service.rpo_minutes} min",
-                                 f"rpo:breach:{minutes}")
+            self.escalate_breach(
+                f"RPO breached: {minutes} min of data lost, objective {service.rpo_minutes} min",
+                f"rpo:breach:{minutes}",
+            )
         elif minutes >= service.rpo_minutes * self.policy.response.rto_warning_ratio:
             text = f"RPO warning: {minutes} min of data lost, objective {service.rpo_minutes} min"
             self.out.post(f"{self.s.incident_id}: {text}", f"rpo:warning:{minutes}")
@@ -184,12 +215,20 @@ class Watches:
         people = self.policy.expand(hours.out_of_hours_notify, s.assigned)
 
         def record(reached: Reached) -> None:
-            self.out.note("out_of_hours", f"Out of business hours ({hours.timezone}): leadership reached: "
-                          + "; ".join(reached.lines or ["nobody"]))
+            self.out.note(
+                "out_of_hours",
+                f"Out of business hours ({hours.timezone}): leadership reached: "
+                + "; ".join(reached.lines or ["nobody"]),
+            )
 
-        self.out.reach(people, hours.out_of_hours_channels,
-                       f"Out of hours: [{s.severity.value}] {s.incident_id}: {s.title}. Immediate attention needed. "
-                       f"{self.ui_url}".strip(), f"out-of-hours:{s.reopens}", then=record)
+        self.out.reach(
+            people,
+            hours.out_of_hours_channels,
+            f"Out of hours: [{s.severity.value}] {s.incident_id}: {s.title}. Immediate attention needed. "
+            f"{self.ui_url}".strip(),
+            f"out-of-hours:{s.reopens}",
+            then=record,
+        )
 
     # --- seed 004: the business incident's message loop -------------------------------------------
 
@@ -214,9 +253,17 @@ class Watches:
         workflow_id = comms_workflow_id(s.occurrence)
         try:
             await workflow.start_child_workflow(
-                CommsWorkflow.run, CommsInput(facts=s.facts(self.ui_url), policy=self.policy,
-                                              triggered_by=s.business_incident_by, reason=s.business_incident_reason),
-                id=workflow_id, parent_close_policy=ParentClosePolicy.ABANDON, priority=STAKEHOLDERS)
+                CommsWorkflow.run,
+                CommsInput(
+                    facts=s.facts(self.ui_url),
+                    policy=self.policy,
+                    triggered_by=s.business_incident_by,
+                    reason=s.business_incident_reason,
+                ),
+                id=workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                priority=STAKEHOLDERS,
+            )
         except WorkflowAlreadyStartedError:
             self.out.note("business_incident", f"Message loop {workflow_id} is already running")
         s.comms_workflow_id = workflow_id
@@ -228,6 +275,7 @@ class Watches:
         facts = self.s.facts(self.ui_url).model_copy(update={"phase": phase})
         try:
             await workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
-                CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts))
+                CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
+            )
         except Exception:
             workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)

@@ -25,11 +25,9 @@ async def drill_seed(seed: str) -> DrillReport:
     return await drill(POLICIES / f"{seed}.toml", SCENARIOS / f"{seed}.yaml")
 
 
-def events(report: DrillReport, source: str | None = None, kind: str | None = None,
-           text: str = "") -> list[DrillEvent]:
+def events(report: DrillReport, source: str | None = None, kind: str | None = None, text: str = "") -> list[DrillEvent]:
     """The timeline's events of one source and kind whose text contains `text`, in time order."""
-    return [e for e in report.events
-            if source in (None, e.source) and kind in (None, e.kind) and text in e.text]
+    return [e for e in report.events if source in (None, e.source) and kind in (None, e.kind) and text in e.text]
 
 
 def minutes(found: list[DrillEvent]) -> list[float]:

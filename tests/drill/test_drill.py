@@ -39,23 +39,34 @@ def scenario_file(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Pat
     return path
 
 
-@pytest.mark.parametrize(("text", "wrong"), [
-    (ALERT + "- {at: 5, as: dana, do: review, message: investigation/internal_stakeholders, verdict: maybe}",
-     "steps[1].verdict: Input should be 'approve' or 'object'"),
-    (ALERT + "- {at: 5, as: zed, do: acknowledge}", "steps[1].as: 'zed' is not a person in the policy"),
-    (ALERT + "- {at: 5, as: bob, do: ack}", "steps[1].do: no step 'ack'; known: acknowledge, "),
-    (ALERT + "- {at: 5, as: bob, do: draft}", "steps[1].message: draft is a step on one message"),
-    (ALERT + "- {at: 5, as: bob, do: set_phase, phase: identification, urgency: high}",
-     "steps[1]: set_phase has no field urgency; it takes note, phase"),
-    (ALERT + "- {at: 5, as: bob, do: estimate, minutes: 0}", "steps[1].minutes: Input should be greater than 0"),
-    (ALERT + "- {at: 5, do: acknowledge}", "steps[1]: Value error, who does acknowledge? add `as: PERSON`"),
-    (ALERT + "- {at: 3, as: bob, do: acknowledge}\n- {at: 2, as: bob, do: acknowledge}",
-     "steps[2] at minute 2 comes before steps[1] at minute 3"),
-    ("- {at: 0, as: bob, do: acknowledge}", "steps[0] must be an `alert`"),
-    ("start: 2026-11-23T03:00:00\nsteps:\n" + ALERT.replace("- ", "  - ", 1).replace("\n  alert", "\n    alert"),
-     "start: Value error, give the start a UTC offset"),
-    ("steps: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "wrong"),
+    [
+        (
+            ALERT + "- {at: 5, as: dana, do: review, message: investigation/internal_stakeholders, verdict: maybe}",
+            "steps[1].verdict: Input should be 'approve' or 'object'",
+        ),
+        (ALERT + "- {at: 5, as: zed, do: acknowledge}", "steps[1].as: 'zed' is not a person in the policy"),
+        (ALERT + "- {at: 5, as: bob, do: ack}", "steps[1].do: no step 'ack'; known: acknowledge, "),
+        (ALERT + "- {at: 5, as: bob, do: draft}", "steps[1].message: draft is a step on one message"),
+        (
+            ALERT + "- {at: 5, as: bob, do: set_phase, phase: identification, urgency: high}",
+            "steps[1]: set_phase has no field urgency; it takes note, phase",
+        ),
+        (ALERT + "- {at: 5, as: bob, do: estimate, minutes: 0}", "steps[1].minutes: Input should be greater than 0"),
+        (ALERT + "- {at: 5, do: acknowledge}", "steps[1]: Value error, who does acknowledge? add `as: PERSON`"),
+        (
+            ALERT + "- {at: 3, as: bob, do: acknowledge}\n- {at: 2, as: bob, do: acknowledge}",
+            "steps[2] at minute 2 comes before steps[1] at minute 3",
+        ),
+        ("- {at: 0, as: bob, do: acknowledge}", "steps[0] must be an `alert`"),
+        (
+            "start: 2026-11-23T03:00:00\nsteps:\n" + ALERT.replace("- ", "  - ", 1).replace("\n  alert", "\n    alert"),
+            "start: Value error, give the start a UTC offset",
+        ),
+        ("steps: [\n", "not valid YAML"),
+    ],
+)
 def test_an_invalid_scenario_is_refused_with_the_field(tmp_path: Path, text: str, wrong: str) -> None:
     path = scenario_file(tmp_path, text)
     line = refusal("--policy", str(EXAMPLE_POLICY), "--scenario", str(path))
@@ -71,10 +82,13 @@ def test_an_invalid_policy_is_refused_with_the_field(tmp_path: Path) -> None:
 
 
 async def test_a_refused_step_is_on_the_timeline_and_the_drill_goes_on(tmp_path: Path) -> None:
-    path = scenario_file(tmp_path, ALERT + "- {at: 2, as: carol, do: acknowledge}\n"
-                         "- {at: 3, as: bob, do: resolve, overview: a, how_resolved: b, prevention: c}\n"
-                         "- {at: 4, as: alice, do: classify, kind: incident}\n"
-                         "- {at: 5, as: alice, do: acknowledge}\n")
+    path = scenario_file(
+        tmp_path,
+        ALERT + "- {at: 2, as: carol, do: acknowledge}\n"
+        "- {at: 3, as: bob, do: resolve, overview: a, how_resolved: b, prevention: c}\n"
+        "- {at: 4, as: alice, do: classify, kind: incident}\n"
+        "- {at: 5, as: alice, do: acknowledge}\n",
+    )
     report = await drill(EXAMPLE_POLICY, path)
     resolve, acknowledge = events(report, "refused")
     assert resolve.kind == "resolve" and resolve.actor == "bob" and acknowledge.kind == "acknowledge"
@@ -86,8 +100,11 @@ async def test_a_refused_step_is_on_the_timeline_and_the_drill_goes_on(tmp_path:
 
 
 async def test_seed001_a_disturbance_is_logged_and_closed_without_paging(tmp_path: Path) -> None:
-    path = scenario_file(tmp_path, "- at: 0\n  alert: {title: One user cannot print an invoice, service: billing}\n"
-                                   "- {at: 4, as: sara, do: classify, kind: disturbance}\n")
+    path = scenario_file(
+        tmp_path,
+        "- at: 0\n  alert: {title: One user cannot print an invoice, service: billing}\n"
+        "- {at: 4, as: sara, do: classify, kind: disturbance}\n",
+    )
     report = await drill(POLICIES / "001-process-flow.toml", path)
     assert report.incident.status is Status.CLOSED and not report.sent("page_open")
     assert [e.data["fields"]["event"] for e in report.sent("append_incident_log")] == ["disturbance"]
@@ -95,8 +112,11 @@ async def test_seed001_a_disturbance_is_logged_and_closed_without_paging(tmp_pat
 
 
 async def test_a_past_start_keeps_its_weekday_and_time_and_says_so(tmp_path: Path) -> None:
-    path = scenario_file(tmp_path, "start: 2020-01-06T03:00:00+02:00\nuntil: 1\nsteps:\n"
-                                   "  - at: 0\n    alert: {title: Checkout down, severity: SEV1, service: shop}\n")
+    path = scenario_file(
+        tmp_path,
+        "start: 2020-01-06T03:00:00+02:00\nuntil: 1\nsteps:\n"
+        "  - at: 0\n    alert: {title: Checkout down, severity: SEV1, service: shop}\n",
+    )
     report = await drill(POLICIES / "002-agency.toml", path)
     local = report.started_at.astimezone(ZoneInfo("Europe/Kyiv"))
     assert (local.weekday(), local.hour, local.minute) == (0, 3, 0)  # a Monday, 03:00 in Kyiv
@@ -106,8 +126,17 @@ async def test_a_past_start_keeps_its_weekday_and_time_and_says_so(tmp_path: Pat
 
 
 def test_json_output_is_the_report() -> None:
-    result = CliRunner().invoke(app, ["drill", "--policy", str(POLICIES / "000-payments.toml"),
-                                      "--scenario", str(SCENARIOS / "000-payments.yaml"), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "drill",
+            "--policy",
+            str(POLICIES / "000-payments.toml"),
+            "--scenario",
+            str(SCENARIOS / "000-payments.yaml"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["incident"]["status"] == "closed" and report["unanswered"] == []
@@ -148,8 +177,10 @@ def test_a_bare_utc_time_is_the_one_nearest_the_event_even_across_midnight() -> 
     kyiv = ZoneInfo("Europe/Kyiv")
     late = datetime(2026, 11, 30, 23, 50, tzinfo=UTC)
     assert _on_clock("due at 00:20 UTC", late, kyiv) == "due at 02:20 EET"  # the next day's 00:20
-    assert _on_clock("began 23:40 UTC, next 2026-12-01 00:20 UTC", late, kyiv) == \
-        "began 01:40 EET, next 2026-12-01 02:20 EET"
+    assert (
+        _on_clock("began 23:40 UTC, next 2026-12-01 00:20 UTC", late, kyiv)
+        == "began 01:40 EET, next 2026-12-01 02:20 EET"
+    )
     assert _on_clock("at 12:00 UTC", late, ZoneInfo("UTC")) == "at 12:00 UTC"
 
 
@@ -164,7 +195,16 @@ def test_the_cli_reports_the_drills_whole_wall_time(monkeypatch: pytest.MonkeyPa
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(starter.drill, "run_drill", slow_to_start)
-    result = CliRunner().invoke(app, ["drill", "--policy", str(POLICIES / "000-payments.toml"),
-                                      "--scenario", str(SCENARIOS / "000-payments.yaml"), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "drill",
+            "--policy",
+            str(POLICIES / "000-payments.toml"),
+            "--scenario",
+            str(SCENARIOS / "000-payments.yaml"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["wall_seconds"] >= 1.5

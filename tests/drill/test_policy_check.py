@@ -28,8 +28,9 @@ def problems_after(change: Callable[[dict[str, Any]], None]) -> dict[str, str]:
     return {p.path: p.message for p in check_policy(Policy.model_validate(raw))}
 
 
-@pytest.mark.parametrize("path", [ROOT / "examples" / "policy.toml", *(POLICIES / f"{s}.toml" for s in SEEDS)],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [ROOT / "examples" / "policy.toml", *(POLICIES / f"{s}.toml" for s in SEEDS)], ids=lambda p: p.stem
+)
 def test_shipped_policies_are_clean(path: Path) -> None:
     result = CliRunner().invoke(app, ["policy", "check", str(path)])
     assert result.exit_code == 0, result.output
@@ -48,6 +49,7 @@ def test_incident_commander_pmo_and_message_loop_roles_held_by_nobody() -> None:
     def change(raw: dict[str, Any]) -> None:
         for role in ("incident_commander", "project_manager", "pmo", "legal_officer", "elt_approver"):
             raw["roles"].pop(role)
+
     found = problems_after(change)
     assert "roles.incident_commander" in found
     assert "role pmo" in found["post_incident.notify_pmo"]
@@ -61,6 +63,7 @@ def test_message_loop_roles_are_not_required_when_the_loop_never_runs() -> None:
         for role in ("business_lead", "technical_slt", "legal_officer", "elt_approver", "distributor"):
             raw["roles"].pop(role)
         raw["comms"]["auto_trigger_severities"] = []
+
     assert problems_after(change) == {}
 
 
@@ -69,9 +72,11 @@ def test_a_channel_without_the_persons_contact() -> None:
         raw["escalation"]["tiers"][1]["notify"] = ["carol"]  # reached by page: carol has no pager_id
         raw["business_hours"]["out_of_hours_notify"] = ["role:cto", "bob"]  # Telegram: bob has none
         del raw["people"]["erin"]["slack_user_id"]  # the message loop DMs its Messaging Officer
+
     found = problems_after(change)
-    assert found["people.carol.pager_id"] == ("carol is reached by page (escalation.tiers[1].notify) "
-                                               "but has no pager_id")
+    assert found["people.carol.pager_id"] == (
+        "carol is reached by page (escalation.tiers[1].notify) but has no pager_id"
+    )
     assert "business_hours.out_of_hours_notify" in found["people.bob.telegram_chat_id"]
     assert "(comms)" in found["people.erin.slack_user_id"]
 
@@ -83,6 +88,7 @@ def test_audiences_services_and_slack_users() -> None:
         raw["comms"]["recipients"]["internal_email"] = []
         raw["services"]["checkout"]["owner"] = ""
         raw["slack_users"] = {"U0GHOST": "ghost"}
+
     found = problems_after(change)
     assert "internal_stakeholders has no recipients" in found["comms.audience_order[0]"]
     assert "Big Biller Ltd has no contact" in found["comms.recipients.strategic_customers[0].contacts"]
@@ -98,16 +104,23 @@ def test_problems_exit_1_one_line_each_and_json(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{path}: post_incident.notify_pmo: role pmo is held by nobody (add a person to roles.pmo)",
-        f"{path}: 1 problem(s)"]
+        f"{path}: 1 problem(s)",
+    ]
     as_json = json.loads(CliRunner().invoke(app, ["policy", "check", str(path), "--json"]).stdout)
-    assert as_json == {"file": str(path), "ok": False, "problems": [
-        {"path": "post_incident.notify_pmo", "message": "role pmo is held by nobody (add a person to roles.pmo)"}]}
+    assert as_json == {
+        "file": str(path),
+        "ok": False,
+        "problems": [
+            {"path": "post_incident.notify_pmo", "message": "role pmo is held by nobody (add a person to roles.pmo)"}
+        ],
+    }
 
 
 def test_a_policy_that_does_not_load_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
-    path.write_text((ROOT / "examples" / "policy.toml").read_text().replace('name = "Bob Ortiz"',
-                                                                           'name = "Bob Ortiz"\nslak = "x"'))
+    path.write_text(
+        (ROOT / "examples" / "policy.toml").read_text().replace('name = "Bob Ortiz"', 'name = "Bob Ortiz"\nslak = "x"')
+    )
     result = CliRunner().invoke(app, ["policy", "check", str(path)])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"incidentctl: {path}: people.bob.slak: Extra inputs are not permitted"

@@ -14,8 +14,13 @@ from tests.drill.helpers import drill_seed, events, minutes, step_minute
 from workflows.comms_model import ApprovalKind, Step
 from workflows.vocabulary import Phase, Status
 
-SUMMARY_HEADINGS = ["What happened", "How the issue was identified", "Root cause",
-                    "Steps taken (communication and technical)", "Key takeaways and recommendations"]
+SUMMARY_HEADINGS = [
+    "What happened",
+    "How the issue was identified",
+    "Root cause",
+    "Steps taken (communication and technical)",
+    "Key takeaways and recommendations",
+]
 
 
 def sent_to(report, activity: str, person: str, text: str = "") -> list[float]:
@@ -50,8 +55,9 @@ async def test_seed000_assessed_then_opsgenie_zoom_one_channel_and_comms_lead_ga
     # regular internal updates, the resolution message (overview, how, prevention), the review
     assert sent_to(report, "slack_direct_message", "vic", "Status update") == pytest.approx([28, 55], abs=0.5)
     resolution = [e for e in report.sent("slack_post") if e.text.startswith("RESOLVED")]
-    assert resolution and all(part in resolution[0].text for part in ("Overview:", "How it was resolved:",
-                                                                      "Prevention:"))
+    assert resolution and all(
+        part in resolution[0].text for part in ("Overview:", "How it was resolved:", "Prevention:")
+    )
     assert report.incident.checklist["review_held"] and report.incident.status is Status.CLOSED
     assert report.unanswered == []
 
@@ -105,15 +111,17 @@ async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents
     for lead in ("oleh", "alex"):
         updates = sent_to(report, "slack_direct_message", lead, "Status update on")
         assert len(updates) == 3 and all(b - a <= 30 for a, b in zip([0, *updates], updates, strict=False))
-    assert len([e for e in report.sent("send_email") if e.to == ["it@shop-client.example"]
-                and "Update:" in e.text]) == 3
+    assert (
+        len([e for e in report.sent("send_email") if e.to == ["it@shop-client.example"] and "Update:" in e.text]) == 3
+    )
     assert not events(report, "incident", "cadence", "missed")
     # after the resolution: both incident logs, the PMO, the summary with its five headings
     resolved = step_minute(report, "paula resolve")
     after = [e for e in report.sent("append_incident_log") if e.minute >= resolved]
     assert {e.data["log"] for e in after} >= {"project", "global"}
     assert [e.minute for e in report.sent() if "pmo" in e.to and "agenda" in e.text] == [
-        pytest.approx(resolved, abs=0.05)]
+        pytest.approx(resolved, abs=0.05)
+    ]
     summary = report.sent("write_postmortem")[0]
     assert summary.minute == pytest.approx(resolved, abs=0.05)
     assert list(summary.data["sections"]) == SUMMARY_HEADINGS
@@ -158,16 +166,21 @@ async def test_seed004_nine_messages_through_the_loop_over_all_seven_phases_in_u
     wall = (datetime.now(UTC) - began).total_seconds()
     assert wall < 10, f"a full SEV1 business incident drill took {wall:.1f} s"
     assert report.comms is not None
-    assert report.messages_sent() == [f"{phase}/{audience}" for phase in ("investigation", "identification",
-                                                                           "resolution")
-                                      for audience in ("internal_stakeholders", "strategic_customers",
-                                                       "all_customers")]
+    assert report.messages_sent() == [
+        f"{phase}/{audience}"
+        for phase in ("investigation", "identification", "resolution")
+        for audience in ("internal_stakeholders", "strategic_customers", "all_customers")
+    ]
     assert all(s.accepted for s in report.steps), [s for s in report.steps if not s.accepted]
     for m in report.comms.messages:
         kinds = {a.kind: a.by for a in m.approvals}
         assert kinds == {ApprovalKind.ELT: "elliot", ApprovalKind.SEND: "ines"}, m.message_id
-        sent_after = [e.at for e in report.events if e.kind in ("slack_post", "send_email", "statuspage_upsert")
-                      and f":comms:{m.message_id}:" in e.data.get("idempotency_key", "")]
+        sent_after = [
+            e.at
+            for e in report.events
+            if e.kind in ("slack_post", "send_email", "statuspage_upsert")
+            and f":comms:{m.message_id}:" in e.data.get("idempotency_key", "")
+        ]
         send_approval = next(a.at for a in m.approvals if a.kind is ApprovalKind.SEND)
         assert sent_after and min(sent_after) > send_approval, f"{m.message_id} went out before the IC approved"
     first = report.comms.messages[0]

@@ -40,8 +40,7 @@ class FakeOpsGenie(FakePeer):
         self.app.router.add_get("/v2/alerts/{identifier}/notes", self._list_notes)
 
     def configure(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"opsgenie_api_key": SecretStr(OPSGENIE_KEY),
-                                           "opsgenie_api_url": self.url})
+        return settings.model_copy(update={"opsgenie_api_key": SecretStr(OPSGENIE_KEY), "opsgenie_api_url": self.url})
 
     def _refused(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"GenieKey {OPSGENIE_KEY}":
@@ -55,11 +54,17 @@ class FakeOpsGenie(FakePeer):
             return refused
         body = params(request)
         if not body.get("message"):
-            return _opsgenie(422, message="Request body is not processable. Please check the errors.",
-                             errors={"message": "Message can not be empty."})
+            return _opsgenie(
+                422,
+                message="Request body is not processable. Please check the errors.",
+                errors={"message": "Message can not be empty."},
+            )
         if len(body["message"]) > 130:
-            return _opsgenie(422, message="Request body is not processable. Please check the errors.",
-                             errors={"message": "Message can not be longer than 130 characters."})
+            return _opsgenie(
+                422,
+                message="Request body is not processable. Please check the errors.",
+                errors={"message": "Message can not be longer than 130 characters."},
+            )
         alias = body.get("alias", "")
         if alias in self.alerts and self.alerts[alias].status == "open":
             self.alerts[alias].count += 1  # OpsGenie's de-duplication: no new notification
@@ -78,8 +83,9 @@ class FakeOpsGenie(FakePeer):
             elif action == "close":
                 alert.status = "closed"
             elif action == "notes":
-                alert.notes.append({"note": body.get("note", ""), "owner": body.get("user", ""),
-                                    "offset": str(next(self._offsets))})
+                alert.notes.append(
+                    {"note": body.get("note", ""), "owner": body.get("user", ""), "offset": str(next(self._offsets))}
+                )
         return _opsgenie(202, result="Request will be processed")
 
     async def _list_notes(self, request: web.Request) -> web.Response:
@@ -88,7 +94,7 @@ class FakeOpsGenie(FakePeer):
         alert = self.alerts.get(request.match_info["identifier"])
         if alert is None:
             return _opsgenie(404, message="Alert does not exist")
-        newest_first = list(reversed(alert.notes))[:int(request.query.get("limit", 100))]
+        newest_first = list(reversed(alert.notes))[: int(request.query.get("limit", 100))]
         return _opsgenie(200, data=newest_first, paging={})
 
 
@@ -104,15 +110,17 @@ class FakePagerDuty(FakePeer):
         self.app.router.add_post("/v2/enqueue", self._enqueue)
 
     def configure(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"pagerduty_routing_key": SecretStr(PAGERDUTY_ROUTING_KEY),
-                                           "pagerduty_events_url": self.url})
+        return settings.model_copy(
+            update={"pagerduty_routing_key": SecretStr(PAGERDUTY_ROUTING_KEY), "pagerduty_events_url": self.url}
+        )
 
     async def _enqueue(self, request: web.Request) -> web.Response:
         event = params(request)
         errors = self._problems(event)
         if errors:
-            return web.json_response({"status": "invalid event", "message": "Event object is invalid",
-                                      "errors": errors}, status=400)
+            return web.json_response(
+                {"status": "invalid event", "message": "Event object is invalid", "errors": errors}, status=400
+            )
         key = event.get("dedup_key") or uuid.uuid4().hex
         action = event["event_action"]
         if action == "trigger":
@@ -120,8 +128,7 @@ class FakePagerDuty(FakePeer):
         elif key in self.incidents:
             self.incidents[key] = {"acknowledge": "acknowledged", "resolve": "resolved"}[action]
         self.events.append(event)
-        return web.json_response({"status": "success", "message": "Event processed", "dedup_key": key},
-                                 status=202)
+        return web.json_response({"status": "success", "message": "Event processed", "dedup_key": key}, status=202)
 
     def _problems(self, event: dict[str, Any]) -> list[str]:
         if event.get("routing_key") != PAGERDUTY_ROUTING_KEY:
@@ -132,8 +139,9 @@ class FakePagerDuty(FakePeer):
         if action != "trigger":
             return [] if event.get("dedup_key") else ["'dedup_key' is missing"]
         payload = event.get("payload") or {}
-        problems = [f"'payload.{name}' is missing" for name in ("summary", "source", "severity")
-                    if not payload.get(name)]
+        problems = [
+            f"'payload.{name}' is missing" for name in ("summary", "source", "severity") if not payload.get(name)
+        ]
         if payload.get("severity") and payload["severity"] not in PAGERDUTY_SEVERITIES:
             problems.append("'payload.severity' is invalid (must be one of critical, error, warning, info)")
         return problems

@@ -51,8 +51,9 @@ class FakePeer:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def fail(self, path_part: str, status: int, body: Any, *, headers: dict[str, str] | None = None,
-             times: int = 1) -> None:
+    def fail(
+        self, path_part: str, status: int, body: Any, *, headers: dict[str, str] | None = None, times: int = 1
+    ) -> None:
         """Answer the next `times` requests whose path contains `path_part` with this, unprocessed."""
         self.faults.append(Fault(path_part, status, body, headers or {}, times))
 
@@ -73,8 +74,9 @@ class FakePeer:
             if fault.times > 0 and fault.path_part in request.path:
                 fault.times -= 1
                 if isinstance(fault.body, str):  # an HTML error page from a proxy or load balancer
-                    return web.Response(status=fault.status, headers=fault.headers, text=fault.body,
-                                        content_type="text/html")
+                    return web.Response(
+                        status=fault.status, headers=fault.headers, text=fault.body, content_type="text/html"
+                    )
                 return web.json_response(fault.body, status=fault.status, headers=fault.headers)
         response: web.StreamResponse = await handler(request)
         return response

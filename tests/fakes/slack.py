@@ -37,10 +37,16 @@ class Channel:
     bookmarks: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "is_channel": not self.is_im, "is_im": self.is_im,
-                "is_archived": self.is_archived, "is_member": BOT_USER in self.members,
-                "topic": {"value": self.topic, "creator": "", "last_set": 0},
-                "purpose": {"value": self.purpose, "creator": "", "last_set": 0}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not self.is_im,
+            "is_im": self.is_im,
+            "is_archived": self.is_archived,
+            "is_member": BOT_USER in self.members,
+            "topic": {"value": self.topic, "creator": "", "last_set": 0},
+            "purpose": {"value": self.purpose, "creator": "", "last_set": 0},
+        }
 
 
 class FakeSlack(FakePeer):
@@ -58,8 +64,7 @@ class FakeSlack(FakePeer):
 
     def configure(self, settings: Settings) -> Settings:
         """These settings, with Slack pointed at this fake."""
-        return settings.model_copy(update={"slack_bot_token": SecretStr(TOKEN),
-                                           "slack_api_url": f"{self.url}/api/"})
+        return settings.model_copy(update={"slack_bot_token": SecretStr(TOKEN), "slack_api_url": f"{self.url}/api/"})
 
     def add_channel(self, name: str, **fields: Any) -> Channel:
         channel = Channel(id=f"C{next(self._ids):08d}", name=name, **fields)
@@ -79,8 +84,11 @@ class FakeSlack(FakePeer):
     async def _dispatch(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         if time.monotonic() < self.rate_limited_until:
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(self.retry_after_seconds)})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(self.retry_after_seconds)},
+            )
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _error("invalid_auth")
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -107,14 +115,20 @@ class FakeSlack(FakePeer):
         return {"ok": True, "channel": self.add_channel(name).summary()}
 
     def _conversations_list(self, p: dict[str, Any]) -> dict[str, Any]:
-        channels = [c for c in self.channels.values() if not c.is_im
-                    and not (c.is_archived and _truthy(p.get("exclude_archived")))]
+        channels = [
+            c
+            for c in self.channels.values()
+            if not c.is_im and not (c.is_archived and _truthy(p.get("exclude_archived")))
+        ]
         start = int(p.get("cursor") or 0)
         size = min(int(p.get("limit", 100)), self.page_size)
-        page = channels[start:start + size]
+        page = channels[start : start + size]
         more = start + size < len(channels)
-        return {"ok": True, "channels": [c.summary() for c in page],
-                "response_metadata": {"next_cursor": str(start + size) if more else ""}}
+        return {
+            "ok": True,
+            "channels": [c.summary() for c in page],
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     def _conversations_setTopic(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = self._find(p.get("channel", ""))
@@ -160,8 +174,13 @@ class FakeSlack(FakePeer):
         channel = self._find(p.get("channel_id", ""))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        bookmark = {"id": f"Bk{next(self._ids):08d}", "channel_id": channel.id, "title": p["title"],
-                    "type": p["type"], "link": p.get("link", "")}
+        bookmark = {
+            "id": f"Bk{next(self._ids):08d}",
+            "channel_id": channel.id,
+            "title": p["title"],
+            "type": p["type"],
+            "link": p.get("link", ""),
+        }
         channel.bookmarks.append(bookmark)
         return {"ok": True, "bookmark": bookmark}
 
@@ -171,8 +190,7 @@ class FakeSlack(FakePeer):
             return {"ok": False, "error": "user_not_found"}
         channel = self._find(f"dm-{user}")
         if channel is None:
-            channel = Channel(id=f"D{next(self._ids):08d}", name=f"dm-{user}", is_im=True,
-                              members={BOT_USER, user})
+            channel = Channel(id=f"D{next(self._ids):08d}", name=f"dm-{user}", is_im=True, members={BOT_USER, user})
             self.channels[channel.id] = channel
         return {"ok": True, "channel": {"id": channel.id}}
 
@@ -187,8 +205,12 @@ class FakeSlack(FakePeer):
         if not p.get("text") and not p.get("blocks"):
             return {"ok": False, "error": "no_text"}
         metadata = p.get("metadata")
-        message = {"type": "message", "user": BOT_USER, "text": p.get("text", ""),
-                   "ts": f"{int(time.time())}.{next(self._ts):06d}"}
+        message = {
+            "type": "message",
+            "user": BOT_USER,
+            "text": p.get("text", ""),
+            "ts": f"{int(time.time())}.{next(self._ts):06d}",
+        }
         if p.get("blocks"):
             message["blocks"] = p["blocks"] if isinstance(p["blocks"], list) else json.loads(p["blocks"])
         if metadata:

@@ -31,8 +31,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.deliveries: list[Delivery] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if address.endswith("@refused.invalid"):
             return "550 5.1.1 No such user"
         if address.endswith("@busy.invalid"):
@@ -49,7 +48,9 @@ class Mailbox:
 
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     good = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USERNAME.encode(), PASSWORD.encode())
+        USERNAME.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=good)
 
 
@@ -59,8 +60,9 @@ class FakeSmtp:
     def __init__(self, require_login: bool = False) -> None:
         self.mailbox = Mailbox()
         self.port = _free_port()
-        extra: dict[str, Any] = {"authenticator": _authenticate, "auth_required": True,
-                                 "auth_require_tls": False} if require_login else {}
+        extra: dict[str, Any] = (
+            {"authenticator": _authenticate, "auth_required": True, "auth_require_tls": False} if require_login else {}
+        )
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **extra)
 
     async def __aenter__(self) -> Self:
@@ -76,8 +78,12 @@ class FakeSmtp:
 
     def configure(self, settings: Settings, login: bool = False) -> Settings:
         """Plain SMTP on localhost (no certificate to trust), with LOGIN when asked."""
-        update: dict[str, Any] = {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_starttls": False,
-                                  "email_from": "incidents@example.com"}
+        update: dict[str, Any] = {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.port,
+            "smtp_starttls": False,
+            "email_from": "incidents@example.com",
+        }
         if login:
             update |= {"smtp_username": USERNAME, "smtp_password": SecretStr(PASSWORD)}
         return settings.model_copy(update=update)

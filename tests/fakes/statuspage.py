@@ -29,9 +29,13 @@ class FakeStatuspage(FakePeer):
         self.app.router.add_patch(base + "/{incident_id}", self._update)
 
     def configure(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"statuspage_api_key": SecretStr(API_KEY),
-                                           "statuspage_page_id": PAGE_ID,
-                                           "statuspage_api_url": f"{self.url}/v1"})
+        return settings.model_copy(
+            update={
+                "statuspage_api_key": SecretStr(API_KEY),
+                "statuspage_page_id": PAGE_ID,
+                "statuspage_api_url": f"{self.url}/v1",
+            }
+        )
 
     def _refused(self, request: web.Request) -> web.Response | None:
         if request.headers.get("Authorization") != f"OAuth {API_KEY}":
@@ -43,8 +47,9 @@ class FakeStatuspage(FakePeer):
     def _add_update(self, incident: dict[str, Any], status: str, body: str) -> None:
         incident["status"] = status
         incident["updated_at"] = _now()
-        incident["incident_updates"].insert(0, {"id": f"upd{next(self._ids)}", "status": status, "body": body,
-                                                "created_at": _now()})
+        incident["incident_updates"].insert(
+            0, {"id": f"upd{next(self._ids)}", "status": status, "body": body, "created_at": _now()}
+        )
 
     async def _create(self, request: web.Request) -> web.Response:
         if refused := self._refused(request):
@@ -53,8 +58,13 @@ class FakeStatuspage(FakePeer):
         status = fields.get("status", "investigating")
         if not fields.get("name") or status not in STATUSES:
             return web.json_response({"error": ["Name can't be blank or status is invalid"]}, status=422)
-        incident: dict[str, Any] = {"id": f"inc{next(self._ids)}", "name": fields["name"], "page_id": PAGE_ID,
-                                    "created_at": _now(), "incident_updates": []}
+        incident: dict[str, Any] = {
+            "id": f"inc{next(self._ids)}",
+            "name": fields["name"],
+            "page_id": PAGE_ID,
+            "created_at": _now(),
+            "incident_updates": [],
+        }
         self._add_update(incident, status, fields.get("body", ""))
         self.incidents[incident["id"]] = incident
         return web.json_response(incident, status=201)

@@ -26,8 +26,7 @@ class FakeTelegram(FakePeer):
         self.app.router.add_post("/bot{token}/sendMessage", self._send_message)
 
     def configure(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"telegram_bot_token": SecretStr(TOKEN),
-                                           "telegram_api_url": self.url})
+        return settings.model_copy(update={"telegram_bot_token": SecretStr(TOKEN), "telegram_api_url": self.url})
 
     async def _send_message(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != TOKEN:
@@ -43,8 +42,12 @@ class FakeTelegram(FakePeer):
             return _error(403, "Forbidden: bot was blocked by the user")
         if chat_id not in self.chats:
             return _error(400, "Bad Request: chat not found")
-        message = {"message_id": next(self._ids), "date": int(time.time()),
-                   "chat": {"id": int(chat_id), "type": "private"}, "text": text}
+        message = {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "text": text,
+        }
         self.sent.append(message)
         return web.json_response({"ok": True, "result": message})
 

@@ -27,8 +27,9 @@ asyncio.run(main())
 def test_two_worker_processes_write_each_key_once(tmp_path: Path):
     """A retry may run in another worker process than the attempt that wrote the line."""
     path = tmp_path / "outbox.jsonl"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], cwd=ROOT)
-               for name in ("worker-1", "worker-2")]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], cwd=ROOT) for name in ("worker-1", "worker-2")
+    ]
     assert [writer.wait(timeout=60) for writer in writers] == [0, 0]
 
     keys = [entry["key"] for entry in Outbox(path).read()]

@@ -76,8 +76,12 @@ PACE = (1.0, 4.0)  # seconds between one person's decisions, at random
 WINDOW = 2.0
 DECISIONS: list[Decision] = [
     StatusUpdate(actor="alice", text="Rolling back release 42"),
-    Resolve(actor="alice", overview="Checkout answered 500", how_resolved="Rolled back release 42",
-            prevention="Canary deploys"),
+    Resolve(
+        actor="alice",
+        overview="Checkout answered 500",
+        how_resolved="Rolled back release 42",
+        prevention="Canary deploys",
+    ),
     ReviewHeld(actor="alice", notes="Held with the team", root_cause="A bad deploy"),
     PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/checkout"),
     CloseIncident(actor="alice"),
@@ -91,18 +95,27 @@ def drill_policy() -> Policy:
     what happens is what the decisions cause, not timers."""
     policy = load_policy(ROOT / "examples" / "policy.toml")
     far = 600
-    tiers = [Tier(notify=["role:responder"], channels=[Channel.PAGE, Channel.SLACK, Channel.EMAIL, Channel.TELEGRAM],
-                  wait_minutes=far),
-             Tier(notify=["role:cto"], channels=[Channel.PAGE, Channel.SLACK, Channel.EMAIL], wait_minutes=far)]
-    return policy.model_copy(update={
-        "business_hours": policy.business_hours.model_copy(update={"days": []}),
-        "escalation": policy.escalation.model_copy(update={"tiers": tiers, "repeat": 0}),
-        "response": policy.response.model_copy(update={"ack_minutes": far, "progress_window_minutes": 60}),
-        "cadence": policy.cadence.model_copy(update={"update_minutes": dict.fromkeys(Severity, far)}),
-        "services": {name: service.model_copy(update={"rto_minutes": None, "rpo_minutes": None})
-                     for name, service in policy.services.items()},
-        "comms": policy.comms.model_copy(update={"auto_trigger_severities": []}),
-    })
+    tiers = [
+        Tier(
+            notify=["role:responder"],
+            channels=[Channel.PAGE, Channel.SLACK, Channel.EMAIL, Channel.TELEGRAM],
+            wait_minutes=far,
+        ),
+        Tier(notify=["role:cto"], channels=[Channel.PAGE, Channel.SLACK, Channel.EMAIL], wait_minutes=far),
+    ]
+    return policy.model_copy(
+        update={
+            "business_hours": policy.business_hours.model_copy(update={"days": []}),
+            "escalation": policy.escalation.model_copy(update={"tiers": tiers, "repeat": 0}),
+            "response": policy.response.model_copy(update={"ack_minutes": far, "progress_window_minutes": 60}),
+            "cadence": policy.cadence.model_copy(update={"update_minutes": dict.fromkeys(Severity, far)}),
+            "services": {
+                name: service.model_copy(update={"rto_minutes": None, "rpo_minutes": None})
+                for name, service in policy.services.items()
+            },
+            "comms": policy.comms.model_copy(update={"auto_trigger_severities": []}),
+        }
+    )
 
 
 # --- the peers, each delivery stamped with when it arrived ---------------------------------------------------
@@ -178,8 +191,11 @@ def snapshot(into: Path) -> Path:
 
 def environment(settings: Settings, code: Path) -> dict[str, str]:
     """The settings as a worker process reads them: environment variables, nothing from the shell's."""
-    env = {name: value for name, value in os.environ.items()
-           if name.lower() not in Settings.model_fields and not name.startswith("TEMPORAL_")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.lower() not in Settings.model_fields and not name.startswith("TEMPORAL_")
+    }
     for name, value in settings.model_dump().items():
         if value is None:
             continue
@@ -203,16 +219,25 @@ class Workers:
         self.generation += 1
         path = self.cwd / f"worker-{self.generation}.log"
         with path.open("wb") as log:
-            return subprocess.Popen([sys.executable, "-m", "worker"], env=self.env, cwd=self.cwd,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT), path
+            return subprocess.Popen(
+                [sys.executable, "-m", "worker"],
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ), path
 
     def start(self, count: int) -> None:
         self.slots = [self._start() for _ in range(count)]
 
     def others_polling(self, slot: int) -> bool:
         """Every worker but the one in `slot` has started polling."""
-        return all("worker polling task queue" in log.read_text(errors="replace")
-                   for other, (_, log) in enumerate(self.slots) if other != slot)
+        return all(
+            "worker polling task queue" in log.read_text(errors="replace")
+            for other, (_, log) in enumerate(self.slots)
+            if other != slot
+        )
 
     async def kill_and_restart(self, slot: int) -> None:
         process, _ = self.slots[slot]
@@ -223,8 +248,11 @@ class Workers:
 
     def crashed(self) -> list[str]:
         """Workers that exited on their own (not killed by us)."""
-        return [f"worker pid {p.pid} exited with {p.returncode} (see {log})" for p, log in self.slots
-                if p.poll() is not None]
+        return [
+            f"worker pid {p.pid} exited with {p.returncode} (see {log})"
+            for p, log in self.slots
+            if p.poll() is not None
+        ]
 
     async def stop(self) -> None:
         for process, _ in self.slots:
@@ -266,14 +294,15 @@ async def decide(client: Client, incident_id: str, decision: Decision) -> None:
     deadline = time.monotonic() + 180
     while True:
         try:
-            await send_decision(client, incident_id, decision, update_id=update_id,
-                                retry_within=timedelta(seconds=30))
+            await send_decision(client, incident_id, decision, update_id=update_id, retry_within=timedelta(seconds=30))
             return
         except RPCError as err:
             if "Workflow Task in failed state" in str(err):
-                raise AssertionError(f"{incident_id} is stuck: its workflow task fails (the worker log says why, "
-                                     f"often a non-determinism error), so {type(decision).__name__} cannot land "
-                                     "and the incident is lost") from err
+                raise AssertionError(
+                    f"{incident_id} is stuck: its workflow task fails (the worker log says why, "
+                    f"often a non-determinism error), so {type(decision).__name__} cannot land "
+                    "and the incident is lost"
+                ) from err
             raise
         except Refused as refused:
             if time.monotonic() > deadline:
@@ -286,16 +315,25 @@ async def decide(client: Client, incident_id: str, decision: Decision) -> None:
             await asyncio.sleep(0.5)
 
 
-async def live_through(client: Client, settings: Settings, policy: Policy, peers: Peers, tag: str,
-                       pause: Callable[[], Awaitable[None]]) -> str:
+async def live_through(
+    client: Client, settings: Settings, policy: Policy, peers: Peers, tag: str, pause: Callable[[], Awaitable[None]]
+) -> str:
     """One incident from its alert to its close."""
-    event = AlertEvent(source="fault-test", dedup_key=tag, fingerprint=tag, title=f"Checkout drill {tag}",
-                       severity=Severity.SEV1, service="checkout", labels={"severity": "critical"})
+    event = AlertEvent(
+        source="fault-test",
+        dedup_key=tag,
+        fingerprint=tag,
+        title=f"Checkout drill {tag}",
+        severity=Severity.SEV1,
+        service="checkout",
+        labels={"severity": "critical"},
+    )
     incident_id = incident_id_for(event.source, event.dedup_key)
     await send_alert(client, settings, policy, event)
     # bob acknowledges the page he got
-    await until(lambda: any(alias.startswith(incident_id) for alias in peers.opsgenie.alerts),
-                f"the page of {incident_id}")
+    await until(
+        lambda: any(alias.startswith(incident_id) for alias in peers.opsgenie.alerts), f"the page of {incident_id}"
+    )
     await pause()
     await decide(client, incident_id, Acknowledge(actor="bob"))
     for decision in DECISIONS:
@@ -318,14 +356,21 @@ class Run:
     seconds: float
 
 
-async def run_incidents(env: WorkflowEnvironment, peers: Peers, code: Path, data: Path, count: int, *,
-                        kills: bool, rng: random.Random) -> Run:
+async def run_incidents(
+    env: WorkflowEnvironment, peers: Peers, code: Path, data: Path, count: int, *, kills: bool, rng: random.Random
+) -> Run:
     data.mkdir(parents=True)
     client = env.client
-    settings = peers.configure(Settings(
-        _env_file=None, temporal_address=client.service_client.config.target_host,
-        temporal_namespace=client.namespace, incident_task_queue=f"fault-{uuid.uuid4().hex[:8]}",
-        outbox_path=data / "outbox.jsonl", incident_log_dir=data / "logs"))
+    settings = peers.configure(
+        Settings(
+            _env_file=None,
+            temporal_address=client.service_client.config.target_host,
+            temporal_namespace=client.namespace,
+            incident_task_queue=f"fault-{uuid.uuid4().hex[:8]}",
+            outbox_path=data / "outbox.jsonl",
+            incident_log_dir=data / "logs",
+        )
+    )
     policy = drill_policy()
     workers = Workers(environment(settings, code), data)
     workers.start(WORKERS)
@@ -345,14 +390,21 @@ async def run_incidents(env: WorkflowEnvironment, peers: Peers, code: Path, data
     try:
         # an incident that cannot be driven on is reported with the others' figures, not alone
         lives = await asyncio.gather(*(one(n) for n in range(count)), return_exceptions=True)
-        stuck = {incident: f"{type(life).__name__}: {life}" for incident, life in zip(incidents, lives, strict=True)
-                 if isinstance(life, BaseException)}
+        stuck = {
+            incident: f"{type(life).__name__}: {life}"
+            for incident, life in zip(incidents, lives, strict=True)
+            if isinstance(life, BaseException)
+        }
         driven.set()
         if killer is not None:
             await killer
-        states = {incident: await asyncio.wait_for(
-            client.get_workflow_handle(incident, result_type=IncidentState).result(), timeout=180)
-            for incident in incidents if incident not in stuck}
+        states = {
+            incident: await asyncio.wait_for(
+                client.get_workflow_handle(incident, result_type=IncidentState).result(), timeout=180
+            )
+            for incident in incidents
+            if incident not in stuck
+        }
         if stuck:
             await keep_histories(client, incidents, data / "histories")
         assert not workers.crashed(), workers.crashed()
@@ -452,31 +504,44 @@ def census(run: Run) -> Census:
                 open_aliases.discard(alias)
             c.add("opsgenie", f"{action} {alias}", f"{action} {alias} #{len(c.deliveries)}", run)
     for message in peers.telegram.sent:
-        c.add("telegram", f"chat {message['chat']['id']}: {message['text']}",
-              f"{message['chat']['id']} {message['text']}", run, message.get("arrived"))
+        c.add(
+            "telegram",
+            f"chat {message['chat']['id']}: {message['text']}",
+            f"{message['chat']['id']} {message['text']}",
+            run,
+            message.get("arrived"),
+        )
     for meeting in peers.zoom.meetings:
         c.add("zoom", f"meeting {meeting['topic']}", meeting["topic"], run, meeting.get("arrived"))
     for delivery, arrived in zip(peers.mailbox.deliveries, peers.mailbox.arrived, strict=True):
         mail, [recipient] = delivery.message, delivery.recipients
         body = mail.get_body(("plain",))
         first_line = body.get_content().splitlines()[0] if body else ""
-        c.add("email", f"to {recipient}: {mail['Subject']}: {first_line}", f"{mail['Message-ID']} {recipient}",
-              run, arrived)
+        c.add(
+            "email",
+            f"to {recipient}: {mail['Subject']}: {first_line}",
+            f"{mail['Message-ID']} {recipient}",
+            run,
+            arrived,
+        )
     for log in sorted((run.data / "logs").rglob("*.md")):
         for marker in re.findall(r"^## .*<!-- (.+) -->$", log.read_text(), flags=re.MULTILINE):
             c.add("incident log", f"{log.name}: {marker}", f"{log} {marker}", run)
     for state in run.states.values():
         for entry in state.timeline:
-            if entry.kind in {"acknowledge", "status_update", "resolve", "review_held", "publish_postmortem",
-                              "close"}:
+            if entry.kind in {"acknowledge", "status_update", "resolve", "review_held", "publish_postmortem", "close"}:
                 c.add("decision", f"{state.incident_id} {entry.kind}", f"{state.incident_id} {entry.kind}", run)
     return c
 
 
 def failures(run: Run) -> list[str]:
     """Deliveries that finally failed, as the incidents' timelines say."""
-    return [f"{state.incident_id}: {entry.text}" for state in run.states.values() for entry in state.timeline
-            if " failed" in entry.text]
+    return [
+        f"{state.incident_id}: {entry.text}"
+        for state in run.states.values()
+        for entry in state.timeline
+        if " failed" in entry.text
+    ]
 
 
 # --- the test ------------------------------------------------------------------------------------------------
@@ -491,16 +556,19 @@ def code(tmp_path: Path) -> Path:
 @pytest.fixture
 async def baseline(dev_env: WorkflowEnvironment, tmp_path: Path, code: Path) -> AsyncIterator[Run]:
     async with Peers() as peers:
-        yield await run_incidents(dev_env, peers, code, tmp_path / "baseline", BASELINE_INCIDENTS, kills=False,
-                                  rng=random.Random(0))
+        yield await run_incidents(
+            dev_env, peers, code, tmp_path / "baseline", BASELINE_INCIDENTS, kills=False, rng=random.Random(0)
+        )
 
 
 async def test_workers_killed_at_random_lose_nothing_and_repeat_only_what_the_readme_allows(
-        dev_env: WorkflowEnvironment, tmp_path: Path, code: Path, baseline: Run):
+    dev_env: WorkflowEnvironment, tmp_path: Path, code: Path, baseline: Run
+):
     seed = int(os.environ.get("FAULT_SEED", random.randrange(10**6)))
     async with Peers() as peers:
-        run = await run_incidents(dev_env, peers, code, tmp_path / "faults", INCIDENTS, kills=True,
-                                  rng=random.Random(seed))
+        run = await run_incidents(
+            dev_env, peers, code, tmp_path / "faults", INCIDENTS, kills=True, rng=random.Random(seed)
+        )
         expected_census, got = census(baseline), census(run)
 
     expected = set.intersection(*(expected_census.of(i) for i in baseline.incidents))
@@ -520,17 +588,21 @@ async def test_workers_killed_at_random_lose_nothing_and_repeat_only_what_the_re
                 else:
                     gaps.append(kill - first.arrived)
                     retried_after.append(again.arrived - first.arrived)
-    print(f"\nfault run (seed {seed}): {len(run.incidents)} incidents ({len(run.stuck)} stuck), {len(run.kills)} kills "
-          f"of {WORKERS} workers, {run.seconds:.0f} s; baseline: {len(baseline.incidents)} incidents, "
-          f"{len(expected)} deliveries each")
+    print(
+        f"\nfault run (seed {seed}): {len(run.incidents)} incidents ({len(run.stuck)} stuck), {len(run.kills)} kills "
+        f"of {WORKERS} workers, {run.seconds:.0f} s; baseline: {len(baseline.incidents)} incidents, "
+        f"{len(expected)} deliveries each"
+    )
     for incident, why in run.stuck.items():
         print(f"  stuck: {incident}: {why}")
     for peer, count in sorted(per_peer.items()):
         extra = sum(len(copies) - 1 for copies in repeated.get(peer, []))
         print(f"  {peer:13} {count:4} delivered, {extra} repeated")
     if gaps:
-        print(f"  each repeat's first copy arrived {min(gaps):.2f}-{max(gaps):.2f} s before the kill that cut its "
-              f"attempt off; the repeat came {min(retried_after):.0f}-{max(retried_after):.0f} s after the first")
+        print(
+            f"  each repeat's first copy arrived {min(gaps):.2f}-{max(gaps):.2f} s before the kill that cut its "
+            f"attempt off; the repeat came {min(retried_after):.0f}-{max(retried_after):.0f} s after the first"
+        )
     missing = Counter(item for items in lost.values() for item in items)
     print(f"  missing against the run without kills: {sum(missing.values())} deliveries")
     for (peer, what), incidents in sorted(missing.items()):

@@ -29,8 +29,14 @@ def free_port() -> int:
 
 def start_worker(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def until_logged(log: Path, text: str, within: float) -> None:
@@ -43,17 +49,24 @@ async def until_logged(log: Path, text: str, within: float) -> None:
 async def test_a_worker_started_before_temporal_waits_for_it(tmp_path: Path):
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith(("TEMPORAL_", "INCIDENT_"))}
-    env |= {"PYTHONPATH": str(ROOT), "TEMPORAL_CONFIG_FILE": os.devnull, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-            "INCIDENT_TASK_QUEUE": "start-test", "OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
-            "INCIDENT_LOG_DIR": str(tmp_path / "logs"), "LOG_LEVEL": "INFO"}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "TEMPORAL_CONFIG_FILE": os.devnull,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "INCIDENT_TASK_QUEUE": "start-test",
+        "OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
+        "INCIDENT_LOG_DIR": str(tmp_path / "logs"),
+        "LOG_LEVEL": "INFO",
+    }
     log = tmp_path / "worker.log"
     worker = start_worker(env, tmp_path, log)
     try:
         await until_logged(log, f"waiting for Temporal at 127.0.0.1:{port}", within=30)
         await asyncio.sleep(3)  # a few retries later
         assert worker.poll() is None, log.read_text()
-        server = await WorkflowEnvironment.start_local(port=port, dev_server_existing_path=str(BIN / "temporal"),
-                                                       data_converter=pydantic_data_converter)
+        server = await WorkflowEnvironment.start_local(
+            port=port, dev_server_existing_path=str(BIN / "temporal"), data_converter=pydantic_data_converter
+        )
         try:
             await until_logged(log, "worker polling task queue start-test", within=60)
             assert worker.poll() is None, log.read_text()

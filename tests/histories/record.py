@@ -54,8 +54,9 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     await handle.execute_update("status_update", StatusUpdate(actor="alice", text="Rolling back"))
     await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await env.sleep(timedelta(minutes=5))
-    await handle.execute_update("resolve", Resolve(
-        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await handle.execute_update(
+        "resolve", Resolve(actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary")
+    )
     await env.sleep(timedelta(hours=49))  # review reminder
     await handle.execute_update("review_held", ReviewHeld(actor="alice"))
     await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
@@ -73,8 +74,9 @@ async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, setti
     handle = await open_incident(env, settings, policy, alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=6))
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
-    await handle.execute_update("resolve", Resolve(
-        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await handle.execute_update(
+        "resolve", Resolve(actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary")
+    )
     await env.sleep(timedelta(minutes=5))
     await save(env.client, handle.id, "incident_out_of_hours_resolved")
 
@@ -87,8 +89,9 @@ async def raised_then_recurring_after_resolution(env: WorkflowEnvironment, setti
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await handle.execute_update("classify", Classify(actor="alice", severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=2))
-    await handle.execute_update("resolve", Resolve(
-        actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary"))
+    await handle.execute_update(
+        "resolve", Resolve(actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary")
+    )
     await env.sleep(timedelta(minutes=10))
     await handle.signal("alert", alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=10))
@@ -104,14 +107,23 @@ async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
 
 async def main() -> None:
     bin_dir = Path(sys.executable).parent
-    for scenario in (sev1_business_incident_to_closed, out_of_hours_acknowledged_and_resolved,
-                     raised_then_recurring_after_resolution, disturbance):
+    for scenario in (
+        sev1_business_incident_to_closed,
+        out_of_hours_acknowledged_and_resolved,
+        raised_then_recurring_after_resolution,
+        disturbance,
+    ):
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter)
+            test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter
+        )
         await search_attributes.register(env.client)
         with tempfile.TemporaryDirectory() as scratch:
-            settings = Settings(_env_file=None, incident_task_queue="record", outbox_path=Path(scratch, "outbox.jsonl"),
-                                incident_log_dir=Path(scratch, "logs"))
+            settings = Settings(
+                _env_file=None,
+                incident_task_queue="record",
+                outbox_path=Path(scratch, "outbox.jsonl"),
+                incident_log_dir=Path(scratch, "logs"),
+            )
             async with build_worker(env.client, settings):
                 await scenario(env, settings)
         await env.shutdown()

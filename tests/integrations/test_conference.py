@@ -22,11 +22,13 @@ from workflows.activity_io import ConferenceRequest
 async def test_zoom_meeting_with_one_token_for_several_calls(settings: Settings, zoom: FakeZoom):
     activities = ConferenceActivities(zoom.configure(settings), Outbox(settings.outbox_path))
 
-    first = await attempt().run(activities.conference_create,
-                                ConferenceRequest(incident_id="INC-1", topic="Checkout is failing",
-                                                  bridge_url="https://bridge.example/standing"))
-    second = await attempt().run(activities.conference_create,
-                                 ConferenceRequest(incident_id="INC-2", topic="Database"))
+    first = await attempt().run(
+        activities.conference_create,
+        ConferenceRequest(
+            incident_id="INC-1", topic="Checkout is failing", bridge_url="https://bridge.example/standing"
+        ),
+    )
+    second = await attempt().run(activities.conference_create, ConferenceRequest(incident_id="INC-2", topic="Database"))
 
     assert (first.join_url, first.delivered_to) == (zoom.meetings[0]["join_url"], "zoom")
     assert second.join_url == zoom.meetings[1]["join_url"]
@@ -37,8 +39,10 @@ async def test_zoom_meeting_with_one_token_for_several_calls(settings: Settings,
 async def test_without_zoom_the_policy_bridge_is_used(settings: Settings):
     activities = ConferenceActivities(settings, Outbox(settings.outbox_path))
 
-    result = await attempt().run(activities.conference_create,
-                                 ConferenceRequest(incident_id="INC-1", topic="x", bridge_url="https://meet.example/ir"))
+    result = await attempt().run(
+        activities.conference_create,
+        ConferenceRequest(incident_id="INC-1", topic="x", bridge_url="https://meet.example/ir"),
+    )
 
     assert result.join_url == "https://meet.example/ir"
 

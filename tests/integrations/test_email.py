@@ -20,9 +20,11 @@ from workflows.activity_io import EmailRequest
 
 def email(**changes: object) -> EmailRequest:
     fields: dict[str, object] = {
-        "to": ["cto@example.com", "pm@example.com"], "subject": "SEV1: checkout is failing",
+        "to": ["cto@example.com", "pm@example.com"],
+        "subject": "SEV1: checkout is failing",
         "text": "Checkout returns <script>alert(1)</script> & 500s.\n\nNext update in 30 minutes.",
-        "idempotency_key": "INC-7F3K:investigation:internal"}
+        "idempotency_key": "INC-7F3K:investigation:internal",
+    }
     return EmailRequest.model_validate(fields | changes)
 
 
@@ -59,7 +61,8 @@ async def test_one_message_to_several_is_one_transaction_per_recipient(settings:
     # everyone sees the same message (one Message-ID, every address in To), each in an envelope of their own
     assert [d.recipients for d in smtp.deliveries] == [["cto@example.com"], ["pm@example.com"]]
     assert {(d.message["Message-ID"], d.message["To"]) for d in smtp.deliveries} == {
-        (result.message_ids[0], "cto@example.com, pm@example.com")}
+        (result.message_ids[0], "cto@example.com, pm@example.com")
+    }
 
 
 async def test_each_accepted_recipient_is_heartbeated_at_once(settings: Settings, smtp: FakeSmtp):
@@ -79,7 +82,8 @@ async def test_a_retry_skips_recipients_an_earlier_attempt_heartbeated(settings:
     activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
 
     result = await retry_after({"accepted": ["cto@example.com"], "refused": {}}).run(
-        activities.send_email, email(personal=True))
+        activities.send_email, email(personal=True)
+    )
 
     assert [d.recipients for d in smtp.deliveries] == [["pm@example.com"]]
     assert len(result.message_ids) == 2  # what the request sent, over all its attempts
@@ -131,7 +135,9 @@ async def test_personal_sends_one_message_per_recipient(settings: Settings, smtp
     result = await attempt().run(activities.send_email, email(personal=True))
 
     assert [(d.recipients, d.message["To"]) for d in smtp.deliveries] == [
-        (["cto@example.com"], "cto@example.com"), (["pm@example.com"], "pm@example.com")]
+        (["cto@example.com"], "cto@example.com"),
+        (["pm@example.com"], "pm@example.com"),
+    ]
     assert len(set(result.message_ids)) == 2
 
 
@@ -154,12 +160,16 @@ async def test_header_injection_through_the_subject_is_flattened(settings: Setti
     assert message["Bcc"] is None
 
 
-@pytest.mark.parametrize(("recipient", "expected_type", "final"), [
-    ("nobody@refused.invalid", "smtp:recipients_refused", True),
-    ("someone@busy.invalid", "smtp:recipients_refused", False),
-])
-async def test_refused_recipients_are_classified(settings: Settings, smtp: FakeSmtp, recipient: str,
-                                                 expected_type: str, final: bool):
+@pytest.mark.parametrize(
+    ("recipient", "expected_type", "final"),
+    [
+        ("nobody@refused.invalid", "smtp:recipients_refused", True),
+        ("someone@busy.invalid", "smtp:recipients_refused", False),
+    ],
+)
+async def test_refused_recipients_are_classified(
+    settings: Settings, smtp: FakeSmtp, recipient: str, expected_type: str, final: bool
+):
     activities = EmailActivities(smtp.configure(settings), Outbox(settings.outbox_path))
 
     with pytest.raises(ApplicationError) as raised:

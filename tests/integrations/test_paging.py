@@ -17,19 +17,23 @@ from workflows.vocabulary import Severity
 
 def page(provider: str, **changes: object) -> PageRequest:
     fields: dict[str, object] = {
-        "incident_id": "INC-7F3K", "dedup_key": "INC-7F3K", "summary": "Checkout is failing " * 10,
-        "severity": Severity.SEV1, "description": "5xx above 20%", "provider": provider,
-        "responders": ["alice@example.com", "team:payments"], "details": {"service": "checkout"}}
+        "incident_id": "INC-7F3K",
+        "dedup_key": "INC-7F3K",
+        "summary": "Checkout is failing " * 10,
+        "severity": Severity.SEV1,
+        "description": "5xx above 20%",
+        "provider": provider,
+        "responders": ["alice@example.com", "team:payments"],
+        "details": {"service": "checkout"},
+    }
     return PageRequest.model_validate(fields | changes)
 
 
 def action(provider: str, note: str = "") -> PageAction:
-    return PageAction(incident_id="INC-7F3K", dedup_key="INC-7F3K", provider=provider, note=note,
-                      actor="alice")
+    return PageAction(incident_id="INC-7F3K", dedup_key="INC-7F3K", provider=provider, note=note, actor="alice")
 
 
-async def test_opsgenie_open_is_one_alert_by_alias_even_when_repeated(settings: Settings,
-                                                                       opsgenie: FakeOpsGenie):
+async def test_opsgenie_open_is_one_alert_by_alias_even_when_repeated(settings: Settings, opsgenie: FakeOpsGenie):
     paging = PagingActivities(opsgenie.configure(settings), Outbox(settings.outbox_path))
 
     result = await attempt().run(paging.page_open, page("opsgenie"))
@@ -41,13 +45,16 @@ async def test_opsgenie_open_is_one_alert_by_alias_even_when_repeated(settings: 
     assert alert.count == 2  # OpsGenie de-duplicated the retry: no second notification
     assert alert.body["priority"] == "P1"
     assert len(alert.body["message"]) == 130
-    assert alert.body["responders"] == [{"type": "user", "username": "alice@example.com"},
-                                        {"type": "team", "name": "payments"}]
+    assert alert.body["responders"] == [
+        {"type": "user", "username": "alice@example.com"},
+        {"type": "team", "name": "payments"},
+    ]
     assert opsgenie.calls("/v2/alerts")[0].headers["Authorization"] == f"GenieKey {OPSGENIE_KEY}"
 
 
-async def test_opsgenie_acknowledge_note_and_close_address_the_alert_by_alias(settings: Settings,
-                                                                               opsgenie: FakeOpsGenie):
+async def test_opsgenie_acknowledge_note_and_close_address_the_alert_by_alias(
+    settings: Settings, opsgenie: FakeOpsGenie
+):
     paging = PagingActivities(opsgenie.configure(settings), Outbox(settings.outbox_path))
     await attempt().run(paging.page_open, page("opsgenie"))
 
@@ -61,8 +68,7 @@ async def test_opsgenie_acknowledge_note_and_close_address_the_alert_by_alias(se
     assert [n["note"] for n in alert.notes] == ["rolled back 1.42"]  # the retried note was not added twice
 
 
-async def test_opsgenie_rejections_are_final_and_outages_are_retried(settings: Settings,
-                                                                     opsgenie: FakeOpsGenie):
+async def test_opsgenie_rejections_are_final_and_outages_are_retried(settings: Settings, opsgenie: FakeOpsGenie):
     paging = PagingActivities(opsgenie.configure(settings), Outbox(settings.outbox_path))
     opsgenie.fail("/v2/alerts", 503, "<html>503 Service Unavailable</html>")
 
@@ -87,8 +93,7 @@ async def test_opsgenie_wrong_key_is_not_retried_and_not_echoed(settings: Settin
     assert "wrong-key" not in str(raised.value)
 
 
-async def test_pagerduty_trigger_acknowledge_resolve_share_the_dedup_key(settings: Settings,
-                                                                          pagerduty: FakePagerDuty):
+async def test_pagerduty_trigger_acknowledge_resolve_share_the_dedup_key(settings: Settings, pagerduty: FakePagerDuty):
     paging = PagingActivities(pagerduty.configure(settings), Outbox(settings.outbox_path))
 
     opened = await attempt().run(paging.page_open, page("pagerduty", severity=Severity.SEV2))
@@ -104,11 +109,16 @@ async def test_pagerduty_trigger_acknowledge_resolve_share_the_dedup_key(setting
     assert [e["event_action"] for e in pagerduty.events] == ["trigger", "acknowledge", "resolve"]
 
 
-async def test_pagerduty_invalid_event_is_final_and_429_is_retried(settings: Settings,
-                                                                    pagerduty: FakePagerDuty):
+async def test_pagerduty_invalid_event_is_final_and_429_is_retried(settings: Settings, pagerduty: FakePagerDuty):
     paging = PagingActivities(pagerduty.configure(settings), Outbox(settings.outbox_path))
-    pagerduty.fail("/v2/enqueue", 429, {"status": "throttle event", "message": "Requests for this service "
-                                        "are arriving too quickly. Please retry later."})
+    pagerduty.fail(
+        "/v2/enqueue",
+        429,
+        {
+            "status": "throttle event",
+            "message": "Requests for this service are arriving too quickly. Please retry later.",
+        },
+    )
 
     with pytest.raises(ApplicationError) as throttled:
         await attempt().run(paging.page_open, page("pagerduty"))

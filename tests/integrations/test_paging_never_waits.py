@@ -35,7 +35,8 @@ async def until(condition: Callable[[], bool], *, within: float = 60) -> None:
 
 
 async def test_seed000_slack_and_zoom_down_the_first_page_leaves_within_seconds(
-        dev_env: WorkflowEnvironment, settings: Settings, slack: FakeSlack, zoom: FakeZoom, opsgenie: FakeOpsGenie):
+    dev_env: WorkflowEnvironment, settings: Settings, slack: FakeSlack, zoom: FakeZoom, opsgenie: FakeOpsGenie
+):
     slack.fail("/api/", 503, OUTAGE, times=10**6)
     zoom.fail("/", 503, OUTAGE, times=10**6)
     configured = opsgenie.configure(zoom.configure(slack.configure(settings)))
@@ -53,15 +54,23 @@ async def test_seed000_slack_and_zoom_down_the_first_page_leaves_within_seconds(
 
 
 async def test_seed002_acknowledgement_during_an_email_outage_stops_the_ladder(
-        ts_env: WorkflowEnvironment, settings: Settings):
+    ts_env: WorkflowEnvironment, settings: Settings
+):
     with socket.socket() as closed:  # a port nobody listens on: every e-mail fails and is retried for an hour
         closed.bind(("127.0.0.1", 0))
         dead_port = closed.getsockname()[1]
-    email_down = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": dead_port,
-                                             "smtp_starttls": False, "email_from": "incidents@example.com"})
+    email_down = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": dead_port,
+            "smtp_starttls": False,
+            "email_from": "incidents@example.com",
+        }
+    )
     policy = make_policy()
-    every_tier_emails = [tier.model_copy(update={"channels": [*tier.channels, "email"]})
-                         for tier in policy.escalation.tiers]
+    every_tier_emails = [
+        tier.model_copy(update={"channels": [*tier.channels, "email"]}) for tier in policy.escalation.tiers
+    ]
     policy = policy.model_copy(update={"escalation": policy.escalation.model_copy(update={"tiers": every_tier_emails})})
     async with build_worker(ts_env.client, email_down):
         handle = await open_incident(ts_env, email_down, policy, alert(severity=Severity.SEV1))

@@ -21,26 +21,30 @@ def slack_activities(settings: Settings, slack: FakeSlack) -> SlackActivities:
 
 def channel_request(**changes: object) -> SlackChannelRequest:
     fields: dict[str, object] = {
-        "incident_id": "INC-7F3K", "title": "Checkout is failing", "topic": "SEV1 checkout",
-        "purpose": "Incident INC-7F3K", "invite_user_ids": ["U0ALICE", "U0BOB"],
-        "bookmarks": {"Conference": "https://zoom.example/j/1", "Runbook": "https://wiki.example/rb"}}
+        "incident_id": "INC-7F3K",
+        "title": "Checkout is failing",
+        "topic": "SEV1 checkout",
+        "purpose": "Incident INC-7F3K",
+        "invite_user_ids": ["U0ALICE", "U0BOB"],
+        "bookmarks": {"Conference": "https://zoom.example/j/1", "Runbook": "https://wiki.example/rb"},
+    }
     return SlackChannelRequest.model_validate(fields | changes)
 
 
 async def test_ensure_channel_creates_describes_invites_and_bookmarks(settings: Settings, slack: FakeSlack):
-    result = await attempt().run(slack_activities(settings, slack).slack_ensure_channel,
-                                 channel_request())
+    result = await attempt().run(slack_activities(settings, slack).slack_ensure_channel, channel_request())
 
     channel = slack.channels[result.channel_id]
     assert (result.name, result.delivered_to) == ("inc-7f3k-checkout-is-failing", "slack")
     assert (channel.topic, channel.purpose) == ("SEV1 checkout", "Incident INC-7F3K")
     assert {"U0ALICE", "U0BOB"} <= channel.members
     assert [(b["title"], b["link"]) for b in channel.bookmarks] == [
-        ("Conference", "https://zoom.example/j/1"), ("Runbook", "https://wiki.example/rb")]
+        ("Conference", "https://zoom.example/j/1"),
+        ("Runbook", "https://wiki.example/rb"),
+    ]
 
 
-async def test_ensure_channel_twice_reuses_the_channel_without_repeating_anything(settings: Settings,
-                                                                                   slack: FakeSlack):
+async def test_ensure_channel_twice_reuses_the_channel_without_repeating_anything(settings: Settings, slack: FakeSlack):
     slack.page_size = 2  # the existing channel is only found by following conversations.list's cursor
     for n in range(5):
         slack.add_channel(f"other-{n}")
@@ -63,30 +67,35 @@ async def test_ensure_channel_skips_users_who_cannot_be_invited(settings: Settin
     assert slack.calls("conversations.invite")[0].params["users"] == "U0ALICE,U0NOBODY"
 
 
-async def test_ensure_channel_moves_past_a_name_held_by_an_archived_channel(settings: Settings,
-                                                                              slack: FakeSlack):
+async def test_ensure_channel_moves_past_a_name_held_by_an_archived_channel(settings: Settings, slack: FakeSlack):
     name = channel_name("INC-7F3K", "Checkout is failing")
     slack.add_channel(name, is_archived=True)
 
-    result = await attempt().run(slack_activities(settings, slack).slack_ensure_channel,
-                                 channel_request())
+    result = await attempt().run(slack_activities(settings, slack).slack_ensure_channel, channel_request())
 
     assert result.name == f"{name}-2"
 
 
 async def test_post_escapes_alert_text_and_adds_only_requested_mentions(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
-    post = SlackPost(channel="#inc-1", text="<!channel> disk > 90% & <@U0BOB> <https://evil|click>",
-                     idempotency_key="INC-1:update:1", mention_user_ids=["U0ALICE", "<!here>"])
+    post = SlackPost(
+        channel="#inc-1",
+        text="<!channel> disk > 90% & <@U0BOB> <https://evil|click>",
+        idempotency_key="INC-1:update:1",
+        mention_user_ids=["U0ALICE", "<!here>"],
+    )
 
     result = await attempt().run(slack_activities(settings, slack).slack_post, post)
 
     [message] = channel.messages
     assert (result.channel, result.ts) == (channel.id, message["ts"])
-    assert message["text"] == ("<@U0ALICE> &lt;!channel&gt; disk &gt; 90% &amp; &lt;@U0BOB&gt; "
-                               "&lt;https://evil|click&gt;")
-    assert message["metadata"] == {"event_type": "incident_orchestrator",
-                                   "event_payload": {"idempotency_key": "INC-1:update:1"}}
+    assert message["text"] == (
+        "<@U0ALICE> &lt;!channel&gt; disk &gt; 90% &amp; &lt;@U0BOB&gt; &lt;https://evil|click&gt;"
+    )
+    assert message["metadata"] == {
+        "event_type": "incident_orchestrator",
+        "event_payload": {"idempotency_key": "INC-1:update:1"},
+    }
 
 
 async def test_post_sends_blocks_with_the_escaped_text_as_fallback(settings: Settings, slack: FakeSlack):
@@ -100,8 +109,7 @@ async def test_post_sends_blocks_with_the_escaped_text_as_fallback(settings: Set
     assert channel.messages[0]["text"] == "a &lt; b"
 
 
-async def test_retried_post_finds_the_first_attempts_message_by_metadata(settings: Settings,
-                                                                         slack: FakeSlack):
+async def test_retried_post_finds_the_first_attempts_message_by_metadata(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
     activities = slack_activities(settings, slack)
     post = SlackPost(channel="#inc-1", text="update", idempotency_key="INC-1:update:2")
@@ -149,8 +157,9 @@ async def test_rate_limit_waits_retry_after_inside_the_attempt(settings: Setting
     channel = slack.add_channel("inc-1")
     slack.rate_limit_for(0.5)
 
-    await attempt().run(slack_activities(settings, slack).slack_post,
-                        SlackPost(channel=channel.id, text="hi", idempotency_key="k"))
+    await attempt().run(
+        slack_activities(settings, slack).slack_post, SlackPost(channel=channel.id, text="hi", idempotency_key="k")
+    )
 
     assert [m["text"] for m in channel.messages] == ["hi"]
     assert len(slack.calls("chat.postMessage")) == 2
@@ -162,8 +171,9 @@ async def test_long_rate_limit_hands_the_wait_to_temporal(settings: Settings, sl
     slack.rate_limit_for(5)
 
     with pytest.raises(ApplicationError) as raised:
-        await attempt().run(slack_activities(settings, slack).slack_post,
-                            SlackPost(channel=channel.id, text="hi", idempotency_key="k"))
+        await attempt().run(
+            slack_activities(settings, slack).slack_post, SlackPost(channel=channel.id, text="hi", idempotency_key="k")
+        )
 
     assert (raised.value.type, raised.value.non_retryable) == ("slack:ratelimited", False)
     assert raised.value.next_retry_delay == timedelta(seconds=120)
@@ -175,26 +185,32 @@ async def test_business_errors_are_not_retried(settings: Settings, slack: FakeSl
     slack.fail("chat.postMessage", 200, {"ok": False, "error": error})
 
     with pytest.raises(ApplicationError) as raised:
-        await attempt().run(slack_activities(settings, slack).slack_post,
-                            SlackPost(channel="#inc-1", text="hi", idempotency_key="k"))
+        await attempt().run(
+            slack_activities(settings, slack).slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k")
+        )
 
     assert (raised.value.type, raised.value.non_retryable) == (f"slack:{error}", True)
 
 
-@pytest.mark.parametrize(("status", "body", "expected_type"), [
-    (200, {"ok": False, "error": "internal_error"}, "slack:internal_error"),
-    (200, {"ok": False, "error": "service_unavailable"}, "slack:service_unavailable"),
-    (503, "<html>Service Unavailable</html>", "slack:http_503"),
-    (500, {"ok": False, "error": "fatal_error"}, "slack:fatal_error"),
-])
-async def test_slack_outages_are_retried(settings: Settings, slack: FakeSlack, status: int, body: object,
-                                         expected_type: str):
+@pytest.mark.parametrize(
+    ("status", "body", "expected_type"),
+    [
+        (200, {"ok": False, "error": "internal_error"}, "slack:internal_error"),
+        (200, {"ok": False, "error": "service_unavailable"}, "slack:service_unavailable"),
+        (503, "<html>Service Unavailable</html>", "slack:http_503"),
+        (500, {"ok": False, "error": "fatal_error"}, "slack:fatal_error"),
+    ],
+)
+async def test_slack_outages_are_retried(
+    settings: Settings, slack: FakeSlack, status: int, body: object, expected_type: str
+):
     slack.add_channel("inc-1")
     slack.fail("chat.postMessage", status, body)
 
     with pytest.raises(ApplicationError) as raised:
-        await attempt().run(slack_activities(settings, slack).slack_post,
-                            SlackPost(channel="#inc-1", text="hi", idempotency_key="k"))
+        await attempt().run(
+            slack_activities(settings, slack).slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k")
+        )
 
     assert (raised.value.type, raised.value.non_retryable) == (expected_type, False)
 
@@ -202,8 +218,7 @@ async def test_slack_outages_are_retried(settings: Settings, slack: FakeSlack, s
 async def test_unconfigured_slack_writes_the_outbox(settings: Settings):
     activities = SlackActivities(settings, Outbox(settings.outbox_path))
 
-    result = await attempt().run(activities.slack_post,
-                                 SlackPost(channel="#inc-1", text="hi", idempotency_key="k"))
+    result = await attempt().run(activities.slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k"))
 
     assert result.delivered_to == "outbox"
     assert [entry["key"] for entry in Outbox(settings.outbox_path).read()] == ["k"]

@@ -26,9 +26,11 @@ class PostInOrder:
     async def run(self, posts: list[SlackPost]) -> list[SlackResult]:
         return [
             await workflow.execute_activity_method(
-                SlackActivities.slack_post, post,
+                SlackActivities.slack_post,
+                post,
                 start_to_close_timeout=timedelta(seconds=2),
-                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=5))
+                retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=5),
+            )
             for post in posts
         ]
 
@@ -36,26 +38,36 @@ class PostInOrder:
 def worker(env: WorkflowEnvironment, settings: Settings, slack: FakeSlack) -> Worker:
     activities = SlackActivities(slack.configure(settings), Outbox(settings.outbox_path))
     # The workflow is a test harness that only sequences activities: no sandbox needed.
-    return Worker(env.client, task_queue=settings.incident_task_queue, workflows=[PostInOrder],
-                  activities=[activities.slack_post], workflow_runner=UnsandboxedWorkflowRunner())
+    return Worker(
+        env.client,
+        task_queue=settings.incident_task_queue,
+        workflows=[PostInOrder],
+        activities=[activities.slack_post],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
 
 
-async def post_in_order(env: WorkflowEnvironment, settings: Settings,
-                        posts: list[SlackPost]) -> list[SlackResult]:
+async def post_in_order(env: WorkflowEnvironment, settings: Settings, posts: list[SlackPost]) -> list[SlackResult]:
     return await env.client.execute_workflow(
-        PostInOrder.run, posts, id=f"post-{uuid.uuid4().hex[:8]}", task_queue=settings.incident_task_queue,
-        execution_timeout=timedelta(seconds=30))
+        PostInOrder.run,
+        posts,
+        id=f"post-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.incident_task_queue,
+        execution_timeout=timedelta(seconds=30),
+    )
 
 
-async def test_post_accepted_then_attempt_killed_is_not_posted_twice(dev_env: WorkflowEnvironment,
-                                                                     settings: Settings, slack: FakeSlack):
+async def test_post_accepted_then_attempt_killed_is_not_posted_twice(
+    dev_env: WorkflowEnvironment, settings: Settings, slack: FakeSlack
+):
     channel = slack.add_channel("inc-1")
     # Slack records the message, then answers after the attempt's 2 s start_to_close_timeout.
     slack.hold_answer("chat.postMessage", 4)
 
     async with worker(dev_env, settings, slack):
-        [result] = await post_in_order(dev_env, settings, [
-            SlackPost(channel=channel.id, text="Investigating", idempotency_key="INC-1:update:1")])
+        [result] = await post_in_order(
+            dev_env, settings, [SlackPost(channel=channel.id, text="Investigating", idempotency_key="INC-1:update:1")]
+        )
 
     assert [m["text"] for m in channel.messages] == ["Investigating"]
     assert result.ts == channel.messages[0]["ts"]
@@ -63,17 +75,26 @@ async def test_post_accepted_then_attempt_killed_is_not_posted_twice(dev_env: Wo
     assert len(slack.calls("conversations.history")) == 1
 
 
-async def test_slack_at_429_for_a_while_every_message_arrives_in_order(dev_env: WorkflowEnvironment,
-                                                                        settings: Settings, slack: FakeSlack):
+async def test_slack_at_429_for_a_while_every_message_arrives_in_order(
+    dev_env: WorkflowEnvironment, settings: Settings, slack: FakeSlack
+):
     channels = [slack.add_channel("inc-1"), slack.add_channel("inc-2")]
     slack.rate_limit_for(2.5)
 
     async with worker(dev_env, settings, slack):
-        await asyncio.gather(*(
-            post_in_order(dev_env, settings, [
-                SlackPost(channel=channel.id, text=f"update {n}", idempotency_key=f"{channel.name}:{n}")
-                for n in range(5)])
-            for channel in channels))
+        await asyncio.gather(
+            *(
+                post_in_order(
+                    dev_env,
+                    settings,
+                    [
+                        SlackPost(channel=channel.id, text=f"update {n}", idempotency_key=f"{channel.name}:{n}")
+                        for n in range(5)
+                    ],
+                )
+                for channel in channels
+            )
+        )
 
     for channel in channels:
         assert [m["text"] for m in channel.messages] == [f"update {n}" for n in range(5)]

@@ -15,31 +15,38 @@ from workflows.vocabulary import Phase
 
 
 def update(phase: Phase, body: str, statuspage_incident_id: str = "") -> StatuspageRequest:
-    return StatuspageRequest(incident_id="INC-7F3K", name="Checkout errors", phase=phase, body=body,
-                             idempotency_key=f"INC-7F3K:statuspage:{phase}",
-                             statuspage_incident_id=statuspage_incident_id)
+    return StatuspageRequest(
+        incident_id="INC-7F3K",
+        name="Checkout errors",
+        phase=phase,
+        body=body,
+        idempotency_key=f"INC-7F3K:statuspage:{phase}",
+        statuspage_incident_id=statuspage_incident_id,
+    )
 
 
-async def test_create_then_update_maps_phases_to_statuspage_statuses(settings: Settings,
-                                                                      statuspage: FakeStatuspage):
+async def test_create_then_update_maps_phases_to_statuspage_statuses(settings: Settings, statuspage: FakeStatuspage):
     activities = StatuspageActivities(statuspage.configure(settings), Outbox(settings.outbox_path))
 
-    created = await attempt().run(activities.statuspage_upsert,
-                                  update(Phase.INVESTIGATION, "Looking into it"))
-    await attempt().run(activities.statuspage_upsert,
-                        update(Phase.IDENTIFICATION, "Found it", created.statuspage_incident_id))
-    await attempt().run(activities.statuspage_upsert,
-                        update(Phase.RESOLUTION, "Fixed", created.statuspage_incident_id))
+    created = await attempt().run(activities.statuspage_upsert, update(Phase.INVESTIGATION, "Looking into it"))
+    await attempt().run(
+        activities.statuspage_upsert, update(Phase.IDENTIFICATION, "Found it", created.statuspage_incident_id)
+    )
+    await attempt().run(activities.statuspage_upsert, update(Phase.RESOLUTION, "Fixed", created.statuspage_incident_id))
 
     incident = statuspage.incidents[created.statuspage_incident_id]
     assert incident["name"] == "Checkout errors (INC-7F3K)"
     assert [(u["status"], u["body"]) for u in reversed(incident["incident_updates"])] == [
-        ("investigating", "Looking into it"), ("identified", "Found it"), ("resolved", "Fixed")]
+        ("investigating", "Looking into it"),
+        ("identified", "Found it"),
+        ("resolved", "Fixed"),
+    ]
     assert statuspage.calls("/incidents")[0].headers["Authorization"] == f"OAuth {API_KEY}"
 
 
-async def test_create_retried_without_an_id_finds_the_incident_it_created(settings: Settings,
-                                                                           statuspage: FakeStatuspage):
+async def test_create_retried_without_an_id_finds_the_incident_it_created(
+    settings: Settings, statuspage: FakeStatuspage
+):
     activities = StatuspageActivities(statuspage.configure(settings), Outbox(settings.outbox_path))
     first = await attempt().run(activities.statuspage_upsert, update(Phase.DETECTION, "Looking into it"))
 
@@ -50,8 +57,7 @@ async def test_create_retried_without_an_id_finds_the_incident_it_created(settin
     assert len(statuspage.incidents[first.statuspage_incident_id]["incident_updates"]) == 1
 
 
-async def test_update_retried_after_it_went_through_is_not_repeated(settings: Settings,
-                                                                     statuspage: FakeStatuspage):
+async def test_update_retried_after_it_went_through_is_not_repeated(settings: Settings, statuspage: FakeStatuspage):
     activities = StatuspageActivities(statuspage.configure(settings), Outbox(settings.outbox_path))
     created = await attempt().run(activities.statuspage_upsert, update(Phase.INVESTIGATION, "Looking"))
     monitoring = update(Phase.MONITORING, "A fix is out", created.statuspage_incident_id)
@@ -62,8 +68,7 @@ async def test_update_retried_after_it_went_through_is_not_repeated(settings: Se
     assert len(statuspage.incidents[created.statuspage_incident_id]["incident_updates"]) == 2
 
 
-async def test_unknown_incident_is_final_and_outage_is_retried(settings: Settings,
-                                                                statuspage: FakeStatuspage):
+async def test_unknown_incident_is_final_and_outage_is_retried(settings: Settings, statuspage: FakeStatuspage):
     activities = StatuspageActivities(statuspage.configure(settings), Outbox(settings.outbox_path))
 
     with pytest.raises(ApplicationError) as missing:

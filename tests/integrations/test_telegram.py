@@ -47,8 +47,9 @@ async def test_429_is_retried_after_telegrams_retry_after(settings: Settings, te
 
 
 @pytest.mark.parametrize(("chat_id", "expected_type"), [("999", "telegram:400"), ("1003", "telegram:403")])
-async def test_unknown_or_blocked_chat_is_not_retried(settings: Settings, telegram: FakeTelegram,
-                                                      chat_id: str, expected_type: str):
+async def test_unknown_or_blocked_chat_is_not_retried(
+    settings: Settings, telegram: FakeTelegram, chat_id: str, expected_type: str
+):
     activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
 
     with pytest.raises(ApplicationError) as raised:
@@ -57,8 +58,9 @@ async def test_unknown_or_blocked_chat_is_not_retried(settings: Settings, telegr
     assert (raised.value.type, raised.value.non_retryable) == (expected_type, True)
 
 
-async def test_token_never_appears_in_errors_or_logs(settings: Settings, telegram: FakeTelegram,
-                                                     caplog: pytest.LogCaptureFixture):
+async def test_token_never_appears_in_errors_or_logs(
+    settings: Settings, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+):
     activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
     caplog.set_level(logging.DEBUG)
     await attempt().run(activities.send_telegram, message())

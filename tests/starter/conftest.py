@@ -21,8 +21,9 @@ async def worker(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncItera
 
 
 @pytest.fixture
-async def http(dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
-               worker: None) -> AsyncIterator[httpx.AsyncClient]:
+async def http(
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, client=dev_env.client, policy=example_policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as client:
         yield client

@@ -49,9 +49,17 @@ def test_grafana_uses_group_key_and_its_links() -> None:
 
 
 def test_datadog_priority_maps_to_severity_and_recovered_resolves() -> None:
-    body = {"alert_id": 1234, "transition": "Recovered", "aggregation_key": "agg-1", "alert_cycle_key": "c1",
-            "priority": "P1", "title": "[Recovered] checkout 5xx", "message": "ok", "link": "https://dd/x",
-            "tags": "env:prod,service:checkout,team"}
+    body = {
+        "alert_id": 1234,
+        "transition": "Recovered",
+        "aggregation_key": "agg-1",
+        "alert_cycle_key": "c1",
+        "priority": "P1",
+        "title": "[Recovered] checkout 5xx",
+        "message": "ok",
+        "link": "https://dd/x",
+        "tags": "env:prod,service:checkout,team",
+    }
     (event,) = parse_datadog(body, NOW)
     assert event.status is AlertStatus.RESOLVED and event.severity is Severity.SEV1
     assert event.dedup_key == "agg-1" and event.fingerprint == "c1" and event.service == "checkout"
@@ -59,14 +67,22 @@ def test_datadog_priority_maps_to_severity_and_recovered_resolves() -> None:
 
 
 def test_datadog_without_aggregation_key_groups_by_alert_id() -> None:
-    (event,) = parse_datadog({"alert_id": "77", "transition": "Triggered", "title": "t", "priority": "normal"},
-                             NOW)
+    (event,) = parse_datadog({"alert_id": "77", "transition": "Triggered", "title": "t", "priority": "normal"}, NOW)
     assert event.dedup_key == "77" and event.status is AlertStatus.FIRING and event.severity is None
 
 
 def test_datadog_template_example_is_the_documented_body() -> None:
-    assert set(example("datadog")) == {"alert_id", "transition", "aggregation_key", "alert_cycle_key",
-                                       "priority", "title", "message", "link", "tags"}
+    assert set(example("datadog")) == {
+        "alert_id",
+        "transition",
+        "aggregation_key",
+        "alert_cycle_key",
+        "priority",
+        "title",
+        "message",
+        "link",
+        "tags",
+    }
 
 
 def test_generic_keeps_an_unknown_severity_word_as_a_label_for_the_policy() -> None:
@@ -76,16 +92,22 @@ def test_generic_keeps_an_unknown_severity_word_as_a_label_for_the_policy() -> N
     assert event.severity is Severity.SEV2 and event.service == "checkout"
 
 
-@pytest.mark.parametrize(("parse", "body", "field"), [
-    (parse_alertmanager, {**example("alertmanager"), "alerts": []}, "alerts"),
-    (parse_alertmanager, {**example("alertmanager"), "groupKey": ""}, "groupKey"),
-    (parse_alertmanager, {"groupKey": "g", "alerts": [{"status": "firing", "labels": {"a": 1}}]},
-     "alerts.0.labels.a"),
-    (parse_grafana, {"groupKey": "g", "alerts": [{"status": "weird"}]}, "alerts.0.status"),
-    (parse_datadog, {"transition": "Triggered", "title": "t"}, "alert_id"),
-    (parse_generic, {"title": "t"}, "dedup_key"),
-    (parse_generic, ["not", "an", "object"], "(top level)"),
-])
+@pytest.mark.parametrize(
+    ("parse", "body", "field"),
+    [
+        (parse_alertmanager, {**example("alertmanager"), "alerts": []}, "alerts"),
+        (parse_alertmanager, {**example("alertmanager"), "groupKey": ""}, "groupKey"),
+        (
+            parse_alertmanager,
+            {"groupKey": "g", "alerts": [{"status": "firing", "labels": {"a": 1}}]},
+            "alerts.0.labels.a",
+        ),
+        (parse_grafana, {"groupKey": "g", "alerts": [{"status": "weird"}]}, "alerts.0.status"),
+        (parse_datadog, {"transition": "Triggered", "title": "t"}, "alert_id"),
+        (parse_generic, {"title": "t"}, "dedup_key"),
+        (parse_generic, ["not", "an", "object"], "(top level)"),
+    ],
+)
 def test_wrong_shape_names_the_field(parse: Any, body: Any, field: str) -> None:
     with pytest.raises(AlertBodyError) as err:
         parse(body, NOW)

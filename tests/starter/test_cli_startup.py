@@ -30,17 +30,41 @@ with open({out!r}, "w") as out:
     json.dump(sorted(sys.modules), out)
 """
 
-NEVER_FOR_HELP = ("temporalio", "settings", "policy_file", "rich", "slack_sdk", "aiohttp", "activities",
-                  "workflows.incident", "workflows.comms", "prometheus_client")
-NEVER_FOR_A_DECISION = ("slack_sdk", "aiohttp", "activities", "workflows.incident", "workflows.comms",
-                        "prometheus_client", "fastapi")
+NEVER_FOR_HELP = (
+    "temporalio",
+    "settings",
+    "policy_file",
+    "rich",
+    "slack_sdk",
+    "aiohttp",
+    "activities",
+    "workflows.incident",
+    "workflows.comms",
+    "prometheus_client",
+)
+NEVER_FOR_A_DECISION = (
+    "slack_sdk",
+    "aiohttp",
+    "activities",
+    "workflows.incident",
+    "workflows.comms",
+    "prometheus_client",
+    "fastapi",
+)
 
 
-def imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess,
-                                                                                       list[str]]:
+def imported(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     listing = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", RUN.format(out=str(listing)), json.dumps(args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN.format(out=str(listing)), json.dumps(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     return done, json.loads(listing.read_text())
 
 
@@ -54,15 +78,25 @@ def test_help_loads_no_sdk_settings_workflow_or_activity_code(tmp_path: Path) ->
     assert loaded(modules, NEVER_FOR_HELP) == []
 
 
-@pytest.mark.parametrize(("args", "stderr"), [
-    (("note", "INC-NOSUCH00", "checked the dashboards"),
-     "incidentctl: no incident INC-NOSUCH00 (incidentctl list shows open ones)"),
-    (("list", "--json"), ""),
-])
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (
+            ("note", "INC-NOSUCH00", "checked the dashboards"),
+            "incidentctl: no incident INC-NOSUCH00 (incidentctl list shows open ones)",
+        ),
+        (("list", "--json"), ""),
+    ],
+)
 async def test_a_decision_or_a_list_loads_no_workflow_or_activity_code(
-        tmp_path: Path, dev_env: WorkflowEnvironment, args: tuple[str, ...], stderr: str) -> None:
-    env = {"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "TEMPORAL_CONFIG_FILE": "/dev/null", "INCIDENTCTL_USER": "bob"}
+    tmp_path: Path, dev_env: WorkflowEnvironment, args: tuple[str, ...], stderr: str
+) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_CONFIG_FILE": "/dev/null",
+        "INCIDENTCTL_USER": "bob",
+    }
     done, modules = imported(tmp_path, *args, env=env)
     assert done.stderr.strip() == stderr
     assert "temporalio.client" in modules  # it did reach Temporal

@@ -61,13 +61,15 @@ def bodies(source: str) -> st.SearchStrategy[bytes]:
     )
 
 
-PROPERTY = hypothesis_settings(max_examples=100, deadline=None,
-                               suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = hypothesis_settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture
-async def service(dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
-                  worker: None) -> AsyncIterator[httpx.AsyncClient]:
+async def service(
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
+) -> AsyncIterator[httpx.AsyncClient]:
     signed = settings.model_copy(update={"slack_signing_secret": SecretStr(SECRET)})
     app = create_app(signed, client=dev_env.client, policy=example_policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as client:
@@ -98,7 +100,8 @@ async def settled_count(env: WorkflowEnvironment, settings: Settings) -> int:
 
 @pytest.mark.parametrize("source", SOURCES)
 async def test_hostile_alert_bodies_get_4xx_and_start_nothing(
-        service: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, source: str) -> None:
+    service: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, source: str
+) -> None:
     accepted: set[str] = set()
 
     @on_loop
@@ -115,8 +118,11 @@ async def test_hostile_alert_bodies_get_4xx_and_start_nothing(
 async def test_unsigned_slack_requests_are_401(service: httpx.AsyncClient) -> None:
     @on_loop
     async def check(body: bytes, path: str) -> None:
-        answer = await service.post(path, content=body, headers={
-            "X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))})
+        answer = await service.post(
+            path,
+            content=body,
+            headers={"X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))},
+        )
         assert answer.status_code == 401
 
     paths = st.sampled_from(["/slack/commands", "/slack/interactions"])
@@ -124,20 +130,31 @@ async def test_unsigned_slack_requests_are_401(service: httpx.AsyncClient) -> No
 
 
 async def test_signed_nonsense_for_slack_gets_2xx_or_4xx_and_starts_nothing(
-        service: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    service: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     @on_loop
     async def check(text: str, user: str, payload: str) -> None:
-        for path, form in (("/slack/commands", {"text": text, "user_id": user}),
-                           ("/slack/interactions", {"payload": payload})):
+        for path, form in (
+            ("/slack/commands", {"text": text, "user_id": user}),
+            ("/slack/interactions", {"payload": payload}),
+        ):
             body = urlencode(form).encode()
             stamp = str(int(time.time()))
-            answer = await service.post(path, content=body, headers={
-                "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sign(SECRET, stamp, body),
-                "Content-Type": "application/x-www-form-urlencoded"})
+            answer = await service.post(
+                path,
+                content=body,
+                headers={
+                    "X-Slack-Request-Timestamp": stamp,
+                    "X-Slack-Signature": sign(SECRET, stamp, body),
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
             assert 200 <= answer.status_code < 500, (path, form, answer.text)
 
-    examples = given(text=st.text(max_size=60).filter(lambda t: not t.strip().lower().startswith("declare")),
-                     user=st.sampled_from(["U0BOB", "U0NOBODY", ""]),
-                     payload=json_values.map(json.dumps) | st.text(max_size=40))
+    examples = given(
+        text=st.text(max_size=60).filter(lambda t: not t.strip().lower().startswith("declare")),
+        user=st.sampled_from(["U0BOB", "U0NOBODY", ""]),
+        payload=json_values.map(json.dumps) | st.text(max_size=40),
+    )
     await asyncio.to_thread(PROPERTY(examples(check)))
     assert await settled_count(dev_env, settings) == 0

@@ -34,8 +34,11 @@ Run = Callable[..., Awaitable[Result]]
 @pytest.fixture
 def incidentctl(dev_env: WorkflowEnvironment, settings: Settings, worker: None) -> Run:
     """Run incidentctl in a thread (it runs its own event loop) pointed at the dev server."""
-    env: dict[str, str | None] = {"TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-           "INCIDENT_TASK_QUEUE": settings.incident_task_queue, "INCIDENTCTL_USER": None}
+    env: dict[str, str | None] = {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+        "INCIDENTCTL_USER": None,
+    }
 
     async def run(*args: str, **extra_env: str) -> Result:
         def invoke() -> Result:
@@ -79,11 +82,13 @@ async def test_declare_then_show_and_list(incidentctl: Run) -> None:
 
 async def test_decisions_reach_the_incident(incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
     incident_id = await declared(incidentctl)
-    decisions = (("ack", incident_id, "--note", "on it", "--as", "bob"),
-                 ("classify", incident_id, "--kind", "incident", "--as", "alice"),
-                 ("phase", incident_id, "identification", "--as", "bob"),
-                 ("note", incident_id, "rolled back the deploy", "--as", "bob"),
-                 ("task", "add", incident_id, "restore replica", "--assignee", "bob", "--as", "alice"))
+    decisions = (
+        ("ack", incident_id, "--note", "on it", "--as", "bob"),
+        ("classify", incident_id, "--kind", "incident", "--as", "alice"),
+        ("phase", incident_id, "identification", "--as", "bob"),
+        ("note", incident_id, "rolled back the deploy", "--as", "bob"),
+        ("task", "add", incident_id, "restore replica", "--assignee", "bob", "--as", "alice"),
+    )
     for args in decisions:
         if args[0] == "phase":  # a phase moves once the incident is confirmed (in investigation), by its main loop
             for _ in range(50):
@@ -110,8 +115,9 @@ async def test_refusals_are_one_line_and_exit_1(incidentctl: Run) -> None:
     line = one_line_refusal(await incidentctl("ack", "INC-NOSUCH01", "--as", "bob"))
     assert line == "incidentctl: no incident INC-NOSUCH01 (incidentctl list shows open ones)"
     one_line_refusal(await incidentctl("show", "INC-NOSUCH01"))
-    wrong_role = one_line_refusal(await incidentctl("resolve", incident_id, "--overview", "o", "--how", "h",
-                                                    "--prevention", "p", "--as", "gina"))
+    wrong_role = one_line_refusal(
+        await incidentctl("resolve", incident_id, "--overview", "o", "--how", "h", "--prevention", "p", "--as", "gina")
+    )
     assert "gina" in wrong_role
     wrong_state = one_line_refusal(await incidentctl("reopen", incident_id, "--reason", "x", "--as", "alice"))
     assert incident_id in wrong_state or "resolved" in wrong_state
@@ -129,19 +135,23 @@ async def test_unreachable_server_is_one_line(incidentctl: Run) -> None:
 
 
 async def test_declare_links_to_the_configured_ui(incidentctl: Run) -> None:
-    result = await incidentctl("declare", "Checkout is failing", "--as", "alice",
-                               TEMPORAL_UI_URL="https://temporal.example.com/")
+    result = await incidentctl(
+        "declare", "Checkout is failing", "--as", "alice", TEMPORAL_UI_URL="https://temporal.example.com/"
+    )
     incident_id = result.stdout.split(":")[0]
-    assert result.stdout.strip() == (f"{incident_id}: declared by alice "
-                                     f"(https://temporal.example.com/namespaces/default/workflows/{incident_id})")
+    assert result.stdout.strip() == (
+        f"{incident_id}: declared by alice (https://temporal.example.com/namespaces/default/workflows/{incident_id})"
+    )
 
 
 async def test_list_on_a_temporal_without_the_incident_attributes_is_one_line(
-        incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
+    incidentctl: Run, dev_env: WorkflowEnvironment
+) -> None:
     """Someone's own Temporal (or a new namespace) has none of the attributes `make run` registers."""
     namespace = f"bare-{uuid.uuid4().hex[:8]}"
     await dev_env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400))
+    )
     line = one_line_refusal(await incidentctl("list", TEMPORAL_NAMESPACE=namespace))
     assert f"({namespace}) cannot list incidents: " in line and "IncidentStatus" in line, line
     assert line.endswith("use the server `make run` starts, which registers the incident search attributes")
@@ -155,7 +165,8 @@ def progress_notes(state: IncidentState) -> list[str]:
 
 
 async def test_the_same_decision_twice_under_one_update_id_is_applied_once(
-        incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
+    incidentctl: Run, dev_env: WorkflowEnvironment
+) -> None:
     incident_id = await declared(incidentctl)
     note = ProgressNote(actor="bob", text="rolled back the deploy")
     first = await send_decision(dev_env.client, incident_id, note, update_id="incidentctl-test-1")
@@ -166,8 +177,12 @@ async def test_the_same_decision_twice_under_one_update_id_is_applied_once(
 
 
 async def test_a_lost_answer_is_sent_again_under_one_id_then_said_to_be_queued(
-        incidentctl: Run, dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    incidentctl: Run,
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    example_policy: Policy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """No worker polls this incident's task queue: every attempt goes unanswered, all under one update id."""
     idle = settings.model_copy(update={"incident_task_queue": f"{settings.incident_task_queue}-idle"})
     event = manual_alert("Checkout is failing", "alice", severity=Severity.SEV2, service="checkout")
@@ -184,9 +199,11 @@ async def test_a_lost_answer_is_sent_again_under_one_id_then_said_to_be_queued(
 
     monkeypatch.setattr(WorkflowHandle, "execute_update", counted)
     line = one_line_refusal(await incidentctl("note", incident_id, "rolled back the deploy", "--as", "bob"))
-    assert line == (f"incidentctl: {incident_id} did not confirm the decision within 5 s; it may be queued and "
-                    f"apply once a worker runs (make run): check incidentctl show {incident_id} before sending it "
-                    "again")
+    assert line == (
+        f"incidentctl: {incident_id} did not confirm the decision within 5 s; it may be queued and "
+        f"apply once a worker runs (make run): check incidentctl show {incident_id} before sending it "
+        "again"
+    )
     assert len(sent) >= 2 and len(set(sent)) == 1, sent
     async with build_worker(dev_env.client, idle):  # the worker comes back: the queued decision applies once
         await send_decision(dev_env.client, incident_id, ProgressNote(actor="bob", text="found the bad deploy"))
@@ -195,8 +212,10 @@ async def test_a_lost_answer_is_sent_again_under_one_id_then_said_to_be_queued(
 
 async def test_message_loop_steps_without_a_business_incident_are_refused_in_one_line(incidentctl: Run) -> None:
     incident_id = await declared(incidentctl)
-    expected = (f"incidentctl: {incident_id} is not a business incident; start one with "
-                f"incidentctl business-incident {incident_id}")
+    expected = (
+        f"incidentctl: {incident_id} is not a business incident; start one with "
+        f"incidentctl business-incident {incident_id}"
+    )
     step = ("approve-send", incident_id, "investigation/internal_stakeholders", "--as", "alice")
     assert one_line_refusal(await incidentctl(*step)) == expected
     assert one_line_refusal(await incidentctl("messages", incident_id)) == expected

@@ -30,8 +30,9 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @pytest.fixture
-async def slack(dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy,
-                worker: None) -> AsyncIterator[httpx.AsyncClient]:
+async def slack(
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
+) -> AsyncIterator[httpx.AsyncClient]:
     signed = settings.model_copy(update={"slack_signing_secret": SecretStr(SECRET)})
     app = create_app(signed, client=dev_env.client, policy=example_policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as client:
@@ -41,6 +42,7 @@ async def slack(dev_env: WorkflowEnvironment, settings: Settings, example_policy
 @pytest.fixture
 async def response_url() -> AsyncIterator[FakePeer]:
     """Stands in for Slack's response_url: records what the endpoint posts back."""
+
     async def accept(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -52,18 +54,27 @@ async def response_url() -> AsyncIterator[FakePeer]:
 
 def signed_post(body: bytes, *, timestamp: int | None = None, secret: str = SECRET) -> dict[str, str]:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": sign(secret, stamp, body),
-            "Content-Type": "application/x-www-form-urlencoded"}
+    return {
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign(secret, stamp, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
 
 
 def command(text: str, user: str = "U0BOB", response_url: str = "", trigger_id: str = "") -> bytes:
-    return urlencode({"command": "/incident", "text": text, "user_id": user, "response_url": response_url,
-                      "trigger_id": trigger_id or uuid.uuid4().hex}).encode()
+    return urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": user,
+            "response_url": response_url,
+            "trigger_id": trigger_id or uuid.uuid4().hex,
+        }
+    ).encode()
 
 
 async def open_incident(slack: httpx.AsyncClient) -> str:
-    alert = {"dedup_key": uuid.uuid4().hex, "title": "Checkout is failing", "severity": "SEV2",
-             "service": "checkout"}
+    alert = {"dedup_key": uuid.uuid4().hex, "title": "Checkout is failing", "severity": "SEV2", "service": "checkout"}
     answer = await slack.post("/alerts/generic", json=alert)
     assert answer.status_code == 202
     incident_id: str = answer.json()["incidents"][0]
@@ -75,7 +86,8 @@ async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
 
 
 async def test_signed_slash_command_acknowledges_as_the_mapped_person(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     incident_id = await open_incident(slack)
     body = command(f"ack {incident_id} looking at it")
     answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
@@ -86,7 +98,8 @@ async def test_signed_slash_command_acknowledges_as_the_mapped_person(
 
 @pytest.mark.parametrize("case", ["bad_signature", "stale", "replayed_with_other_body", "unsigned"])
 async def test_bad_or_stale_signature_is_401_and_changes_nothing(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, case: str) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, case: str
+) -> None:
     incident_id = await open_incident(slack)
     body = command(f"ack {incident_id}")
     headers = {
@@ -102,7 +115,8 @@ async def test_bad_or_stale_signature_is_401_and_changes_nothing(
 
 
 async def test_unmapped_slack_user_is_refused_with_an_ephemeral_message(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     incident_id = await open_incident(slack)
     body = command(f"ack {incident_id}", user="U0STRANGER")
     answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
@@ -120,15 +134,20 @@ async def test_validator_refusal_comes_back_only_to_the_user(slack: httpx.AsyncC
 
 
 async def test_unknown_incident_and_bad_grammar_are_explained(slack: httpx.AsyncClient) -> None:
-    for text, expected in (("ack INC-NOSUCH1", "no incident INC-NOSUCH1"), ("frobnicate", "unknown command"),
-                           ("phase INC-AAAAAAAA sideways", "unknown phase"), ("help", "Usage")):
+    for text, expected in (
+        ("ack INC-NOSUCH1", "no incident INC-NOSUCH1"),
+        ("frobnicate", "unknown command"),
+        ("phase INC-AAAAAAAA sideways", "unknown phase"),
+        ("help", "Usage"),
+    ):
         body = command(text)
         answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
         assert answer.status_code == 200 and expected in answer.json()["text"], (text, answer.json())
 
 
 async def test_declare_opens_an_incident_reported_by_the_person(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     body = command("declare Checkout <!channel> is down", user="U0ALICE")
     answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
     text = answer.json()["text"]
@@ -139,12 +158,15 @@ async def test_declare_opens_an_incident_reported_by_the_person(
 
 
 async def test_button_click_acts_and_reports_on_response_url(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer
+) -> None:
     incident_id = await open_incident(slack)
-    payload = {"type": "block_actions", "user": {"id": "U0ALICE"},
-               "response_url": f"{response_url.url}/response",
-               "actions": [{"action_id": "acknowledge", "value": json.dumps({"incident_id": incident_id,
-                                                                            "note": "on it"})}]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE"},
+        "response_url": f"{response_url.url}/response",
+        "actions": [{"action_id": "acknowledge", "value": json.dumps({"incident_id": incident_id, "note": "on it"})}],
+    }
     body = urlencode({"payload": json.dumps(payload)}).encode()
     answer = await slack.post("/slack/interactions", content=body, headers=signed_post(body))
     assert answer.status_code == 200
@@ -154,16 +176,30 @@ async def test_button_click_acts_and_reports_on_response_url(
     assert incident_id in posted.params["text"]
 
 
-async def click(slack: httpx.AsyncClient, response_url: FakePeer, user: str, action_id: str,
-                value: dict[str, str], *, action_ts: str = "", retry: int = 0) -> str:
+async def click(
+    slack: httpx.AsyncClient,
+    response_url: FakePeer,
+    user: str,
+    action_id: str,
+    value: dict[str, str],
+    *,
+    action_ts: str = "",
+    retry: int = 0,
+) -> str:
     """A signed button click (`retry`: Slack sending it again); the text the endpoint posted to response_url."""
     before = len(response_url.calls("/response"))
     action = {"action_id": action_id, "value": json.dumps(value), "action_ts": action_ts or f"{time.time():.6f}"}
-    payload = {"type": "block_actions", "user": {"id": user}, "response_url": f"{response_url.url}/response",
-               "trigger_id": uuid.uuid4().hex, "actions": [action]}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "response_url": f"{response_url.url}/response",
+        "trigger_id": uuid.uuid4().hex,
+        "actions": [action],
+    }
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    headers = signed_post(body) | ({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-                                   if retry else {})
+    headers = signed_post(body) | (
+        {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}
+    )
     answer = await slack.post("/slack/interactions", content=body, headers=headers)
     assert answer.status_code == 200
     posted = response_url.calls("/response")[before:]
@@ -173,7 +209,8 @@ async def click(slack: httpx.AsyncClient, response_url: FakePeer, user: str, act
 
 
 async def test_message_loop_buttons_reach_the_comms_workflow(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer
+) -> None:
     incident_id = await open_incident(slack)
     step = {"incident_id": incident_id, "message_id": "investigation/internal_stakeholders"}
     refused = await click(slack, response_url, "U0ALICE", "approve_send", step)
@@ -201,7 +238,8 @@ def progress_notes(state: IncidentState) -> list[str]:
 
 
 async def test_a_click_slack_sends_again_is_applied_once(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer
+) -> None:
     incident_id = await open_incident(slack)
     note = {"incident_id": incident_id, "text": "rolled back the deploy"}
     first = await click(slack, response_url, "U0BOB", NOTE, note, action_ts="1700000000.000100")
@@ -213,11 +251,15 @@ async def test_a_click_slack_sends_again_is_applied_once(
 
 
 async def test_a_slash_command_slack_sends_again_is_applied_once(
-        slack: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     incident_id = await open_incident(slack)
     body = command(f"note {incident_id} rolled back the deploy", trigger_id="13345224609.738474920.8088930838d88")
-    answers = [await slack.post("/slack/commands", content=body,
-                                headers=signed_post(body) | ({"X-Slack-Retry-Num": "1"} if retry else {}))
-               for retry in (False, True)]
+    answers = [
+        await slack.post(
+            "/slack/commands", content=body, headers=signed_post(body) | ({"X-Slack-Retry-Num": "1"} if retry else {})
+        )
+        for retry in (False, True)
+    ]
     assert [a.json()["response_type"] for a in answers] == ["in_channel", "in_channel"]
     assert len(progress_notes(await state_of(dev_env, incident_id))) == 1

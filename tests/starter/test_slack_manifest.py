@@ -62,8 +62,10 @@ def test_the_code_calls_the_web_api_methods_this_test_knows() -> None:
     called = web_api_methods_called()
     assert "chat.postMessage" in called  # the scan finds calls at all
     unknown = sorted(called - METHOD_SCOPES.keys())
-    assert not unknown, (f"the code now calls {unknown}: add each with its bot scopes from "
-                         "https://docs.slack.dev/reference/methods/<method> to METHOD_SCOPES and the manifest")
+    assert not unknown, (
+        f"the code now calls {unknown}: add each with its bot scopes from "
+        "https://docs.slack.dev/reference/methods/<method> to METHOD_SCOPES and the manifest"
+    )
 
 
 def test_the_manifest_grants_every_scope_a_called_method_needs() -> None:
@@ -83,16 +85,24 @@ def test_the_manifest_grants_no_scope_the_code_does_not_use() -> None:
 
 
 async def answer_to_unsigned_post(path: str, example_policy: Policy, tmp_path: Path) -> httpx.Response:
-    settings = Settings(_env_file=None, outbox_path=tmp_path / "outbox.jsonl", incident_log_dir=tmp_path,
-                        slack_signing_secret=SecretStr("not-what-slack-signed-with"))
+    settings = Settings(
+        _env_file=None,
+        outbox_path=tmp_path / "outbox.jsonl",
+        incident_log_dir=tmp_path,
+        slack_signing_secret=SecretStr("not-what-slack-signed-with"),
+    )
     app = create_app(settings, policy=example_policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as client:
-        return await client.post(path, content=b"command=%2Fincident&text=help",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return await client.post(
+            path,
+            content=b"command=%2Fincident&text=help",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
 
 
-async def test_slash_command_and_buttons_go_to_routes_the_http_service_serves(example_policy: Policy,
-                                                                               tmp_path: Path) -> None:
+async def test_slash_command_and_buttons_go_to_routes_the_http_service_serves(
+    example_policy: Policy, tmp_path: Path
+) -> None:
     m = manifest()
     (command,) = m["features"]["slash_commands"]
     assert command["command"] == "/incident"

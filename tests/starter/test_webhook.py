@@ -32,8 +32,13 @@ def example(name: str) -> dict:
 
 
 def generic(key: str = "", **fields: object) -> dict:
-    return {"dedup_key": key or uuid.uuid4().hex, "title": "Checkout is failing", "severity": "SEV2",
-            "service": "checkout", **fields}
+    return {
+        "dedup_key": key or uuid.uuid4().hex,
+        "title": "Checkout is failing",
+        "severity": "SEV2",
+        "service": "checkout",
+        **fields,
+    }
 
 
 async def state_of(env: WorkflowEnvironment, incident_id: str) -> IncidentState:
@@ -56,7 +61,8 @@ async def test_healthz(http: httpx.AsyncClient) -> None:
 
 
 async def test_alertmanager_group_opens_one_incident_with_every_alert(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     body = example("alertmanager")
     body["groupKey"] = f"group-{uuid.uuid4().hex}"
     answer = await http.post("/alerts/alertmanager", json=body)
@@ -70,13 +76,21 @@ async def test_alertmanager_group_opens_one_incident_with_every_alert(
 
 @pytest.mark.parametrize("source", ["grafana", "datadog", "generic"])
 async def test_every_source_example_is_accepted(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, source: str) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, source: str
+) -> None:
     body = example(source)
     if source == "datadog":  # the template, filled in as Datadog would
-        body = {"alert_id": "4242", "transition": "Triggered", "aggregation_key": uuid.uuid4().hex,
-                "alert_cycle_key": "c1", "priority": "P2", "title": "[Triggered] checkout 5xx",
-                "message": "5xx above 5%", "link": "https://app.datadoghq.com/monitors/4242",
-                "tags": "service:checkout"}
+        body = {
+            "alert_id": "4242",
+            "transition": "Triggered",
+            "aggregation_key": uuid.uuid4().hex,
+            "alert_cycle_key": "c1",
+            "priority": "P2",
+            "title": "[Triggered] checkout 5xx",
+            "message": "5xx above 5%",
+            "link": "https://app.datadoghq.com/monitors/4242",
+            "tags": "service:checkout",
+        }
     elif source == "grafana":
         body["groupKey"] = uuid.uuid4().hex
     else:
@@ -88,7 +102,8 @@ async def test_every_source_example_is_accepted(
 
 
 async def test_same_alert_sent_100_times_at_once_opens_exactly_one_incident(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     body = generic()
     answers = await asyncio.gather(*(http.post("/alerts/generic", json=body) for _ in range(100)))
     assert {a.status_code for a in answers} == {202}
@@ -114,8 +129,9 @@ async def test_metrics_count_accepted_alerts_and_dedup_hits(http: httpx.AsyncCli
 
 async def test_metrics_count_open_incidents_by_severity_from_visibility(http: httpx.AsyncClient) -> None:
     def sev4_unacknowledged(text: str) -> float:
-        line = next(line for line in text.splitlines()
-                    if line.startswith('incident_open{acknowledged="false",severity="SEV4"}'))
+        line = next(
+            line for line in text.splitlines() if line.startswith('incident_open{acknowledged="false",severity="SEV4"}')
+        )
         return float(line.rsplit(" ", 1)[1])
 
     before = sev4_unacknowledged((await http.get("/metrics")).text)
@@ -128,7 +144,8 @@ async def test_metrics_count_open_incidents_by_severity_from_visibility(http: ht
 
 
 async def test_malformed_json_is_400_and_starts_nothing(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     for raw in (b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b""):
         answer = await http.post("/alerts/generic", content=raw)
         assert answer.status_code == 400, (raw[:10], answer.text)
@@ -136,7 +153,8 @@ async def test_malformed_json_is_400_and_starts_nothing(
 
 
 async def test_wrong_shape_is_422_naming_the_field_and_starts_nothing(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     body = example("alertmanager")
     body["groupKey"] = uuid.uuid4().hex
     body["alerts"].append({"status": "firing", "labels": {"n": 1}})  # the third alert is bad
@@ -153,14 +171,15 @@ async def test_unknown_source_is_404(http: httpx.AsyncClient) -> None:
 
 
 async def test_body_over_the_limit_is_413_by_header_and_by_stream(
-        dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None) -> None:
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
+) -> None:
     small = settings.model_copy(update={"max_body_bytes": 2000})
     app = create_app(small, client=dev_env.client, policy=example_policy)
     big = json.dumps(generic(description="x" * 5000)).encode()
 
     async def chunks():  # no Content-Length: only the streamed size can tell
         for i in range(0, len(big), 500):
-            yield big[i:i + 500]
+            yield big[i : i + 500]
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
         assert (await http.post("/alerts/generic", content=big)).status_code == 413
@@ -171,7 +190,8 @@ async def test_body_over_the_limit_is_413_by_header_and_by_stream(
 
 
 async def test_webhook_token_is_required_when_set(
-        dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None) -> None:
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
+) -> None:
     guarded = settings.model_copy(update={"webhook_token": SecretStr("s3cret")})
     app = create_app(guarded, client=dev_env.client, policy=example_policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
@@ -198,10 +218,10 @@ async def test_temporal_unreachable_is_503_with_retry_after(settings: Settings, 
         assert 'outcome="unavailable"' in (await http.get("/metrics")).text
 
 
-async def test_temporal_going_away_is_503_within_the_budget(
-        settings: Settings, example_policy: Policy) -> None:
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
-                                                data_converter=pydantic_data_converter)
+async def test_temporal_going_away_is_503_within_the_budget(settings: Settings, example_policy: Policy) -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), data_converter=pydantic_data_converter
+    )
     app = create_app(settings, client=env.client, policy=example_policy, budget_seconds=1.0)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
         # No worker is needed for the server to accept a signal-with-start: 202 while it is up.
@@ -214,12 +234,15 @@ async def test_temporal_going_away_is_503_within_the_budget(
 
 
 async def test_alert_storm_of_thousands_in_one_body_is_one_incident(
-        http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     body = example("alertmanager")
     body["groupKey"] = uuid.uuid4().hex
     template = body["alerts"][0]
-    body["alerts"] = [{**template, "fingerprint": f"fp{i}", "labels": {**template["labels"], "instance": f"i{i}"}}
-                      for i in range(2000)]
+    body["alerts"] = [
+        {**template, "fingerprint": f"fp{i}", "labels": {**template["labels"], "instance": f"i{i}"}}
+        for i in range(2000)
+    ]
     answer = await http.post("/alerts/alertmanager", json=body)
     incident_id = incident_id_for("alertmanager", body["groupKey"])
     assert answer.status_code == 202 and answer.json() == {"incidents": [incident_id], "alerts": 2000}

@@ -21,8 +21,9 @@ from workflows.vocabulary import AlertStatus, Severity
 
 def always_business_hours(policy: Policy) -> Policy:
     """The example policy, with business hours around the clock so tests do not depend on the day."""
-    hours = policy.business_hours.model_copy(update={"days": list(range(7)), "start": time(0, 0),
-                                                     "end": time(23, 59, 59)})
+    hours = policy.business_hours.model_copy(
+        update={"days": list(range(7)), "start": time(0, 0), "end": time(23, 59, 59)}
+    )
     return policy.model_copy(update={"business_hours": hours})
 
 
@@ -34,28 +35,52 @@ def make_policy(business_incidents: bool = False, **changes: Any) -> Policy:
     return policy.model_copy(update=changes)
 
 
-def alert(title: str = "Checkout is failing", severity: Severity | None = Severity.SEV2,
-          status: AlertStatus = AlertStatus.FIRING, fingerprint: str = "fp1", key: str = "",
-          **labels: str) -> AlertEvent:
-    return AlertEvent(source="test", dedup_key=key or "group-1", fingerprint=fingerprint, status=status,
-                      title=title, severity=severity, service="checkout", labels=labels)
+def alert(
+    title: str = "Checkout is failing",
+    severity: Severity | None = Severity.SEV2,
+    status: AlertStatus = AlertStatus.FIRING,
+    fingerprint: str = "fp1",
+    key: str = "",
+    **labels: str,
+) -> AlertEvent:
+    return AlertEvent(
+        source="test",
+        dedup_key=key or "group-1",
+        fingerprint=fingerprint,
+        status=status,
+        title=title,
+        severity=severity,
+        service="checkout",
+        labels=labels,
+    )
 
 
-async def open_incident(env: WorkflowEnvironment, settings: Settings, policy: Policy,
-                        first: AlertEvent | None = None, history_limit: int = 5000,
-                        ) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+async def open_incident(
+    env: WorkflowEnvironment,
+    settings: Settings,
+    policy: Policy,
+    first: AlertEvent | None = None,
+    history_limit: int = 5000,
+) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
     incident_id = f"INC-{uuid.uuid4().hex[:8].upper()}"
     return await env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=incident_id, policy=policy, history_limit=history_limit),
-        id=incident_id, task_queue=settings.incident_task_queue,
-        start_signal="alert", start_signal_args=[first or alert()], memo={"title": (first or alert()).title},
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=incident_id, policy=policy, history_limit=history_limit),
+        id=incident_id,
+        task_queue=settings.incident_task_queue,
+        start_signal="alert",
+        start_signal_args=[first or alert()],
+        memo={"title": (first or alert()).title},
         execution_timeout=timedelta(days=60),
     )
 
 
 def outbox(settings: Settings, system: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-    return [e for e in Outbox(settings.outbox_path).read()
-            if (system is None or e["system"] == system) and (kind is None or e["kind"] == kind)]
+    return [
+        e
+        for e in Outbox(settings.outbox_path).read()
+        if (system is None or e["system"] == system) and (kind is None or e["kind"] == kind)
+    ]
 
 
 def texts(settings: Settings, system: str | None = None, kind: str | None = None) -> list[str]:

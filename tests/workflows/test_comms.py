@@ -47,38 +47,59 @@ from workflows.vocabulary import Audience, Phase, Role, Severity
 
 Handle = WorkflowHandle[CommsWorkflow, Any]
 
-FACTS = IncidentFacts(incident_id="INC-TEST0001", title="Checkout errors", service="checkout",
-                      severity=Severity.SEV1, phase=Phase.INVESTIGATION,
-                      opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC))
-VALUES = {"impact": "card payments fail for some customers", "next_update": "within the hour",
-          "cause": "an expired certificate", "remediation": "renewed the certificate",
-          "prevention": "expiry is monitored"}
+FACTS = IncidentFacts(
+    incident_id="INC-TEST0001",
+    title="Checkout errors",
+    service="checkout",
+    severity=Severity.SEV1,
+    phase=Phase.INVESTIGATION,
+    opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC),
+)
+VALUES = {
+    "impact": "card payments fail for some customers",
+    "next_update": "within the hour",
+    "cause": "an expired certificate",
+    "remediation": "renewed the certificate",
+    "prevention": "expiry is monitored",
+}
 
 
 @pytest.fixture
-async def comms(ts_env: WorkflowEnvironment, settings: Settings,
-                example_policy: Policy) -> AsyncIterator[Callable[..., Any]]:
+async def comms(
+    ts_env: WorkflowEnvironment, settings: Settings, example_policy: Policy
+) -> AsyncIterator[Callable[..., Any]]:
     """Start a CommsWorkflow (the way IncidentWorkflow does) under a worker with every activity.
 
     Workflows still open at the end are closed the way the incident closes them, and awaited: the
     time-skipping server skips no time for later tests while one of them is mid-task.
     """
     started: list[Handle] = []
-    async with Worker(ts_env.client, task_queue=settings.incident_task_queue, workflows=[CommsWorkflow],
-                      activities=build_activities(settings)):
+    async with Worker(
+        ts_env.client,
+        task_queue=settings.incident_task_queue,
+        workflows=[CommsWorkflow],
+        activities=build_activities(settings),
+    ):
+
         async def start(policy: Policy = example_policy, phase: Phase = Phase.INVESTIGATION) -> Handle:
             facts = FACTS.model_copy(update={"incident_id": f"INC-{uuid.uuid4().hex[:8].upper()}", "phase": phase})
             handle = await ts_env.client.start_workflow(
-                CommsWorkflow.run, CommsInput(facts=facts, policy=policy, triggered_by="carol", reason="SEV1"),
-                id=f"{facts.incident_id}-comms", task_queue=settings.incident_task_queue,
-                execution_timeout=timedelta(days=2))
+                CommsWorkflow.run,
+                CommsInput(facts=facts, policy=policy, triggered_by="carol", reason="SEV1"),
+                id=f"{facts.incident_id}-comms",
+                task_queue=settings.incident_task_queue,
+                execution_timeout=timedelta(days=2),
+            )
             started.append(handle)
             return handle
+
         yield start
         for handle in started:
             if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-                await handle.signal(CommsWorkflow.incident_phase_changed, PhaseChanged(
-                    phase=Phase.CLOSED, facts=FACTS.model_copy(update={"phase": Phase.CLOSED})))
+                await handle.signal(
+                    CommsWorkflow.incident_phase_changed,
+                    PhaseChanged(phase=Phase.CLOSED, facts=FACTS.model_copy(update={"phase": Phase.CLOSED})),
+                )
                 await handle.result()
 
 
@@ -129,14 +150,18 @@ def dms_to(settings: Settings, slack_user_id: str) -> list[str]:
 
 
 def distributed(settings: Settings) -> list[dict[str, Any]]:
-    return (outbox(settings, "slack", "post") + outbox(settings, "email", "email")
-            + outbox(settings, "statuspage", "incident"))
+    return (
+        outbox(settings, "slack", "post")
+        + outbox(settings, "email", "email")
+        + outbox(settings, "statuspage", "incident")
+    )
 
 
 async def draft(handle: Handle, mid: str) -> CommsMessage:
     """The Technical SLT drafts from the template; the update returns once the draft is rendered."""
-    drafted = await handle.execute_update("draft", Draft(actor="bob", message_id=mid, values=VALUES),
-                                          result_type=CommsMessage)
+    drafted = await handle.execute_update(
+        "draft", Draft(actor="bob", message_id=mid, values=VALUES), result_type=CommsMessage
+    )
     assert drafted.step is Step.IN_REVIEW and drafted.versions[-1].author == "bob"
     return drafted
 
@@ -145,8 +170,7 @@ async def draft_and_review(handle: Handle, mid: str) -> None:
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
     for reviewer in ("erin", "dana"):
-        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
-                                                                 verdict=Verdict.APPROVE))
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid, verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
 
 
@@ -163,24 +187,31 @@ async def create_message(handle: Handle, mid: str) -> None:
 
 
 async def test_seed004_triggered_in_investigation_sends_nine_messages_over_three_phases(
-        comms: Callable[..., Any], settings: Settings) -> None:
+    comms: Callable[..., Any], settings: Settings
+) -> None:
     handle = await comms()
     for phase in (Phase.INVESTIGATION, Phase.IDENTIFICATION, Phase.RESOLUTION):
         if phase is not Phase.INVESTIGATION:
-            await handle.signal(CommsWorkflow.incident_phase_changed,
-                                PhaseChanged(phase=phase, facts=FACTS.model_copy(update={"phase": phase})))
+            await handle.signal(
+                CommsWorkflow.incident_phase_changed,
+                PhaseChanged(phase=phase, facts=FACTS.model_copy(update={"phase": phase})),
+            )
         for audience in Audience:
             await create_message(handle, f"{phase.value}/{audience.value}")
-    await handle.signal(CommsWorkflow.incident_phase_changed,
-                        PhaseChanged(phase=Phase.ANALYSIS, facts=FACTS.model_copy(update={"phase": Phase.ANALYSIS})))
+    await handle.signal(
+        CommsWorkflow.incident_phase_changed,
+        PhaseChanged(phase=Phase.ANALYSIS, facts=FACTS.model_copy(update={"phase": Phase.ANALYSIS})),
+    )
     summary = await handle.result()
 
     assert len(summary.sent) == 9 and not (summary.skipped or summary.superseded or summary.unconfirmed)
     posts = outbox(settings, "slack", "post")
     assert [p["payload"]["channel"] for p in posts] == ["#incident-stakeholders"] * 3
     emails = [e["payload"] for e in outbox(settings, "email", "email")]
-    assert [e["to"] for e in emails if not e["personal"]] == [["staff@example.com"],
-                                                               ["customers@lists.example.com"]] * 3
+    assert [e["to"] for e in emails if not e["personal"]] == [
+        ["staff@example.com"],
+        ["customers@lists.example.com"],
+    ] * 3
     assert [e["to"] for e in emails if e["personal"]] == [["cto@bigbiller.example", "ops@bigbiller.example"]] * 3
     assert len(outbox(settings, "statuspage", "incident")) == 3
     assert summary.statuspage_incident_id
@@ -188,18 +219,19 @@ async def test_seed004_triggered_in_investigation_sends_nine_messages_over_three
     assert len(keys) == len(set(keys)) and all(":v1:" in k for k in keys)
     s = await state(handle)
     resolution = message(s, "resolution/strategic_customers")
-    assert {a.kind.value: a.by for a in resolution.approvals} == {"elt": "frank", "external": "carol",
-                                                                   "send": "alice"}
+    assert {a.kind.value: a.by for a in resolution.approvals} == {"elt": "frank", "external": "carol", "send": "alice"}
     assert resolution.versions[0].author == "bob" and resolution.confirmed_by == "carol"
     assert any("rejoin the business incident call" in t for t in dms_to(settings, "U0GINA"))
     assert s.status.startswith("done: 9 sent")
     # the whole loop replays from its history: the workflow is deterministic
     await Replayer(workflows=[CommsWorkflow], data_converter=pydantic_data_converter).replay_workflow(
-        await handle.fetch_history())
+        await handle.fetch_history()
+    )
 
 
 async def test_seed004_nothing_is_distributed_without_reviews_elt_and_ic_approval(
-        comms: Callable[..., Any], settings: Settings) -> None:
+    comms: Callable[..., Any], settings: Settings
+) -> None:
     handle = await comms()
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
@@ -209,8 +241,7 @@ async def test_seed004_nothing_is_distributed_without_reviews_elt_and_ic_approva
     assert "in review" in await refused(handle, "authorize", Approve(actor="frank", message_id=mid))
 
     for reviewer in ("erin", "dana"):
-        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
-                                                                 verdict=Verdict.APPROVE))
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid, verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
     before_elt = await refused(handle, "approve_send", Approve(actor="alice", message_id=mid))
     assert "ELT Approver (frank)" in before_elt
@@ -225,8 +256,14 @@ async def test_seed004_nothing_is_distributed_without_reviews_elt_and_ic_approva
 
 async def test_seed000_external_message_waits_for_the_communications_lead(comms: Callable[..., Any]) -> None:
     handle = await comms()
-    await handle.execute_update("skip", Skip(
-        actor="carol", message_id="investigation/internal_stakeholders", reason="staff were briefed at the all-hands"))
+    await handle.execute_update(
+        "skip",
+        Skip(
+            actor="carol",
+            message_id="investigation/internal_stakeholders",
+            reason="staff were briefed at the all-hands",
+        ),
+    )
     mid = "investigation/strategic_customers"
     await draft_and_review(handle, mid)
     await handle.execute_update("authorize", Approve(actor="frank", message_id=mid))
@@ -242,12 +279,15 @@ async def test_wrong_role_is_refused_naming_the_role(comms: Callable[..., Any]) 
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     assert await refused(handle, "draft", Draft(actor="erin", message_id=mid, values=VALUES)) == (
-        "only the Technical SLT (bob) can draft; you are erin")
+        "only the Technical SLT (bob) can draft; you are erin"
+    )
     await draft_and_review(handle, mid)
     assert await refused(handle, "authorize", Approve(actor="bob", message_id=mid)) == (
-        "only the ELT Approver (frank) can authorize; you are bob")
+        "only the ELT Approver (frank) can authorize; you are bob"
+    )
     assert "no message 'investigation/everyone'" in await refused(
-        handle, "authorize", Approve(actor="frank", message_id="investigation/everyone"))
+        handle, "authorize", Approve(actor="frank", message_id="investigation/everyone")
+    )
     # the same step as a signal is refused too, and the refusal is on record
     await handle.signal("authorize", Approve(actor="bob", message_id=mid))
     await asyncio.sleep(0.2)
@@ -261,9 +301,11 @@ async def test_unknown_step_or_unreadable_input_is_refused_and_the_loop_goes_on(
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     assert (await refused(handle, "publish", Skip(actor="carol", message_id=mid, reason="r"))).startswith(
-        "the message loop has no step 'publish'; steps: draft, edit")
+        "the message loop has no step 'publish'; steps: draft, edit"
+    )
     assert (await refused(handle, "review", {"actor": "erin"})).startswith(
-        "review needs a valid Review: message_id: Field required; verdict: Field required")
+        "review needs a valid Review: message_id: Field required; verdict: Field required"
+    )
     assert "skip needs a valid Skip" in await refused(handle, "skip", "skip it")
     assert await refused(handle, "skip", None) == "skip needs a Skip"
     # as signals, the same are refused on the record; a valid one is taken
@@ -277,8 +319,9 @@ async def test_unknown_step_or_unreadable_input_is_refused_and_the_loop_goes_on(
     await reaches(handle, "investigation/strategic_customers", Step.DRAFTING)
 
 
-async def test_seed004_reviewer_cannot_approve_their_own_draft(comms: Callable[..., Any],
-                                                                example_policy: Policy) -> None:
+async def test_seed004_reviewer_cannot_approve_their_own_draft(
+    comms: Callable[..., Any], example_policy: Policy
+) -> None:
     roles = example_policy.roles | {Role.MESSAGING_OFFICER: ["bob", "erin"]}
     handle = await comms(example_policy.model_copy(update={"roles": roles}))
     mid = "investigation/internal_stakeholders"
@@ -297,27 +340,37 @@ async def test_seed004_strong_objection_blocks_until_the_drafter_resolves_it(com
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
     assert "needs a reason" in await refused(
-        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.OBJECT))
-    await handle.execute_update("review", Review(
-        actor="dana", message_id=mid, verdict=Verdict.OBJECT, reason="do not name the payment gateway"))
+        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.OBJECT)
+    )
+    await handle.execute_update(
+        "review", Review(actor="dana", message_id=mid, verdict=Verdict.OBJECT, reason="do not name the payment gateway")
+    )
     await handle.execute_update("review", Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE))
     await asyncio.sleep(0.2)
     m = message(await state(handle), mid)
     assert m.step is Step.IN_REVIEW and m.waiting_on[0].what == "resolve objection 1 (dana)"
     assert "objection 1 on" in await refused(
-        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE))
-    assert "only the Technical SLT (bob)" in await refused(handle, "resolve_objection", ResolveObjection(
-        actor="erin", message_id=mid, objection=1, resolution="ok"))
+        handle, "review", Review(actor="dana", message_id=mid, verdict=Verdict.APPROVE)
+    )
+    assert "only the Technical SLT (bob)" in await refused(
+        handle, "resolve_objection", ResolveObjection(actor="erin", message_id=mid, objection=1, resolution="ok")
+    )
 
-    await handle.execute_update("resolve_objection", ResolveObjection(
-        actor="bob", message_id=mid, objection=1, resolution="gateway no longer named",
-        text="We are investigating errors at checkout. Next update within the hour."))
+    await handle.execute_update(
+        "resolve_objection",
+        ResolveObjection(
+            actor="bob",
+            message_id=mid,
+            objection=1,
+            resolution="gateway no longer named",
+            text="We are investigating errors at checkout. Next update within the hour.",
+        ),
+    )
     m = message(await state(handle), mid)
     assert [(v.number, v.author) for v in m.versions] == [(1, "bob"), (2, "bob")]
     assert sorted(o.what for o in m.waiting_on) == ["review v2", "review v2"]  # erin approved v1 only
     for reviewer in ("erin", "dana"):
-        await handle.execute_update("review", Review(actor=reviewer, message_id=mid,
-                                                                 verdict=Verdict.APPROVE))
+        await handle.execute_update("review", Review(actor=reviewer, message_id=mid, verdict=Verdict.APPROVE))
     await reaches(handle, mid, Step.APPROVAL)
 
 
@@ -326,18 +379,23 @@ async def test_seed004_phase_change_supersedes_unsent_messages(comms: Callable[.
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     await draft(handle, mid)
-    await handle.signal(CommsWorkflow.incident_phase_changed, PhaseChanged(
-        phase=Phase.IDENTIFICATION, facts=FACTS.model_copy(update={"phase": Phase.IDENTIFICATION})))
+    await handle.signal(
+        CommsWorkflow.incident_phase_changed,
+        PhaseChanged(phase=Phase.IDENTIFICATION, facts=FACTS.model_copy(update={"phase": Phase.IDENTIFICATION})),
+    )
     await reaches(handle, "identification/internal_stakeholders", Step.DRAFTING)
     s = await state(handle)
     old = [m for m in s.messages if m.phase is Phase.INVESTIGATION]
     assert {m.step for m in old} == {Step.SUPERSEDED}
     assert old[0].ended_reason == "the incident moved to identification" and old[0].versions
-    assert "superseded" in await refused(handle, "review", Review(
-        actor="erin", message_id=mid, verdict=Verdict.APPROVE))
+    assert "superseded" in await refused(
+        handle, "review", Review(actor="erin", message_id=mid, verdict=Verdict.APPROVE)
+    )
 
-    await handle.signal(CommsWorkflow.incident_phase_changed, PhaseChanged(
-        phase=Phase.CLOSED, facts=FACTS.model_copy(update={"phase": Phase.CLOSED})))
+    await handle.signal(
+        CommsWorkflow.incident_phase_changed,
+        PhaseChanged(phase=Phase.CLOSED, facts=FACTS.model_copy(update={"phase": Phase.CLOSED})),
+    )
     summary = await handle.result()
     assert len(summary.superseded) == 6 and not summary.sent
 
@@ -347,10 +405,10 @@ async def test_seed004_business_lead_skips_an_audience_with_a_reason(comms: Call
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     assert "only the Business Lead (carol)" in await refused(
-        handle, "skip", Skip(actor="bob", message_id=mid, reason="no"))
+        handle, "skip", Skip(actor="bob", message_id=mid, reason="no")
+    )
     assert "say why" in await refused(handle, "skip", Skip(actor="carol", message_id=mid, reason=" "))
-    await handle.execute_update("skip", Skip(actor="carol", message_id=mid,
-                                                         reason="no staff impact at this phase"))
+    await handle.execute_update("skip", Skip(actor="carol", message_id=mid, reason="no staff impact at this phase"))
     nxt = await reaches(handle, "investigation/strategic_customers", Step.DRAFTING)
     assert nxt.owner == "bob"
     m = message(await state(handle), mid)
@@ -358,15 +416,15 @@ async def test_seed004_business_lead_skips_an_audience_with_a_reason(comms: Call
 
 
 async def test_seed004_missing_placeholder_refuses_the_draft_and_sends_nothing(
-        comms: Callable[..., Any], settings: Settings) -> None:
+    comms: Callable[..., Any], settings: Settings
+) -> None:
     handle = await comms()
     mid = "investigation/all_customers"
     await reaches(handle, "investigation/internal_stakeholders", Step.DRAFTING)
     for first in ("investigation/internal_stakeholders", "investigation/strategic_customers"):
         await handle.execute_update("skip", Skip(actor="carol", message_id=first, reason="test"))
     await reaches(handle, mid, Step.DRAFTING)
-    why = await refused(handle, "draft", Draft(actor="bob", message_id=mid,
-                                                            values={"next_update": "soon"}))
+    why = await refused(handle, "draft", Draft(actor="bob", message_id=mid, values={"next_update": "soon"}))
     assert "needs placeholder 'impact'" in why and "--set impact=" in why
     m = message(await state(handle), mid)
     assert m.step is Step.DRAFTING and not m.versions and "impact" in m.draft_error
@@ -374,7 +432,8 @@ async def test_seed004_missing_placeholder_refuses_the_draft_and_sends_nothing(
 
 
 async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
-        ts_env: WorkflowEnvironment, comms: Callable[..., Any], settings: Settings) -> None:
+    ts_env: WorkflowEnvironment, comms: Callable[..., Any], settings: Settings
+) -> None:
     handle = await comms()
     mid = "investigation/internal_stakeholders"
     await dmed(settings, "U0BOB", 1)  # asked to draft, with the policy's 15 minutes to do it
@@ -388,8 +447,7 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
     await dmed(settings, "U0CAROL", 1)  # once per estimate
 
     await handle.execute_update("estimate", GiveEstimate(actor="bob", message_id=mid, minutes=10))
-    assert "owes nothing" in await refused(
-        handle, "estimate", GiveEstimate(actor="dana", message_id=mid, minutes=5))
+    assert "owes nothing" in await refused(handle, "estimate", GiveEstimate(actor="dana", message_id=mid, minutes=5))
     m = message(await state(handle), mid)
     assert m.waiting_on[0].estimated_by == "bob" and not m.waiting_on[0].nudged
     assert "waiting on Technical SLT (bob) to draft until" in (await state(handle)).status
@@ -400,8 +458,12 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
 async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment, settings: Settings) -> None:
     """incidentctl finds the message loop through the incident, as a person would address it."""
     async with build_worker(ts_env.client, settings):
-        opened = await open_incident(ts_env, settings, make_policy(business_incidents=True),
-                                     alert(title="Checkout errors", severity=Severity.SEV1))
+        opened = await open_incident(
+            ts_env,
+            settings,
+            make_policy(business_incidents=True),
+            alert(title="Checkout errors", severity=Severity.SEV1),
+        )
         await ts_env.sleep(timedelta(seconds=5))
         loop = ts_env.client.get_workflow_handle((await incident_state(opened)).comms_workflow_id)
         await walk_a_step_from_the_command_line(ts_env, opened.id, loop)
@@ -412,8 +474,11 @@ async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, inciden
     await reaches(handle, mid, Step.DRAFTING)
     app = typer.Typer()
     register(app)
-    env = {"TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
-           "TEMPORAL_NAMESPACE": ts_env.client.namespace, "INCIDENTCTL_USER": "bob"}
+    env = {
+        "TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": ts_env.client.namespace,
+        "INCIDENTCTL_USER": "bob",
+    }
 
     async def incidentctl(*args: str) -> Result:
         return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
@@ -426,8 +491,9 @@ async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, inciden
 
     wrong = await incidentctl("review", incident, mid, "--approve")
     assert wrong.exit_code == 1
-    assert wrong.output.strip() == ("incidentctl: only the Messaging Officer (erin) or Legal Officer (dana) "
-                                    "can review; you are bob")
+    assert wrong.output.strip() == (
+        "incidentctl: only the Messaging Officer (erin) or Legal Officer (dana) can review; you are bob"
+    )
     objected = await incidentctl("review", incident, mid, "--object", "no gateway names", "--as", "dana")
     assert objected.exit_code == 0 and "resolve objection 1 (dana): bob" in objected.output
 

@@ -45,8 +45,12 @@ from workflows.model import (
 from workflows.policy import BusinessHours
 from workflows.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, Status
 
-RESOLUTION = Resolve(actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back release 42",
-                     prevention="Canary deploys for checkout")
+RESOLUTION = Resolve(
+    actor="alice",
+    overview="Checkout returned 500s",
+    how_resolved="Rolled back release 42",
+    prevention="Canary deploys for checkout",
+)
 
 
 @pytest.fixture
@@ -63,8 +67,11 @@ async def refusal(call) -> str:
 
 def minutes_after_open(s, text_part: str, kind: str = "page") -> list[float]:
     """When (minutes after opening, to the second) the timeline says it happened."""
-    return [round((e.at - s.opened_at).total_seconds() / 60, 2) for e in s.timeline
-            if e.kind == kind and text_part in e.text]
+    return [
+        round((e.at - s.opened_at).total_seconds() / 60, 2)
+        for e in s.timeline
+        if e.kind == kind and text_part in e.text
+    ]
 
 
 async def test_seed000_confirmed_incident_pages_opens_one_channel_with_bridge_and_roles(ts_env, settings, worker):
@@ -107,12 +114,14 @@ async def test_seed002_ack_stops_escalation_and_acknowledges_the_page(ts_env, se
     assert minutes_after_open(s, "tier 2") == []
     assert len(outbox(settings, "opsgenie", "acknowledge")) == 1
     assert "already acknowledged by bob" in await refusal(
-        handle.execute_update("acknowledge", Acknowledge(actor="alice")))
+        handle.execute_update("acknowledge", Acknowledge(actor="alice"))
+    )
 
 
 async def test_seed002_out_of_hours_leadership_reached_through_telegram(ts_env, settings, worker):
-    never_open = BusinessHours(timezone="Europe/Kyiv", days=[],
-                               out_of_hours_notify=["role:cto", "role:account_manager"])
+    never_open = BusinessHours(
+        timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto", "role:account_manager"]
+    )
     await open_incident(ts_env, settings, make_policy(business_hours=never_open), alert(severity=Severity.SEV1))
     await ts_env.sleep(timedelta(seconds=10))
     chats = {e["payload"]["chat_id"] for e in outbox(settings, "telegram")}
@@ -122,8 +131,9 @@ async def test_seed002_out_of_hours_leadership_reached_through_telegram(ts_env, 
 
 async def test_seed002_out_of_hours_leadership_reached_even_when_acknowledged_at_once(ts_env, settings, worker):
     never_open = BusinessHours(timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto"])
-    handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
-                                 alert(severity=Severity.SEV1))
+    handle = await open_incident(
+        ts_env, settings, make_policy(business_hours=never_open), alert(severity=Severity.SEV1)
+    )
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await ts_env.sleep(timedelta(seconds=10))
     assert {e["payload"]["chat_id"] for e in outbox(settings, "telegram")} == {"1002"}
@@ -168,13 +178,15 @@ async def test_seed002_status_update_every_30_min_nudged_then_missed_reported(ts
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV2))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
     await ts_env.sleep(timedelta(minutes=26))
-    nudges = [e for e in outbox(settings, "slack", "dm") if "status update" in e["payload"]["text"]
-              and "is due" in e["payload"]["text"]]
+    nudges = [
+        e
+        for e in outbox(settings, "slack", "dm")
+        if "status update" in e["payload"]["text"] and "is due" in e["payload"]["text"]
+    ]
     assert [e["payload"]["user_id"] for e in nudges] == ["U0ALICE"]  # the PM of seed 002
     await ts_env.sleep(timedelta(minutes=5))
     assert any("was missed" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update("status_update",
-                                StatusUpdate(actor="alice", text="Rollback in progress"))
+    await handle.execute_update("status_update", StatusUpdate(actor="alice", text="Rollback in progress"))
     await ts_env.sleep(timedelta(seconds=5))  # the update is recorded; the main loop then distributes it
     s = await state(handle)
     assert s.updates_missed == 1
@@ -212,12 +224,13 @@ async def test_seed003_rpo_data_loss_warning_and_breach(ts_env, settings, worker
 
 async def test_seed003_tasks_prioritised_by_business_impact(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update("assign_task",
-                                AssignTask(actor="alice", title="Restore reports", assignee="bob",
-                                           business_impact=Severity.SEV3))
-    await handle.execute_update("assign_task",
-                                AssignTask(actor="alice", title="Restore payments DB", assignee="bob",
-                                           business_impact=Severity.SEV1))
+    await handle.execute_update(
+        "assign_task", AssignTask(actor="alice", title="Restore reports", assignee="bob", business_impact=Severity.SEV3)
+    )
+    await handle.execute_update(
+        "assign_task",
+        AssignTask(actor="alice", title="Restore payments DB", assignee="bob", business_impact=Severity.SEV1),
+    )
     s = await state(handle)
     assert [t.title for t in s.tasks] == ["Restore payments DB", "Restore reports"]
     await ts_env.sleep(timedelta(seconds=5))
@@ -247,8 +260,9 @@ async def test_seed001_unassessed_in_time_is_escalated(ts_env, settings, worker)
 
 
 async def test_seed002_critical_criteria_make_it_sev1_and_seed003_priority_high(ts_env, settings, worker):
-    handle = await open_incident(ts_env, settings, make_policy(),
-                                 alert(severity=Severity.SEV3, criterion="security_breach"))
+    handle = await open_incident(
+        ts_env, settings, make_policy(), alert(severity=Severity.SEV3, criterion="security_breach")
+    )
     await ts_env.sleep(timedelta(seconds=5))
     s = await state(handle)
     assert s.severity is Severity.SEV1 and s.severity.priority == "high"
@@ -257,8 +271,9 @@ async def test_seed002_critical_criteria_make_it_sev1_and_seed003_priority_high(
 
 async def test_seed001_global_scope_owned_by_technical_manager(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3))
-    answer = await handle.execute_update("classify", Classify(
-        actor="alice", kind=IncidentKind.INCIDENT, scope=Scope.GLOBAL, severity=Severity.SEV2))
+    answer = await handle.execute_update(
+        "classify", Classify(actor="alice", kind=IncidentKind.INCIDENT, scope=Scope.GLOBAL, severity=Severity.SEV2)
+    )
     assert "action plan owner oleh" in answer  # the Technical Manager
     local = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3, key="g2"))
     answer = await local.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
@@ -291,20 +306,29 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
     reason = await refusal(handle.execute_update("close", CloseIncident(actor="alice")))
     assert "documentation incomplete" in reason and "review_held" in reason and "postmortem_published" in reason
     assert "hold the review first" in await refusal(
-        handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice")))
+        handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    )
     await ts_env.sleep(timedelta(hours=49))
     assert any("Reminder: the post-incident review" in t for t in texts(settings, "slack", "dm"))
-    await handle.execute_update("review_held", ReviewHeld(
-        actor="alice", root_cause="A config flag shipped enabled", notes="Add a pre-deploy flag check"))
+    await handle.execute_update(
+        "review_held",
+        ReviewHeld(actor="alice", root_cause="A config flag shipped enabled", notes="Add a pre-deploy flag check"),
+    )
     await ts_env.sleep(timedelta(seconds=5))
-    await handle.execute_update("publish_postmortem",
-                                PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/1"))
+    await handle.execute_update(
+        "publish_postmortem", PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/1")
+    )
     await handle.execute_update("close", CloseIncident(actor="alice"))
     final = await handle.result()
     assert final.status is Status.CLOSED
     postmortem = Path(final.postmortem_location).read_text()
-    for heading in ("What happened", "How the issue was identified", "Root cause",
-                    "Steps taken (communication and technical)", "Key takeaways and recommendations"):
+    for heading in (
+        "What happened",
+        "How the issue was identified",
+        "Root cause",
+        "Steps taken (communication and technical)",
+        "Key takeaways and recommendations",
+    ):
         assert f"## {heading}" in postmortem  # seed 002's summary
     assert "A config flag shipped enabled" in postmortem and "pre-deploy flag check" in postmortem
     assert outbox(settings, "slack", "archive")
@@ -312,14 +336,14 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
 
 async def test_wrong_role_refused_with_a_clear_reason(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    reason = await refusal(handle.execute_update("resolve", RESOLUTION.model_copy(
-        update={"actor": "bob"})))
-    assert reason == ("only the incident commander or communications lead can resolve on "
-                      f"{handle.id}; bob holds none of those roles")
-    assert "not a person" in await refusal(
-        handle.execute_update("acknowledge", Acknowledge(actor="mallory")))
+    reason = await refusal(handle.execute_update("resolve", RESOLUTION.model_copy(update={"actor": "bob"})))
+    assert reason == (
+        f"only the incident commander or communications lead can resolve on {handle.id}; bob holds none of those roles"
+    )
+    assert "not a person" in await refusal(handle.execute_update("acknowledge", Acknowledge(actor="mallory")))
     assert "cannot move from investigation to closed (use close)" in await refusal(
-        handle.execute_update("set_phase", SetPhase(actor="alice", phase=Phase.CLOSED)))
+        handle.execute_update("set_phase", SetPhase(actor="alice", phase=Phase.CLOSED))
+    )
 
 
 async def test_rejected_signal_is_put_on_the_timeline(ts_env, settings, worker):
@@ -352,7 +376,8 @@ async def test_phase_moves_are_validated(ts_env, settings, worker):
     await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
     await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.MONITORING))
     assert "allowed: identification" in await refusal(
-        handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.INVESTIGATION)))
+        handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.INVESTIGATION))
+    )
     assert (await state(handle)).phase is Phase.MONITORING
 
 
@@ -361,8 +386,9 @@ async def test_alert_storm_is_one_incident_and_resolved_alerts_never_close_a_sev
     for n in range(1, 200):
         await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}"))
     for n in range(200):
-        await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}",
-                                                          status=AlertStatus.RESOLVED))
+        await handle.signal(
+            IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}", status=AlertStatus.RESOLVED)
+        )
     await ts_env.sleep(timedelta(seconds=10))
     s = await state(handle)
     assert s.alert_count == 400 and len(s.alerts) == 200
@@ -372,8 +398,9 @@ async def test_alert_storm_is_one_incident_and_resolved_alerts_never_close_a_sev
 
 async def test_low_severity_resolves_itself_when_the_policy_allows(ts_env, settings, worker):
     policy = make_policy()
-    policy = policy.model_copy(update={"response": policy.response.model_copy(
-        update={"auto_resolve_severities": [Severity.SEV3]})})
+    policy = policy.model_copy(
+        update={"response": policy.response.model_copy(update={"auto_resolve_severities": [Severity.SEV3]})}
+    )
     handle = await open_incident(ts_env, settings, policy, alert(severity=Severity.SEV3))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
     await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV3, status=AlertStatus.RESOLVED))
@@ -397,8 +424,9 @@ async def test_continue_as_new_keeps_the_whole_state(ts_env, settings, worker):
 
 async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env, settings, worker):
     never_open = BusinessHours(timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto"])
-    handle = await open_incident(ts_env, settings, make_policy(business_hours=never_open),
-                                 alert(severity=Severity.SEV1))
+    handle = await open_incident(
+        ts_env, settings, make_policy(business_hours=never_open), alert(severity=Severity.SEV1)
+    )
     await ts_env.sleep(timedelta(minutes=6))
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     await handle.execute_update("resolve", RESOLUTION)
@@ -408,24 +436,31 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
     await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
     delivered = {(e["system"], e["kind"]) for e in outbox(settings)}
-    assert {("conference", "bridge"), ("slack", "channel"), ("slack", "post"), ("slack", "dm"),
-            ("slack", "archive"), ("opsgenie", "page"), ("opsgenie", "acknowledge"), ("opsgenie", "resolve"),
-            ("email", "email"), ("telegram", "message")} <= delivered, delivered
+    assert {
+        ("conference", "bridge"),
+        ("slack", "channel"),
+        ("slack", "post"),
+        ("slack", "dm"),
+        ("slack", "archive"),
+        ("opsgenie", "page"),
+        ("opsgenie", "acknowledge"),
+        ("opsgenie", "resolve"),
+        ("email", "email"),
+        ("telegram", "message"),
+    } <= delivered, delivered
     keys = [(e["system"], e["key"]) for e in outbox(settings)]
     assert len(keys) == len(set(keys)), "nothing is delivered twice"
 
 
 async def test_seed003_incident_cannot_close_with_recovery_tasks_open(ts_env, settings, worker):
     handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
-    await handle.execute_update("assign_task",
-                                AssignTask(actor="alice", title="Restore DB", assignee="bob"))
+    await handle.execute_update("assign_task", AssignTask(actor="alice", title="Restore DB", assignee="bob"))
     await ts_env.sleep(timedelta(seconds=5))
     await handle.execute_update("resolve", RESOLUTION)
     await ts_env.sleep(timedelta(seconds=5))
     await handle.execute_update("review_held", ReviewHeld(actor="alice"))
     await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
-    assert "tasks T1 are not done" in await refusal(
-        handle.execute_update("close", CloseIncident(actor="alice")))
+    assert "tasks T1 are not done" in await refusal(handle.execute_update("close", CloseIncident(actor="alice")))
 
 
 async def test_seed002_a_phase_move_counts_as_progress(ts_env, settings, worker):
@@ -443,9 +478,14 @@ async def test_an_alert_group_that_fires_again_after_closing_is_delivered_afresh
     await first.terminate("closed")  # stands for a closed incident: its workflow id is free again
     await ts_env.sleep(timedelta(minutes=1))
     again = await ts_env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=first.id, policy=make_policy()), id=first.id,
-        task_queue=settings.incident_task_queue, start_signal="alert",
-        start_signal_args=[alert(severity=Severity.SEV1)], execution_timeout=timedelta(days=1))
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=first.id, policy=make_policy()),
+        id=first.id,
+        task_queue=settings.incident_task_queue,
+        start_signal="alert",
+        start_signal_args=[alert(severity=Severity.SEV1)],
+        execution_timeout=timedelta(days=1),
+    )
     await ts_env.sleep(timedelta(seconds=10))
     assert (await again.query(IncidentWorkflow.state)).confirmed
     tier1_pages = [e for e in outbox(settings, "opsgenie", "page") if "escalation:r1:l0:t1" in e["key"]]
@@ -477,8 +517,9 @@ async def test_resolving_while_deadlines_fall_due_does_not_break_the_incident(ts
 
 
 async def test_an_alert_storm_alone_continues_as_new(ts_env, settings, worker):
-    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1, fingerprint="a0"),
-                                 history_limit=150)
+    handle = await open_incident(
+        ts_env, settings, make_policy(), alert(severity=Severity.SEV1, fingerprint="a0"), history_limit=150
+    )
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
     for n in range(1, 200):
         await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint=f"a{n}"))

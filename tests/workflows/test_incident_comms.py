@@ -20,14 +20,19 @@ async def comms_state(env: WorkflowEnvironment, incident_id: str) -> CommsState:
 
 
 async def test_seed004_every_sev1_is_a_business_incident_and_phases_reach_the_message_loop(
-        ts_env: WorkflowEnvironment, settings: Settings):
+    ts_env: WorkflowEnvironment, settings: Settings
+):
     async with build_worker(ts_env.client, settings):
-        handle = await open_incident(ts_env, settings, make_policy(business_incidents=True),
-                                     alert(severity=Severity.SEV1))
+        handle = await open_incident(
+            ts_env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV1)
+        )
         await ts_env.sleep(timedelta(seconds=10))
         comms = await comms_state(ts_env, handle.id)
         assert [m.message_id for m in comms.messages] == [
-            "investigation/internal_stakeholders", "investigation/strategic_customers", "investigation/all_customers"]
+            "investigation/internal_stakeholders",
+            "investigation/strategic_customers",
+            "investigation/all_customers",
+        ]
         await handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION))
         await ts_env.sleep(timedelta(seconds=10))
         comms = await comms_state(ts_env, handle.id)
@@ -38,16 +43,17 @@ async def test_seed004_every_sev1_is_a_business_incident_and_phases_reach_the_me
 
 
 async def test_seed004_business_incident_by_a_person_only_during_investigation_or_identification(
-        ts_env: WorkflowEnvironment, settings: Settings):
+    ts_env: WorkflowEnvironment, settings: Settings
+):
     async with build_worker(ts_env.client, settings):
         handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
         await ts_env.sleep(timedelta(seconds=5))
-        await handle.execute_update("trigger_business_incident",
-                                    TriggerBusinessIncident(actor="carol", reason="customers are calling"))
+        await handle.execute_update(
+            "trigger_business_incident", TriggerBusinessIncident(actor="carol", reason="customers are calling")
+        )
         await ts_env.sleep(timedelta(seconds=5))
         assert (await comms_state(ts_env, handle.id)).triggered_by == "carol"
-        await handle.execute_update("resolve", Resolve(
-            actor="alice", overview="o", how_resolved="h", prevention="p"))
+        await handle.execute_update("resolve", Resolve(actor="alice", overview="o", how_resolved="h", prevention="p"))
         await ts_env.sleep(timedelta(seconds=5))
         comms = await comms_state(ts_env, handle.id)
         assert any(m.message_id.startswith("resolution/") for m in comms.messages)

@@ -26,8 +26,9 @@ from workflows.inputs import IncidentInput
 from workflows.model import Acknowledge, Classify, IncidentState, Reopen, Resolve, StatusUpdate
 from workflows.vocabulary import IncidentKind, Severity, Status
 
-RESOLUTION = Resolve(actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back",
-                     prevention="Canary deploys")
+RESOLUTION = Resolve(
+    actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back", prevention="Canary deploys"
+)
 
 
 class Held:
@@ -57,8 +58,10 @@ def worker_holding(env: WorkflowEnvironment, settings: Settings, held: Held, nam
         await held.wait(request)
         return await real[name](request)
 
-    types = {"write_postmortem": (PostmortemRequest, RecordResult),
-             "slack_direct_message": (SlackDirectMessage, SlackResult)}[name]
+    types = {
+        "write_postmortem": (PostmortemRequest, RecordResult),
+        "slack_direct_message": (SlackDirectMessage, SlackResult),
+    }[name]
     holding.__annotations__ = {"request": types[0], "return": types[1]}
     replaced = [a for n, a in real.items() if n != name] + [activity.defn(name=name)(holding)]
     return Worker(env.client, task_queue=settings.incident_task_queue, workflows=WORKFLOWS, activities=replaced)
@@ -90,8 +93,7 @@ async def test_seed001_review_invitation_never_goes_out_for_a_reopened_incident(
     assert not [t for t in texts(settings, "slack", "dm") if "Post-incident review" in t]
 
 
-async def test_seed002_an_update_given_while_the_missed_notice_is_sent_moves_the_cadence_from_then(
-        ts_env, settings):
+async def test_seed002_an_update_given_while_the_missed_notice_is_sent_moves_the_cadence_from_then(ts_env, settings):
     held = Held()
     held.hold = lambda request: "was missed" in request.text
     async with worker_holding(ts_env, settings, held, "slack_direct_message"):
@@ -130,9 +132,14 @@ async def test_a_later_occurrence_never_collides_with_the_message_loop_of_an_ear
     await first.terminate("an operator ended it; its message loop goes on")
     await ts_env.sleep(timedelta(minutes=1))
     again = await ts_env.client.start_workflow(
-        IncidentWorkflow.run, IncidentInput(incident_id=first.id, policy=policy), id=first.id,
-        task_queue=settings.incident_task_queue, start_signal="alert",
-        start_signal_args=[alert(severity=Severity.SEV1)], execution_timeout=timedelta(days=1))
+        IncidentWorkflow.run,
+        IncidentInput(incident_id=first.id, policy=policy),
+        id=first.id,
+        task_queue=settings.incident_task_queue,
+        start_signal="alert",
+        start_signal_args=[alert(severity=Severity.SEV1)],
+        execution_timeout=timedelta(days=1),
+    )
     await ts_env.sleep(timedelta(seconds=5))
     s = await again.query("state", result_type=IncidentState)
     assert s.confirmed and s.comms_workflow_id and s.comms_workflow_id != old_loop

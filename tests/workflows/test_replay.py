@@ -18,8 +18,14 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 def test_histories_are_recorded():
     names = {path.stem for path in HISTORIES}
-    assert {"incident_sev1_business_closed", "incident_disturbance", "escalation_tier2_then_ack",
-            "comms_superseded_by_phases", "incident_out_of_hours_resolved", "incident_raised_then_recurring"} <= names
+    assert {
+        "incident_sev1_business_closed",
+        "incident_disturbance",
+        "escalation_tier2_then_ack",
+        "comms_superseded_by_phases",
+        "incident_out_of_hours_resolved",
+        "incident_raised_then_recurring",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

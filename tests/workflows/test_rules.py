@@ -133,8 +133,7 @@ def test_recurrence_while_resolved_reopens_and_pages_again(phase_after: Phase):
 
 def test_recurrence_while_resolved_only_tells_when_the_policy_says_so():
     policy = make_policy()
-    policy = policy.model_copy(update={"response": policy.response.model_copy(
-        update={"reopen_on_recurrence": False})})
+    policy = policy.model_copy(update={"response": policy.response.model_copy(update={"reopen_on_recurrence": False})})
     s = confirmed(policy)
     decide(s, policy, RESOLUTION)
     outcome = lifecycle.record_alert(s, policy, alert(), T0 + timedelta(hours=1))
