@@ -13,7 +13,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation
+    from workflows.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation, tier_page
     from workflows.reach import reach
     from workflows.vocabulary import Channel
 
@@ -42,20 +42,15 @@ class EscalationWorkflow:
                 if self._stop_reason:
                     break
                 people = policy.expand(tier.notify, input.assigned)
-                text = (
-                    f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
-                    f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}"
-                ).strip()
+                text, key = tier_page(input, ladder, number)
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
-                self._deliveries += [
-                    asyncio.ensure_future(
-                        self._notify(
-                            input, number, people, [channel], text, key=f"escalation:r{input.round}:l{ladder}:t{number}"
-                        )
-                    )
-                    for channel in tier.channels
-                ]
+                # Tier 1 the incident pages itself when it starts the ladder: no workflow task between.
+                if not (input.first_tier_paged and ladder == 0 and number == 1):
+                    self._deliveries += [
+                        asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
+                        for channel in tier.channels
+                    ]
                 self._result.tiers_reached += 1
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
         await asyncio.gather(*self._deliveries)

@@ -24,6 +24,16 @@ class EscalationInput(BaseModel):
     assigned: dict[Role, str] = Field(default_factory=dict)
     ui_url: str = ""
     occurrence: str = ""  # prefix of idempotency keys (IncidentState.occurrence)
+    first_tier_paged: bool = False  # the incident paged tier 1 itself, in the workflow task that started the ladder
+
+
+def tier_page(input: EscalationInput, ladder: int, number: int) -> tuple[str, str]:
+    """What a tier is told, and the step key its deliveries carry: one text whoever pages it."""
+    text = (
+        f"[{input.severity.value}] {input.incident_id}: {input.title} needs an acknowledgement "
+        f"(tier {number}{f', repeat {ladder}' if ladder else ''}). {input.ui_url}"
+    ).strip()
+    return text, f"escalation:r{input.round}:l{ladder}:t{number}"
 
 
 class StopEscalation(BaseModel):

@@ -18,7 +18,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
     from activities.slack import SlackActivities
-    from workflows.activity_io import ConferenceRequest, SlackChannelRequest
+    from workflows.activity_io import ConferenceRequest, Reached, SlackChannelRequest
     from workflows.deliveries import Deliveries
     from workflows.derive import (
         incident_commander,
@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         slack_ids,
     )
     from workflows.escalation import EscalationWorkflow
-    from workflows.inputs import EscalationInput, StopEscalation
+    from workflows.inputs import EscalationInput, StopEscalation, tier_page
     from workflows.model import ChannelPost, IncidentState
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
@@ -79,19 +79,22 @@ class Response:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
         s.escalation_active = True
+        ladder = EscalationInput(
+            incident_id=s.incident_id,
+            policy=self.policy,
+            round=s.escalation_round,
+            title=s.title,
+            severity=s.severity,
+            assigned=s.assigned,
+            ui_url=self.ui_url,
+            occurrence=s.occurrence,
+            first_tier_paged=True,
+        )
+        self._page_first_tier(ladder)
         try:
             await workflow.start_child_workflow(
                 EscalationWorkflow.run,
-                EscalationInput(
-                    incident_id=s.incident_id,
-                    policy=self.policy,
-                    round=s.escalation_round,
-                    title=s.title,
-                    severity=s.severity,
-                    assigned=s.assigned,
-                    ui_url=self.ui_url,
-                    occurrence=s.occurrence,
-                ),
+                ladder,
                 id=self.ladder_id(s.escalation_round),
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 execution_timeout=timedelta(days=7),
@@ -105,6 +108,25 @@ class Response:
             f"Escalation round {s.escalation_round} started "
             f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
         )
+
+    def _page_first_tier(self, ladder: EscalationInput) -> None:
+        """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
+        a child's first task waits behind every other incident's, and the page must not."""
+        tier = self.policy.escalation.tiers[0]
+        people = self.policy.expand(tier.notify, self.s.assigned)
+        text, key = tier_page(ladder, 0, 1)
+        for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
+            self.out.reach(people, [channel], text, key, then=self._paged_first_tier)
+
+    def _paged_first_tier(self, reached: Reached) -> None:
+        s = self.s
+        self.out.note(
+            "page", "escalation tier 1: " + "; ".join(reached.lines + [f"FAILED: {f}" for f in reached.failures])
+        )
+        if reached.page_keys and s.acknowledged_by and s.status is Status.OPEN:
+            self.out.acknowledge_pages(s.acknowledged_by, reached.page_keys)  # acknowledged while it was paging
+        elif reached.page_keys and s.status is not Status.OPEN:
+            self.out.resolve_pages(s.resolved_by, reached.page_keys)
 
     async def _stop_ladder(self, reason: str) -> None:
         s = self.s
