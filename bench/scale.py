@@ -1,0 +1,707 @@
+"""Ten thousand open incidents on one worker, each with a live deadline: how late the deadlines act, and
+what the worker's memory comes to (issue #15).
+
+    .venv/bin/python -m bench.scale [--incidents 10000] [--rate 5] [--deadline-minutes M] [--grace 120]
+                                    [--cached-workflows N] [--workflow-tasks N] [--activities N]
+                                    [--example-clocks] [--max-in-flight 64] [--address 127.0.0.1:7233]
+
+Starts a Temporal dev server from the venv (or uses --address, which must be on loopback) and ONE worker
+in a process of its own (bench/_stack.py). The bench writes its own policy into its temporary data dir
+and points the worker at it (INCIDENT_POLICY), and the incidents carry the same policy (send_alert puts
+it in their input): examples/policy.toml with
+
+- `triage.assessment_minutes` = --deadline-minutes (default: the minutes the opening takes, plus two, so
+  that every incident is open, its deadline pending, when the first one comes due);
+- business hours around the clock (every day, 00:00 to 23:59:59.999999 UTC): no confirmation is out of
+  hours, so no Telegram is sent;
+- unless --example-clocks, the clocks that run after the first page wait past the end of the run: each
+  escalation tier waits a day, the progress window is 60 min (the most a policy may say), SEV3 updates
+  are due daily, and the service has no RTO. The run confirms thousands of incidents within minutes of
+  each other; with the example's 5- and 10-minute tiers each of them would escalate three more times
+  while later deadlines still come due, a load that no real hour brings and that is not what is measured.
+
+Opening: this process records one distinct SEV3 alert per incident by signal-with-start
+(starter.alerts.send_alert, what the HTTP service calls after parsing, with the body parsed by the same
+parse_generic), --rate a second on a fixed schedule (open loop, at most --max-in-flight unanswered). No
+HTTP service runs: one process fewer on the two cores, and nothing between the schedule and Temporal.
+SEV3 is not confirmed at once and nobody classifies the incidents: when its assessment deadline passes,
+each is treated as a SEV3 incident (lifecycle.unassessed_in_time), confirmed and paged. The deadlines come
+due at the rate the incidents opened.
+
+Lateness of a deadline = the time of the incident's first page in the worker's outbox (the `at` of its
+first line of kind "page"; with no accounts configured every page is a line there) minus its
+`assessment_due`, read from the incident's `state` query right after opening. assessment_due is the time
+the incident promises its assessors ("assess it by ..."): the workflow time of the task that took the
+first alert, plus the minutes. Lateness therefore includes the rest of that first task (the timer starts
+when it completes), the timer, the incident's task, the escalation child's first task and the page
+activity. Both times come from this machine's clock.
+
+The worker's resident memory is sampled (/proc/<pid>/status VmRSS) every few seconds, and its peak
+(VmHWM) read before it stops. Its cache and concurrency are its settings (WORKER_CACHED_WORKFLOWS,
+WORKER_WORKFLOW_TASKS, WORKER_ACTIVITIES); --cached-workflows, --workflow-tasks and --activities pass other
+values through its environment. The worker's Prometheus metrics (on a loopback port) give its sticky cache
+figures, and /proc the CPU the worker, the dev server, this bench and everything else on the machine took.
+
+Prints the policy, the worker settings, the incidents opened and open at once, the worker's RSS and peak,
+deadline lateness p50/p99/max, and how many deadlines did not act within --grace seconds ("missing").
+Exits 1 if an incident was not opened, its deadline not read, or a deadline missing; 2 if a goal (peak RSS
+< 1,024 MB, lateness p99 < 5 s) was not met. Ctrl-C or SIGTERM stops it, and its processes, at any point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
+
+from bench._stack import exited, free_loopback_port, imported_from, processes, service_env, temporal
+from bench.storm import Pages, percentile
+from policy_file import load_policy
+from settings import ROOT, Settings
+from starter.alerts import parse_generic, send_alert
+from workflows.incident import IncidentWorkflow
+from workflows.model import IncidentState
+from workflows.policy import Policy
+from workflows.vocabulary import Severity, incident_id_for
+
+EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
+# What the worker runs, copied as the bench starts (see snapshot)
+SOURCE_PARTS = (
+    "worker.py",
+    "settings.py",
+    "policy_file.py",
+    "observability.py",
+    "workflows",
+    "activities",
+    "starter",
+    "templates",
+)
+AROUND_THE_CLOCK = """[business_hours]
+# bench.scale: business hours around the clock, so no confirmation is out of hours (no Telegram)
+timezone = "UTC"
+days = [0, 1, 2, 3, 4, 5, 6]
+start = "00:00"
+end = "23:59:59.999999"
+out_of_hours_notify = ["role:cto", "role:account_manager"]
+out_of_hours_channels = ["telegram"]
+
+"""
+# Minutes the clocks after the first page wait in the bench's policy (unless --example-clocks): past the run.
+LATER_MINUTES = 24 * 60
+MOST_PROGRESS_MINUTES = 60  # the longest progress window a policy may have (seed 002: 30-60 min)
+SOURCE = "generic"
+SERVICE = "checkout"  # a service of the example policy: owner and Account Manager (its RTO: see bench_policy)
+WARM_ALERTS = 3
+# Measured with this bench on the project's 2-core machine: a deadline that fires costs the worker and the dev
+# server about a quarter of a CPU second together, so 5 a second leaves room for whatever else runs there.
+DEFAULT_RATE = 5.0
+SEND_ATTEMPTS = 5
+QUERY_CONCURRENCY = 16
+QUERY_TIMEOUT = timedelta(seconds=10)
+QUERY_PATIENCE = 300.0  # seconds an incident's state may take to answer with its deadline
+SAMPLE_SECONDS = 2.0
+POLL_SECONDS = 1.0
+PROGRESS_SECONDS = 30.0
+RSS_GOAL_MB = 1024
+P99_GOAL_SECONDS = 5.0
+WORKER_SETTINGS = {  # flag -> setting the worker reads
+    "cached_workflows": "worker_cached_workflows",
+    "workflow_tasks": "worker_workflow_tasks",
+    "activities": "worker_activities",
+}
+METRICS = (
+    "sticky_cache_hit",
+    "sticky_cache_miss",
+    "sticky_cache_size",
+    "sticky_cache_total_forced_eviction",
+    "workflow_task_replay_latency_count",
+    "workflow_task_schedule_to_start_latency_count",
+    "workflow_task_schedule_to_start_latency_sum",
+)
+
+
+@dataclass
+class Opened:
+    """One incident as this bench opened it."""
+
+    number: int
+    incident_id: str
+    sent_at: float = 0.0  # wall time the signal-with-start began
+    accepted: bool = False
+    error: str = ""
+    due: float | None = None  # its assessment_due (wall time), from the state query
+
+
+class Worker:
+    """The worker process as /proc shows it: resident memory (sampled and peak) and CPU time."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, int]] = []  # (wall time, VmRSS kB)
+
+    def status_kb(self, field: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise SystemExit(f"bench: no {field} in /proc/{self.pid}/status")
+
+    def sample(self) -> int:
+        rss = self.status_kb("VmRSS")
+        self.samples.append((time.time(), rss))
+        return rss
+
+    async def sample_every(self, seconds: float) -> None:
+        while True:
+            with suppress(OSError):
+                self.sample()
+            await asyncio.sleep(seconds)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dev_server_pid() -> int | None:
+    """The Temporal dev server this bench started: a child process of ours named temporal."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError, IndexError):
+            stat = (entry / "stat").read_text(encoding="ascii")
+            comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            if int(rest.split()[1]) == os.getpid() and comm.startswith("temporal"):
+                return int(entry.name)
+    return None
+
+
+class Cpu:
+    """CPU seconds of the worker, the dev server, this bench and the whole machine, for windows of the run:
+    on a shared machine, what the others took is part of the figures."""
+
+    def __init__(self, worker: int, server: int | None) -> None:
+        self.pids = {"worker": worker, "server": server, "bench": os.getpid()}
+        self.marks: dict[str, dict[str, float]] = {}
+
+    def mark(self, name: str) -> None:
+        taken: dict[str, float] = {}
+        for who, pid in self.pids.items():
+            if pid is not None:
+                with suppress(OSError):
+                    taken[who] = process_cpu_seconds(pid)
+        ticks = [int(n) for n in Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()[1:]]
+        hz = os.sysconf("SC_CLK_TCK")
+        taken["machine"] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz  # busy: all but idle and iowait
+        taken["wall"] = time.time()
+        self.marks[name] = taken
+
+    def between(self, start: str, end: str) -> str:
+        a, b = self.marks.get(start), self.marks.get(end)
+        if a is None or b is None:
+            return "n/a"
+        wall = max(b["wall"] - a["wall"], 1e-9)
+        ours = {who: b[who] - a[who] for who in self.pids if who in a and who in b}
+        others = b["machine"] - a["machine"] - sum(ours.values())
+        cores = os.cpu_count() or 1
+        return (
+            f"{wall:.0f} s: "
+            + ", ".join(f"{who} {used:.0f} s ({100 * used / wall:.0f}%)" for who, used in ours.items())
+            + f", everything else {max(others, 0):.0f} s ({100 * max(others, 0) / wall:.0f}%)"
+            + f" [% of one core; the machine has {cores}]"
+        )
+
+
+def mb(kb: int) -> float:
+    return kb / 1024
+
+
+def substitute(text: str, pattern: str, replacement: str, what: str, count: int | None = 1) -> str:
+    text, found = re.subn(pattern, replacement, text)
+    if found == 0 or (count is not None and found != count):
+        raise SystemExit(f"bench: {EXAMPLE_POLICY} changed shape: {what} found {found} times")
+    return text
+
+
+def bench_policy(data: Path, minutes: int, example_clocks: bool) -> tuple[Path, Policy]:
+    """examples/policy.toml with the assessment deadline in `minutes` and business hours around the clock;
+    unless `example_clocks`, the clocks that run after the first page wait past the end of the run."""
+    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
+    text = substitute(
+        text, r"(?m)^assessment_minutes\s*=\s*\d+", f"assessment_minutes = {minutes}", "triage.assessment_minutes"
+    )
+    text = substitute(text, r"(?ms)^\[business_hours\]\n.*?(?=^\[)", AROUND_THE_CLOCK, "[business_hours]")
+    if not example_clocks:
+        text = substitute(
+            text,
+            r"(?m)^wait_minutes\s*=\s*\d+",
+            f"wait_minutes = {LATER_MINUTES}",
+            "escalation.tiers.wait_minutes",
+            count=None,
+        )
+        text = substitute(
+            text,
+            r"(?m)^progress_window_minutes\s*=\s*\d+",
+            f"progress_window_minutes = {MOST_PROGRESS_MINUTES}",
+            "response.progress_window_minutes",
+        )
+        text = substitute(text, r"(?m)^SEV3\s*=\s*\d+", f"SEV3 = {LATER_MINUTES}", "cadence.update_minutes.SEV3")
+        text = substitute(text, r"(?m)^rto_minutes\s*=\s*\d+\n", "", f"services.{SERVICE}.rto_minutes")
+    path = data / "policy.toml"
+    path.write_text(
+        f"# bench.scale's policy: {EXAMPLE_POLICY.name} changed as bench/scale.py says\n" + text, encoding="utf-8"
+    )
+    policy = load_policy(path)
+    assert policy.triage.assessment_minutes == minutes
+    assert Severity.SEV3 not in policy.response.auto_confirm_severities, "SEV3 must wait for its assessment"
+    assert all(policy.business_hours.contains(datetime(2026, 1, 4, hour, 30, tzinfo=UTC)) for hour in range(24))
+    if not example_clocks:
+        assert all(tier.wait_minutes == LATER_MINUTES for tier in policy.escalation.tiers)
+        assert policy.cadence.update_minutes[Severity.SEV3] == LATER_MINUTES
+        assert policy.services[SERVICE].rto_minutes is None
+    return path, policy
+
+
+def describe(policy: Policy, minutes: int, example_clocks: bool) -> str:
+    tiers = "; ".join(
+        f"tier {n} {'+'.join(t.notify)} by {'+'.join(c.value for c in t.channels)}, then {t.wait_minutes} min"
+        for n, t in enumerate(policy.escalation.tiers, start=1)
+    )
+    example = load_policy(EXAMPLE_POLICY)
+    later = (
+        "the example's clocks after the first page (--example-clocks): the ladder's later tiers, the "
+        f"progress call after {policy.response.progress_window_minutes} min, the SEV3 update cadence and the "
+        f"RTO watch of {SERVICE} run while later deadlines come due"
+        if example_clocks
+        else f"the clocks after the first page wait past the end of the run: every tier waits {LATER_MINUTES} min "
+        f"(example: {' and '.join(str(t.wait_minutes) for t in example.escalation.tiers)}), the progress "
+        f"window is {policy.response.progress_window_minutes} min (example: "
+        f"{example.response.progress_window_minutes}), SEV3 updates every {LATER_MINUTES} min (example: "
+        f"{example.cadence.update_minutes.get(Severity.SEV3)}), {SERVICE} has no RTO (example: "
+        f"{example.services[SERVICE].rto_minutes} min); the run confirms thousands of incidents within minutes, "
+        "and the example's clocks would add each one's later escalations on top of the deadlines measured"
+    )
+    return (
+        f"policy: {EXAMPLE_POLICY.relative_to(ROOT)} with triage.assessment_minutes = {minutes} and business "
+        "hours around the clock (every day, UTC; no out-of-hours Telegram). Each incident is a distinct SEV3 "
+        f"alert (service {SERVICE}); SEV3 is not confirmed at once (auto-confirm: "
+        f"{', '.join(s.value for s in policy.response.auto_confirm_severities)}) and nobody classifies it, so "
+        f"{minutes} min after it opened it is treated as an incident, confirmed (Slack DMs, channel, bridge, "
+        f"estimate request) and paged. Ladder: {tiers}; repeated {policy.escalation.repeat} more time(s). "
+        f"Later clocks: {later}. Warm-up: {WARM_ALERTS} SEV1 alerts, confirmed at once, paged before the "
+        "count begins."
+    )
+
+
+def snapshot(data: Path) -> tuple[Path, str]:
+    """A copy of the source the worker runs, taken as the bench starts, and which version it is.
+
+    The sandbox reads a workflow's module from disk again for every new workflow: over a run of an hour,
+    an edit to the tree would otherwise reach the worker halfway through (and break it, when the modules it
+    had already imported no longer match)."""
+    src = data / "src"
+    src.mkdir()
+    for part in SOURCE_PARTS:
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / part, src / part)
+    try:
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--", *SOURCE_PARTS], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return src, "not a git checkout"
+    edits = [line[3:] for line in changed if line.strip()]
+    return src, f"commit {head}" + (f", with uncommitted changes to {', '.join(edits)}" if edits else "")
+
+
+def alert_for(run_id: str, number: int, severity: str = "SEV3") -> tuple[str, dict[str, str]]:
+    key = f"{run_id}-{number}"
+    return key, {
+        "dedup_key": key,
+        "title": f"scale alert {number}",
+        "severity": severity,
+        "service": SERVICE,
+        "fingerprint": f"scale-{number}",
+        "description": "bench.scale: a distinct alert, never classified",
+    }
+
+
+async def send(client: Client, settings: Settings, policy: Policy, body: dict[str, str]) -> None:
+    """Signal-with-start, as the HTTP service does after parsing; an unavailable server is tried again."""
+    event = parse_generic(body, datetime.now(UTC))[0]
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            await send_alert(client, settings, policy, event)
+            return
+        except RPCError:
+            if attempt == SEND_ATTEMPTS:
+                raise
+            await asyncio.sleep(1.0)
+
+
+async def due_of(client: Client, incident_id: str, gate: asyncio.Semaphore) -> float | None:
+    """The incident's assessment_due (wall time), once the worker has taken its first alert."""
+    give_up = time.monotonic() + QUERY_PATIENCE
+    await asyncio.sleep(0.5)  # the first workflow task has to run before the state can answer
+    while True:
+        async with gate:
+            try:
+                state: IncidentState = await client.get_workflow_handle(incident_id).query(
+                    IncidentWorkflow.state, rpc_timeout=QUERY_TIMEOUT
+                )
+                if state.assessment_due is not None:
+                    return state.assessment_due.timestamp()
+            except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+                pass  # not started on the worker yet, or a busy worker let the query time out: ask again
+        if time.monotonic() > give_up:
+            return None
+        await asyncio.sleep(1.0)
+
+
+async def warm_up(client: Client, settings: Settings, policy: Policy, pages: Pages, run_id: str) -> None:
+    """A few SEV1 alerts, paged before the count: the worker's first workflows pay for imports."""
+    bodies = [alert_for(f"{run_id}-warm", n, "SEV1") for n in range(WARM_ALERTS)]
+    await asyncio.gather(*(send(client, settings, policy, body) for _, body in bodies))
+    incidents = {incident_id_for(SOURCE, key) for key, _ in bodies}
+    give_up = time.monotonic() + 120
+    while not incidents <= pages.first.keys():
+        if time.monotonic() > give_up:
+            raise SystemExit("bench: the warm-up incidents did not page within 120 s")
+        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.to_thread(pages.read)
+
+
+async def open_incidents(
+    client: Client, settings: Settings, policy: Policy, run_id: str, args: argparse.Namespace, progress: asyncio.Event
+) -> tuple[list[Opened], float, float]:
+    """Open --incidents incidents at --rate on a fixed schedule; read each one's deadline as it opens.
+    Returns them, the seconds the opening took and how far the schedule fell behind at most."""
+    gate, queries = asyncio.Semaphore(args.max_in_flight), asyncio.Semaphore(QUERY_CONCURRENCY)
+    tasks: list[asyncio.Task[Opened]] = []
+    max_lag = 0.0
+
+    async def one(item: Opened, body: dict[str, str]) -> Opened:
+        try:
+            item.sent_at = time.time()
+            await send(client, settings, policy, body)
+            item.accepted = True
+        except Exception as err:  # reported and counted: one refused incident must not end the run
+            item.error = f"{type(err).__name__}: {err}"
+            return item
+        finally:
+            gate.release()
+        item.due = await due_of(client, item.incident_id, queries)
+        return item
+
+    started = time.monotonic()
+    for number in range(args.incidents):
+        due = started + number / args.rate
+        if (delay := due - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        await gate.acquire()  # at most max_in_flight unanswered: past that the schedule falls behind
+        max_lag = max(max_lag, time.monotonic() - due)
+        key, body = alert_for(run_id, number)
+        tasks.append(asyncio.create_task(one(Opened(number, incident_id_for(SOURCE, key)), body)))
+        if progress.is_set():
+            progress.clear()
+            print(f"  ... {number + 1}/{args.incidents} opened", flush=True)
+    sending = time.monotonic() - started
+    return list(await asyncio.gather(*tasks)), sending, max_lag
+
+
+async def running_unassessed(client: Client, task_queue: str) -> str:
+    """What the server counts: incidents of this run still running and unassessed (search attributes)."""
+    query = (
+        f'TaskQueue = "{task_queue}" AND WorkflowType = "IncidentWorkflow" AND ExecutionStatus = "Running" '
+        'AND IncidentKind = "unassessed"'
+    )
+    try:
+        return str((await client.count_workflows(query)).count)
+    except RPCError as err:
+        return f"n/a ({err})"
+
+
+async def worker_metrics(port: int) -> dict[str, float]:
+    """The worker's Prometheus metrics named in METRICS, summed over their labels ({} if unreachable)."""
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    except httpx.HTTPError:
+        return {}
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0].removeprefix("temporal_").removesuffix("_total")
+        if name in METRICS:
+            with suppress(ValueError):
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def ticker(event: asyncio.Event, seconds: float) -> asyncio.Task[None]:
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            event.set()
+
+    return asyncio.create_task(tick())
+
+
+async def run(args: argparse.Namespace) -> int:
+    with suppress(NotImplementedError):  # SIGTERM stops the bench like Ctrl-C: the finally blocks clean up
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    load_before = os.getloadavg()
+    client, server = await temporal(args.address)
+    data = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    run_id = f"scale-{uuid.uuid4().hex[:8]}"
+    task_queue = f"bench-{run_id}"
+    metrics_port = free_loopback_port()
+    chosen = {
+        setting.upper(): str(getattr(args, flag))
+        for flag, setting in WORKER_SETTINGS.items()
+        if getattr(args, flag) is not None
+    }
+    background: list[asyncio.Task[None]] = []
+    try:
+        policy_path, policy = bench_policy(data, args.deadline_minutes, args.example_clocks)
+        env = service_env(
+            client,
+            task_queue=task_queue,
+            data=data,
+            http_port=free_loopback_port(),
+            INCIDENT_POLICY=str(policy_path),
+            METRICS_PORT=str(metrics_port),
+            **chosen,
+        )
+        src, version = snapshot(data)
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env["PYTHONPATH"]])  # the copy first
+        settings = Settings(
+            _env_file=None,
+            incident_task_queue=task_queue,
+            temporal_namespace=client.namespace,
+            incident_policy=policy_path,
+        )
+        in_effect = ", ".join(
+            f"{name.upper()}={env.get(name.upper(), Settings.model_fields[name].default)}"
+            f"{'' if name.upper() in chosen else ' (default)'}"
+            for name in WORKER_SETTINGS.values()
+        )
+        print(describe(policy, args.deadline_minutes, args.example_clocks), flush=True)
+        print(
+            f"worker: one process, workflows from {imported_from(env, 'workflows.incident', cwd=data)} (a copy "
+            f"of {ROOT}, {version}); {in_effect}",
+            flush=True,
+        )
+        if args.incidents / args.rate >= args.deadline_minutes * 60:
+            print(
+                f"bench: note: opening takes {args.incidents / args.rate:.0f} s, longer than the deadline: "
+                "the first deadlines fire before the last incidents open",
+                flush=True,
+            )
+        if not args.example_clocks and (args.incidents / args.rate + args.grace) / 60 >= MOST_PROGRESS_MINUTES:
+            print(
+                f"bench: note: the deadlines come due over more than {MOST_PROGRESS_MINUTES} min: the first "
+                "incidents' progress calls fall inside the run",
+                flush=True,
+            )
+        pages = Pages(data / "outbox.jsonl")
+        with processes(env, "worker", cwd=data) as children:
+            worker = Worker(children["worker"].pid)
+            cpu = Cpu(worker.pid, dev_server_pid() if server is not None else None)
+            background.append(asyncio.create_task(worker.sample_every(SAMPLE_SECONDS)))
+            await warm_up(client, settings, policy, pages, run_id)
+            rss_warm = worker.sample()
+            cpu.mark("warm")
+            progress = asyncio.Event()
+            background.append(ticker(progress, PROGRESS_SECONDS))
+            print(
+                f"opening {args.incidents} SEV3 incidents at {args.rate:g}/s, deadlines "
+                f"{args.deadline_minutes} min out ...",
+                flush=True,
+            )
+            opened, sending, max_lag = await open_incidents(client, settings, policy, run_id, args, progress)
+            cpu.mark("opened")
+            accepted = [o for o in opened if o.accepted]
+            known = [o for o in accepted if o.due is not None]
+            first_due = min((o.due for o in known if o.due is not None), default=time.time())
+            last_due = max((o.due for o in known if o.due is not None), default=time.time())
+            open_at_once = sum(1 for o in accepted if o.sent_at < first_due)
+            before_first = time.time() < first_due
+            server_count = await running_unassessed(client, task_queue) if before_first else "n/a (deadlines firing)"
+            rss_open = worker.sample()
+            print(
+                f"opened {len(accepted)}/{args.incidents} in {sending:.0f} s; deadlines known for {len(known)}; "
+                f"worker RSS {mb(rss_open):.0f} MB; the first deadline comes due in {first_due - time.time():.0f} s,"
+                f" the last in {last_due - time.time():.0f} s",
+                flush=True,
+            )
+            give_up = last_due + args.grace
+            waiting = {o.incident_id for o in known}
+            while True:
+                await asyncio.to_thread(pages.read)
+                if gone := exited(children):
+                    raise SystemExit(f"bench: {gone} during the run")
+                if "due" not in cpu.marks and time.time() >= first_due:
+                    cpu.mark("due")
+                left = len(waiting - pages.first.keys())
+                if not left or time.time() > give_up:
+                    break
+                if progress.is_set():
+                    progress.clear()
+                    due_now = sum(1 for o in known if o.due is not None and o.due <= time.time())
+                    print(
+                        f"  ... {due_now} deadlines due, {len(waiting) - left} paged; worker RSS "
+                        f"{mb(worker.samples[-1][1]):.0f} MB; load {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
+                await asyncio.sleep(POLL_SECONDS)
+            cpu.mark("end")
+            rss_end, hwm = worker.sample(), worker.status_kb("VmHWM")
+            metrics = await worker_metrics(metrics_port)
+    finally:
+        for task in background:
+            task.cancel()
+        if server is not None:
+            await server.shutdown()
+        shutil.rmtree(data, ignore_errors=True)
+    load_after = os.getloadavg()
+
+    lateness: list[float] = []
+    missing = 0
+    for o in known:
+        assert o.due is not None
+        paged = pages.first.get(o.incident_id)
+        if paged is None or paged > o.due + args.grace:
+            missing += 1
+        else:
+            lateness.append(paged - o.due)
+    lateness.sort()
+    pickup = sorted(o.due - o.sent_at - args.deadline_minutes * 60 for o in known if o.due is not None)
+    peak_sampled = max(rss for _, rss in worker.samples)
+    peak_open = max((rss for at, rss in worker.samples if at < first_due), default=0)
+    errors = Counter(o.error.split(":", 1)[0] for o in opened if o.error)
+
+    print(
+        f"\nincidents opened: {len(accepted)} of {args.incidents} over {sending:.1f} s "
+        f"({len(opened) / max(sending, 1e-9):.1f}/s achieved, {args.rate:g}/s asked; the schedule fell behind by "
+        f"at most {max_lag * 1000:.0f} ms); refused: {len(opened) - len(accepted)}"
+        + (f" ({', '.join(f'{k} {n}' for k, n in errors.items())})" if errors else "")
+    )
+    print(
+        f"open at once when the first deadline came due: {open_at_once} "
+        f"(server, running and unassessed after the opening: {server_count})"
+    )
+    if pickup:
+        print(
+            f"first alert taken by the worker (assessment_due - {args.deadline_minutes} min - send): "
+            f"p50 {percentile(pickup, 0.5):.2f} s, p99 {percentile(pickup, 0.99):.2f} s, max {pickup[-1]:.2f} s"
+        )
+    print(f"deadlines read from the state query: {len(known)} (unknown: {len(accepted) - len(known)})")
+    print(
+        f"worker RSS: {mb(rss_warm):.0f} MB after warm-up, {mb(rss_open):.0f} MB when opened, "
+        f"{mb(peak_open):.0f} MB at most before the first deadline, "
+        f"{mb(rss_end):.0f} MB at the end; peak sampled every {SAMPLE_SECONDS:g} s {mb(peak_sampled):.0f} MB; "
+        f"VmHWM {mb(hwm):.0f} MB (goal < {RSS_GOAL_MB} MB)"
+    )
+    print(f"CPU while opening, {cpu.between('warm', 'opened')}")
+    print(f"CPU from the first deadline to the end, {cpu.between('due', 'end')}")
+    if lateness:
+        print(
+            f"deadline lateness (first page - assessment_due): p50 {percentile(lateness, 0.5):.2f} s, "
+            f"p99 {percentile(lateness, 0.99):.2f} s, max {lateness[-1]:.2f} s, min {lateness[0]:.2f} s "
+            f"(over {len(lateness)} deadlines; goal p99 < {P99_GOAL_SECONDS:g} s)"
+        )
+    else:
+        print("deadline lateness: no deadline acted")
+    print(f"missing (no page within {args.grace:g} s of its deadline): {missing}")
+    if metrics:
+        print("worker metrics: " + ", ".join(f"{name} {value:g}" for name, value in sorted(metrics.items())))
+    print(
+        "outbox lines by system and kind (warm-up included): "
+        + (", ".join(f"{kind} {n}" for kind, n in pages.kinds.most_common()) or "none")
+    )
+    print(
+        f"load average (1/5/15 min): before {'/'.join(f'{x:.2f}' for x in load_before)}, "
+        f"after {'/'.join(f'{x:.2f}' for x in load_after)}"
+    )
+    if missing or len(known) < args.incidents:
+        return 1
+    p99 = percentile(lateness, 0.99) if lateness else float("inf")
+    return 0 if mb(hwm) < RSS_GOAL_MB and p99 < P99_GOAL_SECONDS else 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--incidents", type=int, default=10_000, help="incidents to open (distinct alert groups)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help="incidents opened per second; their deadlines come due at the same rate",
+    )
+    parser.add_argument(
+        "--deadline-minutes",
+        type=int,
+        help="the assessment deadline (policy triage.assessment_minutes); default: the whole "
+        "minutes the opening takes, plus two, so that every incident is open at once",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=120.0, help="seconds after its deadline an incident may still page and count"
+    )
+    parser.add_argument("--cached-workflows", type=int, help="WORKER_CACHED_WORKFLOWS for the worker")
+    parser.add_argument("--workflow-tasks", type=int, help="WORKER_WORKFLOW_TASKS for the worker")
+    parser.add_argument("--activities", type=int, help="WORKER_ACTIVITIES for the worker")
+    parser.add_argument("--max-in-flight", type=int, default=64, help="unanswered signal-with-starts at most")
+    parser.add_argument(
+        "--example-clocks",
+        action="store_true",
+        help="keep the example policy's ladder waits, progress window, cadence and RTO",
+    )
+    parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
+    args = parser.parse_args()
+    if args.deadline_minutes is None and args.rate > 0 and args.incidents > 0:
+        args.deadline_minutes = math.ceil(args.incidents / args.rate / 60) + 2
+    if args.incidents < 1 or args.rate <= 0 or args.deadline_minutes < 1 or args.grace < 0 or args.max_in_flight < 1:
+        parser.error(
+            "--incidents, --rate, --deadline-minutes and --max-in-flight must be positive, --grace not negative"
+        )
+    if any((getattr(args, flag) or 1) < 1 for flag in WORKER_SETTINGS):
+        parser.error("--cached-workflows, --workflow-tasks and --activities must be positive")
+    try:
+        code = asyncio.run(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("bench: stopped")
+        code = 130
+    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()
