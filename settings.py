@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     incident_task_queue: str = "incidents"
     # How many workflows one worker keeps in memory (beyond it, a workflow's history is replayed on its
     # next task), and how many workflow and activity tasks it works on at once: see README "Capacity".
-    worker_cached_workflows: int = Field(default=10_000, gt=0)
+    worker_cached_workflows: int = Field(default=1_000, gt=0)
     worker_workflow_tasks: int = Field(default=20, gt=0)
     worker_activities: int = Field(default=100, gt=0)
     incident_policy: Path = ROOT / "examples" / "policy.toml"
