@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://localhost:8233"
     incident_task_queue: str = "incidents"
     # How many workflows one worker keeps in memory (beyond it, a workflow's history is replayed on its
-    # next task), and how many workflow and activity tasks it works on at once: see README "Capacity".
+    # next task), and how many workflow and activity tasks it works on at once (README, Configuration).
     worker_cached_workflows: int = Field(default=1_000, gt=0)
     worker_workflow_tasks: int = Field(default=20, gt=0)
     worker_activities: int = Field(default=100, gt=0)
