@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from workflows.derive import cadence_due, scope_owner
-from workflows.model import AlertEvent, AlertSeen, IncidentState
+from workflows.model import CHECKLIST, AlertEvent, AlertSeen, IncidentState
 from workflows.policy import Policy
-from workflows.rules import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
 from workflows.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Severity, Status
+
+# Seed 004: a business incident begins during Investigation or Identification.
+BUSINESS_INCIDENT_PHASES = {Phase.INVESTIGATION, Phase.IDENTIFICATION}
 
 
 @dataclass
@@ -151,3 +153,30 @@ def resolve_by_policy(s: IncidentState, policy: Policy, now: datetime) -> bool:
     }
     mark_resolved(s, "policy", now)
     return True
+
+
+def progress_window(policy: Policy, now: datetime) -> datetime:
+    """Seed 002: without progress in this window, a call is convened."""
+    return now + timedelta(minutes=policy.response.progress_window_minutes)
+
+
+def mark_resolved(s: IncidentState, by: str, now: datetime) -> None:
+    s.status, s.resolved_at, s.resolved_by = Status.RESOLVED, now, by
+    s.enter(Phase.RESOLUTION)
+    s.progress_due = s.estimate_due = s.next_update_due = None
+    s.resolutions += 1
+
+
+def reopen(s: IncidentState, policy: Policy, now: datetime) -> None:
+    """Open again, from any post-resolution step: paged afresh, every clock of an open incident restarted."""
+    s.status, s.reopens = Status.OPEN, s.reopens + 1
+    s.enter(Phase.INVESTIGATION)
+    s.resolved_at = s.acknowledged_by = s.acknowledged_at = s.review_due = s.next_review_reminder = None
+    s.escalation_round += 1
+    s.rto_warned = s.rto_breached = False
+    s.checklist = dict.fromkeys(CHECKLIST, False)
+    s.progress_due = progress_window(policy, now)
+    s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
+    service = policy.services.get(s.service)
+    if service and service.rto_minutes:  # the service is down again: its recovery clock restarts
+        s.rto_due = now + timedelta(minutes=service.rto_minutes)

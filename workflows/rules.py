@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from workflows.derive import cadence_due, documentation_missing, holds, scope_owner
+from workflows.lifecycle import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
 from workflows.model import (
-    CHECKLIST,
     Acknowledge,
     AssignRole,
     AssignTask,
@@ -47,8 +47,6 @@ PHASE_MOVES: dict[Phase, set[Phase]] = {
     Phase.IDENTIFICATION: {Phase.MONITORING},
     Phase.MONITORING: {Phase.IDENTIFICATION},  # the remediation did not hold
 }
-# Seed 004: a business incident begins during Investigation or Identification.
-BUSINESS_INCIDENT_PHASES = {Phase.INVESTIGATION, Phase.IDENTIFICATION}
 
 
 class Refusal(ValueError):
@@ -223,11 +221,6 @@ def _assignable(s: IncidentState, d: AssignRole, policy: Policy) -> None:
 # --- what each decision changes ---------------------------------------------------------------------
 
 
-def progress_window(policy: Policy, now: datetime) -> datetime:
-    """Seed 002: without progress in this window, a call is convened."""
-    return now + timedelta(minutes=policy.response.progress_window_minutes)
-
-
 def _acknowledge(s: IncidentState, d: Acknowledge, policy: Policy, now: datetime) -> str:
     s.acknowledged_by, s.acknowledged_at = d.actor, now
     return f"{s.incident_id} acknowledged by {d.actor}"
@@ -346,31 +339,9 @@ def _resolve(s: IncidentState, d: Resolve, policy: Policy, now: datetime) -> str
     return f"{s.incident_id} resolved: {d.overview}"
 
 
-def mark_resolved(s: IncidentState, by: str, now: datetime) -> None:
-    s.status, s.resolved_at, s.resolved_by = Status.RESOLVED, now, by
-    s.enter(Phase.RESOLUTION)
-    s.progress_due = s.estimate_due = s.next_update_due = None
-    s.resolutions += 1
-
-
 def _reopen(s: IncidentState, d: Reopen, policy: Policy, now: datetime) -> str:
     reopen(s, policy, now)
     return f"{s.incident_id} reopened by {d.actor}: {d.reason}"
-
-
-def reopen(s: IncidentState, policy: Policy, now: datetime) -> None:
-    """Open again, from any post-resolution step: paged afresh, every clock of an open incident restarted."""
-    s.status, s.reopens = Status.OPEN, s.reopens + 1
-    s.enter(Phase.INVESTIGATION)
-    s.resolved_at = s.acknowledged_by = s.acknowledged_at = s.review_due = s.next_review_reminder = None
-    s.escalation_round += 1
-    s.rto_warned = s.rto_breached = False
-    s.checklist = dict.fromkeys(CHECKLIST, False)
-    s.progress_due = progress_window(policy, now)
-    s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
-    service = policy.services.get(s.service)
-    if service and service.rto_minutes:  # the service is down again: its recovery clock restarts
-        s.rto_due = now + timedelta(minutes=service.rto_minutes)
 
 
 def _review_held(s: IncidentState, d: ReviewHeld, policy: Policy, now: datetime) -> str:

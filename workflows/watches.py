@@ -30,10 +30,10 @@ with workflow.unsafe.imports_passed_through():
         slack_ids,
         update_owner,
     )
+    from workflows.lifecycle import progress_window
     from workflows.model import IncidentState, PhaseChanged
     from workflows.policy import Policy
     from workflows.priority import STAKEHOLDERS
-    from workflows.rules import progress_window
     from workflows.vocabulary import Channel, Phase, Role, Status
 
 SLACK = [Channel.SLACK]
