@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -54,8 +55,10 @@ class RecordsActivities:
 
     @activity.defn
     async def write_postmortem(self, request: PostmortemRequest) -> RecordResult:
+        zone = ZoneInfo(request.timezone)
+        timeline = [(entry.at.astimezone(zone), entry) for entry in request.timeline]
         text = self.templates.get_template("postmortem.md.j2").render(
-            incident=request, sections=request.sections, timeline=request.timeline
+            incident=request, sections=request.sections, timeline=timeline, zone=request.timezone
         )
         opened = f"-{request.opened_at:%Y%m%d-%H%M}" if request.opened_at else ""
         path = self._dir(request.log_dir) / "postmortems" / f"{safe_name(request.incident_id)}{opened}.md"

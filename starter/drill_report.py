@@ -3,9 +3,8 @@ steps were refused, what was still owed at the end, and its text rendering (on t
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -196,7 +195,7 @@ def to_minutes(delta: timedelta) -> float:
 
 
 def render_text(report: DrillReport, width: int = 160) -> str:
-    """The timeline on one clock, the policy's: the workflows' own texts say UTC and are read in it too."""
+    """The timeline on the policy's clock, as the workflows' own texts write their moments."""
     zone = ZoneInfo(report.timezone)
     out = [
         f"Drill {report.scenario!r} under {report.organisation}'s policy ({report.policy_file})",
@@ -204,18 +203,18 @@ def render_text(report: DrillReport, width: int = 160) -> str:
         f"times in {report.timezone}; {report.wall_seconds:.1f} s of wall time",
     ]
     if report.start_note:
-        out.append(f"Note: {_on_clock(report.start_note, report.started_at, zone)}")
+        out.append(f"Note: {report.start_note}")
     out.append("")
     for e in report.events:
         who = f"[{e.actor}] " if e.actor else ""
         to = f"-> {', '.join(e.to)}: " if e.to else ""
-        text = _on_clock(" / ".join(e.text.splitlines()), e.at, zone)
+        text = " / ".join(e.text.splitlines())
         kind = f"{e.source}.{e.kind}"
         line = f"{_offset(e.minute):>10} {_local(e.at, zone, '%a %H:%M')}  {kind:<32} {who}{to}{text}"
         out.append(line if len(line) <= width else line[: width - 1] + "…")
     end = report.ended_at
     out += ["", f"Unanswered at {_offset(to_minutes(end - report.started_at))} ({_local(end, zone, '%a %H:%M')}):"]
-    out += [f"  - {_on_clock(line, end, zone)}" for line in report.unanswered] or ["  nothing"]
+    out += [f"  - {line}" for line in report.unanswered] or ["  nothing"]
     out += ["", *summary(report)]
     return "\n".join(out)
 
@@ -237,26 +236,6 @@ def summary(report: DrillReport) -> list[str]:
     refused = sum(1 for s in report.steps if not s.accepted)
     lines.append(f"Steps: {len(report.steps)} taken, {refused} refused")
     return lines
-
-
-# "due at 14:30 UTC", "for 2026-12-02 15:10 UTC": how the workflows write a moment in their texts.
-_UTC_MOMENT = re.compile(r"\b(?:(\d{4}-\d{2}-\d{2})[ T])?(\d{2}):(\d{2}) UTC\b")
-
-
-def _on_clock(text: str, at: datetime, zone: ZoneInfo) -> str:
-    """`text` with its UTC moments in `zone`. A bare time is the one nearest to `at` (the deadlines the
-    workflows write are hours ahead at most), so it may fall on the day before or after."""
-
-    def local(match: re.Match[str]) -> str:
-        day, hour, minute = match.groups()
-        if day:
-            moment = datetime.fromisoformat(f"{day}T{hour}:{minute}").replace(tzinfo=UTC)
-            return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-        same_day = at.astimezone(UTC).replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
-        moment = min((same_day + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - at))
-        return moment.astimezone(zone).strftime("%H:%M %Z")
-
-    return _UTC_MOMENT.sub(local, text)
 
 
 def _offset(minutes: float) -> str:

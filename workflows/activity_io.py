@@ -162,6 +162,7 @@ class PostmortemRequest(BaseModel):
     sections: dict[str, str] = Field(default_factory=dict)  # heading -> text known so far
     timeline: list[TimelineEntry] = Field(default_factory=list)
     log_dir: str = ""
+    timezone: str = "UTC"  # the policy's: the timeline is read in the team's time
 
 
 class RecordResult(BaseModel):

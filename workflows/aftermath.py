@@ -17,11 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from activities.slack import SlackActivities
     from workflows.activity_io import PostmortemRequest, Reached, SlackArchive
+    from workflows.approvals import EXTERNAL_GATE, Approvals
+    from workflows.clock import local
     from workflows.deadline import Deadline
+    from workflows.decisions import INCIDENT_DECISIONS
     from workflows.deliveries import Deliveries
     from workflows.derive import incident_commander, people_for
     from workflows.model import IncidentState
-    from workflows.policy import Policy
+    from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.reach import CHAT, LOCAL, attempt
     from workflows.vocabulary import Channel, Phase, Role, Status
 
@@ -29,8 +32,8 @@ REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE
 
 
 class Aftermath:
-    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries) -> None:
-        self.s, self.policy, self.out = s, policy, out
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals) -> None:
+        self.s, self.policy, self.out, self.approvals = s, policy, out, approvals
 
     async def follow_each_resolution(self) -> None:
         """Every resolution (a reopened incident is resolved again) gets its message and its records."""
@@ -54,7 +57,11 @@ class Aftermath:
         parties = self.policy.expand(self.policy.cadence.leads, s.assigned)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
         self.out.reach(parties, [Channel.SLACK, Channel.EMAIL], text, key)
-        self.out.email_client_contacts(f"Resolved: {s.title}", text, key)
+        if not workflow.patched(EXTERNAL_GATE):
+            self.out.email_client_contacts(f"Resolved: {s.title}", text, key)
+        else:  # seed 000: the Communications Lead communicates the resolution to all relevant parties
+            outside = [CLIENT_CONTACTS, *self.policy.comms.external_parties]
+            self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
         self.out.resolve_pages(s.resolved_by)
         self.out.note("resolution", f"Resolution message sent to {', '.join(parties)} and the incident channel")
 
@@ -97,16 +104,23 @@ class Aftermath:
         if s.status is not Status.RESOLVED or s.reopens != reopens:
             return  # reopened meanwhile: no review of an open incident
         attendees = people_for(s, self.policy, REVIEWERS)
+        when = local(self.policy, review_due, with_date=True)
         self.out.reach(
             attendees,
             [Channel.SLACK, Channel.EMAIL],
             f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
-            f"{review_due:%Y-%m-%d %H:%M} UTC. Postmortem draft: {s.postmortem_location}",
+            f"{when}. Postmortem draft: {s.postmortem_location}",
             f"review:invite:{reopens}",
         )
-        self.out.note(
-            "review", f"Review meeting scheduled for {review_due:%Y-%m-%d %H:%M} UTC with {', '.join(attendees)}"
-        )
+        self.out.note("review", f"Review meeting scheduled for {when} with {', '.join(attendees)}")
+
+    def _own_words(self) -> list[str]:
+        """What people said while it was open, as they said it (seed 003: document every step and decision)."""
+        return [
+            f"- {local(self.policy, e.at)}, {e.actor}: {e.text}"
+            for e in self.s.timeline
+            if e.kind in INCIDENT_DECISIONS and e.actor and e.actor != "policy"
+        ]
 
     async def draft_postmortem(self) -> None:
         """Seed 002's summary under its five headings, with the timeline (redrafted after the review)."""
@@ -115,9 +129,11 @@ class Aftermath:
         sections = {
             "What happened": f"{s.title}. {r.get('overview', '')}".strip(),
             "How the issue was identified": f"Detected through {s.alert_count} alert(s), first by {source} at "
-            f"{s.opened_at:%Y-%m-%d %H:%M} UTC.",
+            f"{local(self.policy, s.opened_at, with_date=True)}.",
             "Root cause": r.get("root_cause", ""),
-            "Steps taken (communication and technical)": r.get("how_resolved", ""),
+            "Steps taken (communication and technical)": "\n".join(
+                [r.get("how_resolved", ""), "", *self._own_words()]
+            ).strip(),
             "Key takeaways and recommendations": "\n\n".join(
                 part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
             ),
@@ -135,6 +151,7 @@ class Aftermath:
                     sections=sections,
                     timeline=s.timeline,
                     log_dir=self.policy.post_incident.log_dir,
+                    timezone=self.policy.business_hours.timezone,
                 ),
                 **LOCAL,
             ),

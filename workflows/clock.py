@@ -14,7 +14,7 @@ from workflows.policy import Policy
 
 
 def local(policy: Policy, moment: datetime, with_date: bool = False) -> str:
-    """"08:20 CET (07:20 UTC)", or "2026-12-02 08:20 CET (07:20 UTC)"; just "07:20 UTC" for a UTC team."""
+    """ "08:20 CET (07:20 UTC)", or "2026-12-02 08:20 CET (07:20 UTC)"; just "07:20 UTC" for a UTC team."""
     shape = "%Y-%m-%d %H:%M" if with_date else "%H:%M"
     zone = ZoneInfo(policy.business_hours.timezone)
     there = moment.astimezone(zone)

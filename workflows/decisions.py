@@ -21,22 +21,28 @@ from workflows.comms_model import (
 )
 from workflows.model import (
     Acknowledge,
+    ApproveChannel,
+    ApproveStatement,
     AssignRole,
     AssignTask,
     Classify,
     CloseIncident,
     CompleteTask,
     Decision,
+    DeclineChannel,
+    DraftStatement,
     Estimate,
     ProgressNote,
     PublishPostmortem,
     Reopen,
     ReportDataLoss,
+    RequestChannel,
     Resolve,
     ReviewHeld,
     SetPhase,
     StatusUpdate,
     TriggerBusinessIncident,
+    WithholdStatement,
 )
 
 # The incident's decisions (IncidentWorkflow). Each model belongs to exactly one name.
@@ -57,6 +63,12 @@ INCIDENT_DECISIONS: dict[str, type[Decision]] = {
     "review_held": ReviewHeld,
     "publish_postmortem": PublishPostmortem,
     "close": CloseIncident,
+    "draft_statement": DraftStatement,
+    "approve_statement": ApproveStatement,
+    "withhold_statement": WithholdStatement,
+    "request_channel": RequestChannel,
+    "approve_channel": ApproveChannel,
+    "decline_channel": DeclineChannel,
 }
 
 # The steps of seed 004's Message Creation Loop (CommsWorkflow). Approve serves three approvals.

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.paging import PagingActivities
     from activities.records import RecordsActivities
     from workflows.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
+    from workflows.clock import local
     from workflows.model import ChannelPost, IncidentState, TimelineEntry
     from workflows.policy import Policy
     from workflows.reach import EMAIL, LOCAL, PAGING, attempt, post, reach
@@ -103,28 +104,27 @@ class Deliveries:
             self.s.channel_posts.pop(0)
 
     def email_client_contacts(self, subject: str, text: str, key: str) -> None:
-        """Seed 002: the client hears about its incident; one e-mail per contact (smallest resend window)."""
+        """Seed 002: the client hears about its incident; one e-mail per contact (smallest resend window).
+
+        The way before seed 000's approval gate (Approvals.offer), for incidents that began without it."""
         service = self.policy.services.get(self.s.service)
         if not (self.policy.cadence.notify_client_contacts and service and service.client_contacts):
             return
         for contact in service.client_contacts:
-            self.spawn(
-                self._send_email(
-                    EmailRequest(
-                        to=[contact],
-                        subject=subject,
-                        text=text,
-                        idempotency_key=f"{self.s.occurrence}:{key}:client:{contact}",
-                    )
-                )
-            )
+            self.email(contact, subject, text, f"{key}:client:{contact}")
 
-    async def _send_email(self, request: EmailRequest) -> None:
-        _, failure = await attempt(
-            "client e-mail", workflow.execute_activity_method(EmailActivities.send_email, request, **EMAIL)
-        )
-        if failure:
-            self.note("delivery", failure)
+    def email(self, address: str, subject: str, text: str, key: str) -> None:
+        """One e-mail to one address outside the incident's people."""
+        request = EmailRequest(to=[address], subject=subject, text=text, idempotency_key=f"{self.s.occurrence}:{key}")
+
+        async def send() -> None:
+            _, failure = await attempt(
+                "external e-mail", workflow.execute_activity_method(EmailActivities.send_email, request, **EMAIL)
+            )
+            if failure:
+                self.note("delivery", failure)
+
+        self.spawn(send())
 
     def page_action(self, method: Any, actor: str, note: str, keys: list[str] | None = None) -> None:
         """Acknowledge or resolve the paging alerts (all of them, or those keys)."""
@@ -161,7 +161,7 @@ class Deliveries:
             "severity": s.severity.value,
             "phase": s.phase.value,
             "scope": s.scope.value,
-            "opened": f"{s.opened_at:%Y-%m-%d %H:%M} UTC",
+            "opened": local(self.policy, s.opened_at, with_date=True),
             "service": s.service or "-",
         } | s.resolution
         entry = IncidentLogEntry(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from workflows.clock import local
 from workflows.model import CHECKLIST, IncidentState
 from workflows.policy import Policy
 from workflows.vocabulary import Phase, Role, Scope, Severity, Status
@@ -82,11 +83,11 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
     """Who owes what, for people and the Temporal UI."""
     waits: list[str] = []
     if s.kind is None and s.assessment_due and s.status is Status.OPEN:
-        waits.append(f"initial assessment by {s.assessment_due:%H:%M} UTC")
+        waits.append(f"initial assessment by {local(policy, s.assessment_due)}")
     if s.status is Status.OPEN and s.confirmed:
         if not s.acknowledged_by:
             waits.append(
-                f"acknowledgement (ladder exhausted at {s.escalation_exhausted_at:%H:%M} UTC; "
+                f"acknowledgement (ladder exhausted at {local(policy, s.escalation_exhausted_at)}; "
                 f"{incident_commander(s, policy)} told)"
                 if s.escalation_exhausted_at
                 else "acknowledgement (escalating)"
@@ -94,8 +95,20 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
         if s.estimate_due is None and Role.RESPONSIBLE_DEVELOPER in s.assigned:
             waits.append(f"estimate from {s.assigned[Role.RESPONSIBLE_DEVELOPER]}")
         if s.next_update_due:
-            waits.append(f"status update from {update_owner(s, policy)} by {s.next_update_due:%H:%M} UTC")
+            waits.append(f"status update from {update_owner(s, policy)} by {local(policy, s.next_update_due)}")
         waits += [f"task {t.task_id} from {t.assignee}" for t in s.tasks if not t.done]
+    lead = ", ".join(people_for(s, policy, [Role.COMMUNICATIONS_LEAD])) or "a Communications Lead (assign one)"
+    waits += [
+        f"approval of {st.about} {st.statement_id} for {', '.join(st.parties)} by {lead} "
+        f"(held since {local(policy, st.drafted_at)})"
+        for st in s.statements
+        if st.approved is None
+    ]
+    waits += [
+        f"decision on extra channel {r.name} ({r.request_id}) by the Incident Commander or Communications Lead"
+        for r in s.channel_requests
+        if r.approved is None and s.status is Status.OPEN
+    ]
     if s.status is Status.RESOLVED:
         missing = documentation_missing(s, policy)
         if missing:

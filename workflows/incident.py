@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import lifecycle, rules
     from workflows import search_attributes as sa
     from workflows.aftermath import Aftermath
+    from workflows.approvals import Approvals
+    from workflows.clock import local
     from workflows.decisions import INCIDENT_DECISIONS
     from workflows.deliveries import Deliveries
     from workflows.derive import incident_commander, people_for, waiting_on
@@ -31,12 +33,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import (
         Acknowledge,
         AlertEvent,
+        ApproveChannel,
+        ApproveStatement,
         AssignTask,
         Classify,
         Decision,
+        DeclineChannel,
+        DraftStatement,
         IncidentState,
         Reopen,
         ReportDataLoss,
+        RequestChannel,
         ReviewHeld,
         SetPhase,
         StatusUpdate,
@@ -55,9 +62,10 @@ class IncidentWorkflow:
             incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now()
         )
         self.out = Deliveries(self.s, self.policy)
+        self.approvals = Approvals(self.s, self.policy, self.out)
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
-        self.watches = Watches(self.s, self.policy, self.out, self.ui_url)
-        self.aftermath = Aftermath(self.s, self.policy, self.out)
+        self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)
+        self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals)
         self._duties: list[asyncio.Task[Any]] = []
         self._visible: tuple[Any, ...] = ()
 
@@ -106,12 +114,13 @@ class IncidentWorkflow:
     def _ask_for_initial_assessment(self) -> None:
         s = self.s
         s.assessment_requested = True
+        assert s.assessment_due is not None  # the first alert set it
         assessors = people_for(s, self.policy, [Role.INCIDENT_COMMANDER, Role.RESPONDER])
         self.out.reach(
             assessors,
             SLACK,
             f"New report {s.incident_id}: {s.title} (provisional {s.severity.value}). "
-            f"Assess it by {s.assessment_due:%H:%M} UTC: incidentctl classify {s.incident_id} "
+            f"Assess it by {local(self.policy, s.assessment_due)}: incidentctl classify {s.incident_id} "
             "--kind incident|disturbance --severity SEVn --scope local|global",
             "assessment:request",
         )
@@ -188,6 +197,8 @@ class IncidentWorkflow:
                 self._reopened(d.actor, d.reason)
             case ReviewHeld():
                 self.out.spawn(self.aftermath.draft_postmortem())  # with the root cause and notes of the review
+            case DraftStatement() | ApproveStatement() | RequestChannel() | ApproveChannel() | DeclineChannel():
+                self.approvals.follow_up(d)
             case Classify() | SetPhase() if s.confirmed:
                 self.out.post(f"{s.incident_id}: {text} ({d.actor})", f"{name}:{number}")
             case _ if name in ("estimate", "progress_note", "trigger_business_incident"):

@@ -153,6 +153,40 @@ class CloseIncident(Decision):
     pass
 
 
+class DraftStatement(Decision):
+    """Words for parties outside the incident (seed 000's billers, vendors, software providers)."""
+
+    parties: list[str] = Field(min_length=1)  # names in the policy's comms.external_parties, or "client_contacts"
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+
+class ApproveStatement(Decision):
+    statement_id: str
+    text: str = ""  # the Communications Lead's own wording, when she edits the draft
+
+
+class WithholdStatement(Decision):
+    statement_id: str
+    reason: str = Field(min_length=1)
+
+
+class RequestChannel(Decision):
+    """Seed 000: no extra Slack channel unless the Incident Commander or Communications Lead approved it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1)
+
+
+class ApproveChannel(Decision):
+    request_id: str
+
+
+class DeclineChannel(Decision):
+    request_id: str
+    reason: str = Field(min_length=1)
+
+
 # --- the workflows' inputs and what they share -------------------------------------------------
 
 
@@ -190,6 +224,36 @@ class ChannelPost(BaseModel):
     text: str
     key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
     mentions: list[str] = Field(default_factory=list)
+
+
+class HeldStatement(BaseModel):
+    """Words addressed outside the incident. They leave only once the Communications Lead approved them
+    (seed 000), in her wording; the internal copies went out when they were written."""
+
+    statement_id: str  # S1, S2, ... in the order they were written
+    about: str  # "status update", "resolution", "statement"
+    subject: str
+    text: str
+    parties: list[str]  # which external parties, by the policy's names
+    recipients: list[str]  # their e-mail addresses
+    drafted_by: str
+    drafted_at: datetime
+    approved: bool | None = None  # None: waiting for the Communications Lead
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    reason: str = ""  # why it was withheld
+
+
+class ChannelRequest(BaseModel):
+    request_id: str  # C1, C2, ...
+    name: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approved: bool | None = None  # None: waiting for the Incident Commander or Communications Lead
+    decided_by: str = ""
+    reason_declined: str = ""
+    channel: str = ""  # the channel's name once it exists
 
 
 CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held", "postmortem_published")
@@ -257,6 +321,8 @@ class IncidentState(BaseModel):
     postmortem_url: str = ""
     checklist: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(CHECKLIST, False))
     channel_posts: list[ChannelPost] = Field(default_factory=list)  # waiting for the channel, in order
+    statements: list[HeldStatement] = Field(default_factory=list)  # words for external parties (seed 000)
+    channel_requests: list[ChannelRequest] = Field(default_factory=list)  # extra Slack channels (seed 000)
     decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI

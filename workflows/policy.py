@@ -149,6 +149,10 @@ class Audiences(_Strict):
     statuspage: bool = True
 
 
+# The external party every service has: its client contacts (seed 002).
+CLIENT_CONTACTS = "client_contacts"
+
+
 class Comms(_Strict):
     """Seed 004's business incident and Message Creation Loop."""
 
@@ -168,8 +172,26 @@ class Comms(_Strict):
     require_elt_approval: bool = True
     # seed 000: every message to an external audience needs the Communications Lead's approval
     communications_lead_approves_external: bool = True
+    # Seed 000's external parties (billers, vendors, software providers), by name: e-mail addresses that
+    # hear the resolution, and any statement addressed to them. Each service's client contacts are the
+    # party "client_contacts" and hear the status updates too (seed 002).
+    external_parties: dict[str, list[str]] = Field(default_factory=dict)
     default_estimate_minutes: int = Field(default=15, gt=0)
     recipients: Audiences = Field(default_factory=Audiences)
+    # the organisation's own statement templates, <phase>/<audience>.txt.j2 (relative: to the policy file);
+    # a template it lacks comes from the repository's templates/statements. Empty: the repository's only.
+    templates_dir: str = ""
+
+    @field_validator("external_parties")
+    @classmethod
+    def _addresses(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for party, addresses in value.items():
+            if party == CLIENT_CONTACTS:
+                raise ValueError(f"{CLIENT_CONTACTS!r} is each service's client_contacts: name the party otherwise")
+            bad = [a for a in addresses if "@" not in a.strip("@")]
+            if bad or not addresses:
+                raise ValueError(f"party {party!r} needs e-mail addresses, not {bad or 'none'}")
+        return value
 
 
 class PostIncident(_Strict):
@@ -219,6 +241,12 @@ DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "review_held": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.PMO],
     "publish_postmortem": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
     "close": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER],
+    "draft_statement": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
+    "approve_statement": [Role.COMMUNICATIONS_LEAD],
+    "withhold_statement": [Role.COMMUNICATIONS_LEAD],
+    "request_channel": [],
+    "approve_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
+    "decline_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
 }
 
 

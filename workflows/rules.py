@@ -9,11 +9,10 @@ its duties notice the change and act.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
+from workflows.approval_rules import APPROVAL_RULES
+from workflows.clock import local
 from workflows.derive import cadence_due, documentation_missing, holds, scope_owner
 from workflows.lifecycle import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
 from workflows.model import (
@@ -38,6 +37,7 @@ from workflows.model import (
     TriggerBusinessIncident,
 )
 from workflows.policy import Policy
+from workflows.refusal import Refusal, Rule
 from workflows.vocabulary import IncidentKind, Phase, Severity, Status
 
 # Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
@@ -47,16 +47,6 @@ PHASE_MOVES: dict[Phase, set[Phase]] = {
     Phase.IDENTIFICATION: {Phase.MONITORING},
     Phase.MONITORING: {Phase.IDENTIFICATION},  # the remediation did not hold
 }
-
-
-class Refusal(ValueError):
-    """A decision the rules refuse; the message is the one line the person sees."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    check: Callable[[IncidentState, Any, Policy], None]
-    apply: Callable[[IncidentState, Any, Policy, datetime], str]
 
 
 def check(s: IncidentState, policy: Policy, name: str, d: Decision) -> None:
@@ -279,7 +269,7 @@ def _set_phase(s: IncidentState, d: SetPhase, policy: Policy, now: datetime) -> 
 def _estimate(s: IncidentState, d: Estimate, policy: Policy, now: datetime) -> str:
     s.estimate_due, s.estimate_by = now + timedelta(minutes=d.minutes), d.actor
     s.progress_due = progress_window(policy, now)
-    return f"{d.actor} estimates {d.minutes} min to resolve; check-back at {s.estimate_due:%H:%M} UTC"
+    return f"{d.actor} estimates {d.minutes} min to resolve; check-back at {local(policy, s.estimate_due)}"
 
 
 def _progress_note(s: IncidentState, d: ProgressNote, policy: Policy, now: datetime) -> str:
@@ -291,7 +281,7 @@ def _progress_note(s: IncidentState, d: ProgressNote, policy: Policy, now: datet
 def _status_update(s: IncidentState, d: StatusUpdate, policy: Policy, now: datetime) -> str:
     s.next_update_due = cadence_due(policy, s.severity, now)
     s.update_nudged = False
-    due = f"; next due {s.next_update_due:%H:%M} UTC" if s.next_update_due else ""
+    due = f"; next due {local(policy, s.next_update_due)}" if s.next_update_due else ""
     return f"status update from {d.actor}: {d.text}{due}"
 
 
@@ -380,4 +370,5 @@ RULES: dict[type[Decision], Rule] = {
     ReviewHeld: Rule(_check_review_held, _review_held),
     PublishPostmortem: Rule(_check_publish_postmortem, _publish_postmortem),
     CloseIncident: Rule(_check_close, _close),
+    **APPROVAL_RULES,  # seed 000's gates on external words and extra channels
 }

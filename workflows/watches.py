@@ -17,6 +17,8 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import Reached
+    from workflows.approvals import EXTERNAL_GATE, Approvals
+    from workflows.clock import local
     from workflows.comms import CommsWorkflow
     from workflows.comms_model import CommsInput, comms_workflow_id
     from workflows.deadline import Deadline
@@ -32,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lifecycle import progress_window
     from workflows.model import IncidentState, PhaseChanged
-    from workflows.policy import Policy
+    from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.priority import STAKEHOLDERS
     from workflows.vocabulary import Channel, Phase, Role, Status
 
@@ -40,8 +42,8 @@ SLACK = [Channel.SLACK]
 
 
 class Watches:
-    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
-        self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals, ui_url: str) -> None:
+        self.s, self.policy, self.out, self.approvals, self.ui_url = s, policy, out, approvals, ui_url
         self._told = 0  # phases the message loop has been told of
 
     def _open(self) -> bool:
@@ -116,11 +118,12 @@ class Watches:
         while True:
             await deadline.passed()
             owner, due = update_owner(self.s, self.policy), self.s.next_update_due
+            assert due is not None  # the deadline passes only while an update is due
             self.s.update_nudged = True
             self.out.reach(
                 [owner],
                 SLACK,
-                f"A status update on {self.s.incident_id} is due at {due:%H:%M} UTC "
+                f"A status update on {self.s.incident_id} is due at {local(self.policy, due)} "
                 f"(incidentctl update {self.s.incident_id} TEXT).",
                 f"update-nudge:{due:%Y%m%d%H%M}",
             )
@@ -137,7 +140,7 @@ class Watches:
             self.out.reach(
                 [ic],
                 SLACK,
-                f"The status update on {s.incident_id} due at {missed:%H:%M} UTC was missed.",
+                f"The status update on {s.incident_id} due at {local(self.policy, missed)} was missed.",
                 f"update-missed:{missed:%Y%m%d%H%M}",
             )
             self.out.note("cadence", f"Status update due at {missed:%H:%M} missed; told {ic}")
@@ -148,7 +151,10 @@ class Watches:
         body = f"Status update on {s.incident_id} ({s.phase.value}) from {actor}: {text}"
         self.out.post(body, f"update:{number}")
         self.out.reach(self.policy.expand(self.policy.cadence.leads, s.assigned), SLACK, body, f"update:{number}")
-        self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
+        if not workflow.patched(EXTERNAL_GATE):
+            self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
+        elif self.policy.cadence.notify_client_contacts:
+            self.approvals.offer("status update", f"Update: {s.title}", body, [CLIENT_CONTACTS], actor)
 
     # --- seed 003: RTO and RPO ----------------------------------------------------------------------
 

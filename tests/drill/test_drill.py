@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from settings import ROOT
 from starter.cli import app
-from starter.drill_report import DrillReport, _on_clock, render_text
+from starter.drill_report import DrillReport, render_text
 from starter.drill_scenario import load_scenario
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events
 from workflows.policy import Policy
@@ -154,16 +154,15 @@ def test_every_seed_scenario_loads_under_its_policy() -> None:
 
 
 async def test_the_report_reads_on_the_policys_clock_and_counts_deliveries_apart_from_messages() -> None:
-    """Agency's policy runs on Europe/Kyiv: the workflows' "check-back at 04:16 UTC" is printed in EET, and
+    """Agency's policy runs on Europe/Kyiv: the workflows write "check-back at 06:16 EET (04:16 UTC)", and
     51 deliveries of an incident without a business incident are not "0 messages sent"."""
     report = await drill_seed("002-agency")
     text = render_text(report)
-    assert "UTC" not in text
     assert "; times in Europe/Kyiv; " in text.splitlines()[1]
     estimate = next(e for e in report.events if e.kind == "estimate" and e.actor == "dmytro")
     minutes = int(estimate.text.split(" estimates ")[1].split()[0])
     check_back = (estimate.at + timedelta(minutes=minutes)).astimezone(ZoneInfo("Europe/Kyiv"))
-    assert f"check-back at {check_back:%H:%M} EET" in text
+    assert f"check-back at {check_back:%H:%M} EET ({check_back.astimezone(UTC):%H:%M} UTC)" in text
     assert text.splitlines()[-3:] == [
         f"Deliveries: {len(report.sent())} recorded, none sent (slack_direct_message 20, slack_post 10, "
         "send_email 9, append_incident_log 4, send_telegram 3, write_postmortem 2, conference_create 1, "
@@ -171,17 +170,6 @@ async def test_the_report_reads_on_the_policys_clock_and_counts_deliveries_apart
         "Stakeholder messages: none (not a business incident)",
         "Steps: 11 taken, 0 refused",
     ]
-
-
-def test_a_bare_utc_time_is_the_one_nearest_the_event_even_across_midnight() -> None:
-    kyiv = ZoneInfo("Europe/Kyiv")
-    late = datetime(2026, 11, 30, 23, 50, tzinfo=UTC)
-    assert _on_clock("due at 00:20 UTC", late, kyiv) == "due at 02:20 EET"  # the next day's 00:20
-    assert (
-        _on_clock("began 23:40 UTC, next 2026-12-01 00:20 UTC", late, kyiv)
-        == "began 01:40 EET, next 2026-12-01 02:20 EET"
-    )
-    assert _on_clock("at 12:00 UTC", late, ZoneInfo("UTC")) == "at 12:00 UTC"
 
 
 def test_the_cli_reports_the_drills_whole_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:

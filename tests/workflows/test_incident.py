@@ -29,6 +29,7 @@ from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
 from workflows.model import (
     Acknowledge,
+    ApproveStatement,
     AssignTask,
     Classify,
     CloseIncident,
@@ -192,11 +193,35 @@ async def test_seed002_status_update_every_30_min_nudged_then_missed_reported(ts
     assert s.updates_missed == 1
     posted = [e for e in outbox(settings, "slack", "post") if "Rollback in progress" in e["payload"]["text"]]
     assert posted, "the update is centralised in the incident channel (seed 000)"
-    leads = {e["payload"]["user_id"] for e in outbox(settings, "slack", "dm") if "Rollback" in e["payload"]["text"]}
-    assert leads == {"U0OLEH", "U0ALEX"}
-    clients = [e for e in outbox(settings, "email") if "Rollback" in e["payload"]["text"]]
-    assert clients and clients[0]["payload"]["to"] == ["ops@client.example"]
+    updates = [e for e in outbox(settings, "slack", "dm") if e["payload"]["text"].startswith("Status update on")]
+    assert {e["payload"]["user_id"] for e in updates} == {"U0OLEH", "U0ALEX"}
     assert s.next_update_due is not None and (s.next_update_due - s.opened_at) >= timedelta(minutes=60)
+
+
+async def test_seed000_all_external_communications_should_be_approved_by_the_communications_lead(
+    ts_env, settings, worker
+):
+    """The client's copy of a status update waits for the Communications Lead; the leads' copies do not.
+    She approves it in her own words, and the client receives exactly those, once."""
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV2))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await handle.execute_update("status_update", StatusUpdate(actor="alice", text="Rollback in progress"))
+    await ts_env.sleep(timedelta(minutes=2))
+    assert [e for e in outbox(settings, "slack", "dm") if e["payload"]["text"].startswith("Status update on")]
+    assert not outbox(settings, "email"), "nothing leaves for the client before the Communications Lead approves"
+    s = await state(handle)
+    assert [st.statement_id for st in s.statements if st.approved is None] == ["S1"]
+    assert any("approval of status update S1 for client_contacts by carol" in w for w in s.waiting_on)
+    asked = [e for e in outbox(settings, "slack", "dm") if "waits for your approval" in e["payload"]["text"]]
+    assert [e["payload"]["user_id"] for e in asked] == ["U0CAROL"]
+    by_the_ic = handle.execute_update("approve_statement", ApproveStatement(actor="alice", statement_id="S1"))
+    assert (await refusal(by_the_ic)).startswith("only the communications lead can approve statement")
+    words = "We are rolling back a faulty release; next update within the hour."
+    await handle.execute_update("approve_statement", ApproveStatement(actor="carol", statement_id="s1", text=words))
+    await ts_env.sleep(timedelta(seconds=30))
+    sent = outbox(settings, "email")
+    assert [(e["payload"]["to"], e["payload"]["text"]) for e in sent] == [(["ops@client.example"], words)]
+    assert not any("approval of" in w for w in (await state(handle)).waiting_on)
 
 
 async def test_seed003_rto_warning_at_80_percent_and_breach_escalated_to_senior_management(ts_env, settings, worker):

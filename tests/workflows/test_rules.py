@@ -169,7 +169,7 @@ def test_an_exhausted_ladder_is_what_the_incident_waits_on():
     policy = make_policy()
     s = confirmed(policy)
     s.escalation_exhausted_at = T0 + timedelta(minutes=30)
-    assert any("ladder exhausted at 10:30 UTC" in w for w in waiting_on(s, policy))
+    assert any("ladder exhausted at 12:30 EET (10:30 UTC)" in w for w in waiting_on(s, policy))
 
 
 def test_a_scope_the_policy_does_not_know_is_refused_at_load():
