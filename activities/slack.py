@@ -113,7 +113,7 @@ class SlackActivities:
         name = channel_name(request.incident_id, request.title, request.channel_prefix)
         if self.client is None:
             where = await self.outbox.deliver(
-                "slack", "channel", f"channel:{request.incident_id}", request.model_dump() | {"name": name}
+                "slack", "channel", f"channel:{name}", request.model_dump() | {"name": name}
             )
             return SlackChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt():

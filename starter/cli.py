@@ -18,8 +18,8 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from starter import cli_approvals, cli_comms, cli_drill
 from starter import cli_common as common
-from starter import cli_comms, cli_drill
 from workflows.model import (
     Acknowledge,
     AssignRole,
@@ -384,6 +384,7 @@ def close(incident: Id, as_: As = None) -> None:
 
 
 cli_comms.register(app)
+cli_approvals.register(app)
 cli_drill.register(app)
 
 

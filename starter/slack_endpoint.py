@@ -19,6 +19,7 @@ Slash command grammar (`/incident help` prints it):
     /incident estimate INC-XXXXXXXX <minutes> [note]
     /incident resolve INC-XXXXXXXX <overview> | <how it was resolved> | <prevention>
     /incident reopen INC-XXXXXXXX <reason>
+    /incident channel INC-XXXXXXXX <name> <reason>    (an extra channel, made once the IC or CL approves)
 
 Buttons: `action_id` is a decision's name in the registry (workflows/decisions.py: the incident's, or
 a step of the message loop), and `value` is the incident id, or a JSON object with `incident_id` and
@@ -62,7 +63,17 @@ from starter.decide import (
 )
 from starter.metrics import HttpMetrics
 from workflows.comms_model import CommsMessage
-from workflows.model import Acknowledge, Decision, Estimate, ProgressNote, Reopen, Resolve, SetPhase, StatusUpdate
+from workflows.model import (
+    Acknowledge,
+    Decision,
+    Estimate,
+    ProgressNote,
+    Reopen,
+    RequestChannel,
+    Resolve,
+    SetPhase,
+    StatusUpdate,
+)
 from workflows.policy import Policy
 from workflows.vocabulary import Phase, incident_id_for
 
@@ -73,11 +84,12 @@ ANSWER_WITHIN = 2.0  # seconds; Slack gives up after 3
 USAGE = (
     "Usage: `/incident declare <title>` · `ack INC-… [note]` · `phase INC-… <phase> [note]` · "
     "`note INC-… <text>` · `update INC-… <text>` · `estimate INC-… <minutes>` · "
-    "`resolve INC-… <overview> | <how resolved> | <prevention>` · `reopen INC-… <reason>`"
+    "`resolve INC-… <overview> | <how resolved> | <prevention>` · `reopen INC-… <reason>` · "
+    "`channel INC-… <name> <reason>`"
 )
 
 
-VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen")
+VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel")
 
 
 class SlackRefusal(Exception):
@@ -162,6 +174,10 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
         return Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
     if verb == "reopen":
         return Reopen(actor=person, reason=_required(rest, "the reason"))
+    if verb == "channel":
+        if not (first and tail.strip()):
+            raise SlackRefusal("`channel` needs a name and a reason: `/incident channel INC-… <name> <reason>`")
+        return RequestChannel(actor=person, name=first, reason=tail.strip())
     raise AssertionError(f"VERBS and _decision disagree on {verb!r}")
 
 

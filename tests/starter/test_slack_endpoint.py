@@ -22,6 +22,7 @@ from starter.decide import incident_decision, query_state, send_decision
 from starter.slack_endpoint import sign
 from starter.webhook import create_app
 from tests.fakes.peer import FakePeer
+from tests.workflows.helpers import outbox
 from workflows.model import Classify, IncidentState, ProgressNote, TriggerBusinessIncident
 from workflows.policy import Policy
 from workflows.vocabulary import IncidentKind
@@ -263,3 +264,26 @@ async def test_a_slash_command_slack_sends_again_is_applied_once(
     ]
     assert [a.json()["response_type"] for a in answers] == ["in_channel", "in_channel"]
     assert len(progress_notes(await state_of(dev_env, incident_id))) == 1
+
+
+async def test_seed000_an_extra_channel_asked_for_in_slack_exists_only_once_the_incident_commander_approves(
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment, response_url: FakePeer, settings: Settings
+) -> None:
+    incident_id = await open_incident(slack)
+    body = command(f"channel {incident_id} db-forensics long log analysis away from the main channel")
+    answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+    assert answer.status_code == 200 and "C1" in answer.json()["text"]
+    s = await state_of(dev_env, incident_id)
+    assert any("extra channel db-forensics (C1)" in w for w in s.waiting_on)
+    request = {"incident_id": incident_id, "request_id": "C1"}
+    refused = await click(slack, response_url, "U0BOB", "approve_channel", request)
+    assert "only the incident commander or communications lead" in refused
+    await click(slack, response_url, "U0ALICE", "approve_channel", request)
+    made: list[str] = []
+    for _ in range(100):  # the workflow makes it after the approval's answer
+        made = [e["payload"]["name"] for e in outbox(settings, "slack", "channel") if "forens" in e["payload"]["name"]]
+        if made:
+            break
+        await asyncio.sleep(0.1)
+    assert made == [f"inc-{incident_id.lower()[4:]}-db-forensics"]
+    assert (await state_of(dev_env, incident_id)).channel_requests[0].decided_by == "alice"
