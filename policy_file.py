@@ -25,6 +25,17 @@ def load_policy(path: Path | str) -> Policy:
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(f"{path}: not valid TOML: {err}") from err
     try:
-        return Policy.model_validate(raw)
+        policy = Policy.model_validate(raw)
     except ValidationError as err:
         raise PolicyError(f"{path}: {describe_validation_error(err)}") from err
+    return _templates_next_to_the_file(policy, path)
+
+
+def _templates_next_to_the_file(policy: Policy, path: Path) -> Policy:
+    """A relative comms.templates_dir is the policy file's neighbour. It is made absolute here, once: the
+    policy travels in each incident's input to workers that know nothing of where the file was."""
+    templates = policy.comms.templates_dir
+    if not templates or Path(templates).is_absolute():
+        return policy
+    comms = policy.comms.model_copy(update={"templates_dir": str((path.parent / templates).resolve())})
+    return policy.model_copy(update={"comms": comms})

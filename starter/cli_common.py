@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from settings import Settings
-    from workflows.model import Decision
+    from workflows.comms_model import CommsMessage, CommsState
+    from workflows.model import Decision, IncidentState
     from workflows.policy import Policy
 
 T = TypeVar("T")
@@ -124,18 +125,23 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
 
 
 def run_update(incident_id: str, decision: Decision) -> str:
-    """Send one decision to an incident from the command line and print what the incident said."""
-    from starter.decide import send_decision
+    """Send one decision to an incident from the command line; print what the incident said, then its state
+    once the decision took effect (read after the Update completed, so it no longer lists what was given)."""
+    from starter.decide import query_state, send_decision
 
     update_id = new_update_id()
 
-    async def work() -> str:
-        return await send_decision(
-            await connect(), incident_id, decision, update_id=update_id, retry_within=RETRY_WITHIN
-        )
+    async def work() -> tuple[str, IncidentState | str]:
+        client = await connect()
+        result = await send_decision(client, incident_id, decision, update_id=update_id, retry_within=RETRY_WITHIN)
+        return result, await _read_after(query_state(client, incident_id))
 
-    result = run(work)
+    result, after = run(work)
     typer.echo(result or f"{incident_id}: done")
+    if isinstance(after, str):
+        say_refusal(f"{incident_id}: the decision took effect, but its state could not be read: {after}")
+    else:
+        typer.echo(incident_now(after))
     return result
 
 
@@ -151,6 +157,41 @@ def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> A
         )
 
     return run(work)
+
+
+def run_step_then_read(incident_id: str, name: str, step: Decision) -> tuple[CommsMessage, CommsState | str]:
+    """One step on a message of the loop, then the loop's state once the step took effect (or why it could
+    not be read: the step did take effect)."""
+    from starter.decide import loop_state, send_step
+    from workflows.comms_model import CommsMessage
+
+    update_id = new_update_id()
+
+    async def work() -> tuple[CommsMessage, CommsState | str]:
+        client = await connect()
+        moved: CommsMessage = await send_step(
+            client, incident_id, name, step, CommsMessage, update_id=update_id, retry_within=RETRY_WITHIN
+        )
+        return moved, await _read_after(loop_state(client, incident_id))
+
+    return run(work)
+
+
+async def _read_after(read: Awaitable[T]) -> T | str:
+    """The state after a decision that took effect; a read that fails is said, it does not undo the decision."""
+    from starter.decide import Refused
+
+    try:
+        return await read
+    except Refused as err:
+        return str(err)
+
+
+def incident_now(s: IncidentState) -> str:
+    """One line: where the incident is and who owes what, derived from its state after the decision."""
+    where = s.status.value if s.phase.value == s.status.value else f"{s.status.value}, {s.phase.value}"
+    owed = f"waiting on {'; '.join(s.waiting_on)}" if s.waiting_on else "nothing owed"
+    return f"{s.incident_id} now: {where}; {owed}"
 
 
 # --- output ------------------------------------------------------------------------------------

@@ -56,24 +56,12 @@ def register(app: typer.Typer) -> None:
 
 def messages(incident: Id, as_json: Json = False) -> None:
     """The business incident's messages: where each is in the loop and who owes what by when."""
-    from starter.decide import ANSWER_WITHIN, Refused, message_loop_id, refusal_for
-    from workflows.comms_model import CommsState
+    from starter.decide import loop_state
 
     incident_id = _id(incident)
 
     async def work() -> CommsState:
-        client = await common.connect()
-        loop = await message_loop_id(client, incident_id)
-        try:
-            state: CommsState = await client.get_workflow_handle(loop).query(
-                "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN
-            )
-        except Exception as err:
-            message = refusal_for(err, incident_id, loop=True)
-            if message is None:
-                raise
-            raise Refused(message) from err
-        return state
+        return await loop_state(await common.connect(), incident_id)
 
     state = common.run(work)
     if as_json:
@@ -267,15 +255,27 @@ def step_name(step: Decision) -> str:
 
 
 def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, name: str = "") -> CommsMessage:
-    """Run one step of the loop as an Update and print where the message is now, in one line."""
-    from workflows.comms_model import CommsMessage
-
+    """Run one step of the loop as an Update and print where the message is once the step took effect (the
+    loop's state read after it, not the Update's answer: that is made before the loop moves the message on).
+    When the message owes nothing now, the message the loop works on next follows, with what it waits for."""
     incident_id = _id(incident)
     step = _decision(build, as_)
-    m: CommsMessage = common.run_step(incident_id, name or step_name(step), step, CommsMessage)
-    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}" for o in m.waiting_on)
-    typer.echo(f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}")
+    moved, after = common.run_step_then_read(incident_id, name or step_name(step), step)
+    if isinstance(after, str):
+        typer.echo(_now(incident_id, moved))
+        common.say_refusal(f"{incident_id}: the step took effect, but the message loop could not be read: {after}")
+        return moved
+    m = next((found for found in after.messages if found.message_id == moved.message_id), moved)
+    typer.echo(_now(incident_id, m))
+    if not m.waiting_on:
+        for waiting in (other for other in after.messages if other.waiting_on and other is not m):
+            typer.echo(f"next: {_now(incident_id, waiting)}")
     return m
+
+
+def _now(incident_id: str, m: CommsMessage) -> str:
+    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}" for o in m.waiting_on)
+    return f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}"
 
 
 def _decision(build: Callable[[str], Decision], as_: str | None) -> Decision:

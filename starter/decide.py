@@ -4,6 +4,11 @@ Decisions are addressed by their names in the registry (workflows/decisions.py),
 classes. A message-loop step goes to the loop the incident's state names (`comms_workflow_id`). Every
 decision carries an update id: the same id sent again is applied once, so a caller that lost the answer
 can safely send it again. A refusal raises Refused with the one line a person sees.
+
+An Update's answer is made when its handler returns, before the workflow's own reactions in the same
+workflow task (the loop moving a message on after the approval it waited for). What a person should see
+after a decision is read afterwards, with a query (`query_state`, `loop_state`): the state once the
+decision took effect.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.comms_model import CommsMessage, MessageStep
+from workflows.comms_model import CommsMessage, CommsState, MessageStep
 from workflows.decisions import COMMS_DECISIONS, INCIDENT_DECISIONS, incident_decision_name
 from workflows.model import Decision, IncidentState
 from workflows.vocabulary import Audience
@@ -115,6 +120,21 @@ async def query_state(client: Client, incident_id: str) -> IncidentState:
         raise Refused(message) from err
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
         raise Refused(f"{incident_id}: {err}") from err
+
+
+async def loop_state(client: Client, incident_id: str) -> CommsState:
+    """The state of the incident's message loop (its messages, who owes what on each)."""
+    loop = await message_loop_id(client, incident_id)
+    try:
+        state: CommsState = await client.get_workflow_handle(loop).query(
+            "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN
+        )
+    except Exception as err:
+        message = refusal_for(err, incident_id, loop=True)
+        if message is None:
+            raise
+        raise Refused(message) from err
+    return state
 
 
 async def message_loop_id(client: Client, incident_id: str) -> str:

@@ -3,13 +3,17 @@
 `load_policy` already refuses unknown keys, bad values and unknown person ids. This goes one step
 further and reports dangling references: a role the process uses that nobody holds, a person reached
 through a channel they have no contact for, an audience with no recipients, a service with no owner,
-a decision nobody may take. Each problem names the field to fix.
+a decision nobody may take. Each problem names the field to fix. It also renders every statement template
+the message loop will draft from, with sample values: a syntax error or an unknown placeholder is named by
+its file and line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from activities.statements import StatementActivities
 from starter.decide import incident_decision
 from workflows.model import PublishPostmortem, ReviewHeld, TriggerBusinessIncident
 from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
@@ -41,6 +45,7 @@ def check_policy(policy: Policy) -> list[Problem]:
         *_audiences(policy),
         *_decisions(policy),
         *_slack_users(policy),
+        *_statement_templates(policy),
     ]
 
 
@@ -276,3 +281,28 @@ def _slack_users(policy: Policy) -> list[Problem]:
         for slack_id, person in policy.slack_users.items()
         if person not in policy.people
     ]
+
+
+# --- statement templates -------------------------------------------------------------------------
+
+
+def _statement_templates(policy: Policy) -> list[Problem]:
+    """Each template the message loop drafts from (every comms phase x audience), rendered with samples."""
+    comms = policy.comms
+    if comms.templates_dir and not Path(comms.templates_dir).is_dir():
+        return [Problem("comms.templates_dir", f"{comms.templates_dir} is not a directory")]
+    if not uses_message_loop(policy):
+        return []
+    used = [(phase, audience) for phase in comms.phases for audience in comms.audience_order]
+    return [
+        Problem(f"{_shown(p.file)}:{p.line}" if p.line else _shown(p.file), p.message)
+        for p in StatementActivities().check(comms.templates_dir, policy.organisation, used)
+    ]
+
+
+def _shown(file: Path) -> str:
+    """A template's path as a person finds it: relative to where they are, when it is below."""
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)

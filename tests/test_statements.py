@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -100,3 +101,68 @@ def test_html_twin_escapes_variables(tmp_path: Path) -> None:
     )
     assert rendered.html.strip() == "<p>&lt;script&gt;x&lt;/script&gt;</p>"
     assert rendered.text == "Body <script>x</script>"
+
+
+# --- an organisation's own templates (the policy's comms.templates_dir) -------------------------
+
+
+def org_templates(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_the_organisations_template_wins_and_the_rest_fall_back_to_the_repositorys(tmp_path: Path) -> None:
+    own = "Subject: Acme: {{ title }}\nAcme words: {{ impact }}\n"
+    org = org_templates(tmp_path, {"investigation/internal_stakeholders.txt.j2": own})
+
+    def rendered(audience: Audience) -> Any:
+        return StatementActivities().render(
+            request(Phase.INVESTIGATION, audience, **DRAFTER_VALUES).model_copy(update={"templates_dir": str(org)})
+        )
+
+    own = rendered(Audience.INTERNAL)
+    assert own.subject == "Acme: Checkout errors" and own.text == f"Acme words: {DRAFTER_VALUES['impact']}"
+    assert own.template == str(org / "investigation/internal_stakeholders.txt.j2")
+    ours = rendered(Audience.ALL_CUSTOMERS)
+    assert ours.subject == "Investigating: issue affecting checkout"
+    assert ours.template == "investigation/all_customers.txt.j2"
+
+
+def test_an_html_twin_comes_only_from_the_directory_of_its_text(tmp_path: Path) -> None:
+    """The organisation's words in the text and ours in the HTML would be an unapproved e-mail."""
+    repository = org_templates(
+        tmp_path / "repository",
+        {
+            "monitoring/all_customers.txt.j2": "Subject: ours\nOur words\n",
+            "monitoring/all_customers.html.j2": "<p>Our words</p>\n",
+        },
+    )
+    org = org_templates(tmp_path / "org", {"monitoring/all_customers.txt.j2": "Subject: theirs\nTheir words\n"})
+    rendered = StatementActivities(repository).render(
+        RenderStatement(phase=Phase.MONITORING, audience=Audience.ALL_CUSTOMERS, facts=SAMPLE, templates_dir=str(org))
+    )
+    assert (rendered.subject, rendered.text, rendered.html) == ("theirs", "Their words", "")
+
+
+def test_a_broken_organisation_template_refuses_the_draft_naming_file_and_line(tmp_path: Path) -> None:
+    org = org_templates(tmp_path, {"investigation/internal_stakeholders.txt.j2": "Subject: x\nbody\n{{ impact \n"})
+    with pytest.raises(ApplicationError) as refused:
+        StatementActivities().render(
+            request(Phase.INVESTIGATION, Audience.INTERNAL, **DRAFTER_VALUES).model_copy(
+                update={"templates_dir": str(org)}
+            )
+        )
+    assert refused.value.non_retryable and refused.value.type == "BadTemplate"
+    assert f"{org / 'investigation/internal_stakeholders.txt.j2'}:3: " in refused.value.message
+
+
+def test_a_templates_directory_missing_on_the_worker_is_retried(tmp_path: Path) -> None:
+    with pytest.raises(ApplicationError) as refused:
+        StatementActivities().render(
+            request(Phase.INVESTIGATION, Audience.INTERNAL, **DRAFTER_VALUES).model_copy(
+                update={"templates_dir": str(tmp_path / "not-mounted")}
+            )
+        )
+    assert not refused.value.non_retryable and refused.value.type == "NoTemplatesDir"

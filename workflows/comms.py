@@ -125,6 +125,7 @@ class CommsWorkflow:
                     audience=m.audience,
                     facts=self.state.facts,
                     organisation=self.policy.organisation,
+                    templates_dir=self.policy.comms.templates_dir,
                     values=draft.values,
                     subject=draft.subject,
                     text=draft.text,

@@ -286,6 +286,7 @@ class RenderStatement(BaseModel):
     audience: Audience
     facts: IncidentFacts
     organisation: str = ""
+    templates_dir: str = ""  # the policy's comms.templates_dir; empty: the repository's templates only
     values: dict[str, str] = Field(default_factory=dict)
     subject: str = ""
     text: str = ""  # the drafter's own text: rendered from no template

@@ -219,3 +219,49 @@ async def test_message_loop_steps_without_a_business_incident_are_refused_in_one
     step = ("approve-send", incident_id, "investigation/internal_stakeholders", "--as", "alice")
     assert one_line_refusal(await incidentctl(*step)) == expected
     assert one_line_refusal(await incidentctl("messages", incident_id)) == expected
+
+
+# --- every decision prints the incident's state after the decision took effect (issue #12) ------
+
+
+async def test_an_incident_decision_prints_the_state_after_it_no_longer_owing_what_was_given(incidentctl: Run) -> None:
+    incident_id = await declared(incidentctl)
+    classified = await incidentctl("classify", incident_id, "--kind", "incident", "--as", "alice")
+    assert classified.exit_code == 0, classified.output
+    result, now = classified.stdout.strip().splitlines()
+    assert result.startswith("classified incident")
+    assert now.startswith(f"{incident_id} now: open, investigation; waiting on ") and "initial assessment" not in now
+    assert "acknowledgement (escalating)" in now, "the confirmed incident pages: the acknowledgement is owed next"
+    acked = await incidentctl("ack", incident_id, "--as", "bob")
+    assert acked.exit_code == 0, acked.output
+    result, now = acked.stdout.strip().splitlines()
+    assert result == f"{incident_id} acknowledged by bob"
+    assert "acknowledgement" not in now, now
+    assert "status update from alice by " in now, now
+
+
+async def test_a_message_loop_approval_prints_the_message_after_the_loop_moved_it_on(incidentctl: Run) -> None:
+    """After the ELT Approver authorises, the Incident Commander's approval is owed; once she gives it, no more."""
+    incident_id = await declared(incidentctl)
+    message = "investigation/internal_stakeholders"
+    for args in (
+        ("classify", incident_id, "--kind", "incident", "--as", "alice"),
+        ("business-incident", incident_id, "--reason", "customers see failed payments", "--as", "carol"),
+        ("draft", incident_id, message, "--set", "impact=payments fail", "--set", "next_update=soon", "--as", "bob"),
+        ("review", incident_id, message, "--approve", "--as", "erin"),
+        ("review", incident_id, message, "--approve", "--as", "dana"),
+    ):
+        result = await incidentctl(*args)
+        assert result.exit_code == 0, (args, result.output)
+    authorized = await incidentctl("authorize", incident_id, message, "--as", "frank")
+    assert authorized.exit_code == 0, authorized.output
+    lines = authorized.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{incident_id} {message}: send_approval, waiting on approve sending: alice until ")
+    assert "authorize" not in authorized.stdout
+    sent = await incidentctl("approve-send", incident_id, message, "--as", "alice")
+    assert sent.exit_code == 0, sent.output
+    lines = sent.stdout.strip().splitlines()
+    assert "approve sending" not in sent.stdout, sent.stdout
+    assert lines[0] == f"{incident_id} {message}: distributing" or lines[0].startswith(
+        f"{incident_id} {message}: confirming, waiting on confirm it reached its audience: carol until "
+    ), lines
