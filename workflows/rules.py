@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from workflows.approval_rules import APPROVAL_RULES
+from workflows.approval_rules import APPROVAL_RULES, awaiting_approval
 from workflows.clock import local
 from workflows.derive import cadence_due, documentation_missing, holds, scope_owner
 from workflows.lifecycle import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
@@ -194,6 +194,12 @@ def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
     missing = documentation_missing(s, policy)
     if missing:
         raise Refusal(f"{s.incident_id} cannot close: documentation incomplete, missing {', '.join(missing)}")
+    held = [st.statement_id for st in awaiting_approval(s)]
+    if held:
+        raise Refusal(
+            f"{s.incident_id} cannot close: statements {', '.join(held)} wait for the Communications Lead "
+            f"(incidentctl statement approve|withhold {s.incident_id} {held[0]})"
+        )
 
 
 def _while_open(s: IncidentState, d: Decision, policy: Policy) -> None:

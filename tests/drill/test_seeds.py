@@ -7,10 +7,12 @@ what the recorders saw sent, the incident's timeline and the message loop's stat
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.drill.helpers import drill_seed, events, minutes, step_minute
+from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events, minutes, step_minute
 from workflows.comms_model import ApprovalKind, Step
 from workflows.vocabulary import Phase, Status
 
@@ -20,6 +22,14 @@ SUMMARY_HEADINGS = [
     "Root cause",
     "Steps taken (communication and technical)",
     "Key takeaways and recommendations",
+]
+
+
+EXTERNAL_PARTIES_000 = [
+    "ap@city-water.example",
+    "billing@county-power.example",
+    "support@printmail.example",
+    "integrations@ledgersoft.example",
 ]
 
 
@@ -49,7 +59,7 @@ async def test_seed000_assessed_then_opsgenie_zoom_one_channel_and_comms_lead_ga
     assert by_kind[ApprovalKind.EXTERNAL].by == "cora" and by_kind[ApprovalKind.SEND].by == "ian"
     assert by_kind[ApprovalKind.EXTERNAL].at < by_kind[ApprovalKind.SEND].at
     billers = [e for e in report.sent("send_email") if "ap@city-water.example" in e.to]
-    assert len(billers) == 2 and all(e.data["personal"] for e in billers)
+    assert len(billers) == 2 and billers[0].data["personal"]
     assert min(e.at for e in billers) > by_kind[ApprovalKind.SEND].at
 
     # regular internal updates, the resolution message (overview, how, prevention), the review
@@ -58,8 +68,34 @@ async def test_seed000_assessed_then_opsgenie_zoom_one_channel_and_comms_lead_ga
     assert resolution and all(
         part in resolution[0].text for part in ("Overview:", "How it was resolved:", "Prevention:")
     )
+    # "Once the incident is resolved, the Communications lead should communicate this to all relevant
+    #  parties": the outside hears it once she approved it, in her words, each address once.
+    approved = step_minute(report, "cora approve_statement")
+    outside = [e for e in report.sent("send_email") if "Resolved:" in e.text]
+    assert sorted(a for e in outside for a in e.to) == sorted(EXTERNAL_PARTIES_000)
+    assert all(e.data["text"].startswith("Payments to you were delayed") for e in outside)
+    assert all(e.minute == pytest.approx(approved, abs=0.05) for e in outside)
     assert report.incident.checklist["review_held"] and report.incident.status is Status.CLOSED
     assert report.unanswered == []
+
+
+async def test_seed000_a_silent_communications_lead_means_nothing_leaves_and_her_approvals_stay_owed(
+    tmp_path: Path,
+) -> None:
+    """Seed 000's drill with every step of the Communications Lead taken out: the incident runs, is paged,
+    updated and resolved, yet no external party receives a word, and the drill ends owing her decisions."""
+    scenario = yaml.safe_load((SCENARIOS / "000-payments.yaml").read_text())
+    scenario["steps"] = [step for step in scenario["steps"] if step.get("as") != "cora"]
+    silent = tmp_path / "000-silent-comms-lead.yaml"
+    silent.write_text(yaml.safe_dump(scenario))
+    report = await drill(POLICIES / "000-payments.toml", silent)
+    assert report.sent("page_open") and step_minute(report, "ian resolve")
+    outside = [e for e in report.sent("send_email") if set(e.to) & set(EXTERNAL_PARTIES_000)]
+    assert outside == [], "nothing reaches billers, vendors or software providers without her"
+    owed = "\n".join(report.unanswered)
+    assert "approval of resolution S1 for billers, vendors, software_providers by cora" in owed
+    [refused_close] = [s for s in report.steps if not s.accepted and "close" in s.step]
+    assert "wait for the Communications Lead" in refused_close.answer
 
 
 async def test_seed001_incident_global_to_technical_manager_ormis_and_complete_documentation() -> None:
