@@ -217,9 +217,14 @@ def _assignable(s: IncidentState, d: AssignRole, policy: Policy) -> None:
 # --- what each decision changes ---------------------------------------------------------------------
 
 
+def said(text: str, note: str) -> str:
+    """The timeline keeps what the person said with the decision (seed 003: document every decision)."""
+    return f"{text}: {note}" if note.strip() else text
+
+
 def _acknowledge(s: IncidentState, d: Acknowledge, policy: Policy, now: datetime) -> str:
     s.acknowledged_by, s.acknowledged_at = d.actor, now
-    return f"{s.incident_id} acknowledged by {d.actor}"
+    return said(f"{s.incident_id} acknowledged by {d.actor}", d.note)
 
 
 def _assign_role(s: IncidentState, d: AssignRole, policy: Policy, now: datetime) -> str:
@@ -246,7 +251,7 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
         s.update_nudged = False
         if s.severity < before:  # "SEV1" < "SEV2": raised
             text += raise_severity(s, policy, before)
-    return text
+    return said(text, d.note)
 
 
 def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
@@ -269,13 +274,15 @@ def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
 def _set_phase(s: IncidentState, d: SetPhase, policy: Policy, now: datetime) -> str:
     s.enter(d.phase)
     s.progress_due = progress_window(policy, now)  # a phase move is progress (seed 002's window)
-    return f"{s.incident_id} is now in {d.phase.value}"
+    return said(f"{s.incident_id} is now in {d.phase.value}", d.note)
 
 
 def _estimate(s: IncidentState, d: Estimate, policy: Policy, now: datetime) -> str:
     s.estimate_due, s.estimate_by = now + timedelta(minutes=d.minutes), d.actor
     s.progress_due = progress_window(policy, now)
-    return f"{d.actor} estimates {d.minutes} min to resolve; check-back at {local(policy, s.estimate_due)}"
+    return said(
+        f"{d.actor} estimates {d.minutes} min to resolve; check-back at {local(policy, s.estimate_due)}", d.note
+    )
 
 
 def _progress_note(s: IncidentState, d: ProgressNote, policy: Policy, now: datetime) -> str:

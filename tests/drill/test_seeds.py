@@ -165,6 +165,16 @@ async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents
     assert all(f"## {heading}" in postmortem for heading in SUMMARY_HEADINGS)
     root_cause = postmortem.split("## Root cause", 1)[1].split("##", 1)[0]
     assert "renamed a required field" in root_cause
+    # seed 002's summary: "steps taken", in the responders' own words, with who said them and when
+    steps = postmortem.split("## Steps taken (communication and technical)", 1)[1].split("##", 1)[0]
+    for words in (
+        "dmytro: progress from dmytro: patch deployed to staging; testing a real order",
+        "dmytro estimates 40 min to resolve; check-back at",
+        "the payment provider changed its API; patching the client",
+        "paula: status update from paula: Cause found: the payment provider's API change.",
+    ):
+        assert words in steps, words
+    assert "| when (Europe/Kyiv) |" in postmortem
     assert report.incident.status is Status.CLOSED
 
 
