@@ -15,7 +15,7 @@ from pathlib import Path
 
 from activities.statements import StatementActivities
 from starter.decide import incident_decision
-from workflows.model import PublishPostmortem, ReviewHeld, TriggerBusinessIncident
+from workflows.model import ApproveStatement, PublishPostmortem, ReviewHeld, TriggerBusinessIncident, WithholdStatement
 from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
 from workflows.vocabulary import Audience, Channel, Role
 
@@ -258,6 +258,9 @@ def _decisions(policy: Policy) -> list[Problem]:
         incident_decision(ReviewHeld): not post.require_review,
         incident_decision(PublishPostmortem): not post.require_published_postmortem,
         incident_decision(TriggerBusinessIncident): not uses_message_loop(policy),
+        # without seed 000's gate every statement leaves at once: nobody approves or withholds one
+        incident_decision(ApproveStatement): not policy.comms.communications_lead_approves_external,
+        incident_decision(WithholdStatement): not policy.comms.communications_lead_approves_external,
     }
     problems = []
     for decision in DEFAULT_PERMISSIONS:
