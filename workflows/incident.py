@@ -326,6 +326,8 @@ class IncidentWorkflow:
             tuple(t.done for t in s.tasks),
             tuple(s.checklist.values()),
             tuple(s.assigned.items()),
+            tuple(st.approved for st in s.statements),
+            tuple(r.approved for r in s.channel_requests),
         )
 
     async def _keep_visibility_current(self) -> None:
