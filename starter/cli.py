@@ -12,13 +12,12 @@ workflow and activity code and Rich load when a command that needs them runs, so
 from __future__ import annotations
 
 import gc
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from starter import cli_approvals, cli_comms, cli_drill
+from starter import cli_approvals, cli_comms, cli_drill, cli_show
 from starter import cli_common as common
 from workflows.model import (
     Acknowledge,
@@ -141,59 +140,7 @@ def show(incident: Id, as_json: Json = False) -> None:
     if as_json:
         common.print_json(current)
     else:
-        _print_state(current)
-
-
-def _print_state(s: IncidentState) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console(highlight=False)
-    facts = [
-        ("Incident", f"{s.incident_id}  {s.title}"),
-        ("Status", f"{s.status.value}, phase {s.phase.value}"),
-        (
-            "Severity",
-            f"{s.severity.value} ({s.kind.value if s.kind else 'unclassified'}, {s.scope.value} scope)"
-            + (f", critical: {', '.join(s.criteria)}" if s.criteria else ""),
-        ),
-        ("Service", s.service or "-"),
-        ("Opened", _when(s.opened_at)),
-        ("Acknowledged", f"{s.acknowledged_by} at {_when(s.acknowledged_at)}" if s.acknowledged_by else "no"),
-        (
-            "Alerts",
-            f"{s.alert_count} received, "
-            f"{sum(a.status.value == 'firing' for a in s.alerts.values())} of {len(s.alerts)} firing",
-        ),
-        ("Roles", ", ".join(f"{role.value}: {person}" for role, person in s.assigned.items()) or "-"),
-        ("Channel", s.channel or "-"),
-    ]
-    for name, value in facts:
-        console.print(Text.assemble((f"{name:<13}", "bold"), value))
-    if s.waiting_on:
-        console.print(Text("Waiting on", style="bold"))
-        for line in s.waiting_on:
-            console.print(Text(f"  - {line}"))
-    if s.tasks:
-        tasks = Table(title="Tasks")
-        for column in ("id", "title", "assignee", "impact", "done"):
-            tasks.add_column(column)
-        for t in s.tasks:
-            tasks.add_row(
-                *(Text(v) for v in (t.task_id, t.title, t.assignee, t.business_impact.value, "yes" if t.done else "no"))
-            )
-        console.print(tasks)
-    timeline = Table(title="Timeline")
-    for column in ("at", "kind", "who", "what"):
-        timeline.add_column(column)
-    for entry in s.timeline:
-        timeline.add_row(Text(_when(entry.at)), Text(entry.kind), Text(entry.actor or ""), Text(entry.text))
-    console.print(timeline)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if moment else "-"
+        cli_show.print_state(current, common.policy())
 
 
 # --- opening an incident -----------------------------------------------------------------------
