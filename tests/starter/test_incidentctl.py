@@ -265,3 +265,25 @@ async def test_a_message_loop_approval_prints_the_message_after_the_loop_moved_i
     assert lines[0] == f"{incident_id} {message}: distributing" or lines[0].startswith(
         f"{incident_id} {message}: confirming, waiting on confirm it reached its audience: carol until "
     ), lines
+
+
+async def test_the_communications_lead_releases_a_held_status_update_from_the_command_line(incidentctl: Run) -> None:
+    """`update` sends the internal copies and holds the client's; `statement approve` releases it, and `show`
+    and `statement list` say who approved which words."""
+    incident_id = await declared(incidentctl)
+    assert (await incidentctl("classify", incident_id, "--kind", "incident", "--as", "alice")).exit_code == 0
+    updated = await incidentctl("update", incident_id, "Rolling back release 42", "--as", "alice")
+    assert updated.exit_code == 0 and "approval of status update S1 for client_contacts by carol" in updated.stdout
+    refused = one_line_refusal(await incidentctl("statement", "approve", incident_id, "S1", "--as", "alice"))
+    assert "only the communications lead can approve statement" in refused
+    approved = await incidentctl(
+        "statement", "approve", incident_id, "s1", "--text", "We are rolling back.", "--as", "carol"
+    )
+    assert approved.exit_code == 0 and "approved by carol: We are rolling back." in approved.stdout
+    assert "approval of status update S1" not in approved.stdout  # the state after the approval
+    listed = json.loads((await incidentctl("statement", "list", incident_id, "--json")).stdout)
+    assert [(r["statement"], r["state"], r["by"], r["words"]) for r in listed] == [
+        ("S1", "approved", "carol", "We are rolling back.")
+    ]
+    shown = (await incidentctl("show", incident_id)).stdout
+    assert "Words for people outside" in shown and "EET" in shown
