@@ -303,4 +303,9 @@ def _id(incident: str) -> str:
 
 
 def _hhmm(moment: datetime | None) -> str:
-    return f"{moment:%H:%M} UTC" if moment else ""
+    """A moment as the team reads it: in the policy's time zone, UTC alongside (workflows/clock.py)."""
+    if moment is None:
+        return ""
+    from workflows.clock import local
+
+    return local(common.policy(), moment)

@@ -2,12 +2,15 @@
 
 This module is the procedure and its waits, so it reads like the seed's steps. What it applies are plain
 functions tested without a server: comms_rules (who may take which step, and what it changes), comms_waiting
-(who owes what), comms_phases (which messages a phase gets); comms_delivery reaches people and audiences.
+(who owes what), comms_phases (which messages a phase gets, which are in hand), comms_notices (what people are
+told: asks, check-backs, the Business Lead's news); comms_delivery reaches people and audiences.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -15,9 +18,8 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from activities.statements import StatementActivities
+    from workflows import comms_notices as notices
     from workflows import comms_phases as phases
     from workflows import comms_rules as rules
     from workflows.comms_delivery import cause, direct_message, distribute, message_key
@@ -32,13 +34,15 @@ with workflow.unsafe.imports_passed_through():
         ReviewStatus,
         Step,
     )
-    from workflows.comms_waiting import approvals_owed, refresh, reviews_complete, title, version_of
+    from workflows.comms_waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
     from workflows.model import Decision, PhaseChanged
     from workflows.policy import Policy
-    from workflows.vocabulary import Audience, Role
+    from workflows.vocabulary import Audience
 
 RENDER_TIMEOUT = timedelta(seconds=10)
 RENDER_RETRY = RetryPolicy(maximum_attempts=3)
+# Loops started from here on are version 2 (CommsState.loop_version); recorded histories replay version 1.
+LOOP_V2 = "comms-drafts-ahead-tells-business-lead-waits-for-reopen"
 
 
 class _Interrupted(Exception):
@@ -65,9 +69,55 @@ class CommsWorkflow:
             self._log("triggered", f"business incident triggered during {input.facts.phase}{why}", input.triggered_by)
         # the trigger's phase opens its messages at once, so a step arriving with the start finds them
         self._follow_incident_phase()
+        self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task (version 2)
+        self._in_flight = 0  # activities under way: continue-as-new waits for none
 
     @workflow.run
     async def run(self, input: CommsInput) -> CommsSummary:
+        if workflow.patched(LOOP_V2):
+            self.state.loop_version = 2
+            await self._work_on_the_messages_side_by_side(input)
+        else:
+            await self._create_one_message_at_a_time(input)
+        self._show_status()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return phases.summary(self.state)
+
+    async def _work_on_the_messages_side_by_side(self, input: CommsInput) -> None:
+        """Seed 004's loop with every message in hand on its own task: the next audience is drafted while one
+        is in review, and a message being distributed when the phase moves is finished and confirmed."""
+        while True:
+            self._follow_incident_phase()
+            if phases.done(self.state, self.policy):
+                break
+            for m in self._unattended():
+                self._working_on[m.message_id] = asyncio.ensure_future(self._work_on(m))
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(lambda: not self._in_flight and workflow.all_handlers_finished())
+                workflow.continue_as_new(input.model_copy(update={"state": self.state}))
+            await workflow.wait_condition(
+                lambda: (
+                    self.state.next_phase is not None
+                    or bool(self._unattended())
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            )
+        await workflow.wait_condition(lambda: not self._working_on)  # distributions under way finish
+
+    def _unattended(self) -> list[CommsMessage]:
+        """Messages in hand without their task, and the next audience to draft ahead."""
+        ahead = phases.draft_next(self.state)
+        held = phases.in_hand(self.state) + ([ahead] if ahead else [])
+        return [m for m in held if m.message_id not in self._working_on]
+
+    async def _work_on(self, m: CommsMessage) -> None:
+        try:
+            await self._create_message(m)
+        finally:
+            del self._working_on[m.message_id]
+
+    async def _create_one_message_at_a_time(self, input: CommsInput) -> None:
+        """The loop as version 1 ran it, for the histories recorded before LOOP_V2."""
         while True:
             self._follow_incident_phase()
             if phases.done(self.state, self.policy):
@@ -77,14 +127,14 @@ class CommsWorkflow:
                 workflow.continue_as_new(input.model_copy(update={"state": self.state}))
             message = phases.next_message(self.state)
             if message is None:
-                await self._wait_for_next_phase()
+                self._show_status()
+                await workflow.wait_condition(
+                    lambda: self.state.next_phase is not None or workflow.info().is_continue_as_new_suggested()
+                )
             else:
                 await self._create_message(message)
-        self._show_status()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return phases.summary(self.state)
 
-    # --- the Message Creation Loop, one message at a time ---------------------------------------
+    # --- the Message Creation Loop, for one message ----------------------------------------------
 
     async def _create_message(self, m: CommsMessage) -> None:
         try:
@@ -118,21 +168,22 @@ class CommsWorkflow:
         draft = m.pending_draft
         assert draft is not None
         try:
-            rendered = await workflow.execute_activity_method(
-                StatementActivities.render_statement,
-                RenderStatement(
-                    phase=m.phase,
-                    audience=m.audience,
-                    facts=self.state.facts,
-                    organisation=self.policy.organisation,
-                    templates_dir=self.policy.comms.templates_dir,
-                    values=draft.values,
-                    subject=draft.subject,
-                    text=draft.text,
-                ),
-                start_to_close_timeout=RENDER_TIMEOUT,
-                retry_policy=RENDER_RETRY,
-            )
+            with self._acting():
+                rendered = await workflow.execute_activity_method(
+                    StatementActivities.render_statement,
+                    RenderStatement(
+                        phase=m.phase,
+                        audience=m.audience,
+                        facts=self.state.facts,
+                        organisation=self.policy.organisation,
+                        templates_dir=self.policy.comms.templates_dir,
+                        values=draft.values,
+                        subject=draft.subject,
+                        text=draft.text,
+                    ),
+                    start_to_close_timeout=RENDER_TIMEOUT,
+                    retry_policy=RENDER_RETRY,
+                )
         except ActivityError as err:
             m.draft_error = cause(err)
             self._log("draft_refused", f"{m.message_id}: {m.draft_error}", draft.actor)
@@ -165,13 +216,7 @@ class CommsWorkflow:
         if m.liaison_alerted:
             return
         m.liaison_alerted = True
-        await self._dm(
-            self.policy.holders(Role.CUSTOMER_LIAISON),
-            f"{self._about(m)}: reviews are complete; a message will soon be pending for "
-            f"distribution. Please rejoin the business incident call and check v{version_of(m)} "
-            "for technical accuracy.",
-            f"{message_key(self.state, m)}:liaison:coming:v{version_of(m)}",
-        )
+        await self._send(m, notices.liaison_alert(self.policy, m, self._about(m)))
 
     async def _seek_elt_and_communications_lead_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: not approvals_owed(self.policy, m))
@@ -181,12 +226,7 @@ class CommsWorkflow:
         if m.liaison_told_ready:
             return
         m.liaison_told_ready = True
-        await self._dm(
-            self.policy.holders(Role.CUSTOMER_LIAISON),
-            f"{self._about(m)}: v{version_of(m)} is approved and ready. Please tell the Incident "
-            "Commander it needs their approval to send.",
-            f"{message_key(self.state, m)}:liaison:ready:v{version_of(m)}",
-        )
+        await self._send(m, notices.liaison_ready(self.policy, m, self._about(m)))
 
     async def _seek_incident_commander_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: m.approved(ApprovalKind.SEND) is not None)
@@ -195,7 +235,14 @@ class CommsWorkflow:
     async def _distribute(self, m: CommsMessage) -> None:
         version = m.current
         assert version is not None
-        await distribute(self.state, self.policy, m, version)
+        held = held_back(self.policy, m)
+        if held is not None:  # never reached through the steps; the gate stands where the message leaves
+            step, missing = held
+            self._log("held_back", f"{m.message_id}: not distributed without {missing}")
+            self._move(m, step)
+            return
+        with self._acting():
+            await distribute(self.state, self.policy, m, version)
         m.sent_at = workflow.now()
         self._move(m, Step.CONFIRMING)
         failed = [d for d in m.deliveries if d.error]
@@ -214,17 +261,12 @@ class CommsWorkflow:
         phases.follow(self.state, self.policy, workflow.now())
         self._show_status()
 
-    async def _wait_for_next_phase(self) -> None:
-        self._show_status()
-        await workflow.wait_condition(
-            lambda: self.state.next_phase is not None or workflow.info().is_continue_as_new_suggested()
-        )
-
     # --- who owes what, estimates and check-backs -------------------------------------------------
 
     async def _wait_for(self, m: CommsMessage, done: Callable[[], bool]) -> None:
         """Wait until `done`, asking each new owner and checking back when an estimate runs out."""
         while True:
+            await self._tell_business_lead(m)
             if phases.interrupted(self.state, self.policy, m):
                 raise _Interrupted
             if done():
@@ -250,12 +292,13 @@ class CommsWorkflow:
                 or phases.interrupted(self.state, self.policy, m)
                 or self._next_check_back(m) != check_back
                 or any(not o.asked for o in m.waiting_on)
+                or (self.state.loop_version >= 2 and bool(notices.news(self.policy, m, self._about(m))))
             ),
             timeout=check_back - workflow.now() if check_back else None,
         )
 
     def _next_check_back(self, m: CommsMessage) -> datetime | None:
-        return min((o.due for o in m.waiting_on if not o.nudged), default=None)
+        return notices.next_check_back(self.policy, self.state, m)
 
     async def _ask_owners(self, m: CommsMessage) -> None:
         for owed in m.waiting_on:
@@ -263,37 +306,21 @@ class CommsWorkflow:
                 continue
             m.asks += 1
             owed.asked = m.asks
-            await self._dm(
-                owed.people,
-                f"{self._about(m)}: please {owed.what} {m.message_id} and give an estimate "
-                f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES); "
-                f"until then the Business Lead checks back at {owed.due:%H:%M} UTC.",
-                f"{message_key(self.state, m)}:ask:{owed.asked}",
-            )
+            await self._send(m, notices.ask(self.policy, self.state, m, owed, self._about(m)))
 
     async def _check_back(self, m: CommsMessage) -> None:
-        """An estimate ran out: nudge the Business Lead and remind the owner, once per estimate."""
-        now = workflow.now()
-        for owed in m.waiting_on:
-            if owed.nudged or owed.due > now:
-                continue
-            owed.nudged = True
-            who = f"{title(owed.role)} ({', '.join(owed.people) or 'nobody holds the role'})"
-            self._log("check_back", f"{m.message_id}: {who} was to {owed.what} by {owed.due:%H:%M}")
-            key = f"{message_key(self.state, m)}:check-back:{owed.asked}:{owed.estimate_number}"
-            await self._dm(
-                self.policy.holders(Role.BUSINESS_LEAD),
-                f"{self._about(m)}: check back with {who}: {owed.what} {m.message_id} was due at {owed.due:%H:%M} UTC.",
-                f"{key}:lead",
-            )
-            await self._dm(
-                owed.people,
-                f"{self._about(m)}: reminder: {owed.what} {m.message_id} was due at "
-                f"{owed.due:%H:%M} UTC. Please finish it or give a new estimate "
-                f"(incidentctl message-estimate {self.state.incident_id} {m.message_id} MINUTES).",
-                f"{key}:owner",
-            )
+        """An estimate ran out: the Business Lead hears who stays silent and the owner is reminded."""
+        for notice in notices.check_backs(self.policy, self.state, m, workflow.now(), self._about(m)):
+            await self._send(m, notice)
         self._show_status()
+
+    async def _tell_business_lead(self, m: CommsMessage) -> None:
+        """Seed 004: the Business Lead hears when the draft is ready and when each approval is given."""
+        if self.state.loop_version < 2:
+            return
+        for notice in notices.news(self.policy, m, self._about(m)):
+            m.told_business_lead.append(notice.key)
+            await self._send(m, notice)
 
     # --- queries, the incident's phase, and the steps ----------------------------------------------
 
@@ -334,20 +361,7 @@ class CommsWorkflow:
         self._show_status()
 
     def _decode(self, name: str, args: Sequence[RawValue]) -> Decision:
-        """The step's model from its payload: input that does not read is a refusal, never a failed task."""
-        model = rules.model_of(name)
-        if len(args) != 1:
-            raise ValueError(f"{name} takes one {model.__name__}, not {len(args)} arguments")
-        try:
-            step = workflow.payload_converter().from_payload(args[0].payload, model)
-        except ValidationError as err:
-            why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors())
-            raise ValueError(f"{name} needs a valid {model.__name__}: {why}") from None
-        except Exception as err:  # not JSON, another encoding: whatever the converter says
-            raise ValueError(f"{name} needs a {model.__name__}: {err}") from None
-        if not isinstance(step, model):
-            raise ValueError(f"{name} needs a {model.__name__}")
-        return step
+        return rules.decode(name, args, workflow.payload_converter())
 
     async def _rendered(self, m: CommsMessage) -> CommsMessage:
         """The draft's answer waits for the loop to render it: the drafter hears of a missing placeholder."""
@@ -367,8 +381,18 @@ class CommsWorkflow:
         refresh(self.policy, m, workflow.now())
         self._show_status()
 
-    async def _dm(self, people: list[str], text: str, key: str) -> None:
-        await direct_message(self.state, self.policy, people, text, key)
+    async def _send(self, m: CommsMessage, notice: notices.Notice) -> None:
+        with self._acting():
+            key = f"{message_key(self.state, m)}:{notice.key}"
+            await direct_message(self.state, self.policy, notice.people, notice.text, key)
+
+    @contextmanager
+    def _acting(self) -> Iterator[None]:
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
 
     def _about(self, m: CommsMessage) -> str:
         return f"{self.state.incident_id} ({self.state.facts.title}) {m.message_id}"

@@ -135,7 +135,9 @@ class Owed(BaseModel):
     estimated_by: str | None = None  # None: the policy's default estimate
     estimate_number: int = 0
     asked: int = 0  # the message's ask number when the owner was asked; 0: not yet
-    nudged: bool = False  # the Business Lead is nudged once per estimate
+    nudged: bool = False  # the Business Lead has checked back at least once on this estimate
+    minutes: int = 0  # the estimate's length; 0: the policy's default
+    check_backs: int = 0  # on this estimate: loops of version 2 check back again at each further length
 
 
 class Delivery(BaseModel):
@@ -167,6 +169,7 @@ class CommsMessage(BaseModel):
     asks: int = 0  # how many times people were asked for something on this message
     liaison_alerted: bool = False
     liaison_told_ready: bool = False
+    told_business_lead: list[str] = Field(default_factory=list)  # news sent to the Business Lead, by key
     deliveries: list[Delivery] = Field(default_factory=list)
     sent_at: datetime | None = None
     confirmed_by: str | None = None
@@ -206,6 +209,10 @@ class CommsState(BaseModel):
     messages: list[CommsMessage] = Field(default_factory=list)
     statuspage_incident_id: str = ""
     closed: bool = False
+    # 2 (workflow.patched LOOP_V2 in comms.py): the next audience is drafted while one is in review, the
+    # Business Lead hears of drafts and approvals, check-backs repeat, messages being distributed outlive a
+    # phase move, and the loop waits for a reopen until the incident closes. 1: histories recorded before.
+    loop_version: int = 1
     status: str = ""  # the status line the Temporal UI shows
     log: list[TimelineEntry] = Field(default_factory=list)
 

@@ -49,9 +49,12 @@ def supersedes(state: CommsState, policy: Policy, phase: Phase) -> bool:
 
 
 def interrupted(state: CommsState, policy: Policy, m: CommsMessage) -> bool:
-    """The message in hand was skipped, or a phase that supersedes it is waiting."""
+    """The message in hand was skipped or superseded, or the loop closed. A version 1 loop also stopped at a
+    phase that supersedes it, leaving a message being distributed or confirmed unattended."""
+    if m.step in (Step.SKIPPED, Step.SUPERSEDED) or state.closed:
+        return True
     move = state.next_phase
-    return m.step in (Step.SKIPPED, Step.SUPERSEDED) or (move is not None and supersedes(state, policy, move.phase))
+    return state.loop_version < 2 and move is not None and supersedes(state, policy, move.phase)
 
 
 def _supersede_round(state: CommsState, policy: Policy, now: datetime, reason: str) -> None:
@@ -94,6 +97,21 @@ def round_messages(state: CommsState) -> list[CommsMessage]:
     return [by_id[mid] for mid in state.round]
 
 
+def draft_next(state: CommsState) -> CommsMessage | None:
+    """Seed 004: the Technical SLT "churns through a list of messages" until the reviewers have joined: once no
+    message of the phase is being drafted, the next queued one in the Business Lead's order is."""
+    round_ = round_messages(state)
+    if any(m.step is Step.DRAFTING for m in round_):
+        return None
+    queued = sorted((m for m in round_ if m.step is Step.QUEUED), key=lambda m: state.audience_order.index(m.audience))
+    return queued[0] if queued else None
+
+
+def in_hand(state: CommsState) -> list[CommsMessage]:
+    """Every message being worked on, of any round: one being distributed or confirmed outlives a phase move."""
+    return [m for m in state.messages if m.step not in (*FINISHED, Step.QUEUED)]
+
+
 def next_message(state: CommsState) -> CommsMessage | None:
     """The message in hand, else the first queued one in the Business Lead's order."""
     open_ = [m for m in round_messages(state) if m.step not in FINISHED]
@@ -105,9 +123,12 @@ def next_message(state: CommsState) -> CommsMessage | None:
 
 
 def done(state: CommsState, policy: Policy) -> bool:
-    """Closed, or past the policy's last phase with nothing left to send."""
+    """Closed. A version 1 loop also ended past the policy's last phase with nothing left to send, so a
+    reopened incident found no loop; version 2 waits for the reopen's phase until the incident closes."""
     if state.closed:
         return True
+    if state.loop_version >= 2:
+        return False
     order = list(Phase)
     last = max((order.index(p) for p in policy.comms.phases), default=-1)
     return order.index(state.phase) > last and next_message(state) is None
@@ -115,18 +136,22 @@ def done(state: CommsState, policy: Policy) -> bool:
 
 def status_line(state: CommsState, policy: Policy) -> str:
     """What the Temporal UI shows: who the loop waits on, or how it ended."""
-    m = next_message(state)
     if state.closed or done(state, policy):
         s = summary(state)
         return (
             f"done: {len(s.sent)} sent, {len(s.unconfirmed)} unconfirmed, "
             f"{len(s.skipped)} skipped, {len(s.superseded)} superseded"
         )
-    if m is None:
+    first = next_message(state)
+    held = in_hand(state) if state.loop_version >= 2 else [first] if first else []
+    if not held:
         return f"{state.phase}: nothing pending; waiting for the incident's next phase"
-    if m.waiting_on:
-        return f"{m.message_id}: waiting on {waiting_on(m)}"
-    return f"{m.message_id}: {STEP_LABELS[m.step]}"
+    return "; ".join(
+        f"{m.message_id}: waiting on {waiting_on(policy, m)}"
+        if m.waiting_on
+        else f"{m.message_id}: {STEP_LABELS[m.step]}"
+        for m in held
+    )
 
 
 def summary(state: CommsState) -> CommsSummary:

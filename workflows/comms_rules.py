@@ -5,11 +5,14 @@ only sequences and waits.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pydantic import ValidationError
+
+from workflows.clock import local
 from workflows.comms_model import (
     UNSENT,
     Approval,
@@ -36,6 +39,10 @@ from workflows.decisions import COMMS_DECISIONS
 from workflows.model import Decision, TimelineEntry
 from workflows.policy import Policy
 from workflows.vocabulary import Audience, Role
+
+if TYPE_CHECKING:
+    from temporalio.common import RawValue
+    from temporalio.converter import PayloadConverter
 
 StepResult = CommsMessage | list[Audience]
 D = TypeVar("D", bound=Decision)
@@ -64,6 +71,23 @@ def model_of(name: str) -> type[Decision]:
     if model is None:
         raise ValueError(f"the message loop has no step {name!r}; steps: {', '.join(COMMS_DECISIONS)}")
     return model
+
+
+def decode(name: str, args: Sequence[RawValue], converter: PayloadConverter) -> Decision:
+    """The step's model from its payload: input that does not read is a refusal, never a failed task."""
+    model = model_of(name)
+    if len(args) != 1:
+        raise ValueError(f"{name} takes one {model.__name__}, not {len(args)} arguments")
+    try:
+        step = converter.from_payload(args[0].payload, model)
+    except ValidationError as err:
+        why = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"{name} needs a valid {model.__name__}: {why}") from None
+    except Exception as err:  # not JSON, another encoding: whatever the converter says
+        raise ValueError(f"{name} needs a {model.__name__}: {err}") from None
+    if not isinstance(step, model):
+        raise ValueError(f"{name} needs a {model.__name__}")
+    return step
 
 
 def _rule(name: str, step: Decision) -> Rule[Any]:
@@ -131,7 +155,7 @@ def _check_approval(state: CommsState, policy: Policy, kind: ApprovalKind, step:
         hint = {
             ApprovalKind.SEND: "; the Incident Commander approves sending after the reviews and the ELT's authorization"
         }.get(kind, "; approvals come after the reviews")
-        raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(m)}{hint}")
+        raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(policy, m)}{hint}")
     if m.approved(kind):
         raise ValueError(f"{m.message_id} v{version_of(m)} is already approved for this")
 
@@ -149,7 +173,7 @@ def _check_skip(state: CommsState, policy: Policy, step: Skip) -> None:
 def _check_estimate(state: CommsState, policy: Policy, step: GiveEstimate) -> None:
     m = message_of(state, step)
     if not any(step.actor in o.people for o in m.waiting_on):
-        raise ValueError(f"{step.actor} owes nothing on {m.message_id}; it is {describe(m)}")
+        raise ValueError(f"{step.actor} owes nothing on {m.message_id}; it is {describe(policy, m)}")
 
 
 def _check_set_audience_order(state: CommsState, policy: Policy, step: SetAudienceOrder) -> None:
@@ -167,7 +191,7 @@ def _checked(
     m = message_of(state, step)
     _require_role(policy, step.actor, roles, doing)
     if m.step not in steps:
-        raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(m)}{f'; {hint}' if hint else ''}")
+        raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(policy, m)}{f'; {hint}' if hint else ''}")
     return m
 
 
@@ -287,10 +311,10 @@ def _estimate(state: CommsState, policy: Policy, step: GiveEstimate, now: dateti
     for owed in m.waiting_on:
         if step.actor in owed.people:
             owed.due, owed.estimated_by, owed.nudged = due, step.actor, False
+            owed.minutes, owed.check_backs = step.minutes, 0  # the check-backs count from the new estimate
             owed.estimate_number += 1
-    return _recorded(
-        state, policy, m, now, "estimate", f"done by {due:%H:%M} UTC{f': {step.note}' if step.note else ''}", step.actor
-    )
+    note = f": {step.note}" if step.note else ""
+    return _recorded(state, policy, m, now, "estimate", f"done by {local(policy, due)}{note}", step.actor)
 
 
 def _set_audience_order(state: CommsState, policy: Policy, step: SetAudienceOrder, now: datetime) -> list[Audience]:

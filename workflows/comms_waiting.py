@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from workflows.clock import local
 from workflows.comms_model import ApprovalKind, CommsMessage, Owed, ReviewStatus, Step, Verdict
 from workflows.policy import Policy
 from workflows.vocabulary import Role
@@ -105,18 +106,18 @@ def title(role: Role) -> str:
     return TITLES.get(role, role.value.replace("_", " "))
 
 
-def describe(m: CommsMessage) -> str:
+def describe(policy: Policy, m: CommsMessage) -> str:
     text = STEP_LABELS[m.step]
     if m.step in (Step.SKIPPED, Step.SUPERSEDED):
         return f"{text} ({m.ended_reason})"
     if m.waiting_on:
-        return f"{text}, waiting on {waiting_on(m)}"
+        return f"{text}, waiting on {waiting_on(policy, m)}"
     return text
 
 
-def waiting_on(m: CommsMessage) -> str:
+def waiting_on(policy: Policy, m: CommsMessage) -> str:
     return ", ".join(
-        f"{title(o.role)} ({', '.join(o.people) or 'nobody holds the role'}) to {o.what} until {o.due:%H:%M}"
+        f"{title(o.role)} ({', '.join(o.people) or 'nobody holds the role'}) to {o.what} until {local(policy, o.due)}"
         for o in m.waiting_on
     )
 
@@ -128,3 +129,17 @@ def version_of(m: CommsMessage) -> int:
 def approved_current(m: CommsMessage, review: ReviewStatus) -> bool:
     """An approval counts only for the version it was given on."""
     return review.verdict is Verdict.APPROVE and review.version == version_of(m)
+
+
+def held_back(policy: Policy, m: CommsMessage) -> tuple[Step, str] | None:
+    """What the version about to go out still lacks, and the step that gets it: seed 004's reviews, the ELT's
+    authorization and the Incident Commander's approval to send, and seed 000's Communications Lead for an
+    external audience. None: it may be distributed."""
+    if not reviews_complete(m):
+        return Step.IN_REVIEW, "its reviews"
+    owing = approvals_owed(policy, m)
+    if owing:
+        return Step.APPROVAL, " and ".join(f"the {title(APPROVALS[k][0])}'s approval" for k in owing)
+    if not m.approved(ApprovalKind.SEND):
+        return Step.SEND_APPROVAL, "the Incident Commander's approval to send"
+    return None

@@ -236,7 +236,8 @@ async def test_seed004_nine_messages_through_the_loop_over_all_seven_phases_in_u
     # publishing, closed
     assert minutes(events(report, "incident", "opened")) == [0] and events(report, "incident", "confirmed")
     moves = [e.text.removeprefix("the incident moved to ") for e in events(report, "comms", "phase", "moved to")]
-    assert moves == ["identification", "monitoring", "resolution", "analysis"]  # the loop ends with its phases
+    # past its phases the loop stays for a reopen, until the incident closes
+    assert moves == ["identification", "monitoring", "resolution", "analysis", "publishing", "closed"]
     assert events(report, "incident", "publish_postmortem") and report.incident.postmortem_url
     assert report.incident.phase is Phase.CLOSED
     assert {e.data["provider"] for e in report.sent("page_open")} == {"pagerduty"}

@@ -198,10 +198,15 @@ async def test_seed004_triggered_in_investigation_sends_nine_messages_over_three
             )
         for audience in Audience:
             await create_message(handle, f"{phase.value}/{audience.value}")
-    await handle.signal(
-        CommsWorkflow.incident_phase_changed,
-        PhaseChanged(phase=Phase.ANALYSIS, facts=FACTS.model_copy(update={"phase": Phase.ANALYSIS})),
-    )
+    for phase in (Phase.ANALYSIS, Phase.CLOSED):  # past its last phase the loop waits for a reopen or the end
+        await handle.signal(
+            CommsWorkflow.incident_phase_changed,
+            PhaseChanged(phase=phase, facts=FACTS.model_copy(update={"phase": phase})),
+        )
+        if phase is Phase.ANALYSIS:
+            await until(
+                handle, lambda s: s.status == "analysis: nothing pending; waiting for the incident's next phase"
+            )
     summary = await handle.result()
 
     assert len(summary.sent) == 9 and not (summary.skipped or summary.superseded or summary.unconfirmed)
@@ -431,9 +436,11 @@ async def test_seed004_missing_placeholder_refuses_the_draft_and_sends_nothing(
     assert distributed(settings) == []
 
 
-async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
+async def test_seed004_check_back_repeats_at_each_elapsed_estimate_and_reaches_the_business_lead(
     ts_env: WorkflowEnvironment, comms: Callable[..., Any], settings: Settings
 ) -> None:
+    """Seed 004: "Ask the Technical SLT to provide a time estimate for completion and check back in once that
+    time has elapsed": again each time it elapses while he stays silent, and the Business Lead hears of it."""
     handle = await comms()
     mid = "investigation/internal_stakeholders"
     await dmed(settings, "U0BOB", 1)  # asked to draft, with the policy's 15 minutes to do it
@@ -441,18 +448,21 @@ async def test_seed004_check_back_nudges_the_business_lead_once_per_estimate(
     await ts_env.sleep(timedelta(minutes=16))
     await dmed(settings, "U0BOB", 2)  # the reminder
     await dmed(settings, "U0CAROL", 1)
-    assert "check back with Technical SLT (bob)" in dms_to(settings, "U0CAROL")[0]
-    await ts_env.sleep(timedelta(minutes=30))
-    await asyncio.sleep(0.2)
-    await dmed(settings, "U0CAROL", 1)  # once per estimate
+    first = dms_to(settings, "U0CAROL")[0]
+    assert "check back with Technical SLT (bob)" in first and "(check-back 1)" in first
+    await ts_env.sleep(timedelta(minutes=15))
+    await dmed(settings, "U0CAROL", 2)  # still silent: checked back again at the next 15 minutes
+    assert "No word for 30 min (check-back 2)" in dms_to(settings, "U0CAROL")[1]
+    await dmed(settings, "U0BOB", 3)
 
     await handle.execute_update("estimate", GiveEstimate(actor="bob", message_id=mid, minutes=10))
     assert "owes nothing" in await refused(handle, "estimate", GiveEstimate(actor="dana", message_id=mid, minutes=5))
     m = message(await state(handle), mid)
-    assert m.waiting_on[0].estimated_by == "bob" and not m.waiting_on[0].nudged
+    assert m.waiting_on[0].estimated_by == "bob" and not m.waiting_on[0].check_backs
     assert "waiting on Technical SLT (bob) to draft until" in (await state(handle)).status
     await ts_env.sleep(timedelta(minutes=11))
-    await dmed(settings, "U0CAROL", 2)
+    await dmed(settings, "U0CAROL", 3)  # the new estimate elapsed: its first check-back
+    assert "(check-back 1)" in dms_to(settings, "U0CAROL")[2]
 
 
 async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment, settings: Settings) -> None:
@@ -499,7 +509,7 @@ async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, inciden
 
     listed = await incidentctl("messages", incident, "--json")
     rows = json.loads(listed.output)
-    assert [r["step"] for r in rows] == ["in_review", "queued", "queued"]
+    assert [r["step"] for r in rows] == ["in_review", "drafting", "queued"]  # the next audience drafted ahead
     assert rows[0]["objections"][0]["reason"] == "no gateway names"
     missing = await incidentctl("messages", "INC-NOPE")
     assert missing.exit_code == 1

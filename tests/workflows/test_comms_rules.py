@@ -363,7 +363,7 @@ def test_seed004_distributor_confirms_once_the_message_is_sent(example_policy: P
     m = reviewed(state, example_policy)
     assert refusal(state, example_policy, "confirm_sent", ConfirmSent(actor="carol", message_id=INTERNAL)) == (
         f"cannot confirm sending {INTERNAL}: it is waiting for approval, waiting on ELT Approver (frank) to "
-        "authorize until 14:25"
+        "authorize until 16:25 EET (14:25 UTC)"
     )
     move(example_policy, m, Step.CONFIRMING)
     assert refusal(state, example_policy, "confirm_sent", ConfirmSent(actor="alice", message_id=INTERNAL)) == (
@@ -397,7 +397,8 @@ def test_seed004_estimate_moves_the_check_back_of_what_the_person_owes(example_p
     assert m.waiting_on[0].due == NOW + timedelta(minutes=15)  # the policy's default until they give one
     m.waiting_on[0].nudged = True
     assert refusal(state, example_policy, "estimate", GiveEstimate(actor="dana", message_id=INTERNAL, minutes=5)) == (
-        f"dana owes nothing on {INTERNAL}; it is being drafted, waiting on Technical SLT (bob) to draft until 14:25"
+        f"dana owes nothing on {INTERNAL}; it is being drafted, waiting on Technical SLT (bob) to draft until "
+        "16:25 EET (14:25 UTC)"
     )
     take(state, example_policy, "estimate", GiveEstimate(actor="bob", message_id=INTERNAL, minutes=40, note="big"))
     owed = m.waiting_on[0]
@@ -407,7 +408,7 @@ def test_seed004_estimate_moves_the_check_back_of_what_the_person_owes(example_p
         False,
         1,
     )
-    assert m.due == owed.due and state.log[-1].text == f"{INTERNAL}: done by 14:50 UTC: big"
+    assert m.due == owed.due and state.log[-1].text == f"{INTERNAL}: done by 16:50 EET (14:50 UTC): big"
 
 
 def test_seed004_business_lead_sets_the_order_of_the_audiences(example_policy: Policy) -> None:

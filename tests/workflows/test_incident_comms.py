@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
 from worker import build_worker
-from workflows.comms_model import CommsState, Step
-from workflows.model import IncidentState, Resolve, SetPhase, TriggerBusinessIncident
+from workflows.comms_model import CommsState, Skip, Step
+from workflows.model import IncidentState, Reopen, Resolve, SetPhase, TriggerBusinessIncident
 from workflows.vocabulary import Phase, Severity
 
 
@@ -57,3 +58,33 @@ async def test_seed004_business_incident_by_a_person_only_during_investigation_o
         await ts_env.sleep(timedelta(seconds=5))
         comms = await comms_state(ts_env, handle.id)
         assert any(m.message_id.startswith("resolution/") for m in comms.messages)
+
+
+async def test_seed004_reopened_business_incident_resumes_the_message_loop_for_its_new_phase(
+    ts_env: WorkflowEnvironment, settings: Settings
+):
+    """A reopened SEV1 is back in Investigation: the message loop, idle since its Resolution messages, opens that
+    phase's messages again (seed 004: "a message per audience per phase")."""
+    async with build_worker(ts_env.client, settings):
+        handle = await open_incident(
+            ts_env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV1)
+        )
+        await ts_env.sleep(timedelta(seconds=5))
+        await handle.execute_update("resolve", Resolve(actor="alice", overview="o", how_resolved="h", prevention="p"))
+        await ts_env.sleep(timedelta(seconds=5))
+        loop = ts_env.client.get_workflow_handle((await state(handle)).comms_workflow_id)
+        for audience in ("internal_stakeholders", "strategic_customers", "all_customers"):
+            await loop.execute_update(
+                "skip", Skip(actor="carol", message_id=f"resolution/{audience}", reason="told on the call")
+            )
+        await ts_env.sleep(timedelta(seconds=5))
+        comms = await comms_state(ts_env, handle.id)
+        assert comms.status == "analysis: nothing pending; waiting for the incident's next phase"
+
+        await handle.execute_update("reopen", Reopen(actor="alice", reason="errors are back"))
+        await ts_env.sleep(timedelta(seconds=5))
+        comms = await comms_state(ts_env, handle.id)
+        steps = {m.message_id: m.step for m in comms.messages}
+        assert steps["investigation-2/internal_stakeholders"] is Step.DRAFTING
+        assert [s for mid, s in steps.items() if mid.startswith("investigation-2/")][1:] == [Step.QUEUED] * 2
+        assert (await loop.describe()).status is WorkflowExecutionStatus.RUNNING
