@@ -202,7 +202,7 @@ async def test_seed003_poc_paged_tasks_by_priority_rto_rpo_and_every_stakeholder
     # the incident log, the timeline in the post-mortem, the debrief
     assert "global-incident-log.md" in report.documents
     [postmortem] = [text for name, text in report.documents.items() if name.startswith("postmortems/")]
-    assert "| when (UTC) | what | who |" in postmortem
+    assert "| when (Africa/Johannesburg) | what | who |" in postmortem
     assert report.incident.status is Status.CLOSED
 
 

@@ -343,6 +343,9 @@ async def test_seed001_closing_refused_while_documentation_incomplete(ts_env, se
     await handle.execute_update(
         "publish_postmortem", PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/1")
     )
+    held = await refusal(handle.execute_update("close", CloseIncident(actor="alice")))
+    assert "statements S1 wait for the Communications Lead" in held  # the client's resolution message
+    await handle.execute_update("approve_statement", ApproveStatement(actor="carol", statement_id="S1"))
     await handle.execute_update("close", CloseIncident(actor="alice"))
     final = await handle.result()
     assert final.status is Status.CLOSED
@@ -458,6 +461,7 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
     await ts_env.sleep(timedelta(seconds=10))
     await handle.execute_update("review_held", ReviewHeld(actor="alice"))
     await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    await handle.execute_update("approve_statement", ApproveStatement(actor="carol", statement_id="S1"))
     await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
     delivered = {(e["system"], e["kind"]) for e in outbox(settings)}
