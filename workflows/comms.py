@@ -9,9 +9,8 @@ told: asks, check-backs, the Business Lead's news); comms_delivery reaches peopl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -22,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import comms_notices as notices
     from workflows import comms_phases as phases
     from workflows import comms_rules as rules
-    from workflows.comms_delivery import cause, direct_message, distribute, message_key
+    from workflows.comms_chasing import Chasing, Interrupted
+    from workflows.comms_delivery import cause, distribute
     from workflows.comms_model import (
         ApprovalKind,
         CommsInput,
@@ -45,12 +45,8 @@ RENDER_RETRY = RetryPolicy(maximum_attempts=3)
 LOOP_V2 = "comms-drafts-ahead-tells-business-lead-waits-for-reopen"
 
 
-class _Interrupted(Exception):
-    """The message in hand was skipped, or the incident moved to a phase that supersedes it."""
-
-
 @workflow.defn
-class CommsWorkflow:
+class CommsWorkflow(Chasing):
     @workflow.init
     def __init__(self, input: CommsInput) -> None:
         self.policy: Policy = input.policy
@@ -71,6 +67,7 @@ class CommsWorkflow:
         self._follow_incident_phase()
         self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task (version 2)
         self._in_flight = 0  # activities under way: continue-as-new waits for none
+        self._sending: set[asyncio.Task[None]] = set()  # direct messages on their own (version 2)
 
     @workflow.run
     async def run(self, input: CommsInput) -> CommsSummary:
@@ -155,7 +152,7 @@ class CommsWorkflow:
                 await self._distribute(m)
             if m.step is Step.CONFIRMING:
                 await self._wait_for_distributor_to_confirm(m)
-        except _Interrupted:
+        except Interrupted:
             pass  # the skip or the phase change is on record; the loop moves on
         refresh(self.policy, m, workflow.now())
 
@@ -191,7 +188,7 @@ class CommsWorkflow:
             return
         m.pending_draft = None
         if m.step is not Step.DRAFTING:
-            raise _Interrupted
+            raise Interrupted
         m.draft_error = ""
         m.drafted_by = draft.actor
         rules.add_version(
@@ -261,67 +258,6 @@ class CommsWorkflow:
         phases.follow(self.state, self.policy, workflow.now())
         self._show_status()
 
-    # --- who owes what, estimates and check-backs -------------------------------------------------
-
-    async def _wait_for(self, m: CommsMessage, done: Callable[[], bool]) -> None:
-        """Wait until `done`, asking each new owner and checking back when an estimate runs out."""
-        while True:
-            await self._tell_business_lead(m)
-            if phases.interrupted(self.state, self.policy, m):
-                raise _Interrupted
-            if done():
-                return
-            refresh(self.policy, m, workflow.now())
-            await self._ask_owners(m)
-            self._show_status()
-            check_back = self._next_check_back(m)
-            if check_back is not None and check_back <= workflow.now():
-                await self._check_back(m)
-                continue
-            try:
-                await self._until_something_changes(m, done, check_back)
-            except TimeoutError:
-                await self._check_back(m)
-
-    async def _until_something_changes(
-        self, m: CommsMessage, done: Callable[[], bool], check_back: datetime | None
-    ) -> None:
-        await workflow.wait_condition(
-            lambda: (
-                done()
-                or phases.interrupted(self.state, self.policy, m)
-                or self._next_check_back(m) != check_back
-                or any(not o.asked for o in m.waiting_on)
-                or (self.state.loop_version >= 2 and bool(notices.news(self.policy, m, self._about(m))))
-            ),
-            timeout=check_back - workflow.now() if check_back else None,
-        )
-
-    def _next_check_back(self, m: CommsMessage) -> datetime | None:
-        return notices.next_check_back(self.policy, self.state, m)
-
-    async def _ask_owners(self, m: CommsMessage) -> None:
-        for owed in m.waiting_on:
-            if owed.asked:
-                continue
-            m.asks += 1
-            owed.asked = m.asks
-            await self._send(m, notices.ask(self.policy, self.state, m, owed, self._about(m)))
-
-    async def _check_back(self, m: CommsMessage) -> None:
-        """An estimate ran out: the Business Lead hears who stays silent and the owner is reminded."""
-        for notice in notices.check_backs(self.policy, self.state, m, workflow.now(), self._about(m)):
-            await self._send(m, notice)
-        self._show_status()
-
-    async def _tell_business_lead(self, m: CommsMessage) -> None:
-        """Seed 004: the Business Lead hears when the draft is ready and when each approval is given."""
-        if self.state.loop_version < 2:
-            return
-        for notice in notices.news(self.policy, m, self._about(m)):
-            m.told_business_lead.append(notice.key)
-            await self._send(m, notice)
-
     # --- queries, the incident's phase, and the steps ----------------------------------------------
 
     @workflow.query(name="state")
@@ -380,28 +316,6 @@ class CommsWorkflow:
         m.step = step
         refresh(self.policy, m, workflow.now())
         self._show_status()
-
-    async def _send(self, m: CommsMessage, notice: notices.Notice) -> None:
-        with self._acting():
-            key = f"{message_key(self.state, m)}:{notice.key}"
-            await direct_message(self.state, self.policy, notice.people, notice.text, key)
-
-    @contextmanager
-    def _acting(self) -> Iterator[None]:
-        self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-
-    def _about(self, m: CommsMessage) -> str:
-        return f"{self.state.incident_id} ({self.state.facts.title}) {m.message_id}"
-
-    def _show_status(self) -> None:
-        status = phases.status_line(self.state, self.policy)
-        if status != self.state.status:
-            self.state.status = status
-            workflow.set_current_details(status)
 
     def _log(self, kind: str, text: str, actor: str | None = None) -> None:
         rules.log(self.state, workflow.now(), kind, text, actor)
