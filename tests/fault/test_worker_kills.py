@@ -52,6 +52,7 @@ from tests.fakes.zoom import FakeZoom
 from workflows.model import (
     Acknowledge,
     AlertEvent,
+    ApproveStatement,
     CloseIncident,
     Decision,
     IncidentState,
@@ -76,12 +77,14 @@ PACE = (1.0, 4.0)  # seconds between one person's decisions, at random
 WINDOW = 2.0
 DECISIONS: list[Decision] = [
     StatusUpdate(actor="alice", text="Rolling back release 42"),
+    ApproveStatement(actor="carol", statement_id="S1"),  # the client's copy of the update (seed 000)
     Resolve(
         actor="alice",
         overview="Checkout answered 500",
         how_resolved="Rolled back release 42",
         prevention="Canary deploys",
     ),
+    ApproveStatement(actor="carol", statement_id="S2"),  # the client's resolution message
     ReviewHeld(actor="alice", notes="Held with the team", root_cause="A bad deploy"),
     PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/checkout"),
     CloseIncident(actor="alice"),
@@ -529,8 +532,17 @@ def census(run: Run) -> Census:
             c.add("incident log", f"{log.name}: {marker}", f"{log} {marker}", run)
     for state in run.states.values():
         for entry in state.timeline:
-            if entry.kind in {"acknowledge", "status_update", "resolve", "review_held", "publish_postmortem", "close"}:
-                c.add("decision", f"{state.incident_id} {entry.kind}", f"{state.incident_id} {entry.kind}", run)
+            if entry.kind in {
+                "acknowledge",
+                "status_update",
+                "approve_statement",
+                "resolve",
+                "review_held",
+                "publish_postmortem",
+                "close",
+            }:
+                which = entry.text.split(" for ")[0] if entry.kind == "approve_statement" else entry.kind  # S1, S2
+                c.add("decision", f"{state.incident_id} {which}", f"{state.incident_id} {which}", run)
     return c
 
 
