@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -90,6 +91,8 @@ def list_incidents(
     if phase:
         clauses.append(f'{sa.PHASE.name}="{phase.value}"')
 
+    zone = ZoneInfo(common.policy().business_hours.timezone)  # the team's clock, as every other time it reads
+
     async def rows() -> list[dict[str, Any]]:
         client = await common.connect()
         found = []
@@ -105,7 +108,7 @@ def list_incidents(
                         "status": attrs.get(sa.STATUS),
                         "service": attrs.get(sa.SERVICE),
                         "acknowledged": attrs.get(sa.ACKNOWLEDGED),
-                        "opened": run.start_time.strftime("%Y-%m-%d %H:%M"),
+                        "opened": run.start_time.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
                         "title": memo.get("title", ""),
                     }
                 )
