@@ -32,6 +32,7 @@ from workflows.activity_io import (
     SlackResult,
     StatuspageResult,
 )
+from workflows.oncall_model import AlertSent, OverridesAnswer, SilenceAnswer
 
 DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing left this process
 
@@ -47,6 +48,8 @@ class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
     LOCAL = (RecordsActivities, StatementActivities)
+    # Questions to Temporal, not deliveries: answered, not recorded (local activities, on the worker's clock).
+    LOOKUPS = ("schedule_overrides", "silence_check")
 
     def __init__(self, settings: Settings) -> None:
         self.calls: list[Call] = []
@@ -65,7 +68,8 @@ class Recorder:
 
         async def record(request: Any) -> Any:
             info = activity.info()
-            self.calls.append(Call(info.current_attempt_scheduled_time or info.started_time, name, request))
+            if name not in self.LOOKUPS:
+                self.calls.append(Call(info.current_attempt_scheduled_time or info.started_time, name, request))
             return await answer(request)
 
         record.__annotations__ = {"request": arg_type, "return": ret_type}
@@ -102,6 +106,10 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         ),
         # Zoom would make a meeting; the drill shows the policy's standing bridge, or none.
         ConferenceResult: lambda r: ConferenceResult(join_url=r.bridge_url, delivered_to=DELIVERED_TO),
+        # No schedule overridden and no maintenance window open, unless the scenario says otherwise.
+        OverridesAnswer: lambda r: OverridesAnswer(overrides={name: [] for name in r.schedules}),
+        SilenceAnswer: lambda r: SilenceAnswer(),
+        AlertSent: lambda r: AlertSent(incident_id=r.event.dedup_key, opened=False),
     }
     if ret_type not in answers:
         raise DrillError(

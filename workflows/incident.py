@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         SetPhase,
         StatusUpdate,
     )
+    from workflows.oncall import MaintenanceWindow, who_is_on_call
+    from workflows.oncall_model import SilenceLifted
     from workflows.response import Response
     from workflows.vocabulary import IncidentKind, Phase, Role, Status
     from workflows.watches import SLACK, Watches
@@ -58,6 +60,7 @@ class IncidentWorkflow:
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.ui_url)
         self.aftermath = Aftermath(self.s, self.policy, self.out)
+        self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
         self._visible: tuple[Any, ...] = ()
 
@@ -67,10 +70,14 @@ class IncidentWorkflow:
     async def run(self, input: IncidentInput) -> IncidentState:
         self._start(self.out.post_queued(), self._keep_visibility_current())
         if not self.s.confirmed and self.s.status is Status.OPEN:
-            await self._assess()
+            if await self.window.held_until_it_clears():
+                self.s.kind = IncidentKind.DISTURBANCE
+            else:
+                await self._assess()
             if self.s.kind is IncidentKind.DISTURBANCE:
                 await self._log_disturbance_and_close()
                 return self.s
+            await self._look_up_on_call()
             self._confirm_incident()
         self._start_duties()
         await workflow.wait_condition(lambda: self.s.status is Status.CLOSED or self._history_is_long())
@@ -116,6 +123,12 @@ class IncidentWorkflow:
             "assessment:request",
         )
         self.out.note("assessment", f"Initial assessment asked of {', '.join(assessors)}")
+
+    async def _look_up_on_call(self) -> None:
+        """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
+        self.s.on_call, problem = await who_is_on_call(self.policy, list(self.policy.schedules))
+        if problem:
+            self.out.note("on_call", problem)
 
     def _confirm_incident(self) -> None:
         """Seed 000: once confirmed, paging first (the duties start with it), then the rest side by side."""
@@ -207,6 +220,7 @@ class IncidentWorkflow:
         if s.status is Status.CLOSED:
             self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
             return
+        self.window.saw(event)
         outcome = lifecycle.record_alert(s, self.policy, event, workflow.now())
         for kind, note in outcome.notes:
             self.out.note(kind, note)
@@ -231,6 +245,11 @@ class IncidentWorkflow:
         self.out.reach([ic], SLACK, text, f"suggest-resolve:{s.alert_count}")
         self.out.post(text, f"suggest-resolve:{s.alert_count}")
         self.out.note("alert", f"All alerts resolved; resolution suggested to {ic}")
+
+    @workflow.signal
+    def silence_lifted(self, lifted: SilenceLifted) -> None:
+        """The maintenance window holding this incident was expired early (SilencesWorkflow)."""
+        self.window.lift(lifted)
 
     @workflow.signal
     def escalation_notice(self, notice: EscalationNotice) -> None:

@@ -260,6 +260,8 @@ class IncidentState(BaseModel):
     decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
+    on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
+    alert_labels: dict[str, str] = Field(default_factory=dict)  # the first alert's, for maintenance windows
 
     @property
     def occurrence(self) -> str:

@@ -1,0 +1,91 @@
+"""The on-call workflows' one outside system is Temporal itself: a schedule's overrides and the
+maintenance windows are held by workflows, and a missed heartbeat opens an incident the way an alert does.
+
+These activities use the worker's own client (`activity.client()`), so the worker builds nothing for them.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from policy_file import PolicyError, load_policy
+from settings import Settings
+from workflows.oncall_model import (
+    AlertSent,
+    HeartbeatAlert,
+    HoldIncident,
+    OverridesAnswer,
+    OverridesRequest,
+    SilenceAnswer,
+    SilenceCheck,
+)
+from workflows.policy import Policy
+from workflows.schedules import Override
+from workflows.vocabulary import incident_id_for
+
+SILENCES_ID = "silences"  # the one SilencesWorkflow
+
+
+def schedule_workflow_id(schedule: str) -> str:
+    return f"schedule-{schedule}"
+
+
+def heartbeat_workflow_id(name: str) -> str:
+    return f"heartbeat-{name}"
+
+
+class OnCallActivities:
+    """The heartbeat's incident is opened under the worker's policy file (INCIDENT_POLICY), read when it
+    opens: the HTTP service would have used the same file for an alert, and a heartbeat workflow lives
+    for months, so it carries no policy of its own."""
+
+    def __init__(self, settings: Settings, policy: Policy | None = None) -> None:
+        self.settings, self.policy = settings, policy
+
+    @activity.defn
+    async def schedule_overrides(self, request: OverridesRequest) -> OverridesAnswer:
+        """Each schedule's overrides as its ScheduleWorkflow holds them; none where nobody ever overrode it."""
+        client = activity.client()
+        answer = OverridesAnswer()
+        for name in request.schedules:
+            try:
+                answer.overrides[name] = await client.get_workflow_handle(schedule_workflow_id(name)).query(
+                    "overrides", result_type=list[Override]
+                )
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                answer.overrides[name] = []
+        return answer
+
+    @activity.defn
+    async def silence_check(self, request: SilenceCheck) -> SilenceAnswer:
+        """The maintenance window an incident's alert falls in, if any; the window then holds the incident,
+        so that expiring it early lets the incident page at once."""
+        client = activity.client()
+        handle = client.get_workflow_handle(SILENCES_ID)
+        try:
+            answer: SilenceAnswer = await handle.query("match", request, result_type=SilenceAnswer)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return SilenceAnswer()
+            raise
+        if answer.silence is not None:
+            await handle.signal(
+                "hold", HoldIncident(silence_id=answer.silence.silence_id, incident_id=request.incident_id)
+            )
+        return answer
+
+    @activity.defn
+    async def heartbeat_alert(self, request: HeartbeatAlert) -> AlertSent:
+        """A missed or resumed heartbeat, recorded on its incident by the alert path (signal-with-start)."""
+        from starter.alerts import send_alert  # here: it imports the incident workflow, which imports this module
+
+        try:
+            policy = self.policy or load_policy(self.settings.incident_policy)
+        except PolicyError as err:
+            raise ApplicationError(str(err), non_retryable=True) from err
+        opened = await send_alert(activity.client(), self.settings, policy, request.event)
+        return AlertSent(incident_id=incident_id_for(request.event.source, request.event.dedup_key), opened=opened)

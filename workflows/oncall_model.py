@@ -1,0 +1,164 @@
+"""What the on-call workflows (schedules' overrides, heartbeats, maintenance windows) take and answer.
+
+Kept out of the workflow modules, like inputs.py. Part of running workflows' histories: add fields with
+defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.model import AlertEvent
+from workflows.schedules import Override
+from workflows.vocabulary import Severity
+
+
+class Heartbeat(BaseModel):
+    """A heartbeat the policy expects: a beat at least every `interval_minutes`, `grace_minutes` of slack;
+    a missed one opens an incident of this severity and service, and the next beat resolves it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_minutes: int = Field(gt=0)
+    grace_minutes: int = Field(default=0, ge=0)
+    severity: Severity = Severity.SEV2
+    service: str = ""
+    title: str = ""  # default: "Heartbeat <name> missed"
+
+    def deadline(self) -> timedelta:
+        return timedelta(minutes=self.interval_minutes + self.grace_minutes)
+
+
+# --- overrides: ScheduleWorkflow ---------------------------------------------------------------
+
+
+class ScheduleInput(BaseModel):
+    schedule: str
+    overrides: list[Override] = Field(default_factory=list)  # carried over by continue-as-new
+    next_number: int = 1
+
+
+class AddOverride(BaseModel):
+    who: str
+    start: datetime
+    end: datetime
+    by: str = ""
+    reason: str = ""
+
+
+class RemoveOverride(BaseModel):
+    override_id: str
+    by: str = ""
+
+
+class OverridesRequest(BaseModel):
+    schedules: list[str]
+
+
+class OverridesAnswer(BaseModel):
+    """Each schedule's overrides; a schedule nobody ever overrode has none."""
+
+    overrides: dict[str, list[Override]] = Field(default_factory=dict)
+
+
+# --- heartbeats: HeartbeatWorkflow -------------------------------------------------------------
+
+
+class Beat(BaseModel):
+    """One beat, with the heartbeat's declaration as the policy has it now (an edited policy applies
+    from the next beat)."""
+
+    name: str
+    heartbeat: Heartbeat
+    at: datetime | None = None  # when the HTTP service received it
+
+
+class HeartbeatInput(BaseModel):
+    name: str
+    beats: int = 0  # carried over by continue-as-new
+    missed_since: datetime | None = None  # an incident is open for this miss
+    heartbeat: Heartbeat | None = None  # the latest declaration
+
+
+class HeartbeatState(BaseModel):
+    name: str
+    beats: int
+    last_beat: datetime | None = None
+    due: datetime | None = None
+    missed_since: datetime | None = None
+
+
+class HeartbeatAlert(BaseModel):
+    """The alert a missed (firing) or resumed (resolved) heartbeat sends, through the alert path."""
+
+    event: AlertEvent
+
+
+class AlertSent(BaseModel):
+    incident_id: str
+    opened: bool
+
+
+# --- maintenance windows: SilencesWorkflow ------------------------------------------------------
+
+
+class Silence(BaseModel):
+    """Alerts of `service` (and carrying every `matchers` label) page nobody until `until`."""
+
+    silence_id: str
+    service: str
+    matchers: dict[str, str] = Field(default_factory=dict)
+    start: datetime
+    until: datetime
+    reason: str
+    by: str = ""
+    held: list[str] = Field(default_factory=list)  # incidents waiting for this window's end
+
+    def matches(self, service: str, labels: dict[str, str], at: datetime) -> bool:
+        return (
+            self.start <= at < self.until
+            and self.service == service
+            and all(labels.get(k) == v for k, v in self.matchers.items())
+        )
+
+
+class AddSilence(BaseModel):
+    service: str
+    matchers: dict[str, str] = Field(default_factory=dict)
+    until: datetime
+    reason: str
+    by: str = ""
+
+
+class ExpireSilence(BaseModel):
+    silence_id: str
+    by: str = ""
+
+
+class SilencesInput(BaseModel):
+    silences: list[Silence] = Field(default_factory=list)
+    next_number: int = 1
+
+
+class SilenceCheck(BaseModel):
+    """Asked by an incident before it pages: is its alert inside a maintenance window?"""
+
+    incident_id: str
+    service: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SilenceAnswer(BaseModel):
+    silence: Silence | None = None
+
+
+class HoldIncident(BaseModel):
+    silence_id: str
+    incident_id: str
+
+
+class SilenceLifted(BaseModel):
+    silence_id: str
+    reason: str
