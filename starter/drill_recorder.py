@@ -32,7 +32,7 @@ from workflows.activity_io import (
     SlackResult,
     StatuspageResult,
 )
-from workflows.oncall_model import AlertSent, OverridesAnswer, SilenceAnswer
+from workflows.oncall_model import AlertSent
 
 DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing left this process
 
@@ -48,7 +48,7 @@ class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
     LOCAL = (RecordsActivities, StatementActivities)
-    # Questions to Temporal, not deliveries: answered, not recorded (local activities, on the worker's clock).
+    # Questions to Temporal, not deliveries: the real ones run, unrecorded (local activities, on the worker's clock).
     LOOKUPS = ("schedule_overrides", "silence_check")
 
     def __init__(self, settings: Settings) -> None:
@@ -63,6 +63,8 @@ class Recorder:
         (arg_type,) = hints.values()  # one input model per activity
         if isinstance(getattr(real, "__self__", None), self.LOCAL):
             answer = _into_drill_directory(real)
+        elif name in self.LOOKUPS:
+            answer = real  # it asks the drill's own server: the schedules and windows the drill set up
         else:
             answer = _answer_like_the_peer(name, ret_type)
 
@@ -106,9 +108,6 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         ),
         # Zoom would make a meeting; the drill shows the policy's standing bridge, or none.
         ConferenceResult: lambda r: ConferenceResult(join_url=r.bridge_url, delivered_to=DELIVERED_TO),
-        # No schedule overridden and no maintenance window open, unless the scenario says otherwise.
-        OverridesAnswer: lambda r: OverridesAnswer(overrides={name: [] for name in r.schedules}),
-        SilenceAnswer: lambda r: SilenceAnswer(),
         AlertSent: lambda r: AlertSent(incident_id=r.event.dedup_key, opened=False),
     }
     if ret_type not in answers:
