@@ -19,7 +19,7 @@ import typer
 from pydantic import ValidationError
 
 from starter import cli_common as common
-from starter import cli_comms, cli_drill
+from starter import cli_comms, cli_drill, cli_oncall
 from workflows.model import (
     Acknowledge,
     AssignRole,
@@ -385,6 +385,7 @@ def close(incident: Id, as_: As = None) -> None:
 
 cli_comms.register(app)
 cli_drill.register(app)
+cli_oncall.register(app)
 
 
 def main() -> None:

@@ -9,10 +9,12 @@ a decision nobody may take. Each problem names the field to fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starter.decide import incident_decision
 from workflows.model import PublishPostmortem, ReviewHeld, TriggerBusinessIncident
 from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
+from workflows.schedules import first_gap, zone
 from workflows.vocabulary import Audience, Channel, Role
 
 CONTACT_FIELD = {
@@ -41,6 +43,7 @@ def check_policy(policy: Policy) -> list[Problem]:
         *_audiences(policy),
         *_decisions(policy),
         *_slack_users(policy),
+        *_schedule_gaps(policy, datetime.now(UTC)),
     ]
 
 
@@ -156,7 +159,7 @@ def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
 
 def _reached_through(policy: Policy, path: str, targets: list[str], channels: list[Channel]) -> list[Problem]:
     problems = _roles_named_in(policy, path, targets)
-    people = policy.expand(targets)
+    people = _everyone(policy, targets)
     if not people and not problems:
         problems.append(Problem(path, "reaches nobody"))
     return problems + [
@@ -182,7 +185,7 @@ def _roles_named_in(policy: Policy, path: str, targets: list[str]) -> list[Probl
 def _reachable_by_any(
     policy: Policy, path: str, roles: list[Role], channels: list[Channel], targets: list[str] | None = None
 ) -> list[Problem]:
-    people = policy.expand(targets if targets is not None else [f"role:{r.value}" for r in dict.fromkeys(roles)])
+    people = _everyone(policy, targets if targets is not None else [f"role:{r.value}" for r in dict.fromkeys(roles)])
     fields = " or ".join(CONTACT_FIELD[c] for c in channels)
     return [
         Problem(
@@ -192,6 +195,12 @@ def _reachable_by_any(
         for person in people
         if not any(_contact(policy.people[person], c) for c in channels)
     ]
+
+
+def _everyone(policy: Policy, targets: list[str]) -> list[str]:
+    """Everyone the targets can reach: a schedule reaches each of its members in turn."""
+    members = [m for name in policy.schedules_named(targets) for m in policy.schedules[name].members()]
+    return list(dict.fromkeys([*policy.expand(targets), *members]))
 
 
 def _contact(person: Person, channel: Channel) -> str:
@@ -276,3 +285,23 @@ def _slack_users(policy: Policy) -> list[Problem]:
         for slack_id, person in policy.slack_users.items()
         if person not in policy.people
     ]
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def _schedule_gaps(policy: Policy, now: datetime) -> list[Problem]:
+    """A schedule with times nobody is on call (within eight weeks), from its first such time."""
+    problems = []
+    for name, schedule in policy.schedules.items():
+        gap = first_gap(schedule, now)
+        if gap is not None:
+            local = gap.astimezone(zone(schedule.timezone))
+            problems.append(
+                Problem(
+                    f"schedules.{name}",
+                    f"nobody is on call from {gap:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {schedule.timezone}); "
+                    "add a layer or widen the restrictions",
+                )
+            )
+    return problems

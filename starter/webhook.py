@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 import observability
 from policy_file import PolicyError, load_policy
 from settings import Settings
-from starter import slack_endpoint
+from starter import oncall_http, slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
 from workflows.model import AlertEvent
@@ -174,6 +174,7 @@ def create_app(
         incidents = list(dict.fromkeys(incident_id_for(e.source, e.dedup_key) for e in events))
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
+    app.include_router(oncall_http.router(settings, policy, temporal, lambda request: check_token(settings, request)))
     app.include_router(
         slack_endpoint.router(
             settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)

@@ -109,7 +109,7 @@ class Layer(_Strict):
     """Members take turns: each holds `length` hours, days or weeks, from the handoff at `starts`."""
 
     name: str = ""
-    members: list[str] = Field(min_length=1)  # person ids, in turn order
+    members: list[str] = Field(min_length=1)  # person ids, in turn order; "" is a turn with nobody
     rotation: Rotation = Rotation.WEEKLY
     length: int = Field(default=1, gt=0)  # "every N days": rotation daily, length N
     handoff: time = time(9, 0)  # local time of every handoff
@@ -148,7 +148,7 @@ class Schedule(_Strict):
         return known_zone(value)
 
     def members(self) -> list[str]:
-        return list(dict.fromkeys(m for layer in self.layers for m in layer.members))
+        return list(dict.fromkeys(m for layer in self.layers for m in layer.members if m))
 
 
 class Override(BaseModel):
