@@ -29,16 +29,19 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from settings import Settings
+from starter import drill_oncall
 from starter.decide import Refused, refusal_for, send_decision, send_step
+from starter.drill_oncall import OverrideSpec, SilenceSpec
 from starter.drill_recorder import Recorder
 from starter.drill_report import DrillEvent, DrillReport, StepOutcome, timeline, to_minutes, unanswered
 from starter.drill_scenario import Action, DrillError, Scenario
+from starter.oncall_client import OnCallRefused
 from worker import WORKFLOWS
 from workflows import search_attributes
 from workflows.comms_model import CommsMessage, CommsState
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, IncidentState
+from workflows.model import AlertEvent, Decision, IncidentState
 from workflows.policy import Policy
 from workflows.vocabulary import incident_id_for
 
@@ -133,7 +136,12 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
     for number, action in enumerate(actions):
         await _advance_to(env, t0 + timedelta(minutes=action.at) + number * STEP_GAP)
         at = await env.get_current_time()
-        if action.workflow == "alert" and incident is None:
+        if isinstance(action.payload, OverrideSpec | SilenceSpec):
+            try:
+                answer, accepted = await drill_oncall.send(env.client, TASK_QUEUE, t0, action.payload), True
+            except OnCallRefused as err:
+                answer, accepted = str(err), False
+        elif action.workflow == "alert" and incident is None:
             incident = await env.client.start_workflow(
                 IncidentWorkflow.run,
                 IncidentInput(incident_id=incident_id, policy=policy),
@@ -205,6 +213,7 @@ async def _send(client: Client, incident_id: str, action: Action) -> tuple[str, 
         if isinstance(action.payload, AlertEvent):
             await client.get_workflow_handle(incident_id).signal("alert", action.payload)
             return "alert delivered", True
+        assert isinstance(action.payload, Decision)  # on-call steps went to drill_oncall
         if action.workflow == "incident":
             return await send_decision(client, incident_id, action.payload), True
         result = await send_step(client, incident_id, action.name, action.payload, action.result_type)

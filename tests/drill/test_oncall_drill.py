@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
+
 from policy_file import load_policy
 from settings import ROOT
 from starter.drill import run_drill
@@ -95,3 +97,56 @@ async def test_drill_ladder_running_across_a_weekly_handoff_pages_the_new_week(t
     week = (monday - START).days // 7
     old, new = MEMBERS[(week - 1) % 3], MEMBERS[week % 3]
     assert await paged_at(tmp_path, policy, opened, until=20) == [(0.0, [old]), (15.0, [new])]
+
+
+async def drill_text(tmp_path: Path, policy: Policy, text: str) -> DrillReport:
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(text)
+    scenario, actions = load_scenario(scenario_file, policy)
+    return await run_drill(policy, scenario, actions)
+
+
+SEV1_ALERT = "- at: 0\n  alert: {title: Checkout is down, severity: SEV1, service: checkout}\n"
+
+
+async def test_drill_override_added_while_the_ladder_runs_pages_the_override(tmp_path: Path) -> None:
+    policy = on_call_policy(
+        {"layers": [{"members": ["bob"]}]},
+        tiers=[
+            {"notify": ["schedule:primary"], "channels": ["page"], "wait_minutes": 5},
+            {"notify": ["schedule:primary"], "channels": ["page"], "wait_minutes": 10},
+        ],
+    )
+    report = await drill_text(
+        tmp_path,
+        policy,
+        "until: 8\noverrides:\n- {at: 2, schedule: primary, who: oleh, until: 120, as: alice}\nsteps:\n" + SEV1_ALERT,
+    )
+    assert [(e.minute, e.to) for e in report.sent("page_open")] == [(0.0, ["bob"]), (5.0, ["oleh"])]
+    assert [s.step for s in report.steps] == [
+        "alert firing: Checkout is down",
+        "alice override primary: oleh until minute 120",
+    ]
+
+
+async def test_drill_window_holds_the_alert_and_pages_when_it_ends_still_firing(tmp_path: Path) -> None:
+    policy = on_call_policy({"layers": [{"members": ["bob"]}]})
+    report = await drill_text(
+        tmp_path,
+        policy,
+        "until: 40\nsilences:\n- {at: 0, service: checkout, until: 30, reason: db upgrade, as: alice}\nsteps:\n"
+        + SEV1_ALERT,
+    )
+    pages = report.sent("page_open")
+    assert [round(e.minute) for e in pages] == [30], "nobody paged inside the window; paged when it ends"
+    assert any(e.kind == "silenced" and "db upgrade" in e.text for e in report.events)
+
+
+async def test_drill_refuses_an_override_of_an_unknown_schedule(tmp_path: Path) -> None:
+    from starter.drill_scenario import DrillError
+
+    policy = on_call_policy({"layers": [{"members": ["bob"]}]})
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text("overrides:\n- {at: 2, schedule: nope, who: oleh, until: 9}\nsteps:\n" + SEV1_ALERT)
+    with pytest.raises(DrillError, match=r"overrides\[0\]\.schedule: no schedule 'nope'"):
+        load_scenario(scenario_file, policy)
