@@ -52,8 +52,15 @@ async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str
             {},
             f"overrides of {', '.join(schedules)} unreadable ({err.cause or err}): paged from the rotation",
         )
+    # An override sent past incidentctl (the Temporal UI) may name somebody this policy does not know.
+    strangers = [o for found in overrides.values() for o in found if o.who not in policy.people]
+    if strangers:
+        problem = "; ".join(
+            f"override {o.override_id} names {o.who!r}, no person of the policy: ignored" for o in strangers
+        )
+    usable = {name: [o for o in found if o.who in policy.people] for name, found in overrides.items()}
     now = workflow.now()
-    return {name: on_call(policy.schedules[name], overrides.get(name, []), now) for name in schedules}, problem
+    return {name: on_call(policy.schedules[name], usable.get(name, []), now) for name in schedules}, problem
 
 
 class MaintenanceWindow:
