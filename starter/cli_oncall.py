@@ -247,7 +247,8 @@ def silence(
             common.fail(f"maintenance window refused: {err}")
 
     added = common.run(work)
-    typer.echo(f"{added.silence_id}: alerts of {service} {labels or ''} page nobody until {_when(added.until)}")
+    matching = "".join(f" with {k}={v}" for k, v in labels.items())
+    typer.echo(f"{added.silence_id}: alerts of {service}{matching} page nobody until {_when(added.until)}")
 
 
 @silence_app.command("list")

@@ -20,9 +20,10 @@ def on_call_feed(name: str, policy: Policy, overrides: list[Override], now: date
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", f"On call: {name}")
     calendar.add("x-wr-timezone", schedule.timezone)
-    for shift in shifts(schedule, overrides, now - PAST, now + AHEAD):
-        if not shift.who:
-            continue
+    start = now - PAST
+    for shift in shifts(schedule, overrides, start, now + AHEAD):
+        if not shift.who or shift.start == start:
+            continue  # nobody's, or cut off by the feed's window: its true start is further back
         person = policy.people[shift.who].name if shift.who in policy.people else shift.who
         event = Event()
         # One shift, one uid: a refreshed feed updates the event rather than adding another.

@@ -126,7 +126,7 @@ class IncidentWorkflow:
 
     async def _look_up_on_call(self) -> None:
         """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
-        self.s.on_call, problem = await who_is_on_call(self.policy, list(self.policy.schedules))
+        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
         if problem:
             self.out.note("on_call", problem)
 

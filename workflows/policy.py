@@ -328,6 +328,12 @@ class Policy(_Strict):
         found = [on_call.get(t.removeprefix(SCHEDULE), "") if t.startswith(SCHEDULE) else t for t in targets]
         return [p for p in found if p]
 
+    def schedules_in_use(self) -> list[str]:
+        """The schedules an incident may page: named by a tier, a role's holders or a list of people."""
+        targets = [t for tier in self.escalation.tiers for t in tier.notify]
+        targets += self.business_hours.out_of_hours_notify + self.cadence.leads + self.response.breach_notify
+        return self.schedules_named(targets + [f"role:{role.value}" for role in self.roles])
+
     def schedules_named(self, targets: list[str]) -> list[str]:
         """The schedules a list of targets names, directly or through the holders of a role it names."""
         entries = [h for t in targets for h in (self.roles.get(Role(t[5:]), []) if t.startswith("role:") else [t])]

@@ -79,8 +79,8 @@ class Response:
         if not self.policy.escalation.tiers:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
-        if s.escalation_round > 1 and self.policy.schedules:  # paged afresh: whoever is on call now
-            s.on_call, problem = await who_is_on_call(self.policy, list(self.policy.schedules))
+        if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
+            s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
             if problem:
                 self.out.note("on_call", problem)
         s.escalation_active = True
