@@ -6,6 +6,8 @@ These activities use the worker's own client (`activity.client()`), so the worke
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -26,6 +28,9 @@ from workflows.schedules import Override
 from workflows.vocabulary import incident_id_for
 
 SILENCES_ID = "silences"  # the one SilencesWorkflow
+# A query is answered by the worker holding the workflow: within a second or two, unless no worker polls
+# its task queue. Shorter than the local activity's timeout (workflows/oncall.py), so an attempt ends cleanly.
+QUERY_TIMEOUT = timedelta(seconds=3)
 
 
 def schedule_workflow_id(schedule: str) -> str:
@@ -52,7 +57,7 @@ class OnCallActivities:
         for name in request.schedules:
             try:
                 answer.overrides[name] = await client.get_workflow_handle(schedule_workflow_id(name)).query(
-                    "overrides", result_type=list[Override]
+                    "overrides", result_type=list[Override], rpc_timeout=QUERY_TIMEOUT
                 )
             except RPCError as err:
                 if err.status is not RPCStatusCode.NOT_FOUND:
@@ -67,7 +72,9 @@ class OnCallActivities:
         client = activity.client()
         handle = client.get_workflow_handle(SILENCES_ID)
         try:
-            answer: SilenceAnswer = await handle.query("match", request, result_type=SilenceAnswer)
+            answer: SilenceAnswer = await handle.query(
+                "match", request, result_type=SilenceAnswer, rpc_timeout=QUERY_TIMEOUT
+            )
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return SilenceAnswer()

@@ -180,6 +180,8 @@ async def test_expiring_a_window_early_pages_at_once_and_other_services_are_not_
     await until(ts_env, lambda: _confirmed(handle), step=timedelta(seconds=1))
     assert any("expired by alice" in t for t in timeline(await state(handle), "silenced"))
     assert await oncall_client.silences(ts_env.client) == []
+    with pytest.raises(oncall_client.OnCallRefused, match="no active maintenance window S1; active: none"):
+        await oncall_client.expire_silence(ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id="S1"))
 
 
 async def _async(value: bool) -> bool:
