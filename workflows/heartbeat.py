@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.priority import INCIDENT
     from workflows.vocabulary import AlertStatus
 
-BEATS_PER_RUN = 1000  # then continue as new: a beat is a couple of events
 ALERT_SOURCE = "heartbeat"
 
 
@@ -30,15 +29,13 @@ class HeartbeatWorkflow:
     def __init__(self, input: HeartbeatInput) -> None:
         self.name, self.beats, self.missed_since = input.name, input.beats, input.missed_since
         self.heartbeat: Heartbeat | None = input.heartbeat
-        self.last_beat: datetime | None = None
-        self._beats_this_run = 0
+        self.last_beat: datetime | None = input.last_beat
         self._seen = self.beats
 
     @workflow.signal
     def beat(self, beat: Beat) -> None:
         self.heartbeat, self.last_beat = beat.heartbeat, workflow.now()
         self.beats += 1
-        self._beats_this_run += 1
 
     @workflow.query
     def state(self) -> HeartbeatState:
@@ -53,9 +50,7 @@ class HeartbeatWorkflow:
 
     @workflow.run
     async def run(self, input: HeartbeatInput) -> None:
-        if self.last_beat is None:
-            self.last_beat = workflow.now()  # a run continued as new: its deadline counts from here
-        while self._beats_this_run < BEATS_PER_RUN and not workflow.info().is_continue_as_new_suggested():
+        while workflow.info().get_current_history_length() < input.history_limit:
             due, self._seen = self._due(), self.beats
             self._show(due)
             try:
@@ -72,7 +67,14 @@ class HeartbeatWorkflow:
                 self.missed_since = None
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            HeartbeatInput(name=self.name, beats=self.beats, missed_since=self.missed_since, heartbeat=self.heartbeat)
+            HeartbeatInput(
+                name=self.name,
+                beats=self.beats,
+                missed_since=self.missed_since,
+                heartbeat=self.heartbeat,
+                last_beat=self.last_beat,
+                history_limit=input.history_limit,
+            )
         )
 
     def _show(self, due: datetime | None) -> None:

@@ -38,6 +38,8 @@ class ScheduleInput(BaseModel):
     schedule: str
     overrides: list[Override] = Field(default_factory=list)  # carried over by continue-as-new
     next_number: int = 1
+    # a run of this many events continues as new (our own limit: the test server suggests it early)
+    history_limit: int = 5000
 
 
 class AddOverride(BaseModel):
@@ -80,6 +82,9 @@ class HeartbeatInput(BaseModel):
     beats: int = 0  # carried over by continue-as-new
     missed_since: datetime | None = None  # an incident is open for this miss
     heartbeat: Heartbeat | None = None  # the latest declaration
+    last_beat: datetime | None = None  # carried over: the deadline still counts from it
+    # a run of this many events continues as new (our own limit: the test server suggests it early)
+    history_limit: int = 5000
 
 
 class HeartbeatState(BaseModel):
@@ -140,6 +145,8 @@ class ExpireSilence(BaseModel):
 class SilencesInput(BaseModel):
     silences: list[Silence] = Field(default_factory=list)
     next_number: int = 1
+    # a run of this many events continues as new (our own limit: the test server suggests it early)
+    history_limit: int = 5000
 
 
 class SilenceCheck(BaseModel):

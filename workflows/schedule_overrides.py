@@ -15,9 +15,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.oncall_model import AddOverride, RemoveOverride, ScheduleInput
     from workflows.schedules import Override
 
-# Updates per run before it continues as new: each is a few events, and the list it carries is small.
-CHANGES_PER_RUN = 500
-
 
 @workflow.defn
 class ScheduleWorkflow:
@@ -68,7 +65,7 @@ class ScheduleWorkflow:
 
     @workflow.run
     async def run(self, input: ScheduleInput) -> None:
-        while self._changes < CHANGES_PER_RUN and not workflow.info().is_continue_as_new_suggested():
+        while workflow.info().get_current_history_length() < input.history_limit:
             now = workflow.now()
             self._overrides = [o for o in self._overrides if o.end > now]
             self._show()
@@ -82,7 +79,12 @@ class ScheduleWorkflow:
                 pass  # an override ended: drop it
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            ScheduleInput(schedule=self.name, overrides=self._overrides, next_number=self.next_number)
+            ScheduleInput(
+                schedule=self.name,
+                overrides=self._overrides,
+                next_number=self.next_number,
+                history_limit=input.history_limit,
+            )
         )
 
     def _show(self) -> None:

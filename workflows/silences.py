@@ -22,8 +22,6 @@ with workflow.unsafe.imports_passed_through():
         SilencesInput,
     )
 
-CHANGES_PER_RUN = 500
-
 
 @workflow.defn
 class SilencesWorkflow:
@@ -93,7 +91,7 @@ class SilencesWorkflow:
 
     @workflow.run
     async def run(self, input: SilencesInput) -> None:
-        while self._changes < CHANGES_PER_RUN and not workflow.info().is_continue_as_new_suggested():
+        while workflow.info().get_current_history_length() < input.history_limit:
             self._silences = self._active()
             self._show()
             self._seen = self._changes
@@ -108,7 +106,9 @@ class SilencesWorkflow:
             await self._tell_held_incidents()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._tell_held_incidents()
-        workflow.continue_as_new(SilencesInput(silences=self._active(), next_number=self.next_number))
+        workflow.continue_as_new(
+            SilencesInput(silences=self._active(), next_number=self.next_number, history_limit=input.history_limit)
+        )
 
     def _show(self) -> None:
         lines = [

@@ -11,13 +11,15 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.oncall import heartbeat_workflow_id
 from settings import ROOT, Settings
 from starter import oncall_client
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
+from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
 from workflows.model import IncidentState
-from workflows.oncall_model import AddOverride, AddSilence, ExpireSilence, Heartbeat
+from workflows.oncall_model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
 from workflows.policy import Policy
 from workflows.vocabulary import AlertStatus, Severity, Status, incident_id_for
 
@@ -120,6 +122,29 @@ async def test_missed_heartbeat_opens_incident_at_interval_plus_grace_and_a_resu
         await oncall_client.beat(client, queue, "backup", HEARTBEAT)
         await until(ts_env, lambda: _status(incident, Status.RESOLVED), step=timedelta(seconds=1))
         assert (await oncall_client.heartbeat_state(client, "backup")).missed_since is None
+
+
+async def test_heartbeat_continues_as_new_with_its_count_and_deadline(ts_env, heartbeat_settings) -> None:
+    client, queue = ts_env.client, heartbeat_settings.incident_task_queue
+    async with build_worker(client, heartbeat_settings):
+        handle = await client.start_workflow(
+            HeartbeatWorkflow.run,
+            HeartbeatInput(name="cron", heartbeat=HEARTBEAT, history_limit=40),
+            id=heartbeat_workflow_id("cron"),
+            task_queue=queue,
+            start_signal="beat",
+            start_signal_args=[Beat(name="cron", heartbeat=HEARTBEAT)],
+        )
+        for _ in range(15):
+            await ts_env.sleep(timedelta(minutes=10))
+            await oncall_client.beat(client, queue, "cron", HEARTBEAT)
+        assert (await client.get_workflow_handle(handle.id).describe()).run_id != handle.result_run_id
+        state = await oncall_client.heartbeat_state(client, "cron")
+        assert (
+            state.beats == 16 and state.last_beat is not None and state.due == state.last_beat + timedelta(minutes=70)
+        )
+        await ts_env.sleep(timedelta(minutes=71))
+        await until(ts_env, lambda: _exists(client, incident_id_for("heartbeat", "cron")), step=timedelta(seconds=1))
 
 
 async def test_steady_heartbeat_opens_nothing(ts_env, settings, worker) -> None:
