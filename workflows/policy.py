@@ -264,7 +264,12 @@ class Policy(_Strict):
         """A role held by an unknown person is caught at load, not at 3 a.m."""
         problems: list[str] = []
         for role, holders in self.roles.items():
-            problems += [f"roles.{role.value}: {e}" for e in self._unknown(holders) if not e.startswith("unknown role")]
+            problems += [
+                f"roles.{role.value}: {h!r}: held by people or schedules, not roles"
+                for h in holders
+                if h[:5] == "role:"
+            ]
+            problems += [f"roles.{role.value}: {e}" for e in self._unknown([h for h in holders if h[:5] != "role:"])]
         for i, tier in enumerate(self.escalation.tiers):
             problems += [f"escalation.tiers[{i}].notify: {e}" for e in self._unknown(tier.notify)]
         problems += [

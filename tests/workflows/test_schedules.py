@@ -20,6 +20,7 @@ from workflows.schedules import (
     shifts,
     zone,
 )
+from workflows.vocabulary import Role
 
 
 def utc(text: str) -> datetime:
@@ -148,6 +149,9 @@ def test_policy_refuses_unknown_members_and_schedules(example_policy: Policy) ->
         Policy.model_validate(raw)
     assert "schedules.primary: unknown person 'zed'" in str(refused.value)
     assert "escalation.tiers[0].notify: unknown schedule 'nope'" in str(refused.value)
+    raw["roles"]["responder"] = ["role:cto"]
+    with pytest.raises(ValidationError, match=r"roles\.responder: 'role:cto': held by people or schedules"):
+        Policy.model_validate(raw)
 
 
 def test_schedule_targets_expand_to_who_is_on_call(example_policy: Policy) -> None:
@@ -157,5 +161,6 @@ def test_schedule_targets_expand_to_who_is_on_call(example_policy: Policy) -> No
     policy = Policy.model_validate(raw)
     on = {"primary": "alice"}
     assert policy.expand(["role:responder", "schedule:primary", "oleh"], on_call=on) == ["alice", "carol", "oleh"]
-    assert policy.holders(policy_role := next(iter(policy.roles)), on) == policy.holders(policy_role, on)
+    assert policy.holders(Role.RESPONDER, on) == ["alice", "carol"]
+    assert policy.holders(Role.RESPONDER) == ["carol"], "without a lookup a schedule reaches nobody"
     assert policy.schedules_named(["role:responder", "oleh"]) == ["primary"]
