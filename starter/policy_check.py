@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from starter.decide import incident_decision
 from workflows.model import PublishPostmortem, ReviewHeld, TriggerBusinessIncident
-from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
+from workflows.policy import DEFAULT_PERMISSIONS, SCHEDULE, Person, Policy
 from workflows.schedules import first_gap, zone
 from workflows.vocabulary import Audience, Channel, Role
 
@@ -72,7 +72,7 @@ def _roles_the_process_uses(policy: Policy) -> list[Problem]:
     if uses_message_loop(policy):
         used += [(f"comms (message loop: {_loop_role_use(role)})", role) for role in _loop_roles(policy)]
         used += [(f"comms.reviewers[{i}]", role) for i, role in enumerate(policy.comms.reviewers)]
-    return [
+    problems = [
         Problem(
             path,
             f"role {role.value} is held by nobody{_unless_services(policy, role)} (add a person to roles.{role.value})",
@@ -80,6 +80,15 @@ def _roles_the_process_uses(policy: Policy) -> list[Problem]:
         for path, role in used
         if not _held(policy, role)
     ]
+    if uses_message_loop(policy):  # it reads its roles' holders as people, without an on-call lookup
+        loop = dict.fromkeys([*_loop_roles(policy), *policy.comms.reviewers])
+        problems += [
+            Problem(f"roles.{role.value}", f"the message loop cannot page {holder}: name people for this role")
+            for role in loop
+            for holder in policy.roles.get(role, [])
+            if holder.startswith(SCHEDULE)
+        ]
+    return problems
 
 
 def _loop_roles(policy: Policy) -> list[Role]:
@@ -107,7 +116,7 @@ def _loop_role_use(role: Role) -> str:
 
 def _held(policy: Policy, role: Role) -> bool:
     """A role is held when the policy names a holder; the services can stand in for two of them."""
-    if policy.holders(role):
+    if policy.roles.get(role):  # people, or a schedule: whoever is on call
         return True
     services = policy.services.values()
     if role is Role.RESPONSIBLE_DEVELOPER:

@@ -66,3 +66,13 @@ def test_schedule_members_need_the_contact_their_tier_pages_with(tmp_path: Path)
     path.write_text(text)
     code, output = check(path)
     assert code == 1 and "people.carol.pager_id: carol is reached by page (escalation.tiers[0].notify)" in output
+
+
+def test_roles_held_by_a_schedule_count_as_held_except_in_the_message_loop(tmp_path: Path) -> None:
+    text = EXAMPLE.replace('incident_commander = ["alice"]', 'incident_commander = ["schedule:office"]')
+    text = text.replace('legal_officer = ["dana"]', 'legal_officer = ["schedule:office"]')
+    path = tmp_path / "policy.toml"
+    path.write_text(text + "\n" + OFFICE)
+    code, output = check(path)
+    assert "incident_commander is held by nobody" not in output
+    assert code == 1 and "roles.legal_officer: the message loop cannot page schedule:office" in output
