@@ -29,7 +29,7 @@ from workflows.vocabulary import incident_id_for
 
 SILENCES_ID = "silences"  # the one SilencesWorkflow
 # A query is answered by the worker holding the workflow: within a second or two, unless no worker polls
-# its task queue. Shorter than the local activity's timeout (workflows/oncall.py), so an attempt ends cleanly.
+# its task queue. Shorter than the lookup's attempt (workflows/oncall.py), so an attempt ends cleanly.
 QUERY_TIMEOUT = timedelta(seconds=3)
 
 

@@ -48,7 +48,7 @@ class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
     LOCAL = (RecordsActivities, StatementActivities)
-    # Questions to Temporal, not deliveries: the real ones run, unrecorded (local activities, on the worker's clock).
+    # Questions to Temporal, not deliveries: the real ones run, unrecorded.
     LOOKUPS = ("schedule_overrides", "silence_check")
 
     def __init__(self, settings: Settings) -> None:

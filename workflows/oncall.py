@@ -2,7 +2,7 @@
 
 Who is on call is computed here, from `workflow.now()` and the schedule in the policy
 (workflows/schedules.py); only the overrides come from outside, from the schedules' workflows, through
-a local activity whose answer the history records (so a replay pages the same person). A lookup that
+an activity whose answer the history records (so a replay pages the same person). A lookup that
 fails pages from the rotation alone: paging never waits on the overrides. Likewise a maintenance window
 that cannot be checked pages: a valid alert is never lost to a silence nobody can read.
 """
@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import AlertEvent, IncidentState
     from workflows.oncall_model import OverridesRequest, Silence, SilenceCheck, SilenceLifted
     from workflows.policy import Policy
+    from workflows.priority import INCIDENT
+    from workflows.reach import ActivityOptions
     from workflows.schedules import on_call
     from workflows.vocabulary import Status
 
@@ -29,9 +31,14 @@ with workflow.unsafe.imports_passed_through():
 ON_CALL_PATCH = "on-call-schedules"
 WINDOWS_PATCH = "maintenance-windows"
 
-# A lookup is a query to a workflow on this same Temporal: seconds at most, three tries.
-LOOKUP_TIMEOUT = timedelta(seconds=5)
-LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+# A lookup is a query to a workflow on this same Temporal: seconds at most, then page without it. Ahead of
+# deliveries on the task queue, like the page it precedes.
+LOOKUP: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "schedule_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3),
+    "priority": INCIDENT,
+}
 
 
 async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str, str], str]:
@@ -40,11 +47,8 @@ async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str
         return {}, ""
     problem = ""
     try:
-        answer = await workflow.execute_local_activity_method(
-            OnCallActivities.schedule_overrides,
-            OverridesRequest(schedules=schedules),
-            start_to_close_timeout=LOOKUP_TIMEOUT,
-            retry_policy=LOOKUP_RETRY,
+        answer = await workflow.execute_activity_method(
+            OnCallActivities.schedule_overrides, OverridesRequest(schedules=schedules), **LOOKUP
         )
         overrides = answer.overrides
     except ActivityError as err:
@@ -113,11 +117,10 @@ class MaintenanceWindow:
     async def _window(self) -> Silence | None:
         s = self.s
         try:
-            answer = await workflow.execute_local_activity_method(
+            answer = await workflow.execute_activity_method(
                 OnCallActivities.silence_check,
                 SilenceCheck(incident_id=s.incident_id, service=s.service, labels=s.alert_labels),
-                start_to_close_timeout=LOOKUP_TIMEOUT,
-                retry_policy=LOOKUP_RETRY,
+                **LOOKUP,
             )
         except ActivityError as err:
             self.out.note("silenced", f"Maintenance windows unreadable ({err.cause or err}): paging as usual")
