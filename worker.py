@@ -76,7 +76,6 @@ def build_activities(settings: Settings) -> list[Any]:
         records.write_postmortem,
         StatementActivities().render_statement,
         oncall.schedule_overrides,
-        oncall.silence_check,
         oncall.heartbeat_alert,
     ]
 

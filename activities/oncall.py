@@ -1,5 +1,5 @@
-"""The on-call workflows' one outside system is Temporal itself: a schedule's overrides and the
-maintenance windows are held by workflows, and a missed heartbeat opens an incident the way an alert does.
+"""The on-call workflows' one outside system is Temporal itself: a schedule's overrides are held by a
+workflow, and a missed heartbeat opens an incident the way an alert does.
 
 These activities use the worker's own client (`activity.client()`), so the worker builds nothing for them.
 """
@@ -17,11 +17,8 @@ from settings import Settings
 from workflows.oncall_model import (
     AlertSent,
     HeartbeatAlert,
-    HoldIncident,
     OverridesAnswer,
     OverridesRequest,
-    SilenceAnswer,
-    SilenceCheck,
 )
 from workflows.policy import Policy
 from workflows.schedules import Override
@@ -66,33 +63,19 @@ class OnCallActivities:
         return answer
 
     @activity.defn
-    async def silence_check(self, request: SilenceCheck) -> SilenceAnswer:
-        """The maintenance window an incident's alert falls in, if any; the window then holds the incident,
-        so that expiring it early lets the incident page at once."""
-        client = activity.client()
-        handle = client.get_workflow_handle(SILENCES_ID)
-        try:
-            answer: SilenceAnswer = await handle.query(
-                "match", request, result_type=SilenceAnswer, rpc_timeout=QUERY_TIMEOUT
-            )
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return SilenceAnswer()
-            raise
-        if answer.silence is not None:
-            await handle.signal(
-                "hold", HoldIncident(silence_id=answer.silence.silence_id, incident_id=request.incident_id)
-            )
-        return answer
-
-    @activity.defn
     async def heartbeat_alert(self, request: HeartbeatAlert) -> AlertSent:
         """A missed or resumed heartbeat, recorded on its incident by the alert path (signal-with-start)."""
-        from starter.alerts import send_alert  # here: it imports the incident workflow, which imports this module
+        # Imported here: both import the workflows, which import this module.
+        from starter.alerts import send_alert
+        from starter.windows import WindowCache
 
         try:
             policy = self.policy or load_policy(self.settings.incident_policy)
         except PolicyError as err:
             raise ApplicationError(str(err), non_retryable=True) from err
-        opened = await send_alert(activity.client(), self.settings, policy, request.event)
+        info = activity.info()  # Temporal's time, not this machine's: the windows are on its clock
+        (event,) = await WindowCache().mark(
+            activity.client(), [request.event], info.current_attempt_scheduled_time or info.started_time
+        )
+        opened = await send_alert(activity.client(), self.settings, policy, event)
         return AlertSent(incident_id=incident_id_for(request.event.source, request.event.dedup_key), opened=opened)

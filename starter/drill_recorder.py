@@ -49,7 +49,7 @@ class Recorder:
 
     LOCAL = (RecordsActivities, StatementActivities)
     # Questions to Temporal, not deliveries: the real ones run, unrecorded.
-    LOOKUPS = ("schedule_overrides", "silence_check")
+    LOOKUPS = ("schedule_overrides",)
 
     def __init__(self, settings: Settings) -> None:
         self.calls: list[Call] = []

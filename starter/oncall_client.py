@@ -11,8 +11,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.oncall import SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
+from activities.oncall import QUERY_TIMEOUT, SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
 from workflows.heartbeat import HeartbeatWorkflow
+from workflows.model import Silence
 from workflows.oncall_model import (
     AddOverride,
     AddSilence,
@@ -23,7 +24,6 @@ from workflows.oncall_model import (
     HeartbeatState,
     RemoveOverride,
     ScheduleInput,
-    Silence,
     SilencesInput,
 )
 from workflows.schedule_overrides import ScheduleWorkflow
@@ -108,7 +108,9 @@ async def expire_silence(client: Client, task_queue: str, request: ExpireSilence
 
 async def silences(client: Client) -> list[Silence]:
     try:
-        return await client.get_workflow_handle(SILENCES_ID).query("active", result_type=list[Silence])
+        return await client.get_workflow_handle(SILENCES_ID).query(
+            "active", result_type=list[Silence], rpc_timeout=QUERY_TIMEOUT
+        )
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return []

@@ -36,6 +36,7 @@ from settings import Settings
 from starter import oncall_http, slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
+from starter.windows import WindowCache
 from workflows.model import AlertEvent
 from workflows.policy import Policy
 from workflows.vocabulary import incident_id_for
@@ -114,6 +115,7 @@ def create_app(
     """
     policy = policy or load_policy(settings.incident_policy)
     metrics = HttpMetrics()
+    windows = WindowCache()
     holder: dict[str, Client] = {}
 
     @asynccontextmanager
@@ -161,7 +163,7 @@ def create_app(
             raise HttpError(422, str(err)) from err
         try:
             async with asyncio.timeout(budget_seconds):
-                opened = await record(temporal(), settings, policy, events)
+                opened = await record(temporal(), settings, policy, await windows.mark(temporal(), events))
         except Exception as err:
             if not is_retryable(err):
                 raise

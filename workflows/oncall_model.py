@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.model import AlertEvent
+from workflows.model import AlertEvent, Silence
 from workflows.schedules import Override
 from workflows.vocabulary import Severity
 
@@ -109,26 +109,6 @@ class AlertSent(BaseModel):
 # --- maintenance windows: SilencesWorkflow ------------------------------------------------------
 
 
-class Silence(BaseModel):
-    """Alerts of `service` (and carrying every `matchers` label) page nobody until `until`."""
-
-    silence_id: str
-    service: str
-    matchers: dict[str, str] = Field(default_factory=dict)
-    start: datetime
-    until: datetime
-    reason: str
-    by: str = ""
-    held: list[str] = Field(default_factory=list)  # incidents waiting for this window's end
-
-    def matches(self, service: str, labels: dict[str, str], at: datetime) -> bool:
-        return (
-            self.start <= at < self.until
-            and self.service == service
-            and all(labels.get(k) == v for k, v in self.matchers.items())
-        )
-
-
 class AddSilence(BaseModel):
     service: str
     matchers: dict[str, str] = Field(default_factory=dict)
@@ -149,19 +129,9 @@ class SilencesInput(BaseModel):
     history_limit: int = 5000
 
 
-class SilenceCheck(BaseModel):
-    """Asked by an incident before it pages: is its alert inside a maintenance window?"""
-
-    incident_id: str
-    service: str
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class SilenceAnswer(BaseModel):
-    silence: Silence | None = None
-
-
 class HoldIncident(BaseModel):
+    """Sent by an incident to the window it waits for."""
+
     silence_id: str
     incident_id: str
 

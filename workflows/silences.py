@@ -1,9 +1,9 @@
 """SilencesWorkflow: the maintenance windows, held durably (workflow id `silences`).
 
-An incident asks it, before it pages, whether its alert falls in a window (the `match` query, from an
-activity); a matching window then holds the incident (the `hold` signal). When the window is expired
-early, it tells the incidents it holds (`silence_lifted`), so they page at once; at its natural end each
-incident's own timer has fired already. Windows arrive as Updates with validators.
+The HTTP service reads the open windows (the `active` query, cached for a moment) and marks each alert
+that falls in one; the incident it opens then waits for the window's end and tells this workflow so (the
+`hold` signal). When a window is expired early, this workflow tells the incidents it holds
+(`silence_lifted`), so they page at once. Windows arrive as Updates with validators.
 """
 
 from __future__ import annotations
@@ -11,16 +11,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.oncall_model import (
-        AddSilence,
-        ExpireSilence,
-        HoldIncident,
-        Silence,
-        SilenceAnswer,
-        SilenceCheck,
-        SilenceLifted,
-        SilencesInput,
-    )
+    from workflows.model import Silence
+    from workflows.oncall_model import AddSilence, ExpireSilence, HoldIncident, SilenceLifted, SilencesInput
 
 
 @workflow.defn
@@ -75,12 +67,6 @@ class SilencesWorkflow:
             if silence.silence_id == request.silence_id and request.incident_id not in silence.held:
                 silence.held.append(request.incident_id)
                 self._changes += 1
-
-    @workflow.query
-    def match(self, check: SilenceCheck) -> SilenceAnswer:
-        now = workflow.now()
-        found = next((s for s in self._silences if s.matches(check.service, check.labels, now)), None)
-        return SilenceAnswer(silence=found)
 
     @workflow.query
     def active(self) -> list[Silence]:

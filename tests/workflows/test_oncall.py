@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -14,11 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 from activities.oncall import heartbeat_workflow_id
 from settings import ROOT, Settings
 from starter import oncall_client
+from starter.webhook import create_app
+from starter.windows import WindowCache
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
 from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
-from workflows.model import IncidentState
+from workflows.model import AlertEvent, IncidentState
 from workflows.oncall_model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
 from workflows.policy import Policy
 from workflows.vocabulary import AlertStatus, Severity, Status, incident_id_for
@@ -167,9 +170,15 @@ async def _window(env: WorkflowEnvironment, settings: Settings, minutes: int, **
     )
 
 
+async def arriving(env: WorkflowEnvironment, event: AlertEvent) -> AlertEvent:
+    """The alert as the HTTP service records it: marked with the window it falls in."""
+    (marked,) = await WindowCache(ttl=timedelta(0)).mark(env.client, [event], await env.get_current_time())
+    return marked
+
+
 async def test_alert_inside_a_window_pages_nobody_and_still_firing_at_its_end_pages(ts_env, settings, worker):
     await _window(ts_env, settings, 30)
-    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    handle = await open_incident(ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV1)))
     await ts_env.sleep(timedelta(minutes=29))
     s = await state(handle)
     assert paged(settings) == [] and not s.confirmed
@@ -181,9 +190,25 @@ async def test_alert_inside_a_window_pages_nobody_and_still_firing_at_its_end_pa
     assert s.confirmed and any("still fires" in t for t in timeline(s, "silenced"))
 
 
+async def test_the_http_service_marks_alerts_inside_a_window_and_their_incident_pages_nobody(
+    ts_env, settings, worker
+) -> None:
+    await _window(ts_env, settings, 30)
+    app = create_app(settings, client=ts_env.client, policy=make_policy())
+    body = {"dedup_key": "db", "title": "Checkout DB down", "severity": "SEV1", "service": "checkout"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        answer = await http.post("/alerts/generic", json=body)
+    assert answer.status_code == 202
+    incident = ts_env.client.get_workflow_handle(answer.json()["incidents"][0])
+    await ts_env.sleep(timedelta(minutes=1))
+    s = await incident.query(IncidentWorkflow.state)
+    assert s.silence is not None and s.silence.reason == "db upgrade" and not s.confirmed
+    assert paged(settings) == []
+
+
 async def test_alert_that_clears_inside_the_window_pages_nobody_ever(ts_env, settings, worker):
     await _window(ts_env, settings, 30)
-    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    handle = await open_incident(ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV1)))
     await ts_env.sleep(timedelta(minutes=10))
     await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, status=AlertStatus.RESOLVED))
     await until(ts_env, lambda: _status(handle, Status.CLOSED))
@@ -193,10 +218,12 @@ async def test_alert_that_clears_inside_the_window_pages_nobody_ever(ts_env, set
 
 async def test_expiring_a_window_early_pages_at_once_and_other_services_are_not_silenced(ts_env, settings, worker):
     window = await _window(ts_env, settings, 120, region="eu")
-    other = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1, key="g2", region="us"))
+    us = await arriving(ts_env, alert(severity=Severity.SEV1, key="g2", region="us"))
+    other = await open_incident(ts_env, settings, make_policy(), us)
     await until(ts_env, lambda: _async(bool(paged(settings))))
     assert (await state(other)).confirmed, "a label outside the matchers is not silenced"
-    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1, region="eu"))
+    eu = await arriving(ts_env, alert(severity=Severity.SEV1, region="eu"))
+    handle = await open_incident(ts_env, settings, make_policy(), eu)
     await ts_env.sleep(timedelta(minutes=5))
     assert not (await state(handle)).confirmed
     await oncall_client.expire_silence(
