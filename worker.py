@@ -22,6 +22,7 @@ import observability
 import workflows
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
+from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
 from activities.paging import PagingActivities
 from activities.records import RecordsActivities
@@ -32,9 +33,19 @@ from activities.telegram import TelegramActivities
 from settings import Settings, connect
 from workflows.comms import CommsWorkflow
 from workflows.escalation import EscalationWorkflow
+from workflows.heartbeat import HeartbeatWorkflow
 from workflows.incident import IncidentWorkflow
+from workflows.schedule_overrides import ScheduleWorkflow
+from workflows.silences import SilencesWorkflow
 
-WORKFLOWS: list[type] = [IncidentWorkflow, EscalationWorkflow, CommsWorkflow]
+WORKFLOWS: list[type] = [
+    IncidentWorkflow,
+    EscalationWorkflow,
+    CommsWorkflow,
+    ScheduleWorkflow,
+    SilencesWorkflow,
+    HeartbeatWorkflow,
+]
 
 log = logging.getLogger("worker")
 
@@ -47,7 +58,7 @@ def build_activities(settings: Settings) -> list[Any]:
     """Every activity, bound to clients built once from settings."""
     outbox = Outbox(settings.outbox_path)
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
-    records = RecordsActivities(settings)
+    records, oncall = RecordsActivities(settings), OnCallActivities(settings)
     return [
         slack.slack_ensure_channel,
         slack.slack_post,
@@ -64,6 +75,8 @@ def build_activities(settings: Settings) -> list[Any]:
         records.append_incident_log,
         records.write_postmortem,
         StatementActivities().render_statement,
+        oncall.schedule_overrides,
+        oncall.heartbeat_alert,
     ]
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import typer
 from pydantic import ValidationError
 
-from starter import cli_approvals, cli_comms, cli_drill, cli_show
+from starter import cli_approvals, cli_comms, cli_drill, cli_oncall, cli_show
 from starter import cli_common as common
 from workflows.model import (
     Acknowledge,
@@ -336,6 +336,7 @@ def close(incident: Id, as_: As = None) -> None:
 cli_comms.register(app)
 cli_approvals.register(app)
 cli_drill.register(app)
+cli_oncall.register(app)
 
 
 def main() -> None:

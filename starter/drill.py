@@ -29,16 +29,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from settings import Settings
+from starter import drill_oncall
 from starter.decide import Refused, refusal_for, send_decision, send_step
+from starter.drill_oncall import OverrideSpec, SilenceSpec
 from starter.drill_recorder import Recorder
 from starter.drill_report import DrillEvent, DrillReport, StepOutcome, timeline, to_minutes, unanswered
 from starter.drill_scenario import Action, DrillError, Scenario
+from starter.oncall_client import OnCallRefused
+from starter.windows import WindowCache
 from worker import WORKFLOWS
 from workflows import search_attributes
 from workflows.comms_model import CommsMessage, CommsState
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, IncidentState
+from workflows.model import AlertEvent, Decision, IncidentState
 from workflows.policy import Policy
 from workflows.vocabulary import incident_id_for
 
@@ -129,23 +133,29 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
     incident_id = incident_id_for("drill", scenario.name or "scenario")
     incident: WorkflowHandle[Any, Any] | None = None
     steps: list[StepOutcome] = []
+    windows = WindowCache(ttl=timedelta(0))  # the drill's clock jumps: read the windows for every alert
     refusals: list[DrillEvent] = []
     for number, action in enumerate(actions):
         await _advance_to(env, t0 + timedelta(minutes=action.at) + number * STEP_GAP)
         at = await env.get_current_time()
-        if action.workflow == "alert" and incident is None:
+        if isinstance(action.payload, OverrideSpec | SilenceSpec):
+            try:
+                answer, accepted = await drill_oncall.send(env.client, TASK_QUEUE, t0, action.payload), True
+            except OnCallRefused as err:
+                answer, accepted = str(err), False
+        elif isinstance(action.payload, AlertEvent) and incident is None:
             incident = await env.client.start_workflow(
                 IncidentWorkflow.run,
                 IncidentInput(incident_id=incident_id, policy=policy),
                 id=incident_id,
                 task_queue=TASK_QUEUE,
                 start_signal="alert",
-                start_signal_args=[action.payload],
+                start_signal_args=await windows.mark(env.client, [action.payload], at),
             )
             answer, accepted = f"{incident_id} opened", True
         else:
             assert incident is not None  # the scenario's first step is an alert
-            answer, accepted = await _send(env.client, incident_id, action)
+            answer, accepted = await _send(env.client, incident_id, action, windows, at)
         minute = to_minutes(at - t0)
         steps.append(
             StepOutcome(index=action.index, minute=minute, at=at, step=action.label, accepted=accepted, answer=answer)
@@ -199,12 +209,17 @@ async def _advance_to(env: WorkflowEnvironment, moment: datetime) -> None:
         await env.sleep(moment - now)
 
 
-async def _send(client: Client, incident_id: str, action: Action) -> tuple[str, bool]:
-    """Send one step; a refusal is part of the drill's story, not a crash."""
+async def _send(
+    client: Client, incident_id: str, action: Action, windows: WindowCache, at: datetime
+) -> tuple[str, bool]:
+    """Send one step (an alert marked with the maintenance window it falls in at `at`, the drill's time);
+    a refusal is part of the drill's story, not a crash."""
     try:
         if isinstance(action.payload, AlertEvent):
-            await client.get_workflow_handle(incident_id).signal("alert", action.payload)
+            (alert,) = await windows.mark(client, [action.payload], at)
+            await client.get_workflow_handle(incident_id).signal("alert", alert)
             return "alert delivered", True
+        assert isinstance(action.payload, Decision)  # on-call steps went to drill_oncall
         if action.workflow == "incident":
             return await send_decision(client, incident_id, action.payload), True
         result = await send_step(client, incident_id, action.name, action.payload, action.result_type)

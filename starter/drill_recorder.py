@@ -32,6 +32,7 @@ from workflows.activity_io import (
     SlackResult,
     StatuspageResult,
 )
+from workflows.oncall_model import AlertSent
 
 DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing left this process
 
@@ -47,6 +48,8 @@ class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
     LOCAL = (RecordsActivities, StatementActivities)
+    # Questions to Temporal, not deliveries: the real ones run, unrecorded.
+    LOOKUPS = ("schedule_overrides",)
 
     def __init__(self, settings: Settings) -> None:
         self.calls: list[Call] = []
@@ -60,12 +63,15 @@ class Recorder:
         (arg_type,) = hints.values()  # one input model per activity
         if isinstance(getattr(real, "__self__", None), self.LOCAL):
             answer = _into_drill_directory(real)
+        elif name in self.LOOKUPS:
+            answer = real  # it asks the drill's own server: the schedules and windows the drill set up
         else:
             answer = _answer_like_the_peer(name, ret_type)
 
         async def record(request: Any) -> Any:
             info = activity.info()
-            self.calls.append(Call(info.current_attempt_scheduled_time or info.started_time, name, request))
+            if name not in self.LOOKUPS:
+                self.calls.append(Call(info.current_attempt_scheduled_time or info.started_time, name, request))
             return await answer(request)
 
         record.__annotations__ = {"request": arg_type, "return": ret_type}
@@ -102,6 +108,7 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         ),
         # Zoom would make a meeting; the drill shows the policy's standing bridge, or none.
         ConferenceResult: lambda r: ConferenceResult(join_url=r.bridge_url, delivered_to=DELIVERED_TO),
+        AlertSent: lambda r: AlertSent(incident_id=r.event.dedup_key, opened=False),
     }
     if ret_type not in answers:
         raise DrillError(

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from starter.decide import decision_model, known_decisions, step_result_type
+from starter.drill_oncall import OverrideSpec, SilenceSpec
 from workflows.model import AlertEvent, Decision
 from workflows.policy import Policy
 from workflows.vocabulary import AlertStatus, Severity
@@ -71,6 +72,8 @@ class Scenario(_Strict):
     start: datetime | None = None
     until: float | None = Field(default=None, ge=0)  # minutes; default: the last step
     steps: list[StepSpec] = Field(min_length=1)
+    overrides: list[OverrideSpec] = Field(default_factory=list)  # starter/drill_oncall.py
+    silences: list[SilenceSpec] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -108,9 +111,9 @@ class Action:
 
     index: int
     at: float
-    workflow: str  # "alert", "incident" or "comms"
+    workflow: str  # "alert", "incident", "comms" or "on_call"
     name: str
-    payload: AlertEvent | Decision
+    payload: AlertEvent | Decision | OverrideSpec | SilenceSpec
     result_type: Any  # what a step of the message loop answers
     label: str  # the step as the timeline shows it
 
@@ -141,6 +144,18 @@ def load_scenario(path: Path, policy: Policy) -> tuple[Scenario, list[Action]]:
         except (ValueError, ValidationError) as err:
             detail = _describe_errors(err, f"steps[{index}]") if isinstance(err, ValidationError) else str(err)
             raise DrillError(f"{path}: {detail}") from err
+    on_call: list[tuple[str, int, OverrideSpec | SilenceSpec]] = [
+        *(("overrides", i, spec) for i, spec in enumerate(scenario.overrides)),
+        *(("silences", i, spec) for i, spec in enumerate(scenario.silences)),
+    ]
+    for field, index, spec in on_call:
+        try:
+            spec.check(policy)
+        except ValueError as err:
+            raise DrillError(f"{path}: {field}[{index}].{err}") from err
+        actions.append(Action(-1, spec.at, "on_call", field, spec, str, spec.label()))
+    # On-call steps go before the scenario's own at the same minute: a window opened at 0 holds the alert at 0.
+    actions.sort(key=lambda a: (a.at, a.workflow != "on_call"))
     return scenario, actions
 
 

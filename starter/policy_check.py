@@ -11,12 +11,14 @@ its file and line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from activities.statements import StatementActivities
 from starter.decide import incident_decision
 from workflows.model import ApproveStatement, PublishPostmortem, ReviewHeld, TriggerBusinessIncident, WithholdStatement
-from workflows.policy import DEFAULT_PERMISSIONS, Person, Policy
+from workflows.policy import DEFAULT_PERMISSIONS, SCHEDULE, Person, Policy
+from workflows.schedules import first_gap, zone
 from workflows.vocabulary import Audience, Channel, Role
 
 CONTACT_FIELD = {
@@ -46,6 +48,7 @@ def check_policy(policy: Policy) -> list[Problem]:
         *_decisions(policy),
         *_slack_users(policy),
         *_statement_templates(policy),
+        *_schedule_gaps(policy, datetime.now(UTC)),
     ]
 
 
@@ -74,7 +77,7 @@ def _roles_the_process_uses(policy: Policy) -> list[Problem]:
     if uses_message_loop(policy):
         used += [(f"comms (message loop: {_loop_role_use(role)})", role) for role in _loop_roles(policy)]
         used += [(f"comms.reviewers[{i}]", role) for i, role in enumerate(policy.comms.reviewers)]
-    return [
+    problems = [
         Problem(
             path,
             f"role {role.value} is held by nobody{_unless_services(policy, role)} (add a person to roles.{role.value})",
@@ -82,6 +85,15 @@ def _roles_the_process_uses(policy: Policy) -> list[Problem]:
         for path, role in used
         if not _held(policy, role)
     ]
+    if uses_message_loop(policy):  # it reads its roles' holders as people, without an on-call lookup
+        loop = dict.fromkeys([*_loop_roles(policy), *policy.comms.reviewers])
+        problems += [
+            Problem(f"roles.{role.value}", f"the message loop cannot page {holder}: name people for this role")
+            for role in loop
+            for holder in policy.roles.get(role, [])
+            if holder.startswith(SCHEDULE)
+        ]
+    return problems
 
 
 def _loop_roles(policy: Policy) -> list[Role]:
@@ -109,7 +121,7 @@ def _loop_role_use(role: Role) -> str:
 
 def _held(policy: Policy, role: Role) -> bool:
     """A role is held when the policy names a holder; the services can stand in for two of them."""
-    if policy.holders(role):
+    if policy.roles.get(role):  # people, or a schedule: whoever is on call
         return True
     services = policy.services.values()
     if role is Role.RESPONSIBLE_DEVELOPER:
@@ -161,7 +173,7 @@ def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
 
 def _reached_through(policy: Policy, path: str, targets: list[str], channels: list[Channel]) -> list[Problem]:
     problems = _roles_named_in(policy, path, targets)
-    people = policy.expand(targets)
+    people = _everyone(policy, targets)
     if not people and not problems:
         problems.append(Problem(path, "reaches nobody"))
     return problems + [
@@ -187,7 +199,7 @@ def _roles_named_in(policy: Policy, path: str, targets: list[str]) -> list[Probl
 def _reachable_by_any(
     policy: Policy, path: str, roles: list[Role], channels: list[Channel], targets: list[str] | None = None
 ) -> list[Problem]:
-    people = policy.expand(targets if targets is not None else [f"role:{r.value}" for r in dict.fromkeys(roles)])
+    people = _everyone(policy, targets if targets is not None else [f"role:{r.value}" for r in dict.fromkeys(roles)])
     fields = " or ".join(CONTACT_FIELD[c] for c in channels)
     return [
         Problem(
@@ -197,6 +209,12 @@ def _reachable_by_any(
         for person in people
         if not any(_contact(policy.people[person], c) for c in channels)
     ]
+
+
+def _everyone(policy: Policy, targets: list[str]) -> list[str]:
+    """Everyone the targets can reach: a schedule reaches each of its members in turn."""
+    members = [m for name in policy.schedules_named(targets) for m in policy.schedules[name].members()]
+    return list(dict.fromkeys([*policy.expand(targets), *members]))
 
 
 def _contact(person: Person, channel: Channel) -> str:
@@ -309,3 +327,23 @@ def _shown(file: Path) -> str:
         return str(file.relative_to(Path.cwd()))
     except ValueError:
         return str(file)
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def _schedule_gaps(policy: Policy, now: datetime) -> list[Problem]:
+    """A schedule with times nobody is on call (within eight weeks), from its first such time."""
+    problems = []
+    for name, schedule in policy.schedules.items():
+        gap = first_gap(schedule, now)
+        if gap is not None:
+            local = gap.astimezone(zone(schedule.timezone))
+            problems.append(
+                Problem(
+                    f"schedules.{name}",
+                    f"nobody is on call from {gap:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {schedule.timezone}); "
+                    "add a layer or widen the restrictions",
+                )
+            )
+    return problems

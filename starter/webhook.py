@@ -33,9 +33,10 @@ from temporalio.service import RPCError, RPCStatusCode
 import observability
 from policy_file import PolicyError, load_policy
 from settings import Settings
-from starter import slack_endpoint
+from starter import oncall_http, slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
+from starter.windows import WindowCache
 from workflows.model import AlertEvent
 from workflows.policy import Policy
 from workflows.vocabulary import incident_id_for
@@ -114,6 +115,7 @@ def create_app(
     """
     policy = policy or load_policy(settings.incident_policy)
     metrics = HttpMetrics()
+    windows = WindowCache()
     holder: dict[str, Client] = {}
 
     @asynccontextmanager
@@ -161,7 +163,7 @@ def create_app(
             raise HttpError(422, str(err)) from err
         try:
             async with asyncio.timeout(budget_seconds):
-                opened = await record(temporal(), settings, policy, events)
+                opened = await record(temporal(), settings, policy, await windows.mark(temporal(), events))
         except Exception as err:
             if not is_retryable(err):
                 raise
@@ -174,6 +176,7 @@ def create_app(
         incidents = list(dict.fromkeys(incident_id_for(e.source, e.dedup_key) for e in events))
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
+    app.include_router(oncall_http.router(settings, policy, temporal, lambda request: check_token(settings, request)))
     app.include_router(
         slack_endpoint.router(
             settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)

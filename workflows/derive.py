@@ -19,7 +19,7 @@ def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:
 
 
 def incident_commander(s: IncidentState, policy: Policy) -> str:
-    return s.assigned.get(Role.INCIDENT_COMMANDER) or next(iter(policy.holders(Role.INCIDENT_COMMANDER)), "")
+    return s.assigned.get(Role.INCIDENT_COMMANDER) or next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.on_call)), "")
 
 
 def update_owner(s: IncidentState, policy: Policy) -> str:
@@ -35,11 +35,11 @@ def scope_owner(s: IncidentState, policy: Policy) -> str:
     """Seed 001: the Technical Manager owns a global incident, the Customer Service Manager a local one."""
     triage = policy.triage
     role = triage.global_owner_role if s.scope is Scope.GLOBAL else triage.local_owner_role
-    return s.assigned.get(role) or next(iter(policy.holders(role)), "")
+    return s.assigned.get(role) or next(iter(policy.holders(role, s.on_call)), "")
 
 
 def people_for(s: IncidentState, policy: Policy, roles: list[Role]) -> list[str]:
-    return policy.expand([f"role:{r.value}" for r in roles], s.assigned)
+    return policy.expand([f"role:{r.value}" for r in roles], s.assigned, s.on_call)
 
 
 def slack_ids(policy: Policy, people: list[str]) -> list[str]:

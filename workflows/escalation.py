@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation, tier_page
+    from workflows.oncall import who_is_on_call
     from workflows.reach import reach
     from workflows.vocabulary import Channel
 
@@ -41,12 +42,12 @@ class EscalationWorkflow:
             for number, tier in enumerate(policy.escalation.tiers, start=1):
                 if self._stop_reason:
                     break
-                people = policy.expand(tier.notify, input.assigned)
                 text, key = tier_page(input, ladder, number)
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
                 # Tier 1 the incident pages itself when it starts the ladder: no workflow task between.
                 if not (input.first_tier_paged and ladder == 0 and number == 1):
+                    people = policy.expand(tier.notify, input.assigned, await self._on_call_now(input, tier.notify))
                     self._deliveries += [
                         asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
                         for channel in tier.channels
@@ -71,6 +72,22 @@ class EscalationWorkflow:
             )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    async def _on_call_now(self, input: EscalationInput, targets: list[str]) -> dict[str, str]:
+        """Who the tier's schedules have on call when it is paged, overrides added since included."""
+        on_call, problem = await who_is_on_call(input.policy, input.policy.schedules_named(targets))
+        if problem:
+            notice = EscalationNotice(
+                at=workflow.now(),
+                tier=0,
+                round=input.round,
+                people=[],
+                channels=[],
+                text=problem,
+                occurrence=input.occurrence,
+            )
+            await self._tell_incident(input, notice)
+        return on_call
 
     async def _wait_for_acknowledgement(self, wait: timedelta) -> None:
         try:

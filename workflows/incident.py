@@ -22,7 +22,6 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows import lifecycle, rules
-    from workflows import search_attributes as sa
     from workflows.aftermath import Aftermath
     from workflows.approvals import Approvals
     from workflows.clock import local
@@ -48,7 +47,10 @@ with workflow.unsafe.imports_passed_through():
         SetPhase,
         StatusUpdate,
     )
+    from workflows.oncall import MaintenanceWindow, who_is_on_call
+    from workflows.oncall_model import SilenceLifted
     from workflows.response import Response
+    from workflows.visibility import Visibility
     from workflows.vocabulary import IncidentKind, Phase, Role, Status
     from workflows.watches import SLACK, Watches
 
@@ -66,19 +68,24 @@ class IncidentWorkflow:
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)
         self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals)
+        self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
-        self._visible: tuple[Any, ...] = ()
+        self.visibility = Visibility(self.s, self.policy)
 
     # --- the procedure ----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentState:
-        self._start(self.out.post_queued(), self._keep_visibility_current())
+        self._start(self.out.post_queued(), self.visibility.keep_current())
         if not self.s.confirmed and self.s.status is Status.OPEN:
-            await self._assess()
+            if await self.window.held_until_it_clears():
+                self.s.kind = IncidentKind.DISTURBANCE
+            else:
+                await self._assess()
             if self.s.kind is IncidentKind.DISTURBANCE:
                 await self._log_disturbance_and_close()
                 return self.s
+            await self._look_up_on_call()
             self._confirm_incident()
         self._start_duties()
         await workflow.wait_condition(lambda: self.s.status is Status.CLOSED or self._history_is_long())
@@ -126,6 +133,12 @@ class IncidentWorkflow:
         )
         self.out.note("assessment", f"Initial assessment asked of {', '.join(assessors)}")
 
+    async def _look_up_on_call(self) -> None:
+        """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
+        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
+        if problem:
+            self.out.note("on_call", problem)
+
     def _confirm_incident(self) -> None:
         """Seed 000: once confirmed, paging first (the duties start with it), then the rest side by side."""
         for kind, note in lifecycle.confirm(self.s, self.policy, workflow.now()):
@@ -164,7 +177,7 @@ class IncidentWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await last_steps
         await workflow.wait_condition(self.watches.message_loop_caught_up)
-        self._refresh_visibility()
+        self.visibility.refresh()
         for duty in self._duties:
             duty.cancel()
 
@@ -218,6 +231,7 @@ class IncidentWorkflow:
         if s.status is Status.CLOSED:
             self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
             return
+        self.window.saw(event)
         outcome = lifecycle.record_alert(s, self.policy, event, workflow.now())
         for kind, note in outcome.notes:
             self.out.note(kind, note)
@@ -242,6 +256,11 @@ class IncidentWorkflow:
         self.out.reach([ic], SLACK, text, f"suggest-resolve:{s.alert_count}")
         self.out.post(text, f"suggest-resolve:{s.alert_count}")
         self.out.note("alert", f"All alerts resolved; resolution suggested to {ic}")
+
+    @workflow.signal
+    def silence_lifted(self, lifted: SilenceLifted) -> None:
+        """The maintenance window holding this incident was expired early (SilencesWorkflow)."""
+        self.window.lift(lifted)
 
     @workflow.signal
     def escalation_notice(self, notice: EscalationNotice) -> None:
@@ -305,61 +324,6 @@ class IncidentWorkflow:
     @workflow.query
     def state(self) -> IncidentState:
         return self.s.model_copy(update={"waiting_on": waiting_on(self.s, self.policy)})
-
-    # --- what the Temporal UI shows ---------------------------------------------------------------
-
-    def _searchable(self) -> tuple[Any, ...]:
-        s = self.s
-        return (s.severity, s.phase, s.status, s.scope, s.service, s.kind, bool(s.acknowledged_by))
-
-    def _shown(self) -> tuple[Any, ...]:
-        """What the status line is made of: cheap to compare on every activation, unlike the line itself."""
-        s = self.s
-        return (
-            self._searchable(),
-            s.acknowledged_by,
-            s.confirmed,
-            s.assessment_due,
-            s.estimate_due,
-            s.next_update_due,
-            s.escalation_exhausted_at,
-            tuple(t.done for t in s.tasks),
-            tuple(s.checklist.values()),
-            tuple(s.assigned.items()),
-            tuple(st.approved for st in s.statements),
-            tuple(r.approved for r in s.channel_requests),
-        )
-
-    async def _keep_visibility_current(self) -> None:
-        while True:
-            self._refresh_visibility()
-            await workflow.wait_condition(lambda: self._shown() != self._visible)
-
-    def _refresh_visibility(self) -> None:
-        """Search attributes follow every change they show (each upsert is an event in the history), and
-        the UI's current details follow every change of who is waited on."""
-        s, before = self.s, self._visible
-        if self._shown() == before:
-            return
-        self._visible = self._shown()
-        if not before or before[0] != self._searchable():
-            workflow.upsert_search_attributes(
-                [
-                    sa.SEVERITY.value_set(s.severity.value),
-                    sa.PHASE.value_set(s.phase.value),
-                    sa.STATUS.value_set(s.status.value),
-                    sa.SCOPE.value_set(s.scope.value),
-                    sa.SERVICE.value_set(s.service or "-"),
-                    sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
-                    sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
-                ]
-            )
-        ack = f"acked by {s.acknowledged_by}" if s.acknowledged_by else "not acknowledged"
-        waiting = "; ".join(waiting_on(s, self.policy)) or "nothing"
-        workflow.set_current_details(
-            f"**{s.severity.value} · {s.phase.value} · {s.status.value}** · {ack} · "
-            f"IC {incident_commander(s, self.policy) or '-'}\n\n{s.title}\n\nWaiting on: {waiting}"
-        )
 
     # --- continue-as-new --------------------------------------------------------------------------
 

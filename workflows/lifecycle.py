@@ -136,7 +136,7 @@ def assign_first_holders(s: IncidentState, policy: Policy) -> str:
     if service and service.account_manager:
         s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
     for role in [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]:
-        holders = policy.holders(role)
+        holders = policy.holders(role, s.on_call)
         if role not in s.assigned and holders:
             s.assigned[role] = holders[0]
     return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in s.assigned.items())

@@ -25,6 +25,26 @@ from workflows.vocabulary import (
 # --- alerts ------------------------------------------------------------------------------------
 
 
+class Silence(BaseModel):
+    """Alerts of `service` (and carrying every `matchers` label) page nobody until `until`."""
+
+    silence_id: str
+    service: str
+    matchers: dict[str, str] = Field(default_factory=dict)
+    start: datetime
+    until: datetime
+    reason: str
+    by: str = ""
+    held: list[str] = Field(default_factory=list)  # incidents waiting for this window's end (SilencesWorkflow)
+
+    def matches(self, service: str, labels: dict[str, str], at: datetime) -> bool:
+        return (
+            self.start <= at < self.until
+            and self.service == service
+            and all(labels.get(k) == v for k, v in self.matchers.items())
+        )
+
+
 class AlertEvent(BaseModel):
     """One alert from any source, normalised by the webhook. Its text is data, never markup."""
 
@@ -40,6 +60,7 @@ class AlertEvent(BaseModel):
     links: list[str] = Field(default_factory=list)
     criteria: list[CriticalCriterion] = Field(default_factory=list)
     received_at: datetime | None = None
+    silence: Silence | None = None  # the maintenance window it arrived in, as the HTTP service found it
 
 
 # --- timeline and state ------------------------------------------------------------------------
@@ -326,6 +347,8 @@ class IncidentState(BaseModel):
     decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
+    on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
+    silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
 
     @property
     def occurrence(self) -> str:

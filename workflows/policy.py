@@ -7,11 +7,14 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from workflows.oncall_model import Heartbeat
+from workflows.schedules import Schedule, known_zone, zone
 from workflows.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
+
+SCHEDULE = "schedule:"  # a target naming a schedule: whoever is on call in it when paged
 
 
 class _Strict(BaseModel):
@@ -59,7 +62,7 @@ class Triage(_Strict):
 
 
 class Tier(_Strict):
-    notify: list[str]  # person ids, or "role:<role>"
+    notify: list[str]  # person ids, "role:<role>" or "schedule:<name>"
     channels: list[Channel] = Field(default_factory=lambda: [Channel.PAGE])
     wait_minutes: int = Field(gt=0)
 
@@ -80,14 +83,10 @@ class BusinessHours(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except Exception as err:
-            raise ValueError(f"unknown time zone {value!r}") from err
-        return value
+        return known_zone(value)
 
     def contains(self, moment: datetime) -> bool:
-        local = moment.astimezone(ZoneInfo(self.timezone))
+        local = moment.astimezone(zone(self.timezone))
         return local.weekday() in self.days and self.start <= local.time() < self.end
 
 
@@ -267,6 +266,8 @@ class Policy(_Strict):
     slack_users: dict[str, str] = Field(default_factory=dict)
     # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS
     permissions: dict[str, list[Role]] = Field(default_factory=dict)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)  # on-call rotations, named by "schedule:<name>"
+    heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)  # POST /heartbeats/<name>
 
     @field_validator("permissions")
     @classmethod
@@ -291,7 +292,12 @@ class Policy(_Strict):
         """A role held by an unknown person is caught at load, not at 3 a.m."""
         problems: list[str] = []
         for role, holders in self.roles.items():
-            problems += [f"roles.{role.value}: unknown person {p!r}" for p in holders if p not in self.people]
+            problems += [
+                f"roles.{role.value}: {h!r}: held by people or schedules, not roles"
+                for h in holders
+                if h[:5] == "role:"
+            ]
+            problems += [f"roles.{role.value}: {e}" for e in self._unknown([h for h in holders if h[:5] != "role:"])]
         for i, tier in enumerate(self.escalation.tiers):
             problems += [f"escalation.tiers[{i}].notify: {e}" for e in self._unknown(tier.notify)]
         problems += [
@@ -299,6 +305,11 @@ class Policy(_Strict):
         ]
         problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
         problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
+        for name, schedule in self.schedules.items():
+            problems += [f"schedules.{name}: unknown person {p!r}" for p in schedule.members() if p not in self.people]
+        for name, heartbeat in self.heartbeats.items():
+            if heartbeat.service and heartbeat.service not in self.services:
+                problems.append(f"heartbeats.{name}.service: unknown service {heartbeat.service!r}")
         for name, service in self.services.items():
             for field in ("owner", "account_manager"):
                 person = getattr(service, field)
@@ -314,30 +325,52 @@ class Policy(_Strict):
             if target.startswith("role:"):
                 if target[5:] not in Role.__members__.values():
                     bad.append(f"unknown role {target[5:]!r}")
+            elif target.startswith(SCHEDULE):
+                if target.removeprefix(SCHEDULE) not in self.schedules:
+                    bad.append(f"unknown schedule {target.removeprefix(SCHEDULE)!r}; known: {sorted(self.schedules)}")
             elif target not in self.people:
                 bad.append(f"unknown person {target!r}")
         return bad
 
-    def holders(self, role: Role) -> list[str]:
-        return list(self.roles.get(role, []))
+    def holders(self, role: Role, on_call: dict[str, str] | None = None) -> list[str]:
+        """The role's holders; a "schedule:<name>" holder is whoever `on_call` says is on call in it."""
+        return self._people(self.roles.get(role, []), on_call or {})
 
     def holds(self, person: str, role: Role) -> bool:
         return person in self.roles.get(role, [])
 
-    def expand(self, targets: list[str], assigned: dict[Role, str] | None = None) -> list[str]:
-        """Person ids for a list of person ids and "role:<role>" entries, without repeats.
+    def expand(
+        self, targets: list[str], assigned: dict[Role, str] | None = None, on_call: dict[str, str] | None = None
+    ) -> list[str]:
+        """Person ids for a list of person ids, "role:<role>" and "schedule:<name>" entries, without repeats.
 
-        A role assigned on the incident (say, its responsible developer) wins over the policy's list.
+        A role assigned on the incident (say, its responsible developer) wins over the policy's list. A
+        schedule is whoever `on_call` (schedule name -> person, as workflows/oncall.py looks it up) names.
         """
         people: list[str] = []
         for target in targets:
             if target.startswith("role:"):
                 role = Role(target[5:])
-                found = [assigned[role]] if assigned and role in assigned else self.holders(role)
+                found = [assigned[role]] if assigned and role in assigned else self.holders(role, on_call)
             else:
-                found = [target]
+                found = self._people([target], on_call or {})
             people += [p for p in found if p not in people]
         return people
+
+    def _people(self, targets: list[str], on_call: dict[str, str]) -> list[str]:
+        found = [on_call.get(t.removeprefix(SCHEDULE), "") if t.startswith(SCHEDULE) else t for t in targets]
+        return [p for p in found if p]
+
+    def schedules_in_use(self) -> list[str]:
+        """The schedules an incident may page: named by a tier, a role's holders or a list of people."""
+        targets = [t for tier in self.escalation.tiers for t in tier.notify]
+        targets += self.business_hours.out_of_hours_notify + self.cadence.leads + self.response.breach_notify
+        return self.schedules_named(targets + [f"role:{role.value}" for role in self.roles])
+
+    def schedules_named(self, targets: list[str]) -> list[str]:
+        """The schedules a list of targets names, directly or through the holders of a role it names."""
+        entries = [h for t in targets for h in (self.roles.get(Role(t[5:]), []) if t.startswith("role:") else [t])]
+        return list(dict.fromkeys(e.removeprefix(SCHEDULE) for e in entries if e.startswith(SCHEDULE)))
 
     def slack_user_to_person(self, slack_user_id: str) -> str | None:
         if slack_user_id in self.slack_users:

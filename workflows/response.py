@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import EscalationWorkflow
     from workflows.inputs import EscalationInput, StopEscalation, tier_page
     from workflows.model import ChannelPost, IncidentState
+    from workflows.oncall import who_is_on_call
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import CHAT, attempt
@@ -78,6 +79,10 @@ class Response:
         if not self.policy.escalation.tiers:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
+        if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
+            s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
+            if problem:
+                self.out.note("on_call", problem)
         s.escalation_active = True
         ladder = EscalationInput(
             incident_id=s.incident_id,
@@ -113,7 +118,7 @@ class Response:
         """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
         a child's first task waits behind every other incident's, and the page must not."""
         tier = self.policy.escalation.tiers[0]
-        people = self.policy.expand(tier.notify, self.s.assigned)
+        people = self.policy.expand(tier.notify, self.s.assigned, self.s.on_call)
         text, key = tier_page(ladder, 0, 1)
         for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
             self.out.reach(people, [channel], text, key, then=self._paged_first_tier)
@@ -149,7 +154,7 @@ class Response:
         s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
         people = [
             incident_commander(s, self.policy),
-            *self.policy.expand(self.policy.response.breach_notify, s.assigned),
+            *self.policy.expand(self.policy.response.breach_notify, s.assigned, s.on_call),
         ]
         text = (
             f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "

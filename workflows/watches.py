@@ -150,7 +150,9 @@ class Watches:
         s = self.s
         body = f"Status update on {s.incident_id} ({s.phase.value}) from {actor}: {text}"
         self.out.post(body, f"update:{number}")
-        self.out.reach(self.policy.expand(self.policy.cadence.leads, s.assigned), SLACK, body, f"update:{number}")
+        self.out.reach(
+            self.policy.expand(self.policy.cadence.leads, s.assigned, s.on_call), SLACK, body, f"update:{number}"
+        )
         if not workflow.patched(EXTERNAL_GATE):
             self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
         elif self.policy.cadence.notify_client_contacts:
@@ -204,7 +206,7 @@ class Watches:
             self.out.note("rpo", text)
 
     def escalate_breach(self, text: str, key: str) -> None:
-        people = self.policy.expand(self.policy.response.breach_notify, self.s.assigned)
+        people = self.policy.expand(self.policy.response.breach_notify, self.s.assigned, self.s.on_call)
         message = f"{self.s.incident_id}: {text}"
         self.out.reach(people, self.policy.response.breach_channels, message, key)
         self.out.post(message, key)
@@ -218,7 +220,7 @@ class Watches:
         if hours.contains(workflow.now()):
             return
         s = self.s
-        people = self.policy.expand(hours.out_of_hours_notify, s.assigned)
+        people = self.policy.expand(hours.out_of_hours_notify, s.assigned, s.on_call)
 
         def record(reached: Reached) -> None:
             self.out.note(

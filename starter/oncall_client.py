@@ -1,0 +1,135 @@
+"""The on-call workflows from outside: overrides, maintenance windows and heartbeats, as the CLI and the
+HTTP service send them. Each call starts its workflow where it is not running yet (the first override of
+a schedule, the first window, the first beat), then sends its Update or Signal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.oncall import QUERY_TIMEOUT, SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
+from workflows.heartbeat import HeartbeatWorkflow
+from workflows.model import Silence
+from workflows.oncall_model import (
+    AddOverride,
+    AddSilence,
+    Beat,
+    ExpireSilence,
+    Heartbeat,
+    HeartbeatInput,
+    HeartbeatState,
+    RemoveOverride,
+    ScheduleInput,
+    SilencesInput,
+)
+from workflows.schedule_overrides import ScheduleWorkflow
+from workflows.schedules import Override
+from workflows.silences import SilencesWorkflow
+
+
+class OnCallRefused(Exception):
+    """A workflow's validator refused the request; the message says why."""
+
+
+async def _schedule(client: Client, task_queue: str, schedule: str) -> WorkflowHandle[ScheduleWorkflow, None]:
+    return await client.start_workflow(
+        ScheduleWorkflow.run,
+        ScheduleInput(schedule=schedule),
+        id=schedule_workflow_id(schedule),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=f"Overrides of on-call schedule {schedule}",
+    )
+
+
+async def _silences(client: Client, task_queue: str) -> WorkflowHandle[SilencesWorkflow, None]:
+    return await client.start_workflow(
+        SilencesWorkflow.run,
+        SilencesInput(),
+        id=SILENCES_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="Maintenance windows",
+    )
+
+
+def _refused(err: WorkflowUpdateFailedError) -> OnCallRefused:
+    cause = err.cause
+    return OnCallRefused(cause.message if isinstance(cause, ApplicationError) else str(cause or err))
+
+
+async def add_override(client: Client, task_queue: str, schedule: str, request: AddOverride) -> Override:
+    handle = await _schedule(client, task_queue, schedule)
+    try:
+        return await handle.execute_update(ScheduleWorkflow.add_override, request)
+    except WorkflowUpdateFailedError as err:
+        raise _refused(err) from err
+
+
+async def remove_override(client: Client, task_queue: str, schedule: str, request: RemoveOverride) -> Override:
+    handle = await _schedule(client, task_queue, schedule)
+    try:
+        return await handle.execute_update(ScheduleWorkflow.remove_override, request)
+    except WorkflowUpdateFailedError as err:
+        raise _refused(err) from err
+
+
+async def overrides(client: Client, schedule: str) -> list[Override]:
+    """The schedule's current and future overrides; none where nobody ever overrode it."""
+    try:
+        return await client.get_workflow_handle(schedule_workflow_id(schedule)).query(
+            "overrides", result_type=list[Override]
+        )
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+
+
+async def add_silence(client: Client, task_queue: str, request: AddSilence) -> Silence:
+    handle = await _silences(client, task_queue)
+    try:
+        return await handle.execute_update(SilencesWorkflow.add, request)
+    except WorkflowUpdateFailedError as err:
+        raise _refused(err) from err
+
+
+async def expire_silence(client: Client, task_queue: str, request: ExpireSilence) -> Silence:
+    handle = await _silences(client, task_queue)
+    try:
+        return await handle.execute_update(SilencesWorkflow.expire, request)
+    except WorkflowUpdateFailedError as err:
+        raise _refused(err) from err
+
+
+async def silences(client: Client) -> list[Silence]:
+    try:
+        return await client.get_workflow_handle(SILENCES_ID).query(
+            "active", result_type=list[Silence], rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+
+
+async def beat(client: Client, task_queue: str, name: str, heartbeat: Heartbeat) -> None:
+    """One beat, by signal-with-start: the first beat starts the heartbeat's watch."""
+    await client.start_workflow(
+        HeartbeatWorkflow.run,
+        HeartbeatInput(name=name, heartbeat=heartbeat),
+        id=heartbeat_workflow_id(name),
+        task_queue=task_queue,
+        start_signal="beat",
+        start_signal_args=[Beat(name=name, heartbeat=heartbeat, at=datetime.now(UTC))],
+        static_summary=f"Heartbeat {name}",
+    )
+
+
+async def heartbeat_state(client: Client, name: str) -> HeartbeatState:
+    handle = client.get_workflow_handle_for(HeartbeatWorkflow.run, heartbeat_workflow_id(name))
+    return await handle.query(HeartbeatWorkflow.state)

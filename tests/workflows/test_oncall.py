@@ -1,0 +1,256 @@
+"""Overrides, heartbeats and maintenance windows on the time-skipping server, with the real worker: what
+the pager received, and what the incidents and the on-call workflows say when queried."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.oncall import heartbeat_workflow_id
+from settings import ROOT, Settings
+from starter import oncall_client
+from starter.webhook import create_app
+from starter.windows import WindowCache
+from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
+from worker import build_worker
+from workflows.heartbeat import HeartbeatWorkflow
+from workflows.incident import IncidentWorkflow
+from workflows.model import AlertEvent, IncidentState
+from workflows.oncall_model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
+from workflows.policy import Policy
+from workflows.vocabulary import AlertStatus, Severity, Status, incident_id_for
+
+
+@pytest.fixture
+async def worker(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[None]:
+    async with build_worker(ts_env.client, settings):
+        yield
+
+
+def paged(settings: Settings) -> list[tuple[str, list[str]]]:
+    """(step key, responders) of every page, in order."""
+    return [(e["key"].split(":", 2)[-1], e["payload"]["responders"]) for e in outbox(settings, "opsgenie", "page")]
+
+
+def with_schedule(policy: Policy) -> Policy:
+    raw = policy.model_dump(mode="json")
+    raw["schedules"] = {"primary": {"layers": [{"members": ["bob", "alice"], "rotation": "weekly"}]}}
+    raw["escalation"]["tiers"] = [
+        {"notify": ["schedule:primary"], "channels": ["page"], "wait_minutes": 5},
+        {"notify": ["schedule:primary"], "channels": ["page"], "wait_minutes": 10},
+    ]
+    return Policy.model_validate(raw)
+
+
+async def until(env: WorkflowEnvironment, condition, step: timedelta = timedelta(seconds=5), tries: int = 60) -> None:
+    """Wait for a condition of queried state, moving the test server's clock a little at a time."""
+    for _ in range(tries):
+        if await condition():
+            return
+        await env.sleep(step)
+    raise AssertionError("condition never held")
+
+
+async def test_override_takes_effect_on_a_ladder_already_running(ts_env, settings, worker) -> None:
+    policy = with_schedule(make_policy())
+    handle = await open_incident(ts_env, settings, policy, alert(severity=Severity.SEV1))
+    await until(ts_env, lambda: _async(bool(paged(settings))))
+    first = paged(settings)[0][1]
+    assert first in (["bob@example.com"], ["alice@example.com"])
+    now = await ts_env.get_current_time()
+    await oncall_client.add_override(
+        ts_env.client,
+        settings.incident_task_queue,
+        "primary",
+        AddOverride(who="oleh", start=now, end=now + timedelta(hours=2), by="alice", reason="bob is ill"),
+    )
+    await ts_env.sleep(timedelta(minutes=6))  # tier 1 waits 5 minutes; tier 2 is paged from the schedule again
+    await until(ts_env, lambda: _async(len(paged(settings)) >= 2))
+    assert [p for _, p in paged(settings)] == [first, ["oleh@example.com"]]
+    assert any("tier 2" in t for t in timeline(await state(handle), "page"))
+
+
+async def test_override_is_refused_when_it_ends_before_it_starts(ts_env, settings, worker) -> None:
+    now = await ts_env.get_current_time()
+    with pytest.raises(oncall_client.OnCallRefused, match="must end after it starts"):
+        await oncall_client.add_override(
+            ts_env.client, settings.incident_task_queue, "primary", AddOverride(who="oleh", start=now, end=now)
+        )
+
+
+# --- heartbeats ----------------------------------------------------------------------------------
+
+HEARTBEAT = Heartbeat(interval_minutes=60, grace_minutes=10, severity=Severity.SEV2, service="checkout")
+
+
+@pytest.fixture
+def heartbeat_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The worker's policy file: SEV2 is confirmed at once and resolves itself when its alerts resolve."""
+    text = (ROOT / "examples" / "policy.toml").read_text()
+    text = text.replace(
+        'auto_confirm_severities = ["SEV1"]',
+        'auto_confirm_severities = ["SEV1", "SEV2"]\nauto_resolve_severities = ["SEV2"]',
+    )
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    return settings.model_copy(update={"incident_policy": path})
+
+
+async def test_missed_heartbeat_opens_incident_at_interval_plus_grace_and_a_resumed_beat_resolves_it(
+    ts_env, heartbeat_settings
+) -> None:
+    settings = heartbeat_settings
+    client, queue = ts_env.client, settings.incident_task_queue
+    incident = client.get_workflow_handle(incident_id_for("heartbeat", "backup"), result_type=IncidentState)
+    async with build_worker(client, settings):
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)
+        beaten = (await oncall_client.heartbeat_state(client, "backup")).last_beat
+        await ts_env.sleep(timedelta(minutes=69))
+        assert (await oncall_client.heartbeat_state(client, "backup")).missed_since is None
+        assert not await _exists(client, incident.id)
+        await ts_env.sleep(timedelta(minutes=2))
+        await until(ts_env, lambda: _exists(client, incident.id), step=timedelta(seconds=1))
+        missed = (await oncall_client.heartbeat_state(client, "backup")).missed_since
+        assert beaten and missed and abs(missed - beaten - timedelta(minutes=70)) < timedelta(seconds=1)
+        s = await incident.query(IncidentWorkflow.state)
+        assert s.severity is Severity.SEV2 and s.service == "checkout" and s.status is Status.OPEN
+        await until(ts_env, lambda: _async(bool(paged(settings))))
+
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)
+        await until(ts_env, lambda: _status(incident, Status.RESOLVED), step=timedelta(seconds=1))
+        assert (await oncall_client.heartbeat_state(client, "backup")).missed_since is None
+
+
+async def test_heartbeat_continues_as_new_with_its_count_and_deadline(ts_env, heartbeat_settings) -> None:
+    client, queue = ts_env.client, heartbeat_settings.incident_task_queue
+    async with build_worker(client, heartbeat_settings):
+        handle = await client.start_workflow(
+            HeartbeatWorkflow.run,
+            HeartbeatInput(name="cron", heartbeat=HEARTBEAT, history_limit=40),
+            id=heartbeat_workflow_id("cron"),
+            task_queue=queue,
+            start_signal="beat",
+            start_signal_args=[Beat(name="cron", heartbeat=HEARTBEAT)],
+        )
+        for _ in range(15):
+            await ts_env.sleep(timedelta(minutes=10))
+            await oncall_client.beat(client, queue, "cron", HEARTBEAT)
+        assert (await client.get_workflow_handle(handle.id).describe()).run_id != handle.result_run_id
+        state = await oncall_client.heartbeat_state(client, "cron")
+        assert (
+            state.beats == 16 and state.last_beat is not None and state.due == state.last_beat + timedelta(minutes=70)
+        )
+        await ts_env.sleep(timedelta(minutes=71))
+        await until(ts_env, lambda: _exists(client, incident_id_for("heartbeat", "cron")), step=timedelta(seconds=1))
+
+
+async def test_steady_heartbeat_opens_nothing(ts_env, settings, worker) -> None:
+    for _ in range(5):
+        await oncall_client.beat(ts_env.client, settings.incident_task_queue, "backup", HEARTBEAT)
+        await ts_env.sleep(timedelta(minutes=65))
+    assert not await _exists(ts_env.client, incident_id_for("heartbeat", "backup"))
+    assert (await oncall_client.heartbeat_state(ts_env.client, "backup")).beats == 5
+
+
+# --- maintenance windows ---------------------------------------------------------------------------
+
+
+async def _window(env: WorkflowEnvironment, settings: Settings, minutes: int, **matchers: str):
+    now = await env.get_current_time()
+    return await oncall_client.add_silence(
+        env.client,
+        settings.incident_task_queue,
+        AddSilence(service="checkout", matchers=matchers, until=now + timedelta(minutes=minutes), reason="db upgrade"),
+    )
+
+
+async def arriving(env: WorkflowEnvironment, event: AlertEvent) -> AlertEvent:
+    """The alert as the HTTP service records it: marked with the window it falls in."""
+    (marked,) = await WindowCache(ttl=timedelta(0)).mark(env.client, [event], await env.get_current_time())
+    return marked
+
+
+async def test_alert_inside_a_window_pages_nobody_and_still_firing_at_its_end_pages(ts_env, settings, worker):
+    await _window(ts_env, settings, 30)
+    handle = await open_incident(ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV1)))
+    await ts_env.sleep(timedelta(minutes=29))
+    s = await state(handle)
+    assert paged(settings) == [] and not s.confirmed
+    assert any("Inside maintenance window S1 (db upgrade)" in t for t in timeline(s, "silenced"))
+    assert timeline(s, "alert"), "the alert is recorded on its incident"
+    await ts_env.sleep(timedelta(minutes=2))
+    await until(ts_env, lambda: _async(bool(paged(settings))))
+    s = await state(handle)
+    assert s.confirmed and any("still fires" in t for t in timeline(s, "silenced"))
+
+
+async def test_the_http_service_marks_alerts_inside_a_window_and_their_incident_pages_nobody(
+    ts_env, settings, worker
+) -> None:
+    await _window(ts_env, settings, 30)
+    app = create_app(settings, client=ts_env.client, policy=make_policy())
+    body = {"dedup_key": "db", "title": "Checkout DB down", "severity": "SEV1", "service": "checkout"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
+        answer = await http.post("/alerts/generic", json=body)
+    assert answer.status_code == 202
+    incident = ts_env.client.get_workflow_handle(answer.json()["incidents"][0])
+    await ts_env.sleep(timedelta(minutes=1))
+    s = await incident.query(IncidentWorkflow.state)
+    assert s.silence is not None and s.silence.reason == "db upgrade" and not s.confirmed
+    assert paged(settings) == []
+
+
+async def test_alert_that_clears_inside_the_window_pages_nobody_ever(ts_env, settings, worker):
+    await _window(ts_env, settings, 30)
+    handle = await open_incident(ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV1)))
+    await ts_env.sleep(timedelta(minutes=10))
+    await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, status=AlertStatus.RESOLVED))
+    await until(ts_env, lambda: _status(handle, Status.CLOSED))
+    await ts_env.sleep(timedelta(minutes=30))
+    assert paged(settings) == []
+
+
+async def test_expiring_a_window_early_pages_at_once_and_other_services_are_not_silenced(ts_env, settings, worker):
+    window = await _window(ts_env, settings, 120, region="eu")
+    us = await arriving(ts_env, alert(severity=Severity.SEV1, key="g2", region="us"))
+    other = await open_incident(ts_env, settings, make_policy(), us)
+    await until(ts_env, lambda: _async(bool(paged(settings))))
+    assert (await state(other)).confirmed, "a label outside the matchers is not silenced"
+    eu = await arriving(ts_env, alert(severity=Severity.SEV1, region="eu"))
+    handle = await open_incident(ts_env, settings, make_policy(), eu)
+    await ts_env.sleep(timedelta(minutes=5))
+    assert not (await state(handle)).confirmed
+    await oncall_client.expire_silence(
+        ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id=window.silence_id, by="alice")
+    )
+    await until(ts_env, lambda: _confirmed(handle), step=timedelta(seconds=1))
+    assert any("expired by alice" in t for t in timeline(await state(handle), "silenced"))
+    assert await oncall_client.silences(ts_env.client) == []
+    with pytest.raises(oncall_client.OnCallRefused, match="no active maintenance window S1; active: none"):
+        await oncall_client.expire_silence(ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id="S1"))
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except Exception:
+        return False
+    return True
+
+
+async def _status(handle, status: Status) -> bool:
+    return (await handle.query(IncidentWorkflow.state)).status is status
+
+
+async def _confirmed(handle) -> bool:
+    return (await handle.query(IncidentWorkflow.state)).confirmed
