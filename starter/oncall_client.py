@@ -131,5 +131,5 @@ async def beat(client: Client, task_queue: str, name: str, heartbeat: Heartbeat)
 
 
 async def heartbeat_state(client: Client, name: str) -> HeartbeatState:
-    handle = client.get_workflow_handle_for(HeartbeatWorkflow.run, heartbeat_workflow_id(name))
-    return await handle.query(HeartbeatWorkflow.state)
+    state: HeartbeatState = await client.get_workflow_handle(heartbeat_workflow_id(name)).query(HeartbeatWorkflow.state)
+    return state

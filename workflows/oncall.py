@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.oncall import SILENCES_ID, OnCallActivities
+    from workflows.clock import local
     from workflows.deliveries import Deliveries
     from workflows.lifecycle import alerts_cleared
     from workflows.model import AlertEvent, IncidentState, Silence
@@ -101,7 +102,7 @@ class MaintenanceWindow:
                 self.out.note(
                     "silenced",
                     f"Inside maintenance window {silence.silence_id} ({silence.reason}) until "
-                    f"{silence.until:%Y-%m-%d %H:%M} UTC: recorded, nobody paged",
+                    f"{local(self.out.policy, silence.until, with_date=True)}: recorded, nobody paged",
                     silence.by or None,
                 )
                 await self._hold_me(silence)
