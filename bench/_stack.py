@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import os
 import signal
@@ -17,8 +18,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import httpx
 from temporalio.client import Client
@@ -141,3 +143,14 @@ async def temporal(address: str | None) -> tuple[Client, WorkflowEnvironment | N
         ui=False,
     )
     return env.client, env
+
+
+def run_to_exit(bench: Coroutine[Any, Any, int]) -> NoReturn:
+    """Run a bench to its exit code; Ctrl-C or SIGTERM stops it (130) with its processes."""
+    try:
+        code = asyncio.run(bench)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("bench: stopped")
+        code = 130
+    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
+    raise SystemExit(code)

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import math
 import os
 import re
@@ -72,7 +71,7 @@ import httpx
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
-from bench._stack import exited, free_loopback_port, imported_from, processes, service_env, temporal
+from bench._stack import exited, free_loopback_port, imported_from, processes, run_to_exit, service_env, temporal
 from bench.storm import Pages, percentile
 from policy_file import load_policy
 from settings import ROOT, Settings
@@ -694,13 +693,7 @@ def main() -> None:
         )
     if any((getattr(args, flag) or 1) < 1 for flag in WORKER_SETTINGS):
         parser.error("--cached-workflows, --workflow-tasks and --activities must be positive")
-    try:
-        code = asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("bench: stopped")
-        code = 130
-    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
-    raise SystemExit(code)
+    run_to_exit(run(args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import os
@@ -46,7 +45,16 @@ from typing import Any
 
 import httpx
 
-from bench._stack import exited, free_loopback_port, imported_from, processes, service_env, temporal, wait_until_healthy
+from bench._stack import (
+    exited,
+    free_loopback_port,
+    imported_from,
+    processes,
+    run_to_exit,
+    service_env,
+    temporal,
+    wait_until_healthy,
+)
 from workflows.vocabulary import incident_id_for
 
 SOURCE = "generic"
@@ -316,13 +324,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.grace < 0 or args.max_in_flight < 1:
         parser.error("--rate, --duration and --max-in-flight must be positive, --grace not negative")
-    try:
-        code = asyncio.run(run(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("bench: stopped")
-        code = 130
-    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
-    raise SystemExit(code)
+    run_to_exit(run(args))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ a schedule, the first window, the first beat), then sends its Update or Signal."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -29,6 +31,8 @@ from workflows.oncall_model import (
 from workflows.schedule_overrides import ScheduleWorkflow
 from workflows.schedules import Override
 from workflows.silences import SilencesWorkflow
+
+T = TypeVar("T")
 
 
 class OnCallRefused(Exception):
@@ -57,25 +61,25 @@ async def _silences(client: Client, task_queue: str) -> WorkflowHandle[SilencesW
     )
 
 
-def _refused(err: WorkflowUpdateFailedError) -> OnCallRefused:
-    cause = err.cause
-    return OnCallRefused(cause.message if isinstance(cause, ApplicationError) else str(cause or err))
+async def _decided(update: Awaitable[T]) -> T:
+    """An update's answer; its validator's refusal as the one line a person sees."""
+    try:
+        return await update
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise OnCallRefused(cause.message if isinstance(cause, ApplicationError) else str(cause or err)) from err
 
 
 async def add_override(client: Client, task_queue: str, schedule: str, request: AddOverride) -> Override:
-    handle = await _schedule(client, task_queue, schedule)
-    try:
-        return await handle.execute_update(ScheduleWorkflow.add_override, request)
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err) from err
+    return await _decided(
+        (await _schedule(client, task_queue, schedule)).execute_update(ScheduleWorkflow.add_override, request)
+    )
 
 
 async def remove_override(client: Client, task_queue: str, schedule: str, request: RemoveOverride) -> Override:
-    handle = await _schedule(client, task_queue, schedule)
-    try:
-        return await handle.execute_update(ScheduleWorkflow.remove_override, request)
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err) from err
+    return await _decided(
+        (await _schedule(client, task_queue, schedule)).execute_update(ScheduleWorkflow.remove_override, request)
+    )
 
 
 async def overrides(client: Client, schedule: str) -> list[Override]:
@@ -91,19 +95,11 @@ async def overrides(client: Client, schedule: str) -> list[Override]:
 
 
 async def add_silence(client: Client, task_queue: str, request: AddSilence) -> Silence:
-    handle = await _silences(client, task_queue)
-    try:
-        return await handle.execute_update(SilencesWorkflow.add, request)
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err) from err
+    return await _decided((await _silences(client, task_queue)).execute_update(SilencesWorkflow.add, request))
 
 
 async def expire_silence(client: Client, task_queue: str, request: ExpireSilence) -> Silence:
-    handle = await _silences(client, task_queue)
-    try:
-        return await handle.execute_update(SilencesWorkflow.expire, request)
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err) from err
+    return await _decided((await _silences(client, task_queue)).execute_update(SilencesWorkflow.expire, request))
 
 
 async def silences(client: Client) -> list[Silence]:
