@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
@@ -18,6 +17,7 @@ from temporalio import activity
 
 from settings import ROOT, Settings
 from workflows.activity_io import IncidentLogEntry, PostmortemRequest, RecordResult
+from workflows.schedules import zone as tz
 
 TEMPLATES = ROOT / "templates"
 
@@ -55,7 +55,7 @@ class RecordsActivities:
 
     @activity.defn
     async def write_postmortem(self, request: PostmortemRequest) -> RecordResult:
-        zone = ZoneInfo(request.timezone)
+        zone = tz(request.timezone)
         timeline = [(entry.at.astimezone(zone), entry) for entry in request.timeline]
         text = self.templates.get_template("postmortem.md.j2").render(
             incident=request, sections=request.sections, timeline=timeline, zone=request.timezone

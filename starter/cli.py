@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import ValidationError
@@ -39,6 +38,7 @@ from workflows.model import (
     StatusUpdate,
     TriggerBusinessIncident,
 )
+from workflows.schedules import zone as tz
 from workflows.vocabulary import CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, incident_id_for
 
 app = typer.Typer(
@@ -91,7 +91,7 @@ def list_incidents(
     if phase:
         clauses.append(f'{sa.PHASE.name}="{phase.value}"')
 
-    zone = ZoneInfo(common.policy().business_hours.timezone)  # the team's clock, as every other time it reads
+    zone = tz(common.policy().business_hours.timezone)  # the team's clock, as every other time it reads
 
     async def rows() -> list[dict[str, Any]]:
         client = await common.connect()

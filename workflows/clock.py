@@ -8,15 +8,15 @@ means the same on every worker and on replay: the zone comes from the policy, ne
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from workflows.policy import Policy
+from workflows.schedules import zone as tz
 
 
 def local(policy: Policy, moment: datetime, with_date: bool = False) -> str:
     """ "08:20 CET (07:20 UTC)", or "2026-12-02 08:20 CET (07:20 UTC)"; just "07:20 UTC" for a UTC team."""
     shape = "%Y-%m-%d %H:%M" if with_date else "%H:%M"
-    zone = ZoneInfo(policy.business_hours.timezone)
+    zone = tz(policy.business_hours.timezone)  # tzdata's, the same on every worker and replay
     there = moment.astimezone(zone)
     if zone.key in ("UTC", "Etc/UTC"):
         return f"{there:{shape}} UTC"
