@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.clock import local
     from workflows.model import ChannelPost, IncidentState, TimelineEntry
     from workflows.policy import Policy
-    from workflows.reach import EMAIL, LOCAL, PAGING, attempt, post, reach
+    from workflows.reach import EMAIL, LOCAL, PAGING, attempt, describe_page, page_request, post, reach
     from workflows.vocabulary import Channel
 
 
@@ -76,16 +76,59 @@ class Deliveries:
                 key,
                 incident_id=self.s.incident_id,
                 severity=self.s.severity,
-                subject=f"{self.s.incident_id}: {self.s.title}",
+                subject=self._subject(),
                 occurrence=self.s.occurrence,
             )
-            self.s.page_keys += [k for k in reached.page_keys if k not in self.s.page_keys]
-            for failure in reached.failures:
-                self.note("delivery", failure)
-            if then:
-                then(reached)
+            self._record(reached, then)
 
         self.spawn(deliver())
+
+    def page_now(self, people: list[str], text: str, key: str, then: Callable[[Reached], None]) -> None:
+        """Page `people` with the very next command of this workflow task, ahead of anything else it asks for.
+
+        The first few activities a task schedules come back to this worker with the task's answer (eager
+        dispatch), so no queue on the server stands between the decision to page and the page.
+        """
+        s = self.s
+        reached = Reached(failures=[f"{p} has no contact for page" for p in people if not self._has_pager(p)])
+        page = page_request(
+            self.policy,
+            people,
+            text,
+            f"{s.occurrence or s.incident_id}:{key}",
+            incident_id=s.incident_id,
+            severity=s.severity,
+            subject=self._subject(),
+        )
+        if page is None:
+            self._record(reached, then)
+            return
+        paging = workflow.start_activity_method(PagingActivities.page_open, page, **PAGING)
+        reached.page_keys.append(page.dedup_key)
+
+        async def paged() -> None:
+            _, failure = await attempt(describe_page(page), paging)
+            if failure:
+                reached.failures.append(failure)
+            else:
+                reached.lines.append(describe_page(page))
+            self._record(reached, then)
+
+        self.spawn(paged())
+
+    def _has_pager(self, person_id: str) -> bool:
+        person = self.policy.people.get(person_id)
+        return bool(person and person.pager_id)
+
+    def _subject(self) -> str:
+        return f"{self.s.incident_id}: {self.s.title}"
+
+    def _record(self, reached: Reached, then: Callable[[Reached], None] | None) -> None:
+        self.s.page_keys += [k for k in reached.page_keys if k not in self.s.page_keys]
+        for failure in reached.failures:
+            self.note("delivery", failure)
+        if then:
+            then(reached)
 
     def post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
         """Queue a post for the incident channel, in order."""

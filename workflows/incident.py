@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.oncall import MaintenanceWindow, who_is_on_call
     from workflows.oncall_model import SilenceLifted
-    from workflows.response import Response
+    from workflows.response import PAGE_FIRST, Response
     from workflows.visibility import Visibility
     from workflows.vocabulary import IncidentKind, Phase, Role, Status
     from workflows.watches import SLACK, Watches
@@ -71,11 +71,13 @@ class IncidentWorkflow:
         self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
         self.visibility = Visibility(self.s, self.policy)
+        self._first_alert = input.first_alert
 
     # --- the procedure ----------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentState:
+        self._take_first_alert()
         self._start(self.out.post_queued(), self.visibility.keep_current())
         if not self.s.confirmed and self.s.status is Status.OPEN:
             if await self.window.held_until_it_clears():
@@ -140,9 +142,11 @@ class IncidentWorkflow:
             self.out.note("on_call", problem)
 
     def _confirm_incident(self) -> None:
-        """Seed 000: once confirmed, paging first (the duties start with it), then the rest side by side."""
+        """Seed 000: once confirmed, paging first, then the rest side by side."""
         for kind, note in lifecycle.confirm(self.s, self.policy, workflow.now()):
             self.out.note(kind, note)
+        if workflow.patched(PAGE_FIRST):
+            self.response.page_first_tier_now()
         self.watches.reach_leadership_if_out_of_hours()
         self.out.log_entry("opened")
         self.watches.ask_for_estimate()
@@ -226,7 +230,17 @@ class IncidentWorkflow:
 
     @workflow.signal
     def alert(self, event: AlertEvent) -> None:
-        """An alert of this incident's group (signal-with-start brings the first one)."""
+        """An alert of this incident's group (the start, or signal-with-start, brings the first one)."""
+        self._take_first_alert()
+        self._record_alert(event)
+
+    def _take_first_alert(self) -> None:
+        """The alert in the start input counts first, even when a signalled one is handled before `run`."""
+        if self._first_alert is not None:
+            first, self._first_alert = self._first_alert, None
+            self._record_alert(first)
+
+    def _record_alert(self, event: AlertEvent) -> None:
         s = self.s
         if s.status is Status.CLOSED:
             self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from workflows.model import IncidentState
+from workflows.model import AlertEvent, IncidentState
 from workflows.policy import Policy
 from workflows.vocabulary import Channel, Role, Severity
 
@@ -67,3 +67,6 @@ class IncidentInput(BaseModel):
     state: IncidentState | None = None  # carried over by continue-as-new
     # a run of this many events continues as new, well before Temporal's limits (and its suggestion)
     history_limit: int = 5000
+    # The alert that opens the incident, when the HTTP service starts it (eagerly, see starter/alerts.py)
+    # rather than by signal-with-start: it counts before any alert signalled later.
+    first_alert: AlertEvent | None = None

@@ -116,27 +116,11 @@ async def reach(
     key = f"{occurrence or incident_id}:{key}"
     reached = Reached()
     calls: list[tuple[str, Any]] = []
-    pageable = [policy.people[p].pager_id for p in people if p in policy.people and policy.people[p].pager_id]
-    if Channel.PAGE in channels and pageable:
-        page_key = key
-        reached.page_keys.append(page_key)
+    page = page_request(policy, people, text, key, incident_id=incident_id, severity=severity, subject=subject)
+    if Channel.PAGE in channels and page:
+        reached.page_keys.append(page.dedup_key)
         calls.append(
-            (
-                f"page {', '.join(pageable)} ({policy.paging_provider})",
-                workflow.execute_activity_method(
-                    PagingActivities.page_open,
-                    PageRequest(
-                        incident_id=incident_id,
-                        dedup_key=page_key,
-                        summary=subject or text[:120],
-                        severity=severity,
-                        description=text,
-                        responders=pageable,
-                        provider=policy.paging_provider,
-                    ),
-                    **PAGING,
-                ),
-            )
+            (describe_page(page), workflow.execute_activity_method(PagingActivities.page_open, page, **PAGING))
         )
     for person_id in people:
         person = policy.people.get(person_id)
@@ -194,6 +178,28 @@ async def reach(
         else:
             reached.lines.append(description)
     return reached
+
+
+def page_request(
+    policy: Policy, people: list[str], text: str, key: str, *, incident_id: str, severity: Severity, subject: str
+) -> PageRequest | None:
+    """The page for whoever of `people` has a pager (None if nobody has); `key` is its dedup key."""
+    pageable = [policy.people[p].pager_id for p in people if p in policy.people and policy.people[p].pager_id]
+    if not pageable:
+        return None
+    return PageRequest(
+        incident_id=incident_id,
+        dedup_key=key,
+        summary=subject or text[:120],
+        severity=severity,
+        description=text,
+        responders=pageable,
+        provider=policy.paging_provider,
+    )
+
+
+def describe_page(page: PageRequest) -> str:
+    return f"page {', '.join(page.responders)} ({page.provider})"
 
 
 def _has_contact(person: Any, channel: Channel) -> bool:

@@ -34,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.reach import CHAT, attempt
     from workflows.vocabulary import Channel, Role, Status
 
+# workflow.patched: the page is the first command of the confirming task (incidents confirmed before it
+# paged from the ladder's duty, after the other deliveries of that task).
+PAGE_FIRST = "page-first-command-at-confirmation"
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
 BRIDGE_PATIENCE = timedelta(seconds=20)
@@ -44,6 +47,7 @@ CHANNEL_RETRY = timedelta(minutes=5)
 class Response:
     def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
         self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
+        self._paged_round = 0  # the round whose first tier page_first_tier_now has paged
 
     def _open(self) -> bool:
         return self.s.status is Status.OPEN and self.s.confirmed
@@ -84,17 +88,7 @@ class Response:
             if problem:
                 self.out.note("on_call", problem)
         s.escalation_active = True
-        ladder = EscalationInput(
-            incident_id=s.incident_id,
-            policy=self.policy,
-            round=s.escalation_round,
-            title=s.title,
-            severity=s.severity,
-            assigned=s.assigned,
-            ui_url=self.ui_url,
-            occurrence=s.occurrence,
-            first_tier_paged=True,
-        )
+        ladder = self._ladder()
         self._page_first_tier(ladder)
         try:
             await workflow.start_child_workflow(
@@ -114,6 +108,33 @@ class Response:
             f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
         )
 
+    def _ladder(self) -> EscalationInput:
+        """The ladder of the current round; its first tier is paged by the incident itself."""
+        s = self.s
+        return EscalationInput(
+            incident_id=s.incident_id,
+            policy=self.policy,
+            round=s.escalation_round,
+            title=s.title,
+            severity=s.severity,
+            assigned=s.assigned,
+            ui_url=self.ui_url,
+            occurrence=s.occurrence,
+            first_tier_paged=True,
+        )
+
+    def page_first_tier_now(self) -> None:
+        """Seed 000's first step, as the incident is confirmed: the page is the first thing the confirming
+        workflow task asks for (Deliveries.page_now), before the bridge, the channel and everybody's messages.
+        The tier's other channels follow with the ladder."""
+        tiers = self.policy.escalation.tiers
+        if not tiers or Channel.PAGE not in tiers[0].channels:
+            return
+        people = self.policy.expand(tiers[0].notify, self.s.assigned, self.s.on_call)
+        text, key = tier_page(self._ladder(), 0, 1)
+        self.out.page_now(people, text, key, then=self._paged_first_tier)
+        self._paged_round = self.s.escalation_round
+
     def _page_first_tier(self, ladder: EscalationInput) -> None:
         """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
         a child's first task waits behind every other incident's, and the page must not."""
@@ -121,6 +142,8 @@ class Response:
         people = self.policy.expand(tier.notify, self.s.assigned, self.s.on_call)
         text, key = tier_page(ladder, 0, 1)
         for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
+            if channel is Channel.PAGE and self._paged_round == ladder.round:
+                continue  # paged already (page_first_tier_now)
             self.out.reach(people, [channel], text, key, then=self._paged_first_tier)
 
     def _paged_first_tier(self, reached: Reached) -> None:
