@@ -33,12 +33,18 @@ class Settings(BaseSettings):
     worker_cached_workflows: int = Field(default=1_000, gt=0)
     worker_workflow_tasks: int = Field(default=20, gt=0)
     worker_activities: int = Field(default=100, gt=0)
+    # Workflows in the SDK's sandbox, which re-imports their modules for every workflow and proxies each
+    # call into a restricted module: under an alert storm it was most of the worker's CPU. The tests run
+    # every workflow in it, which catches a nondeterministic call; production runs them without it.
+    worker_sandbox: bool = False
     incident_policy: Path = ROOT / "examples" / "policy.toml"
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     webhook_token: SecretStr | None = None
     max_body_bytes: int = 1024 * 1024
+    # The HTTP service runs a worker too, so that a new incident starts eagerly in it (starter/alerts.py).
+    http_runs_worker: bool = True
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

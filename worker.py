@@ -16,7 +16,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import observability
 import workflows
@@ -101,6 +102,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
         # alert storm the SDK's default (a fifth of the pollers for new work) leaves new incidents, and
         # so their first page, waiting behind the deliveries of those already open.
         nonsticky_to_sticky_poll_ratio=1.0,
+        workflow_runner=SandboxedWorkflowRunner() if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
     )
 
 

@@ -1,5 +1,5 @@
 """Alerts into incidents: one parser per webhook source turning a whole body into AlertEvents, and
-`send_alert`, the signal-with-start every way in (webhook, Slack, CLI) uses to record one.
+`send_alert`, the start (or signal-with-start) every way in (webhook, Slack, CLI) uses to record one.
 
 A parser validates the entire body before anything is sent, so a bad body starts nothing: it raises
 AlertBodyError naming the field, which the HTTP service answers with 422. Alert text stays data.
@@ -48,11 +48,13 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.api.common.v1 import Memo, Payloads, WorkflowType
 from temporalio.api.common.v1 import Priority as PriorityProto
+from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
 from temporalio.api.sdk.v1 import UserMetadata
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionRequest, StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
+from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings, describe_validation_error
 from workflows.incident import IncidentWorkflow
@@ -329,33 +331,57 @@ def summary_line(event: AlertEvent) -> str:
 
 
 async def send_alert(client: Client, settings: Settings, policy: Policy, event: AlertEvent) -> bool:
-    """Record one alert on its incident by signal-with-start; True when this alert opened the incident.
+    """Record one alert on its incident; True when this alert opened the incident.
 
-    Signal-with-start is atomic on the server: however many replicas race on one group, one workflow
-    starts and every alert lands on it. Only the server's answer says whether this call started the run,
-    and `Client.start_workflow` does not pass it on: so the request goes through the client's public
-    workflow service, encoded with the client's data converter as start_workflow would encode it.
+    A new group is started with the alert in its input, asking for eager start: where this process runs a
+    worker on the task queue (the HTTP service does), the server hands the first workflow task straight to
+    it, and that task's first command is the page, dispatched the same way (workflows/response.py). So the
+    first page of a new incident waits in no queue on the server, however busy it is. Where the group's
+    incident already runs, the start is refused and the alert goes by signal-with-start, which is atomic on
+    the server: however many replicas race on one group, one workflow runs and every alert lands on it.
     """
     incident_id = incident_id_for(event.source, event.dedup_key)
     converter = client.data_converter.with_context(
         WorkflowSerializationContext(namespace=client.namespace, workflow_id=incident_id)
     )
     start = IncidentInput(incident_id=incident_id, policy=policy, ui_url=incident_url(settings, incident_id))
-    start_input, alert, summary, title = await converter.encode([start, event, summary_line(event), event.title])
+    opening = start.model_copy(update={"first_alert": event})
+    start_input, opening_input, alert, summary, title = await converter.encode(
+        [start, opening, event, summary_line(event), event.title]
+    )
+    common: dict[str, Any] = dict(
+        namespace=client.namespace,
+        workflow_id=incident_id,
+        workflow_type=WorkflowType(name=INCIDENT_WORKFLOW),
+        task_queue=TaskQueue(name=settings.incident_task_queue),
+        identity=client.identity,
+        memo=Memo(fields={"title": title}),  # `incidentctl list` shows it: list results carry memo, not summary
+        user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
+        priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/priority.py
+    )
+    try:
+        await client.workflow_service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                **common,
+                input=Payloads(payloads=[opening_input]),
+                request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
+                request_eager_execution=True,
+                workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+            ),
+            retry=True,
+            timeout=SEND_TIMEOUT,
+        )
+        return True
+    except RPCError as err:
+        if err.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
     answer = await client.workflow_service.signal_with_start_workflow_execution(
         SignalWithStartWorkflowExecutionRequest(
-            namespace=client.namespace,
-            workflow_id=incident_id,
-            workflow_type=WorkflowType(name=INCIDENT_WORKFLOW),
-            task_queue=TaskQueue(name=settings.incident_task_queue),
+            **common,
             input=Payloads(payloads=[start_input]),
             signal_name="alert",
             signal_input=Payloads(payloads=[alert]),
-            identity=client.identity,
-            request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
-            memo=Memo(fields={"title": title}),  # `incidentctl list` shows it: list results carry memo, not summary
-            user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
-            priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/priority.py
+            request_id=str(uuid.uuid4()),
         ),
         retry=True,
         timeout=SEND_TIMEOUT,

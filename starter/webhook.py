@@ -5,6 +5,9 @@ An alert is answered 202 only once Temporal has accepted the signal of every ale
 Temporal cannot be reached the answer is 503 with Retry-After and the sender retries the whole body.
 A retried body may record an alert twice on its incident (counted, harmless) but never loses one.
 The service keeps nothing in memory between requests, so any number of replicas can run.
+
+Each replica also runs a worker (HTTP_RUNS_WORKER, on by default): a new incident then starts eagerly,
+its first workflow task and its page in this process at once, never behind a backlog on the server.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +40,7 @@ from starter import oncall_http, slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
 from starter.windows import WindowCache
+from worker import build_worker, connect_when_up
 from workflows.model import AlertEvent
 from workflows.policy import Policy
 from workflows.vocabulary import incident_id_for
@@ -118,10 +122,21 @@ def create_app(
     windows = WindowCache()
     holder: dict[str, Client] = {}
 
+    async def serve_incidents() -> None:
+        """This process's worker; once it is connected, alerts go through its client (eager start)."""
+        connected = await connect_when_up(settings, runtime=None)
+        holder["client"] = connected
+        await build_worker(connected, settings).run()
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         holder["client"] = client or await lazy_client(settings)
+        worker = asyncio.create_task(serve_incidents()) if client is None and settings.http_runs_worker else None
         yield
+        if worker:
+            worker.cancel()  # the worker shuts down
+            with suppress(asyncio.CancelledError):
+                await worker
 
     app = FastAPI(title="incident-orchestrator", lifespan=lifespan, docs_url=None, redoc_url=None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,10 @@ from workflows import search_attributes
 from workflows.policy import Policy
 
 BIN = Path(sys.executable).parent
+
+# The workers the tests build run every workflow in the SDK's sandbox, which refuses a nondeterministic
+# call; production runs without it (settings.worker_sandbox).
+os.environ["WORKER_SANDBOX"] = "true"
 
 
 @pytest.fixture(scope="session")
