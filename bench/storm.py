@@ -4,7 +4,8 @@
                                     [--address 127.0.0.1:7233]
 
 Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and ONE
-worker and the HTTP service as processes of their own, as production runs them. A separate load
+HTTP service in a process of its own, as production runs it: that process is also the one worker
+(HTTP_RUNS_WORKER, the default), so a new incident starts eagerly in it. A separate load
 generator process POSTs `rate` alerts a second for `duration` seconds to /alerts/generic, on a fixed
 schedule (open loop: a slow answer does not slow the storm, up to --max-in-flight unanswered). Every
 alert has its own dedup key, so each opens an incident, and severity SEV1, which the policy confirms
@@ -254,11 +255,13 @@ async def run(args: argparse.Namespace) -> int:
     pages = Pages(data / "outbox.jsonl")
     try:
         print(f"workflows from {imported_from(env, 'workflows.incident', cwd=data)}", flush=True)
-        with processes(env, "worker", "starter.webhook", cwd=data) as children:
+        with processes(env, "starter.webhook", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
             print(
-                f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s into one worker ...", flush=True
+                f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s "
+                "into one worker (the HTTP service's) ...",
+                flush=True,
             )
             storm = await run_storm(url, args, run_id, data)
             sent = [Sent(**s) for s in storm["sent"]]
