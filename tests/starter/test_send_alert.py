@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
 from starter.alerts import send_alert
-from tests.workflows.helpers import alert, state
+from tests.workflows.helpers import alert
 from workflows.incident import IncidentWorkflow
 from workflows.model import IncidentState
 from workflows.policy import Policy
@@ -20,9 +20,9 @@ from workflows.vocabulary import AlertStatus, incident_id_for
 
 
 async def alerts_counted(env: WorkflowEnvironment, incident_id: str, count: int) -> IncidentState:
-    handle = env.client.get_workflow_handle_for(IncidentWorkflow.run, incident_id)
+    handle = env.client.get_workflow_handle(incident_id)
     for _ in range(300):
-        s = await state(handle)
+        s = await handle.query(IncidentWorkflow.state)
         if s.alert_count >= count:
             return s
         await asyncio.sleep(0.1)
