@@ -31,7 +31,7 @@ from activities.slack import SlackActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
-from settings import Settings, connect
+from settings import Settings, connect, free_temporal
 from workflows.comms import CommsWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.heartbeat import HeartbeatWorkflow
@@ -159,6 +159,8 @@ def main() -> None:
         pass
     except RPCError as err:  # Temporal answered with a refusal (namespace, credentials): one line, no traceback
         raise SystemExit(f"worker: Temporal at {settings.temporal_address} refused: {err}") from None
+    finally:
+        free_temporal()
 
 
 if __name__ == "__main__":

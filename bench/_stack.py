@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import os
 import signal
@@ -27,7 +26,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from settings import ROOT, Settings
+from settings import ROOT, Settings, free_temporal
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -152,5 +151,5 @@ def run_to_exit(bench: Coroutine[Any, Any, int]) -> NoReturn:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("bench: stopped")
         code = 130
-    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
+    free_temporal()
     raise SystemExit(code)

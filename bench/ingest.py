@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import random
 import sys
@@ -42,7 +41,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from bench._stack import free_loopback_port, processes, service_env, temporal, wait_until_healthy
+from bench._stack import free_loopback_port, processes, run_to_exit, service_env, temporal, wait_until_healthy
 from policy_file import load_policy
 from settings import ROOT, Settings
 from starter.alerts import send_alert
@@ -243,9 +242,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="alerts in flight per path")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of both paths, in ABBA order")
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
-    code = asyncio.run(run(parser.parse_args()))
-    gc.collect()  # free the Temporal client now: freed at interpreter shutdown, its runtime can crash
-    raise SystemExit(code)
+    run_to_exit(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

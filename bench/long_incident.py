@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from policy_file import load_policy
-from settings import ROOT, Settings
+from settings import ROOT, Settings, free_temporal
 from starter.alerts import send_alert
 from starter.decide import query_state, send_decision
 from worker import build_worker
@@ -103,7 +102,7 @@ async def main(days: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=14)
-    asyncio.run(main(parser.parse_args().days))
-    # Free the Temporal clients (held in asyncio's reference cycles) while the interpreter is whole: freed
-    # during its shutdown, their Rust runtime may abort the process (as incidentctl's main does).
-    gc.collect()
+    try:
+        asyncio.run(main(parser.parse_args().days))
+    finally:
+        free_temporal()

@@ -11,7 +11,6 @@ workflow and activity code and Rich load when a command that needs them runs, so
 
 from __future__ import annotations
 
-import gc
 from typing import Annotated, Any
 
 import typer
@@ -348,9 +347,9 @@ def main() -> None:
         common.say_refusal(f"invalid value: {describe_validation_error(err)}")
         raise SystemExit(1) from None
     finally:
-        # Free the Temporal client (held in asyncio's reference cycles) while the interpreter is whole:
-        # freed during interpreter shutdown, its Rust runtime aborts the process (exit 134).
-        gc.collect()
+        from settings import free_temporal
+
+        free_temporal()
 
 
 if __name__ == "__main__":
