@@ -346,9 +346,7 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     )
     start = IncidentInput(incident_id=incident_id, policy=policy, ui_url=incident_url(settings, incident_id))
     opening = start.model_copy(update={"first_alert": event})
-    start_input, opening_input, alert, summary, title = await converter.encode(
-        [start, opening, event, summary_line(event), event.title]
-    )
+    opening_input, summary, title = await converter.encode([opening, summary_line(event), event.title])
     common: dict[str, Any] = dict(
         namespace=client.namespace,
         workflow_id=incident_id,
@@ -375,6 +373,7 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     except RPCError as err:
         if err.status != RPCStatusCode.ALREADY_EXISTS:
             raise
+    start_input, alert = await converter.encode([start, event])  # only now: most alerts open their incident
     answer = await client.workflow_service.signal_with_start_workflow_execution(
         SignalWithStartWorkflowExecutionRequest(
             **common,

@@ -35,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import observability
 from policy_file import PolicyError, load_policy
-from settings import Settings
+from settings import Settings, free_temporal
 from starter import oncall_http, slack_endpoint
 from starter.alerts import PARSERS, AlertBodyError, send_alert
 from starter.metrics import HttpMetrics
@@ -124,9 +124,12 @@ def create_app(
 
     async def serve_incidents() -> None:
         """This process's worker; once it is connected, alerts go through its client (eager start)."""
-        connected = await connect_when_up(settings, runtime=None)
-        holder["client"] = connected
-        await build_worker(connected, settings).run()
+        try:
+            connected = await connect_when_up(settings, runtime=None)
+            holder["client"] = connected
+            await build_worker(connected, settings).run()
+        except Exception:  # alerts still start incidents, for the other workers to pick up
+            log.exception("this HTTP service's worker stopped; new incidents now wait for another worker")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -275,9 +278,12 @@ def main() -> None:
     except PolicyError as err:
         print(f"incident-http: {err}", file=sys.stderr)
         raise SystemExit(2) from err
-    uvicorn.run(
-        app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), log_config=None
-    )  # keep observability's handlers: redaction, JSON lines
+    try:
+        uvicorn.run(
+            app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), log_config=None
+        )  # keep observability's handlers: redaction, JSON lines
+    finally:
+        free_temporal()  # this process runs a worker too (HTTP_RUNS_WORKER)
 
 
 if __name__ == "__main__":

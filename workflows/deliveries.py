@@ -23,7 +23,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.clock import local
     from workflows.model import ChannelPost, IncidentState, TimelineEntry
     from workflows.policy import Policy
-    from workflows.reach import EMAIL, LOCAL, PAGING, attempt, describe_page, page_request, post, reach
+    from workflows.reach import (
+        EMAIL,
+        LOCAL,
+        PAGING,
+        attempt,
+        describe_page,
+        page_request,
+        post,
+        reach,
+        unreachable,
+    )
     from workflows.vocabulary import Channel
 
 
@@ -90,7 +100,7 @@ class Deliveries:
         dispatch), so no queue on the server stands between the decision to page and the page.
         """
         s = self.s
-        reached = Reached(failures=[f"{p} has no contact for page" for p in people if not self._has_pager(p)])
+        reached = Reached(failures=unreachable(self.policy, people, [Channel.PAGE]))
         page = page_request(
             self.policy,
             people,
@@ -115,10 +125,6 @@ class Deliveries:
             self._record(reached, then)
 
         self.spawn(paged())
-
-    def _has_pager(self, person_id: str) -> bool:
-        person = self.policy.people.get(person_id)
-        return bool(person and person.pager_id)
 
     def _subject(self) -> str:
         return f"{self.s.incident_id}: {self.s.title}"

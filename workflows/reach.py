@@ -114,7 +114,7 @@ async def reach(
     reaches anybody twice, and the same alert group's next incident is not mistaken for this one.
     """
     key = f"{occurrence or incident_id}:{key}"
-    reached = Reached()
+    reached = Reached(failures=unreachable(policy, people, channels))
     calls: list[tuple[str, Any]] = []
     page = page_request(policy, people, text, key, incident_id=incident_id, severity=severity, subject=subject)
     if Channel.PAGE in channels and page:
@@ -125,7 +125,6 @@ async def reach(
     for person_id in people:
         person = policy.people.get(person_id)
         if person is None:
-            reached.failures.append(f"no person {person_id!r} in the policy")
             continue
         if Channel.SLACK in channels and person.slack_user_id:
             calls.append(
@@ -169,8 +168,6 @@ async def reach(
                     ),
                 )
             )
-        if not any(_has_contact(person, channel) for channel in channels):
-            reached.failures.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
     results = await asyncio.gather(*(attempt(description, call) for description, call in calls))
     for (description, _), (_, failure) in zip(calls, results, strict=True):
         if failure:
@@ -200,6 +197,18 @@ def page_request(
 
 def describe_page(page: PageRequest) -> str:
     return f"page {', '.join(page.responders)} ({page.provider})"
+
+
+def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> list[str]:
+    """A line for each of `people` that `channels` cannot reach: not in the policy, or no contact there."""
+    lines = []
+    for person_id in people:
+        person = policy.people.get(person_id)
+        if person is None:
+            lines.append(f"no person {person_id!r} in the policy")
+        elif not any(_has_contact(person, channel) for channel in channels):
+            lines.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
+    return lines
 
 
 def _has_contact(person: Any, channel: Channel) -> bool:

@@ -5,16 +5,13 @@ Tests assert on what the peers received (the outbox) and on the `state` query, n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
-from settings import Settings
 from tests.workflows.helpers import (
     alert,
     make_policy,
@@ -24,7 +21,6 @@ from tests.workflows.helpers import (
     texts,
     timeline,
 )
-from worker import build_worker
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
 from workflows.model import (
@@ -52,12 +48,6 @@ RESOLUTION = Resolve(
     how_resolved="Rolled back release 42",
     prevention="Canary deploys for checkout",
 )
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(ts_env.client, settings):
-        yield
 
 
 async def refusal(call) -> str:

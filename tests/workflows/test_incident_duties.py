@@ -7,19 +7,18 @@ the same name that waits for the test to let it go), so the decision lands exact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
-from worker import WORKFLOWS, build_activities, build_worker
+from worker import WORKFLOWS, build_activities
 from workflows.activity_io import PostmortemRequest, RecordResult, SlackDirectMessage, SlackResult
 from workflows.incident import IncidentWorkflow
 from workflows.inputs import IncidentInput
@@ -42,12 +41,6 @@ class Held:
         if self.hold(request):
             self.entered.set()
             await self.release.wait()
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(ts_env.client, settings):
-        yield
 
 
 def worker_holding(env: WorkflowEnvironment, settings: Settings, held: Held, name: str) -> Worker:

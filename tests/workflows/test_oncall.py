@@ -3,7 +3,6 @@ the pager received, and what the incidents and the on-call workflows say when qu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,12 +24,6 @@ from workflows.model import AlertEvent, IncidentState
 from workflows.oncall_model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
 from workflows.policy import Policy
 from workflows.vocabulary import AlertStatus, Severity, Status, incident_id_for
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(ts_env.client, settings):
-        yield
 
 
 def paged(settings: Settings) -> list[tuple[str, list[str]]]:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.testing import WorkflowEnvironment
 
-from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state
-from worker import build_worker
 from workflows.vocabulary import Severity
-
-
-@pytest.fixture
-async def worker(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[None]:
-    async with build_worker(ts_env.client, settings):
-        yield
 
 
 async def test_seed000_the_page_is_the_first_thing_a_confirmed_incident_asks_for(ts_env, settings, worker):
