@@ -6,11 +6,11 @@ These activities use the worker's own client (`activity.client()`), so the worke
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from policy_file import PolicyError, load_policy
 from settings import Settings
@@ -20,8 +20,6 @@ from workflows.oncall_model import (
     OverridesAnswer,
     OverridesRequest,
 )
-from workflows.policy import Policy
-from workflows.schedules import Override
 from workflows.vocabulary import incident_id_for
 
 SILENCES_ID = "silences"  # the one SilencesWorkflow
@@ -43,38 +41,36 @@ class OnCallActivities:
     opens: the HTTP service would have used the same file for an alert, and a heartbeat workflow lives
     for months, so it carries no policy of its own."""
 
-    def __init__(self, settings: Settings, policy: Policy | None = None) -> None:
-        self.settings, self.policy = settings, policy
+    def __init__(self, settings: Settings) -> None:
+        # Imported here: it imports the workflows, which import this module.
+        from starter.windows import WindowCache
+
+        self.settings = settings
+        # A heartbeat alert is rare: it reads the maintenance windows afresh every time.
+        self._windows = WindowCache(ttl=timedelta(0))
 
     @activity.defn
     async def schedule_overrides(self, request: OverridesRequest) -> OverridesAnswer:
         """Each schedule's overrides as its ScheduleWorkflow holds them; none where nobody ever overrode it."""
+        # Imported here: it imports the workflows, which import this module.
+        from starter import oncall_client
+
         client = activity.client()
-        answer = OverridesAnswer()
-        for name in request.schedules:
-            try:
-                answer.overrides[name] = await client.get_workflow_handle(schedule_workflow_id(name)).query(
-                    "overrides", result_type=list[Override], rpc_timeout=QUERY_TIMEOUT
-                )
-            except RPCError as err:
-                if err.status is not RPCStatusCode.NOT_FOUND:
-                    raise
-                answer.overrides[name] = []
-        return answer
+        found = await asyncio.gather(*(oncall_client.overrides(client, name) for name in request.schedules))
+        return OverridesAnswer(overrides=dict(zip(request.schedules, found, strict=True)))
 
     @activity.defn
     async def heartbeat_alert(self, request: HeartbeatAlert) -> AlertSent:
         """A missed or resumed heartbeat, recorded on its incident by the alert path (signal-with-start)."""
-        # Imported here: both import the workflows, which import this module.
+        # Imported here: it imports the workflows, which import this module.
         from starter.alerts import send_alert
-        from starter.windows import WindowCache
 
         try:
-            policy = self.policy or load_policy(self.settings.incident_policy)
+            policy = load_policy(self.settings.incident_policy)
         except PolicyError as err:
             raise ApplicationError(str(err), non_retryable=True) from err
         info = activity.info()  # Temporal's time, not this machine's: the windows are on its clock
-        (event,) = await WindowCache().mark(
+        (event,) = await self._windows.mark(
             activity.client(), [request.event], info.current_attempt_scheduled_time or info.started_time
         )
         opened = await send_alert(activity.client(), self.settings, policy, event)

@@ -5,7 +5,6 @@ a schedule, the first window, the first beat), then sends its Update or Signal."
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -82,16 +81,21 @@ async def remove_override(client: Client, task_queue: str, schedule: str, reques
     )
 
 
-async def overrides(client: Client, schedule: str) -> list[Override]:
-    """The schedule's current and future overrides; none where nobody ever overrode it."""
+async def _listed(client: Client, workflow_id: str, query: str, result_type: type[list[T]]) -> list[T]:
+    """A query's list; none where the workflow was never started."""
     try:
-        return await client.get_workflow_handle(schedule_workflow_id(schedule)).query(
-            "overrides", result_type=list[Override]
+        return await client.get_workflow_handle(workflow_id).query(
+            query, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
         )
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             return []
         raise
+
+
+async def overrides(client: Client, schedule: str) -> list[Override]:
+    """The schedule's current and future overrides; none where nobody ever overrode it."""
+    return await _listed(client, schedule_workflow_id(schedule), "overrides", list[Override])
 
 
 async def add_silence(client: Client, task_queue: str, request: AddSilence) -> Silence:
@@ -103,14 +107,7 @@ async def expire_silence(client: Client, task_queue: str, request: ExpireSilence
 
 
 async def silences(client: Client) -> list[Silence]:
-    try:
-        return await client.get_workflow_handle(SILENCES_ID).query(
-            "active", result_type=list[Silence], rpc_timeout=QUERY_TIMEOUT
-        )
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            return []
-        raise
+    return await _listed(client, SILENCES_ID, "active", list[Silence])
 
 
 async def beat(client: Client, task_queue: str, name: str, heartbeat: Heartbeat) -> None:
@@ -121,7 +118,7 @@ async def beat(client: Client, task_queue: str, name: str, heartbeat: Heartbeat)
         id=heartbeat_workflow_id(name),
         task_queue=task_queue,
         start_signal="beat",
-        start_signal_args=[Beat(name=name, heartbeat=heartbeat, at=datetime.now(UTC))],
+        start_signal_args=[Beat(name=name, heartbeat=heartbeat)],
         static_summary=f"Heartbeat {name}",
     )
 

@@ -67,7 +67,7 @@ def _layer(index: int, rotation: Any, tz: str, people: dict[str, str]) -> Layer:
     if not isinstance(rotation, dict):
         raise ImportRefused(f"{where}: not an object")
     try:
-        start = datetime.fromisoformat(str(rotation["startDate"]).replace("Z", "+00:00")).astimezone(zone(tz))
+        start = datetime.fromisoformat(str(rotation["startDate"])).astimezone(zone(tz))
         kind = Rotation(str(rotation.get("type", "")))
         end = rotation.get("endDate")
         return Layer(
@@ -78,7 +78,7 @@ def _layer(index: int, rotation: Any, tz: str, people: dict[str, str]) -> Layer:
             handoff=start.time().replace(tzinfo=None),
             handoff_day=Weekday(start.strftime("%A").lower()) if kind is Rotation.WEEKLY else None,
             starts=start.date(),
-            ends=datetime.fromisoformat(str(end).replace("Z", "+00:00")) if end else None,
+            ends=datetime.fromisoformat(str(end)) if end else None,
             restrictions=_restrictions(where, rotation.get("timeRestriction")),
         )
     except KeyError as err:

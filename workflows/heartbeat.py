@@ -30,7 +30,6 @@ class HeartbeatWorkflow:
         self.name, self.beats, self.missed_since = input.name, input.beats, input.missed_since
         self.heartbeat: Heartbeat | None = input.heartbeat
         self.last_beat: datetime | None = input.last_beat
-        self._seen = self.beats
 
     @workflow.signal
     def beat(self, beat: Beat) -> None:
@@ -51,11 +50,11 @@ class HeartbeatWorkflow:
     @workflow.run
     async def run(self, input: HeartbeatInput) -> None:
         while workflow.info().get_current_history_length() < input.history_limit:
-            due, self._seen = self._due(), self.beats
+            due, seen = self._due(), self.beats
             self._show(due)
             try:
                 await workflow.wait_condition(
-                    lambda: self.beats != self._seen,
+                    lambda: self.beats != seen,  # noqa: B023 (awaited in this iteration)
                     timeout=None if self.missed_since or due is None else max(due - workflow.now(), timedelta(0)),
                 )
             except TimeoutError:
@@ -67,13 +66,13 @@ class HeartbeatWorkflow:
                 self.missed_since = None
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            HeartbeatInput(
-                name=self.name,
-                beats=self.beats,
-                missed_since=self.missed_since,
-                heartbeat=self.heartbeat,
-                last_beat=self.last_beat,
-                history_limit=input.history_limit,
+            input.model_copy(
+                update={
+                    "beats": self.beats,
+                    "missed_since": self.missed_since,
+                    "heartbeat": self.heartbeat,
+                    "last_beat": self.last_beat,
+                }
             )
         )
 
@@ -88,8 +87,10 @@ class HeartbeatWorkflow:
         workflow.set_current_details(f"**Heartbeat {self.name}**: {self.beats} beats; {when}")
 
     async def _send(self, status: AlertStatus) -> None:
-        heartbeat = self.heartbeat or Heartbeat(interval_minutes=1)
-        minutes = heartbeat.interval_minutes + heartbeat.grace_minutes
+        heartbeat = self.heartbeat
+        # A deadline passes only once a beat declared the heartbeat, and it stays declared after.
+        assert heartbeat is not None
+        minutes = heartbeat.deadline() // timedelta(minutes=1)
         event = AlertEvent(
             source=ALERT_SOURCE,
             dedup_key=self.name,

@@ -78,7 +78,6 @@ class MaintenanceWindow:
     def __init__(self, s: IncidentState, out: Deliveries) -> None:
         self.s, self.out = s, out
         self._lifted: SilenceLifted | None = None
-        self._waiting_for: Silence | None = None
 
     def saw(self, event: AlertEvent) -> None:
         """A firing alert inside a window, before anybody was paged: the latest-ending window holds."""
@@ -96,7 +95,7 @@ class MaintenanceWindow:
         await workflow.wait_condition(lambda: s.alert_count > 0)
         told: set[str] = set()
         while s.silence is not None and self._lifted is None and workflow.now() < s.silence.until:
-            silence = self._waiting_for = s.silence
+            silence = s.silence
             if silence.silence_id not in told:
                 told.add(silence.silence_id)
                 self.out.note(
@@ -108,7 +107,7 @@ class MaintenanceWindow:
                 await self._hold_me(silence)
             try:
                 await workflow.wait_condition(
-                    lambda: self._lifted is not None or alerts_cleared(s) or s.silence != self._waiting_for,
+                    lambda: self._lifted is not None or alerts_cleared(s) or s.silence != silence,  # noqa: B023 (awaited in this iteration)
                     timeout=silence.until - workflow.now(),
                 )
             except TimeoutError:

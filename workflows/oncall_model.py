@@ -1,7 +1,8 @@
 """What the on-call workflows (schedules' overrides, heartbeats, maintenance windows) take and answer.
 
 Kept out of the workflow modules, like inputs.py. Part of running workflows' histories: add fields with
-defaults, never rename or remove one.
+defaults, never rename one; remove one only from a model without extra="forbid" (old histories still
+carry it, and decoding ignores it).
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class Beat(BaseModel):
 
     name: str
     heartbeat: Heartbeat
-    at: datetime | None = None  # when the HTTP service received it
 
 
 class HeartbeatInput(BaseModel):

@@ -22,7 +22,7 @@ class ScheduleWorkflow:
     def __init__(self, input: ScheduleInput) -> None:
         self.name, self.next_number = input.schedule, input.next_number
         self._overrides = list(input.overrides)
-        self._changes = self._seen = 0
+        self._changes = 0
 
     @workflow.update
     def add_override(self, request: AddOverride) -> Override:
@@ -69,22 +69,17 @@ class ScheduleWorkflow:
             now = workflow.now()
             self._overrides = [o for o in self._overrides if o.end > now]
             self._show()
-            self._seen, ends = self._changes, [o.end for o in self._overrides]
+            seen, ends = self._changes, [o.end for o in self._overrides]
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != self._seen,
+                    lambda: self._changes != seen,  # noqa: B023 (awaited in this iteration)
                     timeout=max(min(ends) - now, timedelta(seconds=1)) if ends else None,
                 )
             except TimeoutError:
                 pass  # an override ended: drop it
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
-            ScheduleInput(
-                schedule=self.name,
-                overrides=self._overrides,
-                next_number=self.next_number,
-                history_limit=input.history_limit,
-            )
+            input.model_copy(update={"overrides": self._overrides, "next_number": self.next_number})
         )
 
     def _show(self) -> None:

@@ -20,7 +20,7 @@ class SilencesWorkflow:
     @workflow.init
     def __init__(self, input: SilencesInput) -> None:
         self._silences, self.next_number = list(input.silences), input.next_number
-        self._changes = self._seen = 0
+        self._changes = 0
         self._to_tell: list[tuple[str, SilenceLifted]] = []
 
     @workflow.update
@@ -80,11 +80,11 @@ class SilencesWorkflow:
         while workflow.info().get_current_history_length() < input.history_limit:
             self._silences = self._active()
             self._show()
-            self._seen = self._changes
+            seen = self._changes
             ends = [s.until for s in self._silences]
             try:
                 await workflow.wait_condition(
-                    lambda: self._changes != self._seen or bool(self._to_tell),
+                    lambda: self._changes != seen or bool(self._to_tell),  # noqa: B023 (awaited in this iteration)
                     timeout=(min(ends) - workflow.now()) if ends else None,
                 )
             except TimeoutError:
@@ -92,9 +92,7 @@ class SilencesWorkflow:
             await self._tell_held_incidents()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._tell_held_incidents()
-        workflow.continue_as_new(
-            SilencesInput(silences=self._active(), next_number=self.next_number, history_limit=input.history_limit)
-        )
+        workflow.continue_as_new(input.model_copy(update={"silences": self._active(), "next_number": self.next_number}))
 
     def _show(self) -> None:
         lines = [
