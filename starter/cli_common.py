@@ -11,12 +11,14 @@ Imports of the Temporal SDK, the settings and the policy loader wait until a com
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -54,13 +56,28 @@ def settings() -> Settings:
 
 
 def policy() -> Policy:
-    from policy_file import PolicyError, load_policy
+    """The policy file the settings name, read and checked once per process (again only if the file changes)."""
+    from policy_file import PolicyError
 
-    current = settings()
+    path = settings().incident_policy
     try:
-        return load_policy(current.incident_policy)
+        found = path.stat()
+        version = (found.st_mtime_ns, found.st_size)
+    except OSError:
+        version = None  # load_policy says why it cannot be read
+    try:
+        return _load_policy(path, version)
     except PolicyError as err:
         fail(str(err))
+
+
+@functools.cache
+def _load_policy(path: Path, version: tuple[int, int] | None) -> Policy:
+    """`version` (the file's modification time and size) is part of the key: an edited file is read again.
+    A file that cannot be loaded raises, and nothing is kept."""
+    from policy_file import load_policy
+
+    return load_policy(path)
 
 
 def actor(as_option: str | None) -> str:

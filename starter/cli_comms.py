@@ -21,6 +21,7 @@ from workflows.vocabulary import Audience
 
 if TYPE_CHECKING:
     from workflows.comms_model import CommsMessage, CommsState
+    from workflows.policy import Policy
 
 As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
 Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
@@ -67,12 +68,16 @@ def messages(incident: Id, as_json: Json = False) -> None:
     if as_json:
         common.print_json(state.messages)
         return
+    policy = common.policy()
     common.print_rows(
-        [_row(m) for m in state.messages], COLUMNS, as_json=False, title=f"{incident_id} messages: {state.status}"
+        [_row(policy, m) for m in state.messages],
+        COLUMNS,
+        as_json=False,
+        title=f"{incident_id} messages: {state.status}",
     )
 
 
-def _row(m: CommsMessage) -> dict[str, Any]:
+def _row(policy: Policy, m: CommsMessage) -> dict[str, Any]:
     notes = [f"objection {o.number} ({o.by}): {o.reason}" for o in m.open_objections()]
     notes += [f"draft refused: {m.draft_error}"] if m.draft_error else []
     notes += [m.ended_reason] if m.ended_reason else []
@@ -82,7 +87,7 @@ def _row(m: CommsMessage) -> dict[str, Any]:
         "step": m.step.value,
         "version": f"v{m.current.number} by {m.current.author}" if m.current else "",
         "waiting on": "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value}" for o in m.waiting_on),
-        "until": _hhmm(m.due),
+        "until": _hhmm(policy, m.due),
         "notes": "; ".join(notes),
     }
 
@@ -261,20 +266,23 @@ def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, n
     incident_id = _id(incident)
     step = _decision(build, as_)
     moved, after = common.run_step_then_read(incident_id, name or step_name(step), step)
+    policy = common.policy()
     if isinstance(after, str):
-        typer.echo(_now(incident_id, moved))
+        typer.echo(_now(policy, incident_id, moved))
         common.say_refusal(f"{incident_id}: the step took effect, but the message loop could not be read: {after}")
         return moved
     m = next((found for found in after.messages if found.message_id == moved.message_id), moved)
-    typer.echo(_now(incident_id, m))
+    typer.echo(_now(policy, incident_id, m))
     if not m.waiting_on:
         for waiting in (other for other in after.messages if other.waiting_on and other is not m):
-            typer.echo(f"next: {_now(incident_id, waiting)}")
+            typer.echo(f"next: {_now(policy, incident_id, waiting)}")
     return m
 
 
-def _now(incident_id: str, m: CommsMessage) -> str:
-    waiting = "; ".join(f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(o.due)}" for o in m.waiting_on)
+def _now(policy: Policy, incident_id: str, m: CommsMessage) -> str:
+    waiting = "; ".join(
+        f"{o.what}: {', '.join(o.people) or o.role.value} until {_hhmm(policy, o.due)}" for o in m.waiting_on
+    )
     return f"{incident_id} {m.message_id}: {m.step.value}{f', waiting on {waiting}' if waiting else ''}"
 
 
@@ -302,10 +310,10 @@ def _id(incident: str) -> str:
     return incident.strip().upper()
 
 
-def _hhmm(moment: datetime | None) -> str:
+def _hhmm(policy: Policy, moment: datetime | None) -> str:
     """A moment as the team reads it: in the policy's time zone, UTC alongside (workflows/clock.py)."""
     if moment is None:
         return ""
     from workflows.clock import local
 
-    return local(common.policy(), moment)
+    return local(policy, moment)
