@@ -178,18 +178,19 @@ def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> A
 
 def run_step_then_read(incident_id: str, name: str, step: Decision) -> tuple[CommsMessage, CommsState | str]:
     """One step on a message of the loop, then the loop's state once the step took effect (or why it could
-    not be read: the step did take effect)."""
-    from starter.decide import loop_state, send_step
+    not be read: the step did take effect). The loop is found through the incident's state once, for both."""
+    from starter.decide import loop_state, message_loop_id, send_step
     from workflows.comms_model import CommsMessage
 
     update_id = new_update_id()
 
     async def work() -> tuple[CommsMessage, CommsState | str]:
         client = await connect()
+        loop = await message_loop_id(client, incident_id)
         moved: CommsMessage = await send_step(
-            client, incident_id, name, step, CommsMessage, update_id=update_id, retry_within=RETRY_WITHIN
+            client, incident_id, name, step, CommsMessage, update_id=update_id, retry_within=RETRY_WITHIN, loop=loop
         )
-        return moved, await _read_after(loop_state(client, incident_id))
+        return moved, await _read_after(loop_state(client, incident_id, loop=loop))
 
     return run(work)
 

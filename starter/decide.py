@@ -122,9 +122,10 @@ async def query_state(client: Client, incident_id: str) -> IncidentState:
         raise Refused(f"{incident_id}: {err}") from err
 
 
-async def loop_state(client: Client, incident_id: str) -> CommsState:
-    """The state of the incident's message loop (its messages, who owes what on each)."""
-    loop = await message_loop_id(client, incident_id)
+async def loop_state(client: Client, incident_id: str, *, loop: str = "") -> CommsState:
+    """The state of the incident's message loop (its messages, who owes what on each); `loop`: its workflow
+    id when the caller already has it (message_loop_id), else it is read from the incident's state."""
+    loop = loop or await message_loop_id(client, incident_id)
     try:
         state: CommsState = await client.get_workflow_handle(loop).query(
             "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN
@@ -169,9 +170,11 @@ async def send_step(
     *,
     update_id: str | None = None,
     retry_within: timedelta | None = None,
+    loop: str = "",
 ) -> Any:
-    """One step (COMMS_DECISIONS[name]) on the message loop of the incident, found through its state."""
-    loop = await message_loop_id(client, incident_id)
+    """One step (COMMS_DECISIONS[name]) on the message loop of the incident, found through its state unless
+    the caller passes its workflow id as `loop`."""
+    loop = loop or await message_loop_id(client, incident_id)
     return await _send(client, loop, incident_id, name, step, result_type, update_id, retry_within)
 
 
