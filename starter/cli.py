@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from starter import cli_approvals, cli_comms, cli_drill, cli_oncall, cli_show
 from starter import cli_common as common
+from starter.cli_common import As, Id, Json
 from workflows.model import (
     Acknowledge,
     AssignRole,
@@ -26,7 +27,6 @@ from workflows.model import (
     CloseIncident,
     CompleteTask,
     Estimate,
-    IncidentState,
     ProgressNote,
     PublishPostmortem,
     Reopen,
@@ -51,16 +51,9 @@ task_app = typer.Typer(
 )
 app.add_typer(task_app, name="task")
 
-As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
-Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Note = Annotated[str, typer.Option("--note", help="a line for the timeline")]
 
 STATUSES = ("open", "resolved", "closed", "all")
-
-
-def _id(incident: str) -> str:
-    return incident.strip().upper()
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -133,12 +126,7 @@ def list_incidents(
 @app.command()
 def show(incident: Id, as_json: Json = False) -> None:
     """One incident: its facts, roles, alerts, tasks, who owes what, and its timeline."""
-    from starter.decide import query_state
-
-    async def state() -> IncidentState:
-        return await query_state(await common.connect(), _id(incident))
-
-    current = common.run(state)
+    current = common.read_state(common.incident_id_of(incident))
     if as_json:
         common.print_json(current)
     else:
@@ -178,7 +166,7 @@ def declare(
 @app.command()
 def ack(incident: Id, note: Note = "", as_: As = None) -> None:
     """Acknowledge the incident: you are on it, escalation stops."""
-    common.run_update(_id(incident), Acknowledge(actor=common.actor(as_), note=note))
+    common.run_update(common.incident_id_of(incident), Acknowledge(actor=common.actor(as_), note=note))
 
 
 @app.command("assign-role")
@@ -189,7 +177,7 @@ def assign_role(
     as_: As = None,
 ) -> None:
     """Give a role on this incident to a person (e.g. incident_commander bob)."""
-    common.run_update(_id(incident), AssignRole(actor=common.actor(as_), role=role, person=person))
+    common.run_update(common.incident_id_of(incident), AssignRole(actor=common.actor(as_), role=role, person=person))
 
 
 @app.command()
@@ -208,7 +196,7 @@ def classify(
     decision = Classify(
         actor=common.actor(as_), kind=kind, severity=severity, scope=scope, criteria=criterion or [], note=note
     )
-    common.run_update(_id(incident), decision)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @app.command()
@@ -219,7 +207,7 @@ def phase(
     as_: As = None,
 ) -> None:
     """Move the incident to a phase (investigation, identification, monitoring)."""
-    common.run_update(_id(incident), SetPhase(actor=common.actor(as_), phase=to, note=note))
+    common.run_update(common.incident_id_of(incident), SetPhase(actor=common.actor(as_), phase=to, note=note))
 
 
 @app.command()
@@ -230,19 +218,19 @@ def estimate(
     as_: As = None,
 ) -> None:
     """The responsible developer's estimate (seed 002)."""
-    common.run_update(_id(incident), Estimate(actor=common.actor(as_), minutes=minutes, note=note))
+    common.run_update(common.incident_id_of(incident), Estimate(actor=common.actor(as_), minutes=minutes, note=note))
 
 
 @app.command()
 def note(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
     """A progress note on the timeline (it also counts as progress)."""
-    common.run_update(_id(incident), ProgressNote(actor=common.actor(as_), text=text))
+    common.run_update(common.incident_id_of(incident), ProgressNote(actor=common.actor(as_), text=text))
 
 
 @app.command()
 def update(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
     """A status update for the client and leads (the regular cadence of seed 002)."""
-    common.run_update(_id(incident), StatusUpdate(actor=common.actor(as_), text=text))
+    common.run_update(common.incident_id_of(incident), StatusUpdate(actor=common.actor(as_), text=text))
 
 
 @task_app.command("add")
@@ -255,13 +243,13 @@ def task_add(
 ) -> None:
     """Add a recovery task, prioritised by business impact."""
     decision = AssignTask(actor=common.actor(as_), title=title, assignee=assignee, business_impact=impact)
-    common.run_update(_id(incident), decision)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @task_app.command("done")
 def task_done(incident: Id, task_id: Annotated[str, typer.Argument(metavar="TASK")], as_: As = None) -> None:
     """Mark a recovery task done."""
-    common.run_update(_id(incident), CompleteTask(actor=common.actor(as_), task_id=task_id))
+    common.run_update(common.incident_id_of(incident), CompleteTask(actor=common.actor(as_), task_id=task_id))
 
 
 @app.command("data-loss")
@@ -271,7 +259,7 @@ def data_loss(
     as_: As = None,
 ) -> None:
     """Report data loss against the service's RPO (seed 003)."""
-    common.run_update(_id(incident), ReportDataLoss(actor=common.actor(as_), minutes=minutes))
+    common.run_update(common.incident_id_of(incident), ReportDataLoss(actor=common.actor(as_), minutes=minutes))
 
 
 @app.command("business-incident")
@@ -282,7 +270,7 @@ def business_incident(
 ) -> None:
     """Declare a business incident: start the stakeholder message loop (seed 004)."""
     decision = TriggerBusinessIncident(actor=common.actor(as_), reason=reason)
-    common.run_update(_id(incident), decision)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @app.command()
@@ -298,13 +286,13 @@ def resolve(
     decision = Resolve(
         actor=common.actor(as_), overview=overview, how_resolved=how, prevention=prevention, root_cause=root_cause
     )
-    common.run_update(_id(incident), decision)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @app.command()
 def reopen(incident: Id, reason: Annotated[str, typer.Option(help="why it is not over")], as_: As = None) -> None:
     """Reopen a resolved incident."""
-    common.run_update(_id(incident), Reopen(actor=common.actor(as_), reason=reason))
+    common.run_update(common.incident_id_of(incident), Reopen(actor=common.actor(as_), reason=reason))
 
 
 @app.command("review-held")
@@ -315,7 +303,9 @@ def review_held(
     as_: As = None,
 ) -> None:
     """Record that the post-incident review took place; the postmortem draft is redone with its findings."""
-    common.run_update(_id(incident), ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause))
+    common.run_update(
+        common.incident_id_of(incident), ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause)
+    )
 
 
 @app.command()
@@ -323,13 +313,13 @@ def publish(
     incident: Id, url: Annotated[str, typer.Option(help="where the postmortem lives")] = "", as_: As = None
 ) -> None:
     """Record that the postmortem is published."""
-    common.run_update(_id(incident), PublishPostmortem(actor=common.actor(as_), url=url))
+    common.run_update(common.incident_id_of(incident), PublishPostmortem(actor=common.actor(as_), url=url))
 
 
 @app.command()
 def close(incident: Id, as_: As = None) -> None:
     """Close the incident once its documentation is complete."""
-    common.run_update(_id(incident), CloseIncident(actor=common.actor(as_)))
+    common.run_update(common.incident_id_of(incident), CloseIncident(actor=common.actor(as_)))
 
 
 cli_comms.register(app)

@@ -13,21 +13,18 @@ from typing import Annotated
 import typer
 
 from starter import cli_common as common
+from starter.cli_common import As, Id, Json
 from workflows.model import (
     ApproveChannel,
     ApproveStatement,
     DeclineChannel,
     DraftStatement,
-    IncidentState,
     RequestChannel,
     WithholdStatement,
 )
 
-As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
-Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
 Statement = Annotated[str, typer.Argument(help="statement id, e.g. S1", metavar="STATEMENT")]
 Request = Annotated[str, typer.Argument(help="channel request id, e.g. C1", metavar="REQUEST")]
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 statement_app = typer.Typer(
     help="Words for external parties (seed 000): they leave once the Communications Lead approves them.",
@@ -46,20 +43,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(channel_app, name="channel")
 
 
-def _id(incident: str) -> str:
-    return incident.strip().upper()
-
-
 @statement_app.command("list")
 def statement_list(incident: Id, as_json: Json = False) -> None:
     """Every statement of the incident: to whom, its words, and who approved or withheld it."""
-    s = _state(_id(incident))
+    s = common.read_state(common.incident_id_of(incident))
     rows = [
         {
             "statement": st.statement_id,
             "about": st.about,
             "to": ", ".join(st.parties),
-            "state": "waiting" if st.approved is None else ("approved" if st.approved else "withheld"),
+            "state": st.fate,
             "by": st.decided_by,
             "words": st.text if st.approved is not False else f"{st.text} (withheld: {st.reason})",
         }
@@ -78,7 +71,7 @@ def statement_draft(
 ) -> None:
     """Write to external parties; the Communications Lead's own words leave at once, others wait for her."""
     decision = DraftStatement(actor=common.actor(as_), parties=to, subject=subject, text=text)
-    common.run_update(_id(incident), decision)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @statement_app.command("approve")
@@ -89,7 +82,9 @@ def statement_approve(
     as_: As = None,
 ) -> None:
     """Communications Lead: release a held statement, as drafted or in your words."""
-    common.run_update(_id(incident), ApproveStatement(actor=common.actor(as_), statement_id=statement, text=text))
+    common.run_update(
+        common.incident_id_of(incident), ApproveStatement(actor=common.actor(as_), statement_id=statement, text=text)
+    )
 
 
 @statement_app.command("withhold")
@@ -100,7 +95,10 @@ def statement_withhold(
     as_: As = None,
 ) -> None:
     """Communications Lead: a held statement never leaves."""
-    common.run_update(_id(incident), WithholdStatement(actor=common.actor(as_), statement_id=statement, reason=reason))
+    common.run_update(
+        common.incident_id_of(incident),
+        WithholdStatement(actor=common.actor(as_), statement_id=statement, reason=reason),
+    )
 
 
 @channel_app.command("request")
@@ -111,13 +109,15 @@ def channel_request(
     as_: As = None,
 ) -> None:
     """Ask for an extra Slack channel; the Incident Commander or the Communications Lead decides."""
-    common.run_update(_id(incident), RequestChannel(actor=common.actor(as_), name=name, reason=reason))
+    common.run_update(
+        common.incident_id_of(incident), RequestChannel(actor=common.actor(as_), name=name, reason=reason)
+    )
 
 
 @channel_app.command("approve")
 def channel_approve(incident: Id, request: Request, as_: As = None) -> None:
     """Incident Commander or Communications Lead: make the requested channel."""
-    common.run_update(_id(incident), ApproveChannel(actor=common.actor(as_), request_id=request))
+    common.run_update(common.incident_id_of(incident), ApproveChannel(actor=common.actor(as_), request_id=request))
 
 
 @channel_app.command("decline")
@@ -125,13 +125,6 @@ def channel_decline(
     incident: Id, request: Request, reason: Annotated[str, typer.Option(help="why not")], as_: As = None
 ) -> None:
     """Incident Commander or Communications Lead: no extra channel; the requester is told why."""
-    common.run_update(_id(incident), DeclineChannel(actor=common.actor(as_), request_id=request, reason=reason))
-
-
-def _state(incident_id: str) -> IncidentState:
-    from starter.decide import query_state
-
-    async def read() -> IncidentState:
-        return await query_state(await common.connect(), incident_id)
-
-    return common.run(read)
+    common.run_update(
+        common.incident_id_of(incident), DeclineChannel(actor=common.actor(as_), request_id=request, reason=reason)
+    )

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -35,6 +35,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 USER_ENV = "INCIDENTCTL_USER"
+
+# The options and arguments every group of commands takes.
+As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
+Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def incident_id_of(incident: str) -> str:
+    """The incident id as typed (any case, stray blanks) as the workflows know it."""
+    return incident.strip().upper()
 
 
 def say_refusal(message: str) -> None:
@@ -139,6 +149,16 @@ async def _guarded(work: Callable[[], Awaitable[T]]) -> T:
         if is_unreachable(err):
             raise Refused(unreachable(settings().temporal_address)) from err
         raise
+
+
+def read_state(incident_id: str) -> IncidentState:
+    """The incident's state, as its `state` query answers it."""
+    from starter.decide import query_state
+
+    async def read() -> IncidentState:
+        return await query_state(await connect(), incident_id)
+
+    return run(read)
 
 
 def run_update(incident_id: str, decision: Decision) -> str:

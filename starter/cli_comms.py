@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from starter import cli_common as common
+from starter.cli_common import As, Id, Json
 from workflows.model import Decision
 from workflows.vocabulary import Audience
 
@@ -23,10 +24,7 @@ if TYPE_CHECKING:
     from workflows.comms_model import CommsMessage, CommsState
     from workflows.policy import Policy
 
-As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
-Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
 Message = Annotated[str, typer.Argument(help="message id, e.g. investigation/internal_stakeholders", metavar="MESSAGE")]
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 Note = Annotated[str, typer.Option("--note", help="a line for the message's log")]
 
 COLUMNS = ("message", "step", "version", "waiting on", "until", "notes")
@@ -59,7 +57,7 @@ def messages(incident: Id, as_json: Json = False) -> None:
     """The business incident's messages: where each is in the loop and who owes what by when."""
     from starter.decide import loop_state
 
-    incident_id = _id(incident)
+    incident_id = common.incident_id_of(incident)
 
     async def work() -> CommsState:
         return await loop_state(await common.connect(), incident_id)
@@ -242,8 +240,8 @@ def audience_order(
     from workflows.comms_model import SetAudienceOrder
 
     step = _decision(lambda who: SetAudienceOrder(actor=who, order=order), as_)
-    result = common.run_step(_id(incident), step_name(step), step, list[Audience])
-    typer.echo(f"{_id(incident)}: audiences in order: {', '.join(a.value for a in result)}")
+    result = common.run_step(common.incident_id_of(incident), step_name(step), step, list[Audience])
+    typer.echo(f"{common.incident_id_of(incident)}: audiences in order: {', '.join(a.value for a in result)}")
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -263,7 +261,7 @@ def _step(incident: str, build: Callable[[str], Decision], as_: str | None, *, n
     """Run one step of the loop as an Update and print where the message is once the step took effect (the
     loop's state read after it, not the Update's answer: that is made before the loop moves the message on).
     When the message owes nothing now, the message the loop works on next follows, with what it waits for."""
-    incident_id = _id(incident)
+    incident_id = common.incident_id_of(incident)
     step = _decision(build, as_)
     moved, after = common.run_step_then_read(incident_id, name or step_name(step), step)
     policy = common.policy()
@@ -304,10 +302,6 @@ def _pairs(values: list[str]) -> dict[str, str]:
             common.fail(f"--set wants NAME=TEXT, e.g. --set impact='payments fail'; got {value!r}")
         pairs[name.strip()] = text
     return pairs
-
-
-def _id(incident: str) -> str:
-    return incident.strip().upper()
 
 
 def _hhmm(policy: Policy, moment: datetime | None) -> str:

@@ -55,11 +55,9 @@ def print_state(s: IncidentState, policy: Policy) -> None:
         for column in ("id", "about", "to", "state", "by"):
             held.add_column(column)
         for st in s.statements:
-            fate = "waiting" if st.approved is None else ("approved" if st.approved else "withheld")
-            held.add_row(*(Text(v) for v in (st.statement_id, st.about, ", ".join(st.parties), fate, st.decided_by)))
+            held.add_row(*(Text(v) for v in (st.statement_id, st.about, ", ".join(st.parties), st.fate, st.decided_by)))
         for r in s.channel_requests:
-            fate = "waiting" if r.approved is None else ("approved" if r.approved else "declined")
-            held.add_row(*(Text(v) for v in (r.request_id, f"channel {r.name}", r.requested_by, fate, r.decided_by)))
+            held.add_row(*(Text(v) for v in (r.request_id, f"channel {r.name}", r.requested_by, r.fate, r.decided_by)))
         console.print(held)
     timeline = Table(title="Timeline")
     for column in ("at", "kind", "who", "what"):

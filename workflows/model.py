@@ -264,6 +264,11 @@ class HeldStatement(BaseModel):
     decided_at: datetime | None = None
     reason: str = ""  # why it was withheld
 
+    @property
+    def fate(self) -> str:
+        """waiting, approved or withheld (a property: not part of the state that is stored or sent)."""
+        return "waiting" if self.approved is None else ("approved" if self.approved else "withheld")
+
 
 class ChannelRequest(BaseModel):
     request_id: str  # C1, C2, ...
@@ -275,6 +280,11 @@ class ChannelRequest(BaseModel):
     decided_by: str = ""
     reason_declined: str = ""
     channel: str = ""  # the channel's name once it exists
+
+    @property
+    def fate(self) -> str:
+        """waiting, approved or declined (a property: not part of the state that is stored or sent)."""
+        return "waiting" if self.approved is None else ("approved" if self.approved else "declined")
 
 
 CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held", "postmortem_published")
