@@ -15,7 +15,9 @@ Plain functions over the state, like rules.py (tests/workflows/test_approval_rul
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from workflows.derive import holds
 from workflows.model import (
@@ -33,6 +35,9 @@ from workflows.policy import CLIENT_CONTACTS, Policy
 from workflows.refusal import Refusal, Rule
 from workflows.vocabulary import Role, Status
 
+Item = TypeVar("Item")
+Gated = TypeVar("Gated", HeldStatement, ChannelRequest)
+
 # --- external words ------------------------------------------------------------------------------
 
 
@@ -43,16 +48,23 @@ def parties_known(s: IncidentState, policy: Policy) -> list[str]:
     return known + list(policy.comms.external_parties)
 
 
+def _addresses_of(s: IncidentState, policy: Policy, party: str) -> list[str]:
+    """One party's e-mail addresses; an unknown party has none."""
+    if party == CLIENT_CONTACTS:
+        service = policy.services.get(s.service)
+        return service.client_contacts if service else []
+    return policy.comms.external_parties.get(party, [])
+
+
 def recipients(s: IncidentState, policy: Policy, parties: list[str]) -> list[str]:
     """The e-mail addresses of these parties, without repeats; an unknown party has none."""
+    return _without_repeats(_addresses_of(s, policy, party) for party in parties)
+
+
+def _without_repeats(found: Iterable[list[str]]) -> list[str]:
     addresses: list[str] = []
-    for party in parties:
-        if party == CLIENT_CONTACTS:
-            service = policy.services.get(s.service)
-            found = service.client_contacts if service else []
-        else:
-            found = policy.comms.external_parties.get(party, [])
-        addresses += [a for a in found if a not in addresses]
+    for each in found:
+        addresses += [a for a in each if a not in addresses]
     return addresses
 
 
@@ -63,7 +75,8 @@ def hold(
 
     Approved at once where the policy does not ask for her approval, or when she wrote them herself.
     """
-    addresses = recipients(s, policy, parties)
+    by_party = {party: _addresses_of(s, policy, party) for party in parties}
+    addresses = _without_repeats(by_party[party] for party in parties)
     if not addresses:
         return None
     statement = HeldStatement(
@@ -71,7 +84,7 @@ def hold(
         about=about,
         subject=subject,
         text=text,
-        parties=[p for p in parties if recipients(s, policy, [p])],
+        parties=[p for p in parties if by_party[p]],
         recipients=addresses,
         drafted_by=by,
         drafted_at=now,
@@ -100,28 +113,35 @@ def held_words(statement: HeldStatement) -> str:
 
 
 def statement_by_id(s: IncidentState, statement_id: str) -> HeldStatement:
-    statement = next((st for st in s.statements if st.statement_id == statement_id.upper()), None)
-    if statement is None:
-        known = ", ".join(st.statement_id for st in s.statements) or "none yet"
-        raise Refusal(f"no statement {statement_id} on {s.incident_id} (statements: {known})")
-    return statement
+    return _by_id(s, s.statements, lambda st: st.statement_id, statement_id, "statement", "statements")
 
 
 def request_by_id(s: IncidentState, request_id: str) -> ChannelRequest:
-    request = next((r for r in s.channel_requests if r.request_id == request_id.upper()), None)
-    if request is None:
-        known = ", ".join(r.request_id for r in s.channel_requests) or "none yet"
-        raise Refusal(f"no channel request {request_id} on {s.incident_id} (requests: {known})")
-    return request
+    return _by_id(s, s.channel_requests, lambda r: r.request_id, request_id, "channel request", "requests")
+
+
+def _by_id(
+    s: IncidentState, items: Sequence[Item], id_of: Callable[[Item], str], wanted: str, what: str, listed: str
+) -> Item:
+    """The item whose id is `wanted` (any case); refused naming the ids there are."""
+    found = next((item for item in items if id_of(item) == wanted.upper()), None)
+    if found is None:
+        known = ", ".join(id_of(item) for item in items) or "none yet"
+        raise Refusal(f"no {what} {wanted} on {s.incident_id} ({listed}: {known})")
+    return found
+
+
+def _undecided(item: Gated, name: str) -> Gated:
+    """The statement or channel request, still waiting for a decision."""
+    if item.approved is not None:
+        raise Refusal(f"{name} was already {item.fate} by {item.decided_by}")
+    return item
 
 
 def _statement(s: IncidentState, statement_id: str) -> HeldStatement:
     """The statement, still waiting for a decision."""
     statement = statement_by_id(s, statement_id)
-    if statement.approved is not None:
-        fate = "approved" if statement.approved else "withheld"
-        raise Refusal(f"statement {statement.statement_id} was already {fate} by {statement.decided_by}")
-    return statement
+    return _undecided(statement, f"statement {statement.statement_id}")
 
 
 def _check_draft(s: IncidentState, d: DraftStatement, policy: Policy) -> None:
@@ -140,7 +160,7 @@ def _draft(s: IncidentState, d: DraftStatement, policy: Policy, now: datetime) -
     return held_words(statement)
 
 
-def _check_approve(s: IncidentState, d: ApproveStatement, policy: Policy) -> None:
+def _check_decide_statement(s: IncidentState, d: ApproveStatement | WithholdStatement, policy: Policy) -> None:
     _statement(s, d.statement_id)
 
 
@@ -151,10 +171,6 @@ def _approve(s: IncidentState, d: ApproveStatement, policy: Policy, now: datetim
         statement.text = d.text.strip()
     statement.approved, statement.decided_by, statement.decided_at = True, d.actor, now
     return held_words(statement) + (" (reworded by the Communications Lead)" if edited else "")
-
-
-def _check_withhold(s: IncidentState, d: WithholdStatement, policy: Policy) -> None:
-    _statement(s, d.statement_id)
 
 
 def _withhold(s: IncidentState, d: WithholdStatement, policy: Policy, now: datetime) -> str:
@@ -170,11 +186,9 @@ _CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 def _request(s: IncidentState, request_id: str) -> ChannelRequest:
+    """The channel request, still waiting for a decision."""
     request = request_by_id(s, request_id)
-    if request.approved is not None:
-        fate = "approved" if request.approved else "declined"
-        raise Refusal(f"channel request {request.request_id} was already {fate} by {request.decided_by}")
-    return request
+    return _undecided(request, f"channel request {request.request_id}")
 
 
 def _check_request_channel(s: IncidentState, d: RequestChannel, policy: Policy) -> None:
@@ -219,8 +233,8 @@ def _decline_channel(s: IncidentState, d: DeclineChannel, policy: Policy, now: d
 
 APPROVAL_RULES: dict[type, Rule] = {
     DraftStatement: Rule(_check_draft, _draft),
-    ApproveStatement: Rule(_check_approve, _approve),
-    WithholdStatement: Rule(_check_withhold, _withhold),
+    ApproveStatement: Rule(_check_decide_statement, _approve),
+    WithholdStatement: Rule(_check_decide_statement, _withhold),
     RequestChannel: Rule(_check_request_channel, _request_channel),
     ApproveChannel: Rule(_check_decide_channel, _approve_channel),
     DeclineChannel: Rule(_check_decide_channel, _decline_channel),
