@@ -64,7 +64,7 @@ class Chasing:
                 or phases.interrupted(self.state, self.policy, m)
                 or self._next_check_back(m) != check_back
                 or any(not o.asked for o in m.waiting_on)
-                or (self.state.loop_version >= 2 and bool(notices.news(self.policy, m, self._about(m))))
+                or (self.state.loop_version >= 2 and notices.has_news(m))
             ),
             timeout=check_back - workflow.now() if check_back else None,
         )

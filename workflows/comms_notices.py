@@ -5,11 +5,12 @@ given, and the Customer Liaison's alerts. Plain functions: they return the messa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from workflows.clock import local
-from workflows.comms_model import ApprovalKind, CommsMessage, CommsState, Owed
+from workflows.comms_model import Approval, ApprovalKind, CommsMessage, CommsState, Owed
 from workflows.comms_rules import log
 from workflows.comms_waiting import APPROVALS, title, version_of
 from workflows.policy import Policy
@@ -104,29 +105,39 @@ def news(policy: Policy, m: CommsMessage, about: str) -> list[Notice]:
     """What the Business Lead has not been told yet: the draft ready for review (seed 004's Technical SLT
     "inform the Business Lead that the initial draft is ready") and every approval given (the Customer
     Liaison's "inform the Business Lead that the draft has approval"). The one who acted is not told."""
-    items: list[tuple[str, str, str]] = []
-    if m.versions and m.drafted_by:
-        first = m.versions[0]
-        reviewers = ", ".join(
-            f"{title(r)} ({', '.join(policy.holders(r)) or 'nobody'})" for r in policy.comms.reviewers
-        )
-        items.append(
-            (
-                "drafted",
-                first.author,
-                f"{about}: v1 is drafted by {first.author} at {local(policy, first.at)} and ready for review "
-                f"by {reviewers or 'nobody'}.",
+    notices = []
+    for key, approval in _untold(m):
+        if approval is None:
+            first = m.versions[0]
+            reviewers = ", ".join(
+                f"{title(r)} ({', '.join(policy.holders(r)) or 'nobody'})" for r in policy.comms.reviewers
             )
-        )
+            actor = first.author
+            text = (
+                f"{about}: v1 is drafted by {first.author} at {local(policy, first.at)} and ready for review "
+                f"by {reviewers or 'nobody'}."
+            )
+        else:
+            role = APPROVALS[approval.kind][0]
+            done = APPROVED[approval.kind].format(v=approval.version, at=local(policy, approval.at))
+            actor, text = approval.by, f"{about}: {approval.by} ({title(role)}) {done}"
+        notices.append(Notice([p for p in policy.holders(Role.BUSINESS_LEAD) if p != actor], text, key))
+    return notices
+
+
+def has_news(m: CommsMessage) -> bool:
+    """Whether `news` has anything to tell, without writing it: cheap enough for every activation."""
+    return any(True for _ in _untold(m))
+
+
+def _untold(m: CommsMessage) -> Iterator[tuple[str, Approval | None]]:
+    """The keys of the news not told yet, in order, each with its approval (None: the draft is ready)."""
+    if m.versions and m.drafted_by and "lead:drafted" not in m.told_business_lead:
+        yield "lead:drafted", None
     for a in m.approvals:
-        role = APPROVALS[a.kind][0]
-        done = APPROVED[a.kind].format(v=a.version, at=local(policy, a.at))
-        items.append((f"approved:{a.kind}:v{a.version}", a.by, f"{about}: {a.by} ({title(role)}) {done}"))
-    return [
-        Notice([p for p in policy.holders(Role.BUSINESS_LEAD) if p != actor], text, f"lead:{key}")
-        for key, actor, text in items
-        if f"lead:{key}" not in m.told_business_lead
-    ]
+        key = f"lead:approved:{a.kind}:v{a.version}"
+        if key not in m.told_business_lead:
+            yield key, a
 
 
 # --- the Customer Liaison ----------------------------------------------------------------------------
