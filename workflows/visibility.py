@@ -40,6 +40,7 @@ class Visibility:
             tuple(t.done for t in s.tasks),
             tuple(s.checklist.values()),
             tuple(s.assigned.items()),
+            tuple(s.on_call.items()),  # who holds a scheduled role: the IC and the people waited on
             tuple(st.approved for st in s.statements),
             tuple(r.approved for r in s.channel_requests),
         )
