@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.statements import STATEMENTS, StatementActivities
+from activities.statements import DRAFTER_SAMPLES, SAMPLE_FACTS, STATEMENTS, StatementActivities
 from workflows.comms_model import RenderStatement
-from workflows.model import IncidentFacts
 from workflows.policy import Comms
-from workflows.vocabulary import Audience, Phase, Severity
+from workflows.vocabulary import Audience, Phase
 
-SAMPLE = IncidentFacts(
-    incident_id="INC-7F3KQ2MA",
-    title="Checkout errors",
-    service="checkout",
-    severity=Severity.SEV1,
-    phase=Phase.INVESTIGATION,
-    opened_at=datetime(2025, 3, 4, 14, 5, tzinfo=UTC),
-)
+# `policy check`'s sample incident without the facts an incident may lack (summary, impact, UI link): the
+# shipped templates render without them, and `impact` comes from the drafter (the missing-placeholder test).
+SAMPLE = SAMPLE_FACTS.model_copy(update={"summary": "", "impact": "", "ui_url": ""})
 # What a Technical SLT gives at draft time; a template wanting anything else fails this test.
-DRAFTER_VALUES = {
-    "impact": "card payments fail for about 30% of customers",
-    "next_update": "by 15:00 UTC",
-    "cause": "an expired certificate on the payment gateway",
-    "remediation": "we renewed the certificate and restarted the gateway",
-    "prevention": "certificate expiry is now monitored 30 days ahead",
-}
+DRAFTER_VALUES = DRAFTER_SAMPLES
 
 
 def request(phase: Phase, audience: Audience, **values: str) -> RenderStatement:
