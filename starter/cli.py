@@ -11,6 +11,7 @@ workflow and activity code and Rich load when a command that needs them runs, so
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated, Any
 
 import typer
@@ -337,9 +338,7 @@ def main() -> None:
         common.say_refusal(f"invalid value: {describe_validation_error(err)}")
         raise SystemExit(1) from None
     finally:
-        from settings import free_temporal
-
-        free_temporal()
+        gc.collect()  # settings.free_temporal, without importing the SDK here: `--help` loads none of it
 
 
 if __name__ == "__main__":

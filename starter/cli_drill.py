@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from starter import cli_common as common
+from starter.cli_common import Json
 
 if TYPE_CHECKING:
     from workflows.policy import Policy
 
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 policy_app = typer.Typer(
     help="Check a policy file before incidents depend on it.", no_args_is_help=True, rich_markup_mode=None

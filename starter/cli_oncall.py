@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from starter import cli_common as common
+from starter.cli_common import As, Json
 
 if TYPE_CHECKING:
     from workflows.policy import Policy
 
-As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
-Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 ScheduleName = Annotated[str, typer.Argument(help="schedule name in the policy", metavar="SCHEDULE")]
 
 override_app = typer.Typer(help="Overrides of on-call schedules.", no_args_is_help=True, rich_markup_mode=None)
