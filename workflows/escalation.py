@@ -42,6 +42,9 @@ class EscalationWorkflow:
             for number, tier in enumerate(policy.escalation.tiers, start=1):
                 if self._stop_reason:
                     break
+                self._result.tiers_reached += 1
+                if input.first_tier_waited and ladder == 0 and number == 1:
+                    continue  # the incident paged tier 1 and waited it out before it started this ladder
                 text, key = tier_page(input, ladder, number)
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
@@ -52,7 +55,6 @@ class EscalationWorkflow:
                         asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
                         for channel in tier.channels
                     ]
-                self._result.tiers_reached += 1
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
         await asyncio.gather(*self._deliveries)
         self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"

@@ -326,6 +326,9 @@ class IncidentState(BaseModel):
     escalation_round: int = 0  # the round of paging the incident calls for (a reopen or a raise adds one)
     escalation_started: int = 0  # the round whose ladder was started
     escalation_active: bool = False
+    # When the round's ladder must go on past tier 1: tier 1 is paged and waited on by the incident itself,
+    # and the ladder's child workflow is started only then (None: started, or no round waiting).
+    ladder_due: datetime | None = None
     escalation_exhausted_at: datetime | None = None  # the ladder ran out with nobody acknowledging
     estimate_due: datetime | None = None
     estimate_by: str = ""  # who gave the estimate: the check-back goes to them

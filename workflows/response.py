@@ -37,6 +37,10 @@ with workflow.unsafe.imports_passed_through():
 # workflow.patched: the page is the first command of the confirming task (incidents confirmed before it
 # paged from the ladder's duty, after the other deliveries of that task).
 PAGE_FIRST = "page-first-command-at-confirmation"
+# workflow.patched: the incident waits out tier 1 itself and starts the ladder's child only when tier 2 is
+# due (incidents started before it started the child with the round). Most incidents are acknowledged within
+# tier 1: they then start no ladder workflow at all, which an alert storm's server and worker feel.
+LADDER_WHEN_TIER_2_DUE = "ladder-child-when-tier-2-is-due"
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
 BRIDGE_PATIENCE = timedelta(seconds=20)
@@ -59,13 +63,22 @@ class Response:
         resolution stops it at once, whatever else is still being delivered."""
         s = self.s
         while True:
-            await workflow.wait_condition(lambda: self._ladder_to_stop() or self._round_to_start())
+            try:
+                await workflow.wait_condition(
+                    lambda: self._ladder_to_stop() or self._round_to_start(),
+                    timeout=None if s.ladder_due is None else max(s.ladder_due - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                pass  # tier 1's wait is over: the ladder goes on (below)
             if self._ladder_to_stop():
                 await self._stop_ladder(
                     "acknowledged by " + s.acknowledged_by if s.acknowledged_by else f"the incident is {s.status.value}"
                 )
             if self._round_to_start():
                 await self._start_ladder()
+            elif s.ladder_due is not None and workflow.now() >= s.ladder_due:
+                s.ladder_due = None
+                await self._start_ladder_child(self._ladder(first_tier_waited=True))
 
     def _ladder_to_stop(self) -> bool:
         s = self.s
@@ -90,26 +103,39 @@ class Response:
         s.escalation_active = True
         ladder = self._ladder()
         self._page_first_tier(ladder)
+        if workflow.patched(LADDER_WHEN_TIER_2_DUE):
+            s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
+            self._note_round_started()
+            return
+        await self._start_ladder_child(ladder)
+
+    async def _start_ladder_child(self, ladder: EscalationInput) -> None:
         try:
             await workflow.start_child_workflow(
                 EscalationWorkflow.run,
                 ladder,
-                id=self.ladder_id(s.escalation_round),
+                id=self.ladder_id(ladder.round),
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 execution_timeout=timedelta(days=7),
                 priority=INCIDENT,
             )
         except WorkflowAlreadyStartedError:
-            self.out.note("escalation", f"Escalation round {s.escalation_round} was already running")
+            self.out.note("escalation", f"Escalation round {ladder.round} was already running")
             return
+        if not ladder.first_tier_waited:
+            self._note_round_started()
+
+    def _note_round_started(self) -> None:
+        s = self.s
         self.out.note(
             "escalation",
             f"Escalation round {s.escalation_round} started "
             f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
         )
 
-    def _ladder(self) -> EscalationInput:
-        """The ladder of the current round; its first tier is paged by the incident itself."""
+    def _ladder(self, first_tier_waited: bool = False) -> EscalationInput:
+        """The ladder of the current round; its first tier is paged (and, with `first_tier_waited`, waited
+        out) by the incident itself."""
         s = self.s
         return EscalationInput(
             incident_id=s.incident_id,
@@ -121,6 +147,7 @@ class Response:
             ui_url=self.ui_url,
             occurrence=s.occurrence,
             first_tier_paged=True,
+            first_tier_waited=first_tier_waited,
         )
 
     def page_first_tier_now(self) -> None:
@@ -159,6 +186,10 @@ class Response:
     async def _stop_ladder(self, reason: str) -> None:
         s = self.s
         s.escalation_active = False
+        if s.ladder_due is not None:  # still in tier 1, which the incident waits out itself: no ladder to stop
+            s.ladder_due = None
+            self.out.note("escalation", f"Escalation stopped: {reason}")
+            return
         try:
             await workflow.get_external_workflow_handle(self.ladder_id(s.escalation_started)).signal(
                 EscalationWorkflow.stop, StopEscalation(reason=reason)

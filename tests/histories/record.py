@@ -1,9 +1,10 @@
-"""Record workflow histories for the replay test: `python -m tests.histories.record`.
+"""Record workflow histories for the replay test: `python -m tests.histories.record SCENARIO ...`.
 
-Run it when a workflow change is meant to apply to new incidents only (guarded by `workflow.patched`),
-to add the new shape beside the old ones. Never re-record to make a failing replay pass: a failing
-replay means running incidents would break on deploy. (The histories were re-recorded once, on
-2026-11-28, for the duties redesign, while nothing was deployed; from then on, `workflow.patched`.)
+Run it when a workflow change is meant to apply to new incidents only (guarded by `workflow.patched`):
+add a scenario that shows the new shape and record just that one, beside the old ones. Never re-record
+to make a failing replay pass: a failing replay means running incidents would break on deploy. (The
+histories were re-recorded once, on 2026-11-28, for the duties redesign, while nothing was deployed;
+from then on, `workflow.patched`.) Without arguments it lists the scenarios.
 """
 
 from __future__ import annotations
@@ -98,6 +99,21 @@ async def raised_then_recurring_after_resolution(env: WorkflowEnvironment, setti
     await save(env.client, handle.id, "incident_raised_then_recurring")
 
 
+async def ladder_when_tier2_due(env: WorkflowEnvironment, settings: Settings) -> None:
+    """Since `page-first-command-at-confirmation` and `ladder-child-when-tier-2-is-due`: the page is the
+    confirming task's first command, and the ladder's child starts only when tier 2 is due."""
+    handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=6))  # tier 2 paged by the ladder, started at 5 min
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update(
+        "resolve", Resolve(actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary")
+    )
+    await env.sleep(timedelta(minutes=5))
+    await save(env.client, handle.id, "incident_ladder_when_tier2_due")
+    final = await handle.query("state", result_type=IncidentState)
+    await save(env.client, f"{final.occurrence}-escalation-1", "escalation_from_tier2_then_ack")
+
+
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
@@ -105,14 +121,26 @@ async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     await save(env.client, handle.id, "incident_disturbance")
 
 
-async def main() -> None:
-    bin_dir = Path(sys.executable).parent
+SCENARIOS = {
+    scenario.__name__: scenario
     for scenario in (
         sev1_business_incident_to_closed,
         out_of_hours_acknowledged_and_resolved,
         raised_then_recurring_after_resolution,
         disturbance,
-    ):
+        ladder_when_tier2_due,
+    )
+}
+
+
+async def main(names: list[str]) -> None:
+    unknown = [name for name in names if name not in SCENARIOS]
+    if not names or unknown:
+        print(f"unknown: {', '.join(unknown)}" if unknown else "record which? (the others stay as recorded)")
+        print("scenarios: " + ", ".join(SCENARIOS))
+        raise SystemExit(2)
+    bin_dir = Path(sys.executable).parent
+    for scenario in (SCENARIOS[name] for name in names):
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter
         )
@@ -130,4 +158,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -25,6 +25,8 @@ def test_histories_are_recorded():
         "comms_superseded_by_phases",
         "incident_out_of_hours_resolved",
         "incident_raised_then_recurring",
+        "incident_ladder_when_tier2_due",
+        "escalation_from_tier2_then_ack",
     } <= names
 
 
