@@ -1,7 +1,7 @@
 """How soon an incident pages during a storm: distinct SEV1 alerts at a steady rate, one worker.
 
     .venv/bin/python -m bench.storm [--rate 20] [--duration 60] [--grace 120] [--max-in-flight 256]
-                                    [--address 127.0.0.1:7233]
+                                    [--workflow-tasks N] [--activities N] [--address 127.0.0.1:7233]
 
 Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and ONE
 HTTP service in a process of its own, as production runs it: that process is also the one worker
@@ -56,6 +56,7 @@ from bench._stack import (
     temporal,
     wait_until_healthy,
 )
+from settings import Settings
 from workflows.vocabulary import incident_id_for
 
 SOURCE = "generic"
@@ -251,10 +252,23 @@ async def run(args: argparse.Namespace) -> int:
     run_id = f"storm-{uuid.uuid4().hex[:8]}"
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
-    env = service_env(client, task_queue=f"bench-{run_id}", data=data, http_port=port)
+    slots = {"WORKER_WORKFLOW_TASKS": args.workflow_tasks, "WORKER_ACTIVITIES": args.activities}
+    env = service_env(
+        client,
+        task_queue=f"bench-{run_id}",
+        data=data,
+        http_port=port,
+        **{name: str(value) for name, value in slots.items() if value},
+    )
     pages = Pages(data / "outbox.jsonl")
     try:
         print(f"workflows from {imported_from(env, 'workflows.incident', cwd=data)}", flush=True)
+        defaults = Settings.model_fields
+        print(
+            "worker slots: "
+            + ", ".join(f"{name}={value or defaults[name.lower()].default}" for name, value in slots.items()),
+            flush=True,
+        )
         with processes(env, "starter.webhook", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
@@ -323,10 +337,14 @@ def main() -> None:
         "--grace", type=float, default=120.0, help="seconds after the storm an incident may still page and count"
     )
     parser.add_argument("--max-in-flight", type=int, default=256, help="unanswered alerts at most")
+    parser.add_argument("--workflow-tasks", type=int, help="WORKER_WORKFLOW_TASKS for the worker (default: its own)")
+    parser.add_argument("--activities", type=int, help="WORKER_ACTIVITIES for the worker (default: its own)")
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.grace < 0 or args.max_in_flight < 1:
         parser.error("--rate, --duration and --max-in-flight must be positive, --grace not negative")
+    if (args.workflow_tasks or 1) < 1 or (args.activities or 1) < 1:
+        parser.error("--workflow-tasks and --activities must be positive")
     run_to_exit(run(args))
 
 
