@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     # How many workflows one worker keeps in memory (beyond it, a workflow's history is replayed on its
     # next task), and how many workflow and activity tasks it works on at once (README, Configuration).
     worker_cached_workflows: int = Field(default=1_000, gt=0)
-    worker_workflow_tasks: int = Field(default=20, gt=0)
-    worker_activities: int = Field(default=100, gt=0)
+    worker_workflow_tasks: int = Field(default=200, gt=0)
+    worker_activities: int = Field(default=500, gt=0)
     # Workflows in the SDK's sandbox, which re-imports their modules for every workflow and proxies each
     # call into a restricted module: under an alert storm it was most of the worker's CPU. The tests run
     # every workflow in it, which catches a nondeterministic call; production runs them without it.
