@@ -66,7 +66,10 @@ def _schedule(policy: Policy, name: str) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+    """In the team's time zone with UTC beside it, as the incidents' messages say times (clock.local)."""
+    from workflows.clock import local
+
+    return local(common.policy(), moment, with_date=True)
 
 
 # --- who is on call ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -71,6 +72,8 @@ async def test_override_add_list_oncall_and_remove(incidentctl: Run, schedule: s
     assert before["on call"] in ("bob", "alice") and len(before["next handoffs"]) == 3
     added = await incidentctl("override", "add", schedule, "--who", "oleh", "--until", "+2h", "--reason", "swap")
     assert added.exit_code == 0 and added.stdout.startswith(f"{schedule} O1: oleh on call from "), added.output
+    # in the team's time zone (the policy's Europe/Kyiv), UTC beside it, as the incidents say times
+    assert re.search(r"from \d{4}-\d\d-\d\d \d\d:\d\d EES?T \(\d\d:\d\d UTC\) until", added.stdout), added.stdout
     now = json.loads((await incidentctl("oncall", "--schedule", schedule, "--json")).stdout)[0]
     assert now["on call"] == "oleh" and now["next handoffs"][0]["to"] == before["on call"]
     later = json.loads((await incidentctl("oncall", "--schedule", schedule, "--at", "+3h", "--json")).stdout)[0]
