@@ -28,6 +28,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.reach import CHAT, LOCAL, attempt
     from workflows.vocabulary import Channel, Phase, Role, Status
 
+# workflow.patched: the resolution is offered to the client contacts only where the policy's
+# cadence.notify_client_contacts says so (incidents resolved before offered it to them whatever it said).
+CLIENTS_AS_POLICY_SAYS = "resolution-to-clients-as-policy-says"
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 
 
@@ -60,7 +63,9 @@ class Aftermath:
         if not workflow.patched(EXTERNAL_GATE):
             self.out.email_client_contacts(f"Resolved: {s.title}", text, key)
         else:  # seed 000: the Communications Lead communicates the resolution to all relevant parties
-            outside = [CLIENT_CONTACTS, *self.policy.comms.external_parties]
+            outside = list(self.policy.comms.external_parties)
+            if self.policy.cadence.notify_client_contacts or not workflow.patched(CLIENTS_AS_POLICY_SAYS):
+                outside.insert(0, CLIENT_CONTACTS)
             self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
         self.out.resolve_pages(s.resolved_by)
         self.out.note("resolution", f"Resolution message sent to {', '.join(parties)} and the incident channel")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -36,12 +36,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.vocabulary import Channel
 
+T = TypeVar("T")
+
 
 class Deliveries:
     def __init__(self, s: IncidentState, policy: Policy) -> None:
         self.s, self.policy = s, policy
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._posting = False
+        self._calls = 0  # the duties' own calls still awaited (tracked)
+        # Whether `drained` waits for those calls too (workflow.patched DRAIN_DUTY_CALLS, set by the incident):
+        # runs begun before it did not, and replay so.
+        self.waits_for_duty_calls = False
 
     def note(self, kind: str, text: str, actor: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
@@ -61,10 +67,25 @@ class Deliveries:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
+    async def tracked(self, call: Awaitable[T]) -> T:
+        """A duty's own call (an activity it waits for, a child it starts, a signal it sends): `drained` waits
+        for it too, so that continuing as new never loses its outcome."""
+        self._calls += 1
+        try:
+            return await call
+        finally:
+            self._calls -= 1
+
     async def drained(self) -> None:
-        """Every delivery handed over has landed (or failed), and the channel's queue is posted."""
+        """Every delivery handed over and every duty's call has landed (or failed), and the channel's queue
+        is posted."""
         await workflow.wait_condition(
-            lambda: not self._in_flight and not self._posting and not (self.s.channel and self.s.channel_posts)
+            lambda: (
+                not self._in_flight
+                and not self._posting
+                and not (self.waits_for_duty_calls and self._calls)
+                and not (self.s.channel and self.s.channel_posts)
+            )
         )
 
     def reach(

@@ -14,8 +14,11 @@ from workflows.vocabulary import Phase, Role, Scope, Severity, Status
 
 
 def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:
-    """A role is held by whoever the incident assigned it to, and by the policy's holders."""
-    return s.assigned.get(role) == person or policy.holds(person, role)
+    """A role is held by whoever the incident assigned it to, and by the policy's holders: through a schedule,
+    by whoever is on call in it (IncidentState.on_call_holders_decide)."""
+    if s.assigned.get(role) == person or policy.holds(person, role):
+        return True
+    return s.on_call_holders_decide and person in policy.holders(role, s.on_call)
 
 
 def incident_commander(s: IncidentState, policy: Policy) -> str:

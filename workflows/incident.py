@@ -55,6 +55,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.watches import SLACK, Watches
 
 
+# workflow.patched: whoever is on call in a schedule that holds a role may decide as that role (derive.holds).
+ON_CALL_HOLDERS_DECIDE = "on-call-holders-decide"
+# workflow.patched: continuing as new, and closing, wait for the duties' own calls too (Deliveries.tracked), so
+# that a channel, a bridge or a ladder being started is never lost with the run.
+DRAIN_DUTY_CALLS = "drain-waits-for-duty-calls"
+
+
 @workflow.defn
 class IncidentWorkflow:
     @workflow.init
@@ -63,7 +70,10 @@ class IncidentWorkflow:
         self.s = input.state or IncidentState(
             incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now()
         )
+        if input.state is None and workflow.patched(ON_CALL_HOLDERS_DECIDE):
+            self.s.on_call_holders_decide = True
         self.out = Deliveries(self.s, self.policy)
+        self.out.waits_for_duty_calls = workflow.patched(DRAIN_DUTY_CALLS)
         self.approvals = Approvals(self.s, self.policy, self.out)
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)

@@ -361,6 +361,10 @@ class IncidentState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
     on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
+    # A role held through a schedule ("schedule:<name>" among its holders) lets whoever is on call in it
+    # decide, as it makes them the one asked. Set for incidents opened since workflow.patched
+    # ("on-call-holders-decide"); older ones keep the rule they began with (their signals replay as handled).
+    on_call_holders_decide: bool = False
     silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
 
     @property

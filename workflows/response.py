@@ -9,7 +9,9 @@ without waiting for them, so an outage of one peer delays nothing else.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -52,6 +54,7 @@ class Response:
     def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
         self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
         self._paged_round = 0  # the round whose first tier page_first_tier_now has paged
+        self._ladder_timer: asyncio.Future[None] | None = None  # wakes the incident when tier 1's wait is over
 
     def _open(self) -> bool:
         return self.s.status is Status.OPEN and self.s.confirmed
@@ -62,23 +65,31 @@ class Response:
         """A ladder per round of paging (confirmation, each reopen or raise); an acknowledgement or the
         resolution stops it at once, whatever else is still being delivered."""
         s = self.s
+        self._wake_when_ladder_due()  # a round carried over by continue-as-new
         while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: self._ladder_to_stop() or self._round_to_start(),
-                    timeout=None if s.ladder_due is None else max(s.ladder_due - workflow.now(), timedelta(0)),
-                )
-            except TimeoutError:
-                pass  # tier 1's wait is over: the ladder goes on (below)
+            await workflow.wait_condition(
+                lambda: self._ladder_to_stop() or self._round_to_start() or self._ladder_due_now()
+            )
             if self._ladder_to_stop():
                 await self._stop_ladder(
                     "acknowledged by " + s.acknowledged_by if s.acknowledged_by else f"the incident is {s.status.value}"
                 )
             if self._round_to_start():
                 await self._start_ladder()
-            elif s.ladder_due is not None and workflow.now() >= s.ladder_due:
+            elif self._ladder_due_now():
                 s.ladder_due = None
                 await self._start_ladder_child(self._ladder(first_tier_waited=True))
+
+    def _ladder_due_now(self) -> bool:
+        return self.s.ladder_due is not None and workflow.now() >= self.s.ladder_due
+
+    def _wake_when_ladder_due(self) -> None:
+        """A timer that wakes the incident when tier 1's wait is over. It is never cancelled: an acknowledgement
+        then changes nothing but the state (its task asks for no command of this duty), and a timer that fires
+        for a round already stopped only finds nothing due."""
+        due = self.s.ladder_due
+        if due is not None:
+            self._ladder_timer = asyncio.ensure_future(workflow.sleep(max(due - workflow.now(), timedelta(0))))
 
     def _ladder_to_stop(self) -> bool:
         s = self.s
@@ -97,7 +108,7 @@ class Response:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
         if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
-            s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
+            s.on_call, problem = await self.out.tracked(who_is_on_call(self.policy, self.policy.schedules_in_use()))
             if problem:
                 self.out.note("on_call", problem)
         s.escalation_active = True
@@ -105,19 +116,22 @@ class Response:
         self._page_first_tier(ladder)
         if workflow.patched(LADDER_WHEN_TIER_2_DUE):
             s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
+            self._wake_when_ladder_due()
             self._note_round_started()
             return
         await self._start_ladder_child(ladder)
 
     async def _start_ladder_child(self, ladder: EscalationInput) -> None:
         try:
-            await workflow.start_child_workflow(
-                EscalationWorkflow.run,
-                ladder,
-                id=self.ladder_id(ladder.round),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                execution_timeout=timedelta(days=7),
-                priority=INCIDENT,
+            await self.out.tracked(
+                workflow.start_child_workflow(
+                    EscalationWorkflow.run,
+                    ladder,
+                    id=self.ladder_id(ladder.round),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    execution_timeout=timedelta(days=7),
+                    priority=INCIDENT,
+                )
             )
         except WorkflowAlreadyStartedError:
             self.out.note("escalation", f"Escalation round {ladder.round} was already running")
@@ -191,8 +205,10 @@ class Response:
             self.out.note("escalation", f"Escalation stopped: {reason}")
             return
         try:
-            await workflow.get_external_workflow_handle(self.ladder_id(s.escalation_started)).signal(
-                EscalationWorkflow.stop, StopEscalation(reason=reason)
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(self.ladder_id(s.escalation_started)).signal(
+                    EscalationWorkflow.stop, StopEscalation(reason=reason)
+                )
             )
         except Exception:
             workflow.logger.info("escalation round %s already finished", s.escalation_started)
@@ -227,9 +243,9 @@ class Response:
 
     async def open_bridge_and_channel(self) -> None:
         """Seed 000: a call, then one Slack channel; the channel does not wait long for a slow bridge."""
-        bridge = None
+        bridge: asyncio.Task[tuple[Any, str | None]] | None = None
         if not self.s.conference_url and not any(e.kind == "conference" for e in self.s.timeline):
-            bridge = workflow.start_activity_method(
+            creating = workflow.start_activity_method(
                 ConferenceActivities.conference_create,
                 ConferenceRequest(
                     incident_id=self.s.incident_id,
@@ -238,9 +254,10 @@ class Response:
                 ),
                 **CHAT,
             )
+            bridge = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
             try:
                 await workflow.wait_condition(bridge.done, timeout=BRIDGE_PATIENCE)
-                await self._record_bridge(bridge)
+                self._record_bridge(*bridge.result())
                 bridge = None
             except TimeoutError:
                 pass
@@ -248,12 +265,11 @@ class Response:
             if not await self._open_channel():
                 await workflow.sleep(CHANNEL_RETRY)
         if bridge is not None:
-            await self._record_bridge(bridge)
+            self._record_bridge(*await bridge)
             if self.s.conference_url:
                 self.out.post(f"Conference bridge: {self.s.conference_url}", "channel:bridge")
 
-    async def _record_bridge(self, bridge: workflow.ActivityHandle) -> None:
-        result, failure = await attempt("conference", bridge)
+    def _record_bridge(self, result: Any, failure: str | None) -> None:
         self.s.conference_url = result.join_url if result else ""
         self.out.note(
             "conference",
@@ -275,21 +291,23 @@ class Response:
         service = self.policy.services.get(s.service)
         if service and service.runbook_url:
             bookmarks["Runbook"] = service.runbook_url
-        result, failure = await attempt(
-            "Slack channel",
-            workflow.execute_activity_method(
-                SlackActivities.slack_ensure_channel,
-                SlackChannelRequest(
-                    incident_id=s.incident_id,
-                    title=s.title,
-                    invite_user_ids=slack_ids(self.policy, tagged),
-                    channel_prefix=self.policy.response.slack_channel_prefix,
-                    topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
-                    purpose=f"All communication about {s.incident_id} happens here.",
-                    bookmarks=bookmarks,
+        result, failure = await self.out.tracked(
+            attempt(
+                "Slack channel",
+                workflow.execute_activity_method(
+                    SlackActivities.slack_ensure_channel,
+                    SlackChannelRequest(
+                        incident_id=s.incident_id,
+                        title=s.title,
+                        invite_user_ids=slack_ids(self.policy, tagged),
+                        channel_prefix=self.policy.response.slack_channel_prefix,
+                        topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+                        purpose=f"All communication about {s.incident_id} happens here.",
+                        bookmarks=bookmarks,
+                    ),
+                    **CHAT,
                 ),
-                **CHAT,
-            ),
+            )
         )
         if result is None:
             self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")

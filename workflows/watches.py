@@ -260,17 +260,19 @@ class Watches:
         s = self.s
         workflow_id = comms_workflow_id(s.occurrence)
         try:
-            await workflow.start_child_workflow(
-                CommsWorkflow.run,
-                CommsInput(
-                    facts=s.facts(self.ui_url),
-                    policy=self.policy,
-                    triggered_by=s.business_incident_by,
-                    reason=s.business_incident_reason,
-                ),
-                id=workflow_id,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                priority=STAKEHOLDERS,
+            await self.out.tracked(
+                workflow.start_child_workflow(
+                    CommsWorkflow.run,
+                    CommsInput(
+                        facts=s.facts(self.ui_url),
+                        policy=self.policy,
+                        triggered_by=s.business_incident_by,
+                        reason=s.business_incident_reason,
+                    ),
+                    id=workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    priority=STAKEHOLDERS,
+                )
             )
         except WorkflowAlreadyStartedError:
             self.out.note("business_incident", f"Message loop {workflow_id} is already running")
@@ -282,8 +284,10 @@ class Watches:
             return
         facts = self.s.facts(self.ui_url).model_copy(update={"phase": phase})
         try:
-            await workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
-                CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
+                    CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
+                )
             )
         except Exception:
             workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -177,3 +178,24 @@ async def test_the_outage_returns_while_resolved_the_incident_reopens_and_pages(
     s = await state(handle)
     assert s.status is Status.OPEN and s.reopens == 1
     assert any(":escalation:r2:" in e["key"] for e in outbox(settings, "opsgenie", "page"))
+
+
+@pytest.mark.parametrize("notify_client_contacts", [True, False])
+async def test_the_resolution_is_offered_to_client_contacts_only_where_the_policy_says(
+    ts_env, settings, worker, notify_client_contacts
+):
+    """Seed 002's client hears about its incident, unless the policy's cadence.notify_client_contacts says not:
+    behind seed 000's gate the resolution is then held for nobody outside (no external parties here)."""
+    policy = make_policy()
+    cadence = policy.cadence.model_copy(update={"notify_client_contacts": notify_client_contacts})
+    policy = policy.model_copy(
+        update={"cadence": cadence, "comms": policy.comms.model_copy(update={"external_parties": {}})}
+    )
+    handle = await open_incident(ts_env, settings, policy, alert(severity=Severity.SEV2))
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    await handle.execute_update("resolve", RESOLUTION)
+    await ts_env.sleep(timedelta(minutes=1))
+    s = await state(handle)
+    assert any(e["payload"]["text"].startswith("RESOLVED") for e in outbox(settings, "slack", "post"))
+    held = [st.parties for st in s.statements if st.about == "resolution"]
+    assert held == ([["client_contacts"]] if notify_client_contacts else [])

@@ -25,6 +25,7 @@ from workflows.model import (
     Resolve,
     SetPhase,
     StatusUpdate,
+    TriggerBusinessIncident,
 )
 from workflows.policy import DEFAULT_PERMISSIONS, Policy, Triage
 from workflows.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
@@ -175,3 +176,20 @@ def test_an_exhausted_ladder_is_what_the_incident_waits_on():
 def test_a_scope_the_policy_does_not_know_is_refused_at_load():
     with pytest.raises(ValidationError, match="default_scope"):
         Triage.model_validate({"default_scope": "Global"})
+
+
+def test_whoever_is_on_call_in_a_schedule_holding_a_role_decides_as_that_role():
+    """The Incident Commander is whoever the `primary` schedule has on call: he is the one asked (the IC of
+    the status line and the messages), so his decisions as IC count; the person off call decides nothing."""
+    raw = make_policy().model_dump(mode="json")
+    raw["schedules"] = {"primary": {"layers": [{"members": ["bob", "oleh"], "rotation": "weekly"}]}}
+    raw["roles"].update(incident_commander=["schedule:primary"], business_lead=["carol"])
+    policy = Policy.model_validate(raw)
+    s = confirmed(policy)
+    s.on_call, s.on_call_holders_decide = {"primary": "oleh"}, True
+    assert "holds none of those roles" in refusal(s, policy, TriggerBusinessIncident(actor="bob"))
+    s.on_call_holders_decide = False  # an incident opened before the rule
+    assert "holds none of those roles" in refusal(s, policy, TriggerBusinessIncident(actor="oleh"))
+    s.on_call_holders_decide = True
+    assert decide(s, policy, TriggerBusinessIncident(actor="oleh", reason="checkout down"))
+    assert s.business_incident
