@@ -8,6 +8,7 @@ delivery goes to the run's own outbox, never to a real account.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ipaddress
@@ -32,6 +33,40 @@ from workflows import search_attributes
 BIN = Path(sys.executable).parent
 STOP_SECONDS = 15
 Children = dict[str, subprocess.Popen[bytes]]  # module -> its process
+
+
+# The worker's cache and concurrency a bench may set (flag -> setting); the shell's WORKER_* never reach it.
+WORKER_SETTINGS = {
+    "cached_workflows": "worker_cached_workflows",
+    "workflow_tasks": "worker_workflow_tasks",
+    "activities": "worker_activities",
+}
+
+
+def add_worker_flags(parser: argparse.ArgumentParser) -> None:
+    """--cached-workflows, --workflow-tasks, --activities: the worker's settings for this run."""
+    for flag, setting in WORKER_SETTINGS.items():
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=int, help=f"{setting.upper()} for the worker")
+
+
+def chosen_worker_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, str]:
+    """The worker settings the flags set, as environment variables (refused unless positive)."""
+    if any(getattr(args, flag) is not None and getattr(args, flag) < 1 for flag in WORKER_SETTINGS):
+        parser.error("--cached-workflows, --workflow-tasks and --activities must be positive")
+    return {
+        setting.upper(): str(getattr(args, flag))
+        for flag, setting in WORKER_SETTINGS.items()
+        if getattr(args, flag) is not None
+    }
+
+
+def worker_settings_in_effect(chosen: dict[str, str]) -> str:
+    """ "WORKER_CACHED_WORKFLOWS=1000 (default), WORKER_WORKFLOW_TASKS=20, ..." for the bench's output."""
+    return ", ".join(
+        f"{name.upper()}={chosen.get(name.upper(), Settings.model_fields[name].default)}"
+        f"{'' if name.upper() in chosen else ' (default)'}"
+        for name in WORKER_SETTINGS.values()
+    )
 
 
 def free_loopback_port() -> int:

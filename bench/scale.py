@@ -71,7 +71,18 @@ import httpx
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
-from bench._stack import exited, free_loopback_port, imported_from, processes, run_to_exit, service_env, temporal
+from bench._stack import (
+    add_worker_flags,
+    chosen_worker_settings,
+    exited,
+    free_loopback_port,
+    imported_from,
+    processes,
+    run_to_exit,
+    service_env,
+    temporal,
+    worker_settings_in_effect,
+)
 from bench.storm import Pages, percentile
 from policy_file import load_policy
 from settings import ROOT, Settings
@@ -121,11 +132,6 @@ POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 30.0
 RSS_GOAL_MB = 1024
 P99_GOAL_SECONDS = 5.0
-WORKER_SETTINGS = {  # flag -> setting the worker reads
-    "cached_workflows": "worker_cached_workflows",
-    "workflow_tasks": "worker_workflow_tasks",
-    "activities": "worker_activities",
-}
 METRICS = (
     "sticky_cache_hit",
     "sticky_cache_miss",
@@ -482,11 +488,7 @@ async def run(args: argparse.Namespace) -> int:
     run_id = f"scale-{uuid.uuid4().hex[:8]}"
     task_queue = f"bench-{run_id}"
     metrics_port = free_loopback_port()
-    chosen = {
-        setting.upper(): str(getattr(args, flag))
-        for flag, setting in WORKER_SETTINGS.items()
-        if getattr(args, flag) is not None
-    }
+    chosen = args.worker_settings
     background: list[asyncio.Task[None]] = []
     try:
         policy_path, policy = bench_policy(data, args.deadline_minutes, args.example_clocks)
@@ -507,11 +509,7 @@ async def run(args: argparse.Namespace) -> int:
             temporal_namespace=client.namespace,
             incident_policy=policy_path,
         )
-        in_effect = ", ".join(
-            f"{name.upper()}={env.get(name.upper(), Settings.model_fields[name].default)}"
-            f"{'' if name.upper() in chosen else ' (default)'}"
-            for name in WORKER_SETTINGS.values()
-        )
+        in_effect = worker_settings_in_effect(chosen)
         print(describe(policy, args.deadline_minutes, args.example_clocks), flush=True)
         print(
             f"worker: one process, workflows from {imported_from(env, 'workflows.incident', cwd=data)} (a copy "
@@ -674,9 +672,7 @@ def main() -> None:
     parser.add_argument(
         "--grace", type=float, default=120.0, help="seconds after its deadline an incident may still page and count"
     )
-    parser.add_argument("--cached-workflows", type=int, help="WORKER_CACHED_WORKFLOWS for the worker")
-    parser.add_argument("--workflow-tasks", type=int, help="WORKER_WORKFLOW_TASKS for the worker")
-    parser.add_argument("--activities", type=int, help="WORKER_ACTIVITIES for the worker")
+    add_worker_flags(parser)
     parser.add_argument("--max-in-flight", type=int, default=64, help="unanswered signal-with-starts at most")
     parser.add_argument(
         "--example-clocks",
@@ -691,8 +687,7 @@ def main() -> None:
         parser.error(
             "--incidents, --rate, --deadline-minutes and --max-in-flight must be positive, --grace not negative"
         )
-    if any((getattr(args, flag) or 1) < 1 for flag in WORKER_SETTINGS):
-        parser.error("--cached-workflows, --workflow-tasks and --activities must be positive")
+    args.worker_settings = chosen_worker_settings(parser, args)
     run_to_exit(run(args))
 
 

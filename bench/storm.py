@@ -1,7 +1,8 @@
 """How soon an incident pages during a storm: distinct SEV1 alerts at a steady rate, one worker.
 
     .venv/bin/python -m bench.storm [--rate 20] [--duration 60] [--grace 120] [--max-in-flight 256]
-                                    [--workflow-tasks N] [--activities N] [--address 127.0.0.1:7233]
+                                    [--cached-workflows N] [--workflow-tasks N] [--activities N]
+                                    [--address 127.0.0.1:7233]
 
 Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and ONE
 HTTP service in a process of its own, as production runs it: that process is also the one worker
@@ -47,6 +48,8 @@ from typing import Any
 import httpx
 
 from bench._stack import (
+    add_worker_flags,
+    chosen_worker_settings,
     exited,
     free_loopback_port,
     imported_from,
@@ -55,8 +58,8 @@ from bench._stack import (
     service_env,
     temporal,
     wait_until_healthy,
+    worker_settings_in_effect,
 )
-from settings import Settings
 from workflows.vocabulary import incident_id_for
 
 SOURCE = "generic"
@@ -252,23 +255,11 @@ async def run(args: argparse.Namespace) -> int:
     run_id = f"storm-{uuid.uuid4().hex[:8]}"
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
-    slots = {"WORKER_WORKFLOW_TASKS": args.workflow_tasks, "WORKER_ACTIVITIES": args.activities}
-    env = service_env(
-        client,
-        task_queue=f"bench-{run_id}",
-        data=data,
-        http_port=port,
-        **{name: str(value) for name, value in slots.items() if value},
-    )
+    env = service_env(client, task_queue=f"bench-{run_id}", data=data, http_port=port, **args.worker_settings)
     pages = Pages(data / "outbox.jsonl")
     try:
         print(f"workflows from {imported_from(env, 'workflows.incident', cwd=data)}", flush=True)
-        defaults = Settings.model_fields
-        print(
-            "worker slots: "
-            + ", ".join(f"{name}={value or defaults[name.lower()].default}" for name, value in slots.items()),
-            flush=True,
-        )
+        print(f"worker: {worker_settings_in_effect(args.worker_settings)}", flush=True)
         with processes(env, "starter.webhook", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
@@ -337,14 +328,12 @@ def main() -> None:
         "--grace", type=float, default=120.0, help="seconds after the storm an incident may still page and count"
     )
     parser.add_argument("--max-in-flight", type=int, default=256, help="unanswered alerts at most")
-    parser.add_argument("--workflow-tasks", type=int, help="WORKER_WORKFLOW_TASKS for the worker (default: its own)")
-    parser.add_argument("--activities", type=int, help="WORKER_ACTIVITIES for the worker (default: its own)")
+    add_worker_flags(parser)
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
     args = parser.parse_args()
     if args.rate <= 0 or args.duration <= 0 or args.grace < 0 or args.max_in_flight < 1:
         parser.error("--rate, --duration and --max-in-flight must be positive, --grace not negative")
-    if (args.workflow_tasks or 1) < 1 or (args.activities or 1) < 1:
-        parser.error("--workflow-tasks and --activities must be positive")
+    args.worker_settings = chosen_worker_settings(parser, args)
     run_to_exit(run(args))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slack import SlackActivities
     from workflows import approval_rules
     from workflows.activity_io import SlackChannelRequest
     from workflows.clock import local
@@ -28,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         RequestChannel,
     )
     from workflows.policy import Policy
-    from workflows.reach import CHAT, attempt
+    from workflows.reach import ensure_channel
     from workflows.vocabulary import Channel, Role
 
 SLACK = [Channel.SLACK]
@@ -119,19 +118,14 @@ class Approvals:
         people = [request.requested_by, request.decided_by]
 
         async def create() -> None:
-            result, failure = await attempt(
-                "Slack channel",
-                workflow.execute_activity_method(
-                    SlackActivities.slack_ensure_channel,
-                    SlackChannelRequest(
-                        incident_id=s.incident_id,
-                        title=request.name,
-                        invite_user_ids=slack_ids(self.policy, people),
-                        channel_prefix=self.policy.response.slack_channel_prefix,
-                        purpose=f"{request.reason} (approved by {request.decided_by} for {s.incident_id})",
-                    ),
-                    **CHAT,
-                ),
+            result, failure = await ensure_channel(
+                SlackChannelRequest(
+                    incident_id=s.incident_id,
+                    title=request.name,
+                    invite_user_ids=slack_ids(self.policy, people),
+                    channel_prefix=self.policy.response.slack_channel_prefix,
+                    purpose=f"{request.reason} (approved by {request.decided_by} for {s.incident_id})",
+                )
             )
             if result is not None:
                 request.channel = result.name

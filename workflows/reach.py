@@ -20,7 +20,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.paging import PagingActivities
     from activities.slack import SlackActivities
     from activities.telegram import TelegramActivities
-    from workflows.activity_io import EmailRequest, PageRequest, Reached, SlackDirectMessage, SlackPost, TelegramRequest
+    from workflows.activity_io import (
+        EmailRequest,
+        PageRequest,
+        Reached,
+        SlackChannelRequest,
+        SlackDirectMessage,
+        SlackPost,
+        TelegramRequest,
+    )
     from workflows.policy import Policy
     from workflows.priority import INCIDENT, PEOPLE
     from workflows.vocabulary import Channel, Severity
@@ -93,6 +101,14 @@ async def post(channel: str, text: str, key: str, mentions: list[str] | None = N
         ),
     )
     return failure
+
+
+async def ensure_channel(request: SlackChannelRequest) -> tuple[Any, str | None]:
+    """Create a Slack channel (or find the one an earlier attempt made): its result, or a failure line."""
+    return await attempt(
+        "Slack channel",
+        workflow.execute_activity_method(SlackActivities.slack_ensure_channel, request, **CHAT),
+    )
 
 
 async def reach(

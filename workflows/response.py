@@ -19,7 +19,6 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
-    from activities.slack import SlackActivities
     from workflows.activity_io import ConferenceRequest, Reached, SlackChannelRequest
     from workflows.deliveries import Deliveries
     from workflows.derive import (
@@ -33,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.oncall import who_is_on_call
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
-    from workflows.reach import CHAT, attempt
+    from workflows.reach import CHAT, attempt, ensure_channel
     from workflows.vocabulary import Channel, Role, Status
 
 # workflow.patched: the page is the first command of the confirming task (incidents confirmed before it
@@ -292,21 +291,16 @@ class Response:
         if service and service.runbook_url:
             bookmarks["Runbook"] = service.runbook_url
         result, failure = await self.out.tracked(
-            attempt(
-                "Slack channel",
-                workflow.execute_activity_method(
-                    SlackActivities.slack_ensure_channel,
-                    SlackChannelRequest(
-                        incident_id=s.incident_id,
-                        title=s.title,
-                        invite_user_ids=slack_ids(self.policy, tagged),
-                        channel_prefix=self.policy.response.slack_channel_prefix,
-                        topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
-                        purpose=f"All communication about {s.incident_id} happens here.",
-                        bookmarks=bookmarks,
-                    ),
-                    **CHAT,
-                ),
+            ensure_channel(
+                SlackChannelRequest(
+                    incident_id=s.incident_id,
+                    title=s.title,
+                    invite_user_ids=slack_ids(self.policy, tagged),
+                    channel_prefix=self.policy.response.slack_channel_prefix,
+                    topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+                    purpose=f"All communication about {s.incident_id} happens here.",
+                    bookmarks=bookmarks,
+                )
             )
         )
         if result is None:
