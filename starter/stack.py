@@ -27,6 +27,11 @@ from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
 NAMESPACE = "default"
+# The dev server's SQLite file in write-ahead-log mode, synced at checkpoints: a transaction survives the
+# server's crash, not the machine's power loss. With SQLite's defaults (a rollback journal, every commit
+# synced) an alert storm (bench.storm against this server) paged p50 44 s, p99 174 s after the alert and
+# left 3 of 1,200 incidents unpaged; with these p50 12 s, p99 60 s, none unpaged, the server using 38 % less CPU.
+SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 T = TypeVar("T")
 Futures = set[asyncio.Future[Any]]
 
@@ -143,6 +148,7 @@ class Stack:
         return [
             str(BIN / "temporal"), "server", "start-dev",
             "--db-filename", str(self.stack.data_dir / "temporal.db"),
+            *SQLITE_PRAGMAS,
             "--ip", self.stack.temporal_ip,
             "--port", str(self.stack.temporal_port),
             "--ui-port", str(self.stack.temporal_ui_port),

@@ -9,10 +9,12 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,8 @@ async def test_make_run_registers_attributes_stops_on_ctrl_c_and_keeps_incidents
     assert "stack: stopping" in first.output.read_text()
     assert left == []
     assert (data_dir / "temporal.db").exists()
+    with closing(sqlite3.connect(data_dir / "temporal.db")) as db:  # SQLITE_PRAGMAS: the server's file is a WAL one
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     second = Launcher(data_dir, tmp_path / "second.log")
     process = await second.start()
