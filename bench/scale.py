@@ -54,7 +54,6 @@ import argparse
 import asyncio
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -67,10 +66,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
+from bench._measure import Cpu, ResidentMemory, dev_server_pid, mb, worker_metrics
 from bench._stack import (
     add_worker_flags,
     chosen_worker_settings,
@@ -83,16 +82,15 @@ from bench._stack import (
     temporal,
     worker_settings_in_effect,
 )
+from bench.scale_policy import MOST_PROGRESS_MINUTES, SERVICE, bench_policy, describe
 from bench.storm import Pages, percentile
-from policy_file import load_policy
 from settings import ROOT, Settings
 from starter.alerts import parse_generic, send_alert
 from workflows.incident import IncidentWorkflow
 from workflows.model import IncidentState
 from workflows.policy import Policy
-from workflows.vocabulary import Severity, incident_id_for
+from workflows.vocabulary import incident_id_for
 
-EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 # What the worker runs, copied as the bench starts (see snapshot)
 SOURCE_PARTS = (
     "worker.py",
@@ -104,21 +102,7 @@ SOURCE_PARTS = (
     "starter",
     "templates",
 )
-AROUND_THE_CLOCK = """[business_hours]
-# bench.scale: business hours around the clock, so no confirmation is out of hours (no Telegram)
-timezone = "UTC"
-days = [0, 1, 2, 3, 4, 5, 6]
-start = "00:00"
-end = "23:59:59.999999"
-out_of_hours_notify = ["role:cto", "role:account_manager"]
-out_of_hours_channels = ["telegram"]
-
-"""
-# Minutes the clocks after the first page wait in the bench's policy (unless --example-clocks): past the run.
-LATER_MINUTES = 24 * 60
-MOST_PROGRESS_MINUTES = 60  # the longest progress window a policy may have (seed 002: 30-60 min)
 SOURCE = "generic"
-SERVICE = "checkout"  # a service of the example policy: owner and Account Manager (its RTO: see bench_policy)
 WARM_ALERTS = 3
 # Measured with this bench on the project's 2-core machine: a deadline that fires costs the worker and the dev
 # server about a quarter of a CPU second together, so 5 a second leaves room for whatever else runs there.
@@ -132,15 +116,6 @@ POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 30.0
 RSS_GOAL_MB = 1024
 P99_GOAL_SECONDS = 5.0
-METRICS = (
-    "sticky_cache_hit",
-    "sticky_cache_miss",
-    "sticky_cache_size",
-    "sticky_cache_total_forced_eviction",
-    "workflow_task_replay_latency_count",
-    "workflow_task_schedule_to_start_latency_count",
-    "workflow_task_schedule_to_start_latency_sum",
-)
 
 
 @dataclass
@@ -153,167 +128,6 @@ class Opened:
     accepted: bool = False
     error: str = ""
     due: float | None = None  # its assessment_due (wall time), from the state query
-
-
-class Worker:
-    """The worker process as /proc shows it: resident memory (sampled and peak) and CPU time."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.samples: list[tuple[float, int]] = []  # (wall time, VmRSS kB)
-
-    def status_kb(self, field: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text(encoding="ascii").splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-        raise SystemExit(f"bench: no {field} in /proc/{self.pid}/status")
-
-    def sample(self) -> int:
-        rss = self.status_kb("VmRSS")
-        self.samples.append((time.time(), rss))
-        return rss
-
-    async def sample_every(self, seconds: float) -> None:
-        while True:
-            with suppress(OSError):
-                self.sample()
-            await asyncio.sleep(seconds)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def dev_server_pid() -> int | None:
-    """The Temporal dev server this bench started: a child process of ours named temporal."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with suppress(OSError, IndexError):
-            stat = (entry / "stat").read_text(encoding="ascii")
-            comm, rest = stat.split("(", 1)[1].rsplit(")", 1)
-            if int(rest.split()[1]) == os.getpid() and comm.startswith("temporal"):
-                return int(entry.name)
-    return None
-
-
-class Cpu:
-    """CPU seconds of the worker, the dev server, this bench and the whole machine, for windows of the run:
-    on a shared machine, what the others took is part of the figures."""
-
-    def __init__(self, worker: int, server: int | None) -> None:
-        self.pids = {"worker": worker, "server": server, "bench": os.getpid()}
-        self.marks: dict[str, dict[str, float]] = {}
-
-    def mark(self, name: str) -> None:
-        taken: dict[str, float] = {}
-        for who, pid in self.pids.items():
-            if pid is not None:
-                with suppress(OSError):
-                    taken[who] = process_cpu_seconds(pid)
-        ticks = [int(n) for n in Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()[1:]]
-        hz = os.sysconf("SC_CLK_TCK")
-        taken["machine"] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hz  # busy: all but idle and iowait
-        taken["wall"] = time.time()
-        self.marks[name] = taken
-
-    def between(self, start: str, end: str) -> str:
-        a, b = self.marks.get(start), self.marks.get(end)
-        if a is None or b is None:
-            return "n/a"
-        wall = max(b["wall"] - a["wall"], 1e-9)
-        ours = {who: b[who] - a[who] for who in self.pids if who in a and who in b}
-        others = b["machine"] - a["machine"] - sum(ours.values())
-        cores = os.cpu_count() or 1
-        return (
-            f"{wall:.0f} s: "
-            + ", ".join(f"{who} {used:.0f} s ({100 * used / wall:.0f}%)" for who, used in ours.items())
-            + f", everything else {max(others, 0):.0f} s ({100 * max(others, 0) / wall:.0f}%)"
-            + f" [% of one core; the machine has {cores}]"
-        )
-
-
-def mb(kb: int) -> float:
-    return kb / 1024
-
-
-def substitute(text: str, pattern: str, replacement: str, what: str, count: int | None = 1) -> str:
-    text, found = re.subn(pattern, replacement, text)
-    if found == 0 or (count is not None and found != count):
-        raise SystemExit(f"bench: {EXAMPLE_POLICY} changed shape: {what} found {found} times")
-    return text
-
-
-def bench_policy(data: Path, minutes: int, example_clocks: bool) -> tuple[Path, Policy]:
-    """examples/policy.toml with the assessment deadline in `minutes` and business hours around the clock;
-    unless `example_clocks`, the clocks that run after the first page wait past the end of the run."""
-    text = EXAMPLE_POLICY.read_text(encoding="utf-8")
-    text = substitute(
-        text, r"(?m)^assessment_minutes\s*=\s*\d+", f"assessment_minutes = {minutes}", "triage.assessment_minutes"
-    )
-    text = substitute(text, r"(?ms)^\[business_hours\]\n.*?(?=^\[)", AROUND_THE_CLOCK, "[business_hours]")
-    if not example_clocks:
-        text = substitute(
-            text,
-            r"(?m)^wait_minutes\s*=\s*\d+",
-            f"wait_minutes = {LATER_MINUTES}",
-            "escalation.tiers.wait_minutes",
-            count=None,
-        )
-        text = substitute(
-            text,
-            r"(?m)^progress_window_minutes\s*=\s*\d+",
-            f"progress_window_minutes = {MOST_PROGRESS_MINUTES}",
-            "response.progress_window_minutes",
-        )
-        text = substitute(text, r"(?m)^SEV3\s*=\s*\d+", f"SEV3 = {LATER_MINUTES}", "cadence.update_minutes.SEV3")
-        text = substitute(text, r"(?m)^rto_minutes\s*=\s*\d+\n", "", f"services.{SERVICE}.rto_minutes")
-    path = data / "policy.toml"
-    path.write_text(
-        f"# bench.scale's policy: {EXAMPLE_POLICY.name} changed as bench/scale.py says\n" + text, encoding="utf-8"
-    )
-    policy = load_policy(path)
-    assert policy.triage.assessment_minutes == minutes
-    assert Severity.SEV3 not in policy.response.auto_confirm_severities, "SEV3 must wait for its assessment"
-    assert all(policy.business_hours.contains(datetime(2026, 1, 4, hour, 30, tzinfo=UTC)) for hour in range(24))
-    if not example_clocks:
-        assert all(tier.wait_minutes == LATER_MINUTES for tier in policy.escalation.tiers)
-        assert policy.cadence.update_minutes[Severity.SEV3] == LATER_MINUTES
-        assert policy.services[SERVICE].rto_minutes is None
-    return path, policy
-
-
-def describe(policy: Policy, minutes: int, example_clocks: bool) -> str:
-    tiers = "; ".join(
-        f"tier {n} {'+'.join(t.notify)} by {'+'.join(c.value for c in t.channels)}, then {t.wait_minutes} min"
-        for n, t in enumerate(policy.escalation.tiers, start=1)
-    )
-    example = load_policy(EXAMPLE_POLICY)
-    later = (
-        "the example's clocks after the first page (--example-clocks): the ladder's later tiers, the "
-        f"progress call after {policy.response.progress_window_minutes} min, the SEV3 update cadence and the "
-        f"RTO watch of {SERVICE} run while later deadlines come due"
-        if example_clocks
-        else f"the clocks after the first page wait past the end of the run: every tier waits {LATER_MINUTES} min "
-        f"(example: {' and '.join(str(t.wait_minutes) for t in example.escalation.tiers)}), the progress "
-        f"window is {policy.response.progress_window_minutes} min (example: "
-        f"{example.response.progress_window_minutes}), SEV3 updates every {LATER_MINUTES} min (example: "
-        f"{example.cadence.update_minutes.get(Severity.SEV3)}), {SERVICE} has no RTO (example: "
-        f"{example.services[SERVICE].rto_minutes} min); the run confirms thousands of incidents within minutes, "
-        "and the example's clocks would add each one's later escalations on top of the deadlines measured"
-    )
-    return (
-        f"policy: {EXAMPLE_POLICY.relative_to(ROOT)} with triage.assessment_minutes = {minutes} and business "
-        "hours around the clock (every day, UTC; no out-of-hours Telegram). Each incident is a distinct SEV3 "
-        f"alert (service {SERVICE}); SEV3 is not confirmed at once (auto-confirm: "
-        f"{', '.join(s.value for s in policy.response.auto_confirm_severities)}) and nobody classifies it, so "
-        f"{minutes} min after it opened it is treated as an incident, confirmed (Slack DMs, channel, bridge, "
-        f"estimate request) and paged. Ladder: {tiers}; repeated {policy.escalation.repeat} more time(s). "
-        f"Later clocks: {later}. Warm-up: {WARM_ALERTS} SEV1 alerts, confirmed at once, paged before the "
-        "count begins."
-    )
 
 
 def snapshot(data: Path) -> tuple[Path, str]:
@@ -450,24 +264,6 @@ async def running_unassessed(client: Client, task_queue: str) -> str:
         return f"n/a ({err})"
 
 
-async def worker_metrics(port: int) -> dict[str, float]:
-    """The worker's Prometheus metrics named in METRICS, summed over their labels ({} if unreachable)."""
-    try:
-        async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-    except httpx.HTTPError:
-        return {}
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name = line.split("{", 1)[0].split(" ", 1)[0].removeprefix("temporal_").removesuffix("_total")
-        if name in METRICS:
-            with suppress(ValueError):
-                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
-    return totals
-
-
 def ticker(event: asyncio.Event, seconds: float) -> asyncio.Task[None]:
     async def tick() -> None:
         while True:
@@ -510,7 +306,11 @@ async def run(args: argparse.Namespace) -> int:
             incident_policy=policy_path,
         )
         in_effect = worker_settings_in_effect(chosen)
-        print(describe(policy, args.deadline_minutes, args.example_clocks), flush=True)
+        print(
+            describe(policy, args.deadline_minutes, args.example_clocks)
+            + f" Warm-up: {WARM_ALERTS} SEV1 alerts, confirmed at once, paged before the count begins.",
+            flush=True,
+        )
         print(
             f"worker: one process, workflows from {imported_from(env, 'workflows.incident', cwd=data)} (a copy "
             f"of {ROOT}, {version}); {in_effect}",
@@ -530,8 +330,8 @@ async def run(args: argparse.Namespace) -> int:
             )
         pages = Pages(data / "outbox.jsonl")
         with processes(env, "worker", cwd=data) as children:
-            worker = Worker(children["worker"].pid)
-            cpu = Cpu(worker.pid, dev_server_pid() if server is not None else None)
+            worker = ResidentMemory(children["worker"].pid)
+            cpu = Cpu(worker=worker.pid, server=dev_server_pid() if server is not None else None)
             background.append(asyncio.create_task(worker.sample_every(SAMPLE_SECONDS)))
             await warm_up(client, settings, policy, pages, run_id)
             rss_warm = worker.sample()

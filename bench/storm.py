@@ -22,7 +22,8 @@ retried after its Retry-After, as Alertmanager would; the first POST's time stil
 A few warm-up alerts are paged before the storm and not counted (the worker's first workflows pay for
 imports). After the storm (the last alert answered) the bench waits up to --grace seconds for every
 accepted alert's incident to page. Prints alerts sent and accepted, incidents, alert -> first page
-p50/p99/max, and incidents never paged within the grace; exits 1 if any alert was refused or any
+p50/p99/max, incidents never paged within the grace, and the CPU that the HTTP service (the worker), the
+dev server and everything else took from the storm's start to the last page; exits 1 if any alert was refused or any
 incident never paged. Ctrl-C or SIGTERM stops it, and its processes, at any point.
 """
 
@@ -47,6 +48,7 @@ from typing import Any
 
 import httpx
 
+from bench._measure import Cpu, dev_server_pid
 from bench._stack import (
     add_worker_flags,
     chosen_worker_settings,
@@ -263,6 +265,8 @@ async def run(args: argparse.Namespace) -> int:
         with processes(env, "starter.webhook", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
+            cpu = Cpu(service=children["starter.webhook"].pid, server=dev_server_pid() if server is not None else None)
+            cpu.mark("storm")
             print(
                 f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s "
                 "into one worker (the HTTP service's) ...",
@@ -274,6 +278,7 @@ async def run(args: argparse.Namespace) -> int:
             incidents = {s.incident_id for s in accepted}
             print(f"storm sent; waiting up to {args.grace:g} s for the pages", flush=True)
             deadline = await pages.wait_for(incidents, args.grace, progress=True)
+            cpu.mark("paged")
             if gone := exited(children):
                 print(f"bench: {gone} during the run", flush=True)
     finally:
@@ -309,6 +314,7 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print("alert -> first page: no incident paged")
     print(f"never paged within {args.grace:g} s after the storm: {never}")
+    print(f"CPU from the storm's start until the last page (or the grace's end), {cpu.between('storm', 'paged')}")
     print(
         "outbox lines by system and kind (warm-up included): "
         + (", ".join(f"{kind} {n}" for kind, n in pages.kinds.most_common()) or "none")
