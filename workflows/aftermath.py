@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import IncidentState
     from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.reach import CHAT, LOCAL, attempt
+    from workflows.release import has_change
     from workflows.vocabulary import Channel, Phase, Role, Status
 
 # workflow.patched: the resolution is offered to the client contacts only where the policy's
@@ -60,11 +61,11 @@ class Aftermath:
         parties = self.policy.expand(self.policy.cadence.leads, s.assigned)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
         self.out.reach(parties, [Channel.SLACK, Channel.EMAIL], text, key)
-        if not workflow.patched(EXTERNAL_GATE):
+        if not has_change(s.release, EXTERNAL_GATE):
             self.out.email_client_contacts(f"Resolved: {s.title}", text, key)
         else:  # seed 000: the Communications Lead communicates the resolution to all relevant parties
             outside = list(self.policy.comms.external_parties)
-            if self.policy.cadence.notify_client_contacts or not workflow.patched(CLIENTS_AS_POLICY_SAYS):
+            if self.policy.cadence.notify_client_contacts or not has_change(s.release, CLIENTS_AS_POLICY_SAYS):
                 outside.insert(0, CLIENT_CONTACTS)
             self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
         self.out.resolve_pages(s.resolved_by)

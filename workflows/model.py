@@ -366,6 +366,7 @@ class IncidentState(BaseModel):
     # ("on-call-holders-decide"); older ones keep the rule they began with (their signals replay as handled).
     on_call_holders_decide: bool = False
     silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
+    release: int = 0  # the release this incident began with: it has every change of it (workflows/release.py)
 
     @property
     def occurrence(self) -> str:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import ActivityOptions
+    from workflows.release import has_change
     from workflows.schedules import on_call
     from workflows.vocabulary import AlertStatus
 
@@ -40,9 +41,10 @@ LOOKUP: ActivityOptions = {
 }
 
 
-async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str, str], str]:
-    """Schedule name -> who is on call in it now, with its overrides; and what went wrong, if anything."""
-    if not schedules or not workflow.patched(ON_CALL_PATCH):
+async def who_is_on_call(policy: Policy, schedules: list[str], release: int = 0) -> tuple[dict[str, str], str]:
+    """Schedule name -> who is on call in it now, with its overrides; and what went wrong, if anything.
+    `release`: the incident's (workflows/release.py); a ladder asks workflow.patched."""
+    if not schedules or not has_change(release, ON_CALL_PATCH):
         return {}, ""
     problem = ""
     try:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import CHAT, attempt, ensure_channel
+    from workflows.release import has_change
     from workflows.vocabulary import Channel, Role, Status
 
 # workflow.patched: the page is the first command of the confirming task (incidents confirmed before it
@@ -107,13 +108,14 @@ class Response:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
         if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
-            s.on_call, problem = await self.out.tracked(who_is_on_call(self.policy, self.policy.schedules_in_use()))
+            looking_up = who_is_on_call(self.policy, self.policy.schedules_in_use(), s.release)
+            s.on_call, problem = await self.out.tracked(looking_up)
             if problem:
                 self.out.note("on_call", problem)
         s.escalation_active = True
         ladder = self._ladder()
         self._page_first_tier(ladder)
-        if workflow.patched(LADDER_WHEN_TIER_2_DUE):
+        if has_change(s.release, LADDER_WHEN_TIER_2_DUE):
             s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
             self._wake_when_ladder_due()
             self._note_round_started()

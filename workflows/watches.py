@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import IncidentState, PhaseChanged
     from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.priority import STAKEHOLDERS
+    from workflows.release import has_change
     from workflows.vocabulary import Channel, Phase, Role, Status
 
 SLACK = [Channel.SLACK]
@@ -153,7 +154,7 @@ class Watches:
         self.out.reach(
             self.policy.expand(self.policy.cadence.leads, s.assigned, s.on_call), SLACK, body, f"update:{number}"
         )
-        if not workflow.patched(EXTERNAL_GATE):
+        if not has_change(s.release, EXTERNAL_GATE):
             self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
         elif self.policy.cadence.notify_client_contacts:
             self.approvals.offer("status update", f"Update: {s.title}", body, [CLIENT_CONTACTS], actor)

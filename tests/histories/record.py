@@ -14,8 +14,9 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,6 +26,7 @@ from worker import build_worker
 from workflows import search_attributes
 from workflows.model import (
     Acknowledge,
+    ApproveStatement,
     Classify,
     CloseIncident,
     Estimate,
@@ -47,6 +49,20 @@ async def save(client: Client, workflow_id: str, name: str) -> None:
 
 
 async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: Settings) -> None:
+    handle = await close_a_sev1_business_incident(env, settings)
+    await save(env.client, handle.id, "incident_sev1_business_closed")
+    final = await handle.query("state", result_type=IncidentState)
+    await save(env.client, f"{final.occurrence}-escalation-1", "escalation_tier2_then_ack")
+    await save(env.client, final.comms_workflow_id, "comms_superseded_by_phases")
+
+
+async def release_1_sev1_business_closed(env: WorkflowEnvironment, settings: Settings) -> None:
+    """Since `incident-release-1`: one patch marker, the release's, for every change of it (workflows/release.py)."""
+    handle = await close_a_sev1_business_incident(env, settings)
+    await save(env.client, handle.id, "incident_release_1_sev1_business_closed")
+
+
+async def close_a_sev1_business_incident(env: WorkflowEnvironment, settings: Settings) -> WorkflowHandle[Any, Any]:
     handle = await open_incident(env, settings, make_policy(business_incidents=True), alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=6))  # tier 2 paged
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
@@ -61,12 +77,14 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     await env.sleep(timedelta(hours=49))  # review reminder
     await handle.execute_update("review_held", ReviewHeld(actor="alice"))
     await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    held = (await handle.query("state", result_type=IncidentState)).statements  # seed 000's gate, since it exists
+    for statement in held:
+        await handle.execute_update(
+            "approve_statement", ApproveStatement(actor="carol", statement_id=statement.statement_id)
+        )
     await handle.execute_update("close", CloseIncident(actor="alice"))
     await handle.result()
-    await save(env.client, handle.id, "incident_sev1_business_closed")
-    final = await handle.query("state", result_type=IncidentState)
-    await save(env.client, f"{final.occurrence}-escalation-1", "escalation_tier2_then_ack")
-    await save(env.client, final.comms_workflow_id, "comms_superseded_by_phases")
+    return handle
 
 
 async def out_of_hours_acknowledged_and_resolved(env: WorkflowEnvironment, settings: Settings) -> None:
@@ -129,6 +147,7 @@ SCENARIOS = {
         raised_then_recurring_after_resolution,
         disturbance,
         ladder_when_tier2_due,
+        release_1_sev1_business_closed,
     )
 }
 
