@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import TemporalError
 
 from tests.workflows.helpers import alert, make_policy, open_incident, state
 from workflows.model import Acknowledge, Resolve, StatusUpdate
-from workflows.release import INCIDENT_RELEASE, RELEASE
+from workflows.release import INCIDENT_RELEASE, RELEASE, RELEASE_1, has_change
 from workflows.vocabulary import Severity
 
 
@@ -51,3 +53,25 @@ async def test_a_new_incident_records_one_patch_marker_for_every_change_of_its_r
     assert scheduled[0] == "page_open"  # page-first-command-at-confirmation
     await ts_env.client.get_workflow_handle(f"{s.occurrence}-escalation-1").describe()  # started at tier 2
     assert any(e.kind == "statement" for e in s.timeline)  # the resolution waits at seed 000's gate
+
+
+def test_a_release_holds_the_changes_it_names_and_asks_for_any_other():
+    from workflows.aftermath import CLIENTS_AS_POLICY_SAYS
+    from workflows.approvals import EXTERNAL_GATE
+    from workflows.incident import DRAIN_DUTY_CALLS, ON_CALL_HOLDERS_DECIDE
+    from workflows.oncall import ON_CALL_PATCH
+    from workflows.response import LADDER_WHEN_TIER_2_DUE, PAGE_FIRST
+
+    named = {
+        ON_CALL_PATCH,
+        EXTERNAL_GATE,
+        PAGE_FIRST,
+        LADDER_WHEN_TIER_2_DUE,
+        ON_CALL_HOLDERS_DECIDE,
+        DRAIN_DUTY_CALLS,
+        CLIENTS_AS_POLICY_SAYS,
+    }
+    assert named == RELEASE_1
+    assert all(has_change(RELEASE, change) for change in named)  # outside a workflow: nothing was asked
+    with pytest.raises(TemporalError, match="Not in workflow"):  # a later change is asked of workflow.patched
+        has_change(RELEASE, "a-change-after-release-1")
