@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from activities.slack import SlackActivities
     from workflows.activity_io import PostmortemRequest, Reached, SlackArchive
-    from workflows.approvals import EXTERNAL_GATE, Approvals
+    from workflows.approvals import Approvals
     from workflows.clock import local
     from workflows.deadline import Deadline
     from workflows.decisions import INCIDENT_DECISIONS
@@ -26,12 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import IncidentState
     from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.reach import CHAT, LOCAL, attempt
-    from workflows.release import has_change
+    from workflows.release import CLIENTS_AS_POLICY_SAYS, EXTERNAL_GATE, has_change
     from workflows.vocabulary import Channel, Phase, Role, Status
 
-# workflow.patched: the resolution is offered to the client contacts only where the policy's
-# cadence.notify_client_contacts says so (incidents resolved before offered it to them whatever it said).
-CLIENTS_AS_POLICY_SAYS = "resolution-to-clients-as-policy-says"
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 
 

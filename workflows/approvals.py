@@ -31,8 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.vocabulary import Channel, Role
 
 SLACK = [Channel.SLACK]
-# Incidents begun before seed 000's gate e-mailed client contacts at once; they replay that way.
-EXTERNAL_GATE = "seed-000-external-approval"
 
 
 class Approvals:

@@ -49,18 +49,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.oncall import MaintenanceWindow, who_is_on_call
     from workflows.oncall_model import SilenceLifted
-    from workflows.release import INCIDENT_RELEASE, RELEASE, has_change
-    from workflows.response import PAGE_FIRST, Response
+    from workflows.release import (
+        DRAIN_DUTY_CALLS,
+        INCIDENT_RELEASE,
+        ON_CALL_HOLDERS_DECIDE,
+        PAGE_FIRST,
+        RELEASE,
+        has_change,
+    )
+    from workflows.response import Response
     from workflows.visibility import Visibility
     from workflows.vocabulary import IncidentKind, Phase, Role, Status
     from workflows.watches import SLACK, Watches
-
-
-# workflow.patched: whoever is on call in a schedule that holds a role may decide as that role (derive.holds).
-ON_CALL_HOLDERS_DECIDE = "on-call-holders-decide"
-# workflow.patched: continuing as new, and closing, wait for the duties' own calls too (Deliveries.tracked), so
-# that a channel, a bridge or a ladder being started is never lost with the run.
-DRAIN_DUTY_CALLS = "drain-waits-for-duty-calls"
 
 
 @workflow.defn

@@ -24,12 +24,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import ActivityOptions
-    from workflows.release import has_change
+    from workflows.release import ON_CALL_PATCH, has_change
     from workflows.schedules import on_call
     from workflows.vocabulary import AlertStatus
 
-# A marker in new histories; histories recorded before schedules existed replay without it.
-ON_CALL_PATCH = "on-call-schedules"
 
 # A lookup is a query to a workflow on this same Temporal: seconds at most, then page without it. Ahead of
 # deliveries on the task queue, like the page it precedes.

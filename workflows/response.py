@@ -33,16 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policy import Policy
     from workflows.priority import INCIDENT
     from workflows.reach import CHAT, attempt, ensure_channel
-    from workflows.release import has_change
+    from workflows.release import LADDER_WHEN_TIER_2_DUE, has_change
     from workflows.vocabulary import Channel, Role, Status
 
-# workflow.patched: the page is the first command of the confirming task (incidents confirmed before it
-# paged from the ladder's duty, after the other deliveries of that task).
-PAGE_FIRST = "page-first-command-at-confirmation"
-# workflow.patched: the incident waits out tier 1 itself and starts the ladder's child only when tier 2 is
-# due (incidents started before it started the child with the round). Most incidents are acknowledged within
-# tier 1: they then start no ladder workflow at all, which an alert storm's server and worker feel.
-LADDER_WHEN_TIER_2_DUE = "ladder-child-when-tier-2-is-due"
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
 BRIDGE_PATIENCE = timedelta(seconds=20)

@@ -17,7 +17,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_io import Reached
-    from workflows.approvals import EXTERNAL_GATE, Approvals
+    from workflows.approvals import Approvals
     from workflows.clock import local
     from workflows.comms import CommsWorkflow
     from workflows.comms_model import CommsInput, comms_workflow_id
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.model import IncidentState, PhaseChanged
     from workflows.policy import CLIENT_CONTACTS, Policy
     from workflows.priority import STAKEHOLDERS
-    from workflows.release import has_change
+    from workflows.release import EXTERNAL_GATE, has_change
     from workflows.vocabulary import Channel, Phase, Role, Status
 
 SLACK = [Channel.SLACK]
