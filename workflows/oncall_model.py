@@ -20,7 +20,7 @@ class Heartbeat(BaseModel):
     """A heartbeat the policy expects: a beat at least every `interval_minutes`, `grace_minutes` of slack;
     a missed one opens an incident of this severity and service, and the next beat resolves it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # part of a policy (workflows.policy._Strict)
 
     interval_minutes: int = Field(gt=0)
     grace_minutes: int = Field(default=0, ge=0)

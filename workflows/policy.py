@@ -6,21 +6,34 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import datetime, time, timedelta
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from workflows.oncall_model import Heartbeat
 from workflows.schedules import Schedule, known_zone, zone
 from workflows.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
 
 SCHEDULE = "schedule:"  # a target naming a schedule: whoever is on call in it when paged
+SHARED_POLICIES = 16  # the distinct policies whose decoded copy workflows share
 
 
 class _Strict(BaseModel):
-    """Unknown keys in a policy are typos: refuse them rather than silently ignore them."""
+    """Unknown keys in a policy are typos: refuse them rather than silently ignore them. Frozen: a workflow
+    never changes the policy it runs under, and workflows share one decoded copy (Policy._one_copy)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Person(_Strict):
@@ -269,6 +282,24 @@ class Policy(_Strict):
     schedules: dict[str, Schedule] = Field(default_factory=dict)  # on-call rotations, named by "schedule:<name>"
     heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)  # POST /heartbeats/<name>
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_copy(cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo) -> Policy:
+        """Every workflow carries its policy in its input, 32 KB once decoded: thousands of cached incidents,
+        their message loops and ladders, opened under the same policy, share one frozen copy of it."""
+        if info.mode != "json" or not isinstance(data, dict):
+            return handler(data)
+        text = json.dumps(data, separators=(",", ":"))
+        with _decoding:
+            shared = _decoded.get(text)
+        if shared is None:
+            shared = handler(data)
+            with _decoding:
+                shared = _decoded.setdefault(text, shared)
+                while len(_decoded) > SHARED_POLICIES:
+                    del _decoded[next(iter(_decoded))]  # the oldest: a policy long replaced by an edit
+        return shared
+
     @field_validator("permissions")
     @classmethod
     def _known_decisions(cls, value: dict[str, list[Role]]) -> dict[str, list[Role]]:
@@ -379,3 +410,9 @@ class Policy(_Strict):
             if person.slack_user_id and person.slack_user_id == slack_user_id:
                 return person_id
         return None
+
+
+# The decoded policies workflows share (Policy._one_copy): JSON text -> policy, oldest first. Workflow tasks
+# run on several threads.
+_decoded: dict[str, Policy] = {}
+_decoding = threading.Lock()

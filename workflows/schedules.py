@@ -66,7 +66,7 @@ class Rotation(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # part of a policy (workflows.policy._Strict)
 
 
 WEEK_MINUTES = 7 * 24 * 60

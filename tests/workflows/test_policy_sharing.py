@@ -1,0 +1,61 @@
+"""The policy every workflow carries in its input is decoded once: workflows opened under the same policy
+share one frozen copy of it (workflows.policy, Policy._one_copy)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from tests.workflows.helpers import make_policy
+from workflows.inputs import EscalationInput
+from workflows.policy import SHARED_POLICIES, Policy
+from workflows.vocabulary import Severity
+
+CONVERTER = pydantic_data_converter.payload_converter
+
+
+def ladder(policy: Policy, incident_id: str) -> EscalationInput:
+    return EscalationInput(incident_id=incident_id, policy=policy, title="Checkout down", severity=Severity.SEV1)
+
+
+def decoded(value: EscalationInput) -> EscalationInput:
+    """What a workflow receives: its input encoded for the server and decoded by the worker."""
+    payload = CONVERTER.to_payloads([value])[0]
+    decoded_value: EscalationInput = CONVERTER.from_payloads([payload], [EscalationInput])[0]
+    return decoded_value
+
+
+def test_workflows_opened_under_one_policy_share_one_decoded_copy() -> None:
+    policy = make_policy()
+    first, second = decoded(ladder(policy, "INC-1")), decoded(ladder(policy, "INC-2"))
+    assert first.incident_id != second.incident_id
+    assert first.policy is second.policy, "each workflow decoded its own copy of the same policy"
+    assert first.policy == policy
+
+
+def test_a_changed_policy_is_its_own_copy() -> None:
+    policy = make_policy()
+    edited = policy.model_copy(update={"organisation": "edited"})
+    before, after = decoded(ladder(policy, "INC-1")), decoded(ladder(edited, "INC-2"))
+    assert before.policy is not after.policy
+    assert (before.policy.organisation, after.policy.organisation) == (policy.organisation, "edited")
+
+
+def test_a_shared_policy_refuses_changes() -> None:
+    """Shared by many workflows, a change made by one would reach the others, and their replays."""
+    shared = decoded(ladder(make_policy(), "INC-1")).policy
+    with pytest.raises(ValidationError, match="frozen"):
+        shared.organisation = "changed"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        shared.escalation.tiers[0].wait_minutes = 1  # type: ignore[misc]
+
+
+def test_only_the_latest_policies_are_kept() -> None:
+    policy = make_policy()
+    first = decoded(ladder(policy, "INC-1")).policy
+    for n in range(SHARED_POLICIES):
+        decoded(ladder(policy.model_copy(update={"organisation": f"edit {n}"}), "INC-2"))
+    again = decoded(ladder(policy, "INC-3")).policy
+    assert again is not first, "a policy older than the last SHARED_POLICIES was kept"
+    assert again == first
