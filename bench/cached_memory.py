@@ -1,0 +1,144 @@
+"""What one cached incident costs the worker in memory, by kind of incident: the figure that sizes
+WORKER_CACHED_WORKFLOWS (README, Configuration).
+
+    .venv/bin/python -m bench.cached_memory [--incidents 500] [--address 127.0.0.1:7233]
+
+Starts a Temporal dev server from the venv (or uses --address, on loopback) and ONE worker in a process of
+its own, with a cache larger than every workflow of the run, so that nothing is evicted. This process
+opens incidents by signal-with-start (starter.alerts.send_alert, what the HTTP service calls after
+parsing) under the example policy (examples/policy.toml), in two batches of --incidents distinct alerts:
+
+- SEV3: not confirmed at once, so each waits for its assessment (one workflow);
+- SEV1: confirmed at once and paged, with a bridge, a channel and a message loop (two workflows: the
+  incident and its message loop; out of business hours also leadership's Telegram).
+
+After each batch it waits until the worker's cache holds every workflow of the run (its Prometheus
+sticky_cache_size) and its outbox has stopped growing for a few seconds, then reads the worker's resident
+memory (/proc/<pid>/status VmRSS). Prints, per batch, the memory before and after and what that comes to
+per incident and per workflow. Exits 1 if the cache never holds them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.client import Client
+
+from bench._measure import ResidentMemory, worker_metrics
+from bench._stack import free_loopback_port, processes, run_to_exit, service_env, temporal
+from policy_file import load_policy
+from settings import Settings
+from starter.alerts import parse_generic, send_alert
+from workflows.policy import Policy
+
+CACHE = 100_000  # more than every workflow of a run: nothing is evicted
+WARM_ALERTS = 10  # SEV1, before the first reading: the worker's first workflows pay for imports
+QUIET_SECONDS = 5.0  # the outbox unchanged this long: the incidents' first deliveries are done
+PATIENCE = 300.0  # seconds a batch may take to be cached and quiet
+SENDING = 32  # signal-with-starts in flight
+
+
+async def open_batch(
+    client: Client, settings: Settings, policy: Policy, run_id: str, severity: str, count: int
+) -> None:
+    gate = asyncio.Semaphore(SENDING)
+
+    async def one(number: int) -> None:
+        body = {
+            "dedup_key": f"{run_id}-{severity}-{number}",
+            "title": f"cached memory {severity} {number}",
+            "severity": severity,
+            "service": "checkout",
+            "fingerprint": f"cached-memory-{severity}-{number}",
+        }
+        async with gate:
+            await send_alert(client, settings, policy, parse_generic(body, datetime.now(UTC))[0])
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def settled(metrics_port: int, outbox: Path, workflows: int) -> bool:
+    """Until the cache holds `workflows` and the outbox is quiet; False if that takes over PATIENCE."""
+    give_up, size, quiet_since = time.monotonic() + PATIENCE, -1, time.monotonic()
+    while time.monotonic() < give_up:
+        await asyncio.sleep(1.0)
+        now_size = await asyncio.to_thread(size_of, outbox)
+        if now_size != size:
+            size, quiet_since = now_size, time.monotonic()
+        cached = (await worker_metrics(metrics_port)).get("sticky_cache_size", 0)
+        if cached >= workflows and time.monotonic() - quiet_since >= QUIET_SECONDS:
+            return True
+    return False
+
+
+async def run(args: argparse.Namespace) -> int:
+    client, server = await temporal(args.address)
+    data = Path(tempfile.mkdtemp(prefix="bench-cached-memory-"))
+    run_id = f"mem-{uuid.uuid4().hex[:8]}"
+    metrics_port = free_loopback_port()
+    task_queue = f"bench-{run_id}"
+    env = service_env(
+        client,
+        task_queue=task_queue,
+        data=data,
+        http_port=free_loopback_port(),
+        WORKER_CACHED_WORKFLOWS=str(CACHE),
+        METRICS_PORT=str(metrics_port),
+    )
+    settings = Settings(incident_task_queue=task_queue)
+    policy = load_policy(settings.incident_policy)
+    outbox = data / "outbox.jsonl"
+    batches = [("SEV3", 1, "each waits for its assessment"), ("SEV1", 2, "the incident and its message loop")]
+    try:
+        with processes(env, "worker", cwd=data) as children:
+            memory = ResidentMemory(children["worker"].pid)
+            await open_batch(client, settings, policy, f"{run_id}-warm", "SEV1", WARM_ALERTS)
+            workflows = 2 * WARM_ALERTS
+            if not await settled(metrics_port, outbox, workflows):
+                print("bench: the warm-up incidents were not all cached")
+                return 1
+            print(f"worker: one process, cache {CACHE:,} (nothing evicted); warm-up: {WARM_ALERTS} SEV1 incidents")
+            for severity, per_incident, what in batches:
+                before = memory.sample()
+                await open_batch(client, settings, policy, run_id, severity, args.incidents)
+                workflows += per_incident * args.incidents
+                if not await settled(metrics_port, outbox, workflows):
+                    print(f"bench: the {severity} incidents were not all cached within {PATIENCE:.0f} s")
+                    return 1
+                after = memory.sample()
+                print(
+                    f"{args.incidents} {severity} incidents ({per_incident} workflow(s) each: {what}): "
+                    f"worker RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB, "
+                    f"{(after - before) / args.incidents:.0f} KB per incident, "
+                    f"{(after - before) / (args.incidents * per_incident):.0f} KB per cached workflow"
+                )
+    finally:
+        if server is not None:
+            await server.shutdown()
+        shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--incidents", type=int, default=500, help="incidents of each kind")
+    parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
+    args = parser.parse_args()
+    if args.incidents < 1:
+        parser.error("--incidents must be positive")
+    run_to_exit(run(args))
+
+
+if __name__ == "__main__":
+    main()
