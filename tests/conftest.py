@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from policy_file import load_policy
 from settings import ROOT, Settings
-from workflows import search_attributes
+from workflows import policy, search_attributes
 from workflows.policy import Policy
 
 BIN = Path(sys.executable).parent
@@ -72,3 +73,14 @@ def settings(tmp_path: Path, task_queue: str) -> Settings:
 @pytest.fixture
 def example_policy() -> Policy:
     return load_policy(ROOT / "examples" / "policy.toml")
+
+
+@pytest.fixture(autouse=True)
+def shared_policies_unchanged() -> Iterator[None]:
+    """Workflows share one decoded copy of a policy (Policy._one_copy). Frozen models refuse assignment but
+    not a change to a list or dict inside; after every test, each shared copy must still be what it decoded."""
+    yield
+    with policy._decoding:
+        shared = list(policy._decoded.items())
+    for text, decoded in shared:
+        assert decoded == Policy.model_validate(json.loads(text)), "a workflow changed the policy it shares"

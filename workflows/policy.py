@@ -286,18 +286,21 @@ class Policy(_Strict):
     @classmethod
     def _one_copy(cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo) -> Policy:
         """Every workflow carries its policy in its input, 32 KB once decoded: thousands of cached incidents,
-        their message loops and ladders, opened under the same policy, share one frozen copy of it."""
+        their message loops and ladders, opened under the same policy, share one frozen copy of it. Only a
+        payload's JSON is shared (the data converter's); a policy validated from Python is its own."""
         if info.mode != "json" or not isinstance(data, dict):
             return handler(data)
         text = json.dumps(data, separators=(",", ":"))
         with _decoding:
-            shared = _decoded.get(text)
+            shared = _decoded.pop(text, None)
+            if shared is not None:
+                _decoded[text] = shared  # the most recently used last
         if shared is None:
             shared = handler(data)
             with _decoding:
                 shared = _decoded.setdefault(text, shared)
                 while len(_decoded) > SHARED_POLICIES:
-                    del _decoded[next(iter(_decoded))]  # the oldest: a policy long replaced by an edit
+                    del _decoded[next(iter(_decoded))]  # the least recently used
         return shared
 
     @field_validator("permissions")
@@ -412,7 +415,8 @@ class Policy(_Strict):
         return None
 
 
-# The decoded policies workflows share (Policy._one_copy): JSON text -> policy, oldest first. Workflow tasks
-# run on several threads.
+# The decoded policies workflows share (Policy._one_copy): JSON text -> policy, the least recently used
+# first. Workflow tasks run on several threads. Frozen models refuse assignment, but not a change to a list
+# or dict inside: no code may change a policy in place (tests/conftest.py checks after the suite).
 _decoded: dict[str, Policy] = {}
 _decoding = threading.Lock()

@@ -3,16 +3,26 @@ share one frozen copy of it (workflows.policy, Policy._one_copy)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.workflows.helpers import make_policy
+from workflows import policy as policy_module
 from workflows.inputs import EscalationInput
 from workflows.policy import SHARED_POLICIES, Policy
 from workflows.vocabulary import Severity
 
 CONVERTER = pydantic_data_converter.payload_converter
+
+
+@pytest.fixture(autouse=True)
+def nothing_shared_yet() -> Iterator[None]:
+    with policy_module._decoding:
+        policy_module._decoded.clear()
+    yield
 
 
 def ladder(policy: Policy, incident_id: str) -> EscalationInput:
@@ -42,6 +52,12 @@ def test_a_changed_policy_is_its_own_copy() -> None:
     assert (before.policy.organisation, after.policy.organisation) == (policy.organisation, "edited")
 
 
+def test_a_policy_validated_from_python_is_its_own() -> None:
+    """Only a payload's policy is shared: one built in Python (the policy file, a test) may be changed."""
+    raw = make_policy().model_dump()
+    assert Policy.model_validate(raw) is not Policy.model_validate(raw)
+
+
 def test_a_shared_policy_refuses_changes() -> None:
     """Shared by many workflows, a change made by one would reach the others, and their replays."""
     shared = decoded(ladder(make_policy(), "INC-1")).policy
@@ -51,11 +67,14 @@ def test_a_shared_policy_refuses_changes() -> None:
         shared.escalation.tiers[0].wait_minutes = 1  # type: ignore[misc]
 
 
-def test_only_the_latest_policies_are_kept() -> None:
+def test_the_policy_in_use_stays_shared_while_others_come_and_go() -> None:
+    """The least recently used policy is dropped, never the one incidents are being opened under."""
     policy = make_policy()
-    first = decoded(ladder(policy, "INC-1")).policy
-    for n in range(SHARED_POLICIES):
-        decoded(ladder(policy.model_copy(update={"organisation": f"edit {n}"}), "INC-2"))
-    again = decoded(ladder(policy, "INC-3")).policy
-    assert again is not first, "a policy older than the last SHARED_POLICIES was kept"
-    assert again == first
+    in_use = decoded(ladder(policy, "INC-1")).policy
+    edits = [policy.model_copy(update={"organisation": f"edit {n}"}) for n in range(2 * SHARED_POLICIES)]
+    first_edit = decoded(ladder(edits[0], "INC-2")).policy
+    for n, edit in enumerate(edits[1:]):
+        decoded(ladder(edit, f"INC-{n}"))
+        assert decoded(ladder(policy, "INC-again")).policy is in_use
+    assert len(policy_module._decoded) == SHARED_POLICIES
+    assert decoded(ladder(edits[0], "INC-3")).policy is not first_edit, "an unused policy was kept"
