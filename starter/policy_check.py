@@ -17,7 +17,8 @@ from pathlib import Path
 from activities.statements import StatementActivities
 from starter.decide import incident_decision
 from workflows.model import ApproveStatement, PublishPostmortem, ReviewHeld, TriggerBusinessIncident, WithholdStatement
-from workflows.policy import DEFAULT_PERMISSIONS, SCHEDULE, Person, Policy
+from workflows.permissions import DEFAULT_PERMISSIONS
+from workflows.policy import SCHEDULE, Person, Policy
 from workflows.schedules import first_gap, zone
 from workflows.vocabulary import Audience, Channel, Role
 

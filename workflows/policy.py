@@ -6,7 +6,6 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -20,8 +19,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import to_json
 
 from workflows.oncall_model import Heartbeat
+from workflows.permissions import DEFAULT_PERMISSIONS
 from workflows.schedules import Schedule, known_zone, zone
 from workflows.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
 
@@ -219,49 +220,6 @@ class PostIncident(_Strict):
     require_published_postmortem: bool = True
 
 
-# Who may take each decision. An empty list: any person the policy knows.
-DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
-    "acknowledge": [],
-    "assign_role": [
-        Role.INCIDENT_COMMANDER,
-        Role.PROJECT_MANAGER,
-        Role.TECHNICAL_MANAGER,
-        Role.CUSTOMER_SERVICE_MANAGER,
-    ],
-    "classify": [
-        Role.INCIDENT_COMMANDER,
-        Role.RESPONDER,
-        Role.PROJECT_MANAGER,
-        Role.TECHNICAL_MANAGER,
-        Role.CUSTOMER_SERVICE_MANAGER,
-    ],
-    "set_phase": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER],
-    "estimate": [Role.RESPONSIBLE_DEVELOPER, Role.RESPONDER],
-    "progress_note": [],
-    "status_update": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
-    "assign_task": [
-        Role.INCIDENT_COMMANDER,
-        Role.PROJECT_MANAGER,
-        Role.TECHNICAL_MANAGER,
-        Role.CUSTOMER_SERVICE_MANAGER,
-    ],
-    "complete_task": [],
-    "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.TECHNICAL_MANAGER],
-    "trigger_business_incident": [Role.INCIDENT_COMMANDER, Role.BUSINESS_LEAD],
-    "resolve": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
-    "reopen": [Role.INCIDENT_COMMANDER],
-    "review_held": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.PMO],
-    "publish_postmortem": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
-    "close": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER],
-    "draft_statement": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
-    "approve_statement": [Role.COMMUNICATIONS_LEAD],
-    "withhold_statement": [Role.COMMUNICATIONS_LEAD],
-    "request_channel": [],
-    "approve_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
-    "decline_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
-}
-
-
 class Policy(_Strict):
     organisation: str = "example"
     paging_provider: str = "opsgenie"  # opsgenie | pagerduty
@@ -281,27 +239,6 @@ class Policy(_Strict):
     permissions: dict[str, list[Role]] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)  # on-call rotations, named by "schedule:<name>"
     heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)  # POST /heartbeats/<name>
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_copy(cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo) -> Policy:
-        """Every workflow carries its policy in its input, 32 KB once decoded: thousands of cached incidents,
-        their message loops and ladders, opened under the same policy, share one frozen copy of it. Only a
-        payload's JSON is shared (the data converter's); a policy validated from Python is its own."""
-        if info.mode != "json" or not isinstance(data, dict):
-            return handler(data)
-        text = json.dumps(data, separators=(",", ":"))
-        with _decoding:
-            shared = _decoded.pop(text, None)
-            if shared is not None:
-                _decoded[text] = shared  # the most recently used last
-        if shared is None:
-            shared = handler(data)
-            with _decoding:
-                shared = _decoded.setdefault(text, shared)
-                while len(_decoded) > SHARED_POLICIES:
-                    del _decoded[next(iter(_decoded))]  # the least recently used
-        return shared
 
     @field_validator("permissions")
     @classmethod
@@ -352,6 +289,28 @@ class Policy(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_copy(cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo) -> Policy:
+        """Every workflow carries its policy in its input, 32 KB once decoded: thousands of cached incidents,
+        their message loops and ladders, opened under the same policy, share one frozen copy of it. Only a
+        payload's JSON is shared (the data converter's); a policy validated from Python is its own. Defined
+        after the other validators, it wraps them: a shared copy is not checked again."""
+        if info.mode != "json" or not isinstance(data, dict):
+            return handler(data)
+        text = to_json(data)
+        with _decoding:
+            shared = _decoded.pop(text, None)
+            if shared is not None:
+                _decoded[text] = shared  # the most recently used last
+        if shared is None:
+            shared = handler(data)
+            with _decoding:
+                shared = _decoded.setdefault(text, shared)
+                while len(_decoded) > SHARED_POLICIES:
+                    del _decoded[next(iter(_decoded))]  # the least recently used
+        return shared
 
     def _unknown(self, targets: list[str]) -> list[str]:
         bad = []
@@ -415,8 +374,8 @@ class Policy(_Strict):
         return None
 
 
-# The decoded policies workflows share (Policy._one_copy): JSON text -> policy, the least recently used
+# The decoded policies workflows share (Policy._one_copy): their JSON -> policy, the least recently used
 # first. Workflow tasks run on several threads. Frozen models refuse assignment, but not a change to a list
 # or dict inside: no code may change a policy in place (tests/conftest.py checks after the suite).
-_decoded: dict[str, Policy] = {}
+_decoded: dict[bytes, Policy] = {}
 _decoding = threading.Lock()

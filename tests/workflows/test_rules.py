@@ -27,7 +27,8 @@ from workflows.model import (
     StatusUpdate,
     TriggerBusinessIncident,
 )
-from workflows.policy import DEFAULT_PERMISSIONS, Policy, Triage
+from workflows.permissions import DEFAULT_PERMISSIONS
+from workflows.policy import Policy, Triage
 from workflows.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
