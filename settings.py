@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     incident_task_queue: str = "incidents"
     # How many workflows one worker keeps in memory (beyond it, a workflow's history is replayed on its
     # next task), and how many workflow and activity tasks it works on at once (README, Configuration).
-    worker_cached_workflows: int = Field(default=1_000, gt=0)
+    worker_cached_workflows: int = Field(default=2_500, gt=0)
     worker_workflow_tasks: int = Field(default=200, gt=0)
     worker_activities: int = Field(default=500, gt=0)
     # Workflows in the SDK's sandbox, which re-imports their modules for every workflow and proxies each
