@@ -23,6 +23,7 @@ import observability
 import workflows
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
+from activities.http import HEARTBEAT_EVERY
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
 from activities.paging import PagingActivities
@@ -102,6 +103,10 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
         # alert storm the SDK's default (a fifth of the pollers for new work) leaves new incidents, and
         # so their first page, waiting behind the deliveries of those already open.
         nonsticky_to_sticky_poll_ratio=1.0,
+        # The SDK holds back a heartbeat for up to 0.8 x the activity's heartbeat_timeout (8 s for e-mail)
+        # after the last one it sent; an e-mail recipient accepted in that time and not yet heartbeated is
+        # sent again if the worker dies. Let every beat out within HEARTBEAT_EVERY (1 s) instead.
+        max_heartbeat_throttle_interval=HEARTBEAT_EVERY,
         workflow_runner=SandboxedWorkflowRunner() if settings.worker_sandbox else UnsandboxedWorkflowRunner(),
     )
 
