@@ -63,9 +63,9 @@ PAGING: ActivityOptions = {
     "priority": INCIDENT,
 }
 # SMTP servers greylist and queue: slower retries, up to five minutes apart, an hour in all. A send to
-# many recipients takes a while, so it heartbeats (about every 8 s, 0.8 x the timeout, as the SDK
-# throttles) with the recipients already accepted: a killed attempt is retried within 10 s, and the
-# retry goes on from there.
+# many recipients takes a while, so it heartbeats (every second: the worker's heartbeat throttle is 1 s,
+# not the SDK's 0.8 x the timeout) with the recipients already accepted: a killed attempt is retried
+# within 10 s, and the retry goes on from there.
 EMAIL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60),
     "heartbeat_timeout": timedelta(seconds=10),
