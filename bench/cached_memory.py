@@ -29,16 +29,15 @@ import shutil
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.client import Client
 
-from bench._measure import ResidentMemory, worker_metrics
+from bench._measure import ResidentMemory, mb, worker_metrics
 from bench._stack import Children, exited, free_loopback_port, processes, run_to_exit, service_env, temporal
+from bench.scale import alert_for, send
 from bench.scale_policy import bench_policy
 from settings import Settings
-from starter.alerts import parse_generic, send_alert
 from workflows.policy import Policy
 
 CACHE = 100_000  # more than every workflow of a run: nothing is evicted
@@ -55,15 +54,9 @@ async def open_batch(
     gate = asyncio.Semaphore(SENDING)
 
     async def one(number: int) -> None:
-        body = {
-            "dedup_key": f"{run_id}-{severity}-{number}",
-            "title": f"cached memory {severity} {number}",
-            "severity": severity,
-            "service": "checkout",
-            "fingerprint": f"cached-memory-{severity}-{number}",
-        }
+        _, body = alert_for(f"{run_id}-{severity}", number, severity)
         async with gate:
-            await send_alert(client, settings, policy, parse_generic(body, datetime.now(UTC))[0])
+            await send(client, settings, policy, body)
 
     await asyncio.gather(*(one(n) for n in range(count)))
 
@@ -129,7 +122,7 @@ async def run(args: argparse.Namespace) -> int:
                 after = memory.sample()
                 print(
                     f"{args.incidents} {severity} incidents ({per_incident} workflow(s) each: {what}): "
-                    f"worker RSS {before / 1024:.0f} MB -> {after / 1024:.0f} MB, "
+                    f"worker RSS {mb(before):.0f} MB -> {mb(after):.0f} MB, "
                     f"{(after - before) / args.incidents:.0f} KB per incident, "
                     f"{(after - before) / (args.incidents * per_incident):.0f} KB per cached workflow"
                 )

@@ -376,6 +376,6 @@ class Policy(_Strict):
 
 # The decoded policies workflows share (Policy._one_copy): their JSON -> policy, the least recently used
 # first. Workflow tasks run on several threads. Frozen models refuse assignment, but not a change to a list
-# or dict inside: no code may change a policy in place (tests/conftest.py checks after the suite).
+# or dict inside: no code may change a policy in place (tests/conftest.py checks after every test).
 _decoded: dict[bytes, Policy] = {}
 _decoding = threading.Lock()
