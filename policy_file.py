@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from settings import describe_validation_error
-from workflows.policy import Policy
+from workflows.contracts.policy import Policy
 
 
 class PolicyError(ValueError):

@@ -33,12 +33,12 @@ from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
 from settings import Settings, connect, free_temporal
-from workflows.comms import CommsWorkflow
-from workflows.escalation import EscalationWorkflow
-from workflows.heartbeat import HeartbeatWorkflow
-from workflows.incident import IncidentWorkflow
-from workflows.schedule_overrides import ScheduleWorkflow
-from workflows.silences import SilencesWorkflow
+from workflows.comms.workflow import CommsWorkflow
+from workflows.escalation.ladder import EscalationWorkflow
+from workflows.incident.workflow import IncidentWorkflow
+from workflows.oncall.heartbeats import HeartbeatWorkflow
+from workflows.oncall.overrides import ScheduleWorkflow
+from workflows.oncall.silences import SilencesWorkflow
 
 WORKFLOWS: list[type] = [
     IncidentWorkflow,

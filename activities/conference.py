@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import check, new_client, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.activity_io import ConferenceRequest, ConferenceResult
+from workflows.contracts.activity_io import ConferenceRequest, ConferenceResult
 
 INSTANT_MEETING = 1
 TOKEN_MARGIN_SECONDS = 60  # renew a little before Zoom's expiry, not on the first 401

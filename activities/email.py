@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import heartbeating, within_attempt
 from activities.outbox import Outbox
 from settings import ROOT, Settings
-from workflows.activity_io import EmailRequest, EmailResult
+from workflows.contracts.activity_io import EmailRequest, EmailResult
 
 log = logging.getLogger(__name__)
 

@@ -12,28 +12,18 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from client import oncall as oncall_client
+from client.alerts import send_alert
+from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings
-from workflows.oncall_model import (
+from workflows.contracts.ids import incident_id_for
+from workflows.oncall.model import (
     AlertSent,
     HeartbeatAlert,
     OverridesAnswer,
     OverridesRequest,
 )
-from workflows.vocabulary import incident_id_for
-
-SILENCES_ID = "silences"  # the one SilencesWorkflow
-# A query is answered by the worker holding the workflow: within a second or two, unless no worker polls
-# its task queue. Shorter than the lookup's attempt (workflows/oncall.py), so an attempt ends cleanly.
-QUERY_TIMEOUT = timedelta(seconds=3)
-
-
-def schedule_workflow_id(schedule: str) -> str:
-    return f"schedule-{schedule}"
-
-
-def heartbeat_workflow_id(name: str) -> str:
-    return f"heartbeat-{name}"
 
 
 class OnCallActivities:
@@ -42,9 +32,6 @@ class OnCallActivities:
     for months, so it carries no policy of its own."""
 
     def __init__(self, settings: Settings) -> None:
-        # Imported here: it imports the workflows, which import this module.
-        from starter.windows import WindowCache
-
         self.settings = settings
         # A heartbeat alert is rare: it reads the maintenance windows afresh every time.
         self._windows = WindowCache(ttl=timedelta(0))
@@ -52,9 +39,6 @@ class OnCallActivities:
     @activity.defn
     async def schedule_overrides(self, request: OverridesRequest) -> OverridesAnswer:
         """Each schedule's overrides as its ScheduleWorkflow holds them; none where nobody ever overrode it."""
-        # Imported here: it imports the workflows, which import this module.
-        from starter import oncall_client
-
         client = activity.client()
         found = await asyncio.gather(*(oncall_client.overrides(client, name) for name in request.schedules))
         return OverridesAnswer(overrides=dict(zip(request.schedules, found, strict=True)))
@@ -62,9 +46,6 @@ class OnCallActivities:
     @activity.defn
     async def heartbeat_alert(self, request: HeartbeatAlert) -> AlertSent:
         """A missed or resumed heartbeat, recorded on its incident by the alert path (signal-with-start)."""
-        # Imported here: it imports the workflows, which import this module.
-        from starter.alerts import send_alert
-
         try:
             policy = load_policy(self.settings.incident_policy)
         except PolicyError as err:

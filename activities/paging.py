@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.http import check, new_client, send
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.activity_io import PageAction, PageRequest, PageResult
-from workflows.vocabulary import Severity
+from workflows.contracts.activity_io import PageAction, PageRequest, PageResult
+from workflows.contracts.vocabulary import Severity
 
 OPSGENIE_PRIORITY = {Severity.SEV1: "P1", Severity.SEV2: "P2", Severity.SEV3: "P3", Severity.SEV4: "P4"}
 PAGERDUTY_SEVERITY = {

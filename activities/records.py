@@ -16,8 +16,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from temporalio import activity
 
 from settings import ROOT, Settings
-from workflows.activity_io import IncidentLogEntry, PostmortemRequest, RecordResult
-from workflows.schedules import zone as tz
+from workflows.contracts.activity_io import IncidentLogEntry, PostmortemRequest, RecordResult
+from workflows.oncall.rotation import zone as tz
 
 TEMPLATES = ROOT / "templates"
 

@@ -27,7 +27,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import retry_after
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.activity_io import (
+from workflows.contracts.activity_io import (
     SlackArchive,
     SlackChannel,
     SlackChannelRequest,

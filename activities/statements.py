@@ -30,9 +30,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from settings import ROOT
-from workflows.comms_model import RenderedStatement, RenderStatement
-from workflows.model import IncidentFacts
-from workflows.vocabulary import Audience, Phase, Severity
+from workflows.comms.model import RenderedStatement, RenderStatement
+from workflows.contracts.vocabulary import Audience, Phase, Severity
+from workflows.incident.model import IncidentFacts
 
 STATEMENTS = ROOT / "templates" / "statements"
 

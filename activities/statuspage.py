@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from activities.http import check, new_client, send
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.activity_io import StatuspageRequest, StatuspageResult
-from workflows.vocabulary import Phase
+from workflows.contracts.activity_io import StatuspageRequest, StatuspageResult
+from workflows.contracts.vocabulary import Phase
 
 STATUS = {
     Phase.DETECTION: "investigating",

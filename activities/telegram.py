@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.activity_io import DeliveryResult, TelegramRequest
+from workflows.contracts.activity_io import DeliveryResult, TelegramRequest
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 

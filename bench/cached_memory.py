@@ -38,7 +38,7 @@ from bench._stack import Children, exited, free_loopback_port, processes, run_to
 from bench.scale import alert_for, send
 from bench.scale_policy import bench_policy
 from settings import Settings
-from workflows.policy import Policy
+from workflows.contracts.policy import Policy
 
 CACHE = 100_000  # more than every workflow of a run: nothing is evicted
 WARM_ALERTS = 10  # SEV1, before the first reading: the worker's first workflows pay for imports

@@ -17,8 +17,8 @@ import time
 
 from policy_file import load_policy
 from settings import ROOT
-from starter.drill import run_drill
-from starter.drill_scenario import load_scenario
+from starter.drill.runner import run_drill
+from starter.drill.scenario import load_scenario
 
 TARGET_SECONDS = 10.0
 

@@ -42,13 +42,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from bench._stack import free_loopback_port, processes, run_to_exit, service_env, temporal, wait_until_healthy
+from client.alerts import send_alert
 from policy_file import load_policy
 from settings import ROOT, Settings
-from starter.alerts import send_alert
-from workflows.incident import IncidentWorkflow
-from workflows.model import AlertEvent, IncidentState
-from workflows.policy import Policy
-from workflows.vocabulary import incident_id_for
+from workflows.contracts.ids import INCIDENT_STATE, incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.incident.model import AlertEvent, IncidentState
 
 TARGET_RATIO = 0.8
 # httpcore asks for `sniffio` on every request; when it is not installed each miss is a full import
@@ -163,7 +162,9 @@ async def missing_alerts(client: Client, expected: dict[str, int], deadline_seco
             seen = 0
             while seen < count and time.monotonic() < deadline:
                 try:
-                    state: IncidentState = await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state)
+                    state: IncidentState = await client.get_workflow_handle(incident_id).query(
+                        INCIDENT_STATE, result_type=IncidentState
+                    )
                     seen = state.alert_count
                 except RPCError:  # a busy worker can let a query time out: ask again
                     pass
@@ -196,7 +197,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         with (
             ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as generator,
-            processes(env_vars, "worker", "starter.webhook", cwd=data),
+            processes(env_vars, "worker", "starter.http.app", cwd=data),
         ):
             await wait_until_healthy(url)
             # Warm both paths (connections, imports in the generator process) before measuring.

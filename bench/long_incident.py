@@ -20,15 +20,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from client.alerts import send_alert
+from client.decide import query_state, send_decision
 from policy_file import load_policy
 from settings import ROOT, Settings, free_temporal
-from starter.alerts import send_alert
-from starter.decide import query_state, send_decision
 from worker import build_worker
-from workflows import search_attributes
-from workflows.model import Acknowledge, AlertEvent, Classify, ProgressNote, StatusUpdate
-from workflows.policy import Policy
-from workflows.vocabulary import IncidentKind, Severity, incident_id_for
+from workflows.contracts import search_attributes
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import IncidentKind, Severity
+from workflows.incident.model import Acknowledge, AlertEvent, Classify, ProgressNote, StatusUpdate
 
 
 def around_the_clock(policy: Policy) -> Policy:

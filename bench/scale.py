@@ -84,12 +84,12 @@ from bench._stack import (
 )
 from bench.scale_policy import MOST_PROGRESS_MINUTES, SERVICE, bench_policy, describe
 from bench.storm import Pages, percentile
+from client.alerts import send_alert
 from settings import ROOT, Settings
-from starter.alerts import parse_generic, send_alert
-from workflows.incident import IncidentWorkflow
-from workflows.model import IncidentState
-from workflows.policy import Policy
-from workflows.vocabulary import incident_id_for
+from starter.http.alert_formats import parse_generic
+from workflows.contracts.ids import INCIDENT_STATE, INCIDENT_WORKFLOW, incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.incident.model import IncidentState
 
 # What the worker runs, copied as the bench starts (see snapshot)
 SOURCE_PARTS = (
@@ -99,6 +99,7 @@ SOURCE_PARTS = (
     "observability.py",
     "workflows",
     "activities",
+    "client",
     "starter",
     "templates",
 )
@@ -190,7 +191,7 @@ async def due_of(client: Client, incident_id: str, gate: asyncio.Semaphore) -> f
         async with gate:
             try:
                 state: IncidentState = await client.get_workflow_handle(incident_id).query(
-                    IncidentWorkflow.state, rpc_timeout=QUERY_TIMEOUT
+                    INCIDENT_STATE, result_type=IncidentState, rpc_timeout=QUERY_TIMEOUT
                 )
                 if state.assessment_due is not None:
                     return state.assessment_due.timestamp()
@@ -255,7 +256,7 @@ async def open_incidents(
 async def running_unassessed(client: Client, task_queue: str) -> str:
     """What the server counts: incidents of this run still running and unassessed (search attributes)."""
     query = (
-        f'TaskQueue = "{task_queue}" AND WorkflowType = "IncidentWorkflow" AND ExecutionStatus = "Running" '
+        f'TaskQueue = "{task_queue}" AND WorkflowType = "{INCIDENT_WORKFLOW}" AND ExecutionStatus = "Running" '
         'AND IncidentKind = "unassessed"'
     )
     try:
@@ -312,7 +313,8 @@ async def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(
-            f"worker: one process, workflows from {imported_from(env, 'workflows.incident', cwd=data)} (a copy "
+            f"worker: one process, workflows from {imported_from(env, 'workflows.incident.workflow', cwd=data)} "
+            "(a copy "
             f"of {ROOT}, {version}); {in_effect}",
             flush=True,
         )

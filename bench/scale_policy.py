@@ -8,8 +8,8 @@ from pathlib import Path
 
 from policy_file import load_policy
 from settings import ROOT
-from workflows.policy import Policy
-from workflows.vocabulary import Severity
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Severity
 
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 SERVICE = "checkout"  # a service of the example policy: owner and Account Manager (its RTO: see bench_policy)

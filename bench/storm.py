@@ -62,7 +62,7 @@ from bench._stack import (
     wait_until_healthy,
     worker_settings_in_effect,
 )
-from workflows.vocabulary import incident_id_for
+from workflows.contracts.ids import incident_id_for
 
 SOURCE = "generic"
 WARM_ALERTS = 3
@@ -260,12 +260,12 @@ async def run(args: argparse.Namespace) -> int:
     env = service_env(client, task_queue=f"bench-{run_id}", data=data, http_port=port, **args.worker_settings)
     pages = Pages(data / "outbox.jsonl")
     try:
-        print(f"workflows from {imported_from(env, 'workflows.incident', cwd=data)}", flush=True)
+        print(f"workflows from {imported_from(env, 'workflows.incident.workflow', cwd=data)}", flush=True)
         print(f"worker: {worker_settings_in_effect(args.worker_settings)}", flush=True)
-        with processes(env, "starter.webhook", cwd=data) as children:
+        with processes(env, "starter.http.app", cwd=data) as children:
             await wait_until_healthy(url, children=children)
             await warm_up(url, pages, run_id)
-            cpu = Cpu(service=children["starter.webhook"].pid, server=dev_server_pid() if server is not None else None)
+            cpu = Cpu(service=children["starter.http.app"].pid, server=dev_server_pid() if server is not None else None)
             cpu.mark("storm")
             print(
                 f"storm: {args.rate:g} distinct SEV1 alerts/s for {args.duration:g} s "

@@ -23,7 +23,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 
 from settings import ROOT, Settings
-from workflows import search_attributes
+from workflows.contracts import search_attributes
 
 BIN = Path(sys.executable).parent
 NAMESPACE = "default"
@@ -138,7 +138,7 @@ class Stack:
         client = await self._until(self._connect(), f"Temporal did not answer on {self.stack.temporal_target}")
         await register_search_attributes(client, NAMESPACE)
         await self._start("worker", [sys.executable, "-m", "worker"])
-        await self._start("HTTP service", [sys.executable, "-m", "starter.webhook"])
+        await self._start("HTTP service", [sys.executable, "-m", "starter.http.app"])
         await self._until(self._http_ready(), f"the HTTP service did not answer on {self._http_url}/healthz")
         print(self._banner(), flush=True)
         await self._watch(set(), within=None)

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from policy_file import load_policy
 from settings import ROOT, Settings
-from workflows import policy, search_attributes
-from workflows.policy import Policy
+from workflows.contracts import policy, search_attributes
+from workflows.contracts.policy import Policy
 
 BIN = Path(sys.executable).parent
 

@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings
 from starter.stack import Stack, StackError, StackSettings, port_clash, register_search_attributes
-from workflows import search_attributes
+from workflows.contracts import search_attributes
 
 READY = "incident-orchestrator is running"
 EXPECTED_TYPES = {"IncidentAcknowledged": "INDEXED_VALUE_TYPE_BOOL"} | {
@@ -121,7 +121,7 @@ async def test_make_run_registers_attributes_stops_on_ctrl_c_and_keeps_incidents
     process = await first.start()
     children = children_of(process.pid)
     try:
-        assert sorted(map(program, children.values())) == ["-m starter.webhook", "-m worker", "server start-dev"]
+        assert sorted(map(program, children.values())) == ["-m starter.http.app", "-m worker", "server start-dev"]
         client = await first.client()
         listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace="default"))
         registered = {

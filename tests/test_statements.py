@@ -9,9 +9,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.statements import DRAFTER_SAMPLES, SAMPLE_FACTS, STATEMENTS, StatementActivities
-from workflows.comms_model import RenderStatement
-from workflows.policy import Comms
-from workflows.vocabulary import Audience, Phase
+from workflows.comms.model import RenderStatement
+from workflows.contracts.policy import Comms
+from workflows.contracts.vocabulary import Audience, Phase
 
 # `policy check`'s sample incident without the facts an incident may lack (summary, impact, UI link): the
 # shipped templates render without them, and `impact` comes from the drafter (the missing-placeholder test).

@@ -12,11 +12,12 @@ from temporalio.testing import WorkflowEnvironment
 import observability
 from settings import Settings, connect
 from worker import build_worker
-from workflows.incident import IncidentWorkflow
-from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent
-from workflows.policy import Policy
-from workflows.vocabulary import Severity, incident_id_for
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.inputs import IncidentInput
+from workflows.incident.model import AlertEvent
+from workflows.incident.workflow import IncidentWorkflow
 
 
 def free_port() -> int:

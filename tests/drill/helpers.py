@@ -6,9 +6,9 @@ from pathlib import Path
 
 from policy_file import load_policy
 from settings import ROOT
-from starter.drill import run_drill
-from starter.drill_report import DrillEvent, DrillReport
-from starter.drill_scenario import load_scenario
+from starter.drill.report import DrillEvent, DrillReport
+from starter.drill.runner import run_drill
+from starter.drill.scenario import load_scenario
 
 POLICIES = ROOT / "examples" / "policies"
 SCENARIOS = ROOT / "examples" / "scenarios"

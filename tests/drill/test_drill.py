@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from settings import ROOT
-from starter.cli import app
-from starter.drill_report import DrillReport, render_text
-from starter.drill_scenario import load_scenario
+from starter.cli.main import app
+from starter.drill.report import DrillReport, render_text
+from starter.drill.scenario import load_scenario
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events
-from workflows.policy import Policy
-from workflows.vocabulary import Status
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Status
 
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 ALERT = "- at: 0\n  alert: {title: Checkout is failing, severity: SEV2, service: checkout}\n"
@@ -174,15 +174,15 @@ async def test_the_report_reads_on_the_policys_clock_and_counts_deliveries_apart
 
 def test_the_cli_reports_the_drills_whole_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the workflows counts: the report's wall time is the command's, not only the run's."""
-    import starter.drill
+    import starter.drill.runner
 
-    real = starter.drill.run_drill
+    real = starter.drill.runner.run_drill
 
     async def slow_to_start(*args: Any, **kwargs: Any) -> DrillReport:
         await asyncio.sleep(1.5)  # before run_drill's own clock starts, as loading the workflows is
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(starter.drill, "run_drill", slow_to_start)
+    monkeypatch.setattr(starter.drill.runner, "run_drill", slow_to_start)
     result = CliRunner().invoke(
         app,
         [

@@ -14,11 +14,11 @@ import pytest
 
 from policy_file import load_policy
 from settings import ROOT
-from starter.drill import run_drill
-from starter.drill_report import DrillReport
-from starter.drill_scenario import load_scenario
-from workflows.policy import Policy
-from workflows.schedules import zone
+from starter.drill.report import DrillReport
+from starter.drill.runner import run_drill
+from starter.drill.scenario import load_scenario
+from workflows.contracts.policy import Policy
+from workflows.oncall.rotation import zone
 
 START = date(2024, 1, 1)  # the rotations' first handoff (a Monday)
 MEMBERS = ["bob", "alice", "oleh"]  # the example policy's people with a pager id
@@ -143,7 +143,7 @@ async def test_drill_window_holds_the_alert_and_pages_when_it_ends_still_firing(
 
 
 async def test_drill_refuses_an_override_of_an_unknown_schedule(tmp_path: Path) -> None:
-    from starter.drill_scenario import DrillError
+    from starter.drill.scenario import DrillError
 
     policy = on_call_policy({"layers": [{"members": ["bob"]}]})
     scenario_file = tmp_path / "scenario.yaml"

@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from settings import ROOT
-from starter.cli import app
-from starter.policy_check import check_policy
+from starter.cli.main import app
+from starter.cli.policy_check import check_policy
 from tests.drill.helpers import POLICIES, SEEDS
-from workflows.policy import Policy
+from workflows.contracts.policy import Policy
 
 EXAMPLE: dict[str, Any] = tomllib.loads((ROOT / "examples" / "policy.toml").read_text())
 

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from settings import ROOT
-from starter.cli import app
-from starter.policy_check import check_policy
-from workflows.policy import Policy
-from workflows.schedules import first_gap
+from starter.cli.main import app
+from starter.cli.policy_check import check_policy
+from workflows.contracts.policy import Policy
+from workflows.oncall.rotation import first_gap
 
 EXAMPLE = (ROOT / "examples" / "policy.toml").read_text()
 OFFICE = '[schedules.office]\ntimezone = "Europe/London"\n\n[[schedules.office.layers]]\nmembers = ["bob"]\n'

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events, minutes, step_minute
-from workflows.comms_model import ApprovalKind, Step
-from workflows.vocabulary import Phase, Status
+from workflows.comms.model import ApprovalKind, Step
+from workflows.contracts.vocabulary import Phase, Status
 
 SUMMARY_HEADINGS = [
     "What happened",

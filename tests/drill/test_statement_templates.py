@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from policy_file import load_policy
 from settings import ROOT
-from starter.cli import app
-from starter.policy_check import check_policy
+from starter.cli.main import app
+from starter.cli.policy_check import check_policy
 from tests.drill.helpers import POLICIES, SCENARIOS, SEEDS, drill
 
 SEED004 = POLICIES / "004-pagerduty-business.toml"

@@ -21,11 +21,11 @@ import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
-from starter.webhook import create_app
+from starter.http.app import create_app
 from worker import build_worker
-from workflows.incident import IncidentWorkflow
-from workflows.model import IncidentState
-from workflows.vocabulary import AlertStatus
+from workflows.contracts.vocabulary import AlertStatus
+from workflows.incident.model import IncidentState
+from workflows.incident.workflow import IncidentWorkflow
 
 pytestmark = pytest.mark.e2e
 

@@ -40,16 +40,19 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from client.alerts import send_alert
+from client.decide import Refused, send_decision
 from policy_file import load_policy
 from settings import ROOT, Settings
-from starter.alerts import send_alert
-from starter.decide import Refused, send_decision
 from tests.fakes.paging import FakeOpsGenie
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp, Mailbox
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
-from workflows.model import (
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy, Tier
+from workflows.contracts.vocabulary import Channel, Severity
+from workflows.incident.model import (
     Acknowledge,
     AlertEvent,
     ApproveStatement,
@@ -61,8 +64,6 @@ from workflows.model import (
     ReviewHeld,
     StatusUpdate,
 )
-from workflows.policy import Policy, Tier
-from workflows.vocabulary import Channel, Severity, incident_id_for
 
 pytestmark = pytest.mark.fault
 
@@ -187,7 +188,7 @@ def snapshot(into: Path) -> Path:
     on changed workflow code could not replay the histories of the incidents under way."""
     for module in ROOT.glob("*.py"):
         shutil.copy2(module, into / module.name)
-    for package in ("workflows", "activities", "starter", "templates", "examples"):
+    for package in ("workflows", "activities", "client", "starter", "templates", "examples"):
         shutil.copytree(ROOT / package, into / package, ignore=shutil.ignore_patterns("__pycache__"))
     return into
 

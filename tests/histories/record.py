@@ -23,8 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
-from workflows import search_attributes
-from workflows.model import (
+from workflows.contracts import search_attributes
+from workflows.contracts.vocabulary import IncidentKind, Phase, Severity
+from workflows.incident.model import (
     Acknowledge,
     ApproveStatement,
     Classify,
@@ -37,7 +38,6 @@ from workflows.model import (
     SetPhase,
     StatusUpdate,
 )
-from workflows.vocabulary import IncidentKind, Phase, Severity
 
 HERE = Path(__file__).parent
 

@@ -16,7 +16,7 @@ from activities.outbox import Outbox
 from settings import Settings
 from tests.fakes.zoom import FakeZoom
 from tests.integrations.helpers import attempt
-from workflows.activity_io import ConferenceRequest
+from workflows.contracts.activity_io import ConferenceRequest
 
 
 async def test_zoom_meeting_with_one_token_for_several_calls(settings: Settings, zoom: FakeZoom):

@@ -15,7 +15,7 @@ from activities.outbox import Outbox
 from settings import Settings
 from tests.fakes.smtp import FakeSmtp
 from tests.integrations.helpers import attempt
-from workflows.activity_io import EmailRequest
+from workflows.contracts.activity_io import EmailRequest
 
 
 def email(**changes: object) -> EmailRequest:

@@ -11,8 +11,8 @@ from activities.paging import PagingActivities
 from settings import Settings
 from tests.fakes.paging import OPSGENIE_KEY, PAGERDUTY_ROUTING_KEY, FakeOpsGenie, FakePagerDuty
 from tests.integrations.helpers import attempt
-from workflows.activity_io import PageAction, PageRequest
-from workflows.vocabulary import Severity
+from workflows.contracts.activity_io import PageAction, PageRequest
+from workflows.contracts.vocabulary import Severity
 
 
 def page(provider: str, **changes: object) -> PageRequest:

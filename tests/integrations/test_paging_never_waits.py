@@ -20,8 +20,8 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.zoom import FakeZoom
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.model import Acknowledge
-from workflows.vocabulary import Severity
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.model import Acknowledge
 
 OUTAGE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
 

@@ -12,7 +12,7 @@ from activities.slack import SlackActivities, channel_name
 from settings import Settings
 from tests.fakes.slack import FakeSlack
 from tests.integrations.helpers import attempt
-from workflows.activity_io import SlackArchive, SlackChannelRequest, SlackDirectMessage, SlackPost
+from workflows.contracts.activity_io import SlackArchive, SlackChannelRequest, SlackDirectMessage, SlackPost
 
 
 def slack_activities(settings: Settings, slack: FakeSlack) -> SlackActivities:

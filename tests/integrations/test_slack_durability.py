@@ -15,7 +15,7 @@ from activities.outbox import Outbox
 from activities.slack import SlackActivities
 from settings import Settings
 from tests.fakes.slack import FakeSlack
-from workflows.activity_io import SlackPost, SlackResult
+from workflows.contracts.activity_io import SlackPost, SlackResult
 
 
 @workflow.defn

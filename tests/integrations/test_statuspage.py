@@ -10,8 +10,8 @@ from activities.statuspage import StatuspageActivities
 from settings import Settings
 from tests.fakes.statuspage import API_KEY, FakeStatuspage
 from tests.integrations.helpers import attempt
-from workflows.activity_io import StatuspageRequest
-from workflows.vocabulary import Phase
+from workflows.contracts.activity_io import StatuspageRequest
+from workflows.contracts.vocabulary import Phase
 
 
 def update(phase: Phase, body: str, statuspage_incident_id: str = "") -> StatuspageRequest:

@@ -17,7 +17,7 @@ from activities.telegram import TelegramActivities
 from settings import Settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.integrations.helpers import attempt
-from workflows.activity_io import TelegramRequest
+from workflows.contracts.activity_io import TelegramRequest
 
 
 def message(chat_id: str = "1001", text: str = "SEV1 INC-7F3K: checkout is failing") -> TelegramRequest:

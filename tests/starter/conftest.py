@@ -9,9 +9,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
-from starter.webhook import create_app
+from starter.http.app import create_app
 from worker import build_worker
-from workflows.policy import Policy
+from workflows.contracts.policy import Policy
 
 
 @pytest.fixture

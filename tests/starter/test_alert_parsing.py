@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from settings import ROOT
-from starter.alerts import AlertBodyError, parse_alertmanager, parse_datadog, parse_generic, parse_grafana
-from workflows.vocabulary import AlertStatus, Severity
+from starter.http.alert_formats import AlertBodyError, parse_alertmanager, parse_datadog, parse_generic, parse_grafana
+from workflows.contracts.vocabulary import AlertStatus, Severity
 
 NOW = datetime(2025, 1, 10, 3, 15, tzinfo=UTC)
 

@@ -19,10 +19,10 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings
-from starter.slack_endpoint import sign
-from starter.webhook import create_app
+from starter.http.app import create_app
+from starter.http.slack import sign
 from tests.starter.conftest import workflows_on
-from workflows.policy import Policy
+from workflows.contracts.policy import Policy
 
 SOURCES = ("alertmanager", "grafana", "datadog", "generic")
 SECRET = "hostile-test-secret"

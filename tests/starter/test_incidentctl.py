@@ -18,15 +18,17 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from client import decide
+from client.alerts import manual_alert, send_alert
+from client.decide import incident_decision, query_state, send_decision
 from settings import Settings
-from starter import cli_common, decide
-from starter.alerts import manual_alert, send_alert
-from starter.cli import app
-from starter.decide import incident_decision, query_state, send_decision
+from starter.cli import common as cli_common
+from starter.cli.main import app
 from worker import build_worker
-from workflows.model import IncidentState, ProgressNote
-from workflows.policy import Policy
-from workflows.vocabulary import Severity, incident_id_for
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.model import IncidentState, ProgressNote
 
 Run = Callable[..., Awaitable[Result]]
 

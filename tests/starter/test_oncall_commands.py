@@ -17,12 +17,12 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
+from client import oncall as oncall_client
 from policy_file import load_policy
 from settings import ROOT, Settings
-from starter import oncall_client
-from starter.cli import app
-from starter.webhook import create_app
-from workflows.policy import Policy
+from starter.cli.main import app
+from starter.http.app import create_app
+from workflows.contracts.policy import Policy
 
 Run = Callable[..., Awaitable[Result]]
 

@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from settings import ROOT
-from starter.cli import app
-from starter.opsgenie_import import ImportRefused, as_toml, schedule_from_opsgenie
-from workflows.policy import Policy
-from workflows.schedules import Restriction, Rotation, Schedule, Weekday, on_call
+from starter.cli.main import app
+from starter.cli.opsgenie_import import ImportRefused, as_toml, schedule_from_opsgenie
+from workflows.contracts.policy import Policy
+from workflows.oncall.rotation import Restriction, Rotation, Schedule, Weekday, on_call
 
 FILE = Path(__file__).parent / "data" / "opsgenie-schedule.json"
 

@@ -1,5 +1,5 @@
 """How an alert reaches its incident: a new group is started eagerly with the alert in its input, a
-running one gets the alert by signal-with-start (starter/alerts.py)."""
+running one gets the alert by signal-with-start (starter/http/alert_formats.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
+from client.alerts import send_alert
 from settings import Settings
-from starter.alerts import send_alert
 from tests.workflows.helpers import alert
-from workflows.incident import IncidentWorkflow
-from workflows.model import IncidentState
-from workflows.policy import Policy
-from workflows.vocabulary import AlertStatus, incident_id_for
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import AlertStatus
+from workflows.incident.model import IncidentState
+from workflows.incident.workflow import IncidentWorkflow
 
 
 async def alerts_counted(env: WorkflowEnvironment, incident_id: str, count: int) -> IncidentState:

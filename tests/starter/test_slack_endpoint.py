@@ -17,15 +17,15 @@ from aiohttp import web
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from client.decide import incident_decision, query_state, send_decision
 from settings import Settings
-from starter.decide import incident_decision, query_state, send_decision
-from starter.slack_endpoint import sign
-from starter.webhook import create_app
+from starter.http.app import create_app
+from starter.http.slack import sign
 from tests.fakes.peer import FakePeer
 from tests.workflows.helpers import outbox
-from workflows.model import Classify, IncidentState, ProgressNote, TriggerBusinessIncident
-from workflows.policy import Policy
-from workflows.vocabulary import IncidentKind
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import IncidentKind
+from workflows.incident.model import Classify, IncidentState, ProgressNote, TriggerBusinessIncident
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
 from settings import ROOT, Settings
-from starter.webhook import create_app
-from workflows.policy import Policy
+from starter.http.app import create_app
+from workflows.contracts.policy import Policy
 
 MANIFEST = ROOT / "deploy" / "slack" / "manifest.yaml"
 # Where the code talks to Slack's Web API.
-CALLERS = (ROOT / "activities" / "slack.py", ROOT / "starter" / "slack_endpoint.py")
+CALLERS = (ROOT / "activities" / "slack.py", ROOT / "starter" / "http" / "slack.py")
 
 # Each method's bot scopes, from its page at https://docs.slack.dev/reference/methods/<method>, for the
 # conversation types the code uses it on: the incident channel the bot creates is public; a channel the

@@ -17,14 +17,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from client.decide import query_state
 from settings import ROOT, Settings
-from starter.decide import query_state
-from starter.webhook import create_app
+from starter.http.app import create_app
 from tests.conftest import BIN
 from tests.starter.conftest import workflows_on
-from workflows.model import IncidentState
-from workflows.policy import Policy
-from workflows.vocabulary import incident_id_for
+from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.incident.model import IncidentState
 
 
 def example(name: str) -> dict:

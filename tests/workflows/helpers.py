@@ -12,11 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outbox import Outbox
 from policy_file import load_policy
 from settings import ROOT, Settings
-from workflows.incident import IncidentWorkflow
-from workflows.inputs import IncidentInput
-from workflows.model import AlertEvent, IncidentState
-from workflows.policy import Policy
-from workflows.vocabulary import AlertStatus, Severity
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import AlertStatus, Severity
+from workflows.incident.inputs import IncidentInput
+from workflows.incident.model import AlertEvent, IncidentState
+from workflows.incident.workflow import IncidentWorkflow
 
 
 def always_business_hours(policy: Policy) -> Policy:

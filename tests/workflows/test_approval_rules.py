@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from tests.workflows.helpers import make_policy
 from tests.workflows.test_rules import T0, confirmed, decide, refusal
-from workflows import approval_rules
-from workflows.derive import waiting_on
-from workflows.model import (
+from workflows.approvals import rules as approval_rules
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Status
+from workflows.incident.derive import waiting_on
+from workflows.incident.model import (
     ApproveChannel,
     ApproveStatement,
     DeclineChannel,
@@ -15,8 +17,6 @@ from workflows.model import (
     RequestChannel,
     WithholdStatement,
 )
-from workflows.policy import Policy
-from workflows.vocabulary import Status
 
 
 def with_vendors(approval: bool = True) -> Policy:

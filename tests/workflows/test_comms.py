@@ -22,12 +22,11 @@ from typer.testing import CliRunner, Result
 
 from activities.outbox import Outbox
 from settings import Settings
-from starter.cli_comms import register
+from starter.cli.comms import register
 from tests.workflows.helpers import alert, make_policy, open_incident
 from tests.workflows.helpers import state as incident_state
 from worker import build_activities, build_worker
-from workflows.comms import CommsWorkflow
-from workflows.comms_model import (
+from workflows.comms.model import (
     Approve,
     CommsInput,
     CommsMessage,
@@ -41,9 +40,10 @@ from workflows.comms_model import (
     Step,
     Verdict,
 )
-from workflows.model import IncidentFacts, PhaseChanged
-from workflows.policy import Policy
-from workflows.vocabulary import Audience, Phase, Role, Severity
+from workflows.comms.workflow import CommsWorkflow
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Audience, Phase, Role, Severity
+from workflows.incident.model import IncidentFacts, PhaseChanged
 
 Handle = WorkflowHandle[CommsWorkflow, Any]
 

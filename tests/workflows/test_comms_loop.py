@@ -33,12 +33,12 @@ from tests.workflows.test_comms import (
     until,
 )
 from worker import build_activities
-from workflows.activity_io import SlackPost, SlackResult
-from workflows.comms import CommsWorkflow
-from workflows.comms_model import Approve, CommsInput, ConfirmSent, Review, Skip, Step, Verdict
-from workflows.model import PhaseChanged
-from workflows.policy import Policy
-from workflows.vocabulary import Phase, Role
+from workflows.comms.model import Approve, CommsInput, ConfirmSent, Review, Skip, Step, Verdict
+from workflows.comms.workflow import CommsWorkflow
+from workflows.contracts.activity_io import SlackPost, SlackResult
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Phase, Role
+from workflows.incident.model import PhaseChanged
 
 __all__ = ["comms"]  # the fixture, shared with test_comms.py
 

@@ -20,13 +20,12 @@ from tests.workflows.test_comms_rules import (
     started,
     take,
 )
-from workflows import comms_notices as notices
-from workflows import comms_phases as phases
-from workflows.comms_model import ApprovalKind, Approve, CommsState, GiveEstimate, Step
-from workflows.comms_waiting import held_back
-from workflows.model import PhaseChanged
-from workflows.policy import Policy
-from workflows.vocabulary import Audience, Phase, Role
+from workflows.comms import notices, phases
+from workflows.comms.model import ApprovalKind, Approve, CommsState, GiveEstimate, Step
+from workflows.comms.waiting import held_back
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Audience, Phase, Role
+from workflows.incident.model import PhaseChanged
 
 ALL = "investigation/all_customers"
 ABOUT = "INC-TEST0001 (Checkout errors)"

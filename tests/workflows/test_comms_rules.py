@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflows import comms_phases as phases
-from workflows import comms_rules as rules
-from workflows.comms_model import (
+from workflows.comms import phases, rules
+from workflows.comms.model import (
     ApprovalKind,
     Approve,
     CommsMessage,
@@ -28,11 +27,11 @@ from workflows.comms_model import (
     Step,
     Verdict,
 )
-from workflows.comms_waiting import approvals_owed, refresh, reviews_complete
-from workflows.decisions import COMMS_DECISIONS
-from workflows.model import Decision, IncidentFacts, PhaseChanged
-from workflows.policy import Policy
-from workflows.vocabulary import Audience, Phase, Role, Severity
+from workflows.comms.waiting import approvals_owed, refresh, reviews_complete
+from workflows.contracts.decisions import COMMS_DECISIONS
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Audience, Phase, Role, Severity
+from workflows.incident.model import Decision, IncidentFacts, PhaseChanged
 
 NOW = datetime(2025, 3, 4, 14, 10, tzinfo=UTC)
 FACTS = IncidentFacts(

@@ -21,9 +21,19 @@ from tests.workflows.helpers import (
     texts,
     timeline,
 )
-from workflows.incident import IncidentWorkflow
-from workflows.inputs import IncidentInput
-from workflows.model import (
+from workflows.contracts.policy import BusinessHours
+from workflows.contracts.vocabulary import (
+    AlertStatus,
+    CriticalCriterion,
+    IncidentKind,
+    Phase,
+    Role,
+    Scope,
+    Severity,
+    Status,
+)
+from workflows.incident.inputs import IncidentInput
+from workflows.incident.model import (
     Acknowledge,
     ApproveStatement,
     AssignTask,
@@ -39,8 +49,7 @@ from workflows.model import (
     SetPhase,
     StatusUpdate,
 )
-from workflows.policy import BusinessHours
-from workflows.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Scope, Severity, Status
+from workflows.incident.workflow import IncidentWorkflow
 
 RESOLUTION = Resolve(
     actor="alice",

@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
 from worker import build_worker
-from workflows.comms_model import CommsState, Skip, Step
-from workflows.model import IncidentState, Reopen, Resolve, SetPhase, TriggerBusinessIncident
-from workflows.vocabulary import Phase, Severity
+from workflows.comms.model import CommsState, Skip, Step
+from workflows.contracts.vocabulary import Phase, Severity
+from workflows.incident.model import IncidentState, Reopen, Resolve, SetPhase, TriggerBusinessIncident
 
 
 async def comms_state(env: WorkflowEnvironment, incident_id: str) -> CommsState:

@@ -20,11 +20,11 @@ from temporalio.worker import Worker
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import WORKFLOWS, build_activities
-from workflows.activity_io import PostmortemRequest, RecordResult, SlackDirectMessage, SlackResult
-from workflows.incident import IncidentWorkflow
-from workflows.inputs import IncidentInput
-from workflows.model import Acknowledge, Classify, IncidentState, Reopen, Resolve, StatusUpdate
-from workflows.vocabulary import IncidentKind, Severity, Status
+from workflows.contracts.activity_io import PostmortemRequest, RecordResult, SlackDirectMessage, SlackResult
+from workflows.contracts.vocabulary import IncidentKind, Severity, Status
+from workflows.incident.inputs import IncidentInput
+from workflows.incident.model import Acknowledge, Classify, IncidentState, Reopen, Resolve, StatusUpdate
+from workflows.incident.workflow import IncidentWorkflow
 
 RESOLUTION = Resolve(
     actor="alice", overview="Checkout returned 500s", how_resolved="Rolled back", prevention="Canary deploys"

@@ -11,19 +11,19 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.oncall import heartbeat_workflow_id
+from client import oncall as oncall_client
+from client.windows import WindowCache
 from settings import ROOT, Settings
-from starter import oncall_client
-from starter.webhook import create_app
-from starter.windows import WindowCache
+from starter.http.app import create_app
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.heartbeat import HeartbeatWorkflow
-from workflows.incident import IncidentWorkflow
-from workflows.model import AlertEvent, IncidentState
-from workflows.oncall_model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
-from workflows.policy import Policy
-from workflows.vocabulary import AlertStatus, Severity, Status, incident_id_for
+from workflows.contracts.ids import heartbeat_workflow_id, incident_id_for
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import AlertStatus, Severity, Status
+from workflows.incident.model import AlertEvent, IncidentState
+from workflows.incident.workflow import IncidentWorkflow
+from workflows.oncall.heartbeats import HeartbeatWorkflow
+from workflows.oncall.model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
 
 
 def paged(settings: Settings) -> list[tuple[str, list[str]]]:

@@ -10,8 +10,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state
-from workflows.model import Acknowledge
-from workflows.vocabulary import Severity
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.model import Acknowledge
 
 
 async def test_seed000_the_page_is_the_first_thing_a_confirmed_incident_asks_for(ts_env, settings, worker):

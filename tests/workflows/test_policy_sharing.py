@@ -1,5 +1,5 @@
 """The policy every workflow carries in its input is decoded once: workflows opened under the same policy
-share one frozen copy of it (workflows.policy, Policy._one_copy)."""
+share one frozen copy of it (workflows.contracts.policy, Policy._one_copy)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.workflows.helpers import make_policy
-from workflows import policy as policy_module
-from workflows.inputs import EscalationInput
-from workflows.policy import SHARED_POLICIES, Policy
-from workflows.vocabulary import Severity
+from workflows.contracts import policy as policy_module
+from workflows.contracts.policy import SHARED_POLICIES, Policy
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.inputs import EscalationInput
 
 CONVERTER = pydantic_data_converter.payload_converter
 

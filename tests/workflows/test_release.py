@@ -10,9 +10,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import TemporalError
 
 from tests.workflows.helpers import alert, make_policy, open_incident, state
-from workflows.model import Acknowledge, Resolve, StatusUpdate
+from workflows.contracts.vocabulary import Severity
+from workflows.incident.model import Acknowledge, Resolve, StatusUpdate
 from workflows.release import INCIDENT_RELEASE, RELEASE, RELEASE_1, has_change
-from workflows.vocabulary import Severity
 
 
 async def test_a_new_incident_records_one_patch_marker_for_every_change_of_its_release(ts_env, settings, worker):

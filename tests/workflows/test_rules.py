@@ -11,10 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from tests.workflows.helpers import alert, make_policy
-from workflows import lifecycle, rules
-from workflows.decisions import INCIDENT_DECISIONS, incident_decision_name
-from workflows.derive import waiting_on
-from workflows.model import (
+from workflows.contracts.decisions import INCIDENT_DECISIONS, incident_decision_name
+from workflows.contracts.permissions import DEFAULT_PERMISSIONS
+from workflows.contracts.policy import Policy, Triage
+from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
+from workflows.incident import lifecycle, rules
+from workflows.incident.derive import waiting_on
+from workflows.incident.model import (
     Acknowledge,
     Classify,
     CloseIncident,
@@ -27,9 +30,6 @@ from workflows.model import (
     StatusUpdate,
     TriggerBusinessIncident,
 )
-from workflows.permissions import DEFAULT_PERMISSIONS
-from workflows.policy import Policy, Triage
-from workflows.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 RESOLUTION = Resolve(actor="alice", overview="o", how_resolved="h", prevention="p")

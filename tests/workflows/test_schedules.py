@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from pydantic import ValidationError
 
-from workflows.policy import Policy
-from workflows.schedules import (
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Role
+from workflows.oncall.rotation import (
     Layer,
     Override,
     Restriction,
@@ -20,7 +21,6 @@ from workflows.schedules import (
     shifts,
     zone,
 )
-from workflows.vocabulary import Role
 
 
 def utc(text: str) -> datetime:

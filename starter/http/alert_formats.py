@@ -1,0 +1,276 @@
+"""The alert webhooks' formats: one parser per source turning a whole body into AlertEvents, which
+`client.alerts.send_alert` records on their incidents.
+
+A parser validates the entire body before anything is sent, so a bad body starts nothing: it raises
+AlertBodyError naming the field, which the HTTP service answers with 422. Alert text stays data.
+
+Severity: a source's own unambiguous severity (Datadog's P1, a `severity="SEV2"` label) is mapped
+here; anything else ("critical", "warning") stays in the labels for the policy's severity rules,
+which the workflow applies together with the critical-criterion label.
+
+Senders (the dedup key chooses the incident: one group, one incident):
+
+- Alertmanager: a webhook receiver at /alerts/alertmanager (payload version 4). Dedup key: groupKey;
+  each alert of the body is recorded with its fingerprint and status.
+- Grafana unified alerting: a webhook contact point at /alerts/grafana. Same shape and dedup key.
+- Datadog: Integrations -> Webhooks, URL /alerts/datadog, with this payload (examples/datadog.json);
+  Datadog fills in the variables:
+
+      {
+        "alert_id": "$ALERT_ID",
+        "transition": "$ALERT_TRANSITION",
+        "aggregation_key": "$AGGREG_KEY",
+        "alert_cycle_key": "$ALERT_CYCLE_KEY",
+        "priority": "$PRIORITY",
+        "title": "$EVENT_TITLE",
+        "message": "$EVENT_MSG",
+        "link": "$LINK",
+        "tags": "$TAGS"
+      }
+
+  Dedup key: the aggregation key, else the alert id. "Recovered" resolves the alert (fingerprint:
+  the alert cycle key, else the alert id); P1-P5 map to SEV1-SEV4 (P5 too is SEV4); a `service:NAME`
+  tag names the service; every tag becomes a label.
+- Anything else: /alerts/generic with {"dedup_key", "title", "severity", "service", "status"
+  ("firing" | "resolved"), "description", "links": [...], "labels": {...}, "fingerprint"}; only
+  dedup_key and title are required (examples/generic.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from settings import describe_validation_error
+from workflows.contracts.vocabulary import AlertStatus, Severity
+from workflows.incident.model import AlertEvent
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class AlertBodyError(ValueError):
+    """A body of the wrong shape; the message names the field ("alerts.0.labels: ...")."""
+
+
+_OBVIOUS_SEVERITIES = {
+    "sev1": Severity.SEV1,
+    "sev2": Severity.SEV2,
+    "sev3": Severity.SEV3,
+    "sev4": Severity.SEV4,
+    "p1": Severity.SEV1,
+    "p2": Severity.SEV2,
+    "p3": Severity.SEV3,
+    "p4": Severity.SEV4,
+    "p5": Severity.SEV4,
+}
+
+
+def obvious_severity(value: str | None) -> Severity | None:
+    """SEV1-4 and P1-P5 mean the same everywhere; other words are the policy's to interpret."""
+    return _OBVIOUS_SEVERITIES.get((value or "").strip().lower())
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint is a hash of the labels; do the same when a sender leaves it out."""
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _links(*candidates: str) -> list[str]:
+    seen: list[str] = []
+    for link in candidates:
+        if link and link not in seen:
+            seen.append(link)
+    return seen
+
+
+class _Body(BaseModel):
+    """Senders add fields over time (Grafana especially): ignore what we do not use."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- Alertmanager (webhook version 4) and Grafana unified alerting ------------------------------
+
+
+class PrometheusAlert(_Body):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+    # Grafana only
+    dashboardURL: str = ""
+    panelURL: str = ""
+
+
+class AlertmanagerBody(_Body):
+    version: str = "4"
+    groupKey: str = Field(min_length=1)
+    status: Literal["firing", "resolved"] = "firing"
+    receiver: str = ""
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[PrometheusAlert] = Field(min_length=1)
+
+
+class GrafanaBody(AlertmanagerBody):
+    title: str = ""
+    state: str = ""
+    message: str = ""
+    orgId: int | None = None
+
+
+def _prometheus_events(source: str, body: AlertmanagerBody, now: datetime) -> list[AlertEvent]:
+    fallback_title = body.title if isinstance(body, GrafanaBody) else ""
+    events = []
+    for alert in body.alerts:
+        labels = {**body.commonLabels, **alert.labels}
+        annotations = {**body.commonAnnotations, **alert.annotations}
+        events.append(
+            AlertEvent(
+                source=source,
+                dedup_key=body.groupKey,
+                fingerprint=alert.fingerprint or _fingerprint(labels),
+                status=AlertStatus(alert.status),
+                title=(
+                    annotations.get("summary")
+                    or annotations.get("title")
+                    or labels.get("alertname")
+                    or fallback_title
+                    or body.groupKey
+                ),
+                description=annotations.get("description") or annotations.get("message", ""),
+                severity=obvious_severity(labels.get("severity")),
+                service=labels.get("service", ""),
+                labels=labels,
+                links=_links(
+                    alert.generatorURL, annotations.get("runbook_url", ""), alert.dashboardURL, alert.panelURL
+                ),
+                received_at=now,
+            )
+        )
+    return events
+
+
+def parse_alertmanager(body: Any, now: datetime) -> list[AlertEvent]:
+    return _prometheus_events("alertmanager", _validate(AlertmanagerBody, body), now)
+
+
+def parse_grafana(body: Any, now: datetime) -> list[AlertEvent]:
+    return _prometheus_events("grafana", _validate(GrafanaBody, body), now)
+
+
+# --- Datadog --------------------------------------------------------------------------------------
+
+
+class DatadogBody(_Body):
+    """The Datadog webhook payload of examples/datadog.json (see the module docstring)."""
+
+    # Datadog substitutes numbers into quoted strings, but a hand-written payload may not quote them.
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    alert_id: str = Field(min_length=1)
+    transition: str = Field(min_length=1)
+    aggregation_key: str = ""
+    alert_cycle_key: str = ""
+    priority: str = ""
+    title: str = Field(min_length=1)
+    message: str = ""
+    link: str = ""
+    tags: str = ""
+
+
+def _datadog_tags(tags: str) -> dict[str, str]:
+    """ "env:prod,service:checkout,team" -> {"env": "prod", "service": "checkout", "team": ""}."""
+    parsed: dict[str, str] = {}
+    for tag in tags.split(","):
+        name, _, value = tag.strip().partition(":")
+        if name:
+            parsed[name] = value
+    return parsed
+
+
+def parse_datadog(body: Any, now: datetime) -> list[AlertEvent]:
+    alert = _validate(DatadogBody, body)
+    labels = _datadog_tags(alert.tags)
+    if alert.priority:
+        labels["priority"] = alert.priority
+    recovered = alert.transition.strip().lower() in ("recovered", "resolved")
+    return [
+        AlertEvent(
+            source="datadog",
+            dedup_key=alert.aggregation_key or alert.alert_id,
+            fingerprint=alert.alert_cycle_key or alert.alert_id,
+            status=AlertStatus.RESOLVED if recovered else AlertStatus.FIRING,
+            title=alert.title,
+            description=alert.message,
+            severity=obvious_severity(alert.priority),
+            service=labels.get("service", ""),
+            labels=labels,
+            links=_links(alert.link),
+            received_at=now,
+        )
+    ]
+
+
+# --- generic: anything that can send JSON ------------------------------------------------------
+
+
+class GenericBody(_Body):
+    dedup_key: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    severity: str = ""
+    service: str = ""
+    status: Literal["firing", "resolved"] = "firing"
+    description: str = ""
+    links: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str = ""
+
+
+def parse_generic(body: Any, now: datetime) -> list[AlertEvent]:
+    alert = _validate(GenericBody, body)
+    labels = dict(alert.labels)
+    if alert.severity:
+        labels.setdefault("severity", alert.severity)
+    return [
+        AlertEvent(
+            source="generic",
+            dedup_key=alert.dedup_key,
+            fingerprint=alert.fingerprint or alert.dedup_key,
+            status=AlertStatus(alert.status),
+            title=alert.title,
+            description=alert.description,
+            severity=obvious_severity(alert.severity),
+            service=alert.service,
+            labels=labels,
+            links=_links(*alert.links),
+            received_at=now,
+        )
+    ]
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+
+PARSERS: dict[str, Callable[[Any, datetime], list[AlertEvent]]] = {
+    "alertmanager": parse_alertmanager,
+    "grafana": parse_grafana,
+    "datadog": parse_datadog,
+    "generic": parse_generic,
+}
+
+
+def _validate(model: type[M], body: Any) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        raise AlertBodyError(describe_validation_error(err)) from err

@@ -1,0 +1,168 @@
+"""Which messages each phase of the incident gets, in which order, and when a phase change supersedes them (seed
+004's note): plain functions over the message loop's state, like its rules, so they are tested without a server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from workflows.comms.model import FINISHED, UNSENT, CommsMessage, CommsState, CommsSummary, Step
+from workflows.comms.rules import log
+from workflows.comms.waiting import STEP_LABELS, refresh, waiting_on
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Audience, Phase
+from workflows.incident.model import PhaseChanged
+
+
+def hear(state: CommsState, policy: Policy, change: PhaseChanged, now: datetime) -> None:
+    """The incident moved phase: remember it for the loop, which follows at its next step."""
+    state.facts, state.phase = change.facts, change.phase
+    waiting = state.next_phase
+    # Resolution then Analysis heard in one go: the Resolution round still has to be opened, so a
+    # phase without messages does not replace a waiting phase that has them (the end always does).
+    if (
+        waiting is None
+        or change.phase in policy.comms.phases
+        or change.phase is Phase.CLOSED
+        or waiting.phase not in policy.comms.phases
+    ):
+        state.next_phase = change
+    log(state, now, "phase", f"the incident moved to {change.phase}")
+
+
+def follow(state: CommsState, policy: Policy, now: datetime) -> None:
+    """Act on the phase last heard: stop working on the old phase's unsent messages, open the new phase's."""
+    move = state.next_phase
+    if move is None:
+        return
+    state.next_phase = None
+    if move.phase is Phase.CLOSED:
+        _supersede_round(state, policy, now, "the incident closed")
+        state.closed = True
+    elif supersedes(state, policy, move.phase):
+        _supersede_round(state, policy, now, f"the incident moved to {move.phase}")
+        _open_round(state, policy, move.phase, now)
+
+
+def supersedes(state: CommsState, policy: Policy, phase: Phase) -> bool:
+    return phase is Phase.CLOSED or (phase in policy.comms.phases and phase != state.round_phase)
+
+
+def interrupted(state: CommsState, policy: Policy, m: CommsMessage) -> bool:
+    """The message in hand was skipped or superseded, or the loop closed. A version 1 loop also stopped at a
+    phase that supersedes it, leaving a message being distributed or confirmed unattended."""
+    if m.step in (Step.SKIPPED, Step.SUPERSEDED) or state.closed:
+        return True
+    move = state.next_phase
+    return state.loop_version < 2 and move is not None and supersedes(state, policy, move.phase)
+
+
+def _supersede_round(state: CommsState, policy: Policy, now: datetime, reason: str) -> None:
+    for m in round_messages(state):
+        if m.step in UNSENT:
+            m.ended_reason = reason
+            m.step = Step.SUPERSEDED
+            refresh(policy, m, now)
+            log(state, now, "superseded", f"{m.message_id}: {reason}")
+
+
+def _open_round(state: CommsState, policy: Policy, phase: Phase, now: datetime) -> None:
+    # earlier rounds of this phase, whatever audiences they had ("identification", "identification-2")
+    earlier = len({m.message_id.rsplit("/", 1)[0] for m in state.messages if m.phase is phase})
+    label = phase.value if not earlier else f"{phase.value}-{earlier + 1}"
+    state.round_phase = phase
+    state.round = []
+    for audience in policy.comms.audience_order:
+        m = CommsMessage(message_id=f"{label}/{audience.value}", phase=phase, audience=audience, created_at=now)
+        nobody = _no_recipients(policy, audience)
+        if nobody:
+            m.step, m.ended_by, m.ended_reason = Step.SKIPPED, "policy", nobody
+        state.messages.append(m)
+        state.round.append(m.message_id)
+    log(state, now, "phase", f"{phase}: messages {', '.join(state.round)}")
+
+
+def _no_recipients(policy: Policy, audience: Audience) -> str:
+    r = policy.comms.recipients
+    has = {
+        Audience.INTERNAL: bool(r.internal_slack_channel or r.internal_email),
+        Audience.STRATEGIC: any(c.contacts for c in r.strategic_customers),
+        Audience.ALL_CUSTOMERS: bool(r.statuspage or r.customer_mailing_list),
+    }[audience]
+    return "" if has else f"the policy names no recipients for {audience} (comms.recipients)"
+
+
+def round_messages(state: CommsState) -> list[CommsMessage]:
+    by_id = {m.message_id: m for m in state.messages}
+    return [by_id[mid] for mid in state.round]
+
+
+def draft_next(state: CommsState) -> CommsMessage | None:
+    """Seed 004: the Technical SLT "churns through a list of messages" until the reviewers have joined: once no
+    message of the phase is being drafted, the next queued one in the Business Lead's order is."""
+    round_ = round_messages(state)
+    if any(m.step is Step.DRAFTING for m in round_):
+        return None
+    queued = sorted((m for m in round_ if m.step is Step.QUEUED), key=lambda m: state.audience_order.index(m.audience))
+    return queued[0] if queued else None
+
+
+def in_hand(state: CommsState) -> list[CommsMessage]:
+    """Every message being worked on, of any round: one being distributed or confirmed outlives a phase move."""
+    return [m for m in state.messages if m.step not in (*FINISHED, Step.QUEUED)]
+
+
+def next_message(state: CommsState) -> CommsMessage | None:
+    """The message in hand, else the first queued one in the Business Lead's order."""
+    open_ = [m for m in round_messages(state) if m.step not in FINISHED]
+    started = [m for m in open_ if m.step is not Step.QUEUED]
+    if started:
+        return started[0]
+    queued = sorted(open_, key=lambda m: state.audience_order.index(m.audience))
+    return queued[0] if queued else None
+
+
+def done(state: CommsState, policy: Policy) -> bool:
+    """Closed. A version 1 loop also ended past the policy's last phase with nothing left to send, so a
+    reopened incident found no loop; version 2 waits for the reopen's phase until the incident closes."""
+    if state.closed:
+        return True
+    if state.loop_version >= 2:
+        return False
+    order = list(Phase)
+    last = max((order.index(p) for p in policy.comms.phases), default=-1)
+    return order.index(state.phase) > last and next_message(state) is None
+
+
+def status_line(state: CommsState, policy: Policy) -> str:
+    """What the Temporal UI shows: who the loop waits on, or how it ended."""
+    if state.closed or done(state, policy):
+        s = summary(state)
+        return (
+            f"done: {len(s.sent)} sent, {len(s.unconfirmed)} unconfirmed, "
+            f"{len(s.skipped)} skipped, {len(s.superseded)} superseded"
+        )
+    first = next_message(state)
+    held = in_hand(state) if state.loop_version >= 2 else [first] if first else []
+    if not held:
+        return f"{state.phase}: nothing pending; waiting for the incident's next phase"
+    return "; ".join(
+        f"{m.message_id}: waiting on {waiting_on(policy, m)}"
+        if m.waiting_on
+        else f"{m.message_id}: {STEP_LABELS[m.step]}"
+        for m in held
+    )
+
+
+def summary(state: CommsState) -> CommsSummary:
+    def ids(*steps: Step) -> list[str]:
+        return [m.message_id for m in state.messages if m.step in steps]
+
+    return CommsSummary(
+        incident_id=state.incident_id,
+        sent=ids(Step.SENT),
+        unconfirmed=ids(Step.CONFIRMING),
+        skipped=ids(Step.SKIPPED),
+        superseded=ids(Step.SUPERSEDED),
+        statuspage_incident_id=state.statuspage_incident_id,
+    )

@@ -1,0 +1,177 @@
+"""What the workflows ask of the activities, and what the activities answer: one model per call.
+
+Every model here travels through Temporal's pydantic data converter, so it is part of running
+incidents' histories: add fields with defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from workflows.contracts.vocabulary import Phase, Severity
+from workflows.incident.model import TimelineEntry
+
+
+class PageRequest(BaseModel):
+    """Open (or re-open) the paging alert for an incident; the dedup key makes it idempotent."""
+
+    incident_id: str
+    dedup_key: str
+    summary: str
+    severity: Severity
+    description: str = ""
+    responders: list[str] = Field(default_factory=list)  # provider-side user names / emails
+    details: dict[str, str] = Field(default_factory=dict)
+    provider: str = "opsgenie"  # from the policy: opsgenie | pagerduty
+
+
+class PageAction(BaseModel):
+    """Acknowledge, resolve or annotate the paging alert known by dedup key."""
+
+    incident_id: str
+    dedup_key: str
+    provider: str = "opsgenie"
+    note: str = ""
+    actor: str = ""
+
+
+class PageResult(BaseModel):
+    provider: str
+    reference: str = ""  # OpsGenie requestId / PagerDuty dedup_key as returned
+    delivered_to: str = ""  # "outbox" when no account is configured
+
+
+class SlackChannelRequest(BaseModel):
+    incident_id: str
+    title: str
+    topic: str = ""
+    purpose: str = ""
+    invite_user_ids: list[str] = Field(default_factory=list)
+    bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
+    channel_prefix: str = "inc"  # the policy's slack_channel_prefix
+
+
+class SlackChannel(BaseModel):
+    channel_id: str
+    name: str
+    delivered_to: str = ""
+
+
+class SlackPost(BaseModel):
+    """A message to a channel (id or name). `text` is plain data: the adapter escapes it."""
+
+    channel: str
+    text: str
+    idempotency_key: str
+    mention_user_ids: list[str] = Field(default_factory=list)
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SlackDirectMessage(BaseModel):
+    user_id: str
+    text: str
+    idempotency_key: str
+
+
+class SlackArchive(BaseModel):
+    channel: str
+
+
+class SlackResult(BaseModel):
+    channel: str = ""
+    ts: str = ""
+    delivered_to: str = ""
+
+
+class EmailRequest(BaseModel):
+    """One e-mail. `personal=True` sends one message per recipient (strategic customers)."""
+
+    to: list[str]
+    subject: str
+    text: str
+    html: str = ""
+    idempotency_key: str
+    personal: bool = False
+
+
+class EmailResult(BaseModel):
+    message_ids: list[str] = Field(default_factory=list)
+    delivered_to: str = ""
+
+
+class TelegramRequest(BaseModel):
+    chat_id: str
+    text: str
+    idempotency_key: str
+
+
+class StatuspageRequest(BaseModel):
+    """Create the status-page incident for this incident, or update it when it exists."""
+
+    incident_id: str
+    name: str
+    phase: Phase
+    body: str
+    idempotency_key: str
+    statuspage_incident_id: str = ""
+
+
+class StatuspageResult(BaseModel):
+    statuspage_incident_id: str
+    delivered_to: str = ""
+
+
+class ConferenceRequest(BaseModel):
+    incident_id: str
+    topic: str
+    bridge_url: str = ""  # the policy's standing bridge, used when Zoom is not configured
+
+
+class ConferenceResult(BaseModel):
+    join_url: str
+    delivered_to: str = ""
+
+
+class DeliveryResult(BaseModel):
+    """Result of a delivery that returns nothing the workflow needs but where it went."""
+
+    delivered_to: str = ""
+
+
+class IncidentLogEntry(BaseModel):
+    """A line in the project's incident log or the global one (seeds 001, 002, 003)."""
+
+    log: str  # "project" | "global"
+    project: str
+    incident_id: str
+    title: str
+    fields: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str
+    log_dir: str = ""
+
+
+class PostmortemRequest(BaseModel):
+    incident_id: str
+    title: str
+    opened_at: datetime | None = None  # names the file: an alert group can recur after it closes
+    severity: Severity
+    service: str = ""
+    sections: dict[str, str] = Field(default_factory=dict)  # heading -> text known so far
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    log_dir: str = ""
+    timezone: str = "UTC"  # the policy's: the timeline is read in the team's time
+
+
+class RecordResult(BaseModel):
+    location: str
+
+
+class Reached(BaseModel):
+    """What an attempt to reach people did: one line per delivery, and paging keys to close later."""
+
+    lines: list[str] = Field(default_factory=list)
+    page_keys: list[str] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)

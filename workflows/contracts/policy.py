@@ -1,0 +1,381 @@
+"""The organisation's incident process as data: the policy a TOML file describes.
+
+The five seeds differ here, not in code. Each incident carries the policy it was opened under (in its
+workflow input), so editing the file changes new incidents and never rewrites a running one.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import to_json
+
+from workflows.contracts.permissions import DEFAULT_PERMISSIONS
+from workflows.contracts.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
+from workflows.oncall.model import Heartbeat
+from workflows.oncall.rotation import Schedule, known_zone, zone
+
+SCHEDULE = "schedule:"  # a target naming a schedule: whoever is on call in it when paged
+SHARED_POLICIES = 16  # the distinct policies whose decoded copy workflows share
+
+
+class _Strict(BaseModel):
+    """Unknown keys in a policy are typos: refuse them rather than silently ignore them. Frozen: a workflow
+    never changes the policy it runs under, and workflows share one decoded copy (Policy._one_copy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Person(_Strict):
+    name: str
+    slack_user_id: str = ""
+    email: str = ""
+    telegram_chat_id: str = ""
+    pager_id: str = ""  # the person's user name or e-mail at the paging provider
+
+
+class Service(_Strict):
+    owner: str = ""  # person id: the responsible developer (seed 002)
+    rto_minutes: int | None = Field(default=None, gt=0)
+    rpo_minutes: int | None = Field(default=None, gt=0)
+    runbook_url: str = ""
+    account_manager: str = ""  # person id
+    client_contacts: list[str] = Field(default_factory=list)  # e-mail addresses
+
+
+class SeverityRule(_Strict):
+    """`label` = `value` on an alert gives `severity`."""
+
+    label: str
+    value: str
+    severity: Severity
+
+
+class Triage(_Strict):
+    default_severity: Severity = Severity.SEV3
+    severity_rules: list[SeverityRule] = Field(default_factory=list)
+    # label values like `criterion="site_down"` mark seed 002's critical criteria
+    criterion_label: str = "criterion"
+    assessment_minutes: int = Field(default=15, gt=0)
+    # scope when the assessor does not say: global reaches the Technical Manager (seed 001)
+    default_scope: Scope = Scope.LOCAL
+    # who owns the action plan and resolution meetings by scope (seed 001)
+    global_owner_role: Role = Role.TECHNICAL_MANAGER
+    local_owner_role: Role = Role.CUSTOMER_SERVICE_MANAGER
+
+
+class Tier(_Strict):
+    notify: list[str]  # person ids, "role:<role>" or "schedule:<name>"
+    channels: list[Channel] = Field(default_factory=lambda: [Channel.PAGE])
+    wait_minutes: int = Field(gt=0)
+
+
+class Escalation(_Strict):
+    tiers: list[Tier] = Field(default_factory=list)
+    repeat: int = Field(default=0, ge=0)  # how many more times the whole ladder runs
+
+
+class BusinessHours(_Strict):
+    timezone: str = "UTC"
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday is 0
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    out_of_hours_notify: list[str] = Field(default_factory=list)  # leadership, person ids or roles
+    out_of_hours_channels: list[Channel] = Field(default_factory=lambda: [Channel.TELEGRAM])
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return known_zone(value)
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(zone(self.timezone))
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+class Response(_Strict):
+    """Seed 002's algorithm and seed 000's confirmation steps."""
+
+    tag_roles: list[Role] = Field(default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER])
+    call_roles: list[Role] = Field(default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER])
+    progress_window_minutes: int = Field(default=30, ge=1, le=60)
+    ack_minutes: int = Field(default=5, gt=0)
+    page_on_confirm: bool = True
+    conference_bridge_url: str = ""
+    slack_channel_prefix: str = "inc"
+    rto_warning_ratio: float = Field(default=0.8, gt=0, lt=1)
+    # severities whose incident resolves itself when every alert has resolved; never SEV1
+    auto_resolve_severities: list[Severity] = Field(default_factory=list)
+    # severities confirmed at once, without waiting for a person's initial assessment
+    auto_confirm_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
+    # an alert that fires again on a resolved incident (Resolution, Analysis, Publishing) reopens it and
+    # pages; false: the Incident Commander is told and decides
+    reopen_on_recurrence: bool = True
+
+    breach_notify: list[str] = Field(default_factory=lambda: ["role:senior_management"])
+    breach_channels: list[Channel] = Field(default_factory=lambda: [Channel.SLACK, Channel.EMAIL])
+
+    @field_validator("auto_resolve_severities")
+    @classmethod
+    def _never_sev1(cls, value: list[Severity]) -> list[Severity]:
+        if Severity.SEV1 in value:
+            raise ValueError("a SEV1 never resolves itself: remove SEV1 from auto_resolve_severities")
+        return value
+
+
+class Cadence(_Strict):
+    """Seed 002: update the client and leads every 30 minutes while the incident is open."""
+
+    update_minutes: dict[Severity, int] = Field(
+        default_factory=lambda: {Severity.SEV1: 30, Severity.SEV2: 30, Severity.SEV3: 60}
+    )
+    nudge_before_minutes: int = Field(default=5, ge=0)
+    leads: list[str] = Field(default_factory=lambda: ["role:cto", "role:account_manager"])
+    notify_client_contacts: bool = True
+
+    def every(self, severity: Severity) -> timedelta | None:
+        minutes = self.update_minutes.get(severity)
+        return timedelta(minutes=minutes) if minutes else None
+
+
+class StrategicCustomer(_Strict):
+    name: str
+    contacts: list[str]  # e-mail addresses; each gets a personal message
+
+
+class Audiences(_Strict):
+    internal_slack_channel: str = ""
+    internal_email: list[str] = Field(default_factory=list)
+    strategic_customers: list[StrategicCustomer] = Field(default_factory=list)
+    customer_mailing_list: list[str] = Field(default_factory=list)
+    statuspage: bool = True
+
+
+# The external party every service has: its client contacts (seed 002).
+CLIENT_CONTACTS = "client_contacts"
+
+
+class Comms(_Strict):
+    """Seed 004's business incident and Message Creation Loop."""
+
+    auto_trigger_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
+    phases: list[Phase] = Field(
+        default_factory=lambda: [
+            Phase.INVESTIGATION,
+            Phase.IDENTIFICATION,
+            Phase.MONITORING,
+            Phase.RESOLUTION,
+        ]
+    )
+    audience_order: list[Audience] = Field(
+        default_factory=lambda: [Audience.INTERNAL, Audience.STRATEGIC, Audience.ALL_CUSTOMERS]
+    )
+    reviewers: list[Role] = Field(default_factory=lambda: [Role.MESSAGING_OFFICER, Role.LEGAL_OFFICER])
+    require_elt_approval: bool = True
+    # seed 000: every message to an external audience needs the Communications Lead's approval
+    communications_lead_approves_external: bool = True
+    # Seed 000's external parties (billers, vendors, software providers), by name: e-mail addresses that
+    # hear the resolution, and any statement addressed to them. Each service's client contacts are the
+    # party "client_contacts" and hear the status updates too (seed 002).
+    external_parties: dict[str, list[str]] = Field(default_factory=dict)
+    default_estimate_minutes: int = Field(default=15, gt=0)
+    recipients: Audiences = Field(default_factory=Audiences)
+    # the organisation's own statement templates, <phase>/<audience>.txt.j2 (relative: to the policy file);
+    # a template it lacks comes from the repository's templates/statements. Empty: the repository's only.
+    templates_dir: str = ""
+
+    @field_validator("external_parties")
+    @classmethod
+    def _addresses(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for party, addresses in value.items():
+            if party == CLIENT_CONTACTS:
+                raise ValueError(f"{CLIENT_CONTACTS!r} is each service's client_contacts: name the party otherwise")
+            bad = [a for a in addresses if "@" not in a.strip("@")]
+            if bad or not addresses:
+                raise ValueError(f"party {party!r} needs e-mail addresses, not {bad or 'none'}")
+        return value
+
+
+class PostIncident(_Strict):
+    """Seeds 000-003: logs, PMO, summary, review. The incident closes when all of it is done."""
+
+    log_dir: str = ""  # empty: the worker's INCIDENT_LOG_DIR
+    project_log: bool = True
+    global_log: bool = True
+    notify_pmo: bool = True
+    review_after_hours: int = Field(default=48, gt=0)
+    review_reminder_hours: int = Field(default=24, gt=0)
+    require_review: bool = True
+    require_published_postmortem: bool = True
+
+
+class Policy(_Strict):
+    organisation: str = "example"
+    paging_provider: str = "opsgenie"  # opsgenie | pagerduty
+    people: dict[str, Person] = Field(default_factory=dict)
+    roles: dict[Role, list[str]] = Field(default_factory=dict)
+    services: dict[str, Service] = Field(default_factory=dict)
+    triage: Triage = Field(default_factory=Triage)
+    escalation: Escalation = Field(default_factory=Escalation)
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    response: Response = Field(default_factory=Response)
+    cadence: Cadence = Field(default_factory=Cadence)
+    comms: Comms = Field(default_factory=Comms)
+    post_incident: PostIncident = Field(default_factory=PostIncident)
+    # Slack user id -> person id, for the Slack endpoint (defaults from people's slack_user_id)
+    slack_users: dict[str, str] = Field(default_factory=dict)
+    # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS
+    permissions: dict[str, list[Role]] = Field(default_factory=dict)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)  # on-call rotations, named by "schedule:<name>"
+    heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)  # POST /heartbeats/<name>
+
+    @field_validator("permissions")
+    @classmethod
+    def _known_decisions(cls, value: dict[str, list[Role]]) -> dict[str, list[Role]]:
+        unknown = sorted(set(value) - set(DEFAULT_PERMISSIONS))
+        if unknown:
+            raise ValueError(f"unknown decisions {unknown}; known: {sorted(DEFAULT_PERMISSIONS)}")
+        return value
+
+    def allowed_roles(self, decision: str) -> list[Role]:
+        return self.permissions.get(decision, DEFAULT_PERMISSIONS.get(decision, []))
+
+    @field_validator("paging_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in ("opsgenie", "pagerduty"):
+            raise ValueError(f"paging_provider must be 'opsgenie' or 'pagerduty', not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        """A role held by an unknown person is caught at load, not at 3 a.m."""
+        problems: list[str] = []
+        for role, holders in self.roles.items():
+            problems += [
+                f"roles.{role.value}: {h!r}: held by people or schedules, not roles"
+                for h in holders
+                if h[:5] == "role:"
+            ]
+            problems += [f"roles.{role.value}: {e}" for e in self._unknown([h for h in holders if h[:5] != "role:"])]
+        for i, tier in enumerate(self.escalation.tiers):
+            problems += [f"escalation.tiers[{i}].notify: {e}" for e in self._unknown(tier.notify)]
+        problems += [
+            f"business_hours.out_of_hours_notify: {e}" for e in self._unknown(self.business_hours.out_of_hours_notify)
+        ]
+        problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
+        problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
+        for name, schedule in self.schedules.items():
+            problems += [f"schedules.{name}: unknown person {p!r}" for p in schedule.members() if p not in self.people]
+        for name, heartbeat in self.heartbeats.items():
+            if heartbeat.service and heartbeat.service not in self.services:
+                problems.append(f"heartbeats.{name}.service: unknown service {heartbeat.service!r}")
+        for name, service in self.services.items():
+            for field in ("owner", "account_manager"):
+                person = getattr(service, field)
+                if person and person not in self.people:
+                    problems.append(f"services.{name}.{field}: unknown person {person!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_copy(cls, data: Any, handler: ModelWrapValidatorHandler[Policy], info: ValidationInfo) -> Policy:
+        """Every workflow carries its policy in its input, 32 KB once decoded: thousands of cached incidents,
+        their message loops and ladders, opened under the same policy, share one frozen copy of it. Only a
+        payload's JSON is shared (the data converter's); a policy validated from Python is its own. Defined
+        after the other validators, it wraps them: a shared copy is not checked again."""
+        if info.mode != "json" or not isinstance(data, dict):
+            return handler(data)
+        text = to_json(data)
+        with _decoding:
+            shared = _decoded.pop(text, None)
+            if shared is not None:
+                _decoded[text] = shared  # the most recently used last
+        if shared is None:
+            shared = handler(data)
+            with _decoding:
+                shared = _decoded.setdefault(text, shared)
+                while len(_decoded) > SHARED_POLICIES:
+                    del _decoded[next(iter(_decoded))]  # the least recently used
+        return shared
+
+    def _unknown(self, targets: list[str]) -> list[str]:
+        bad = []
+        for target in targets:
+            if target.startswith("role:"):
+                if target[5:] not in Role.__members__.values():
+                    bad.append(f"unknown role {target[5:]!r}")
+            elif target.startswith(SCHEDULE):
+                if target.removeprefix(SCHEDULE) not in self.schedules:
+                    bad.append(f"unknown schedule {target.removeprefix(SCHEDULE)!r}; known: {sorted(self.schedules)}")
+            elif target not in self.people:
+                bad.append(f"unknown person {target!r}")
+        return bad
+
+    def holders(self, role: Role, on_call: dict[str, str] | None = None) -> list[str]:
+        """The role's holders; a "schedule:<name>" holder is whoever `on_call` says is on call in it."""
+        return self._people(self.roles.get(role, []), on_call or {})
+
+    def holds(self, person: str, role: Role) -> bool:
+        return person in self.roles.get(role, [])
+
+    def expand(
+        self, targets: list[str], assigned: dict[Role, str] | None = None, on_call: dict[str, str] | None = None
+    ) -> list[str]:
+        """Person ids for a list of person ids, "role:<role>" and "schedule:<name>" entries, without repeats.
+
+        A role assigned on the incident (say, its responsible developer) wins over the policy's list. A
+        schedule is whoever `on_call` (schedule name -> person, as workflows/oncall/lookup.py looks it up) names.
+        """
+        people: list[str] = []
+        for target in targets:
+            if target.startswith("role:"):
+                role = Role(target[5:])
+                found = [assigned[role]] if assigned and role in assigned else self.holders(role, on_call)
+            else:
+                found = self._people([target], on_call or {})
+            people += [p for p in found if p not in people]
+        return people
+
+    def _people(self, targets: list[str], on_call: dict[str, str]) -> list[str]:
+        found = [on_call.get(t.removeprefix(SCHEDULE), "") if t.startswith(SCHEDULE) else t for t in targets]
+        return [p for p in found if p]
+
+    def schedules_in_use(self) -> list[str]:
+        """The schedules an incident may page: named by a tier, a role's holders or a list of people."""
+        targets = [t for tier in self.escalation.tiers for t in tier.notify]
+        targets += self.business_hours.out_of_hours_notify + self.cadence.leads + self.response.breach_notify
+        return self.schedules_named(targets + [f"role:{role.value}" for role in self.roles])
+
+    def schedules_named(self, targets: list[str]) -> list[str]:
+        """The schedules a list of targets names, directly or through the holders of a role it names."""
+        entries = [h for t in targets for h in (self.roles.get(Role(t[5:]), []) if t.startswith("role:") else [t])]
+        return list(dict.fromkeys(e.removeprefix(SCHEDULE) for e in entries if e.startswith(SCHEDULE)))
+
+    def slack_user_to_person(self, slack_user_id: str) -> str | None:
+        if slack_user_id in self.slack_users:
+            return self.slack_users[slack_user_id]
+        for person_id, person in self.people.items():
+            if person.slack_user_id and person.slack_user_id == slack_user_id:
+                return person_id
+        return None
+
+
+# The decoded policies workflows share (Policy._one_copy): their JSON -> policy, the least recently used
+# first. Workflow tasks run on several threads. Frozen models refuse assignment, but not a change to a list
+# or dict inside: no code may change a policy in place (tests/conftest.py checks after every test).
+_decoded: dict[bytes, Policy] = {}
+_decoding = threading.Lock()

@@ -1,0 +1,255 @@
+"""An incident's outbound side effects, each in a task of its own so that none waits for another.
+
+A duty hands a delivery over and goes on at once: a peer that retries for an hour delays only that
+delivery, never a deadline, a decision or another duty. A delivery that finally fails is written on
+the timeline. Posts to the incident channel keep their order: they queue in the state and one task
+posts them, once the channel exists. Before a continue-as-new the workflow waits until all have
+landed (`drained`), so nothing in flight is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from activities.paging import PagingActivities
+    from activities.records import RecordsActivities
+    from workflows.contracts.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
+    from workflows.contracts.clock import local
+    from workflows.contracts.policy import Policy
+    from workflows.contracts.vocabulary import Channel
+    from workflows.delivery.reach import (
+        EMAIL,
+        LOCAL,
+        PAGING,
+        attempt,
+        describe_page,
+        page_request,
+        post,
+        reach,
+        unreachable,
+    )
+    from workflows.incident.model import ChannelPost, IncidentState, TimelineEntry
+
+T = TypeVar("T")
+
+
+class Deliveries:
+    def __init__(self, s: IncidentState, policy: Policy) -> None:
+        self.s, self.policy = s, policy
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._posting = False
+        self._calls = 0  # the duties' own calls still awaited (tracked)
+        # Whether `drained` waits for those calls too (workflow.patched DRAIN_DUTY_CALLS, set by the incident):
+        # runs begun before it did not, and replay so.
+        self.waits_for_duty_calls = False
+
+    def note(self, kind: str, text: str, actor: str | None = None) -> None:
+        self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
+
+    def spawn(self, work: Awaitable[Any]) -> None:
+        """Run a delivery on its own; the caller does not wait for it. A bug in it is written on the
+        timeline rather than lost with the task."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as err:
+                workflow.logger.exception("delivery failed")
+                self.note("delivery", f"a delivery failed: {type(err).__name__}: {err}")
+
+        task: asyncio.Task[Any] = asyncio.ensure_future(guarded())
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def tracked(self, call: Awaitable[T]) -> T:
+        """A duty's own call (an activity it waits for, a child it starts, a signal it sends): `drained` waits
+        for it too, so that continuing as new never loses its outcome."""
+        self._calls += 1
+        try:
+            return await call
+        finally:
+            self._calls -= 1
+
+    async def drained(self) -> None:
+        """Every delivery handed over and every duty's call has landed (or failed), and the channel's queue
+        is posted."""
+        await workflow.wait_condition(
+            lambda: (
+                not self._in_flight
+                and not self._posting
+                and not (self.waits_for_duty_calls and self._calls)
+                and not (self.s.channel and self.s.channel_posts)
+            )
+        )
+
+    def reach(
+        self,
+        people: list[str],
+        channels: list[Channel],
+        text: str,
+        key: str,
+        then: Callable[[Reached], None] | None = None,
+    ) -> None:
+        """Reach people through the channels the policy has for them; `then` sees what it did."""
+
+        async def deliver() -> None:
+            reached = await reach(
+                self.policy,
+                [p for p in people if p],
+                channels,
+                text,
+                key,
+                incident_id=self.s.incident_id,
+                severity=self.s.severity,
+                subject=self._subject(),
+                occurrence=self.s.occurrence,
+            )
+            self._record(reached, then)
+
+        self.spawn(deliver())
+
+    def page_now(self, people: list[str], text: str, key: str, then: Callable[[Reached], None]) -> None:
+        """Page `people` with the very next command of this workflow task, ahead of anything else it asks for.
+
+        The first few activities a task schedules come back to this worker with the task's answer (eager
+        dispatch), so no queue on the server stands between the decision to page and the page.
+        """
+        s = self.s
+        reached = Reached(failures=unreachable(self.policy, people, [Channel.PAGE]))
+        page = page_request(
+            self.policy,
+            people,
+            text,
+            f"{s.occurrence or s.incident_id}:{key}",
+            incident_id=s.incident_id,
+            severity=s.severity,
+            subject=self._subject(),
+        )
+        if page is None:
+            self._record(reached, then)
+            return
+        paging = workflow.start_activity_method(PagingActivities.page_open, page, **PAGING)
+        reached.page_keys.append(page.dedup_key)
+
+        async def paged() -> None:
+            _, failure = await attempt(describe_page(page), paging)
+            if failure:
+                reached.failures.append(failure)
+            else:
+                reached.lines.append(describe_page(page))
+            self._record(reached, then)
+
+        self.spawn(paged())
+
+    def _subject(self) -> str:
+        return f"{self.s.incident_id}: {self.s.title}"
+
+    def _record(self, reached: Reached, then: Callable[[Reached], None] | None) -> None:
+        self.s.page_keys += [k for k in reached.page_keys if k not in self.s.page_keys]
+        for failure in reached.failures:
+            self.note("delivery", failure)
+        if then:
+            then(reached)
+
+    def post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
+        """Queue a post for the incident channel, in order."""
+        self.s.channel_posts.append(ChannelPost(text=text, key=key, mentions=mentions or []))
+
+    async def post_queued(self) -> None:
+        """The channel's posts, one after the other, for as long as the incident runs."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.s.channel and self.s.channel_posts))
+            queued = self.s.channel_posts[0]
+            self._posting = True
+            failure = await post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions)
+            self._posting = False
+            if failure:
+                self.note("delivery", failure)
+            self.s.channel_posts.pop(0)
+
+    def email_client_contacts(self, subject: str, text: str, key: str) -> None:
+        """Seed 002: the client hears about its incident; one e-mail per contact (smallest resend window).
+
+        The way before seed 000's approval gate (Approvals.offer), for incidents that began without it."""
+        service = self.policy.services.get(self.s.service)
+        if not (self.policy.cadence.notify_client_contacts and service and service.client_contacts):
+            return
+        for contact in service.client_contacts:
+            self.email(contact, subject, text, f"{key}:client:{contact}")
+
+    def email(self, address: str, subject: str, text: str, key: str) -> None:
+        """One e-mail to one address outside the incident's people."""
+        request = EmailRequest(to=[address], subject=subject, text=text, idempotency_key=f"{self.s.occurrence}:{key}")
+
+        async def send() -> None:
+            _, failure = await attempt(
+                "external e-mail", workflow.execute_activity_method(EmailActivities.send_email, request, **EMAIL)
+            )
+            if failure:
+                self.note("delivery", failure)
+
+        self.spawn(send())
+
+    def page_action(self, method: Any, actor: str, note: str, keys: list[str] | None = None) -> None:
+        """Acknowledge or resolve the paging alerts (all of them, or those keys)."""
+        for key in list(self.s.page_keys if keys is None else keys):
+            self.spawn(
+                self._page_action(
+                    method,
+                    PageAction(
+                        incident_id=self.s.incident_id,
+                        dedup_key=key,
+                        provider=self.policy.paging_provider,
+                        actor=actor,
+                        note=note,
+                    ),
+                )
+            )
+
+    async def _page_action(self, method: Any, action: PageAction) -> None:
+        _, failure = await attempt("paging", workflow.execute_activity_method(method, action, **PAGING))
+        if failure:
+            self.note("page", failure)
+
+    def acknowledge_pages(self, actor: str, keys: list[str] | None = None) -> None:
+        self.page_action(PagingActivities.page_acknowledge, actor, "", keys)
+
+    def resolve_pages(self, actor: str, keys: list[str] | None = None) -> None:
+        self.page_action(PagingActivities.page_resolve, actor, "resolved", keys)
+
+    def log_entry(self, event: str, log: str = "project", checklist_item: str = "") -> None:
+        """A line in the project's or the global incident log (seeds 001-003); ticks the checklist when written."""
+        s = self.s
+        fields = {
+            "event": event,
+            "severity": s.severity.value,
+            "phase": s.phase.value,
+            "scope": s.scope.value,
+            "opened": local(self.policy, s.opened_at, with_date=True),
+            "service": s.service or "-",
+        } | s.resolution
+        entry = IncidentLogEntry(
+            log=log,
+            project=s.service or "unassigned",
+            incident_id=s.incident_id,
+            title=s.title,
+            fields=fields,
+            idempotency_key=f"{s.occurrence}:{log}:{event}:{s.reopens}",
+            log_dir=self.policy.post_incident.log_dir,
+        )
+
+        async def write() -> None:
+            result, failure = await attempt(
+                "incident log", workflow.execute_activity_method(RecordsActivities.append_incident_log, entry, **LOCAL)
+            )
+            self.note("log", failure or f"{log} incident log: {event} entry written")
+            if result is not None and checklist_item:
+                s.checklist[checklist_item] = True
+
+        self.spawn(write())

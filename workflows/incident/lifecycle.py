@@ -1,0 +1,182 @@
+"""What alerts and passing time change in an incident: its facts, triage, confirmation, recurrence.
+
+Plain functions over the state and the policy (tests/workflows/test_rules.py), like the decisions'
+rules. Each returns the words for the timeline; the workflow records them and its duties act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Severity, Status
+from workflows.incident.derive import cadence_due, scope_owner
+from workflows.incident.model import CHECKLIST, AlertEvent, AlertSeen, IncidentState
+
+# Seed 004: a business incident begins during Investigation or Identification.
+BUSINESS_INCIDENT_PHASES = {Phase.INVESTIGATION, Phase.IDENTIFICATION}
+
+
+@dataclass
+class AlertOutcome:
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (timeline kind, text)
+    reopened: bool = False
+    all_resolved: bool = False  # the last firing alert of an open incident resolved
+
+
+def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datetime) -> AlertOutcome:
+    """An alert of this incident's group: the first one names the incident; later ones update it."""
+    out = AlertOutcome()
+    first = s.alert_count == 0
+    s.alert_count += 1
+    if first:
+        out.notes.append(("opened", take_facts_from(s, policy, event, now)))
+    key = event.fingerprint or event.dedup_key
+    seen = s.alerts.get(key)
+    if seen is None:
+        s.alerts[key] = AlertSeen(status=event.status, title=event.title, last_at=now)
+        out.notes.append(("alert", f"{event.status.value} alert from {event.source}: {event.title}"))
+    else:
+        if seen.status is not event.status:
+            out.notes.append(("alert", f"alert {event.status.value} again: {event.title}"))
+        seen.count += 1
+        seen.status, seen.last_at = event.status, now
+    if event.status is AlertStatus.FIRING and s.status is Status.RESOLVED and not first:
+        if policy.response.reopen_on_recurrence:
+            reopen(s, policy, now)
+            out.reopened = True
+            out.notes.append(
+                ("reopen", f"The alert fires again while {s.incident_id} is resolved: reopened and paged afresh")
+            )
+        else:
+            out.notes.append(
+                ("alert", "An alert fires again on a resolved incident: the Incident Commander may reopen it")
+            )
+    firing = any(a.status is AlertStatus.FIRING for a in s.alerts.values())
+    out.all_resolved = event.status is AlertStatus.RESOLVED and not firing and s.status is Status.OPEN
+    return out
+
+
+def take_facts_from(s: IncidentState, policy: Policy, event: AlertEvent, now: datetime) -> str:
+    """The first alert gives the incident its title, service, provisional severity and deadline to assess."""
+    triage = policy.triage
+    s.title, s.source, s.dedup_key = event.title, event.source, event.dedup_key
+    s.service, s.description = event.service or event.labels.get("service", ""), event.description
+    criteria = list(event.criteria)
+    label = event.labels.get(triage.criterion_label, "")
+    if label in CriticalCriterion.__members__.values():
+        criteria.append(CriticalCriterion(label))
+    s.criteria = criteria
+    severity = event.severity
+    for rule in triage.severity_rules:
+        if severity is None and event.labels.get(rule.label) == rule.value:
+            severity = rule.severity
+    s.severity = Severity.SEV1 if criteria else (severity or triage.default_severity)
+    s.scope = triage.default_scope
+    s.assessment_due = now + timedelta(minutes=triage.assessment_minutes)
+    return (
+        f"Reported by {event.labels.get('reported_by') or event.source}: {event.title} "
+        f"(provisional {s.severity.value}{', critical: ' + ', '.join(criteria) if criteria else ''})"
+    )
+
+
+def confirmed_at_once(s: IncidentState, policy: Policy) -> bool:
+    """Seed 002's critical criteria, and the severities the policy confirms without a person's assessment."""
+    return s.kind is None and (s.severity in policy.response.auto_confirm_severities or bool(s.criteria))
+
+
+def alerts_cleared(s: IncidentState) -> bool:
+    return bool(s.alerts) and all(a.status is AlertStatus.RESOLVED for a in s.alerts.values())
+
+
+def unassessed_in_time(s: IncidentState, policy: Policy) -> str:
+    """Nobody assessed in time. An alert still firing is treated as an incident at its severity and paged;
+    one that already cleared by itself pages nobody: it is logged as a disturbance."""
+    minutes = policy.triage.assessment_minutes
+    if alerts_cleared(s):
+        s.kind = IncidentKind.DISTURBANCE
+        return f"Not assessed within {minutes} min and every alert has cleared: logged as a disturbance, nobody paged"
+    s.kind = IncidentKind.INCIDENT
+    return f"Not assessed within {minutes} min: treated as a {s.severity.value} incident and escalated"
+
+
+def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, str]]:
+    """Seed 000: confirmed, the incident is paged, gets its people and its clocks; seed 004: a business
+    incident where the policy says so."""
+    s.confirmed = True
+    s.enter(Phase.INVESTIGATION)
+    s.escalation_round += 1
+    notes = [("roles", assign_first_holders(s, policy))]
+    owner = scope_owner(s, policy) or "nobody"
+    notes.append(
+        (
+            "confirmed",
+            f"Confirmed as a {s.severity.value} ({s.severity.priority} priority) "
+            f"{s.scope.value} incident; owner of the action plan: {owner}",
+        )
+    )
+    s.progress_due = progress_window(policy, now)
+    s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
+    service = policy.services.get(s.service)
+    if service and service.rto_minutes:
+        s.rto_due = s.opened_at + timedelta(minutes=service.rto_minutes)
+    if s.severity in policy.comms.auto_trigger_severities and s.phase in BUSINESS_INCIDENT_PHASES:
+        s.business_incident, s.business_incident_by = True, "policy"
+        s.business_incident_reason = f"every {s.severity.value} is a business incident"
+        notes.append(("business_incident", f"Business incident: {s.business_incident_reason}"))
+    return notes
+
+
+def assign_first_holders(s: IncidentState, policy: Policy) -> str:
+    """Incident Commander, Communications Lead and the tagged roles: the policy's first holder."""
+    service = policy.services.get(s.service)
+    if service and service.owner:
+        s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
+    if service and service.account_manager:
+        s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
+    for role in [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]:
+        holders = policy.holders(role, s.on_call)
+        if role not in s.assigned and holders:
+            s.assigned[role] = holders[0]
+    return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in s.assigned.items())
+
+
+def resolve_by_policy(s: IncidentState, policy: Policy, now: datetime) -> bool:
+    """Every alert resolved: a severity the policy lets go resolves itself (never a SEV1)."""
+    if not (s.confirmed and s.status is Status.OPEN and s.severity in policy.response.auto_resolve_severities):
+        return False
+    s.resolution = {
+        "overview": "All alerts resolved.",
+        "how_resolved": "The alerting condition cleared.",
+        "prevention": "To be decided at the review.",
+    }
+    mark_resolved(s, "policy", now)
+    return True
+
+
+def progress_window(policy: Policy, now: datetime) -> datetime:
+    """Seed 002: without progress in this window, a call is convened."""
+    return now + timedelta(minutes=policy.response.progress_window_minutes)
+
+
+def mark_resolved(s: IncidentState, by: str, now: datetime) -> None:
+    s.status, s.resolved_at, s.resolved_by = Status.RESOLVED, now, by
+    s.enter(Phase.RESOLUTION)
+    s.progress_due = s.estimate_due = s.next_update_due = None
+    s.resolutions += 1
+
+
+def reopen(s: IncidentState, policy: Policy, now: datetime) -> None:
+    """Open again, from any post-resolution step: paged afresh, every clock of an open incident restarted."""
+    s.status, s.reopens = Status.OPEN, s.reopens + 1
+    s.enter(Phase.INVESTIGATION)
+    s.resolved_at = s.acknowledged_by = s.acknowledged_at = s.review_due = s.next_review_reminder = None
+    s.escalation_round += 1
+    s.rto_warned = s.rto_breached = False
+    s.checklist = dict.fromkeys(CHECKLIST, False)
+    s.progress_due = progress_window(policy, now)
+    s.next_update_due, s.update_nudged = cadence_due(policy, s.severity, now), False
+    service = policy.services.get(s.service)
+    if service and service.rto_minutes:  # the service is down again: its recovery clock restarts
+        s.rto_due = now + timedelta(minutes=service.rto_minutes)

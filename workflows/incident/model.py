@@ -1,0 +1,391 @@
+"""The incident's data: alerts, the timeline, the decisions people take, and the state it keeps.
+
+Every model here travels through Temporal's pydantic data converter, so it is part of running
+incidents' histories: add fields with defaults, never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from workflows.contracts.vocabulary import (
+    AlertStatus,
+    CriticalCriterion,
+    IncidentKind,
+    Phase,
+    Role,
+    Scope,
+    Severity,
+    Status,
+    occurrence,
+)
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+class Silence(BaseModel):
+    """Alerts of `service` (and carrying every `matchers` label) page nobody until `until`."""
+
+    silence_id: str
+    service: str
+    matchers: dict[str, str] = Field(default_factory=dict)
+    start: datetime
+    until: datetime
+    reason: str
+    by: str = ""
+    held: list[str] = Field(default_factory=list)  # incidents waiting for this window's end (SilencesWorkflow)
+
+    def matches(self, service: str, labels: dict[str, str], at: datetime) -> bool:
+        return (
+            self.start <= at < self.until
+            and self.service == service
+            and all(labels.get(k) == v for k, v in self.matchers.items())
+        )
+
+
+class AlertEvent(BaseModel):
+    """One alert from any source, normalised by the webhook. Its text is data, never markup."""
+
+    source: str
+    dedup_key: str
+    fingerprint: str = ""
+    status: AlertStatus = AlertStatus.FIRING
+    title: str
+    description: str = ""
+    severity: Severity | None = None
+    service: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    links: list[str] = Field(default_factory=list)
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    received_at: datetime | None = None
+    silence: Silence | None = None  # the maintenance window it arrived in, as the HTTP service found it
+
+
+# --- timeline and state ------------------------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None = None
+
+
+class Task(BaseModel):
+    """Seed 003: recovery tasks, prioritised by business impact and RTO."""
+
+    task_id: str
+    title: str
+    assignee: str
+    business_impact: Severity = Severity.SEV3
+    done: bool = False
+    created_at: datetime | None = None
+
+
+# --- human decisions: each is an Update and a Signal of the same name --------------------------
+
+
+class Decision(BaseModel):
+    """Who decided. The validator checks their role in the policy and the incident's state."""
+
+    actor: str
+
+
+class Acknowledge(Decision):
+    note: str = ""
+
+
+class AssignRole(Decision):
+    role: Role
+    person: str
+
+
+class Classify(Decision):
+    kind: IncidentKind | None = None
+    severity: Severity | None = None
+    scope: Scope | None = None
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    note: str = ""
+
+
+class SetPhase(Decision):
+    phase: Phase
+    note: str = ""
+
+
+class Estimate(Decision):
+    minutes: int = Field(gt=0, le=7 * 24 * 60)
+    note: str = ""
+
+
+class ProgressNote(Decision):
+    text: str
+
+
+class StatusUpdate(Decision):
+    text: str
+
+
+class AssignTask(Decision):
+    title: str
+    assignee: str
+    business_impact: Severity = Severity.SEV3
+
+
+class CompleteTask(Decision):
+    task_id: str
+
+
+class ReportDataLoss(Decision):
+    """Seed 003's RPO: how many minutes of data the recovery point loses."""
+
+    minutes: int = Field(ge=0)
+
+
+class TriggerBusinessIncident(Decision):
+    reason: str = ""
+
+
+class Resolve(Decision):
+    """Seed 000's resolution message: overview, how it was resolved, prevention."""
+
+    overview: str
+    how_resolved: str
+    prevention: str
+    root_cause: str = ""  # often known only at the review (ReviewHeld.root_cause)
+
+
+class Reopen(Decision):
+    reason: str
+
+
+class ReviewHeld(Decision):
+    notes: str = ""
+    root_cause: str = ""
+
+
+class PublishPostmortem(Decision):
+    url: str = ""
+
+
+class CloseIncident(Decision):
+    pass
+
+
+class DraftStatement(Decision):
+    """Words for parties outside the incident (seed 000's billers, vendors, software providers)."""
+
+    parties: list[str] = Field(min_length=1)  # names in the policy's comms.external_parties, or "client_contacts"
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+
+class ApproveStatement(Decision):
+    statement_id: str
+    text: str = ""  # the Communications Lead's own wording, when she edits the draft
+
+
+class WithholdStatement(Decision):
+    statement_id: str
+    reason: str = Field(min_length=1)
+
+
+class RequestChannel(Decision):
+    """Seed 000: no extra Slack channel unless the Incident Commander or Communications Lead approved it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1)
+
+
+class ApproveChannel(Decision):
+    request_id: str
+
+
+class DeclineChannel(Decision):
+    request_id: str
+    reason: str = Field(min_length=1)
+
+
+# --- the workflows' inputs and what they share -------------------------------------------------
+
+
+class IncidentFacts(BaseModel):
+    """What templates and child workflows may know of the incident: no secrets, no markup."""
+
+    incident_id: str
+    title: str
+    service: str = ""
+    severity: Severity = Severity.SEV3
+    phase: Phase = Phase.DETECTION
+    opened_at: datetime | None = None
+    summary: str = ""
+    impact: str = ""
+    ui_url: str = ""
+
+
+class PhaseChanged(BaseModel):
+    """Sent by IncidentWorkflow to its CommsWorkflow when the incident moves phase (or closes)."""
+
+    phase: Phase
+    facts: IncidentFacts
+
+
+class AlertSeen(BaseModel):
+    status: AlertStatus
+    count: int = 1
+    title: str = ""
+    last_at: datetime | None = None
+
+
+class ChannelPost(BaseModel):
+    """A message waiting for its turn in the incident channel: posts keep their order there."""
+
+    text: str
+    key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
+    mentions: list[str] = Field(default_factory=list)
+
+
+class HeldStatement(BaseModel):
+    """Words addressed outside the incident. They leave only once the Communications Lead approved them
+    (seed 000), in her wording; the internal copies went out when they were written."""
+
+    statement_id: str  # S1, S2, ... in the order they were written
+    about: str  # "status update", "resolution", "statement"
+    subject: str
+    text: str
+    parties: list[str]  # which external parties, by the policy's names
+    recipients: list[str]  # their e-mail addresses
+    drafted_by: str
+    drafted_at: datetime
+    approved: bool | None = None  # None: waiting for the Communications Lead
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    reason: str = ""  # why it was withheld
+
+    @property
+    def fate(self) -> str:
+        """waiting, approved or withheld (a property: not part of the state that is stored or sent)."""
+        return "waiting" if self.approved is None else ("approved" if self.approved else "withheld")
+
+
+class ChannelRequest(BaseModel):
+    request_id: str  # C1, C2, ...
+    name: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    approved: bool | None = None  # None: waiting for the Incident Commander or Communications Lead
+    decided_by: str = ""
+    reason_declined: str = ""
+    channel: str = ""  # the channel's name once it exists
+
+    @property
+    def fate(self) -> str:
+        """waiting, approved or declined (a property: not part of the state that is stored or sent)."""
+        return "waiting" if self.approved is None else ("approved" if self.approved else "declined")
+
+
+CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held", "postmortem_published")
+
+
+class IncidentState(BaseModel):
+    """Everything an incident knows; what the `state` query returns and continue-as-new carries."""
+
+    incident_id: str
+    title: str
+    source: str = ""
+    dedup_key: str = ""
+    service: str = ""
+    description: str = ""
+    kind: IncidentKind | None = None
+    severity: Severity = Severity.SEV3
+    scope: Scope = Scope.LOCAL
+    criteria: list[CriticalCriterion] = Field(default_factory=list)
+    phase: Phase = Phase.DETECTION
+    phases_entered: list[Phase] = Field(default_factory=list)  # every move, in order (the message loop hears each)
+    status: Status = Status.OPEN
+    assigned: dict[Role, str] = Field(default_factory=dict)
+    opened_at: datetime
+    assessment_due: datetime | None = None
+    assessed_by: str | None = None
+    confirmed: bool = False
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str = ""
+    closed_at: datetime | None = None
+    resolution: dict[str, str] = Field(default_factory=dict)
+    alerts: dict[str, AlertSeen] = Field(default_factory=dict)  # fingerprint -> latest
+    alert_count: int = 0
+    channel: str = ""
+    conference_url: str = ""
+    page_keys: list[str] = Field(default_factory=list)  # paging alerts to acknowledge and close
+    assessment_requested: bool = False
+    escalation_round: int = 0  # the round of paging the incident calls for (a reopen or a raise adds one)
+    escalation_started: int = 0  # the round whose ladder was started
+    escalation_active: bool = False
+    # When the round's ladder must go on past tier 1: tier 1 is paged and waited on by the incident itself,
+    # and the ladder's child workflow is started only then (None: started, or no round waiting).
+    ladder_due: datetime | None = None
+    escalation_exhausted_at: datetime | None = None  # the ladder ran out with nobody acknowledging
+    estimate_due: datetime | None = None
+    estimate_by: str = ""  # who gave the estimate: the check-back goes to them
+    progress_due: datetime | None = None
+    calls_convened: int = 0
+    next_update_due: datetime | None = None
+    update_nudged: bool = False
+    updates_missed: int = 0
+    rto_due: datetime | None = None
+    rto_warned: bool = False
+    rto_breached: bool = False
+    data_loss_minutes: int | None = None
+    tasks: list[Task] = Field(default_factory=list)
+    business_incident: bool = False
+    business_incident_by: str = ""  # who (or "policy") triggered it, and why: the message loop's input
+    business_incident_reason: str = ""
+    comms_workflow_id: str = ""  # the message loop's workflow id, once the business incident started
+    reopens: int = 0
+    resolutions: int = 0
+    aftermath_of: int = 0  # the resolution whose post-incident steps have begun
+    review_due: datetime | None = None
+    next_review_reminder: datetime | None = None
+    postmortem_location: str = ""
+    postmortem_url: str = ""
+    checklist: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(CHECKLIST, False))
+    channel_posts: list[ChannelPost] = Field(default_factory=list)  # waiting for the channel, in order
+    statements: list[HeldStatement] = Field(default_factory=list)  # words for external parties (seed 000)
+    channel_requests: list[ChannelRequest] = Field(default_factory=list)  # extra Slack channels (seed 000)
+    decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
+    on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
+    # A role held through a schedule ("schedule:<name>" among its holders) lets whoever is on call in it
+    # decide, as it makes them the one asked. Set for incidents opened since workflow.patched
+    # ("on-call-holders-decide"); older ones keep the rule they began with (their signals replay as handled).
+    on_call_holders_decide: bool = False
+    silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
+    release: int = 0  # the release this incident began with: it has every change of it (workflows/release.py)
+
+    @property
+    def occurrence(self) -> str:
+        """The incident id and when it opened: an alert group that fires again after its incident
+        closed is a new run of the same id, and its deliveries must not look like the old ones'."""
+        return occurrence(self.incident_id, self.opened_at)
+
+    def enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.phases_entered.append(phase)
+
+    def facts(self, ui_url: str = "") -> IncidentFacts:
+        return IncidentFacts(
+            incident_id=self.incident_id,
+            title=self.title,
+            service=self.service,
+            severity=self.severity,
+            phase=self.phase,
+            opened_at=self.opened_at,
+            summary=self.description,
+            ui_url=ui_url,
+        )

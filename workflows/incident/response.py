@@ -1,0 +1,317 @@
+"""The duties of a confirmed, open incident, each on its own so that none waits for another.
+
+Paging and the escalation ladder (seed 000's first step, seed 002's tiers); the bridge and the channel
+(000, 002); the responsible developer's estimate and the call when there is no progress (002); the
+update cadence (002, 000); the RTO watch (003); the stakeholder message loop (004). Each duty waits
+for its own deadline or for the state to call for it, and hands its deliveries over (deliveries.py)
+without waiting for them, so an outage of one peer delays nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.conference import ConferenceActivities
+    from workflows.contracts.activity_io import ConferenceRequest, Reached, SlackChannelRequest
+    from workflows.contracts.ids import ladder_workflow_id
+    from workflows.contracts.policy import Policy
+    from workflows.contracts.priority import INCIDENT
+    from workflows.contracts.vocabulary import Channel, Role, Status
+    from workflows.delivery.deliveries import Deliveries
+    from workflows.delivery.reach import CHAT, attempt, ensure_channel
+    from workflows.escalation.ladder import EscalationWorkflow
+    from workflows.incident.derive import (
+        incident_commander,
+        people_for,
+        slack_ids,
+    )
+    from workflows.incident.inputs import EscalationInput, StopEscalation, tier_page
+    from workflows.incident.model import ChannelPost, IncidentState
+    from workflows.oncall.lookup import who_is_on_call
+    from workflows.release import LADDER_WHEN_TIER_2_DUE, has_change
+
+SLACK = [Channel.SLACK]
+# How long the channel waits for the bridge's link before it opens without it (the link follows).
+BRIDGE_PATIENCE = timedelta(seconds=20)
+# After a channel could not be created (its retries spent), the next try.
+CHANNEL_RETRY = timedelta(minutes=5)
+
+
+class Response:
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
+        self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
+        self._paged_round = 0  # the round whose first tier page_first_tier_now has paged
+        self._ladder_timer: asyncio.Future[None] | None = None  # wakes the incident when tier 1's wait is over
+
+    def _open(self) -> bool:
+        return self.s.status is Status.OPEN and self.s.confirmed
+
+    # --- paging and the escalation ladder ----------------------------------------------------------
+
+    async def page_until_acknowledged(self) -> None:
+        """A ladder per round of paging (confirmation, each reopen or raise); an acknowledgement or the
+        resolution stops it at once, whatever else is still being delivered."""
+        s = self.s
+        self._wake_when_ladder_due()  # a round carried over by continue-as-new
+        while True:
+            await workflow.wait_condition(
+                lambda: self._ladder_to_stop() or self._round_to_start() or self._ladder_due_now()
+            )
+            if self._ladder_to_stop():
+                await self._stop_ladder(
+                    "acknowledged by " + s.acknowledged_by if s.acknowledged_by else f"the incident is {s.status.value}"
+                )
+            if self._round_to_start():
+                await self._start_ladder()
+            elif self._ladder_due_now():
+                s.ladder_due = None
+                await self._start_ladder_child(self._ladder(first_tier_waited=True))
+
+    def _ladder_due_now(self) -> bool:
+        return self.s.ladder_due is not None and workflow.now() >= self.s.ladder_due
+
+    def _wake_when_ladder_due(self) -> None:
+        """A timer that wakes the incident when tier 1's wait is over. It is never cancelled: an acknowledgement
+        then changes nothing but the state (its task asks for no command of this duty), and a timer that fires
+        for a round already stopped only finds nothing due."""
+        due = self.s.ladder_due
+        if due is not None:
+            self._ladder_timer = asyncio.ensure_future(workflow.sleep(max(due - workflow.now(), timedelta(0))))
+
+    def _ladder_to_stop(self) -> bool:
+        s = self.s
+        return s.escalation_active and (
+            bool(s.acknowledged_by) or s.status is not Status.OPEN or s.escalation_started < s.escalation_round
+        )
+
+    def _round_to_start(self) -> bool:
+        s = self.s
+        return s.escalation_started < s.escalation_round and self._open() and not s.acknowledged_by
+
+    async def _start_ladder(self) -> None:
+        s = self.s
+        s.escalation_started, s.escalation_exhausted_at = s.escalation_round, None
+        if not self.policy.escalation.tiers:
+            self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
+            return
+        if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
+            looking_up = who_is_on_call(self.policy, self.policy.schedules_in_use(), s.release)
+            s.on_call, problem = await self.out.tracked(looking_up)
+            if problem:
+                self.out.note("on_call", problem)
+        s.escalation_active = True
+        ladder = self._ladder()
+        self._page_first_tier(ladder)
+        if has_change(s.release, LADDER_WHEN_TIER_2_DUE):
+            s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
+            self._wake_when_ladder_due()
+            self._note_round_started()
+            return
+        await self._start_ladder_child(ladder)
+
+    async def _start_ladder_child(self, ladder: EscalationInput) -> None:
+        try:
+            await self.out.tracked(
+                workflow.start_child_workflow(
+                    EscalationWorkflow.run,
+                    ladder,
+                    id=ladder_workflow_id(self.s.occurrence, ladder.round),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    execution_timeout=timedelta(days=7),
+                    priority=INCIDENT,
+                )
+            )
+        except WorkflowAlreadyStartedError:
+            self.out.note("escalation", f"Escalation round {ladder.round} was already running")
+            return
+        if not ladder.first_tier_waited:
+            self._note_round_started()
+
+    def _note_round_started(self) -> None:
+        s = self.s
+        self.out.note(
+            "escalation",
+            f"Escalation round {s.escalation_round} started "
+            f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
+        )
+
+    def _ladder(self, first_tier_waited: bool = False) -> EscalationInput:
+        """The ladder of the current round; its first tier is paged (and, with `first_tier_waited`, waited
+        out) by the incident itself."""
+        s = self.s
+        return EscalationInput(
+            incident_id=s.incident_id,
+            policy=self.policy,
+            round=s.escalation_round,
+            title=s.title,
+            severity=s.severity,
+            assigned=s.assigned,
+            ui_url=self.ui_url,
+            occurrence=s.occurrence,
+            first_tier_paged=True,
+            first_tier_waited=first_tier_waited,
+        )
+
+    def page_first_tier_now(self) -> None:
+        """Seed 000's first step, as the incident is confirmed: the page is the first thing the confirming
+        workflow task asks for (Deliveries.page_now), before the bridge, the channel and everybody's messages.
+        The tier's other channels follow with the ladder."""
+        tiers = self.policy.escalation.tiers
+        if not tiers or Channel.PAGE not in tiers[0].channels:
+            return
+        people = self.policy.expand(tiers[0].notify, self.s.assigned, self.s.on_call)
+        text, key = tier_page(self._ladder(), 0, 1)
+        self.out.page_now(people, text, key, then=self._paged_first_tier)
+        self._paged_round = self.s.escalation_round
+
+    def _page_first_tier(self, ladder: EscalationInput) -> None:
+        """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
+        a child's first task waits behind every other incident's, and the page must not."""
+        tier = self.policy.escalation.tiers[0]
+        people = self.policy.expand(tier.notify, self.s.assigned, self.s.on_call)
+        text, key = tier_page(ladder, 0, 1)
+        for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
+            if channel is Channel.PAGE and self._paged_round == ladder.round:
+                continue  # paged already (page_first_tier_now)
+            self.out.reach(people, [channel], text, key, then=self._paged_first_tier)
+
+    def _paged_first_tier(self, reached: Reached) -> None:
+        s = self.s
+        self.out.note(
+            "page", "escalation tier 1: " + "; ".join(reached.lines + [f"FAILED: {f}" for f in reached.failures])
+        )
+        if reached.page_keys and s.acknowledged_by and s.status is Status.OPEN:
+            self.out.acknowledge_pages(s.acknowledged_by, reached.page_keys)  # acknowledged while it was paging
+        elif reached.page_keys and s.status is not Status.OPEN:
+            self.out.resolve_pages(s.resolved_by, reached.page_keys)
+
+    async def _stop_ladder(self, reason: str) -> None:
+        s = self.s
+        s.escalation_active = False
+        if s.ladder_due is not None:  # still in tier 1, which the incident waits out itself: no ladder to stop
+            s.ladder_due = None
+            self.out.note("escalation", f"Escalation stopped: {reason}")
+            return
+        try:
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(
+                    ladder_workflow_id(self.s.occurrence, s.escalation_started)
+                ).signal(EscalationWorkflow.stop, StopEscalation(reason=reason))
+            )
+        except Exception:
+            workflow.logger.info("escalation round %s already finished", s.escalation_started)
+        self.out.note("escalation", f"Escalation stopped: {reason}")
+
+    def ladder_exhausted(self) -> None:
+        """Nobody acknowledged through every tier: the Incident Commander and the breach list are told."""
+        s = self.s
+        s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
+        people = [
+            incident_commander(s, self.policy),
+            *self.policy.expand(self.policy.response.breach_notify, s.assigned, s.on_call),
+        ]
+        text = (
+            f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "
+            f"tier. Take it: incidentctl ack {s.incident_id}"
+        )
+        self.out.reach(
+            list(dict.fromkeys(people)),
+            [Channel.SLACK, Channel.EMAIL],
+            text,
+            f"escalation-exhausted:{s.escalation_started}",
+        )
+        self.out.post(text, f"escalation-exhausted:{s.escalation_started}")
+        self.out.note("escalation", f"Ladder exhausted without an acknowledgement; told {', '.join(people)}")
+
+    # --- the bridge and the channel --------------------------------------------------------------
+
+    async def open_bridge_and_channel(self) -> None:
+        """Seed 000: a call, then one Slack channel; the channel does not wait long for a slow bridge."""
+        bridge: asyncio.Task[tuple[Any, str | None]] | None = None
+        if not self.s.conference_url and not any(e.kind == "conference" for e in self.s.timeline):
+            creating = workflow.start_activity_method(
+                ConferenceActivities.conference_create,
+                ConferenceRequest(
+                    incident_id=self.s.incident_id,
+                    topic=f"{self.s.incident_id}: {self.s.title}",
+                    bridge_url=self.policy.response.conference_bridge_url,
+                ),
+                **CHAT,
+            )
+            bridge = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
+            try:
+                await workflow.wait_condition(bridge.done, timeout=BRIDGE_PATIENCE)
+                self._record_bridge(*bridge.result())
+                bridge = None
+            except TimeoutError:
+                pass
+        while not self.s.channel and self.s.status is not Status.CLOSED:
+            if not await self._open_channel():
+                await workflow.sleep(CHANNEL_RETRY)
+        if bridge is not None:
+            self._record_bridge(*await bridge)
+            if self.s.conference_url:
+                self.out.post(f"Conference bridge: {self.s.conference_url}", "channel:bridge")
+
+    def _record_bridge(self, result: Any, failure: str | None) -> None:
+        self.s.conference_url = result.join_url if result else ""
+        self.out.note(
+            "conference",
+            failure
+            or (
+                f"Conference bridge: {self.s.conference_url}"
+                if self.s.conference_url
+                else "No conference bridge configured"
+            ),
+        )
+
+    async def _open_channel(self) -> bool:
+        """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
+        s = self.s
+        tagged = people_for(s, self.policy, self.policy.response.tag_roles)
+        bookmarks = {"Incident in Temporal UI": self.ui_url} if self.ui_url else {}
+        if s.conference_url:
+            bookmarks["Conference"] = s.conference_url
+        service = self.policy.services.get(s.service)
+        if service and service.runbook_url:
+            bookmarks["Runbook"] = service.runbook_url
+        result, failure = await self.out.tracked(
+            ensure_channel(
+                SlackChannelRequest(
+                    incident_id=s.incident_id,
+                    title=s.title,
+                    invite_user_ids=slack_ids(self.policy, tagged),
+                    channel_prefix=self.policy.response.slack_channel_prefix,
+                    topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+                    purpose=f"All communication about {s.incident_id} happens here.",
+                    bookmarks=bookmarks,
+                )
+            )
+        )
+        if result is None:
+            self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
+            return False
+        self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
+        # The welcome goes first: everything queued while the channel was being made follows it.
+        s.channel_posts.insert(
+            0, ChannelPost(text=self._welcome(), key="channel:welcome", mentions=slack_ids(self.policy, tagged))
+        )
+        s.channel = result.channel_id
+        return True
+
+    def _welcome(self) -> str:
+        s = self.s
+        return (
+            f"{s.severity.value} incident {s.incident_id}: {s.title}\n"
+            f"Incident Commander: {incident_commander(s, self.policy)} · Communications Lead: "
+            f"{s.assigned.get(Role.COMMUNICATIONS_LEAD, 'unassigned')}\n"
+            + (f"Conference: {s.conference_url}\n" if s.conference_url else "")
+            + "All communication about this incident happens in this channel."
+        )

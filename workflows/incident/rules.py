@@ -1,0 +1,387 @@
+"""Who may decide what about an incident, in which state, and what the decision changes.
+
+Plain functions over the incident's state and its policy: no Temporal in here, so every rule is
+tested in milliseconds (tests/workflows/test_rules.py). `check` raises Refusal with a line a person
+can act on; `apply` changes the state and returns what happened, in words, for the timeline.
+The workflow calls `check` in its Update validators (and for signals), then `apply` in the handler;
+its duties notice the change and act.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from workflows.approvals.rules import APPROVAL_RULES, awaiting_approval
+from workflows.contracts.clock import local
+from workflows.contracts.policy import Policy
+from workflows.contracts.refusal import Refusal, Rule
+from workflows.contracts.vocabulary import IncidentKind, Phase, Severity, Status
+from workflows.incident.derive import cadence_due, documentation_missing, holds, scope_owner
+from workflows.incident.lifecycle import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
+from workflows.incident.model import (
+    Acknowledge,
+    AssignRole,
+    AssignTask,
+    Classify,
+    CloseIncident,
+    CompleteTask,
+    Decision,
+    Estimate,
+    IncidentState,
+    ProgressNote,
+    PublishPostmortem,
+    Reopen,
+    ReportDataLoss,
+    Resolve,
+    ReviewHeld,
+    SetPhase,
+    StatusUpdate,
+    Task,
+    TriggerBusinessIncident,
+)
+
+# Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
+# own decisions (resolve, publish, close) because each needs more than a phase name.
+PHASE_MOVES: dict[Phase, set[Phase]] = {
+    Phase.INVESTIGATION: {Phase.IDENTIFICATION, Phase.MONITORING},
+    Phase.IDENTIFICATION: {Phase.MONITORING},
+    Phase.MONITORING: {Phase.IDENTIFICATION},  # the remediation did not hold
+}
+
+
+def check(s: IncidentState, policy: Policy, name: str, d: Decision) -> None:
+    """Refuse a decision by a stranger, by someone without the role, on a closed incident, or out of turn."""
+    if d.actor not in policy.people:
+        raise Refusal(f"{d.actor!r} is not a person in the {policy.organisation} policy")
+    allowed = policy.allowed_roles(name)
+    if allowed and not any(holds(s, policy, d.actor, role) for role in allowed):
+        names = " or ".join(r.value.replace("_", " ") for r in allowed)
+        raise Refusal(
+            f"only the {names} can {name.replace('_', ' ')} on {s.incident_id}; {d.actor} holds none of those roles"
+        )
+    if s.status is Status.CLOSED:
+        raise Refusal(f"{s.incident_id} is closed")
+    RULES[type(d)].check(s, d, policy)
+
+
+def apply(s: IncidentState, policy: Policy, name: str, d: Decision, now: datetime) -> str:
+    """Change the state as the decision says; count it (its number keys the deliveries it causes)."""
+    s.decisions_taken[name] = s.decisions_taken.get(name, 0) + 1
+    return RULES[type(d)].apply(s, d, policy, now)
+
+
+def number(s: IncidentState, name: str) -> int:
+    """How many decisions of this name were taken: the current one's number once applied."""
+    return s.decisions_taken.get(name, 0)
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def _open(s: IncidentState) -> None:
+    if s.status is not Status.OPEN:
+        hint = f" (incidentctl reopen {s.incident_id})" if s.status is Status.RESOLVED else ""
+        raise Refusal(f"{s.incident_id} is {s.status.value}; reopen it first{hint}")
+
+
+def _confirmed(s: IncidentState, what: str) -> None:
+    _open(s)
+    if not s.confirmed:
+        raise Refusal(
+            f"{s.incident_id} is not confirmed as an incident yet: classify it before you {what} "
+            f"(incidentctl classify {s.incident_id} --kind incident)"
+        )
+
+
+def _resolved(s: IncidentState, what: str) -> None:
+    if s.status is not Status.RESOLVED:
+        raise Refusal(f"{s.incident_id} is {s.status.value}: resolve it before you {what}")
+
+
+def _person(policy: Policy, person: str) -> None:
+    if person not in policy.people:
+        raise Refusal(f"{person!r} is not a person in the policy")
+
+
+def _check_acknowledge(s: IncidentState, d: Acknowledge, policy: Policy) -> None:
+    _open(s)
+    if s.acknowledged_by:
+        raise Refusal(f"{s.incident_id} is already acknowledged by {s.acknowledged_by}")
+
+
+def _check_classify(s: IncidentState, d: Classify, policy: Policy) -> None:
+    _open(s)
+    if d.kind is IncidentKind.DISTURBANCE and s.confirmed:
+        raise Refusal(f"{s.incident_id} is already confirmed as an incident; resolve it instead")
+
+
+def _check_set_phase(s: IncidentState, d: SetPhase, policy: Policy) -> None:
+    _confirmed(s, "move its phase")
+    allowed = PHASE_MOVES.get(s.phase, set())
+    if d.phase not in allowed:
+        hint = {
+            Phase.RESOLUTION: " (use resolve)",
+            Phase.PUBLISHING: " (use publish)",
+            Phase.CLOSED: " (use close)",
+        }.get(d.phase, "")
+        raise Refusal(
+            f"{s.incident_id} cannot move from {s.phase.value} to {d.phase.value}{hint}; "
+            f"allowed: {', '.join(sorted(p.value for p in allowed)) or 'none'}"
+        )
+
+
+def _check_assign_task(s: IncidentState, d: AssignTask, policy: Policy) -> None:
+    _open(s)
+    _person(policy, d.assignee)
+
+
+def _check_complete_task(s: IncidentState, d: CompleteTask, policy: Policy) -> None:
+    task = next((t for t in s.tasks if t.task_id == d.task_id), None)
+    if task is None:
+        raise Refusal(f"no task {d.task_id} on {s.incident_id}")
+    if task.done:
+        raise Refusal(f"task {d.task_id} is already done")
+
+
+def _check_trigger_business_incident(s: IncidentState, d: TriggerBusinessIncident, policy: Policy) -> None:
+    _confirmed(s, "start a business incident")
+    if s.business_incident:
+        raise Refusal(f"{s.incident_id} is already a business incident")
+    if s.phase not in BUSINESS_INCIDENT_PHASES:
+        raise Refusal(
+            f"a business incident begins during investigation or identification; {s.incident_id} is in {s.phase.value}"
+        )
+
+
+def _check_resolve(s: IncidentState, d: Resolve, policy: Policy) -> None:
+    _confirmed(s, "resolve it")
+    missing = [
+        n
+        for n, v in (("overview", d.overview), ("how it was resolved", d.how_resolved), ("prevention", d.prevention))
+        if not v.strip()
+    ]
+    if missing:
+        raise Refusal(f"the resolution message needs {', '.join(missing)}")
+
+
+def _check_reopen(s: IncidentState, d: Reopen, policy: Policy) -> None:
+    if s.status is not Status.RESOLVED:
+        raise Refusal(f"{s.incident_id} is {s.status.value}; only a resolved incident reopens")
+
+
+def _check_review_held(s: IncidentState, d: ReviewHeld, policy: Policy) -> None:
+    _resolved(s, "hold its review")
+    if s.checklist["review_held"]:
+        raise Refusal(f"the review of {s.incident_id} is already recorded")
+
+
+def _check_publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Policy) -> None:
+    _resolved(s, "publish its postmortem")
+    if not s.checklist["postmortem_drafted"]:
+        raise Refusal(f"the postmortem of {s.incident_id} is not drafted yet")
+    if policy.post_incident.require_review and not s.checklist["review_held"]:
+        raise Refusal(f"hold the review first (incidentctl review-held {s.incident_id})")
+
+
+def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
+    _resolved(s, "close it")
+    unfinished = [t.task_id for t in s.tasks if not t.done]
+    if unfinished:
+        raise Refusal(
+            f"{s.incident_id} cannot close: tasks {', '.join(unfinished)} are not done "
+            f"(incidentctl task done {s.incident_id} TASK)"
+        )
+    missing = documentation_missing(s, policy)
+    if missing:
+        raise Refusal(f"{s.incident_id} cannot close: documentation incomplete, missing {', '.join(missing)}")
+    held = [st.statement_id for st in awaiting_approval(s)]
+    if held:
+        raise Refusal(
+            f"{s.incident_id} cannot close: statements {', '.join(held)} wait for the Communications Lead "
+            f"(incidentctl statement approve|withhold {s.incident_id} {held[0]})"
+        )
+
+
+def _while_open(s: IncidentState, d: Decision, policy: Policy) -> None:
+    _open(s)
+
+
+def _while_confirmed(s: IncidentState, d: Decision, policy: Policy) -> None:
+    _confirmed(s, "do that")
+
+
+def _assignable(s: IncidentState, d: AssignRole, policy: Policy) -> None:
+    _person(policy, d.person)
+
+
+# --- what each decision changes ---------------------------------------------------------------------
+
+
+def said(text: str, note: str) -> str:
+    """The timeline keeps what the person said with the decision (seed 003: document every decision)."""
+    return f"{text}: {note}" if note.strip() else text
+
+
+def _acknowledge(s: IncidentState, d: Acknowledge, policy: Policy, now: datetime) -> str:
+    s.acknowledged_by, s.acknowledged_at = d.actor, now
+    return said(f"{s.incident_id} acknowledged by {d.actor}", d.note)
+
+
+def _assign_role(s: IncidentState, d: AssignRole, policy: Policy, now: datetime) -> str:
+    s.assigned[d.role] = d.person
+    return f"{d.person} is now {d.role.value} of {s.incident_id}"
+
+
+def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> str:
+    before = s.severity
+    if d.criteria:
+        s.criteria = list(d.criteria)
+    if d.severity or d.criteria:
+        s.severity = Severity.SEV1 if d.criteria else (d.severity or s.severity)
+    if d.scope:
+        s.scope = d.scope
+    if d.kind:
+        s.kind, s.assessed_by = d.kind, d.actor
+    text = (
+        f"classified {s.kind.value if s.kind else 'unassessed'}, {s.severity.value} ({s.severity.priority}), "
+        f"{s.scope.value}; action plan owner {scope_owner(s, policy) or 'nobody'}"
+    )
+    if s.confirmed:
+        s.next_update_due = cadence_due(policy, s.severity, now)
+        s.update_nudged = False
+        if s.severity < before:  # "SEV1" < "SEV2": raised
+            text += raise_severity(s, policy, before)
+    return said(text, d.note)
+
+
+def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
+    """A confirmed incident raised to a graver severity is paged afresh and, where the policy says, becomes
+    a business incident: the people on call acknowledged a smaller incident than this one."""
+    s.acknowledged_by = s.acknowledged_at = None
+    s.escalation_round += 1
+    text = f"; raised from {before.value}: paged afresh"
+    if (
+        s.severity in policy.comms.auto_trigger_severities
+        and not s.business_incident
+        and s.phase in BUSINESS_INCIDENT_PHASES
+    ):
+        s.business_incident, s.business_incident_by = True, "policy"
+        s.business_incident_reason = f"every {s.severity.value} is a business incident"
+        text += f"; {s.business_incident_reason}"
+    return text
+
+
+def _set_phase(s: IncidentState, d: SetPhase, policy: Policy, now: datetime) -> str:
+    s.enter(d.phase)
+    s.progress_due = progress_window(policy, now)  # a phase move is progress (seed 002's window)
+    return said(f"{s.incident_id} is now in {d.phase.value}", d.note)
+
+
+def _estimate(s: IncidentState, d: Estimate, policy: Policy, now: datetime) -> str:
+    s.estimate_due, s.estimate_by = now + timedelta(minutes=d.minutes), d.actor
+    s.progress_due = progress_window(policy, now)
+    return said(
+        f"{d.actor} estimates {d.minutes} min to resolve; check-back at {local(policy, s.estimate_due)}", d.note
+    )
+
+
+def _progress_note(s: IncidentState, d: ProgressNote, policy: Policy, now: datetime) -> str:
+    if s.confirmed:
+        s.progress_due = progress_window(policy, now)
+    return f"progress from {d.actor}: {d.text}"
+
+
+def _status_update(s: IncidentState, d: StatusUpdate, policy: Policy, now: datetime) -> str:
+    s.next_update_due = cadence_due(policy, s.severity, now)
+    s.update_nudged = False
+    due = f"; next due {local(policy, s.next_update_due)}" if s.next_update_due else ""
+    return f"status update from {d.actor}: {d.text}{due}"
+
+
+def _assign_task(s: IncidentState, d: AssignTask, policy: Policy, now: datetime) -> str:
+    task = Task(
+        task_id=f"T{len(s.tasks) + 1}",
+        title=d.title,
+        assignee=d.assignee,
+        business_impact=d.business_impact,
+        created_at=now,
+    )
+    s.tasks = prioritised([*s.tasks, task])
+    return f"task {task.task_id} ({d.business_impact.priority} priority) assigned to {d.assignee}: {d.title}"
+
+
+def prioritised(tasks: list[Task]) -> list[Task]:
+    """Seed 003: open tasks first, the gravest business impact first."""
+    return sorted(tasks, key=lambda t: (t.done, t.business_impact.value, t.task_id))
+
+
+def _complete_task(s: IncidentState, d: CompleteTask, policy: Policy, now: datetime) -> str:
+    for task in s.tasks:
+        if task.task_id == d.task_id:
+            task.done = True
+    s.tasks = prioritised(s.tasks)
+    return f"task {d.task_id} done"
+
+
+def _report_data_loss(s: IncidentState, d: ReportDataLoss, policy: Policy, now: datetime) -> str:
+    s.data_loss_minutes = d.minutes
+    return f"{d.minutes} min of data loss reported by {d.actor}"
+
+
+def _trigger_business_incident(s: IncidentState, d: TriggerBusinessIncident, policy: Policy, now: datetime) -> str:
+    s.business_incident, s.business_incident_by = True, d.actor
+    s.business_incident_reason = d.reason or "declared by a person"
+    return f"business incident triggered ({d.reason or 'declared by a person'}): the message loop starts"
+
+
+def _resolve(s: IncidentState, d: Resolve, policy: Policy, now: datetime) -> str:
+    s.resolution = {"overview": d.overview, "how_resolved": d.how_resolved, "prevention": d.prevention}
+    if d.root_cause:
+        s.resolution["root_cause"] = d.root_cause
+    mark_resolved(s, d.actor, now)
+    return f"{s.incident_id} resolved: {d.overview}"
+
+
+def _reopen(s: IncidentState, d: Reopen, policy: Policy, now: datetime) -> str:
+    reopen(s, policy, now)
+    return f"{s.incident_id} reopened by {d.actor}: {d.reason}"
+
+
+def _review_held(s: IncidentState, d: ReviewHeld, policy: Policy, now: datetime) -> str:
+    s.checklist["review_held"] = True
+    s.resolution |= {k: v for k, v in (("root_cause", d.root_cause), ("review_notes", d.notes)) if v}
+    return "review held" + (f": {d.notes}" if d.notes else "")
+
+
+def _publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Policy, now: datetime) -> str:
+    s.checklist["postmortem_published"] = True
+    s.postmortem_url = d.url
+    s.enter(Phase.PUBLISHING)
+    return f"postmortem published{f' at {d.url}' if d.url else ''}"
+
+
+def _close(s: IncidentState, d: CloseIncident, policy: Policy, now: datetime) -> str:
+    s.status, s.closed_at = Status.CLOSED, now
+    s.enter(Phase.CLOSED)
+    return f"{s.incident_id} closed: documentation complete"
+
+
+RULES: dict[type[Decision], Rule] = {
+    Acknowledge: Rule(_check_acknowledge, _acknowledge),
+    AssignRole: Rule(_assignable, _assign_role),
+    Classify: Rule(_check_classify, _classify),
+    SetPhase: Rule(_check_set_phase, _set_phase),
+    Estimate: Rule(_while_confirmed, _estimate),
+    ProgressNote: Rule(_while_open, _progress_note),
+    StatusUpdate: Rule(_while_open, _status_update),
+    AssignTask: Rule(_check_assign_task, _assign_task),
+    CompleteTask: Rule(_check_complete_task, _complete_task),
+    ReportDataLoss: Rule(_while_open, _report_data_loss),
+    TriggerBusinessIncident: Rule(_check_trigger_business_incident, _trigger_business_incident),
+    Resolve: Rule(_check_resolve, _resolve),
+    Reopen: Rule(_check_reopen, _reopen),
+    ReviewHeld: Rule(_check_review_held, _review_held),
+    PublishPostmortem: Rule(_check_publish_postmortem, _publish_postmortem),
+    CloseIncident: Rule(_check_close, _close),
+    **APPROVAL_RULES,  # seed 000's gates on external words and extra channels
+}

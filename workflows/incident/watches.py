@@ -1,0 +1,295 @@
+"""The clocks of an open incident, and the people they bring in when they run out.
+
+Seed 002: an estimate from the responsible developer, a check-back when it elapses, a call when there
+is no progress, and the client and leads updated every 30 minutes; seed 003: the RTO watched (a
+warning at 80 %, a breach escalated) and the RPO checked against reported data loss; seed 004: the
+business incident's message loop. Each deadline is a `Deadline` over the state, so a decision moves it
+while the watch waits, and a missed-update notice that is still being delivered holds nothing back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.approvals.held import Approvals
+    from workflows.comms.model import CommsInput
+    from workflows.comms.workflow import CommsWorkflow
+    from workflows.contracts.activity_io import Reached
+    from workflows.contracts.clock import local
+    from workflows.contracts.ids import comms_workflow_id
+    from workflows.contracts.policy import CLIENT_CONTACTS, Policy
+    from workflows.contracts.priority import STAKEHOLDERS
+    from workflows.contracts.vocabulary import Channel, Phase, Role, Status
+    from workflows.delivery.deliveries import Deliveries
+    from workflows.incident.deadline import Deadline
+    from workflows.incident.derive import (
+        cadence_due,
+        incident_commander,
+        people_for,
+        rto_warning_at,
+        service_restored,
+        slack_ids,
+        update_owner,
+    )
+    from workflows.incident.lifecycle import progress_window
+    from workflows.incident.model import IncidentState, PhaseChanged
+    from workflows.release import EXTERNAL_GATE, has_change
+
+SLACK = [Channel.SLACK]
+
+
+class Watches:
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals, ui_url: str) -> None:
+        self.s, self.policy, self.out, self.approvals, self.ui_url = s, policy, out, approvals, ui_url
+        self._told = 0  # phases the message loop has been told of
+
+    def _open(self) -> bool:
+        return self.s.status is Status.OPEN and self.s.confirmed
+
+    def _when_open(self, due: datetime | None) -> datetime | None:
+        return due if self._open() else None
+
+    # --- seed 002: estimate, progress, call -------------------------------------------------------
+
+    def ask_for_estimate(self) -> None:
+        """Seed 002: assign the task to the responsible developer and request an estimate."""
+        developer = self.s.assigned.get(Role.RESPONSIBLE_DEVELOPER)
+        if not developer:
+            self.out.note("estimate", "No responsible developer to ask for an estimate")
+            return
+        self.out.reach(
+            [developer],
+            SLACK,
+            f"{self.s.incident_id} is assigned to you. Please give an estimate for "
+            f"resolution (incidentctl estimate {self.s.incident_id} MINUTES).",
+            f"estimate:request:{self.s.reopens}",
+        )
+        self.out.note("estimate", f"Asked {developer} for an estimate")
+
+    async def check_back_on_estimates(self) -> None:
+        """Seed 002/004: when an estimate elapses, check back with whoever gave it."""
+        deadline = Deadline(lambda: self._when_open(self.s.estimate_due))
+        while True:
+            due = await deadline.passed()
+            who = self.s.estimate_by or self.s.assigned.get(Role.RESPONSIBLE_DEVELOPER, "")
+            self.s.estimate_due = None
+            self.out.reach(
+                [who],
+                SLACK,
+                f"Your estimate for {self.s.incident_id} has elapsed: where are we? "
+                f"(incidentctl note / estimate {self.s.incident_id})",
+                f"estimate:elapsed:{due:%Y%m%d%H%M}",
+            )
+            self.out.note("estimate", f"Estimate elapsed; checked back with {who}")
+
+    async def convene_call_without_progress(self) -> None:
+        """Seed 002: no progress within the window -> a call with the developer, CTO and Account Manager."""
+        deadline = Deadline(lambda: self._when_open(self.s.progress_due))
+        while True:
+            await deadline.passed()
+            s = self.s
+            s.calls_convened += 1
+            s.progress_due = progress_window(self.policy, workflow.now())
+            people = people_for(s, self.policy, self.policy.response.call_roles)
+            text = (
+                f"No progress on {s.incident_id} in {self.policy.response.progress_window_minutes} min: "
+                f"join the call now: {s.conference_url or 'the incident channel'}"
+            )
+            self.out.reach(people, [Channel.PAGE, Channel.SLACK], text, f"call:{s.calls_convened}")
+            self.out.post(text, f"call:{s.calls_convened}", mentions=slack_ids(self.policy, people))
+            self.out.note("call", f"Call convened with {', '.join(people)} (no progress)")
+
+    # --- seeds 002, 000: the update cadence -------------------------------------------------------
+
+    async def remind_before_each_update(self) -> None:
+        before = self.policy.cadence.nudge_before_minutes
+        if not before:
+            return
+        deadline = Deadline(
+            lambda: (
+                None
+                if self.s.update_nudged or not self.s.next_update_due
+                else self._when_open(self.s.next_update_due - timedelta(minutes=before))
+            )
+        )
+        while True:
+            await deadline.passed()
+            owner, due = update_owner(self.s, self.policy), self.s.next_update_due
+            assert due is not None  # the deadline passes only while an update is due
+            self.s.update_nudged = True
+            self.out.reach(
+                [owner],
+                SLACK,
+                f"A status update on {self.s.incident_id} is due at {local(self.policy, due)} "
+                f"(incidentctl update {self.s.incident_id} TEXT).",
+                f"update-nudge:{due:%Y%m%d%H%M}",
+            )
+            self.out.note("cadence", f"Reminded {owner}: status update due at {due:%H:%M}")
+
+    async def report_missed_updates(self) -> None:
+        deadline = Deadline(lambda: self._when_open(self.s.next_update_due))
+        while True:
+            missed = await deadline.passed()
+            s, ic = self.s, incident_commander(self.s, self.policy)
+            s.updates_missed += 1
+            # the next interval counts from the missed one; an update given meanwhile moves it again
+            s.next_update_due, s.update_nudged = cadence_due(self.policy, s.severity, missed), False
+            self.out.reach(
+                [ic],
+                SLACK,
+                f"The status update on {s.incident_id} due at {local(self.policy, missed)} was missed.",
+                f"update-missed:{missed:%Y%m%d%H%M}",
+            )
+            self.out.note("cadence", f"Status update due at {missed:%H:%M} missed; told {ic}")
+
+    def distribute_status_update(self, actor: str, text: str, number: int) -> None:
+        """Seed 002: the client and leads every 30 minutes; seed 000: centralised in the channel."""
+        s = self.s
+        body = f"Status update on {s.incident_id} ({s.phase.value}) from {actor}: {text}"
+        self.out.post(body, f"update:{number}")
+        self.out.reach(
+            self.policy.expand(self.policy.cadence.leads, s.assigned, s.on_call), SLACK, body, f"update:{number}"
+        )
+        if not has_change(s.release, EXTERNAL_GATE):
+            self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
+        elif self.policy.cadence.notify_client_contacts:
+            self.approvals.offer("status update", f"Update: {s.title}", body, [CLIENT_CONTACTS], actor)
+
+    # --- seed 003: RTO and RPO ----------------------------------------------------------------------
+
+    def _rto_watched(self, due: datetime | None) -> datetime | None:
+        return None if service_restored(self.s) else self._when_open(due)
+
+    async def warn_before_rto(self) -> None:
+        deadline = Deadline(
+            lambda: None if self.s.rto_warned else self._rto_watched(rto_warning_at(self.s, self.policy))
+        )
+        while True:
+            await deadline.passed()
+            s, service = self.s, self.policy.services[self.s.service]
+            s.rto_warned = True
+            text = (
+                f"RTO warning: {s.incident_id} has used {int(self.policy.response.rto_warning_ratio * 100)} % "
+                f"of the {service.rto_minutes} min RTO for {s.service}"
+            )
+            ic = incident_commander(s, self.policy)
+            self.out.post(text, f"rto:warning:{s.reopens}", mentions=slack_ids(self.policy, [ic]))
+            self.out.note("rto", text)
+
+    async def escalate_rto_breach(self) -> None:
+        deadline = Deadline(lambda: None if self.s.rto_breached else self._rto_watched(self.s.rto_due))
+        while True:
+            await deadline.passed()
+            s = self.s
+            s.rto_breached = True
+            minutes = self.policy.services[s.service].rto_minutes
+            self.escalate_breach(
+                f"RTO breached: {s.service} not restored within {minutes} min", f"rto:breach:{s.reopens}"
+            )
+
+    def check_data_loss(self, minutes: int) -> None:
+        """Seed 003's RPO: warn at the policy's share of the objective, escalate a breach."""
+        service = self.policy.services.get(self.s.service)
+        if not (service and service.rpo_minutes):
+            return
+        if minutes > service.rpo_minutes:
+            self.escalate_breach(
+                f"RPO breached: {minutes} min of data lost, objective {service.rpo_minutes} min",
+                f"rpo:breach:{minutes}",
+            )
+        elif minutes >= service.rpo_minutes * self.policy.response.rto_warning_ratio:
+            text = f"RPO warning: {minutes} min of data lost, objective {service.rpo_minutes} min"
+            self.out.post(f"{self.s.incident_id}: {text}", f"rpo:warning:{minutes}")
+            self.out.note("rpo", text)
+
+    def escalate_breach(self, text: str, key: str) -> None:
+        people = self.policy.expand(self.policy.response.breach_notify, self.s.assigned, self.s.on_call)
+        message = f"{self.s.incident_id}: {text}"
+        self.out.reach(people, self.policy.response.breach_channels, message, key)
+        self.out.post(message, key)
+        self.out.note("breach", f"{text}; escalated to {', '.join(people) or 'nobody'}")
+
+    # --- seed 002: leadership out of hours ----------------------------------------------------------
+
+    def reach_leadership_if_out_of_hours(self) -> None:
+        """Seed 002: out of working hours or at weekends, leadership is contacted via Telegram, acked or not."""
+        hours = self.policy.business_hours
+        if hours.contains(workflow.now()):
+            return
+        s = self.s
+        people = self.policy.expand(hours.out_of_hours_notify, s.assigned, s.on_call)
+
+        def record(reached: Reached) -> None:
+            self.out.note(
+                "out_of_hours",
+                f"Out of business hours ({hours.timezone}): leadership reached: "
+                + "; ".join(reached.lines or ["nobody"]),
+            )
+
+        self.out.reach(
+            people,
+            hours.out_of_hours_channels,
+            f"Out of hours: [{s.severity.value}] {s.incident_id}: {s.title}. Immediate attention needed. "
+            f"{self.ui_url}".strip(),
+            f"out-of-hours:{s.reopens}",
+            then=record,
+        )
+
+    # --- seed 004: the business incident's message loop -------------------------------------------
+
+    async def run_message_loop(self) -> None:
+        """Start the Message Creation Loop once the incident is a business incident; tell it every phase."""
+        s = self.s
+        await workflow.wait_condition(lambda: s.business_incident)
+        if not s.comms_workflow_id:
+            await self._start_message_loop()
+        self._told = len(s.phases_entered)
+        while True:
+            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told)
+            await self.tell_message_loop(s.phases_entered[self._told])
+            self._told += 1
+
+    def message_loop_caught_up(self) -> bool:
+        """The message loop has heard of every phase (the incident waits for this before it ends)."""
+        return not self.s.comms_workflow_id or self._told == len(self.s.phases_entered)
+
+    async def _start_message_loop(self) -> None:
+        s = self.s
+        workflow_id = comms_workflow_id(s.occurrence)
+        try:
+            await self.out.tracked(
+                workflow.start_child_workflow(
+                    CommsWorkflow.run,
+                    CommsInput(
+                        facts=s.facts(self.ui_url),
+                        policy=self.policy,
+                        triggered_by=s.business_incident_by,
+                        reason=s.business_incident_reason,
+                    ),
+                    id=workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    priority=STAKEHOLDERS,
+                )
+            )
+        except WorkflowAlreadyStartedError:
+            self.out.note("business_incident", f"Message loop {workflow_id} is already running")
+        s.comms_workflow_id = workflow_id
+        self.out.note("business_incident", "Business incident: the message loop started")
+
+    async def tell_message_loop(self, phase: Phase) -> None:
+        if not self.s.comms_workflow_id:
+            return
+        facts = self.s.facts(self.ui_url).model_copy(update={"phase": phase})
+        try:
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
+                    CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
+                )
+            )
+        except Exception:
+            workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)

@@ -1,0 +1,377 @@
+"""IncidentWorkflow: one incident's whole process, from the first alert to the closed incident log.
+
+The procedure reads like the seeds: the report is assessed (000, 001); a disturbance is logged and
+closed (001); a confirmed incident is paged first, then gets its call, its channel and its people
+(000, 002), and from then on its duties run side by side (response.py, watches.py) until it is
+resolved; then the resolution message, the records and the review (aftermath.py) until it closes.
+
+Decisions arrive as Updates (and Signals) named in workflows/contracts/decisions.py; the rules in rules.py
+refuse them or change the state, and the duties, which wait on the state, act. Nothing from outside
+can fail a workflow task: what does not fit is refused, or recorded on the timeline and survived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.approvals.held import Approvals
+    from workflows.contracts import ids
+    from workflows.contracts.clock import local
+    from workflows.contracts.decisions import INCIDENT_DECISIONS
+    from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Status
+    from workflows.delivery.deliveries import Deliveries
+    from workflows.incident import lifecycle, rules
+    from workflows.incident.aftermath import Aftermath
+    from workflows.incident.derive import incident_commander, people_for, waiting_on
+    from workflows.incident.inputs import EscalationNotice, IncidentInput
+    from workflows.incident.model import (
+        Acknowledge,
+        AlertEvent,
+        ApproveChannel,
+        ApproveStatement,
+        AssignTask,
+        Classify,
+        Decision,
+        DeclineChannel,
+        DraftStatement,
+        IncidentState,
+        Reopen,
+        ReportDataLoss,
+        RequestChannel,
+        ReviewHeld,
+        SetPhase,
+        StatusUpdate,
+    )
+    from workflows.incident.response import Response
+    from workflows.incident.visibility import Visibility
+    from workflows.incident.watches import SLACK, Watches
+    from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
+    from workflows.oncall.model import SilenceLifted
+    from workflows.release import (
+        DRAIN_DUTY_CALLS,
+        INCIDENT_RELEASE,
+        ON_CALL_HOLDERS_DECIDE,
+        PAGE_FIRST,
+        RELEASE,
+        has_change,
+    )
+
+
+@workflow.defn(name=ids.INCIDENT_WORKFLOW)
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, input: IncidentInput) -> None:
+        self.policy, self.ui_url, self.history_limit = input.policy, input.ui_url, input.history_limit
+        self.s = input.state or IncidentState(
+            incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now()
+        )
+        if input.state is None and workflow.patched(INCIDENT_RELEASE):
+            self.s.release = RELEASE
+        if input.state is None and has_change(self.s.release, ON_CALL_HOLDERS_DECIDE):
+            self.s.on_call_holders_decide = True
+        self.out = Deliveries(self.s, self.policy)
+        self.out.waits_for_duty_calls = has_change(self.s.release, DRAIN_DUTY_CALLS)
+        self.approvals = Approvals(self.s, self.policy, self.out)
+        self.response = Response(self.s, self.policy, self.out, self.ui_url)
+        self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)
+        self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals)
+        self.window = MaintenanceWindow(self.s, self.out)
+        self._duties: list[asyncio.Task[Any]] = []
+        self.visibility = Visibility(self.s, self.policy)
+        self._first_alert = input.first_alert
+
+    # --- the procedure ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: IncidentInput) -> IncidentState:
+        self._take_first_alert()
+        self._start(self.out.post_queued(), self.visibility.keep_current())
+        if not self.s.confirmed and self.s.status is Status.OPEN:
+            if await self.window.held_until_it_clears():
+                self.s.kind = IncidentKind.DISTURBANCE
+            else:
+                await self._assess()
+            if self.s.kind is IncidentKind.DISTURBANCE:
+                await self._log_disturbance_and_close()
+                return self.s
+            await self._look_up_on_call()
+            self._confirm_incident()
+        self._start_duties()
+        await workflow.wait_condition(lambda: self.s.status is Status.CLOSED or self._history_is_long())
+        if self.s.status is not Status.CLOSED:
+            await self._continue_as_new()
+        await self._finish(self.aftermath.close())
+        return self.s
+
+    async def _assess(self) -> None:
+        """Seeds 000, 001: somebody assesses severity, impact, incident or disturbance, and scope, in time."""
+        s = self.s
+        await workflow.wait_condition(lambda: s.alert_count > 0)
+        if lifecycle.confirmed_at_once(s, self.policy):
+            self._confirm_at_once()
+            return
+        if not s.assessment_requested:
+            self._ask_for_initial_assessment()
+        assert s.assessment_due is not None
+        try:
+            await workflow.wait_condition(
+                lambda: s.kind is not None or lifecycle.confirmed_at_once(s, self.policy),
+                timeout=max(s.assessment_due - workflow.now(), timedelta(0)),
+            )
+        except TimeoutError:
+            self.out.note("assessed", lifecycle.unassessed_in_time(s, self.policy), "policy")
+        if s.kind is None:
+            self._confirm_at_once()
+
+    def _confirm_at_once(self) -> None:
+        self.s.kind = IncidentKind.INCIDENT
+        self.out.note("assessed", f"{self.s.severity.value} is confirmed at once by policy", "policy")
+
+    def _ask_for_initial_assessment(self) -> None:
+        s = self.s
+        s.assessment_requested = True
+        assert s.assessment_due is not None  # the first alert set it
+        assessors = people_for(s, self.policy, [Role.INCIDENT_COMMANDER, Role.RESPONDER])
+        self.out.reach(
+            assessors,
+            SLACK,
+            f"New report {s.incident_id}: {s.title} (provisional {s.severity.value}). "
+            f"Assess it by {local(self.policy, s.assessment_due)}: incidentctl classify {s.incident_id} "
+            "--kind incident|disturbance --severity SEVn --scope local|global",
+            "assessment:request",
+        )
+        self.out.note("assessment", f"Initial assessment asked of {', '.join(assessors)}")
+
+    async def _look_up_on_call(self) -> None:
+        """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
+        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use(), self.s.release)
+        if problem:
+            self.out.note("on_call", problem)
+
+    def _confirm_incident(self) -> None:
+        """Seed 000: once confirmed, paging first, then the rest side by side."""
+        for kind, note in lifecycle.confirm(self.s, self.policy, workflow.now()):
+            self.out.note(kind, note)
+        if has_change(self.s.release, PAGE_FIRST):
+            self.response.page_first_tier_now()
+        self.watches.reach_leadership_if_out_of_hours()
+        self.out.log_entry("opened")
+        self.watches.ask_for_estimate()
+
+    def _start_duties(self) -> None:
+        """Every duty of a confirmed incident, paging first; each waits only for its own deadline or peer."""
+        r, w, a = self.response, self.watches, self.aftermath
+        self._start(
+            r.page_until_acknowledged(),
+            r.open_bridge_and_channel(),
+            w.check_back_on_estimates(),
+            w.convene_call_without_progress(),
+            w.remind_before_each_update(),
+            w.report_missed_updates(),
+            w.warn_before_rto(),
+            w.escalate_rto_breach(),
+            w.run_message_loop(),
+            a.follow_each_resolution(),
+            a.remind_until_reviewed(),
+        )
+
+    async def _log_disturbance_and_close(self) -> None:
+        """Seed 001: a disturbance is logged and closed; nobody is paged."""
+        s = self.s
+        self.out.log_entry("disturbance", log="project")
+        s.status, s.closed_at = Status.CLOSED, workflow.now()
+        s.enter(Phase.CLOSED)
+        self.out.note("closed", "Classified as a disturbance: logged and closed without paging", s.assessed_by)
+        await self._finish(self.out.drained())
+
+    async def _finish(self, last_steps: Coroutine[Any, Any, None]) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await last_steps
+        await workflow.wait_condition(self.watches.message_loop_caught_up)
+        self.visibility.refresh()
+        for duty in self._duties:
+            duty.cancel()
+
+    def _start(self, *duties: Coroutine[Any, Any, None]) -> None:
+        self._duties += [asyncio.ensure_future(duty) for duty in duties]
+
+    # --- what a decision sets going, besides the state it changed (rules.py) ------------------------
+
+    def _follow_up(self, name: str, d: Decision) -> None:
+        s, number = self.s, rules.number(self.s, name)
+        text = s.timeline[-1].text
+        match d:
+            case Acknowledge():
+                self.out.acknowledge_pages(d.actor)
+                self.out.post(f"{s.incident_id} acknowledged by {d.actor}", f"ack:{number}")
+            case StatusUpdate():
+                self.watches.distribute_status_update(d.actor, d.text, number)
+            case AssignTask():
+                task = next(t for t in s.tasks if t.task_id == f"T{len(s.tasks)}")
+                self.out.reach(
+                    [d.assignee],
+                    SLACK,
+                    f"Task {task.task_id} on {s.incident_id} for you "
+                    f"({d.business_impact.priority} priority): {d.title}",
+                    f"task:{task.task_id}",
+                )
+            case ReportDataLoss():
+                self.watches.check_data_loss(d.minutes)
+            case Reopen():
+                self._reopened(d.actor, d.reason)
+            case ReviewHeld():
+                self.out.spawn(self.aftermath.draft_postmortem())  # with the root cause and notes of the review
+            case DraftStatement() | ApproveStatement() | RequestChannel() | ApproveChannel() | DeclineChannel():
+                self.approvals.follow_up(d)
+            case Classify() | SetPhase() if s.confirmed:
+                self.out.post(f"{s.incident_id}: {text} ({d.actor})", f"{name}:{number}")
+            case _ if name in ("estimate", "progress_note", "trigger_business_incident"):
+                self.out.post(f"{s.incident_id}: {text}", f"{name}:{number}")
+
+    def _reopened(self, actor: str, reason: str) -> None:
+        self.out.post(f"{self.s.incident_id} reopened by {actor}: {reason}", f"reopen:{self.s.reopens}")
+        self.watches.reach_leadership_if_out_of_hours()
+        self.watches.ask_for_estimate()
+
+    # --- messages in ------------------------------------------------------------------------------
+
+    @workflow.signal(name=ids.ALERT)
+    def alert(self, event: AlertEvent) -> None:
+        """An alert of this incident's group (the start, or signal-with-start, brings the first one)."""
+        self._take_first_alert()
+        self._record_alert(event)
+
+    def _take_first_alert(self) -> None:
+        """The alert in the start input counts first, even when a signalled one is handled before `run`."""
+        if self._first_alert is not None:
+            first, self._first_alert = self._first_alert, None
+            self._record_alert(first)
+
+    def _record_alert(self, event: AlertEvent) -> None:
+        s = self.s
+        if s.status is Status.CLOSED:
+            self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
+            return
+        self.window.saw(event)
+        outcome = lifecycle.record_alert(s, self.policy, event, workflow.now())
+        for kind, note in outcome.notes:
+            self.out.note(kind, note)
+        if outcome.reopened:
+            self._reopened("policy", "the alert fired again")
+        if outcome.all_resolved:
+            self._all_alerts_resolved()
+
+    def _all_alerts_resolved(self) -> None:
+        """Every alert has resolved. A person decides, except where the policy lets a low severity go."""
+        s = self.s
+        if lifecycle.resolve_by_policy(s, self.policy, workflow.now()):
+            self.out.note("resolve", f"All alerts resolved: {s.severity.value} resolved by policy", "policy")
+            return
+        if not s.confirmed:
+            return  # still being assessed: the assessment decides (lifecycle.unassessed_in_time)
+        ic = incident_commander(s, self.policy)
+        text = (
+            f"All alerts of {s.incident_id} have resolved. Incident Commander, resolve it when you are sure "
+            f"(incidentctl resolve {s.incident_id})."
+        )
+        self.out.reach([ic], SLACK, text, f"suggest-resolve:{s.alert_count}")
+        self.out.post(text, f"suggest-resolve:{s.alert_count}")
+        self.out.note("alert", f"All alerts resolved; resolution suggested to {ic}")
+
+    @workflow.signal(name=ids.SILENCE_LIFTED)
+    def silence_lifted(self, lifted: SilenceLifted) -> None:
+        """The maintenance window holding this incident was expired early (SilencesWorkflow)."""
+        self.window.lift(lifted)
+
+    @workflow.signal(name=ids.ESCALATION_NOTICE)
+    def escalation_notice(self, notice: EscalationNotice) -> None:
+        """What the ladder did, for the timeline; pages that crossed an acknowledgement are closed too."""
+        s = self.s
+        if notice.occurrence != s.occurrence:
+            return  # a ladder left over from an earlier incident of the same alert group
+        new_keys = [k for k in notice.page_keys if k not in s.page_keys]
+        s.page_keys += new_keys
+        self.out.note("page", notice.text)
+        if new_keys and s.acknowledged_by and s.status is Status.OPEN:
+            self.out.acknowledge_pages(s.acknowledged_by, new_keys)
+        elif new_keys and s.status is not Status.OPEN:
+            self.out.resolve_pages(s.resolved_by, new_keys)
+        if (
+            notice.exhausted
+            and notice.round == s.escalation_started
+            and s.status is Status.OPEN
+            and not s.acknowledged_by
+        ):
+            self.response.ladder_exhausted()
+
+    @workflow.update(dynamic=True)
+    def decide(self, name: str, args: Sequence[RawValue]) -> str:
+        """A person's decision: the rules change the state, the duties act on it."""
+        return self._take(name, self._decision(name, args))
+
+    @decide.validator
+    def _validate(self, name: str, args: Sequence[RawValue]) -> None:
+        rules.check(self.s, self.policy, name, self._decision(name, args))
+
+    @workflow.signal(dynamic=True)
+    def decide_by_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every decision is also a signal (the Temporal UI); a refused one goes on the timeline."""
+        try:
+            decision = self._decision(name, args)
+            rules.check(self.s, self.policy, name, decision)
+        except Exception as err:
+            self.out.note("rejected", f"signal {name} refused: {err}")
+            return
+        self._take(name, decision)
+
+    def _take(self, name: str, decision: Decision) -> str:
+        text = rules.apply(self.s, self.policy, name, decision, workflow.now())
+        self.out.note(name, text, decision.actor)
+        self._follow_up(name, decision)
+        return text
+
+    def _decision(self, name: str, args: Sequence[RawValue]) -> Decision:
+        model = INCIDENT_DECISIONS.get(name)
+        if model is None:
+            raise rules.Refusal(f"{name!r} is not a decision; known: {', '.join(INCIDENT_DECISIONS)}")
+        if len(args) != 1:
+            raise rules.Refusal(f"{name} takes one argument, not {len(args)}")
+        try:
+            decision: Decision = workflow.payload_converter().from_payload(args[0].payload, model)
+        except Exception as err:
+            raise rules.Refusal(f"{name}: {err}") from err
+        return decision
+
+    @workflow.query(name=ids.INCIDENT_STATE)
+    def state(self) -> IncidentState:
+        return self.s.model_copy(update={"waiting_on": waiting_on(self.s, self.policy)})
+
+    # --- continue-as-new --------------------------------------------------------------------------
+
+    def _history_is_long(self) -> bool:
+        # Our own limit, not the server's suggestion: the time-skipping test server suggests it early and
+        # often, and a run that continues as new at once would suggest it again.
+        return workflow.info().get_current_history_length() > self.history_limit
+
+    async def _continue_as_new(self) -> None:
+        """Everything in flight lands first; the state carries every deadline and queued post."""
+        await self.out.drained()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self.out.drained()
+        workflow.continue_as_new(
+            IncidentInput(
+                incident_id=self.s.incident_id,
+                policy=self.policy,
+                ui_url=self.ui_url,
+                state=self.s,
+                history_limit=self.history_limit,
+            ),
+            memo=workflow.memo(),
+        )  # the title `incidentctl list` shows
