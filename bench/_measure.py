@@ -1,4 +1,5 @@
-"""What the benches read of the processes they start: resident memory, CPU time and the worker's metrics.
+"""What the benches read of the processes they start: resident memory, CPU time, the worker's metrics and
+what the workflows wrote to their histories.
 
 Shared by bench.scale and bench.storm; Linux only (/proc).
 """
@@ -7,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
+from collections import Counter
 from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 METRICS = (
     "sticky_cache_hit",
@@ -124,3 +131,95 @@ async def worker_metrics(port: int) -> dict[str, float]:
             with suppress(ValueError):
                 totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
     return totals
+
+
+ALL_EVENTS = "events"  # the key of a FirstMinute's total
+WORKFLOW_TASKS = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+HISTORY_READERS = 8  # histories read at once
+
+
+def event_name(event_type: EventType.ValueType) -> str:
+    """ "workflow task completed" for EVENT_TYPE_WORKFLOW_TASK_COMPLETED."""
+    return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower().replace("_", " ")
+
+
+@dataclass
+class FirstMinute:
+    """The events a workflow's first run wrote within `seconds` of its WorkflowExecutionStarted event."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # event name -> events; ALL_EVENTS -> all of them
+    continued: bool = False  # the run read is not the workflow's latest (it continued as new)
+
+
+async def first_minute(client: Client, workflow_id: str, seconds: float) -> FirstMinute:
+    """Read the history of the first run of `workflow_id` (the run that started, even if it has continued as new)
+    up to `seconds` after its start. Only that part is fetched (the pages it is on)."""
+    run_id: str | None = None  # None: the latest run, which is the first unless it continued as new
+    while True:
+        found = FirstMinute(continued=run_id is not None)
+        start: int | None = None
+        async for event in client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history_events():
+            at = event.event_time.ToMicroseconds()
+            if start is None:
+                started = event.workflow_execution_started_event_attributes
+                if run_id is None and started.continued_execution_run_id:
+                    run_id = started.first_execution_run_id  # read that run instead
+                    break
+                start = at
+            if at - start > seconds * 1_000_000:
+                break
+            found.counts[event_name(event.event_type)] += 1
+            found.counts[ALL_EVENTS] += 1
+        if start is not None:
+            return found
+
+
+async def first_minutes(
+    client: Client, workflow_ids: list[str], seconds: float
+) -> tuple[list[FirstMinute], dict[str, str]]:
+    """first_minute of each workflow, HISTORY_READERS at a time; and the ones that could not be read (id -> why)."""
+    gate = asyncio.Semaphore(HISTORY_READERS)
+    unread: dict[str, str] = {}
+
+    async def one(workflow_id: str) -> FirstMinute | None:
+        async with gate:
+            try:
+                return await first_minute(client, workflow_id, seconds)
+            except RPCError as error:
+                unread[workflow_id] = f"{error.status.name}: {error.message}"
+                return None
+
+    read = await asyncio.gather(*(one(workflow_id) for workflow_id in workflow_ids))
+    return [r for r in read if r is not None], unread
+
+
+def first_minute_summary(read: list[FirstMinute], seconds: float, top: int = 16) -> list[str]:
+    """Lines for a bench's output: the median history a workflow wrote in its first `seconds`, in all and by
+    event type (the `top` types by events, with their means; the rest summed)."""
+    if not read:
+        return [f"history in the first {seconds:g} s: none read"]
+
+    def median(name: str) -> float:
+        return statistics.median(r.counts[name] for r in read)
+
+    def mean(name: str) -> float:
+        return statistics.fmean(r.counts[name] for r in read)
+
+    task_name = event_name(WORKFLOW_TASKS)
+    totals: Counter[str] = Counter()
+    for r in read:
+        totals.update(r.counts)
+    del totals[ALL_EVENTS]
+    names = [name for name, _ in totals.most_common()]
+    shown, rest = names[:top], names[top:]
+    rest_mean = sum(mean(name) for name in rest)
+    continued = sum(r.continued for r in read)
+    return [
+        f"history in each workflow's first {seconds:g} s (median over {len(read)} read, max in brackets): "
+        f"{median(ALL_EVENTS):g} events ({max(r.counts[ALL_EVENTS] for r in read)}), "
+        f"{median(task_name):g} workflow tasks completed ({max(r.counts[task_name] for r in read)})"
+        + (f"; {continued} had continued as new (their first run read)" if continued else ""),
+        "  by event type, median (mean): "
+        + ", ".join(f"{name} {median(name):g} ({mean(name):.1f})" for name in shown)
+        + (f", {len(rest)} other types (mean {rest_mean:.1f} in all)" if rest else ""),
+    ]

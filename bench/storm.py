@@ -1,8 +1,12 @@
 """How soon an incident pages during a storm: distinct SEV1 alerts at a steady rate, one worker.
 
     .venv/bin/python -m bench.storm [--rate 20] [--duration 60] [--grace 120] [--max-in-flight 256]
+                                    [--history-sample 50]
                                     [--cached-workflows N] [--workflow-tasks N] [--activities N]
                                     [--address 127.0.0.1:7233]
+
+(The storm the goal names, 30 SEV1 alerts/s for 60 s, is `--rate 30`; the default stays 20, which the
+figures in bench/RESULTS.md were measured at.)
 
 Starts a Temporal dev server from the venv (or uses --address, which must be on loopback), and ONE
 HTTP service in a process of its own, as production runs it: that process is also the one worker
@@ -24,7 +28,17 @@ imports). After the storm (the last alert answered) the bench waits up to --grac
 accepted alert's incident to page. Prints alerts sent and accepted, incidents, alert -> first page
 p50/p99/max, incidents never paged within the grace, and the CPU that the HTTP service (the worker), the
 dev server and everything else took from the storm's start to the last page; exits 1 if any alert was refused or any
-incident never paged. Ctrl-C or SIGTERM stops it, and its processes, at any point.
+incident never paged.
+
+Where the history goes: then, once the last of them is FIRST_MINUTE (60) s old (the bench waits if it must, with
+the worker still running), it reads from the dev server the histories of --history-sample of the storm's incidents
+chosen evenly in the order they were sent (0: none), a few at a time, and prints the median number of events
+each incident's workflow wrote in its first minute (events at most 60 s after its WorkflowExecutionStarted), of
+workflow tasks completed among them, and of each of the commonest event types (activities scheduled, timers
+started, search attribute upserts, children started, ...). An incident that continued as new is read in its
+first run. Only the incident's own workflow counts, not its children (the message loop, the ladder).
+
+Ctrl-C or SIGTERM stops it, and its processes, at any point.
 """
 
 from __future__ import annotations
@@ -47,8 +61,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
-from bench._measure import Cpu, dev_server_pid
+from bench._measure import Cpu, FirstMinute, dev_server_pid, first_minute_summary, first_minutes
 from bench._stack import (
     add_worker_flags,
     chosen_worker_settings,
@@ -71,6 +86,8 @@ REQUEST_TIMEOUT = 30.0
 MAX_RETRY_AFTER = 5.0
 POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 10.0
+FIRST_MINUTE = 60.0  # seconds of each sampled incident's history counted
+CLOCK_MARGIN = 1.0  # seconds waited past FIRST_MINUTE: the history's clock is the dev server's
 
 
 @dataclass
@@ -206,6 +223,27 @@ def percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
+def evenly(items: list[Sent], count: int) -> list[Sent]:
+    """`count` of `items` spread evenly over them, the first and the last included (all if there are fewer)."""
+    if count >= len(items):
+        return list(items)
+    if count == 1:
+        return [items[len(items) // 2]]
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
+
+
+async def read_histories(client: Client, sample: list[Sent]) -> tuple[list[FirstMinute], dict[str, str]]:
+    """The sampled incidents' first minutes, once the youngest is FIRST_MINUTE s old (its 202 came after its start)."""
+    old_at = max(s.posted_at + s.answered_after for s in sample) + FIRST_MINUTE + CLOCK_MARGIN
+    if (wait := old_at - time.time()) > 0:
+        print(f"waiting {wait:.0f} s until the {len(sample)} sampled incidents are {FIRST_MINUTE:g} s old", flush=True)
+        await asyncio.sleep(wait)
+    started = time.monotonic()
+    read, unread = await first_minutes(client, [s.incident_id for s in sample], FIRST_MINUTE)
+    print(f"read {len(read)} histories in {time.monotonic() - started:.1f} s", flush=True)
+    return read, unread
+
+
 async def warm_up(url: str, pages: Pages, run_id: str) -> None:
     """A few alerts, paged before the storm: the worker's first workflows pay for imports."""
     async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=REQUEST_TIMEOUT) as http:
@@ -259,6 +297,8 @@ async def run(args: argparse.Namespace) -> int:
     url = f"http://127.0.0.1:{port}"
     env = service_env(client, task_queue=f"bench-{run_id}", data=data, http_port=port, **args.worker_settings)
     pages = Pages(data / "outbox.jsonl")
+    histories: list[FirstMinute] = []
+    unread: dict[str, str] = {}
     try:
         print(f"workflows from {imported_from(env, 'workflows.incident.workflow', cwd=data)}", flush=True)
         print(f"worker: {worker_settings_in_effect(args.worker_settings)}", flush=True)
@@ -281,6 +321,8 @@ async def run(args: argparse.Namespace) -> int:
             cpu.mark("paged")
             if gone := exited(children):
                 print(f"bench: {gone} during the run", flush=True)
+            if args.history_sample and accepted:
+                histories, unread = await read_histories(client, evenly(accepted, args.history_sample))
     finally:
         if server is not None:
             await server.shutdown()
@@ -314,6 +356,11 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print("alert -> first page: no incident paged")
     print(f"never paged within {args.grace:g} s after the storm: {never}")
+    if args.history_sample and accepted:
+        for line in first_minute_summary(histories, FIRST_MINUTE):
+            print(line)
+        if unread:
+            print(f"histories not read: {len(unread)}, e.g. {next(iter(unread.items()))}")
     print(f"CPU from the storm's start until the last page (or the grace's end), {cpu.between('storm', 'paged')}")
     print(
         "outbox lines by system and kind (warm-up included): "
@@ -334,11 +381,19 @@ def main() -> None:
         "--grace", type=float, default=120.0, help="seconds after the storm an incident may still page and count"
     )
     parser.add_argument("--max-in-flight", type=int, default=256, help="unanswered alerts at most")
+    parser.add_argument(
+        "--history-sample",
+        type=int,
+        default=50,
+        help="incidents whose first minute of history is read after the storm, chosen evenly (0: none)",
+    )
     add_worker_flags(parser)
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
     args = parser.parse_args()
-    if args.rate <= 0 or args.duration <= 0 or args.grace < 0 or args.max_in_flight < 1:
-        parser.error("--rate, --duration and --max-in-flight must be positive, --grace not negative")
+    if args.rate <= 0 or args.duration <= 0 or args.grace < 0 or args.max_in_flight < 1 or args.history_sample < 0:
+        parser.error(
+            "--rate, --duration and --max-in-flight must be positive, --grace and --history-sample not negative"
+        )
     args.worker_settings = chosen_worker_settings(parser, args)
     run_to_exit(run(args))
 

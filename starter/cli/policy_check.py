@@ -18,6 +18,7 @@ from activities.statements import StatementActivities
 from client.decide import incident_decision
 from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.policy import SCHEDULE, Person, Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Channel, Role
 from workflows.incident.model import (
     ApproveStatement,
@@ -61,7 +62,7 @@ def check_policy(policy: Policy) -> list[Problem]:
 
 def uses_message_loop(policy: Policy) -> bool:
     """Seed 004's loop runs when a severity starts it, or when somebody is there to lead it."""
-    return bool(policy.comms.auto_trigger_severities or policy.holders(Role.BUSINESS_LEAD))
+    return bool(policy.comms.auto_trigger_severities or policy.holders(Role.BUSINESS_LEAD, RoleHolders()))
 
 
 def _uses_breach_escalation(policy: Policy) -> bool:
@@ -221,7 +222,7 @@ def _reachable_by_any(
 def _everyone(policy: Policy, targets: list[str]) -> list[str]:
     """Everyone the targets can reach: a schedule reaches each of its members in turn."""
     members = [m for name in policy.schedules_named(targets) for m in policy.schedules[name].members()]
-    return list(dict.fromkeys([*policy.expand(targets), *members]))
+    return list(dict.fromkeys([*policy.expand(targets, RoleHolders()), *members]))
 
 
 def _contact(person: Person, channel: Channel) -> str:

@@ -1,10 +1,11 @@
-"""Record workflow histories for the replay test: `python -m tests.histories.record SCENARIO ...`.
+"""Record workflow histories for the replay test: `python -m tests.histories.record all` (or SCENARIO ...).
 
-Run it when a workflow change is meant to apply to new incidents only (guarded by `workflow.patched`):
-add a scenario that shows the new shape and record just that one, beside the old ones. Never re-record
-to make a failing replay pass: a failing replay means running incidents would break on deploy. (The
-histories were re-recorded once, on 2026-11-28, for the duties redesign, while nothing was deployed;
-from then on, `workflow.patched`.) Without arguments it lists the scenarios.
+Until the first published release there is one code path: every workflow change re-records all of them, and
+the replay test guards determinism (the same code replays its own histories), not runs nobody has. From the
+first published release on, a change to a workflow goes behind `workflow.patched` (later
+`workflow.deprecate_patch`), a scenario showing the new shape is recorded beside the old ones, and a failing
+replay is never fixed by re-recording: it means running incidents would break on deploy (README, "Changing a
+workflow"). Without arguments it lists the scenarios.
 """
 
 from __future__ import annotations
@@ -52,14 +53,7 @@ async def sev1_business_incident_to_closed(env: WorkflowEnvironment, settings: S
     handle = await close_a_sev1_business_incident(env, settings)
     await save(env.client, handle.id, "incident_sev1_business_closed")
     final = await handle.query("state", result_type=IncidentState)
-    await save(env.client, f"{final.occurrence}-escalation-1", "escalation_tier2_then_ack")
     await save(env.client, final.comms_workflow_id, "comms_superseded_by_phases")
-
-
-async def release_1_sev1_business_closed(env: WorkflowEnvironment, settings: Settings) -> None:
-    """Since `incident-release-1`: one patch marker, the release's, for every change of it (workflows/release.py)."""
-    handle = await close_a_sev1_business_incident(env, settings)
-    await save(env.client, handle.id, "incident_release_1_sev1_business_closed")
 
 
 async def close_a_sev1_business_incident(env: WorkflowEnvironment, settings: Settings) -> WorkflowHandle[Any, Any]:
@@ -77,7 +71,7 @@ async def close_a_sev1_business_incident(env: WorkflowEnvironment, settings: Set
     await env.sleep(timedelta(hours=49))  # review reminder
     await handle.execute_update("review_held", ReviewHeld(actor="alice"))
     await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
-    held = (await handle.query("state", result_type=IncidentState)).statements  # seed 000's gate, since it exists
+    held = (await handle.query("state", result_type=IncidentState)).statements  # seed 000's gate
     for statement in held:
         await handle.execute_update(
             "approve_statement", ApproveStatement(actor="carol", statement_id=statement.statement_id)
@@ -118,8 +112,7 @@ async def raised_then_recurring_after_resolution(env: WorkflowEnvironment, setti
 
 
 async def ladder_when_tier2_due(env: WorkflowEnvironment, settings: Settings) -> None:
-    """Since `page-first-command-at-confirmation` and `ladder-child-when-tier-2-is-due`: the page is the
-    confirming task's first command, and the ladder's child starts only when tier 2 is due."""
+    """The page is the confirming task's first command, and the ladder's child starts only when tier 2 is due."""
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV1))
     await env.sleep(timedelta(minutes=6))  # tier 2 paged by the ladder, started at 5 min
     await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
@@ -147,16 +140,16 @@ SCENARIOS = {
         raised_then_recurring_after_resolution,
         disturbance,
         ladder_when_tier2_due,
-        release_1_sev1_business_closed,
     )
 }
 
 
 async def main(names: list[str]) -> None:
+    names = list(SCENARIOS) if names == ["all"] else names
     unknown = [name for name in names if name not in SCENARIOS]
     if not names or unknown:
         print(f"unknown: {', '.join(unknown)}" if unknown else "record which? (the others stay as recorded)")
-        print("scenarios: " + ", ".join(SCENARIOS))
+        print("scenarios: all, " + ", ".join(SCENARIOS))
         raise SystemExit(2)
     bin_dir = Path(sys.executable).parent
     for scenario in (SCENARIOS[name] for name in names):

@@ -24,6 +24,7 @@ from workflows.comms import notices, phases
 from workflows.comms.model import ApprovalKind, Approve, CommsState, GiveEstimate, Step
 from workflows.comms.waiting import held_back
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Phase, Role
 from workflows.incident.model import PhaseChanged
 
@@ -32,9 +33,7 @@ ABOUT = "INC-TEST0001 (Checkout errors)"
 
 
 def version_2(policy: Policy) -> CommsState:
-    state = started(policy)
-    state.loop_version = 2
-    return state
+    return started(policy)
 
 
 def hear(state: CommsState, policy: Policy, phase: Phase, minutes: int = 0) -> None:
@@ -105,12 +104,12 @@ def test_seed004_business_lead_is_told_when_the_draft_is_ready_and_each_approval
     approval for distribution"; she is not told of a step she took herself."""
     state = version_2(example_policy)
     m = message(state, STRATEGIC)
-    assert notices.news(example_policy, m, ABOUT) == []
+    assert notices.news(example_policy, RoleHolders(), m, ABOUT) == []
     drafted(state, example_policy, STRATEGIC)
     move(example_policy, m, Step.APPROVAL)
     take(state, example_policy, "authorize", Approve(actor="frank", message_id=STRATEGIC))
     take(state, example_policy, "approve_external", Approve(actor="carol", message_id=STRATEGIC))
-    news = notices.news(example_policy, m, ABOUT)
+    news = notices.news(example_policy, RoleHolders(), m, ABOUT)
     assert [(n.people, n.key) for n in news] == [
         (["carol"], "lead:drafted"),
         (["carol"], "lead:approved:elt:v1"),
@@ -122,7 +121,7 @@ def test_seed004_business_lead_is_told_when_the_draft_is_ready_and_each_approval
     )
     assert news[1].text == f"{ABOUT}: frank (ELT Approver) authorized v1 for release at 16:10 EET (14:10 UTC)."
     m.told_business_lead += [n.key for n in news]
-    assert notices.news(example_policy, m, ABOUT) == []  # each told once
+    assert notices.news(example_policy, RoleHolders(), m, ABOUT) == []  # each told once
 
 
 def test_seed004_reopen_resumes_the_loop_for_the_new_phase(example_policy: Policy) -> None:

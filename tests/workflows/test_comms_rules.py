@@ -30,6 +30,7 @@ from workflows.comms.model import (
 from workflows.comms.waiting import approvals_owed, refresh, reviews_complete
 from workflows.contracts.decisions import COMMS_DECISIONS
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Phase, Role, Severity
 from workflows.incident.model import Decision, IncidentFacts, PhaseChanged
 
@@ -67,7 +68,7 @@ def message(state: CommsState, message_id: str) -> CommsMessage:
 def move(policy: Policy, m: CommsMessage, step: Step) -> CommsMessage:
     """What the loop does between the people's steps."""
     m.step = step
-    refresh(policy, m, NOW)
+    refresh(policy, RoleHolders(), m, NOW)
     return m
 
 

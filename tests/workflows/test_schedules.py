@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
 from workflows.oncall.rotation import (
     Layer,
@@ -160,7 +161,11 @@ def test_schedule_targets_expand_to_who_is_on_call(example_policy: Policy) -> No
     raw["roles"]["responder"] = ["schedule:primary", "carol"]
     policy = Policy.model_validate(raw)
     on = {"primary": "alice"}
-    assert policy.expand(["role:responder", "schedule:primary", "oleh"], on_call=on) == ["alice", "carol", "oleh"]
-    assert policy.holders(Role.RESPONDER, on) == ["alice", "carol"]
-    assert policy.holders(Role.RESPONDER) == ["carol"], "without a lookup a schedule reaches nobody"
+    assert policy.expand(["role:responder", "schedule:primary", "oleh"], RoleHolders(on_call=on)) == [
+        "alice",
+        "carol",
+        "oleh",
+    ]
+    assert policy.holders(Role.RESPONDER, RoleHolders(on_call=on)) == ["alice", "carol"]
+    assert policy.holders(Role.RESPONDER, RoleHolders()) == ["carol"], "without a lookup a schedule reaches nobody"
     assert policy.schedules_named(["role:responder", "oleh"]) == ["primary"]

@@ -30,7 +30,7 @@ class Chasing:
     state: CommsState
     policy: Policy
     _in_flight: int  # activities under way: continue-as-new waits for none
-    _sending: set[asyncio.Task[None]]  # direct messages on their own (version 2)
+    _sending: set[asyncio.Task[None]]  # direct messages on their own
 
     # --- who owes what, estimates and check-backs -------------------------------------------------
 
@@ -42,7 +42,7 @@ class Chasing:
                 raise Interrupted
             if done():
                 return
-            refresh(self.policy, m, workflow.now())
+            refresh(self.policy, self.state.facts.roles, m, workflow.now())
             await self._ask_owners(m)
             self._show_status()
             check_back = self._next_check_back(m)
@@ -63,7 +63,7 @@ class Chasing:
                 or phases.interrupted(self.state, self.policy, m)
                 or self._next_check_back(m) != check_back
                 or any(not o.asked for o in m.waiting_on)
-                or (self.state.loop_version >= 2 and notices.has_news(m))
+                or notices.has_news(m)
             ),
             timeout=check_back - workflow.now() if check_back else None,
         )
@@ -87,23 +87,17 @@ class Chasing:
 
     async def _tell_business_lead(self, m: CommsMessage) -> None:
         """Seed 004: the Business Lead hears when the draft is ready and when each approval is given."""
-        if self.state.loop_version < 2:
-            return
-        for notice in notices.news(self.policy, m, self._about(m)):
+        for notice in notices.news(self.policy, self.state.facts.roles, m, self._about(m)):
             m.told_business_lead.append(notice.key)
             await self._send(m, notice)
 
     async def _send(self, m: CommsMessage, notice: notices.Notice) -> None:
-        """A direct message; from version 2 on it goes out on its own, so a slow Slack holds back no step."""
+        """A direct message, on its own, so a slow Slack holds back no step."""
         key = f"{message_key(self.state, m)}:{notice.key}"
         sending = direct_message(self.state, self.policy, notice.people, notice.text, key)
-        if self.state.loop_version >= 2:
-            task = asyncio.ensure_future(self._counted(sending))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-            return
-        with self._acting():
-            await sending
+        task = asyncio.ensure_future(self._counted(sending))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     async def _counted(self, sending: Coroutine[Any, Any, None]) -> None:
         with self._acting():

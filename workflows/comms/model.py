@@ -130,7 +130,7 @@ class Owed(BaseModel):
     asked: int = 0  # the message's ask number when the owner was asked; 0: not yet
     nudged: bool = False  # the Business Lead has checked back at least once on this estimate
     minutes: int = 0  # the estimate's length; 0: the policy's default
-    check_backs: int = 0  # on this estimate: loops of version 2 check back again at each further length
+    check_backs: int = 0  # on this estimate: each further length of silence checks back again
 
 
 class Delivery(BaseModel):
@@ -202,10 +202,6 @@ class CommsState(BaseModel):
     messages: list[CommsMessage] = Field(default_factory=list)
     statuspage_incident_id: str = ""
     closed: bool = False
-    # 2 (workflow.patched LOOP_V2 in comms.py): the next audience is drafted while one is in review, the
-    # Business Lead hears of drafts and approvals, check-backs repeat, messages being distributed outlive a
-    # phase move, and the loop waits for a reopen until the incident closes. 1: histories recorded before.
-    loop_version: int = 1
     status: str = ""  # the status line the Temporal UI shows
     log: list[TimelineEntry] = Field(default_factory=list)
 

@@ -14,6 +14,7 @@ from workflows.comms.rules import log
 from workflows.comms.waiting import APPROVALS, title, version_of
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
 
 # what each approval lets happen, for the Business Lead's news
@@ -42,9 +43,7 @@ def estimate_length(policy: Policy, owed: Owed) -> timedelta:
 
 def check_back_at(policy: Policy, state: CommsState, owed: Owed) -> datetime | None:
     """When the Business Lead next checks back: once the estimate has elapsed, then again each time its length
-    elapses while the person stays silent. Loops recorded before (version 1) checked back once per estimate."""
-    if state.loop_version < 2:
-        return None if owed.nudged else owed.due
+    elapses while the person stays silent."""
     return owed.due + owed.check_backs * estimate_length(policy, owed)
 
 
@@ -64,16 +63,14 @@ def check_backs(policy: Policy, state: CommsState, m: CommsMessage, now: datetim
         who = f"{title(owed.role)} ({', '.join(owed.people) or 'nobody holds the role'})"
         due = local(policy, owed.due)
         log(state, now, "check_back", f"{m.message_id}: {who} was to {owed.what} by {due}")
-        again = ""
-        if state.loop_version >= 2:
-            heard = owed.due - estimate_length(policy, owed)  # the ask, or the estimate they gave
-            silent = int((now - heard).total_seconds() // 60)
-            following = local(policy, owed.due + owed.check_backs * estimate_length(policy, owed))
-            again = f" No word for {silent} min (check-back {owed.check_backs}); the next at {following}."
+        heard = owed.due - estimate_length(policy, owed)  # the ask, or the estimate they gave
+        silent = int((now - heard).total_seconds() // 60)
+        following = local(policy, owed.due + owed.check_backs * estimate_length(policy, owed))
+        again = f" No word for {silent} min (check-back {owed.check_backs}); the next at {following}."
         key = f"check-back:{owed.asked}:{owed.estimate_number}:{owed.check_backs}"
         notices += [
             Notice(
-                policy.holders(Role.BUSINESS_LEAD),
+                policy.holders(Role.BUSINESS_LEAD, state.facts.roles),
                 f"{about}: check back with {who}: {owed.what} {m.message_id} was due at {due}.{again}",
                 f"{key}:lead",
             ),
@@ -101,7 +98,7 @@ def ask(policy: Policy, state: CommsState, m: CommsMessage, owed: Owed, about: s
 # --- news: drafts ready and approvals given ---------------------------------------------------------
 
 
-def news(policy: Policy, m: CommsMessage, about: str) -> list[Notice]:
+def news(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> list[Notice]:
     """What the Business Lead has not been told yet: the draft ready for review (seed 004's Technical SLT
     "inform the Business Lead that the initial draft is ready") and every approval given (the Customer
     Liaison's "inform the Business Lead that the draft has approval"). The one who acted is not told."""
@@ -110,7 +107,7 @@ def news(policy: Policy, m: CommsMessage, about: str) -> list[Notice]:
         if approval is None:
             first = m.versions[0]
             reviewers = ", ".join(
-                f"{title(r)} ({', '.join(policy.holders(r)) or 'nobody'})" for r in policy.comms.reviewers
+                f"{title(r)} ({', '.join(policy.holders(r, holding)) or 'nobody'})" for r in policy.comms.reviewers
             )
             actor = first.author
             text = (
@@ -121,7 +118,7 @@ def news(policy: Policy, m: CommsMessage, about: str) -> list[Notice]:
             role = APPROVALS[approval.kind][0]
             done = APPROVED[approval.kind].format(v=approval.version, at=local(policy, approval.at))
             actor, text = approval.by, f"{about}: {approval.by} ({title(role)}) {done}"
-        notices.append(Notice([p for p in policy.holders(Role.BUSINESS_LEAD) if p != actor], text, key))
+        notices.append(Notice([p for p in policy.holders(Role.BUSINESS_LEAD, holding) if p != actor], text, key))
     return notices
 
 
@@ -143,20 +140,20 @@ def _untold(m: CommsMessage) -> Iterator[tuple[str, Approval | None]]:
 # --- the Customer Liaison ----------------------------------------------------------------------------
 
 
-def liaison_alert(policy: Policy, m: CommsMessage, about: str) -> Notice:
+def liaison_alert(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> Notice:
     """Seed 004: once reviews are complete, the Customer Liaison is asked to rejoin the call."""
     return Notice(
-        policy.holders(Role.CUSTOMER_LIAISON),
+        policy.holders(Role.CUSTOMER_LIAISON, holding),
         f"{about}: reviews are complete; a message will soon be pending for distribution. Please rejoin the "
         f"business incident call and check v{version_of(m)} for technical accuracy.",
         f"liaison:coming:v{version_of(m)}",
     )
 
 
-def liaison_ready(policy: Policy, m: CommsMessage, about: str) -> Notice:
+def liaison_ready(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> Notice:
     """Seed 004: once approved, the Customer Liaison tells the Incident Commander it needs approval to send."""
     return Notice(
-        policy.holders(Role.CUSTOMER_LIAISON),
+        policy.holders(Role.CUSTOMER_LIAISON, holding),
         f"{about}: v{version_of(m)} is approved and ready. Please tell the Incident Commander it needs their "
         "approval to send.",
         f"liaison:ready:v{version_of(m)}",

@@ -49,12 +49,8 @@ def supersedes(state: CommsState, policy: Policy, phase: Phase) -> bool:
 
 
 def interrupted(state: CommsState, policy: Policy, m: CommsMessage) -> bool:
-    """The message in hand was skipped or superseded, or the loop closed. A version 1 loop also stopped at a
-    phase that supersedes it, leaving a message being distributed or confirmed unattended."""
-    if m.step in (Step.SKIPPED, Step.SUPERSEDED) or state.closed:
-        return True
-    move = state.next_phase
-    return state.loop_version < 2 and move is not None and supersedes(state, policy, move.phase)
+    """The message in hand was skipped or superseded, or the loop closed."""
+    return m.step in (Step.SKIPPED, Step.SUPERSEDED) or state.closed
 
 
 def _supersede_round(state: CommsState, policy: Policy, now: datetime, reason: str) -> None:
@@ -62,7 +58,7 @@ def _supersede_round(state: CommsState, policy: Policy, now: datetime, reason: s
         if m.step in UNSENT:
             m.ended_reason = reason
             m.step = Step.SUPERSEDED
-            refresh(policy, m, now)
+            refresh(policy, state.facts.roles, m, now)
             log(state, now, "superseded", f"{m.message_id}: {reason}")
 
 
@@ -123,15 +119,8 @@ def next_message(state: CommsState) -> CommsMessage | None:
 
 
 def done(state: CommsState, policy: Policy) -> bool:
-    """Closed. A version 1 loop also ended past the policy's last phase with nothing left to send, so a
-    reopened incident found no loop; version 2 waits for the reopen's phase until the incident closes."""
-    if state.closed:
-        return True
-    if state.loop_version >= 2:
-        return False
-    order = list(Phase)
-    last = max((order.index(p) for p in policy.comms.phases), default=-1)
-    return order.index(state.phase) > last and next_message(state) is None
+    """Closed: the loop waits for a reopened incident's phases until the incident closes."""
+    return state.closed
 
 
 def status_line(state: CommsState, policy: Policy) -> str:
@@ -142,8 +131,7 @@ def status_line(state: CommsState, policy: Policy) -> str:
             f"done: {len(s.sent)} sent, {len(s.unconfirmed)} unconfirmed, "
             f"{len(s.skipped)} skipped, {len(s.superseded)} superseded"
         )
-    first = next_message(state)
-    held = in_hand(state) if state.loop_version >= 2 else [first] if first else []
+    held = in_hand(state)
     if not held:
         return f"{state.phase}: nothing pending; waiting for the incident's next phase"
     return "; ".join(

@@ -37,6 +37,7 @@ from workflows.comms.waiting import APPROVALS, approved_current, describe, refre
 from workflows.contracts.clock import local
 from workflows.contracts.decisions import COMMS_DECISIONS
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Role
 from workflows.incident.model import Decision, TimelineEntry
 
@@ -115,7 +116,7 @@ def _check_edit(state: CommsState, policy: Policy, step: Edit) -> None:
 
 def _check_review(state: CommsState, policy: Policy, step: Review) -> None:
     m = _checked(state, policy, step, policy.comms.reviewers, "review", Step.IN_REVIEW)
-    roles = _reviewer_roles(policy, step.actor)
+    roles = _reviewer_roles(policy, state.facts.roles, step.actor)
     if step.actor == m.drafted_by:
         raise ValueError(
             f"{step.actor} drafted {m.message_id} and cannot review it; another "
@@ -146,7 +147,7 @@ def _check_resolve_objection(state: CommsState, policy: Policy, step: ResolveObj
 def _check_approval(state: CommsState, policy: Policy, kind: ApprovalKind, step: Approve) -> None:
     role, doing, at = APPROVALS[kind]
     m = message_of(state, step)
-    _require_role(policy, step.actor, [role], doing)
+    _require_role(policy, state.facts.roles, step.actor, [role], doing)
     if kind is ApprovalKind.ELT and not policy.comms.require_elt_approval:
         raise ValueError("this policy does not ask the ELT Approver to authorize messages")
     if kind is ApprovalKind.EXTERNAL and not (m.external and policy.comms.communications_lead_approves_external):
@@ -177,7 +178,7 @@ def _check_estimate(state: CommsState, policy: Policy, step: GiveEstimate) -> No
 
 
 def _check_set_audience_order(state: CommsState, policy: Policy, step: SetAudienceOrder) -> None:
-    _require_role(policy, step.actor, [Role.BUSINESS_LEAD], "set the audience order")
+    _require_role(policy, state.facts.roles, step.actor, [Role.BUSINESS_LEAD], "set the audience order")
     known = policy.comms.audience_order
     if len(set(step.order)) != len(step.order) or set(step.order) != set(known):
         raise ValueError(
@@ -189,7 +190,7 @@ def _checked(
     state: CommsState, policy: Policy, step: MessageStep, roles: list[Role], doing: str, *steps: Step, hint: str = ""
 ) -> CommsMessage:
     m = message_of(state, step)
-    _require_role(policy, step.actor, roles, doing)
+    _require_role(policy, state.facts.roles, step.actor, roles, doing)
     if m.step not in steps:
         raise ValueError(f"cannot {doing} {m.message_id}: it is {describe(policy, m)}{f'; {hint}' if hint else ''}")
     return m
@@ -203,16 +204,16 @@ def message_of(state: CommsState, step: MessageStep) -> CommsMessage:
     return found
 
 
-def _require_role(policy: Policy, actor: str, roles: list[Role], doing: str) -> None:
-    if any(policy.holds(actor, role) for role in roles):
+def _require_role(policy: Policy, holding: RoleHolders, actor: str, roles: list[Role], doing: str) -> None:
+    if any(policy.holds(actor, role, holding) for role in roles):
         return
-    who = [f"{title(r)} ({', '.join(policy.holders(r)) or 'nobody'})" for r in dict.fromkeys(roles)]
+    who = [f"{title(r)} ({', '.join(policy.holders(r, holding)) or 'nobody'})" for r in dict.fromkeys(roles)]
     listed = who[0] if len(who) == 1 else f"{', '.join(who[:-1])} or {who[-1]}"
     raise ValueError(f"only the {listed} can {doing}; you are {actor}")
 
 
-def _reviewer_roles(policy: Policy, actor: str) -> list[Role]:
-    return [r for r in policy.comms.reviewers if policy.holds(actor, r)]
+def _reviewer_roles(policy: Policy, holding: RoleHolders, actor: str) -> list[Role]:
+    return [r for r in policy.comms.reviewers if policy.holds(actor, r, holding)]
 
 
 # --- changes: what a step does once it passed its check -------------------------------------------
@@ -238,7 +239,7 @@ def _edit(state: CommsState, policy: Policy, step: Edit, now: datetime) -> Comms
 
 def _review(state: CommsState, policy: Policy, step: Review, now: datetime) -> CommsMessage:
     m = message_of(state, step)
-    roles = _reviewer_roles(policy, step.actor)
+    roles = _reviewer_roles(policy, state.facts.roles, step.actor)
     for review in m.reviews:
         if review.role in roles:
             review.verdict, review.by, review.at, review.version = step.verdict, step.actor, now, version_of(m)
@@ -327,7 +328,7 @@ def _recorded(
     state: CommsState, policy: Policy, m: CommsMessage, now: datetime, kind: str, text: str, actor: str
 ) -> CommsMessage:
     log(state, now, kind, f"{m.message_id}: {text}", actor)
-    refresh(policy, m, now)
+    refresh(policy, state.facts.roles, m, now)
     return m
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from workflows.comms.model import ApprovalKind, CommsMessage, Owed, ReviewStatus, Step, Verdict
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
 
 TITLES = {
@@ -70,14 +71,14 @@ def owed(policy: Policy, m: CommsMessage) -> list[tuple[str, str, Role]]:
     return []
 
 
-def refresh(policy: Policy, m: CommsMessage, now: datetime) -> None:
+def refresh(policy: Policy, holding: RoleHolders, m: CommsMessage, now: datetime) -> None:
     """Recompute who the message waits on, keeping the estimates already given."""
     default = timedelta(minutes=policy.comms.default_estimate_minutes)
     before = {o.key: o for o in m.waiting_on}
     m.waiting_on = []
     for key, what, role in owed(policy, m):
         owing = before.get(key) or Owed(
-            key=key, what=what, role=role, people=policy.holders(role), since=now, due=now + default
+            key=key, what=what, role=role, people=policy.holders(role, holding), since=now, due=now + default
         )
         owing.what = what
         m.waiting_on.append(owing)

@@ -40,8 +40,6 @@ with workflow.unsafe.imports_passed_through():
 
 RENDER_TIMEOUT = timedelta(seconds=10)
 RENDER_RETRY = RetryPolicy(maximum_attempts=3)
-# Loops started from here on are version 2 (CommsState.loop_version); recorded histories replay version 1.
-LOOP_V2 = "comms-drafts-ahead-tells-business-lead-waits-for-reopen"
 
 
 @workflow.defn(name=ids.COMMS_WORKFLOW)
@@ -64,17 +62,13 @@ class CommsWorkflow(Chasing):
             self._log("triggered", f"business incident triggered during {input.facts.phase}{why}", input.triggered_by)
         # the trigger's phase opens its messages at once, so a step arriving with the start finds them
         self._follow_incident_phase()
-        self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task (version 2)
+        self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task
         self._in_flight = 0  # activities under way: continue-as-new waits for none
-        self._sending: set[asyncio.Task[None]] = set()  # direct messages on their own (version 2)
+        self._sending: set[asyncio.Task[None]] = set()  # direct messages on their own
 
     @workflow.run
     async def run(self, input: CommsInput) -> CommsSummary:
-        if workflow.patched(LOOP_V2):
-            self.state.loop_version = 2
-            await self._work_on_the_messages_side_by_side(input)
-        else:
-            await self._create_one_message_at_a_time(input)
+        await self._work_on_the_messages_side_by_side(input)
         self._show_status()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return phases.summary(self.state)
@@ -112,24 +106,6 @@ class CommsWorkflow(Chasing):
         finally:
             del self._working_on[m.message_id]
 
-    async def _create_one_message_at_a_time(self, input: CommsInput) -> None:
-        """The loop as version 1 ran it, for the histories recorded before LOOP_V2."""
-        while True:
-            self._follow_incident_phase()
-            if phases.done(self.state, self.policy):
-                break
-            if workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(input.model_copy(update={"state": self.state}))
-            message = phases.next_message(self.state)
-            if message is None:
-                self._show_status()
-                await workflow.wait_condition(
-                    lambda: self.state.next_phase is not None or workflow.info().is_continue_as_new_suggested()
-                )
-            else:
-                await self._create_message(message)
-
     # --- the Message Creation Loop, for one message ----------------------------------------------
 
     async def _create_message(self, m: CommsMessage) -> None:
@@ -153,7 +129,7 @@ class CommsWorkflow(Chasing):
                 await self._wait_for_distributor_to_confirm(m)
         except Interrupted:
             pass  # the skip or the phase change is on record; the loop moves on
-        refresh(self.policy, m, workflow.now())
+        refresh(self.policy, self.state.facts.roles, m, workflow.now())
 
     async def _ask_technical_slt_to_draft(self, m: CommsMessage) -> None:
         while m.step is Step.DRAFTING:
@@ -212,7 +188,7 @@ class CommsWorkflow(Chasing):
         if m.liaison_alerted:
             return
         m.liaison_alerted = True
-        await self._send(m, notices.liaison_alert(self.policy, m, self._about(m)))
+        await self._send(m, notices.liaison_alert(self.policy, self.state.facts.roles, m, self._about(m)))
 
     async def _seek_elt_and_communications_lead_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: not approvals_owed(self.policy, m))
@@ -222,7 +198,7 @@ class CommsWorkflow(Chasing):
         if m.liaison_told_ready:
             return
         m.liaison_told_ready = True
-        await self._send(m, notices.liaison_ready(self.policy, m, self._about(m)))
+        await self._send(m, notices.liaison_ready(self.policy, self.state.facts.roles, m, self._about(m)))
 
     async def _seek_incident_commander_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: m.approved(ApprovalKind.SEND) is not None)
@@ -313,7 +289,7 @@ class CommsWorkflow(Chasing):
 
     def _move(self, m: CommsMessage, step: Step) -> None:
         m.step = step
-        refresh(self.policy, m, workflow.now())
+        refresh(self.policy, self.state.facts.roles, m, workflow.now())
         self._show_status()
 
     def _log(self, kind: str, text: str, actor: str | None = None) -> None:

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import to_json
 
 from workflows.contracts.permissions import DEFAULT_PERMISSIONS
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
 from workflows.oncall.model import Heartbeat
 from workflows.oncall.rotation import Schedule, known_zone, zone
@@ -325,28 +326,33 @@ class Policy(_Strict):
                 bad.append(f"unknown person {target!r}")
         return bad
 
-    def holders(self, role: Role, on_call: dict[str, str] | None = None) -> list[str]:
-        """The role's holders; a "schedule:<name>" holder is whoever `on_call` says is on call in it."""
-        return self._people(self.roles.get(role, []), on_call or {})
+    # Who holds a role, at a moment of an incident: the one answer the incident, its escalation ladder and its
+    # message loop share (RoleHolders says what the incident adds to the policy).
 
-    def holds(self, person: str, role: Role) -> bool:
-        return person in self.roles.get(role, [])
+    def holders(self, role: Role, holding: RoleHolders) -> list[str]:
+        """The role's holders now: the person the incident assigned it to first, then the policy's holders,
+        a "schedule:<name>" holder being whoever is on call in that schedule now."""
+        listed = self._people(self.roles.get(role, []), holding.on_call)
+        assigned = holding.assigned.get(role)
+        return [assigned, *(p for p in listed if p != assigned)] if assigned else listed
 
-    def expand(
-        self, targets: list[str], assigned: dict[Role, str] | None = None, on_call: dict[str, str] | None = None
-    ) -> list[str]:
+    def holds(self, person: str, role: Role, holding: RoleHolders) -> bool:
+        return person in self.holders(role, holding)
+
+    def expand(self, targets: list[str], holding: RoleHolders) -> list[str]:
         """Person ids for a list of person ids, "role:<role>" and "schedule:<name>" entries, without repeats.
 
-        A role assigned on the incident (say, its responsible developer) wins over the policy's list. A
-        schedule is whoever `on_call` (schedule name -> person, as workflows/oncall/lookup.py looks it up) names.
+        A role assigned on the incident (its responsible developer, a handed-over Incident Commander) is reached
+        alone; an unassigned one reaches every holder the policy names, schedules as they are on call now.
         """
         people: list[str] = []
         for target in targets:
             if target.startswith("role:"):
                 role = Role(target[5:])
-                found = [assigned[role]] if assigned and role in assigned else self.holders(role, on_call)
+                assigned = holding.assigned.get(role)
+                found = [assigned] if assigned else self.holders(role, holding)
             else:
-                found = self._people([target], on_call or {})
+                found = self._people([target], holding.on_call)
             people += [p for p in found if p not in people]
         return people
 

@@ -43,11 +43,7 @@ class Deliveries:
     def __init__(self, s: IncidentState, policy: Policy) -> None:
         self.s, self.policy = s, policy
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._posting = False
         self._calls = 0  # the duties' own calls still awaited (tracked)
-        # Whether `drained` waits for those calls too (workflow.patched DRAIN_DUTY_CALLS, set by the incident):
-        # runs begun before it did not, and replay so.
-        self.waits_for_duty_calls = False
 
     def note(self, kind: str, text: str, actor: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
@@ -80,12 +76,7 @@ class Deliveries:
         """Every delivery handed over and every duty's call has landed (or failed), and the channel's queue
         is posted."""
         await workflow.wait_condition(
-            lambda: (
-                not self._in_flight
-                and not self._posting
-                and not (self.waits_for_duty_calls and self._calls)
-                and not (self.s.channel and self.s.channel_posts)
-            )
+            lambda: not self._in_flight and not self._calls and not (self.s.channel and self.s.channel_posts)
         )
 
     def reach(
@@ -166,22 +157,12 @@ class Deliveries:
         while True:
             await workflow.wait_condition(lambda: bool(self.s.channel and self.s.channel_posts))
             queued = self.s.channel_posts[0]
-            self._posting = True
-            failure = await post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions)
-            self._posting = False
+            failure = await self.tracked(
+                post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions)
+            )
             if failure:
                 self.note("delivery", failure)
             self.s.channel_posts.pop(0)
-
-    def email_client_contacts(self, subject: str, text: str, key: str) -> None:
-        """Seed 002: the client hears about its incident; one e-mail per contact (smallest resend window).
-
-        The way before seed 000's approval gate (Approvals.offer), for incidents that began without it."""
-        service = self.policy.services.get(self.s.service)
-        if not (self.policy.cadence.notify_client_contacts and service and service.client_contacts):
-            return
-        for contact in service.client_contacts:
-            self.email(contact, subject, text, f"{key}:client:{contact}")
 
     def email(self, address: str, subject: str, text: str, key: str) -> None:
         """One e-mail to one address outside the incident's people."""

@@ -1,8 +1,9 @@
 """EscalationWorkflow: walk the policy's ladder of tiers until somebody acknowledges.
 
-A child of IncidentWorkflow, one per escalation round (a reopened incident starts a new round). Each
-tier is reached, then given its wait; the parent's `stop` signal (an acknowledgement, a resolution)
-ends the ladder at once. Every delivery is reported to the incident's timeline.
+A child of IncidentWorkflow, one per escalation round (a reopened incident starts a new round), started only
+when tier 2 is due: the incident pages tier 1 and waits it out itself, so an incident acknowledged within
+tier 1 runs no ladder at all. Each later tier is reached, then given its wait; the parent's `stop` signal (an
+acknowledgement, a resolution) ends the ladder at once. Every delivery is reported to the incident's timeline.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ids
+    from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel
     from workflows.delivery.reach import reach
     from workflows.incident.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation, tier_page
@@ -44,18 +46,17 @@ class EscalationWorkflow:
                 if self._stop_reason:
                     break
                 self._result.tiers_reached += 1
-                if input.first_tier_waited and ladder == 0 and number == 1:
+                if ladder == 0 and number == 1:
                     continue  # the incident paged tier 1 and waited it out before it started this ladder
                 text, key = tier_page(input, ladder, number)
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
-                # Tier 1 the incident pages itself when it starts the ladder: no workflow task between.
-                if not (input.first_tier_paged and ladder == 0 and number == 1):
-                    people = policy.expand(tier.notify, input.assigned, await self._on_call_now(input, tier.notify))
-                    self._deliveries += [
-                        asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
-                        for channel in tier.channels
-                    ]
+                on_call = await self._on_call_now(input, tier.notify)
+                people = policy.expand(tier.notify, RoleHolders(assigned=input.assigned, on_call=on_call))
+                self._deliveries += [
+                    asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
+                    for channel in tier.channels
+                ]
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
         await asyncio.gather(*self._deliveries)
         self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"

@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.deadline import Deadline
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
-    from workflows.release import CLIENTS_AS_POLICY_SAYS, EXTERNAL_GATE, has_change
 
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 
@@ -55,16 +54,14 @@ class Aftermath:
         )
         key = f"resolution:{s.resolutions}"
         self.out.post(text, key)
-        parties = self.policy.expand(self.policy.cadence.leads, s.assigned)
+        parties = self.policy.expand(self.policy.cadence.leads, s.roles)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
         self.out.reach(parties, [Channel.SLACK, Channel.EMAIL], text, key)
-        if not has_change(s.release, EXTERNAL_GATE):
-            self.out.email_client_contacts(f"Resolved: {s.title}", text, key)
-        else:  # seed 000: the Communications Lead communicates the resolution to all relevant parties
-            outside = list(self.policy.comms.external_parties)
-            if self.policy.cadence.notify_client_contacts or not has_change(s.release, CLIENTS_AS_POLICY_SAYS):
-                outside.insert(0, CLIENT_CONTACTS)
-            self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
+        # seed 000: the Communications Lead communicates the resolution to all relevant parties
+        outside = list(self.policy.comms.external_parties)
+        if self.policy.cadence.notify_client_contacts:
+            outside.insert(0, CLIENT_CONTACTS)
+        self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
         self.out.resolve_pages(s.resolved_by)
         self.out.note("resolution", f"Resolution message sent to {', '.join(parties)} and the incident channel")
 

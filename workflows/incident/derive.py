@@ -14,15 +14,12 @@ from workflows.incident.model import CHECKLIST, IncidentState
 
 
 def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:
-    """A role is held by whoever the incident assigned it to, and by the policy's holders: through a schedule,
-    by whoever is on call in it (IncidentState.on_call_holders_decide)."""
-    if s.assigned.get(role) == person or policy.holds(person, role):
-        return True
-    return s.on_call_holders_decide and person in policy.holders(role, s.on_call)
+    """Whether `person` holds `role` on this incident now (Policy.holders: assigned, listed, or on call)."""
+    return policy.holds(person, role, s.roles)
 
 
 def incident_commander(s: IncidentState, policy: Policy) -> str:
-    return s.assigned.get(Role.INCIDENT_COMMANDER) or next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.on_call)), "")
+    return next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.roles)), "")
 
 
 def update_owner(s: IncidentState, policy: Policy) -> str:
@@ -38,11 +35,11 @@ def scope_owner(s: IncidentState, policy: Policy) -> str:
     """Seed 001: the Technical Manager owns a global incident, the Customer Service Manager a local one."""
     triage = policy.triage
     role = triage.global_owner_role if s.scope is Scope.GLOBAL else triage.local_owner_role
-    return s.assigned.get(role) or next(iter(policy.holders(role, s.on_call)), "")
+    return next(iter(policy.holders(role, s.roles)), "")
 
 
 def people_for(s: IncidentState, policy: Policy, roles: list[Role]) -> list[str]:
-    return policy.expand([f"role:{r.value}" for r in roles], s.assigned, s.on_call)
+    return policy.expand([f"role:{r.value}" for r in roles], s.roles)
 
 
 def slack_ids(policy: Policy, people: list[str]) -> list[str]:

@@ -24,10 +24,6 @@ class EscalationInput(BaseModel):
     assigned: dict[Role, str] = Field(default_factory=dict)
     ui_url: str = ""
     occurrence: str = ""  # prefix of idempotency keys (IncidentState.occurrence)
-    first_tier_paged: bool = False  # the incident paged tier 1 itself, in the workflow task that started the ladder
-    # The incident also waited out tier 1 itself and starts the ladder only when tier 2 is due: the ladder
-    # begins there (most incidents are acknowledged within tier 1, and then no ladder workflow runs at all).
-    first_tier_waited: bool = False
 
 
 def tier_page(input: EscalationInput, ladder: int, number: int) -> tuple[str, str]:

@@ -129,17 +129,21 @@ def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, 
 
 
 def assign_first_holders(s: IncidentState, policy: Policy) -> str:
-    """Incident Commander, Communications Lead and the tagged roles: the policy's first holder."""
+    """The service's developer and account manager are assigned; the Incident Commander, Communications Lead and
+    the tagged roles stay with the policy's holders (Policy.holders), so a role held through a schedule follows
+    its shifts. The note names who holds each now."""
     service = policy.services.get(s.service)
     if service and service.owner:
         s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
     if service and service.account_manager:
         s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
-    for role in [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]:
-        holders = policy.holders(role, s.on_call)
-        if role not in s.assigned and holders:
-            s.assigned[role] = holders[0]
-    return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in s.assigned.items())
+    roles = [*s.assigned, Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER]
+    holding = {
+        r: found[0]
+        for r in dict.fromkeys([*roles, *policy.response.tag_roles])
+        if (found := policy.holders(r, s.roles))
+    }
+    return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in holding.items())
 
 
 def resolve_by_policy(s: IncidentState, policy: Policy, now: datetime) -> bool:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import (
     AlertStatus,
     CriticalCriterion,
@@ -223,6 +224,7 @@ class IncidentFacts(BaseModel):
     summary: str = ""
     impact: str = ""
     ui_url: str = ""
+    roles: RoleHolders = Field(default_factory=RoleHolders)  # the message loop's answer to who holds a role
 
 
 class PhaseChanged(BaseModel):
@@ -361,12 +363,7 @@ class IncidentState(BaseModel):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
     on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
-    # A role held through a schedule ("schedule:<name>" among its holders) lets whoever is on call in it
-    # decide, as it makes them the one asked. Set for incidents opened since workflow.patched
-    # ("on-call-holders-decide"); older ones keep the rule they began with (their signals replay as handled).
-    on_call_holders_decide: bool = False
     silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
-    release: int = 0  # the release this incident began with: it has every change of it (workflows/release.py)
 
     @property
     def occurrence(self) -> str:
@@ -378,6 +375,10 @@ class IncidentState(BaseModel):
         self.phase = phase
         self.phases_entered.append(phase)
 
+    @property
+    def roles(self) -> RoleHolders:
+        return RoleHolders(assigned=self.assigned, on_call=self.on_call)
+
     def facts(self, ui_url: str = "") -> IncidentFacts:
         return IncidentFacts(
             incident_id=self.incident_id,
@@ -388,4 +389,5 @@ class IncidentState(BaseModel):
             opened_at=self.opened_at,
             summary=self.description,
             ui_url=ui_url,
+            roles=self.roles,
         )

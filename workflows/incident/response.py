@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.inputs import EscalationInput, StopEscalation, tier_page
     from workflows.incident.model import ChannelPost, IncidentState
     from workflows.oncall.lookup import who_is_on_call
-    from workflows.release import LADDER_WHEN_TIER_2_DUE, has_change
 
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
@@ -72,7 +71,7 @@ class Response:
                 await self._start_ladder()
             elif self._ladder_due_now():
                 s.ladder_due = None
-                await self._start_ladder_child(self._ladder(first_tier_waited=True))
+                await self._start_ladder_child(self._ladder())
 
     def _ladder_due_now(self) -> bool:
         return self.s.ladder_due is not None and workflow.now() >= self.s.ladder_due
@@ -102,19 +101,15 @@ class Response:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
         if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
-            looking_up = who_is_on_call(self.policy, self.policy.schedules_in_use(), s.release)
+            looking_up = who_is_on_call(self.policy, self.policy.schedules_in_use())
             s.on_call, problem = await self.out.tracked(looking_up)
             if problem:
                 self.out.note("on_call", problem)
         s.escalation_active = True
-        ladder = self._ladder()
-        self._page_first_tier(ladder)
-        if has_change(s.release, LADDER_WHEN_TIER_2_DUE):
-            s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
-            self._wake_when_ladder_due()
-            self._note_round_started()
-            return
-        await self._start_ladder_child(ladder)
+        self._page_first_tier(self._ladder())
+        s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
+        self._wake_when_ladder_due()
+        self._note_round_started()
 
     async def _start_ladder_child(self, ladder: EscalationInput) -> None:
         try:
@@ -130,9 +125,6 @@ class Response:
             )
         except WorkflowAlreadyStartedError:
             self.out.note("escalation", f"Escalation round {ladder.round} was already running")
-            return
-        if not ladder.first_tier_waited:
-            self._note_round_started()
 
     def _note_round_started(self) -> None:
         s = self.s
@@ -142,9 +134,8 @@ class Response:
             f"({len(self.policy.escalation.tiers)} tiers, {s.severity.value})",
         )
 
-    def _ladder(self, first_tier_waited: bool = False) -> EscalationInput:
-        """The ladder of the current round; its first tier is paged (and, with `first_tier_waited`, waited
-        out) by the incident itself."""
+    def _ladder(self) -> EscalationInput:
+        """The ladder of the current round from tier 2 on: the incident pages tier 1 and waits it out itself."""
         s = self.s
         return EscalationInput(
             incident_id=s.incident_id,
@@ -155,8 +146,6 @@ class Response:
             assigned=s.assigned,
             ui_url=self.ui_url,
             occurrence=s.occurrence,
-            first_tier_paged=True,
-            first_tier_waited=first_tier_waited,
         )
 
     def page_first_tier_now(self) -> None:
@@ -166,7 +155,7 @@ class Response:
         tiers = self.policy.escalation.tiers
         if not tiers or Channel.PAGE not in tiers[0].channels:
             return
-        people = self.policy.expand(tiers[0].notify, self.s.assigned, self.s.on_call)
+        people = self.policy.expand(tiers[0].notify, self.s.roles)
         text, key = tier_page(self._ladder(), 0, 1)
         self.out.page_now(people, text, key, then=self._paged_first_tier)
         self._paged_round = self.s.escalation_round
@@ -175,7 +164,7 @@ class Response:
         """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
         a child's first task waits behind every other incident's, and the page must not."""
         tier = self.policy.escalation.tiers[0]
-        people = self.policy.expand(tier.notify, self.s.assigned, self.s.on_call)
+        people = self.policy.expand(tier.notify, self.s.roles)
         text, key = tier_page(ladder, 0, 1)
         for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
             if channel is Channel.PAGE and self._paged_round == ladder.round:
@@ -215,7 +204,7 @@ class Response:
         s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
         people = [
             incident_commander(s, self.policy),
-            *self.policy.expand(self.policy.response.breach_notify, s.assigned, s.on_call),
+            *self.policy.expand(self.policy.response.breach_notify, s.roles),
         ]
         text = (
             f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "

@@ -38,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.incident.lifecycle import progress_window
     from workflows.incident.model import IncidentState, PhaseChanged
-    from workflows.release import EXTERNAL_GATE, has_change
 
 SLACK = [Channel.SLACK]
 
@@ -152,12 +151,8 @@ class Watches:
         s = self.s
         body = f"Status update on {s.incident_id} ({s.phase.value}) from {actor}: {text}"
         self.out.post(body, f"update:{number}")
-        self.out.reach(
-            self.policy.expand(self.policy.cadence.leads, s.assigned, s.on_call), SLACK, body, f"update:{number}"
-        )
-        if not has_change(s.release, EXTERNAL_GATE):
-            self.out.email_client_contacts(f"Update: {s.title}", body, f"update:{number}")
-        elif self.policy.cadence.notify_client_contacts:
+        self.out.reach(self.policy.expand(self.policy.cadence.leads, s.roles), SLACK, body, f"update:{number}")
+        if self.policy.cadence.notify_client_contacts:
             self.approvals.offer("status update", f"Update: {s.title}", body, [CLIENT_CONTACTS], actor)
 
     # --- seed 003: RTO and RPO ----------------------------------------------------------------------
@@ -208,7 +203,7 @@ class Watches:
             self.out.note("rpo", text)
 
     def escalate_breach(self, text: str, key: str) -> None:
-        people = self.policy.expand(self.policy.response.breach_notify, self.s.assigned, self.s.on_call)
+        people = self.policy.expand(self.policy.response.breach_notify, self.s.roles)
         message = f"{self.s.incident_id}: {text}"
         self.out.reach(people, self.policy.response.breach_channels, message, key)
         self.out.post(message, key)
@@ -222,7 +217,7 @@ class Watches:
         if hours.contains(workflow.now()):
             return
         s = self.s
-        people = self.policy.expand(hours.out_of_hours_notify, s.assigned, s.on_call)
+        people = self.policy.expand(hours.out_of_hours_notify, s.roles)
 
         def record(reached: Reached) -> None:
             self.out.note(

@@ -54,14 +54,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.watches import SLACK, Watches
     from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
     from workflows.oncall.model import SilenceLifted
-    from workflows.release import (
-        DRAIN_DUTY_CALLS,
-        INCIDENT_RELEASE,
-        ON_CALL_HOLDERS_DECIDE,
-        PAGE_FIRST,
-        RELEASE,
-        has_change,
-    )
 
 
 @workflow.defn(name=ids.INCIDENT_WORKFLOW)
@@ -72,12 +64,7 @@ class IncidentWorkflow:
         self.s = input.state or IncidentState(
             incident_id=input.incident_id, title="(no alert yet)", opened_at=workflow.now()
         )
-        if input.state is None and workflow.patched(INCIDENT_RELEASE):
-            self.s.release = RELEASE
-        if input.state is None and has_change(self.s.release, ON_CALL_HOLDERS_DECIDE):
-            self.s.on_call_holders_decide = True
         self.out = Deliveries(self.s, self.policy)
-        self.out.waits_for_duty_calls = has_change(self.s.release, DRAIN_DUTY_CALLS)
         self.approvals = Approvals(self.s, self.policy, self.out)
         self.response = Response(self.s, self.policy, self.out, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)
@@ -151,7 +138,7 @@ class IncidentWorkflow:
 
     async def _look_up_on_call(self) -> None:
         """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
-        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use(), self.s.release)
+        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
         if problem:
             self.out.note("on_call", problem)
 
@@ -159,8 +146,7 @@ class IncidentWorkflow:
         """Seed 000: once confirmed, paging first, then the rest side by side."""
         for kind, note in lifecycle.confirm(self.s, self.policy, workflow.now()):
             self.out.note(kind, note)
-        if has_change(self.s.release, PAGE_FIRST):
-            self.response.page_first_tier_now()
+        self.response.page_first_tier_now()
         self.watches.reach_leadership_if_out_of_hours()
         self.out.log_entry("opened")
         self.watches.ask_for_estimate()

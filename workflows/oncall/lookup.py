@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.model import AlertEvent, IncidentState, Silence
     from workflows.oncall.model import HoldIncident, OverridesRequest, SilenceLifted
     from workflows.oncall.rotation import on_call
-    from workflows.release import ON_CALL_PATCH, has_change
 
 
 # A lookup is a query to a workflow on this same Temporal: seconds at most, then page without it. Ahead of
@@ -41,10 +40,9 @@ LOOKUP: ActivityOptions = {
 }
 
 
-async def who_is_on_call(policy: Policy, schedules: list[str], release: int = 0) -> tuple[dict[str, str], str]:
-    """Schedule name -> who is on call in it now, with its overrides; and what went wrong, if anything.
-    `release`: the incident's (workflows/release.py); a ladder asks workflow.patched."""
-    if not schedules or not has_change(release, ON_CALL_PATCH):
+async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str, str], str]:
+    """Schedule name -> who is on call in it now, with its overrides; and what went wrong, if anything."""
+    if not schedules:
         return {}, ""
     problem = ""
     try:
@@ -73,8 +71,7 @@ class MaintenanceWindow:
     window ends (or is expired) with the alert still firing, the incident proceeds as any other.
 
     Which window an alert falls in the HTTP service finds as the alert arrives (client/windows.py), so
-    the incident needs no lookup before its first page, and an alert with no window pages exactly as before
-    (which is why this needs no `workflow.patched`: histories before windows have no window in them).
+    the incident needs no lookup before its first page.
     """
 
     def __init__(self, s: IncidentState, out: Deliveries) -> None:
