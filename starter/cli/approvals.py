@@ -58,7 +58,12 @@ def statement_list(incident: Id, as_json: Json = False) -> None:
         }
         for st in s.statements
     ]
-    common.print_rows(rows, ("statement", "about", "to", "state", "by", "words"), as_json=as_json)
+    common.print_rows(
+        rows,
+        ("statement", "about", "to", "state", "by", "words"),
+        as_json=as_json,
+        empty=f"no statements on {s.incident_id}",
+    )
 
 
 @statement_app.command("draft")

@@ -249,14 +249,25 @@ def print_json(value: Any) -> None:
     typer.echo(json.dumps(to_jsonable(value), indent=2, default=str))
 
 
-def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_json: bool, title: str = "") -> None:
-    """`--json`: a JSON list. On a terminal: a Rich table. Piped: tab-separated lines for grep and awk."""
+def print_rows(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    as_json: bool,
+    title: str = "",
+    empty: str = "none",
+) -> None:
+    """`--json`: a JSON list. On a terminal: a Rich table. Piped: a header line of the column names, then
+    tab-separated lines for grep and awk. With no rows, both say so in a line of their own (`empty`)."""
     if as_json:
         print_json(list(rows))
         return
     if not sys.stdout.isatty():
+        typer.echo("\t".join(columns))
         for row in rows:
             typer.echo("\t".join(_cell(row.get(c)) for c in columns))
+        if not rows:
+            typer.echo(empty)
         return
     from rich.console import Console
     from rich.table import Table
@@ -269,6 +280,8 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, as_jso
         # Text(), not str: an alert title like "[red]x" is data, not Rich markup.
         table.add_row(*(Text(_cell(row.get(c))) for c in columns))
     Console().print(table)
+    if not rows:
+        typer.echo(empty)
 
 
 def _cell(value: Any) -> str:

@@ -72,6 +72,7 @@ def messages(incident: Id, as_json: Json = False) -> None:
         COLUMNS,
         as_json=False,
         title=f"{incident_id} messages: {state.status}",
+        empty=f"no messages on {incident_id} yet",
     )
 
 

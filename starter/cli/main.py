@@ -133,6 +133,7 @@ def list_incidents(
         ["id", "severity", "phase", "status", "service", "acknowledged", "opened", "title"],
         as_json=as_json,
         title=f"Incidents ({status})",
+        empty="no incidents" if status == "all" else f"no {status} incidents",
     )
 
 

@@ -117,7 +117,7 @@ def oncall(
             f"{_when(datetime.fromisoformat(h['at']))} -> {h['to']}" for h in row["next handoffs"]
         )
     title = f"On call at {_when(moment)}"
-    common.print_rows(rows, ("schedule", "on call", "next handoffs"), as_json=False, title=title)
+    common.print_rows(rows, ("schedule", "on call", "next handoffs"), as_json=False, title=title, empty="no schedules")
 
 
 # --- overrides -----------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def override_list(schedule: ScheduleName, as_json: Json = False) -> None:
         for o in common.run(work)
     ]
     columns = ("id", "who", "from", "until", "by", "reason")
-    common.print_rows(rows, columns, as_json=as_json, title=f"Overrides of {name}")
+    common.print_rows(rows, columns, as_json=as_json, title=f"Overrides of {name}", empty=f"no overrides of {name}")
 
 
 @override_app.command("remove")
@@ -274,7 +274,11 @@ def silence_list(as_json: Json = False) -> None:
         for s in common.run(work)
     ]
     common.print_rows(
-        rows, ("id", "service", "matchers", "until", "reason", "by", "holding"), as_json=as_json, title="Maintenance"
+        rows,
+        ("id", "service", "matchers", "until", "reason", "by", "holding"),
+        as_json=as_json,
+        title="Maintenance",
+        empty="no open maintenance windows",
     )
 
 
