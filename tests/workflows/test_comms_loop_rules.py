@@ -32,10 +32,6 @@ ALL = "investigation/all_customers"
 ABOUT = "INC-TEST0001 (Checkout errors)"
 
 
-def version_2(policy: Policy) -> CommsState:
-    return started(policy)
-
-
 def hear(state: CommsState, policy: Policy, phase: Phase, minutes: int = 0) -> None:
     at = NOW + timedelta(minutes=minutes)
     phases.hear(state, policy, PhaseChanged(phase=phase, facts=FACTS.model_copy(update={"phase": phase})), at)
@@ -44,7 +40,7 @@ def hear(state: CommsState, policy: Policy, phase: Phase, minutes: int = 0) -> N
 
 def test_seed004_technical_slt_drafts_the_next_audience_while_one_is_in_review(example_policy: Policy) -> None:
     """Seed 004: "churn through a list of messages ... until all reviewers and approvers have joined"."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     assert phases.draft_next(state) == message(state, INTERNAL)
     move(example_policy, message(state, INTERNAL), Step.DRAFTING)
     assert phases.draft_next(state) is None  # one draft at a time
@@ -61,7 +57,7 @@ def test_seed004_check_back_repeats_at_each_elapsed_estimate_and_reaches_the_bus
 ) -> None:
     """Seed 004: "Ask ... to provide a time estimate for completion and check back in once that time has
     elapsed": while the person stays silent, again at each further estimate, and the Business Lead hears of it."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     m = move(example_policy, message(state, INTERNAL), Step.DRAFTING)
     assert notices.next_check_back(example_policy, state, m) == NOW + timedelta(minutes=15)
     assert notices.check_backs(example_policy, state, m, NOW + timedelta(minutes=14), ABOUT) == []
@@ -88,21 +84,12 @@ def test_seed004_check_back_repeats_at_each_elapsed_estimate_and_reaches_the_bus
     assert notices.next_check_back(example_policy, state, m) == NOW + timedelta(minutes=20)
 
 
-def test_recorded_loops_check_back_once_per_estimate_as_they_ran(example_policy: Policy) -> None:
-    """Version 1 (histories recorded before) replays its single check-back."""
-    state = started(example_policy)
-    m = move(example_policy, message(state, INTERNAL), Step.DRAFTING)
-    assert len(notices.check_backs(example_policy, state, m, NOW + timedelta(minutes=15), ABOUT)) == 2
-    assert notices.next_check_back(example_policy, state, m) is None
-    assert notices.check_backs(example_policy, state, m, NOW + timedelta(minutes=60), ABOUT) == []
-
-
 def test_seed004_business_lead_is_told_when_the_draft_is_ready_and_each_approval_is_given(
     example_policy: Policy,
 ) -> None:
     """Seed 004: "Inform the Business Lead that the initial draft is ready for review" and "that the draft has
     approval for distribution"; she is not told of a step she took herself."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     m = message(state, STRATEGIC)
     assert notices.news(example_policy, RoleHolders(), m, ABOUT) == []
     drafted(state, example_policy, STRATEGIC)
@@ -126,7 +113,7 @@ def test_seed004_business_lead_is_told_when_the_draft_is_ready_and_each_approval
 
 def test_seed004_reopen_resumes_the_loop_for_the_new_phase(example_policy: Policy) -> None:
     """After the last phase the loop waits; a reopen's Investigation opens a second round of its messages."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     hear(state, example_policy, Phase.RESOLUTION)
     hear(state, example_policy, Phase.ANALYSIS)
     for m in phases.round_messages(state):
@@ -141,16 +128,10 @@ def test_seed004_reopen_resumes_the_loop_for_the_new_phase(example_policy: Polic
     hear(state, example_policy, Phase.CLOSED, minutes=90)
     assert phases.done(state, example_policy)
 
-    recorded = started(example_policy)  # version 1 ended at Analysis: a reopen found no loop
-    hear(recorded, example_policy, Phase.ANALYSIS)
-    for m in recorded.messages:
-        m.step = Step.SENT
-    assert phases.done(recorded, example_policy)
-
 
 def test_seed004_message_being_distributed_when_the_phase_moves_stays_in_hand(example_policy: Policy) -> None:
     """Seed 004: a phase move stops the work on unsent messages; one going out is finished and confirmed."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     sending = move(example_policy, message(state, INTERNAL), Step.DISTRIBUTING)
     confirming = move(example_policy, message(state, STRATEGIC), Step.CONFIRMING)
     hear(state, example_policy, Phase.IDENTIFICATION)
@@ -170,7 +151,7 @@ def test_seed000_external_message_is_never_distributed_before_the_communications
     example_policy: Policy,
 ) -> None:
     """Seed 000: "All external communications should be approved by the Communications Lead"."""
-    state = version_2(example_policy)
+    state = started(example_policy)
     for mid in (INTERNAL, STRATEGIC):
         m = reviewed(state, example_policy, mid)
         assert held_back(example_policy, m) == (
@@ -193,7 +174,7 @@ def test_seed000_external_message_is_never_distributed_before_the_communications
 
 
 def test_times_people_read_are_in_the_policys_time_zone_with_utc_alongside(example_policy: Policy) -> None:
-    state = version_2(example_policy)
+    state = started(example_policy)
     m = move(example_policy, message(state, INTERNAL), Step.DRAFTING)
     asked = notices.ask(example_policy, state, m, m.waiting_on[0], ABOUT)
     assert asked.text.endswith("until then the Business Lead checks back at 16:25 EET (14:25 UTC).")

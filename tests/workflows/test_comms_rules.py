@@ -436,8 +436,8 @@ def test_seed004_phase_change_supersedes_the_unsent_messages_and_opens_the_next_
     in_review = drafted(state, example_policy, STRATEGIC)
     later = FACTS.model_copy(update={"phase": Phase.IDENTIFICATION})
     phases.hear(state, example_policy, PhaseChanged(phase=Phase.IDENTIFICATION, facts=later), NOW)
-    assert phases.interrupted(state, example_policy, in_review)
     phases.follow(state, example_policy, NOW)
+    assert phases.interrupted(state, example_policy, in_review)
     assert sent.step is Step.SENT
     assert (in_review.step, in_review.ended_reason, in_review.waiting_on) == (
         Step.SUPERSEDED,
@@ -471,3 +471,20 @@ def test_seed004_audience_without_recipients_is_skipped_by_the_policy(example_po
         "policy",
         "the policy names no recipients for strategic_customers (comms.recipients)",
     )
+
+
+def test_seed004_a_handed_over_incident_commander_approves_sending(example_policy: Policy) -> None:
+    """Command handed to dave on the incident: the loop asks him, and his approval to send counts (the loop
+    reads who holds a role from the incident, Policy.holders); alice, the policy's IC, still may."""
+    state = started(example_policy)
+    state.facts.roles = RoleHolders(assigned={Role.INCIDENT_COMMANDER: "dave"})
+    m = reviewed(state, example_policy)
+    take(state, example_policy, "authorize", Approve(actor="frank", message_id=INTERNAL))
+    m.step = Step.SEND_APPROVAL
+    refresh(example_policy, state.facts.roles, m, NOW)
+    assert [(o.key, o.people) for o in m.waiting_on] == [("approve_send", ["dave", "alice"])]
+    assert refusal(state, example_policy, "approve_send", Approve(actor="carol", message_id=INTERNAL)) == (
+        "only the Incident Commander (dave, alice) can approve sending; you are carol"
+    )
+    take(state, example_policy, "approve_send", Approve(actor="dave", message_id=INTERNAL))
+    assert m.approved(ApprovalKind.SEND) is not None

@@ -16,7 +16,7 @@ from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.policy import Policy, Triage
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
 from workflows.incident import lifecycle, rules
-from workflows.incident.derive import waiting_on
+from workflows.incident.derive import incident_commander, waiting_on
 from workflows.incident.model import (
     Acknowledge,
     Classify,
@@ -191,3 +191,19 @@ def test_whoever_is_on_call_in_a_schedule_holding_a_role_decides_as_that_role():
     assert "holds none of those roles" in refusal(s, policy, TriggerBusinessIncident(actor="bob"))
     assert decide(s, policy, TriggerBusinessIncident(actor="oleh", reason="checkout down"))
     assert s.business_incident
+
+
+def test_after_an_on_call_handoff_a_new_round_pages_the_person_on_call_now() -> None:
+    """The Incident Commander held through a schedule is whoever is on call at each round of paging, not the
+    person on call at confirmation: a reopened incident's tier `role:incident_commander` pages the new shift."""
+    raw = make_policy().model_dump(mode="json")
+    raw["schedules"] = {"primary": {"layers": [{"members": ["bob", "oleh"], "rotation": "weekly"}]}}
+    raw["roles"]["incident_commander"] = ["schedule:primary"]
+    policy = Policy.model_validate(raw)
+    s = opened(policy, Severity.SEV2)
+    s.kind, s.on_call = IncidentKind.INCIDENT, {"primary": "oleh"}  # oleh on call as it is confirmed
+    lifecycle.confirm(s, policy, T0)
+    assert policy.expand(["role:incident_commander"], s.roles) == ["oleh"]
+    s.on_call = {"primary": "bob"}  # the next shift, looked up as the reopened incident's round starts
+    assert policy.expand(["role:incident_commander"], s.roles) == ["bob"]
+    assert incident_commander(s, policy) == "bob"

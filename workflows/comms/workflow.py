@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.comms.waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
     from workflows.contracts import ids
     from workflows.contracts.policy import Policy
+    from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Audience
     from workflows.incident.model import Decision, PhaseChanged
 
@@ -242,6 +243,11 @@ class CommsWorkflow(Chasing):
     @workflow.signal
     def incident_phase_changed(self, change: PhaseChanged) -> None:
         phases.hear(self.state, self.policy, change, workflow.now())
+
+    @workflow.signal
+    def incident_roles_changed(self, roles: RoleHolders) -> None:
+        """Who holds the incident's roles now: the loop's approvals and reminders follow (Policy.holders)."""
+        self.state.facts.roles = roles
 
     # Every step of workflows/contracts/decisions.py's COMMS_DECISIONS is an Update of its name (validated by the rules)
     # and a Signal of the same name (a refusal goes to the log). Handlers record; the loop acts.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from workflows.contracts.policy import Policy
+from workflows.contracts.policy import SCHEDULE, Policy
 from workflows.contracts.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Severity, Status
 from workflows.incident.derive import cadence_due, scope_owner
 from workflows.incident.model import CHECKLIST, AlertEvent, AlertSeen, IncidentState
@@ -129,20 +129,21 @@ def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, 
 
 
 def assign_first_holders(s: IncidentState, policy: Policy) -> str:
-    """The service's developer and account manager are assigned; the Incident Commander, Communications Lead and
-    the tagged roles stay with the policy's holders (Policy.holders), so a role held through a schedule follows
-    its shifts. The note names who holds each now."""
+    """The service's developer and account manager, and the policy's first holder of the Incident Commander,
+    Communications Lead and tagged roles, are assigned: a person listed first holds the role for the incident.
+    A role whose first holder is a schedule stays with the schedule (Policy.holders), so it follows the
+    shifts: a reopen or a raised round pages whoever is on call then. The note names who holds each now."""
     service = policy.services.get(s.service)
     if service and service.owner:
         s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
     if service and service.account_manager:
         s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
-    roles = [*s.assigned, Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER]
-    holding = {
-        r: found[0]
-        for r in dict.fromkeys([*roles, *policy.response.tag_roles])
-        if (found := policy.holders(r, s.roles))
-    }
+    roles = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]
+    for role in roles:
+        listed = policy.roles.get(role, [])
+        if role not in s.assigned and listed and not listed[0].startswith(SCHEDULE):
+            s.assigned[role] = listed[0]
+    holding = {r: found[0] for r in dict.fromkeys([*s.assigned, *roles]) if (found := policy.holders(r, s.roles))}
     return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in holding.items())
 
 

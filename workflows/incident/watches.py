@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.ids import comms_workflow_id
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.priority import STAKEHOLDERS
+    from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Deadline
@@ -238,16 +239,22 @@ class Watches:
     # --- seed 004: the business incident's message loop -------------------------------------------
 
     async def run_message_loop(self) -> None:
-        """Start the Message Creation Loop once the incident is a business incident; tell it every phase."""
+        """Start the Message Creation Loop once the incident is a business incident; tell it every phase, and
+        who holds the roles whenever that changes (an assignment, a hand-over, a new shift on call)."""
         s = self.s
         await workflow.wait_condition(lambda: s.business_incident)
         if not s.comms_workflow_id:
             await self._start_message_loop()
         self._told = len(s.phases_entered)
+        self._told_roles = s.roles
         while True:
-            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told)
-            await self.tell_message_loop(s.phases_entered[self._told])
-            self._told += 1
+            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told or s.roles != self._told_roles)
+            if len(s.phases_entered) > self._told:
+                await self.tell_message_loop(s.phases_entered[self._told])  # its facts carry the roles
+                self._told += 1
+            else:
+                await self._tell_message_loop_roles(s.roles)
+            self._told_roles = s.roles
 
     def message_loop_caught_up(self) -> bool:
         """The message loop has heard of every phase (the incident waits for this before it ends)."""
@@ -275,6 +282,16 @@ class Watches:
             self.out.note("business_incident", f"Message loop {workflow_id} is already running")
         s.comms_workflow_id = workflow_id
         self.out.note("business_incident", "Business incident: the message loop started")
+
+    async def _tell_message_loop_roles(self, roles: RoleHolders) -> None:
+        try:
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
+                    CommsWorkflow.incident_roles_changed, roles
+                )
+            )
+        except Exception:
+            workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)
 
     async def tell_message_loop(self, phase: Phase) -> None:
         if not self.s.comms_workflow_id:
