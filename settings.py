@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     http_port: int = 8080
     webhook_token: SecretStr | None = None
     max_body_bytes: int = 1024 * 1024
-    # The HTTP service runs a worker too, so that a new incident starts eagerly in it (starter/http/alert_formats.py).
+    # The HTTP service runs a worker too, so that a new incident starts eagerly in it (client/alerts.py).
     http_runs_worker: bool = True
 
     slack_bot_token: SecretStr | None = None

@@ -5,7 +5,7 @@ WORKER_CACHED_WORKFLOWS (README, Configuration).
 
 Starts a Temporal dev server from the venv (or uses --address, on loopback) and ONE worker in a process of
 its own, with a cache larger than every workflow of the run, so that nothing is evicted. This process
-opens incidents as the HTTP service does after parsing (starter.alerts.send_alert), in two batches of
+opens incidents as the HTTP service does after parsing (client.alerts.send_alert), in two batches of
 --incidents distinct alerts, under bench.scale's policy (bench/scale_policy.py: the example policy with
 business hours around the clock and the clocks after the first page waiting past the run, so that no
 timer fires while it measures):

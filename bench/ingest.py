@@ -9,7 +9,7 @@ process they would share a GIL with whatever path is measured). Both paths get t
 a share of alerts with distinct dedup keys (each opens an incident) and the rest in one storm group
 (one incident per round).
 
-- sdk: this process calls signal-with-start (starter.alerts.send_alert) directly.
+- sdk: this process calls signal-with-start (client.alerts.send_alert) directly.
 - http: a separate load-generator process POSTs each alert to /alerts/generic with httpx. It is a
   separate process because an alert source is one: in this process its client-side Python would
   compete with the server it measures.

@@ -21,7 +21,7 @@ it in their input): examples/policy.toml with
   while later deadlines still come due, a load that no real hour brings and that is not what is measured.
 
 Opening: this process records one distinct SEV3 alert per incident by signal-with-start
-(starter.alerts.send_alert, what the HTTP service calls after parsing, with the body parsed by the same
+(client.alerts.send_alert, what the HTTP service calls after parsing, with the body parsed by the same
 parse_generic), --rate a second on a fixed schedule (open loop, at most --max-in-flight unanswered). No
 HTTP service runs: one process fewer on the two cores, and nothing between the schedule and Temporal.
 SEV3 is not confirmed at once and nobody classifies the incidents: when its assessment deadline passes,

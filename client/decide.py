@@ -28,6 +28,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.comms.model import CommsMessage, CommsState, MessageStep
+from workflows.contracts import ids
 from workflows.contracts.decisions import COMMS_DECISIONS, INCIDENT_DECISIONS, incident_decision_name
 from workflows.contracts.vocabulary import Audience
 from workflows.incident.model import Decision, IncidentState
@@ -109,7 +110,9 @@ def refusal_for(err: BaseException, incident_id: str, *, loop: bool = False) -> 
 async def query_state(client: Client, incident_id: str) -> IncidentState:
     handle = client.get_workflow_handle(incident_id)
     try:
-        state: IncidentState = await handle.query("state", result_type=IncidentState, rpc_timeout=ANSWER_WITHIN)
+        state: IncidentState = await handle.query(
+            ids.INCIDENT_STATE, result_type=IncidentState, rpc_timeout=ANSWER_WITHIN
+        )
         return state
     except RPCError as err:
         if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
@@ -128,7 +131,7 @@ async def loop_state(client: Client, incident_id: str, *, loop: str = "") -> Com
     loop = loop or await message_loop_id(client, incident_id)
     try:
         state: CommsState = await client.get_workflow_handle(loop).query(
-            "state", result_type=CommsState, rpc_timeout=ANSWER_WITHIN
+            ids.COMMS_STATE, result_type=CommsState, rpc_timeout=ANSWER_WITHIN
         )
     except Exception as err:
         message = refusal_for(err, incident_id, loop=True)

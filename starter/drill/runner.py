@@ -174,10 +174,12 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
     ended = t0 + timedelta(minutes=until) + len(actions) * STEP_GAP
     await _advance_to(env, ended)
     assert incident is not None
-    state: IncidentState = await incident.query("state", result_type=IncidentState)
+    state: IncidentState = await incident.query(ids.INCIDENT_STATE, result_type=IncidentState)
     comms = None
     if state.comms_workflow_id:
-        comms = await env.client.get_workflow_handle(state.comms_workflow_id).query("state", result_type=CommsState)
+        comms = await env.client.get_workflow_handle(state.comms_workflow_id).query(
+            ids.COMMS_STATE, result_type=CommsState
+        )
     return Rehearsal(t0, note, ended, steps, refusals, state, comms)
 
 

@@ -1,5 +1,5 @@
 """How an alert reaches its incident: a new group is started eagerly with the alert in its input, a
-running one gets the alert by signal-with-start (starter/http/alert_formats.py)."""
+running one gets the alert by signal-with-start (client/alerts.py)."""
 
 from __future__ import annotations
 

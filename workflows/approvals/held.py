@@ -1,6 +1,6 @@
 """What waits for an approval (seed 000), as deliveries: external words and extra Slack channels.
 
-The rules (approval_rules.py) decide what is held and who may release it; this sends what was
+The rules (approvals/rules.py) decide what is held and who may release it; this sends what was
 released, asks the people who decide, and makes an approved channel. One e-mail per recipient, keyed
 by statement and address, so a retried send reaches nobody twice through the paths that can tell.
 """

@@ -236,7 +236,7 @@ class CommsWorkflow(Chasing):
 
     # --- queries, the incident's phase, and the steps ----------------------------------------------
 
-    @workflow.query(name="state")
+    @workflow.query(name=ids.COMMS_STATE)
     def get_state(self) -> CommsState:
         return self.state
 

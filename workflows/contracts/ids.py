@@ -21,6 +21,7 @@ ALERT = "alert"  # signal: one alert of the incident's group
 ESCALATION_NOTICE = "escalation_notice"  # signal: what its ladder did
 SILENCE_LIFTED = "silence_lifted"  # signal: its maintenance window was expired early
 INCIDENT_STATE = "state"  # query
+COMMS_STATE = "state"  # query: the message loop's state
 
 # The on-call workflows' messages.
 ADD_OVERRIDE, REMOVE_OVERRIDE, OVERRIDES = "add_override", "remove_override", "overrides"

@@ -66,6 +66,6 @@ class IncidentInput(BaseModel):
     state: IncidentState | None = None  # carried over by continue-as-new
     # a run of this many events continues as new, well before Temporal's limits (and its suggestion)
     history_limit: int = 5000
-    # The alert that opens the incident, when the HTTP service starts it (eagerly, see starter/http/alert_formats.py)
+    # The alert that opens the incident, when the HTTP service starts it (eagerly, see client/alerts.py)
     # rather than by signal-with-start: it counts before any alert signalled later.
     first_alert: AlertEvent | None = None

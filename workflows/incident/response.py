@@ -3,7 +3,7 @@
 Paging and the escalation ladder (seed 000's first step, seed 002's tiers); the bridge and the channel
 (000, 002); the responsible developer's estimate and the call when there is no progress (002); the
 update cadence (002, 000); the RTO watch (003); the stakeholder message loop (004). Each duty waits
-for its own deadline or for the state to call for it, and hands its deliveries over (deliveries.py)
+for its own deadline or for the state to call for it, and hands its deliveries over (delivery/deliveries.py)
 without waiting for them, so an outage of one peer delays nothing else.
 """
 

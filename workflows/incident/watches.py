@@ -10,6 +10,7 @@ while the watch waits, and a missed-update notice that is still being delivered 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -25,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.priority import STAKEHOLDERS
     from workflows.contracts.roles import RoleHolders
-    from workflows.contracts.vocabulary import Channel, Phase, Role, Status
+    from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Deadline
     from workflows.incident.derive import (
@@ -248,13 +249,21 @@ class Watches:
         self._told = len(s.phases_entered)
         self._told_roles = s.roles
         while True:
-            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told or s.roles != self._told_roles)
+            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told or self._roles_changed())
+            self._told_roles = s.roles
             if len(s.phases_entered) > self._told:
-                await self.tell_message_loop(s.phases_entered[self._told])  # its facts carry the roles
+                phase = s.phases_entered[self._told]
+                facts = s.facts(self.ui_url).model_copy(update={"phase": phase})  # the facts carry the roles
+                await self._tell_message_loop(
+                    CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
+                )
                 self._told += 1
             else:
-                await self._tell_message_loop_roles(s.roles)
-            self._told_roles = s.roles
+                await self._tell_message_loop(CommsWorkflow.incident_roles_changed, self._told_roles)
+
+    def _roles_changed(self) -> bool:
+        """Compared as dicts: this runs at every activation of a business incident."""
+        return self.s.assigned != self._told_roles.assigned or self.s.on_call != self._told_roles.on_call
 
     def message_loop_caught_up(self) -> bool:
         """The message loop has heard of every phase (the incident waits for this before it ends)."""
@@ -283,25 +292,8 @@ class Watches:
         s.comms_workflow_id = workflow_id
         self.out.note("business_incident", "Business incident: the message loop started")
 
-    async def _tell_message_loop_roles(self, roles: RoleHolders) -> None:
+    async def _tell_message_loop(self, signal: Any, news: PhaseChanged | RoleHolders) -> None:
         try:
-            await self.out.tracked(
-                workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
-                    CommsWorkflow.incident_roles_changed, roles
-                )
-            )
-        except Exception:
-            workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)
-
-    async def tell_message_loop(self, phase: Phase) -> None:
-        if not self.s.comms_workflow_id:
-            return
-        facts = self.s.facts(self.ui_url).model_copy(update={"phase": phase})
-        try:
-            await self.out.tracked(
-                workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(
-                    CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
-                )
-            )
+            await self.out.tracked(workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(signal, news))
         except Exception:
             workflow.logger.info("message loop %s already finished", self.s.comms_workflow_id)
