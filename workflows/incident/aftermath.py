@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.vocabulary import Channel, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import CHAT, LOCAL, attempt
-    from workflows.incident.deadline import Deadline
+    from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
 
@@ -32,8 +32,8 @@ REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE
 
 
 class Aftermath:
-    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals) -> None:
-        self.s, self.policy, self.out, self.approvals = s, policy, out, approvals
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals, clock: Clock) -> None:
+        self.s, self.policy, self.out, self.approvals, self.clock = s, policy, out, approvals, clock
 
     async def follow_each_resolution(self) -> None:
         """Every resolution (a reopened incident is resolved again) gets its message and its records."""
@@ -163,7 +163,7 @@ class Aftermath:
 
     async def remind_until_reviewed(self) -> None:
         s = self.s
-        deadline = Deadline(
+        deadline = self.clock.deadline(
             lambda: s.next_review_reminder if s.status is Status.RESOLVED and not s.checklist["review_held"] else None
         )
         while True:

@@ -46,9 +46,11 @@ class Visibility:
         )
 
     async def keep_current(self) -> None:
+        """Refreshed once the workflow task has done all it can (conditions are checked last), so the task that
+        takes the first alert and confirms the incident upserts its search attributes once, not twice."""
         while True:
-            self.refresh()
             await workflow.wait_condition(lambda: self._shown() != self._visible)
+            self.refresh()
 
     def refresh(self) -> None:
         """Search attributes follow every change they show (each upsert is an event in the history), and

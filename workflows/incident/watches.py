@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.incident.deadline import Deadline
+    from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
         cadence_due,
         incident_commander,
@@ -45,8 +45,17 @@ SLACK = [Channel.SLACK]
 
 
 class Watches:
-    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals, ui_url: str) -> None:
-        self.s, self.policy, self.out, self.approvals, self.ui_url = s, policy, out, approvals, ui_url
+    def __init__(
+        self, s: IncidentState, policy: Policy, out: Deliveries, approvals: Approvals, clock: Clock, ui_url: str
+    ) -> None:
+        self.s, self.policy, self.out, self.approvals, self.clock, self.ui_url = (
+            s,
+            policy,
+            out,
+            approvals,
+            clock,
+            ui_url,
+        )
         self._told = 0  # phases the message loop has been told of
 
     def _open(self) -> bool:
@@ -74,7 +83,7 @@ class Watches:
 
     async def check_back_on_estimates(self) -> None:
         """Seed 002/004: when an estimate elapses, check back with whoever gave it."""
-        deadline = Deadline(lambda: self._when_open(self.s.estimate_due))
+        deadline = self.clock.deadline(lambda: self._when_open(self.s.estimate_due))
         while True:
             due = await deadline.passed()
             who = self.s.estimate_by or self.s.assigned.get(Role.RESPONSIBLE_DEVELOPER, "")
@@ -90,7 +99,7 @@ class Watches:
 
     async def convene_call_without_progress(self) -> None:
         """Seed 002: no progress within the window -> a call with the developer, CTO and Account Manager."""
-        deadline = Deadline(lambda: self._when_open(self.s.progress_due))
+        deadline = self.clock.deadline(lambda: self._when_open(self.s.progress_due))
         while True:
             await deadline.passed()
             s = self.s
@@ -111,7 +120,7 @@ class Watches:
         before = self.policy.cadence.nudge_before_minutes
         if not before:
             return
-        deadline = Deadline(
+        deadline = self.clock.deadline(
             lambda: (
                 None
                 if self.s.update_nudged or not self.s.next_update_due
@@ -133,7 +142,7 @@ class Watches:
             self.out.note("cadence", f"Reminded {owner}: status update due at {due:%H:%M}")
 
     async def report_missed_updates(self) -> None:
-        deadline = Deadline(lambda: self._when_open(self.s.next_update_due))
+        deadline = self.clock.deadline(lambda: self._when_open(self.s.next_update_due))
         while True:
             missed = await deadline.passed()
             s, ic = self.s, incident_commander(self.s, self.policy)
@@ -163,7 +172,7 @@ class Watches:
         return None if service_restored(self.s) else self._when_open(due)
 
     async def warn_before_rto(self) -> None:
-        deadline = Deadline(
+        deadline = self.clock.deadline(
             lambda: None if self.s.rto_warned else self._rto_watched(rto_warning_at(self.s, self.policy))
         )
         while True:
@@ -179,7 +188,7 @@ class Watches:
             self.out.note("rto", text)
 
     async def escalate_rto_breach(self) -> None:
-        deadline = Deadline(lambda: None if self.s.rto_breached else self._rto_watched(self.s.rto_due))
+        deadline = self.clock.deadline(lambda: None if self.s.rto_breached else self._rto_watched(self.s.rto_due))
         while True:
             await deadline.passed()
             s = self.s

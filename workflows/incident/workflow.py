@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident import lifecycle, rules
     from workflows.incident.aftermath import Aftermath
+    from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for, waiting_on
     from workflows.incident.inputs import EscalationNotice, IncidentInput
     from workflows.incident.model import (
@@ -66,9 +67,10 @@ class IncidentWorkflow:
         )
         self.out = Deliveries(self.s, self.policy)
         self.approvals = Approvals(self.s, self.policy, self.out)
-        self.response = Response(self.s, self.policy, self.out, self.ui_url)
-        self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.ui_url)
-        self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals)
+        self.clock = Clock()
+        self.response = Response(self.s, self.policy, self.out, self.clock, self.ui_url)
+        self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.clock, self.ui_url)
+        self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals, self.clock)
         self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
         self.visibility = Visibility(self.s, self.policy)
@@ -79,7 +81,7 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentState:
         self._take_first_alert()
-        self._start(self.out.post_queued(), self.visibility.keep_current())
+        self._start(self.out.post_queued(), self.visibility.keep_current(), self.clock.keep_time())
         if not self.s.confirmed and self.s.status is Status.OPEN:
             if await self.window.held_until_it_clears():
                 self.s.kind = IncidentKind.DISTURBANCE
