@@ -9,6 +9,7 @@ a message does not post it twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import re
@@ -31,6 +32,7 @@ from workflows.contracts.activity_io import (
     SlackArchive,
     SlackChannel,
     SlackChannelRequest,
+    SlackDelivered,
     SlackDirectMessage,
     SlackPost,
     SlackResult,
@@ -112,8 +114,10 @@ class SlackActivities:
     async def slack_ensure_channel(self, request: SlackChannelRequest) -> SlackChannel:
         name = channel_name(request.incident_id, request.title, request.channel_prefix)
         if self.client is None:
+            # keyed by content too: a channel ensured again with a bookmark more (a late bridge) is a line more
+            digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:12]
             where = await self.outbox.deliver(
-                "slack", "channel", f"channel:{name}", request.model_dump() | {"name": name}
+                "slack", "channel", f"channel:{name}:{digest}", request.model_dump() | {"name": name}
             )
             return SlackChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt():
@@ -131,24 +135,55 @@ class SlackActivities:
         puts in mrkdwn text (with escape_mrkdwn), since only it knows which links are its own.
         """
         if self.client is None:
-            where = await self.outbox.deliver("slack", "post", post.idempotency_key, post.model_dump())
+            key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
+            where = await self.outbox.deliver("slack", "post", key, post.model_dump())
             return SlackResult(channel=post.channel, delivered_to=where)
         text = message_text(post.text, post.mention_user_ids)
         async with within_attempt():
-            channel, ts = await self._post_once(self.client, post.channel, text, post.blocks, post.idempotency_key)
+            if post.revises:
+                channel, ts = await self._revise(self.client, post.channel, text, post.idempotency_key)
+            else:
+                channel, ts = await self._post_once(self.client, post.channel, text, post.blocks, post.idempotency_key)
         return SlackResult(channel=channel, ts=ts, delivered_to="slack")
 
-    @activity.defn
-    async def slack_direct_message(self, message: SlackDirectMessage) -> SlackResult:
-        if self.client is None:
-            where = await self.outbox.deliver("slack", "dm", message.idempotency_key, message.model_dump())
-            return SlackResult(channel=message.user_id, delivered_to=where)
-        async with within_attempt():
-            opened = await _call(self.client.conversations_open, users=message.user_id)
-            channel, ts = await self._post_once(
-                self.client, opened["channel"]["id"], escape_mrkdwn(message.text), [], message.idempotency_key
+    async def _revise(self, client: AsyncWebClient, channel: str, text: str, key: str) -> tuple[str, str]:
+        """The message posted under `key` with this text: its text replaced (chat.update), or posted if missing."""
+        channel_id = await self._channel_id(client, channel)
+        found = await _find_post(client, channel_id, key)
+        if found is None:
+            posted = await _call(
+                client.chat_postMessage, channel=channel_id, text=text, metadata=idempotency_metadata(key)
             )
-        return SlackResult(channel=channel, ts=ts, delivered_to="slack")
+            return posted["channel"], posted["ts"]
+        ts, earlier = found
+        if earlier != text:
+            await _call(client.chat_update, channel=channel_id, ts=ts, text=text)
+        return channel_id, ts
+
+    @activity.defn
+    async def slack_direct_message(self, message: SlackDirectMessage) -> SlackDelivered:
+        """A DM to each recipient. Slack refusing one person for good (user_not_found, ...) is that person's
+        failure, reported; a retryable error raises, and the retry finds the DMs this attempt already sent."""
+        if self.client is None:
+            where = ""
+            for person, user_id in message.recipients.items():
+                key = message.key_for(person)
+                dm = {"user_id": user_id, "text": message.text, "idempotency_key": key}
+                where = await self.outbox.deliver("slack", "dm", key, dm)
+            return SlackDelivered(delivered_to=where)
+        failures: dict[str, str] = {}
+        async with within_attempt():
+            for person, user_id in message.recipients.items():
+                try:
+                    opened = await _call(self.client.conversations_open, users=user_id)
+                    await self._post_once(
+                        self.client, opened["channel"]["id"], escape_mrkdwn(message.text), [], message.key_for(person)
+                    )
+                except ApplicationError as err:
+                    if not err.non_retryable:
+                        raise
+                    failures[person] = err.message
+        return SlackDelivered(failures=failures, delivered_to="slack")
 
     @activity.defn
     async def slack_archive_channel(self, request: SlackArchive) -> SlackResult:
@@ -267,10 +302,10 @@ class SlackActivities:
         """Post unless an earlier attempt of this activity already did; returns (channel id, ts)."""
         if activity.info().attempt > 1:
             channel_id = await self._channel_id(client, channel)
-            ts = await _find_post(client, channel_id, key)
-            if ts is not None:
-                log.info("slack: %s already posted in %s as %s", key, channel_id, ts)
-                return channel_id, ts
+            found = await _find_post(client, channel_id, key)
+            if found is not None:
+                log.info("slack: %s already posted in %s as %s", key, channel_id, found[0])
+                return channel_id, found[0]
         posted = await _call(
             client.chat_postMessage,
             channel=channel,
@@ -283,7 +318,8 @@ class SlackActivities:
         return posted["channel"], posted["ts"]
 
 
-async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> str | None:
+async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> tuple[str, str] | None:
+    """(ts, text) of the message posted under `key`, among the channel's recent ones."""
     history = await _call(
         client.conversations_history, channel=channel_id, include_all_metadata=True, limit=HISTORY_WINDOW
     )
@@ -293,7 +329,7 @@ async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> str |
             metadata.get("event_type") == METADATA_EVENT_TYPE
             and (metadata.get("event_payload") or {}).get("idempotency_key") == key
         ):
-            return str(message["ts"])
+            return str(message["ts"]), str(message.get("text", ""))
     return None
 
 

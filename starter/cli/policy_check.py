@@ -17,7 +17,7 @@ from pathlib import Path
 from activities.statements import StatementActivities
 from client.decide import incident_decision
 from workflows.contracts.permissions import DEFAULT_PERMISSIONS
-from workflows.contracts.policy import SCHEDULE, Person, Policy
+from workflows.contracts.policy import CONTACT_FIELD, SCHEDULE, Policy
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Audience, Channel, Role
 from workflows.incident.model import (
@@ -28,13 +28,6 @@ from workflows.incident.model import (
     WithholdStatement,
 )
 from workflows.oncall.rotation import first_gap, zone
-
-CONTACT_FIELD = {
-    Channel.PAGE: "pager_id",
-    Channel.SLACK: "slack_user_id",
-    Channel.EMAIL: "email",
-    Channel.TELEGRAM: "telegram_chat_id",
-}
 
 
 @dataclass(frozen=True)
@@ -191,7 +184,7 @@ def _reached_through(policy: Policy, path: str, targets: list[str], channels: li
         )
         for person in people
         for channel in channels
-        if not _contact(policy.people[person], channel)
+        if not policy.people[person].contact(channel)
     ]
 
 
@@ -215,7 +208,7 @@ def _reachable_by_any(
             f"{person} is reached by {' or '.join(c.value for c in channels)} ({path}) but has no {fields}",
         )
         for person in people
-        if not any(_contact(policy.people[person], c) for c in channels)
+        if not any(policy.people[person].contact(c) for c in channels)
     ]
 
 
@@ -223,11 +216,6 @@ def _everyone(policy: Policy, targets: list[str]) -> list[str]:
     """Everyone the targets can reach: a schedule reaches each of its members in turn."""
     members = [m for name in policy.schedules_named(targets) for m in policy.schedules[name].members()]
     return list(dict.fromkeys([*policy.expand(targets, RoleHolders()), *members]))
-
-
-def _contact(person: Person, channel: Channel) -> str:
-    value: str = getattr(person, CONTACT_FIELD[channel])
-    return value
 
 
 # --- services, audiences, decisions ------------------------------------------------------------

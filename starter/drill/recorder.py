@@ -29,6 +29,7 @@ from workflows.contracts.activity_io import (
     PageResult,
     PostmortemRequest,
     SlackChannel,
+    SlackDelivered,
     SlackResult,
     StatuspageResult,
 )
@@ -101,6 +102,7 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         SlackResult: lambda r: SlackResult(
             channel=getattr(r, "channel", getattr(r, "user_id", "")), delivered_to=DELIVERED_TO
         ),
+        SlackDelivered: lambda r: SlackDelivered(delivered_to=DELIVERED_TO),
         EmailResult: lambda r: EmailResult(message_ids=[f"<{r.idempotency_key}@drill>"], delivered_to=DELIVERED_TO),
         DeliveryResult: lambda r: DeliveryResult(delivered_to=DELIVERED_TO),
         StatuspageResult: lambda r: StatuspageResult(

@@ -133,9 +133,8 @@ def _people_by_contact(policy: Policy) -> dict[str, str]:
     """Slack ids, e-mail addresses, pager ids and Telegram chats back to the person ids of the policy."""
     found: dict[str, str] = {}
     for person_id, p in policy.people.items():
-        for contact in (p.slack_user_id, p.email, p.pager_id, p.telegram_chat_id):
-            if contact:
-                found.setdefault(contact, person_id)
+        for contact in p.contacts():
+            found.setdefault(contact, person_id)
     return found
 
 
@@ -155,7 +154,7 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
         mentions = f" (tagging {', '.join(who(request.mention_user_ids))})" if request.mention_user_ids else ""
         return [request.channel], request.text + mentions
     if isinstance(request, SlackDirectMessage):
-        return who([request.user_id]), request.text
+        return who(list(request.recipients.values())), request.text
     if isinstance(request, SlackArchive):
         return [request.channel], "channel archived"
     if isinstance(request, EmailRequest):

@@ -134,13 +134,48 @@ async def test_retried_post_that_never_arrived_is_posted(settings: Settings, sla
 
 async def test_direct_message_opens_the_conversation_and_posts_once(settings: Settings, slack: FakeSlack):
     activities = slack_activities(settings, slack)
-    dm = SlackDirectMessage(user_id="U0ALICE", text="You are paged for <INC-1>", idempotency_key="INC-1:dm")
+    dm = SlackDirectMessage(
+        recipients={"alice": "U0ALICE"}, text="You are paged for <INC-1>", idempotency_key="INC-1:dm"
+    )
 
     first = await attempt().run(activities.slack_direct_message, dm)
     again = await attempt(2).run(activities.slack_direct_message, dm)
 
-    assert first.ts == again.ts
-    assert [m["text"] for m in slack.channels[first.channel].messages] == ["You are paged for &lt;INC-1&gt;"]
+    assert first.failures == again.failures == {}
+    assert [m["text"] for m in slack.channel_named("dm-U0ALICE").messages] == ["You are paged for &lt;INC-1&gt;"]
+
+
+async def test_one_direct_message_reaches_each_person_once_and_reports_who_slack_refused(
+    settings: Settings, slack: FakeSlack
+):
+    activities = slack_activities(settings, slack)
+    dm = SlackDirectMessage(
+        recipients={"alice": "U0ALICE", "ghost": "U0GHOST", "bob": "U0BOB"}, text="Paged", idempotency_key="INC-1:t1"
+    )
+
+    first = await attempt().run(activities.slack_direct_message, dm)
+    again = await attempt(2).run(activities.slack_direct_message, dm)  # a retry after a lost answer
+
+    assert first.failures == again.failures == {"ghost": "slack conversations_open: user_not_found"}
+    for user in ("U0ALICE", "U0BOB"):
+        messages = slack.channel_named(f"dm-{user}").messages
+        assert [m["metadata"]["event_payload"]["idempotency_key"] for m in messages] == [
+            f"INC-1:t1:{'alice' if user == 'U0ALICE' else 'bob'}"
+        ]
+
+
+async def test_a_revised_post_replaces_the_text_under_its_key_once(settings: Settings, slack: FakeSlack):
+    """The welcome written before the bridge existed is brought up to date, not posted twice."""
+    channel = slack.add_channel("inc-1")
+    activities = slack_activities(settings, slack)
+    welcome = SlackPost(channel=channel.id, text="SEV1 incident INC-1", idempotency_key="INC-1:channel:welcome")
+    revised = welcome.model_copy(update={"text": "SEV1 incident INC-1\nConference: https://meet.example/1"})
+
+    await attempt().run(activities.slack_post, welcome)
+    await attempt().run(activities.slack_post, revised.model_copy(update={"revises": True}))
+    await attempt(2).run(activities.slack_post, revised.model_copy(update={"revises": True}))  # a retry
+
+    assert [m["text"] for m in channel.messages] == ["SEV1 incident INC-1\nConference: https://meet.example/1"]
 
 
 async def test_archive_is_idempotent(settings: Settings, slack: FakeSlack):

@@ -127,21 +127,28 @@ async def _deliver(
 
 
 async def direct_message(state: CommsState, policy: Policy, people: list[str], text: str, key: str) -> None:
-    """A Slack DM to each person; one nobody can reach is on the log."""
+    """A Slack DM to each person, in one call; one nobody can reach is on the log."""
+    recipients: dict[str, str] = {}
     for person in people:
         user = policy.people.get(person)
         if user is None or not user.slack_user_id:
             log(state, workflow.now(), "unreachable", f"{person} has no Slack user id in the policy: {text}")
-            continue
-        try:
-            await workflow.execute_activity_method(
-                SlackActivities.slack_direct_message,
-                SlackDirectMessage(user_id=user.slack_user_id, text=text, idempotency_key=f"{key}:{person}"),
-                start_to_close_timeout=NOTIFY_TIMEOUT,
-                retry_policy=NOTIFY_RETRY,
-            )
-        except ActivityError as err:
-            log(state, workflow.now(), "unreachable", f"{person}: direct message failed: {cause(err)}")
+        else:
+            recipients[person] = user.slack_user_id
+    if not recipients:
+        return
+    try:
+        delivered = await workflow.execute_activity_method(
+            SlackActivities.slack_direct_message,
+            SlackDirectMessage(recipients=recipients, text=text, idempotency_key=key),
+            start_to_close_timeout=NOTIFY_TIMEOUT,
+            retry_policy=NOTIFY_RETRY,
+        )
+    except ActivityError as err:
+        log(state, workflow.now(), "unreachable", f"{', '.join(recipients)}: direct message failed: {cause(err)}")
+        return
+    for person, reason in delivered.failures.items():
+        log(state, workflow.now(), "unreachable", f"{person}: direct message failed: {reason}")
 
 
 def cause(err: ActivityError) -> str:

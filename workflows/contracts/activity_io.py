@@ -68,12 +68,30 @@ class SlackPost(BaseModel):
     idempotency_key: str
     mention_user_ids: list[str] = Field(default_factory=list)
     blocks: list[dict[str, Any]] = Field(default_factory=list)
+    # Bring the message posted under this key up to date (its text replaced) rather than post another: the
+    # welcome, when the conference bridge arrives after the channel opened.
+    revises: bool = False
 
 
 class SlackDirectMessage(BaseModel):
-    user_id: str
+    """One text to each of several people, each in a DM of their own, each once (`idempotency_key:person`).
+
+    One call for all the people a step reaches: an incident's first minute is a few activities, not one
+    per person."""
+
+    recipients: dict[str, str]  # person id -> Slack user id
     text: str
     idempotency_key: str
+
+    def key_for(self, person: str) -> str:
+        return f"{self.idempotency_key}:{person}"
+
+
+class SlackDelivered(BaseModel):
+    """What a direct message reached: the people Slack refused for good (user not found, ...), and why."""
+
+    failures: dict[str, str] = Field(default_factory=dict)  # person id -> Slack's reason
+    delivered_to: str = ""
 
 
 class SlackArchive(BaseModel):

@@ -45,6 +45,23 @@ class Person(_Strict):
     telegram_chat_id: str = ""
     pager_id: str = ""  # the person's user name or e-mail at the paging provider
 
+    def contact(self, channel: Channel) -> str:
+        """The person's address on a channel ("" when they have none there)."""
+        value: str = getattr(self, CONTACT_FIELD[channel])
+        return value
+
+    def contacts(self) -> list[str]:
+        return [c for channel in Channel if (c := self.contact(channel))]
+
+
+# The field of a person that each channel reaches them at: the one definition of what a channel needs.
+CONTACT_FIELD: dict[Channel, str] = {
+    Channel.PAGE: "pager_id",
+    Channel.SLACK: "slack_user_id",
+    Channel.EMAIL: "email",
+    Channel.TELEGRAM: "telegram_chat_id",
+}
+
 
 class Service(_Strict):
     owner: str = ""  # person id: the responsible developer (seed 002)

@@ -1,4 +1,4 @@
-"""Reaching people from workflow code: one call per person and channel, through the activities.
+"""Reaching people from workflow code: per step, one call per channel (an e-mail each), through the activities.
 
 Shared by IncidentWorkflow and EscalationWorkflow. Each outside system has its own timeouts and
 retry policy, chosen for how that peer fails. A delivery that still fails is reported back as a
@@ -8,6 +8,8 @@ failure line for the timeline: a dead Slack must never stop paging or the incide
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypedDict
 
@@ -90,13 +92,17 @@ async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
         return None, f"{description} failed: {cause}"
 
 
-async def post(channel: str, text: str, key: str, mentions: list[str] | None = None) -> str | None:
-    """Post to a Slack channel; returns a failure line or None."""
+async def post(
+    channel: str, text: str, key: str, mentions: list[str] | None = None, revises: bool = False
+) -> str | None:
+    """Post to a Slack channel (or revise the post under `key`); returns a failure line or None."""
     _, failure = await attempt(
         f"Slack post to {channel}",
         workflow.execute_activity_method(
             SlackActivities.slack_post,
-            SlackPost(channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or []),
+            SlackPost(
+                channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or [], revises=revises
+            ),
             **CHAT,
         ),
     )
@@ -111,6 +117,18 @@ async def ensure_channel(request: SlackChannelRequest) -> tuple[Any, str | None]
     )
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step's message (its text, and the key that makes each delivery of it once)."""
+
+    policy: Policy
+    text: str
+    key: str  # the step's key with the incident's occurrence: `occurrence:escalation:r1:t2`
+    subject: str
+    incident_id: str
+    severity: Severity
+
+
 async def reach(
     policy: Policy,
     people: list[str],
@@ -123,91 +141,127 @@ async def reach(
     subject: str = "",
     occurrence: str = "",
 ) -> Reached:
-    """Reach every person through every channel the policy has a contact for, concurrently.
+    """Reach every person through every channel the policy has a contact for, the channels concurrently.
 
     `key` names the step (say "escalation:r1:t2"); with the incident's occurrence (id and opening
     time) and the person it makes each delivery's idempotency key, so a replayed or retried step never
     reaches anybody twice, and the same alert group's next incident is not mistaken for this one.
     """
-    key = f"{occurrence or incident_id}:{key}"
+    step = Step(policy, text, f"{occurrence or incident_id}:{key}", subject, incident_id, severity)
     reached = Reached(failures=unreachable(policy, people, channels))
-    calls: list[tuple[str, Any]] = []
-    page = page_request(policy, people, text, key, incident_id=incident_id, severity=severity, subject=subject)
-    if Channel.PAGE in channels and page:
-        reached.page_keys.append(page.dedup_key)
-        calls.append(
-            (describe_page(page), workflow.execute_activity_method(PagingActivities.page_open, page, **PAGING))
-        )
-    for person_id in people:
-        person = policy.people.get(person_id)
-        if person is None:
-            continue
-        if Channel.SLACK in channels and person.slack_user_id:
-            calls.append(
-                (
-                    f"Slack DM {person_id}",
-                    workflow.execute_activity_method(
-                        SlackActivities.slack_direct_message,
-                        SlackDirectMessage(
-                            user_id=person.slack_user_id, text=text, idempotency_key=f"{key}:{person_id}"
-                        ),
-                        **CHAT,
-                    ),
-                )
-            )
-        if Channel.EMAIL in channels and person.email:
-            calls.append(
-                (
-                    f"e-mail {person_id}",
-                    workflow.execute_activity_method(
-                        EmailActivities.send_email,
-                        EmailRequest(
-                            to=[person.email],
-                            subject=subject or text[:80],
-                            text=text,
-                            idempotency_key=f"{key}:{person_id}",
-                        ),
-                        **EMAIL,
-                    ),
-                )
-            )
-        if Channel.TELEGRAM in channels and person.telegram_chat_id:
-            calls.append(
-                (
-                    f"Telegram {person_id}",
-                    workflow.execute_activity_method(
-                        TelegramActivities.send_telegram,
-                        TelegramRequest(
-                            chat_id=person.telegram_chat_id, text=text, idempotency_key=f"{key}:{person_id}"
-                        ),
-                        **CHAT,
-                    ),
-                )
-            )
-    results = await asyncio.gather(*(attempt(description, call) for description, call in calls))
-    for (description, _), (_, failure) in zip(calls, results, strict=True):
-        if failure:
-            reached.failures.append(failure)
-        else:
-            reached.lines.append(description)
+    sends = []
+    for channel in channels:
+        contacts = {p: c for p in people if p in policy.people and (c := policy.people[p].contact(channel))}
+        if contacts:
+            sends.append(SENDERS[channel](step, contacts))
+    for part in await asyncio.gather(*sends):
+        reached.lines += part.lines
+        reached.failures += part.failures
+        reached.page_keys += part.page_keys
     return reached
+
+
+# --- how each channel sends one step to its people (their addresses on it, by person id) ---------------
+
+
+async def _page(step: Step, pagers: dict[str, str]) -> Reached:
+    """One alert at the paging provider for all of them: the provider rings each."""
+    page = _page_for(step, list(pagers.values()))
+    paging = workflow.execute_activity_method(PagingActivities.page_open, page, **PAGING)
+    return await _one_delivery(describe_page(page), paging, page_keys=[page.dedup_key])
+
+
+async def _slack(step: Step, user_ids: dict[str, str]) -> Reached:
+    """One call DMs them all (each once); a person Slack refuses is that person's failure."""
+    message = SlackDirectMessage(recipients=user_ids, text=step.text, idempotency_key=step.key)
+    delivered, failure = await attempt(
+        f"Slack DM {', '.join(user_ids)}",
+        workflow.execute_activity_method(SlackActivities.slack_direct_message, message, **CHAT),
+    )
+    if failure:
+        return Reached(failures=[failure])
+    assert delivered is not None
+    return Reached(
+        lines=[f"Slack DM {p}" for p in user_ids if p not in delivered.failures],
+        failures=[f"Slack DM {p} failed: {reason}" for p, reason in delivered.failures.items()],
+    )
+
+
+async def _email(step: Step, addresses: dict[str, str]) -> Reached:
+    """An e-mail each (nobody sees the others' addresses), sent side by side."""
+    sends = [
+        _one_delivery(
+            f"e-mail {person}",
+            workflow.execute_activity_method(
+                EmailActivities.send_email,
+                EmailRequest(
+                    to=[address],
+                    subject=step.subject or step.text[:80],
+                    text=step.text,
+                    idempotency_key=f"{step.key}:{person}",
+                ),
+                **EMAIL,
+            ),
+        )
+        for person, address in addresses.items()
+    ]
+    return _merged(await asyncio.gather(*sends))
+
+
+async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
+    sends = [
+        _one_delivery(
+            f"Telegram {person}",
+            workflow.execute_activity_method(
+                TelegramActivities.send_telegram,
+                TelegramRequest(chat_id=chat, text=step.text, idempotency_key=f"{step.key}:{person}"),
+                **CHAT,
+            ),
+        )
+        for person, chat in chats.items()
+    ]
+    return _merged(await asyncio.gather(*sends))
+
+
+# Each channel's way of sending a step, keyed like the contacts it needs (contracts/policy.py, CONTACT_FIELD).
+SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
+    Channel.PAGE: _page,
+    Channel.SLACK: _slack,
+    Channel.EMAIL: _email,
+    Channel.TELEGRAM: _telegram,
+}
+
+
+async def _one_delivery(description: str, call: Any, page_keys: list[str] | None = None) -> Reached:
+    _, failure = await attempt(description, call)
+    if failure:
+        return Reached(failures=[failure], page_keys=page_keys or [])
+    return Reached(lines=[description], page_keys=page_keys or [])
+
+
+def _merged(parts: Sequence[Reached]) -> Reached:
+    return Reached(lines=[line for p in parts for line in p.lines], failures=[f for p in parts for f in p.failures])
 
 
 def page_request(
     policy: Policy, people: list[str], text: str, key: str, *, incident_id: str, severity: Severity, subject: str
 ) -> PageRequest | None:
     """The page for whoever of `people` has a pager (None if nobody has); `key` is its dedup key."""
-    pageable = [policy.people[p].pager_id for p in people if p in policy.people and policy.people[p].pager_id]
-    if not pageable:
+    pagers = [c for p in people if p in policy.people and (c := policy.people[p].contact(Channel.PAGE))]
+    if not pagers:
         return None
+    return _page_for(Step(policy, text, key, subject, incident_id, severity), pagers)
+
+
+def _page_for(step: Step, pagers: list[str]) -> PageRequest:
     return PageRequest(
-        incident_id=incident_id,
-        dedup_key=key,
-        summary=subject or text[:120],
-        severity=severity,
-        description=text,
-        responders=pageable,
-        provider=policy.paging_provider,
+        incident_id=step.incident_id,
+        dedup_key=step.key,
+        summary=step.subject or step.text[:120],
+        severity=step.severity,
+        description=step.text,
+        responders=pagers,
+        provider=step.policy.paging_provider,
     )
 
 
@@ -222,17 +276,6 @@ def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> l
         person = policy.people.get(person_id)
         if person is None:
             lines.append(f"no person {person_id!r} in the policy")
-        elif not any(_has_contact(person, channel) for channel in channels):
+        elif not any(person.contact(channel) for channel in channels):
             lines.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
     return lines
-
-
-def _has_contact(person: Any, channel: Channel) -> bool:
-    return bool(
-        {
-            Channel.PAGE: person.pager_id,
-            Channel.SLACK: person.slack_user_id,
-            Channel.EMAIL: person.email,
-            Channel.TELEGRAM: person.telegram_chat_id,
-        }[channel]
-    )
