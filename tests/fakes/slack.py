@@ -218,6 +218,16 @@ class FakeSlack(FakePeer):
         channel.messages.append(message)
         return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
 
+    def _chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(p.get("channel", ""))  # ids only, like Slack
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        message = next((m for m in channel.messages if m["ts"] == p.get("ts")), None)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message["text"] = p.get("text", "")
+        return {"ok": True, "channel": channel.id, "ts": message["ts"], "text": message["text"]}
+
     def _conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = self.channels.get(p.get("channel", ""))  # ids only, like Slack
         if channel is None:

@@ -25,6 +25,7 @@ CALLERS = (ROOT / "activities" / "slack.py", ROOT / "starter" / "http" / "slack.
 # policy names (comms.recipients.internal_slack_channel) may be private; DMs are opened by the bot.
 METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postMessage": {"chat:write"},
+    "chat.update": {"chat:write"},
     "conversations.create": {"channels:manage"},
     "conversations.invite": {"channels:manage"},
     "conversations.setTopic": {"channels:manage"},

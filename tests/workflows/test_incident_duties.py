@@ -20,7 +20,14 @@ from temporalio.worker import Worker
 from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import WORKFLOWS, build_activities
-from workflows.contracts.activity_io import PostmortemRequest, RecordResult, SlackDirectMessage, SlackResult
+from workflows.contracts.activity_io import (
+    ConferenceRequest,
+    ConferenceResult,
+    PostmortemRequest,
+    RecordResult,
+    SlackDelivered,
+    SlackDirectMessage,
+)
 from workflows.contracts.vocabulary import IncidentKind, Severity, Status
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import Acknowledge, Classify, IncidentState, Reopen, Resolve, StatusUpdate
@@ -54,7 +61,8 @@ def worker_holding(env: WorkflowEnvironment, settings: Settings, held: Held, nam
 
     types = {
         "write_postmortem": (PostmortemRequest, RecordResult),
-        "slack_direct_message": (SlackDirectMessage, SlackResult),
+        "slack_direct_message": (SlackDirectMessage, SlackDelivered),
+        "conference_create": (ConferenceRequest, ConferenceResult),
     }[name]
     holding.__annotations__ = {"request": types[0], "return": types[1]}
     replaced = [a for n, a in real.items() if n != name] + [activity.defn(name=name)(holding)]
@@ -199,3 +207,26 @@ async def test_the_resolution_is_offered_to_client_contacts_only_where_the_polic
     assert any(e["payload"]["text"].startswith("RESOLVED") for e in outbox(settings, "slack", "post"))
     held = [st.parties for st in s.statements if st.about == "resolution"]
     assert held == ([["client_contacts"]] if notify_client_contacts else [])
+
+
+async def test_seed000_a_bridge_slower_than_the_channel_still_ends_in_its_bookmarks_and_welcome(ts_env, settings):
+    """Whatever order the bridge and the channel come in, the channel ends up the same: the bridge bookmarked,
+    and one welcome that names it."""
+    held, attempts = Held(), []
+
+    def first_attempt_hangs(request: Any) -> bool:
+        attempts.append(request)
+        return len(attempts) == 1
+
+    held.hold = first_attempt_hangs
+    async with worker_holding(ts_env, settings, held, "conference_create"):
+        handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+        await held.entered.wait()
+        await ts_env.sleep(timedelta(minutes=1))  # the channel opens after 20 s, the retried bridge later
+        occurrence = (await state(handle)).occurrence
+    bridge = "https://meet.example.com/incident-bridge"
+    first, again = outbox(settings, "slack", "channel")
+    assert "Conference" not in first["payload"]["bookmarks"] and again["payload"]["bookmarks"]["Conference"] == bridge
+    welcomes = [p for p in outbox(settings, "slack", "post") if p["key"].startswith(f"{occurrence}:channel:welcome")]
+    assert [w["payload"]["revises"] for w in welcomes] == [False, True]
+    assert bridge not in welcomes[0]["payload"]["text"] and bridge in welcomes[1]["payload"]["text"]

@@ -148,9 +148,9 @@ class Deliveries:
         if then:
             then(reached)
 
-    def post(self, text: str, key: str, mentions: list[str] | None = None) -> None:
-        """Queue a post for the incident channel, in order."""
-        self.s.channel_posts.append(ChannelPost(text=text, key=key, mentions=mentions or []))
+    def post(self, text: str, key: str, mentions: list[str] | None = None, revises: bool = False) -> None:
+        """Queue a post for the incident channel, in order (`revises`: replace the text posted under `key`)."""
+        self.s.channel_posts.append(ChannelPost(text=text, key=key, mentions=mentions or [], revises=revises))
 
     async def post_queued(self) -> None:
         """The channel's posts, one after the other, for as long as the incident runs."""
@@ -158,7 +158,7 @@ class Deliveries:
             await workflow.wait_condition(lambda: bool(self.s.channel and self.s.channel_posts))
             queued = self.s.channel_posts[0]
             failure = await self.tracked(
-                post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions)
+                post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions, queued.revises)
             )
             if failure:
                 self.note("delivery", failure)

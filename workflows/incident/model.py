@@ -247,6 +247,7 @@ class ChannelPost(BaseModel):
     text: str
     key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
     mentions: list[str] = Field(default_factory=list)
+    revises: bool = False  # replace the text posted under this key (the welcome, once the bridge is known)
 
 
 class HeldStatement(BaseModel):

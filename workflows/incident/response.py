@@ -10,7 +10,7 @@ without waiting for them, so an outage of one peer delays nothing else.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import CHAT, attempt, ensure_channel
     from workflows.escalation.ladder import EscalationWorkflow
+    from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
         incident_commander,
         people_for,
@@ -39,15 +40,18 @@ with workflow.unsafe.imports_passed_through():
 SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
 BRIDGE_PATIENCE = timedelta(seconds=20)
+WELCOME = "channel:welcome"  # the key of the channel's first post
 # After a channel could not be created (its retries spent), the next try.
 CHANNEL_RETRY = timedelta(minutes=5)
 
 
 class Response:
-    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, ui_url: str) -> None:
-        self.s, self.policy, self.out, self.ui_url = s, policy, out, ui_url
+    def __init__(self, s: IncidentState, policy: Policy, out: Deliveries, clock: Clock, ui_url: str) -> None:
+        self.s, self.policy, self.out, self.clock, self.ui_url = s, policy, out, clock, ui_url
         self._paged_round = 0  # the round whose first tier page_first_tier_now has paged
-        self._ladder_timer: asyncio.Future[None] | None = None  # wakes the incident when tier 1's wait is over
+        # Tier 1's wait, which the incident keeps itself: the ladder child starts only if nobody acknowledged.
+        self._tier_one_over = clock.deadline(lambda: self.s.ladder_due)
+        self._bridge_patience: datetime | None = None  # until when the channel waits for the bridge's link
 
     def _open(self) -> bool:
         return self.s.status is Status.OPEN and self.s.confirmed
@@ -58,10 +62,9 @@ class Response:
         """A ladder per round of paging (confirmation, each reopen or raise); an acknowledgement or the
         resolution stops it at once, whatever else is still being delivered."""
         s = self.s
-        self._wake_when_ladder_due()  # a round carried over by continue-as-new
         while True:
             await workflow.wait_condition(
-                lambda: self._ladder_to_stop() or self._round_to_start() or self._ladder_due_now()
+                lambda: self._ladder_to_stop() or self._round_to_start() or self._tier_one_over.is_due()
             )
             if self._ladder_to_stop():
                 await self._stop_ladder(
@@ -69,20 +72,9 @@ class Response:
                 )
             if self._round_to_start():
                 await self._start_ladder()
-            elif self._ladder_due_now():
+            elif self._tier_one_over.is_due():
                 s.ladder_due = None
                 await self._start_ladder_child(self._ladder())
-
-    def _ladder_due_now(self) -> bool:
-        return self.s.ladder_due is not None and workflow.now() >= self.s.ladder_due
-
-    def _wake_when_ladder_due(self) -> None:
-        """A timer that wakes the incident when tier 1's wait is over. It is never cancelled: an acknowledgement
-        then changes nothing but the state (its task asks for no command of this duty), and a timer that fires
-        for a round already stopped only finds nothing due."""
-        due = self.s.ladder_due
-        if due is not None:
-            self._ladder_timer = asyncio.ensure_future(workflow.sleep(max(due - workflow.now(), timedelta(0))))
 
     def _ladder_to_stop(self) -> bool:
         s = self.s
@@ -108,7 +100,6 @@ class Response:
         s.escalation_active = True
         self._page_first_tier(self._ladder())
         s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)
-        self._wake_when_ladder_due()
         self._note_round_started()
 
     async def _start_ladder_child(self, ladder: EscalationInput) -> None:
@@ -234,20 +225,26 @@ class Response:
                 ),
                 **CHAT,
             )
-            bridge = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
-            try:
-                await workflow.wait_condition(bridge.done, timeout=BRIDGE_PATIENCE)
-                self._record_bridge(*bridge.result())
-                bridge = None
-            except TimeoutError:
-                pass
+            created = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
+            self._bridge_patience = workflow.now() + BRIDGE_PATIENCE
+            patience = self.clock.deadline(lambda: self._bridge_patience)
+            await workflow.wait_condition(lambda: created.done() or patience.is_due())
+            self._bridge_patience = None
+            if created.done():
+                self._record_bridge(*created.result())
+            else:
+                bridge = created
         while not self.s.channel and self.s.status is not Status.CLOSED:
             if not await self._open_channel():
                 await workflow.sleep(CHANNEL_RETRY)
         if bridge is not None:
             self._record_bridge(*await bridge)
-            if self.s.conference_url:
-                self.out.post(f"Conference bridge: {self.s.conference_url}", "channel:bridge")
+            if self.s.conference_url and self.s.channel:
+                # The channel opened first: it gains the bridge's bookmark, and its welcome names the bridge,
+                # so the channel reads the same whichever came first.
+                _, failure = await self.out.tracked(ensure_channel(self._channel_request()))
+                self.out.post(self._welcome(), WELCOME, mentions=self._tagged_ids(), revises=True)
+                self.out.note("channel", failure or "Conference bridge added to the channel's bookmarks and welcome")
 
     def _record_bridge(self, result: Any, failure: str | None) -> None:
         self.s.conference_url = result.join_url if result else ""
@@ -263,37 +260,38 @@ class Response:
 
     async def _open_channel(self) -> bool:
         """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
+        result, failure = await self.out.tracked(ensure_channel(self._channel_request()))
+        if result is None:
+            self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
+            return False
+        tagged = people_for(self.s, self.policy, self.policy.response.tag_roles)
+        self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
+        # The welcome goes first: everything queued while the channel was being made follows it.
+        self.s.channel_posts.insert(0, ChannelPost(text=self._welcome(), key=WELCOME, mentions=self._tagged_ids()))
+        self.s.channel = result.channel_id
+        return True
+
+    def _tagged_ids(self) -> list[str]:
+        return slack_ids(self.policy, people_for(self.s, self.policy, self.policy.response.tag_roles))
+
+    def _channel_request(self) -> SlackChannelRequest:
+        """The channel as it should be now; ensuring it again adds what it lacks (a bridge that came later)."""
         s = self.s
-        tagged = people_for(s, self.policy, self.policy.response.tag_roles)
         bookmarks = {"Incident in Temporal UI": self.ui_url} if self.ui_url else {}
         if s.conference_url:
             bookmarks["Conference"] = s.conference_url
         service = self.policy.services.get(s.service)
         if service and service.runbook_url:
             bookmarks["Runbook"] = service.runbook_url
-        result, failure = await self.out.tracked(
-            ensure_channel(
-                SlackChannelRequest(
-                    incident_id=s.incident_id,
-                    title=s.title,
-                    invite_user_ids=slack_ids(self.policy, tagged),
-                    channel_prefix=self.policy.response.slack_channel_prefix,
-                    topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
-                    purpose=f"All communication about {s.incident_id} happens here.",
-                    bookmarks=bookmarks,
-                )
-            )
+        return SlackChannelRequest(
+            incident_id=s.incident_id,
+            title=s.title,
+            invite_user_ids=self._tagged_ids(),
+            channel_prefix=self.policy.response.slack_channel_prefix,
+            topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
+            purpose=f"All communication about {s.incident_id} happens here.",
+            bookmarks=bookmarks,
         )
-        if result is None:
-            self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
-            return False
-        self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
-        # The welcome goes first: everything queued while the channel was being made follows it.
-        s.channel_posts.insert(
-            0, ChannelPost(text=self._welcome(), key="channel:welcome", mentions=slack_ids(self.policy, tagged))
-        )
-        s.channel = result.channel_id
-        return True
 
     def _welcome(self) -> str:
         s = self.s
