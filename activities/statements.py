@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from settings import ROOT
 from workflows.comms.model import RenderedStatement, RenderStatement
+from workflows.contracts.clock import in_zone
 from workflows.contracts.vocabulary import Audience, Phase, Severity
 from workflows.incident.model import IncidentFacts
 
@@ -209,7 +210,7 @@ def placeholders(request: RenderStatement) -> dict[str, Any]:
         "severity": facts.severity.value,
         "priority": facts.severity.priority,
         "phase": request.phase.value,
-        "opened_at": facts.opened_at.strftime("%Y-%m-%d %H:%M UTC") if facts.opened_at else "",
+        "opened_at": in_zone(request.timezone, facts.opened_at, with_date=True) if facts.opened_at else "",
         "summary": facts.summary,
         "impact": facts.impact,
         "ui_url": facts.ui_url,

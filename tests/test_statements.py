@@ -153,3 +153,12 @@ def test_a_templates_directory_missing_on_the_worker_is_retried(tmp_path: Path) 
             )
         )
     assert not refused.value.non_retryable and refused.value.type == "NoTemplatesDir"
+
+
+def test_a_statement_gives_its_times_in_the_teams_zone_with_utc_alongside() -> None:
+    """SAMPLE_FACTS opened at 14:05 UTC on 4 March 2025: 16:05 in Kyiv (EET)."""
+    kyiv = request(Phase.INVESTIGATION, Audience.INTERNAL, **DRAFTER_VALUES).model_copy(
+        update={"timezone": "Europe/Kyiv"}
+    )
+    rendered = StatementActivities().render(kyiv)
+    assert "2025-03-04 16:05 EET (14:05 UTC)" in rendered.text

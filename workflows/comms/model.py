@@ -283,6 +283,7 @@ class RenderStatement(BaseModel):
     facts: IncidentFacts
     organisation: str = ""
     templates_dir: str = ""  # the policy's comms.templates_dir; empty: the repository's templates only
+    timezone: str = "UTC"  # the policy's business_hours.timezone: times are written there, with UTC alongside
     values: dict[str, str] = Field(default_factory=dict)
     subject: str = ""
     text: str = ""  # the drafter's own text: rendered from no template

@@ -150,6 +150,7 @@ class CommsWorkflow(Chasing):
                         facts=self.state.facts,
                         organisation=self.policy.organisation,
                         templates_dir=self.policy.comms.templates_dir,
+                        timezone=self.policy.business_hours.timezone,
                         values=draft.values,
                         subject=draft.subject,
                         text=draft.text,

@@ -15,8 +15,13 @@ from workflows.oncall.rotation import zone as tz
 
 def local(policy: Policy, moment: datetime, with_date: bool = False) -> str:
     """ "08:20 CET (07:20 UTC)", or "2026-12-02 08:20 CET (07:20 UTC)"; just "07:20 UTC" for a UTC team."""
+    return in_zone(policy.business_hours.timezone, moment, with_date)
+
+
+def in_zone(timezone: str, moment: datetime, with_date: bool = False) -> str:
+    """`local`, for a zone named directly (an activity that is given the policy's zone, not the policy)."""
     shape = "%Y-%m-%d %H:%M" if with_date else "%H:%M"
-    zone = tz(policy.business_hours.timezone)  # tzdata's, the same on every worker and replay
+    zone = tz(timezone)  # tzdata's, the same on every worker and replay
     there = moment.astimezone(zone)
     if zone.key in ("UTC", "Etc/UTC"):
         return f"{there:{shape}} UTC"
