@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # The HTTP service runs a worker too, so that a new incident starts eagerly in it (client/alerts.py).
     http_runs_worker: bool = True
+    # Trust (README, "Who can do what"): the HTTP service's key that signs every decision it sends, made on
+    # first start; the public keys workers accept decisions from (one per line, old ones kept); the personal
+    # tokens, hashed; where incidentctl sends decisions (default: this machine's HTTP_PORT).
+    decision_signing_key: Path = ROOT / ".data" / "decision-signing-key.pem"
+    decision_keys: Path = ROOT / ".data" / "decision-keys"
+    tokens_path: Path = ROOT / ".data" / "tokens.json"
+    incident_api_url: str | None = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

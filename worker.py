@@ -32,8 +32,10 @@ from activities.slack import SlackActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
+from client.signing import public_keys
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
+from workflows.contracts import trust
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
@@ -89,8 +91,19 @@ def compile_workflows() -> None:
     compileall.compile_dir(Path(workflows.__file__).parent, quiet=2)
 
 
+class NoDecisionKeys(RuntimeError):
+    """The worker would refuse every decision: it is not started."""
+
+
 def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    """The worker; it refuses to start when it trusts no key to sign decisions (every one would be refused)."""
     compile_workflows()
+    trust.trust(public_keys(settings.decision_keys))
+    if not trust.trusted_keys():
+        raise NoDecisionKeys(
+            f"no decision keys in {settings.decision_keys}: the HTTP service writes its key there on its "
+            "first start (make run does it first); elsewhere set DECISION_KEYS to a copy of that file"
+        )
     return Worker(
         client,
         task_queue=task_queue or settings.incident_task_queue,
@@ -164,6 +177,8 @@ def main() -> None:
         pass
     except RPCError as err:  # Temporal answered with a refusal (namespace, credentials): one line, no traceback
         raise SystemExit(f"worker: Temporal at {settings.temporal_address} refused: {err}") from None
+    except NoDecisionKeys as err:
+        raise SystemExit(f"worker: {err}") from None
     finally:
         free_temporal()
 

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from policy_file import load_policy
 from settings import ROOT, Settings
+from tests.signing import SIGNING
 from workflows.contracts import policy, search_attributes
 from workflows.contracts.policy import Policy
 
@@ -32,6 +33,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(BIN / "temporal"),
         data_converter=pydantic_data_converter,
         search_attributes=search_attributes.ALL,
+        interceptors=[SIGNING],
     )
     yield env
     await env.shutdown()
@@ -48,6 +50,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
+        interceptors=[SIGNING],
     )
     await search_attributes.register(env.client)
     yield env
@@ -67,6 +70,9 @@ def settings(tmp_path: Path, task_queue: str) -> Settings:
         incident_task_queue=task_queue,
         outbox_path=tmp_path / "outbox.jsonl",
         incident_log_dir=tmp_path / "logs",
+        decision_signing_key=tmp_path / "decision-signing-key.pem",
+        decision_keys=tmp_path / "decision-keys",
+        tokens_path=tmp_path / "tokens.json",
     )
 
 

@@ -1,6 +1,6 @@
-"""What every incidentctl command shares: settings, the Temporal connection, who acts, sending a
-decision (through client.decide, as Slack and the drill do), and output (`--json` for scripts, a Rich
-table for people).
+"""What every incidentctl command shares: settings, the Temporal connection, who acts and their credential,
+sending a decision (to the HTTP service's API, which proves the person and signs it), and output (`--json` for
+scripts, a Rich table for people).
 
 Every refusal ends the command with one line on stderr and a non-zero exit (STYLE rule 9).
 
@@ -35,9 +35,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 USER_ENV = "INCIDENTCTL_USER"
+TOKEN_ENV = "INCIDENTCTL_TOKEN"
+CREDENTIALS_ENV = "INCIDENTCTL_CREDENTIALS"
 
 # The options and arguments every group of commands takes.
-As = Annotated[str | None, typer.Option("--as", help="acting person (default: $INCIDENTCTL_USER)")]
+As = Annotated[
+    str | None,
+    typer.Option("--as", help="act with this person's credential, from incidentctl login (default: $INCIDENTCTL_USER)"),
+]
 Id = Annotated[str, typer.Argument(help="incident id, e.g. INC-7F3KQ2MA", metavar="INCIDENT")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -91,14 +96,88 @@ def _load_policy(path: Path, version: tuple[int, int] | None) -> Policy:
 
 
 def actor(as_option: str | None) -> str:
-    """The acting person: `--as`, else INCIDENTCTL_USER; it must be a person the policy knows."""
-    person = as_option or os.environ.get(USER_ENV, "")
+    """The acting person: `--as`, else INCIDENTCTL_USER, else the person logged in last; a person the policy knows.
+    Their credential (`credential`) proves it to the service, which refuses a name the credential does not carry."""
+    person = as_option or os.environ.get(USER_ENV, "") or stored_credentials().get("default", "")
     if not person:
-        fail(f"who is acting? pass --as PERSON or set {USER_ENV}")
+        fail("who is acting? log in first (incidentctl login --token TOKEN), or pass --as PERSON")
     known = policy().people
     if person not in known:
         fail(f"{person!r} is not a person in the policy; known: {', '.join(sorted(known))}")
     return person
+
+
+def credentials_path() -> Path:
+    """Where incidentctl login keeps each person's token: $INCIDENTCTL_CREDENTIALS or ~/.config/incidentctl."""
+    return Path(os.environ.get(CREDENTIALS_ENV) or Path.home() / ".config" / "incidentctl" / "credentials.json")
+
+
+def stored_credentials() -> dict[str, Any]:
+    """{"default": person, "tokens": {person: token}}; empty when nobody logged in here."""
+    path = credentials_path()
+    if not path.exists():
+        return {}
+    stored: dict[str, Any] = json.loads(path.read_text())
+    return stored
+
+
+def store_credential(person: str, token: str) -> Path:
+    """Keep the person's token for later commands (the file readable only by its owner); they act by default."""
+    path, stored = credentials_path(), stored_credentials()
+    stored = {"default": person, "tokens": {**stored.get("tokens", {}), person: token}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(stored, out, indent=1)
+    return path
+
+
+def credential(person: str) -> str:
+    """The token that proves `person`: $INCIDENTCTL_TOKEN, else the one they logged in with here."""
+    token = os.environ.get(TOKEN_ENV) or stored_credentials().get("tokens", {}).get(person)
+    if not token:
+        fail(f"no credential for {person} here: incidentctl login --token TOKEN (an administrator issues one)")
+    return str(token)
+
+
+def api_url() -> str:
+    current = settings()
+    return (current.incident_api_url or f"http://127.0.0.1:{current.http_port}").rstrip("/")
+
+
+async def call_api(
+    path: str, token: str, body: dict[str, Any] | None = None, *, update_id: str | None = None, get: bool = False
+) -> Any:
+    """One request to the HTTP service's API with a person's credential; its result, or Refused with its line."""
+    import httpx
+
+    from client.decide import Refused
+
+    url = f"{api_url()}/api/{path}"
+    headers = {"Authorization": f"Bearer {token}"} | ({"Idempotency-Key": update_id} if update_id else {})
+    try:
+        async with httpx.AsyncClient(timeout=API_TIMEOUT) as http:
+            if get:
+                response = await http.get(url, headers=headers)
+            else:
+                response = await http.post(url, headers=headers, json=body or {})
+    except httpx.TransportError as err:
+        raise Refused(
+            f"cannot reach the incident service at {api_url()}: start it with `make run` or set INCIDENT_API_URL"
+        ) from err
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if response.status_code != 200:
+        raise Refused(answer.get("error") or f"the incident service answered {response.status_code}")
+    return answer.get("result", answer)
+
+
+async def send_as(path: str, request: BaseModel, person: str, update_id: str | None = None) -> Any:
+    """A decision (or on-call request) to the API, in the person's name with their credential."""
+    body = request.model_dump(mode="json", exclude={"proof"})
+    return await call_api(path, credential(person), body, update_id=update_id)
 
 
 def unreachable(address: str) -> str:
@@ -121,6 +200,8 @@ async def connect() -> Client:
 # Within this a command keeps sending a decision whose answer was lost (server restarting, no worker yet)
 # under its one update id, so that however often it is sent it is applied once.
 RETRY_WITHIN = timedelta(seconds=20)
+# The service keeps sending for RETRY_WITHIN (starter/http/decisions.py); the answer comes within this.
+API_TIMEOUT = 40.0
 
 
 def new_update_id() -> str:
@@ -164,14 +245,14 @@ def read_state(incident_id: str) -> IncidentState:
 def run_update(incident_id: str, decision: Decision) -> str:
     """Send one decision to an incident from the command line; print what the incident said, then its state
     once the decision took effect (read after the Update completed, so it no longer lists what was given)."""
-    from client.decide import query_state, send_decision
+    from client.decide import incident_decision, query_state
 
     update_id = new_update_id()
+    path = f"incidents/{incident_id}/decisions/{incident_decision(type(decision))}"
 
     async def work() -> tuple[str, IncidentState | str]:
-        client = await connect()
-        result = await send_decision(client, incident_id, decision, update_id=update_id, retry_within=RETRY_WITHIN)
-        return result, await _read_after(query_state(client, incident_id))
+        result = await send_as(path, decision, decision.actor, update_id)
+        return str(result), await _read_after(connect_then(lambda client: query_state(client, incident_id)))
 
     result, after = run(work)
     typer.echo(result or f"{incident_id}: done")
@@ -184,35 +265,35 @@ def run_update(incident_id: str, decision: Decision) -> str:
 
 def run_step(incident_id: str, name: str, step: Decision, result_type: Any) -> Any:
     """Send one step of the incident's message loop (COMMS_DECISIONS[name]) from the command line."""
-    from client.decide import send_step
+    from pydantic import TypeAdapter
 
     update_id = new_update_id()
 
     async def work() -> Any:
-        return await send_step(
-            await connect(), incident_id, name, step, result_type, update_id=update_id, retry_within=RETRY_WITHIN
-        )
+        result = await send_as(f"incidents/{incident_id}/steps/{name}", step, step.actor, update_id)
+        return TypeAdapter(result_type).validate_python(result)
 
     return run(work)
 
 
 def run_step_then_read(incident_id: str, name: str, step: Decision) -> tuple[CommsMessage, CommsState | str]:
     """One step on a message of the loop, then the loop's state once the step took effect (or why it could
-    not be read: the step did take effect). The loop is found through the incident's state once, for both."""
-    from client.decide import loop_state, message_loop_id, send_step
+    not be read: the step did take effect)."""
+    from client.decide import loop_state
     from workflows.comms.model import CommsMessage
 
     update_id = new_update_id()
 
     async def work() -> tuple[CommsMessage, CommsState | str]:
-        client = await connect()
-        loop = await message_loop_id(client, incident_id)
-        moved: CommsMessage = await send_step(
-            client, incident_id, name, step, CommsMessage, update_id=update_id, retry_within=RETRY_WITHIN, loop=loop
-        )
-        return moved, await _read_after(loop_state(client, incident_id, loop=loop))
+        result = await send_as(f"incidents/{incident_id}/steps/{name}", step, step.actor, update_id)
+        moved = CommsMessage.model_validate(result)
+        return moved, await _read_after(connect_then(lambda client: loop_state(client, incident_id)))
 
     return run(work)
+
+
+async def connect_then(read: Callable[[Client], Awaitable[T]]) -> T:
+    return await read(await connect())
 
 
 async def _read_after(read: Awaitable[T]) -> T | str:

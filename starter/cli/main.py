@@ -21,6 +21,7 @@ from starter.cli import approvals as cli_approvals
 from starter.cli import common
 from starter.cli import comms as cli_comms
 from starter.cli import drill as cli_drill
+from starter.cli import identity as cli_identity
 from starter.cli import oncall as cli_oncall
 from starter.cli import show as cli_show
 from starter.cli.common import As, Id, Json
@@ -340,6 +341,7 @@ cli_comms.register(app)
 cli_approvals.register(app)
 cli_drill.register(app)
 cli_oncall.register(app)
+cli_identity.register(app)
 
 
 def main() -> None:

@@ -133,8 +133,9 @@ def override_add(
     as_: As = None,
 ) -> None:
     """Put somebody on call in a schedule from one time until another; incidents and running ladders follow."""
-    from client import oncall as oncall_client
+    from client.decide import Refused
     from workflows.oncall.model import AddOverride
+    from workflows.oncall.rotation import Override
 
     policy = common.policy()
     name, by = _schedule(policy, schedule), common.actor(as_)
@@ -148,10 +149,8 @@ def override_add(
 
     async def work() -> Any:
         try:
-            return await oncall_client.add_override(
-                await common.connect(), common.settings().incident_task_queue, name, request
-            )
-        except oncall_client.OnCallRefused as err:
+            return Override.model_validate(await common.send_as(f"schedules/{name}/overrides", request, by))
+        except Refused as err:
             common.fail(f"override on {name} refused: {err}")
 
     added = common.run(work)
@@ -188,21 +187,15 @@ def override_remove(
     schedule: ScheduleName, override_id: Annotated[str, typer.Argument(metavar="ID")], as_: As = None
 ) -> None:
     """Remove an override (its id from `override list`)."""
-    from client import oncall as oncall_client
     from workflows.oncall.model import RemoveOverride
+    from workflows.oncall.rotation import Override
 
     name, by = _schedule(common.policy(), schedule), common.actor(as_)
+    request = RemoveOverride(override_id=override_id, by=by)
 
     async def work() -> Any:
-        try:
-            return await oncall_client.remove_override(
-                await common.connect(),
-                common.settings().incident_task_queue,
-                name,
-                RemoveOverride(override_id=override_id, by=by),
-            )
-        except oncall_client.OnCallRefused as err:
-            common.fail(str(err))
+        path = f"schedules/{name}/overrides/{override_id}/remove"
+        return Override.model_validate(await common.send_as(path, request, by))
 
     removed = common.run(work)
     typer.echo(f"{name} {removed.override_id} removed: {removed.who} is no longer on call by override")
@@ -223,7 +216,8 @@ def silence(
     """Open a maintenance window: alerts of the service (with every --matcher label) inside it page nobody."""
     if ctx.invoked_subcommand is not None:
         return
-    from client import oncall as oncall_client
+    from client.decide import Refused
+    from workflows.incident.model import Silence
     from workflows.oncall.model import AddSilence
 
     policy = common.policy()
@@ -243,9 +237,8 @@ def silence(
 
     async def work() -> Any:
         try:
-            queue = common.settings().incident_task_queue
-            return await oncall_client.add_silence(await common.connect(), queue, request)
-        except oncall_client.OnCallRefused as err:
+            return Silence.model_validate(await common.send_as("silences", request, request.by))
+        except Refused as err:
             common.fail(f"maintenance window refused: {err}")
 
     added = common.run(work)
@@ -285,18 +278,13 @@ def silence_list(as_json: Json = False) -> None:
 @silence_app.command("expire")
 def silence_expire(silence_id: Annotated[str, typer.Argument(metavar="ID")], as_: As = None) -> None:
     """End a maintenance window now: incidents it holds whose alert still fires page at once."""
-    from client import oncall as oncall_client
+    from workflows.incident.model import Silence
     from workflows.oncall.model import ExpireSilence
 
     request = ExpireSilence(silence_id=silence_id, by=common.actor(as_))
 
     async def work() -> Any:
-        try:
-            return await oncall_client.expire_silence(
-                await common.connect(), common.settings().incident_task_queue, request
-            )
-        except oncall_client.OnCallRefused as err:
-            common.fail(str(err))
+        return Silence.model_validate(await common.send_as(f"silences/{silence_id}/expire", request, request.by))
 
     expired = common.run(work)
     held = f"; {len(expired.held)} incident(s) it held page now" if expired.held else ""

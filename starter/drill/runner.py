@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 
 from client.decide import Refused, refusal_for, send_decision, send_step
 from client.oncall import OnCallRefused
+from client.signing import Signer, SigningInterceptor
 from client.windows import WindowCache
 from settings import Settings
 from starter.drill import oncall as drill_oncall
@@ -39,7 +40,7 @@ from starter.drill.report import DrillEvent, DrillReport, StepOutcome, timeline,
 from starter.drill.scenario import Action, DrillError, Scenario
 from worker import WORKFLOWS
 from workflows.comms.model import CommsMessage, CommsState
-from workflows.contracts import ids, search_attributes
+from workflows.contracts import ids, search_attributes, trust
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.incident.inputs import IncidentInput
@@ -72,8 +73,14 @@ async def run_drill(
     with tempfile.TemporaryDirectory(prefix="incident-drill-") as tmp:
         records = Path(tmp) / "records"
         recorder = Recorder(Settings(_env_file=None, outbox_path=Path(tmp) / "outbox.jsonl", incident_log_dir=records))
+        # The drill signs its scripted decisions with a key of its own, trusted only in this process.
+        signer = Signer.generate()
+        trust.trust([signer.public_key])
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(binary), data_converter=pydantic_data_converter, runtime=_quiet_runtime()
+            test_server_existing_path=str(binary),
+            data_converter=pydantic_data_converter,
+            runtime=_quiet_runtime(),
+            interceptors=[SigningInterceptor(signer)],
         )
         try:
             await search_attributes.register(env.client)

@@ -35,14 +35,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import observability
 from client.alerts import send_alert
+from client.signing import signing, signing_key
 from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings, free_temporal
+from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
 from starter.http.alert_formats import PARSERS, AlertBodyError
 from starter.http.metrics import HttpMetrics
 from worker import build_worker, connect_when_up
+from workflows.contracts import trust
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.incident.model import AlertEvent
@@ -120,9 +123,12 @@ def create_app(
     `budget_seconds` bounds recording one body; past it the sender gets 503 and retries.
     """
     policy = policy or load_policy(settings.incident_policy)
+    signer = signing_key(settings.decision_signing_key, settings.decision_keys)
+    trust.trust([signer.public_key])  # this process runs a worker too (HTTP_RUNS_WORKER)
     metrics = HttpMetrics()
     windows = WindowCache()
     holder: dict[str, Client] = {}
+    signed: dict[str, Client] = {}
 
     async def serve_incidents() -> None:
         """This process's worker; once it is connected, alerts go through its client (eager start)."""
@@ -148,6 +154,13 @@ def create_app(
     def temporal() -> Client:
         # Tests may drive the app without running its lifespan; the given client is then used as is.
         return holder.get("client") or client or _no_client()
+
+    def deciding() -> Client:
+        """The client that signs the decisions people take here (client/signing.py), over temporal()'s connection."""
+        current = temporal()
+        if signed.get("over") is not current:
+            signed["over"], signed["client"] = current, signing(current, signer)
+        return signed["client"]
 
     app.add_middleware(Timing, metrics=metrics)
 
@@ -197,9 +210,10 @@ def create_app(
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
     app.include_router(oncall_http.router(settings, policy, temporal, lambda request: check_token(settings, request)))
+    app.include_router(decisions_api.router(settings, deciding))
     app.include_router(
         slack_endpoint.router(
-            settings, policy, temporal, metrics, lambda request: read_body(request, settings.max_body_bytes)
+            settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)
         )
     )
     return app

@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +22,9 @@ from client import decide
 from client.alerts import manual_alert, send_alert
 from client.decide import incident_decision, query_state, send_decision
 from settings import Settings
-from starter.cli import common as cli_common
 from starter.cli.main import app
+from starter.http import decisions as decisions_api
+from tests.api import decision_api
 from worker import build_worker
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
@@ -34,21 +35,25 @@ Run = Callable[..., Awaitable[Result]]
 
 
 @pytest.fixture
-def incidentctl(dev_env: WorkflowEnvironment, settings: Settings, worker: None) -> Run:
-    """Run incidentctl in a thread (it runs its own event loop) pointed at the dev server."""
-    env: dict[str, str | None] = {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
-        "INCIDENTCTL_USER": None,
-    }
+async def incidentctl(dev_env: WorkflowEnvironment, settings: Settings, worker: None) -> AsyncIterator[Run]:
+    """Run incidentctl in a thread (it runs its own event loop) pointed at the dev server and the HTTP service,
+    with a personal token for every person of the policy."""
+    async with decision_api(dev_env.client, settings) as api_env:
+        env: dict[str, str | None] = {
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+            "INCIDENTCTL_USER": None,
+            "INCIDENTCTL_TOKEN": None,
+            **api_env,
+        }
 
-    async def run(*args: str, **extra_env: str) -> Result:
-        def invoke() -> Result:
-            return CliRunner().invoke(app, list(args), env={**env, **extra_env})
+        async def run(*args: str, **extra_env: str) -> Result:
+            def invoke() -> Result:
+                return CliRunner().invoke(app, list(args), env={**env, **extra_env})
 
-        return await asyncio.to_thread(invoke)
+            return await asyncio.to_thread(invoke)
 
-    return run
+        yield run
 
 
 def one_line_refusal(result: Result) -> str:
@@ -131,9 +136,13 @@ async def test_unreachable_server_is_one_line(incidentctl: Run) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for args in (("list",), ("ack", "INC-AAAAAAAA", "--as", "bob"), ("declare", "x", "--as", "bob")):
+    for args in (("list",), ("declare", "x", "--as", "bob")):
         line = one_line_refusal(await incidentctl(*args, TEMPORAL_ADDRESS=f"127.0.0.1:{port}"))
         assert line.startswith(f"incidentctl: cannot reach Temporal at 127.0.0.1:{port}"), line
+    line = one_line_refusal(
+        await incidentctl("ack", "INC-AAAAAAAA", "--as", "bob", INCIDENT_API_URL=f"http://127.0.0.1:{port}")
+    )
+    assert line.startswith(f"incidentctl: cannot reach the incident service at http://127.0.0.1:{port}"), line
 
 
 async def test_declare_links_to_the_configured_ui(incidentctl: Run) -> None:
@@ -192,7 +201,7 @@ async def test_a_lost_answer_is_sent_again_under_one_id_then_said_to_be_queued(
     incident_id = incident_id_for(event.source, event.dedup_key)
     monkeypatch.setattr(decide, "ANSWER_WITHIN", timedelta(seconds=1))
     # Room for two attempts even when one is slow to time out on a busy machine (seen taking over 3.5 s)
-    monkeypatch.setattr(cli_common, "RETRY_WITHIN", timedelta(seconds=10))
+    monkeypatch.setattr(decisions_api, "RETRY_WITHIN", timedelta(seconds=10))
     sent: list[str | None] = []
     execute_update = WorkflowHandle.execute_update
 

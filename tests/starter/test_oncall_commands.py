@@ -22,6 +22,7 @@ from policy_file import load_policy
 from settings import ROOT, Settings
 from starter.cli.main import app
 from starter.http.app import create_app
+from tests.api import decision_api
 from workflows.contracts.policy import Policy
 
 Run = Callable[..., Awaitable[Result]]
@@ -46,18 +47,22 @@ def policy_file(tmp_path: Path, schedule: str) -> Path:
 
 
 @pytest.fixture
-def incidentctl(dev_env: WorkflowEnvironment, settings: Settings, worker: None, policy_file: Path) -> Run:
-    env = {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
-        "INCIDENT_POLICY": str(policy_file),
-        "INCIDENTCTL_USER": "alice",
-    }
+async def incidentctl(
+    dev_env: WorkflowEnvironment, settings: Settings, worker: None, policy_file: Path
+) -> AsyncIterator[Run]:
+    async with decision_api(dev_env.client, settings, load_policy(policy_file)) as api_env:
+        env = {
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+            "INCIDENT_POLICY": str(policy_file),
+            "INCIDENTCTL_USER": "alice",
+            **api_env,
+        }
 
-    async def run(*args: str) -> Result:
-        return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
+        async def run(*args: str) -> Result:
+            return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
 
-    return run
+        yield run
 
 
 def refusal(result: Result) -> str:

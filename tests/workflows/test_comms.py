@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 from activities.outbox import Outbox
 from settings import Settings
 from starter.cli.comms import register
+from tests.api import decision_api
 from tests.workflows.helpers import alert, make_policy, open_incident
 from tests.workflows.helpers import state as incident_state
 from worker import build_activities, build_worker
@@ -467,19 +468,17 @@ async def test_seed004_check_back_repeats_at_each_elapsed_estimate_and_reaches_t
 
 async def test_cli_walks_a_step_and_refuses_in_one_line(ts_env: WorkflowEnvironment, settings: Settings) -> None:
     """incidentctl finds the message loop through the incident, as a person would address it."""
-    async with build_worker(ts_env.client, settings):
-        opened = await open_incident(
-            ts_env,
-            settings,
-            make_policy(business_incidents=True),
-            alert(title="Checkout errors", severity=Severity.SEV1),
-        )
+    policy = make_policy(business_incidents=True)
+    async with build_worker(ts_env.client, settings), decision_api(ts_env.client, settings, policy) as api_env:
+        opened = await open_incident(ts_env, settings, policy, alert(title="Checkout errors", severity=Severity.SEV1))
         await ts_env.sleep(timedelta(seconds=5))
         loop = ts_env.client.get_workflow_handle((await incident_state(opened)).comms_workflow_id)
-        await walk_a_step_from_the_command_line(ts_env, opened.id, loop)
+        await walk_a_step_from_the_command_line(ts_env, opened.id, loop, api_env)
 
 
-async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, incident: str, handle: Handle) -> None:
+async def walk_a_step_from_the_command_line(
+    ts_env: WorkflowEnvironment, incident: str, handle: Handle, api_env: dict[str, str]
+) -> None:
     mid = "investigation/internal_stakeholders"
     await reaches(handle, mid, Step.DRAFTING)
     app = typer.Typer()
@@ -488,6 +487,7 @@ async def walk_a_step_from_the_command_line(ts_env: WorkflowEnvironment, inciden
         "TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": ts_env.client.namespace,
         "INCIDENTCTL_USER": "bob",
+        **api_env,
     }
 
     async def incidentctl(*args: str) -> Result:

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from workflows.comms.waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
-    from workflows.contracts import ids
+    from workflows.contracts import ids, trust
     from workflows.contracts.policy import Policy
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Audience
@@ -66,6 +66,7 @@ class CommsWorkflow(Chasing):
         self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task
         self._in_flight = 0  # activities under way: continue-as-new waits for none
         self._sending: set[asyncio.Task[None]] = set()  # direct messages on their own
+        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
 
     @workflow.run
     async def run(self, input: CommsInput) -> CommsSummary:
@@ -255,7 +256,8 @@ class CommsWorkflow(Chasing):
 
     @workflow.update(dynamic=True)
     async def take_step(self, name: str, args: Sequence[RawValue]) -> CommsMessage | list[Audience]:
-        step = self._decode(name, args)
+        step, nonce = self._decode(name, args)
+        self._proofs_used.add(nonce)
         result = rules.apply(self.state, self.policy, name, step, workflow.now())
         self._show_status()
         if isinstance(step, Draft):
@@ -264,22 +266,24 @@ class CommsWorkflow(Chasing):
 
     @take_step.validator
     def _check_step(self, name: str, args: Sequence[RawValue]) -> None:
-        rules.check(self.state, self.policy, name, self._decode(name, args))
+        rules.check(self.state, self.policy, name, self._decode(name, args)[0])
 
     @workflow.signal(dynamic=True)
     def take_step_by_signal(self, name: str, args: Sequence[RawValue]) -> None:
         step: Decision | None = None
         try:
-            step = self._decode(name, args)
+            step, nonce = self._decode(name, args)
             rules.check(self.state, self.policy, name, step)
         except ValueError as err:
             self._log("refused", f"{name}: {err}", step.actor if step else None)
             return
+        self._proofs_used.add(nonce)
         rules.apply(self.state, self.policy, name, step, workflow.now())
         self._show_status()
 
-    def _decode(self, name: str, args: Sequence[RawValue]) -> Decision:
-        return rules.decode(name, args, workflow.payload_converter())
+    def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[Decision, str]:
+        """The step as the service signed it, and its proof's nonce; refused without a valid proof."""
+        return trust.verified_here(rules.decode(name, args, workflow.payload_converter()), name, self._proofs_used)
 
     async def _rendered(self, m: CommsMessage) -> CommsMessage:
         """The draft's answer waits for the loop to render it: the drafter hears of a missing placeholder."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from workflows.contracts.roles import RoleHolders
+from workflows.contracts.trust import Proven
 from workflows.contracts.vocabulary import (
     AlertStatus,
     CriticalCriterion,
@@ -88,8 +89,9 @@ class Task(BaseModel):
 # --- human decisions: each is an Update and a Signal of the same name --------------------------
 
 
-class Decision(BaseModel):
-    """Who decided. The validator checks their role in the policy and the incident's state."""
+class Decision(Proven):
+    """Who decided, as the service that signed it says (workflows/contracts/trust.py). The validator checks their
+    role in the policy and the incident's state."""
 
     actor: str
 

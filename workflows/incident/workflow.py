@@ -22,7 +22,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
-    from workflows.contracts import ids
+    from workflows.contracts import ids, trust
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Status
@@ -75,6 +75,7 @@ class IncidentWorkflow:
         self._duties: list[asyncio.Task[Any]] = []
         self.visibility = Visibility(self.s, self.policy)
         self._first_alert = input.first_alert
+        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
 
     # --- the procedure ----------------------------------------------------------------------------
 
@@ -302,30 +303,32 @@ class IncidentWorkflow:
     @workflow.update(dynamic=True)
     def decide(self, name: str, args: Sequence[RawValue]) -> str:
         """A person's decision: the rules change the state, the duties act on it."""
-        return self._take(name, self._decision(name, args))
+        return self._take(name, *self._decision(name, args))
 
     @decide.validator
     def _validate(self, name: str, args: Sequence[RawValue]) -> None:
-        rules.check(self.s, self.policy, name, self._decision(name, args))
+        rules.check(self.s, self.policy, name, self._decision(name, args)[0])
 
     @workflow.signal(dynamic=True)
     def decide_by_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """Every decision is also a signal (the Temporal UI); a refused one goes on the timeline."""
         try:
-            decision = self._decision(name, args)
+            decision, nonce = self._decision(name, args)
             rules.check(self.s, self.policy, name, decision)
         except Exception as err:
             self.out.note("rejected", f"signal {name} refused: {err}")
             return
-        self._take(name, decision)
+        self._take(name, decision, nonce)
 
-    def _take(self, name: str, decision: Decision) -> str:
+    def _take(self, name: str, decision: Decision, nonce: str) -> str:
+        self._proofs_used.add(nonce)
         text = rules.apply(self.s, self.policy, name, decision, workflow.now())
         self.out.note(name, text, decision.actor)
         self._follow_up(name, decision)
         return text
 
-    def _decision(self, name: str, args: Sequence[RawValue]) -> Decision:
+    def _decision(self, name: str, args: Sequence[RawValue]) -> tuple[Decision, str]:
+        """The decision as the service signed it, and its proof's nonce; refused without a valid proof."""
         model = INCIDENT_DECISIONS.get(name)
         if model is None:
             raise rules.Refusal(f"{name!r} is not a decision; known: {', '.join(INCIDENT_DECISIONS)}")
@@ -335,7 +338,7 @@ class IncidentWorkflow:
             decision: Decision = workflow.payload_converter().from_payload(args[0].payload, model)
         except Exception as err:
             raise rules.Refusal(f"{name}: {err}") from err
-        return decision
+        return trust.verified_here(decision, name, self._proofs_used)
 
     @workflow.query(name=ids.INCIDENT_STATE)
     def state(self) -> IncidentState:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.contracts.trust import Proven
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import AlertEvent, Silence
 from workflows.oncall.rotation import Override
@@ -43,7 +44,7 @@ class ScheduleInput(BaseModel):
     history_limit: int = 5000
 
 
-class AddOverride(BaseModel):
+class AddOverride(Proven):
     who: str
     start: datetime
     end: datetime
@@ -51,7 +52,7 @@ class AddOverride(BaseModel):
     reason: str = ""
 
 
-class RemoveOverride(BaseModel):
+class RemoveOverride(Proven):
     override_id: str
     by: str = ""
 
@@ -109,7 +110,7 @@ class AlertSent(BaseModel):
 # --- maintenance windows: SilencesWorkflow ------------------------------------------------------
 
 
-class AddSilence(BaseModel):
+class AddSilence(Proven):
     service: str
     matchers: dict[str, str] = Field(default_factory=dict)
     until: datetime
@@ -117,7 +118,7 @@ class AddSilence(BaseModel):
     by: str = ""
 
 
-class ExpireSilence(BaseModel):
+class ExpireSilence(Proven):
     silence_id: str
     by: str = ""
 

@@ -1,0 +1,144 @@
+"""The service's side of workflows/contracts/trust.py: its signing key, and a Temporal client that signs.
+
+A client built with `SigningInterceptor` signs every Update and Signal whose argument is a decision (a `Proven`
+model), for the run of the workflow it goes to. The HTTP service's client signs what its API and Slack endpoint
+send, once they set the decision's person from the credential; the drill's client signs with a key of its own.
+The private key never leaves the process that signs; workers are given only the public keys (`DECISION_KEYS`).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from temporalio.client import (
+    Client,
+    DescribeWorkflowInput,
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowUpdateInput,
+    WorkflowUpdateHandle,
+)
+
+from workflows.contracts import trust
+from workflows.contracts.trust import Proof, Proven
+
+
+class Signer:
+    """One ed25519 private key: proves decisions for one workflow run each."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public_key = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.key_id = trust.key_id(self.public_key)
+
+    @classmethod
+    def generate(cls) -> Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    def prove(self, decision: Proven, name: str, workflow_id: str, run_id: str) -> Proven:
+        """The decision with a proof that this is what the service sends as `name` to that run."""
+        unsigned = Proof(
+            key_id=self.key_id,
+            name=name,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            nonce=secrets.token_hex(16),
+            signed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            body=decision.model_dump_json(exclude={"proof"}),
+            signature="",
+        )
+        signature = base64.b64encode(self._key.sign(unsigned.signed_text())).decode()
+        return decision.model_copy(update={"proof": unsigned.model_copy(update={"signature": signature})})
+
+
+def signing_key(path: Path, keys_file: Path) -> Signer:
+    """The service's key at `path`, made on first use (readable only by its owner), its public key added to
+    `keys_file`, the keys workers trust (make run shares the folder; elsewhere copy the line to the workers')."""
+    if path.exists():
+        signer = Signer(_private_key(path))
+    else:
+        signer = Signer.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = signer._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+    line = f"{signer.key_id} {base64.b64encode(signer.public_key).decode()}"
+    known = keys_file.read_text().splitlines() if keys_file.exists() else []
+    if line not in known:
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        with keys_file.open("a") as out:
+            out.write(line + "\n")
+    return signer
+
+
+def _private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an ed25519 private key")
+    return key
+
+
+def public_keys(keys_file: Path) -> list[bytes]:
+    """The public keys in a keys file: one `<key id> <base64 of the raw key>` per line; # starts a comment."""
+    if not keys_file.exists():
+        return []
+    keys = []
+    for number, line in enumerate(keys_file.read_text().splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        raw = base64.b64decode(words[-1])
+        if len(raw) != 32:
+            raise ValueError(f"{keys_file}:{number}: not an ed25519 public key (32 bytes in base64)")
+        keys.append(raw)
+    return keys
+
+
+class SigningInterceptor(Interceptor):
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _Signing(next, self.signer)
+
+
+class _Signing(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, signer: Signer) -> None:
+        super().__init__(next)
+        self.signer = signer
+
+    async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
+        input.args = await self._signed(input.id, input.run_id, input.update, input.args)
+        return await super().start_workflow_update(input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        input.args = await self._signed(input.id, input.run_id, input.signal, input.args)
+        await super().signal_workflow(input)
+
+    async def _signed(self, workflow_id: str, run_id: str | None, name: str, args: Any) -> Any:
+        if len(args) != 1 or not isinstance(args[0], Proven):
+            return args
+        if run_id is None:  # the run the decision goes to: the proof is good for that run only
+            described = await self.next.describe_workflow(
+                DescribeWorkflowInput(id=workflow_id, run_id=None, rpc_metadata={}, rpc_timeout=None)
+            )
+            run_id = described.run_id
+        return [self.signer.prove(args[0], name, workflow_id, run_id)]
+
+
+def signing(client: Client, signer: Signer) -> Client:
+    """The same connection, signing decisions with `signer`."""
+    config = client.config()
+    config["interceptors"] = [*config["interceptors"], SigningInterceptor(signer)]
+    return Client(**config)
