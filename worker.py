@@ -35,7 +35,7 @@ from activities.telegram import TelegramActivities
 from client.signing import public_keys
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
-from workflows.contracts import trust
+from workflows.contracts import verify
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
@@ -98,8 +98,8 @@ class NoDecisionKeys(RuntimeError):
 def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
     """The worker; it refuses to start when it trusts no key to sign decisions (every one would be refused)."""
     compile_workflows()
-    trust.trust(public_keys(settings.decision_keys))
-    if not trust.trusted_keys():
+    verify.trust(public_keys(settings.decision_keys))
+    if not verify.trusted_keys():
         raise NoDecisionKeys(
             f"no decision keys in {settings.decision_keys}: the HTTP service writes its key there on its "
             "first start (make run does it first); elsewhere set DECISION_KEYS to a copy of that file"

@@ -26,7 +26,7 @@ from client.signing import Signer, SigningInterceptor
 from policy_file import load_policy
 from settings import ROOT, Settings, free_temporal
 from worker import build_worker
-from workflows.contracts import search_attributes, trust
+from workflows.contracts import search_attributes, verify
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import IncidentKind, Severity
@@ -54,7 +54,7 @@ async def events_per_run(client: Client, workflow_id: str, first_run_id: str) ->
 
 async def main(days: int) -> None:
     signer = Signer.generate()  # the bench decides as the HTTP service would: signed, with a key trusted here
-    trust.trust([signer.public_key])
+    verify.trust([signer.public_key])
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter,

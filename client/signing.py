@@ -27,7 +27,7 @@ from temporalio.client import (
     WorkflowUpdateHandle,
 )
 
-from workflows.contracts import trust
+from workflows.contracts import verify
 from workflows.contracts.trust import Proof, Proven
 
 
@@ -37,7 +37,7 @@ class Signer:
     def __init__(self, key: Ed25519PrivateKey) -> None:
         self._key = key
         self.public_key = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        self.key_id = trust.key_id(self.public_key)
+        self.key_id = verify.key_id(self.public_key)
 
     @classmethod
     def generate(cls) -> Signer:

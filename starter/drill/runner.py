@@ -40,7 +40,7 @@ from starter.drill.report import DrillEvent, DrillReport, StepOutcome, timeline,
 from starter.drill.scenario import Action, DrillError, Scenario
 from worker import WORKFLOWS
 from workflows.comms.model import CommsMessage, CommsState
-from workflows.contracts import ids, search_attributes, trust
+from workflows.contracts import ids, search_attributes, verify
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.incident.inputs import IncidentInput
@@ -75,7 +75,7 @@ async def run_drill(
         recorder = Recorder(Settings(_env_file=None, outbox_path=Path(tmp) / "outbox.jsonl", incident_log_dir=records))
         # The drill signs its scripted decisions with a key of its own, trusted only in this process.
         signer = Signer.generate()
-        trust.trust([signer.public_key])
+        verify.trust([signer.public_key])
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(binary),
             data_converter=pydantic_data_converter,

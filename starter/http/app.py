@@ -45,7 +45,7 @@ from starter.http import slack as slack_endpoint
 from starter.http.alert_formats import PARSERS, AlertBodyError
 from starter.http.metrics import HttpMetrics
 from worker import build_worker, connect_when_up
-from workflows.contracts import trust
+from workflows.contracts import verify
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.incident.model import AlertEvent
@@ -124,7 +124,7 @@ def create_app(
     """
     policy = policy or load_policy(settings.incident_policy)
     signer = signing_key(settings.decision_signing_key, settings.decision_keys)
-    trust.trust([signer.public_key])  # this process runs a worker too (HTTP_RUNS_WORKER)
+    verify.trust([signer.public_key])  # this process runs a worker too (HTTP_RUNS_WORKER)
     metrics = HttpMetrics()
     windows = WindowCache()
     holder: dict[str, Client] = {}

@@ -11,6 +11,7 @@ workflow"). Without arguments it lists the scenarios.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 from datetime import timedelta
@@ -22,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from tests.signing import SIGNING
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
 from workflows.contracts import search_attributes
@@ -41,11 +43,15 @@ from workflows.incident.model import (
 )
 
 HERE = Path(__file__).parent
+WORKFLOW_IDS = HERE / "workflow_ids.json"
 
 
 async def save(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(history.to_json())
+    # Decisions' proofs name their workflow (workflows/contracts/trust.py): the replay runs under the same id.
+    ids = json.loads(WORKFLOW_IDS.read_text()) if WORKFLOW_IDS.exists() else {}
+    WORKFLOW_IDS.write_text(json.dumps({**ids, name: workflow_id}, indent=1, sort_keys=True) + "\n")
     print(f"recorded {name}.json ({len(history.events)} events)")
 
 
@@ -154,7 +160,9 @@ async def main(names: list[str]) -> None:
     bin_dir = Path(sys.executable).parent
     for scenario in (SCENARIOS[name] for name in names):
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=str(bin_dir / "temporal-test-server"), data_converter=pydantic_data_converter
+            test_server_existing_path=str(bin_dir / "temporal-test-server"),
+            data_converter=pydantic_data_converter,
+            interceptors=[SIGNING],  # decisions signed with the tests' fixed key, so the replay test can verify them
         )
         await search_attributes.register(env.client)
         with tempfile.TemporaryDirectory() as scratch:

@@ -5,6 +5,7 @@ Each run is a fresh interpreter, so what it imports is what a person waits for."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from settings import ROOT
+from settings import ROOT, Settings
+from tests.api import decision_api
 
 # Run incidentctl's main() with these arguments, then write the names of the modules it imported.
 RUN = """
@@ -87,15 +89,17 @@ def test_help_loads_no_sdk_settings_workflow_or_activity_code(tmp_path: Path) ->
     ],
 )
 async def test_a_decision_or_a_list_loads_no_workflow_or_activity_code(
-    tmp_path: Path, dev_env: WorkflowEnvironment, args: tuple[str, ...], stderr: str
+    tmp_path: Path, dev_env: WorkflowEnvironment, settings: Settings, args: tuple[str, ...], stderr: str
 ) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_CONFIG_FILE": "/dev/null",
-        "INCIDENTCTL_USER": "bob",
-    }
-    done, modules = imported(tmp_path, *args, env=env)
+    async with decision_api(dev_env.client, settings) as api_env:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "TEMPORAL_CONFIG_FILE": "/dev/null",
+            "INCIDENTCTL_USER": "bob",
+            **api_env,
+        }
+        done, modules = await asyncio.to_thread(imported, tmp_path, *args, env=env)
     assert done.stderr.strip() == stderr
     assert "temporalio.client" in modules  # it did reach Temporal
     assert loaded(modules, NEVER_FOR_A_DECISION) == []

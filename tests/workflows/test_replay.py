@@ -14,7 +14,9 @@ from temporalio.worker import Replayer
 
 from worker import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent.parent / "histories"
+HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow_ids.json")
+WORKFLOW_IDS = json.loads((HERE / "workflow_ids.json").read_text())  # a decision's proof names its workflow
 
 
 def test_histories_are_recorded():
@@ -32,7 +34,7 @@ def test_histories_are_recorded():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_on_current_code(path: Path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], json.loads(path.read_text()))
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from workflows.comms.waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
-    from workflows.contracts import ids, trust
+    from workflows.contracts import ids, verify
     from workflows.contracts.policy import Policy
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Audience
@@ -283,7 +283,7 @@ class CommsWorkflow(Chasing):
 
     def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[Decision, str]:
         """The step as the service signed it, and its proof's nonce; refused without a valid proof."""
-        return trust.verified_here(rules.decode(name, args, workflow.payload_converter()), name, self._proofs_used)
+        return verify.verified_here(rules.decode(name, args, workflow.payload_converter()), name, self._proofs_used)
 
     async def _rendered(self, m: CommsMessage) -> CommsMessage:
         """The draft's answer waits for the loop to render it: the drafter hears of a missing placeholder."""

@@ -22,7 +22,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
-    from workflows.contracts import ids, trust
+    from workflows.contracts import ids, verify
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Status
@@ -338,7 +338,7 @@ class IncidentWorkflow:
             decision: Decision = workflow.payload_converter().from_payload(args[0].payload, model)
         except Exception as err:
             raise rules.Refusal(f"{name}: {err}") from err
-        return trust.verified_here(decision, name, self._proofs_used)
+        return verify.verified_here(decision, name, self._proofs_used)
 
     @workflow.query(name=ids.INCIDENT_STATE)
     def state(self) -> IncidentState:

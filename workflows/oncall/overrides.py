@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import ids, trust
+    from workflows.contracts import ids, verify
     from workflows.oncall.model import AddOverride, RemoveOverride, ScheduleInput
     from workflows.oncall.rotation import Override
 
@@ -28,7 +28,7 @@ class ScheduleWorkflow:
 
     @workflow.update(name=ids.ADD_OVERRIDE)
     def add_override(self, request: AddOverride) -> Override:
-        request, nonce = trust.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)
+        request, nonce = verify.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)
         self._proofs_used.add(nonce)
         override = Override(
             override_id=f"O{self.next_number}",
@@ -45,7 +45,7 @@ class ScheduleWorkflow:
 
     @add_override.validator
     def _check_add(self, request: AddOverride) -> None:
-        request = trust.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)[0]
+        request = verify.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)[0]
         if request.end <= request.start:
             raise ValueError(f"an override must end after it starts ({request.start:%Y-%m-%d %H:%M} UTC)")
         if request.end <= workflow.now():
@@ -53,7 +53,7 @@ class ScheduleWorkflow:
 
     @workflow.update(name=ids.REMOVE_OVERRIDE)
     def remove_override(self, request: RemoveOverride) -> Override:
-        request, nonce = trust.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)
+        request, nonce = verify.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)
         self._proofs_used.add(nonce)
         override = next(o for o in self._overrides if o.override_id == request.override_id)
         self._overrides.remove(override)
@@ -62,7 +62,7 @@ class ScheduleWorkflow:
 
     @remove_override.validator
     def _check_remove(self, request: RemoveOverride) -> None:
-        request = trust.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)[0]
+        request = verify.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)[0]
         if all(o.override_id != request.override_id for o in self._overrides):
             known = ", ".join(o.override_id for o in self._overrides) or "none"
             raise ValueError(f"schedule {self.name} has no override {request.override_id}; current: {known}")

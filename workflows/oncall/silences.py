@@ -11,7 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import ids, trust
+    from workflows.contracts import ids, verify
     from workflows.incident.model import Silence
     from workflows.oncall.model import AddSilence, ExpireSilence, HoldIncident, SilenceLifted, SilencesInput
 
@@ -27,7 +27,7 @@ class SilencesWorkflow:
 
     @workflow.update(name=ids.ADD_SILENCE)
     def add(self, request: AddSilence) -> Silence:
-        request, nonce = trust.verified_here(request, ids.ADD_SILENCE, self._proofs_used)
+        request, nonce = verify.verified_here(request, ids.ADD_SILENCE, self._proofs_used)
         self._proofs_used.add(nonce)
         silence = Silence(
             silence_id=f"S{self.next_number}",
@@ -45,7 +45,7 @@ class SilencesWorkflow:
 
     @add.validator
     def _check_add(self, request: AddSilence) -> None:
-        request = trust.verified_here(request, ids.ADD_SILENCE, self._proofs_used)[0]
+        request = verify.verified_here(request, ids.ADD_SILENCE, self._proofs_used)[0]
         if request.until <= workflow.now():
             raise ValueError(f"a window until {request.until:%Y-%m-%d %H:%M} UTC is already over")
         if not request.reason.strip():
@@ -53,7 +53,7 @@ class SilencesWorkflow:
 
     @workflow.update(name=ids.EXPIRE_SILENCE)
     def expire(self, request: ExpireSilence) -> Silence:
-        request, nonce = trust.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)
+        request, nonce = verify.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)
         self._proofs_used.add(nonce)
         silence = next(s for s in self._silences if s.silence_id == request.silence_id)
         silence.until = workflow.now()
@@ -64,7 +64,7 @@ class SilencesWorkflow:
 
     @expire.validator
     def _check_expire(self, request: ExpireSilence) -> None:
-        request = trust.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)[0]
+        request = verify.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)[0]
         if all(s.silence_id != request.silence_id for s in self._active()):
             known = ", ".join(s.silence_id for s in self._active()) or "none"
             raise ValueError(f"no active maintenance window {request.silence_id}; active: {known}")
