@@ -95,15 +95,19 @@ class NoDecisionKeys(RuntimeError):
     """The worker would refuse every decision: it is not started."""
 
 
-def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
-    """The worker; it refuses to start when it trusts no key to sign decisions (every one would be refused)."""
-    compile_workflows()
+def trust_decision_keys(settings: Settings) -> None:
+    """Trust the keys in DECISION_KEYS (workflows/contracts/verify.py); NoDecisionKeys when none is trusted."""
     verify.trust(public_keys(settings.decision_keys))
     if not verify.trusted_keys():
         raise NoDecisionKeys(
             f"no decision keys in {settings.decision_keys}: the HTTP service writes its key there on its "
             "first start (make run does it first); elsewhere set DECISION_KEYS to a copy of that file"
         )
+
+
+def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    compile_workflows()
+    trust_decision_keys(settings)
     return Worker(
         client,
         task_queue=task_queue or settings.incident_task_queue,
@@ -125,6 +129,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
 
 
 async def run(settings: Settings) -> None:
+    trust_decision_keys(settings)  # before waiting for Temporal: without keys this worker is of no use
     runtime = observability.worker_runtime(settings)  # once: it binds the metrics port
     client = await connect_when_up(settings, runtime)
     worker = build_worker(client, settings)

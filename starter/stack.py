@@ -22,11 +22,20 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 
+from client.signing import signing_key
 from settings import ROOT, Settings
 from workflows.contracts import search_attributes
 
 BIN = Path(sys.executable).parent
 NAMESPACE = "default"
+# The files the worker and the HTTP service keep under DATA_DIR, unless their setting names another place.
+DATA_FILES = {
+    "outbox_path": "outbox.jsonl",
+    "incident_log_dir": "incident-logs",
+    "decision_signing_key": "decision-signing-key.pem",
+    "decision_keys": "decision-keys",
+    "tokens_path": "tokens.json",
+}
 # The dev server's SQLite file in write-ahead-log mode, synced at checkpoints: a transaction survives the
 # server's crash, not the machine's power loss. With SQLite's defaults (a rollback journal, every commit
 # synced) an alert storm (bench.storm against this server) paged p50 44 s, p99 174 s after the alert and
@@ -137,6 +146,8 @@ class Stack:
             await self._start("Temporal server", self._server_command(), output=log, log_path=self.server_log)
         client = await self._until(self._connect(), f"Temporal did not answer on {self.stack.temporal_target}")
         await register_search_attributes(client, NAMESPACE)
+        # The HTTP service's decision key, made before the worker starts so that the worker finds its public key.
+        signing_key(self._path("decision_signing_key"), self._path("decision_keys"))
         await self._start("worker", [sys.executable, "-m", "worker"])
         await self._start("HTTP service", [sys.executable, "-m", "starter.http.app"])
         await self._until(self._http_ready(), f"the HTTP service did not answer on {self._http_url}/healthz")
@@ -178,11 +189,15 @@ class Stack:
             TEMPORAL_CONFIG_FILE=os.devnull,
             TEMPORAL_UI_URL=self.ui_url,
         )
-        if "outbox_path" not in self.settings.model_fields_set:
-            env["OUTBOX_PATH"] = str(self.stack.data_dir / "outbox.jsonl")
-        if "incident_log_dir" not in self.settings.model_fields_set:
-            env["INCIDENT_LOG_DIR"] = str(self.stack.data_dir / "incident-logs")
+        for setting in DATA_FILES:
+            env[setting.upper()] = str(self._path(setting))
         return env
+
+    def _path(self, setting: str) -> Path:
+        """A file of the stack's (DATA_FILES): as set, else under DATA_DIR."""
+        if setting in self.settings.model_fields_set:
+            return Path(getattr(self.settings, setting))
+        return self.stack.data_dir / DATA_FILES[setting]
 
     async def _start(
         self, name: str, command: list[str], output: IO[bytes] | None = None, log_path: Path | None = None
@@ -259,6 +274,8 @@ class Stack:
             needed["TEMPORAL_ADDRESS"] = self.stack.temporal_target
         if self.settings.temporal_ui_url.rstrip("/") != self.ui_url:
             needed["TEMPORAL_UI_URL"] = self.ui_url
+        if self.settings.tokens_path != self._path("tokens_path"):
+            needed["TOKENS_PATH"] = str(self._path("tokens_path"))
         return needed
 
     def _banner(self) -> str:
@@ -279,6 +296,8 @@ class Stack:
                 "Fire a first alert:",
                 "  curl -X POST -H 'Content-Type: application/json' "
                 f"--data @examples/alertmanager.json {self._http_url}/alerts/alertmanager",
+                "Your first token (an administrator issues one per person; README: Who can do what):",
+                f"  {ctl} token issue alice --login",
                 "Then list incidents and acknowledge one:",
                 f"  {ctl} list",
                 f"  {ctl} ack INC-… --as alice",

@@ -49,6 +49,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp, Mailbox
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
+from tests.signing import write_keys_file
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy, Tier
 from workflows.contracts.vocabulary import Channel, Severity
@@ -373,6 +374,7 @@ async def run_incidents(
             incident_task_queue=f"fault-{uuid.uuid4().hex[:8]}",
             outbox_path=data / "outbox.jsonl",
             incident_log_dir=data / "logs",
+            decision_keys=write_keys_file(data / "decision-keys"),  # the workers trust the tests' signing key
         )
     )
     policy = drill_policy()

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT
 from tests.conftest import BIN
+from tests.signing import write_keys_file
 
 pytestmark = pytest.mark.fault
 
@@ -56,6 +57,7 @@ async def test_a_worker_started_before_temporal_waits_for_it(tmp_path: Path):
         "INCIDENT_TASK_QUEUE": "start-test",
         "OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
         "INCIDENT_LOG_DIR": str(tmp_path / "logs"),
+        "DECISION_KEYS": str(write_keys_file(tmp_path / "decision-keys")),
         "LOG_LEVEL": "INFO",
     }
     log = tmp_path / "worker.log"
