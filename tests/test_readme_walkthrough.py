@@ -133,12 +133,17 @@ def matches(expected: Sequence[str], actual: Sequence[str]) -> bool:
 class Reader:
     """Runs the README's commands as a reader with `.env` exported into the shell would."""
 
-    def __init__(self, launcher: Launcher) -> None:
+    def __init__(self, launcher: Launcher, credentials: Path) -> None:
         self.env = launcher.env | {
             "PATH": f"{BIN}{os.pathsep}{launcher.env.get('PATH', '')}",
             "TEMPORAL_ADDRESS": f"127.0.0.1:{launcher.env['TEMPORAL_PORT']}",
             "TEMPORAL_UI_URL": f"http://localhost:{launcher.env['TEMPORAL_UI_PORT']}",
+            # as the banner tells a reader whose DATA_DIR is moved; the tokens this reader logs in with
+            "TOKENS_PATH": str(Path(launcher.env["DATA_DIR"]) / "tokens.json"),
+            "INCIDENTCTL_CREDENTIALS": str(credentials),
         }
+        for name in ("INCIDENTCTL_TOKEN", "INCIDENT_API_URL", "DECISION_KEYS", "DECISION_SIGNING_KEY"):
+            self.env.pop(name, None)
         # the stack's ports in what commands print, as the README's defaults
         self.ports = [
             (re.compile(rf"(?<=:){launcher.env[name]}\b"), str(default)) for name, default in DEFAULT_PORTS.items()
@@ -206,7 +211,7 @@ async def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     launcher.env.pop("INCIDENT_POLICY", None)  # the example policy the README describes
     process = await launcher.start()
     children = children_of(process.pid)
-    reader = Reader(launcher)
+    reader = Reader(launcher, tmp_path / "credentials.json")
     try:
         for section in dict.fromkeys(step.section for step in steps):
             mine = [step for step in steps if step.section == section]
