@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     decision_signing_key: Path = ROOT / ".data" / "decision-signing-key.pem"
     decision_keys: Path = ROOT / ".data" / "decision-keys"
     tokens_path: Path = ROOT / ".data" / "tokens.json"
+    # An OpenID Connect provider people sign in with (incidentctl login), and the client id it knows us by.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "incidentctl"
     incident_api_url: str | None = None
 
     slack_bot_token: SecretStr | None = None

@@ -24,11 +24,17 @@ def register(app: typer.Typer) -> None:
 
 
 def login(
-    token: Annotated[str, typer.Option("--token", help="your personal token; - reads it from stdin")],
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="a personal token (- reads it from stdin); unset: the identity provider"),
+    ] = None,
 ) -> None:
-    """Prove who you are once: the service names the token's person, and incidentctl keeps the token for them."""
+    """Prove who you are once: with the identity provider (OIDC_ISSUER), or a personal token an administrator gave
+    you. The service names the person, and incidentctl keeps the credential for them."""
     if token == "-":
         token = sys.stdin.readline().strip()
+    if token is None:
+        token = _signed_in()
 
     async def work() -> Any:
         return await common.call_api("whoami", token, get=True)
@@ -36,6 +42,25 @@ def login(
     person = str(common.run(work)["person"])
     common.store_credential(person, token)
     typer.echo(f"logged in as {person}")
+
+
+def _signed_in() -> str:
+    """The identity provider's access token, once the person has confirmed the code it shows them."""
+    from client.decide import Refused
+    from starter import oidc
+
+    current = common.settings()
+    if not current.oidc_issuer:
+        common.fail("no identity provider is configured (OIDC_ISSUER): log in with --token TOKEN from an administrator")
+    issuer = current.oidc_issuer
+
+    async def work() -> str:
+        try:
+            return await oidc.device_login(issuer, current.oidc_client_id, lambda line: typer.echo(line))
+        except oidc.OidcError as err:
+            raise Refused(str(err)) from err
+
+    return common.run(work)
 
 
 def whoami() -> None:

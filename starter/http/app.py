@@ -210,7 +210,7 @@ def create_app(
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
     app.include_router(oncall_http.router(settings, policy, temporal, lambda request: check_token(settings, request)))
-    app.include_router(decisions_api.router(settings, deciding))
+    app.include_router(decisions_api.router(settings, policy, deciding))
     app.include_router(
         slack_endpoint.router(
             settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)

@@ -1,6 +1,7 @@
 """The HTTP API for people's decisions: what incidentctl sends, and any tool acting for a person.
 
-Every request carries the person's own credential (`Authorization: Bearer <token>`, starter/tokens.py). The
+Every request carries the person's own credential (`Authorization: Bearer <token>`: a personal token,
+starter/tokens.py, or where OIDC_ISSUER is set the identity provider's, starter/oidc.py). The
 service sets the decision's person from it, never from the request: a body naming someone else is refused.
 It then sends the decision through its signing client (client/signing.py), so the workflow can tell it came
 through here. Answers: 200 with what the workflow said; 401 without a valid credential; 403 for a decision in
@@ -32,7 +33,10 @@ from client.decide import (
     step_result_type,
 )
 from settings import Settings, describe_validation_error
-from starter.tokens import NotAuthenticated, TokenStore
+from starter import oidc
+from starter.oidc import OidcError
+from starter.tokens import PREFIX, NotAuthenticated, TokenStore
+from workflows.contracts.policy import Policy
 from workflows.incident.model import Decision
 from workflows.oncall.model import AddOverride, AddSilence, ExpireSilence, RemoveOverride
 
@@ -46,16 +50,23 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-def router(settings: Settings, deciding: Callable[[], Client]) -> APIRouter:
+def router(settings: Settings, policy: Policy, deciding: Callable[[], Client]) -> APIRouter:
     routes = APIRouter(prefix="/api")
     tokens = TokenStore(settings.tokens_path)
 
-    def person_of(request: Request) -> str:
+    async def person_of(request: Request) -> str:
+        """Whose credential this is: a personal token (starter/tokens.py), or the identity provider's token."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "no credential: send your own token as 'Authorization: Bearer <token>'")
+        if settings.oidc_issuer and not token.startswith(f"{PREFIX}_"):
+            try:
+                return await oidc.person(settings.oidc_issuer, token, policy)
+            except OidcError as err:
+                raise ApiError(401, f"{err}; sign in again (incidentctl login)") from err
         try:
-            return tokens.person(token.strip(), datetime.now(UTC))
+            return tokens.person(token, datetime.now(UTC))
         except NotAuthenticated as err:
             raise ApiError(401, f"{err}; an administrator issues a new one (incidentctl token issue PERSON)") from err
 
@@ -84,7 +95,7 @@ def router(settings: Settings, deciding: Callable[[], Client]) -> APIRouter:
     async def answered(request: Request, act: Callable[[str, dict[str, Any], str], Awaitable[Any]]) -> JSONResponse:
         """Authenticate, read the body, act; every failure as {"error": line} with its status."""
         try:
-            person = person_of(request)
+            person = await person_of(request)
             update_id = request.headers.get("idempotency-key") or f"api-{uuid.uuid4()}"
             result = await act(person, await body_of(request), update_id)
         except ApiError as err:
@@ -101,7 +112,7 @@ def router(settings: Settings, deciding: Callable[[], Client]) -> APIRouter:
     @routes.get("/whoami")
     async def whoami(request: Request) -> JSONResponse:
         try:
-            return JSONResponse({"person": person_of(request)})
+            return JSONResponse({"person": await person_of(request)})
         except ApiError as err:
             return JSONResponse({"error": err.message}, status_code=err.status, headers={"WWW-Authenticate": "Bearer"})
 
