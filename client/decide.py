@@ -1,4 +1,5 @@
-"""Sending a person's decision to the workflow that owns it, the same way from incidentctl, Slack and the drill.
+"""Sending a person's decision to the workflow that owns it, the same way from the HTTP API (incidentctl), Slack
+and the drill. The client given signs it (client/signing.py): a workflow takes no decision without that proof.
 
 Decisions are addressed by their names in the registry (workflows/contracts/decisions.py), never through the workflow
 classes. A message-loop step goes to the loop the incident's state names (`comms_workflow_id`). Every

@@ -1,9 +1,10 @@
 """incidentctl: declare, list, show and decide on incidents from a terminal.
 
-Every decision is an Update on the incident's workflow under the registry's name for it, judged by the
-same validators as Slack's buttons; a refusal prints one line and exits 1. A command whose answer is lost
-sends its decision again under the same update id (applied once). The acting person comes from --as or
-INCIDENTCTL_USER.
+Every decision goes to the HTTP service's API with the acting person's own credential (starter/cli/identity.py:
+login, tokens); the service signs it and sends it as an Update on the incident's workflow under the registry's
+name for it, judged by the same validators as Slack's buttons. A refusal prints one line and exits 1. A decision
+carries one idempotency key, so however often it is sent it is applied once. --as (or INCIDENTCTL_USER) picks
+whose credential acts.
 
 Only typer and the models' enums (which the options name) load with the module; the Temporal SDK, the
 workflow and activity code and Rich load when a command that needs them runs, so `--help` is quick.
@@ -55,7 +56,7 @@ from workflows.incident.model import (
 from workflows.oncall.rotation import zone as tz
 
 app = typer.Typer(
-    help="Declare, list, show and decide on incidents. Acting person: --as or $INCIDENTCTL_USER.",
+    help="Declare, list, show and decide on incidents. Log in first (incidentctl login); --as picks who acts.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
