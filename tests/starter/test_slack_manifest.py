@@ -90,6 +90,8 @@ async def answer_to_unsigned_post(path: str, example_policy: Policy, tmp_path: P
         _env_file=None,
         outbox_path=tmp_path / "outbox.jsonl",
         incident_log_dir=tmp_path,
+        decision_signing_key=tmp_path / "decision-signing-key.pem",
+        decision_keys=tmp_path / "decision-keys",
         slack_signing_secret=SecretStr("not-what-slack-signed-with"),
     )
     app = create_app(settings, policy=example_policy)
