@@ -43,6 +43,11 @@ class Signer:
     def generate(cls) -> Signer:
         return cls(Ed25519PrivateKey.generate())
 
+    def pem(self) -> bytes:
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
     def prove(self, decision: Proven, name: str, workflow_id: str, run_id: str) -> Proven:
         """The decision with a proof that this is what the service sends as `name` to that run."""
         unsigned = Proof(
@@ -67,12 +72,9 @@ def signing_key(path: Path, keys_file: Path) -> Signer:
     else:
         signer = Signer.generate()
         path.parent.mkdir(parents=True, exist_ok=True)
-        pem = signer._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+            out.write(signer.pem())
     line = f"{signer.key_id} {base64.b64encode(signer.public_key).decode()}"
     known = keys_file.read_text().splitlines() if keys_file.exists() else []
     if line not in known:
@@ -119,22 +121,26 @@ class _Signing(OutboundInterceptor):
         self.signer = signer
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
-        input.args = await self._signed(input.id, input.run_id, input.update, input.args)
+        input.args = await self._signed(input, input.update)
         return await super().start_workflow_update(input)
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
-        input.args = await self._signed(input.id, input.run_id, input.signal, input.args)
+        input.args = await self._signed(input, input.signal)
         await super().signal_workflow(input)
 
-    async def _signed(self, workflow_id: str, run_id: str | None, name: str, args: Any) -> Any:
+    async def _signed(self, input: StartWorkflowUpdateInput | SignalWorkflowInput, name: str) -> Any:
+        args = input.args
         if len(args) != 1 or not isinstance(args[0], Proven):
             return args
+        run_id = input.run_id
         if run_id is None:  # the run the decision goes to: the proof is good for that run only
             described = await self.next.describe_workflow(
-                DescribeWorkflowInput(id=workflow_id, run_id=None, rpc_metadata={}, rpc_timeout=None)
+                DescribeWorkflowInput(
+                    id=input.id, run_id=None, rpc_metadata=input.rpc_metadata, rpc_timeout=input.rpc_timeout
+                )
             )
             run_id = described.run_id
-        return [self.signer.prove(args[0], name, workflow_id, run_id)]
+        return [self.signer.prove(args[0], name, input.id, run_id)]
 
 
 def signing(client: Client, signer: Signer) -> Client:
