@@ -103,7 +103,8 @@ class IncidentWorkflow:
     async def _assess(self) -> None:
         """Seeds 000, 001: somebody assesses severity, impact, incident or disturbance, and scope, in time."""
         s = self.s
-        await workflow.wait_condition(lambda: s.alert_count > 0)
+        if not s.alert_count:  # the first alert came with the start: the task that confirms it goes on
+            await workflow.wait_condition(lambda: s.alert_count > 0)
         if lifecycle.confirmed_at_once(s, self.policy):
             self._confirm_at_once()
             return

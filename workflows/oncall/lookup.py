@@ -91,7 +91,8 @@ class MaintenanceWindow:
     async def held_until_it_clears(self) -> bool:
         """Wait out the window the incident's alerts fall in; True when every alert cleared meanwhile."""
         s = self.s
-        await workflow.wait_condition(lambda: s.alert_count > 0)
+        if not s.alert_count:  # the first alert comes with the start: no need to yield for it
+            await workflow.wait_condition(lambda: s.alert_count > 0)
         told: set[str] = set()
         while s.silence is not None and self._lifted is None and workflow.now() < s.silence.until:
             silence = s.silence
