@@ -18,6 +18,7 @@ from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings
+from workflows.contracts import limits
 from workflows.contracts.ids import ALERT, INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.contracts.priority import INCIDENT_KEY
@@ -56,9 +57,10 @@ def manual_alert(
 
 
 def summary_line(event: AlertEvent) -> str:
-    """The static summary the Temporal UI shows: title · service · source, on one line."""
-    title = " ".join(event.title.split())[:200]
-    return " · ".join(part for part in (title, event.service, event.source) if part)
+    """The static summary the Temporal UI shows: title · service · source, on one line, cut by bytes to
+    fit the server's limit on it (a summary too long refuses the start, and so the page)."""
+    line = " · ".join(part for part in (" ".join(event.title.split()), event.service, event.source) if part)
+    return limits.cut(line, limits.SUMMARY_BYTES)
 
 
 async def send_alert(client: Client, settings: Settings, policy: Policy, event: AlertEvent) -> bool:

@@ -42,11 +42,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from settings import describe_validation_error
+from workflows.contracts import limits
 from workflows.contracts.vocabulary import AlertStatus, Severity
 from workflows.incident.model import AlertEvent
 
@@ -55,6 +56,48 @@ M = TypeVar("M", bound=BaseModel)
 
 class AlertBodyError(ValueError):
     """A body of the wrong shape; the message names the field ("alerts.0.labels: ...")."""
+
+
+# Every field is bounded (workflows/contracts/limits.py): a field over its limit refuses the body, naming it.
+
+
+def _text(limit: limits.Limit) -> AfterValidator:
+    def check(value: str) -> str:
+        if problem := limits.over(value, limit):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _map(limit: limits.Limit) -> AfterValidator:
+    def check(value: dict[str, str]) -> dict[str, str]:
+        if problem := limits.map_over(value, limit):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _links_at_most(value: list[str]) -> list[str]:
+    if len(value) > limits.LINKS.entries:
+        raise ValueError(f"{len(value)} links, over the limit of {limits.LINKS.entries}")
+    for i, link in enumerate(value):
+        if problem := limits.over(link, limits.LINK):
+            raise ValueError(f"link {i}: {problem}")
+    return value
+
+
+Title = Annotated[str, _text(limits.TITLE)]
+Description = Annotated[str, _text(limits.DESCRIPTION)]
+Service = Annotated[str, _text(limits.SERVICE)]
+DedupKey = Annotated[str, _text(limits.DEDUP_KEY)]
+Fingerprint = Annotated[str, _text(limits.FINGERPRINT)]
+Word = Annotated[str, _text(limits.SEVERITY)]
+Link = Annotated[str, _text(limits.LINK)]
+Links = Annotated[list[str], AfterValidator(_links_at_most)]
+Labels = Annotated[dict[str, str], _map(limits.LABELS)]
+Annotations = Annotated[dict[str, str], _map(limits.ANNOTATIONS)]
 
 
 _OBVIOUS_SEVERITIES = {
@@ -99,33 +142,35 @@ class _Body(BaseModel):
 
 class PrometheusAlert(_Body):
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
     startsAt: datetime | None = None
     endsAt: datetime | None = None
-    generatorURL: str = ""
-    fingerprint: str = ""
+    generatorURL: Link = ""
+    fingerprint: Fingerprint = ""
     # Grafana only
-    dashboardURL: str = ""
-    panelURL: str = ""
+    dashboardURL: Link = ""
+    panelURL: Link = ""
 
 
 class AlertmanagerBody(_Body):
-    version: str = "4"
-    groupKey: str = Field(min_length=1)
+    version: Word = "4"
+    groupKey: DedupKey = Field(min_length=1)
     status: Literal["firing", "resolved"] = "firing"
-    receiver: str = ""
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
-    externalURL: str = ""
+    receiver: Title = ""
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    # What every alert of the group has in its own annotations: read for the title only, never copied
+    # into each alert (a group of thousands would multiply it by thousands).
+    commonAnnotations: Annotations = Field(default_factory=dict)
+    externalURL: Link = ""
     alerts: list[PrometheusAlert] = Field(min_length=1)
 
 
 class GrafanaBody(AlertmanagerBody):
-    title: str = ""
-    state: str = ""
-    message: str = ""
+    title: Title = ""
+    state: Word = ""
+    message: Description = ""
     orgId: int | None = None
 
 
@@ -134,7 +179,12 @@ def _prometheus_events(source: str, body: AlertmanagerBody, now: datetime) -> li
     events = []
     for alert in body.alerts:
         labels = {**body.commonLabels, **alert.labels}
-        annotations = {**body.commonAnnotations, **alert.annotations}
+        annotations = alert.annotations
+
+        def shared(key: str, own: dict[str, str] = annotations) -> str:
+            """A short annotation of the alert's own, else the group's (the title, the runbook link)."""
+            return own.get(key) or body.commonAnnotations.get(key, "")
+
         events.append(
             AlertEvent(
                 source=source,
@@ -142,19 +192,13 @@ def _prometheus_events(source: str, body: AlertmanagerBody, now: datetime) -> li
                 fingerprint=alert.fingerprint or _fingerprint(labels),
                 status=AlertStatus(alert.status),
                 title=(
-                    annotations.get("summary")
-                    or annotations.get("title")
-                    or labels.get("alertname")
-                    or fallback_title
-                    or body.groupKey
+                    shared("summary") or shared("title") or labels.get("alertname") or fallback_title or body.groupKey
                 ),
                 description=annotations.get("description") or annotations.get("message", ""),
                 severity=obvious_severity(labels.get("severity")),
                 service=labels.get("service", ""),
                 labels=labels,
-                links=_links(
-                    alert.generatorURL, annotations.get("runbook_url", ""), alert.dashboardURL, alert.panelURL
-                ),
+                links=_links(alert.generatorURL, shared("runbook_url"), alert.dashboardURL, alert.panelURL),
                 received_at=now,
             )
         )
@@ -178,15 +222,15 @@ class DatadogBody(_Body):
     # Datadog substitutes numbers into quoted strings, but a hand-written payload may not quote them.
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
-    alert_id: str = Field(min_length=1)
-    transition: str = Field(min_length=1)
-    aggregation_key: str = ""
-    alert_cycle_key: str = ""
-    priority: str = ""
-    title: str = Field(min_length=1)
-    message: str = ""
-    link: str = ""
-    tags: str = ""
+    alert_id: Fingerprint = Field(min_length=1)
+    transition: Word = Field(min_length=1)
+    aggregation_key: DedupKey = ""
+    alert_cycle_key: Fingerprint = ""
+    priority: Word = ""
+    title: Title = Field(min_length=1)
+    message: Description = ""
+    link: Link = ""
+    tags: Annotated[str, _text(limits.DATADOG_TAGS)] = ""
 
 
 def _datadog_tags(tags: str) -> dict[str, str]:
@@ -202,6 +246,8 @@ def _datadog_tags(tags: str) -> dict[str, str]:
 def parse_datadog(body: Any, now: datetime) -> list[AlertEvent]:
     alert = _validate(DatadogBody, body)
     labels = _datadog_tags(alert.tags)
+    if problem := limits.map_over(labels, limits.LABELS):
+        raise AlertBodyError(f"tags: {problem}")
     if alert.priority:
         labels["priority"] = alert.priority
     recovered = alert.transition.strip().lower() in ("recovered", "resolved")
@@ -226,15 +272,15 @@ def parse_datadog(body: Any, now: datetime) -> list[AlertEvent]:
 
 
 class GenericBody(_Body):
-    dedup_key: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    severity: str = ""
-    service: str = ""
+    dedup_key: DedupKey = Field(min_length=1)
+    title: Title = Field(min_length=1)
+    severity: Word = ""
+    service: Service = ""
     status: Literal["firing", "resolved"] = "firing"
-    description: str = ""
-    links: list[str] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
-    fingerprint: str = ""
+    description: Description = ""
+    links: Links = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+    fingerprint: Fingerprint = ""
 
 
 def parse_generic(body: Any, now: datetime) -> list[AlertEvent]:

@@ -9,6 +9,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
+from workflows.contracts import limits
+
 SEVERITY = SearchAttributeKey.for_keyword("IncidentSeverity")
 PHASE = SearchAttributeKey.for_keyword("IncidentPhase")
 STATUS = SearchAttributeKey.for_keyword("IncidentStatus")
@@ -18,6 +20,12 @@ KIND = SearchAttributeKey.for_keyword("IncidentKind")
 ACKNOWLEDGED = SearchAttributeKey.for_bool("IncidentAcknowledged")
 
 ALL: list[SearchAttributeKey[Any]] = [SEVERITY, PHASE, STATUS, SCOPE, SERVICE, KIND, ACKNOWLEDGED]
+
+
+def keyword(value: str) -> str:
+    """A keyword's value cut by bytes within the server's limit: a value over it fails the workflow task
+    that sets it, and the first such task is the one that pages."""
+    return limits.cut(value, limits.SEARCH_ATTRIBUTE_BYTES)
 
 
 async def register(client: Client) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from workflows.contracts import limits
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.trust import Proven
 from workflows.contracts.vocabulary import (
@@ -63,6 +64,19 @@ class AlertEvent(BaseModel):
     criteria: list[CriticalCriterion] = Field(default_factory=list)
     received_at: datetime | None = None
     silence: Silence | None = None  # the maintenance window it arrived in, as the HTTP service found it
+
+    @model_validator(mode="after")
+    def _shortened(self) -> AlertEvent:
+        """An alert over the limits that got past the door (started straight in Temporal) is shortened, not
+        refused: its incident still pages, and no search attribute or peer refuses its text."""
+        self.title = limits.cut(self.title, limits.TITLE.value_bytes)
+        self.description = limits.cut(self.description, limits.DESCRIPTION.value_bytes)
+        self.service = limits.cut(self.service, limits.SERVICE.value_bytes)
+        self.dedup_key = limits.cut(self.dedup_key, limits.DEDUP_KEY.value_bytes)
+        self.fingerprint = limits.cut(self.fingerprint, limits.FINGERPRINT.value_bytes)
+        self.labels = limits.cut_map(self.labels, limits.LABELS)
+        self.links = [limits.cut(link, limits.LINK.value_bytes) for link in self.links[: limits.LINKS.entries]]
+        return self
 
 
 # --- timeline and state ------------------------------------------------------------------------

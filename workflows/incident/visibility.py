@@ -66,7 +66,7 @@ class Visibility:
                     sa.PHASE.value_set(s.phase.value),
                     sa.STATUS.value_set(s.status.value),
                     sa.SCOPE.value_set(s.scope.value),
-                    sa.SERVICE.value_set(s.service or "-"),
+                    sa.SERVICE.value_set(sa.keyword(s.service or "-")),
                     sa.KIND.value_set(s.kind.value if s.kind else "unassessed"),
                     sa.ACKNOWLEDGED.value_set(bool(s.acknowledged_by)),
                 ]

@@ -22,7 +22,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
-    from workflows.contracts import ids, verify
+    from workflows.contracts import ids, limits, verify
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Status
@@ -348,9 +348,13 @@ class IncidentWorkflow:
     # --- continue-as-new --------------------------------------------------------------------------
 
     def _history_is_long(self) -> bool:
-        # Our own limit, not the server's suggestion: the time-skipping test server suggests it early and
-        # often, and a run that continues as new at once would suggest it again.
-        return workflow.info().get_current_history_length() > self.history_limit
+        # Our own limits, not the server's suggestion: the time-skipping test server suggests it early and
+        # often, and a run that continues as new at once would suggest it again. Bytes as well as events:
+        # a few large signals reach the server's 50 MB limit, which ends the run, long before 5,000 events.
+        info = workflow.info()
+        return info.get_current_history_length() > self.history_limit or (
+            info.get_current_history_size() > limits.HISTORY_BYTES
+        )
 
     async def _continue_as_new(self) -> None:
         """Everything in flight lands first; the state carries every deadline and queued post."""
