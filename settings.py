@@ -10,7 +10,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent
 class Settings(BaseSettings):
     """Every setting the worker, the HTTP service and the CLI read. Unset systems use the outbox."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
@@ -42,7 +42,16 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
-    webhook_token: SecretStr | None = None
+    # Closed by default (starter/http/doors.py): a token per alert source and per heartbeat, by name (JSON in
+    # the environment: ALERT_TOKENS='{"alertmanager": "..."}'), a read-only one for calendar feeds, one for
+    # /metrics; and each source's rate.
+    alert_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    heartbeat_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    calendar_token: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+    rate_limit_per_minute: int = Field(default=6000, gt=0)
+    # The open-incident gauge reads Temporal's visibility at most this often, however often it is scraped.
+    metrics_gauge_seconds: float = Field(default=15, ge=0)
     max_body_bytes: int = 1024 * 1024
     # The HTTP service runs a worker too, so that a new incident starts eagerly in it (client/alerts.py).
     http_runs_worker: bool = True
@@ -101,6 +110,11 @@ class Settings(BaseSettings):
         if isinstance(values, dict):
             return {key: value for key, value in values.items() if value != ""}
         return values
+
+    @field_validator("alert_tokens", "heartbeat_tokens")
+    @classmethod
+    def _empty_token_is_none(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        return {name: token for name, token in value.items() if token.get_secret_value()}
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -207,7 +207,8 @@ def test_the_readme_walkthrough_is_parsed_into_commands_and_their_output() -> No
 async def test_the_readme_walkthrough_works_as_written(tmp_path: Path) -> None:
     steps = walkthrough(README.read_text())
     launcher = Launcher(tmp_path / "data", tmp_path / "stack.log")
-    launcher.env |= {"WEBHOOK_TOKEN": "", "INCIDENTCTL_USER": ""}  # empty counts as unset (also over a .env)
+    # empty counts as unset (also over a .env)
+    launcher.env |= {"ALERT_TOKENS": "", "HEARTBEAT_TOKENS": "", "CALENDAR_TOKEN": "", "INCIDENTCTL_USER": ""}
     launcher.env.pop("INCIDENT_POLICY", None)  # the example policy the README describes
     process = await launcher.start()
     children = children_of(process.pid)

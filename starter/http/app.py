@@ -13,7 +13,6 @@ its first workflow task and its page in this process at once, never behind a bac
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import sys
@@ -43,6 +42,7 @@ from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
 from starter.http.alert_formats import PARSERS, AlertBodyError
+from starter.http.doors import Doors, DoorsOpen, HttpError, refusal
 from starter.http.metrics import HttpMetrics
 from worker import build_worker, connect_when_up
 from workflows.contracts import verify
@@ -58,6 +58,8 @@ REQUEST_BUDGET_SECONDS = 20.0
 RETRY_AFTER_SECONDS = "5"
 # Signals in flight per request: enough to keep Temporal busy, few enough to be fair to other requests.
 CONCURRENT_SENDS = 32
+# How a refused request is counted, by its status.
+_OUTCOMES = {401: "unauthorized", 403: "unauthorized", 429: "rate_limited"}
 # What Temporal answers when it is down, overloaded or too slow: the sender should retry.
 RETRYABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -65,12 +67,6 @@ RETRYABLE = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
     RPCStatusCode.CANCELLED,
 }
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
 
 
 async def lazy_client(settings: Settings) -> Client:
@@ -118,14 +114,25 @@ def create_app(
     policy: Policy | None = None,
     budget_seconds: float = REQUEST_BUDGET_SECONDS,
 ) -> FastAPI:
-    """The whole HTTP service. The policy is read once here; a bad one raises PolicyError.
+    """The whole HTTP service. The policy is read once here; a bad one raises PolicyError, settings that would
+    leave its doors open to the network raise DoorsOpen.
 
     `budget_seconds` bounds recording one body; past it the sender gets 503 and retries.
     """
+    if problem := refusal(settings):
+        raise DoorsOpen(problem)
+    doors = Doors(settings)
+    if doors.open:
+        log.warning(
+            "DOORS OPEN: no tokens are set, so anyone on this machine may post alerts and heartbeats to %s:%s "
+            "and read the calendars; set ALERT_TOKENS, HEARTBEAT_TOKENS and CALENDAR_TOKEN to close them",
+            settings.http_host,
+            settings.http_port,
+        )
     policy = policy or load_policy(settings.incident_policy)
     signer = signing_key(settings.decision_signing_key, settings.decision_keys)
     verify.trust([signer.public_key])  # this process runs a worker too (HTTP_RUNS_WORKER)
-    metrics = HttpMetrics()
+    metrics = HttpMetrics(settings.metrics_gauge_seconds)
     windows = WindowCache()
     holder: dict[str, Client] = {}
     signed: dict[str, Client] = {}
@@ -173,7 +180,8 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        doors.metrics(request)
         try:
             await asyncio.wait_for(metrics.count_open_incidents(temporal()), timeout=5)
         except Exception as err:  # Temporal down or slow: the counters this replica holds still matter
@@ -186,10 +194,10 @@ def create_app(
         if parse is None:
             raise HttpError(404, f"unknown alert source {source!r}; known: {', '.join(PARSERS)}")
         try:
-            check_token(settings, request)
+            doors.alert(request, source)
             events = parse(parse_json(await read_body(request, settings.max_body_bytes)), datetime.now(UTC))
         except HttpError as err:
-            metrics.alerts.labels(source, "unauthorized" if err.status == 401 else "invalid").inc()
+            metrics.alerts.labels(source, _OUTCOMES.get(err.status, "invalid")).inc()
             raise
         except AlertBodyError as err:
             metrics.alerts.labels(source, "invalid").inc()
@@ -209,7 +217,7 @@ def create_app(
         incidents = list(dict.fromkeys(incident_id_for(e.source, e.dedup_key) for e in events))
         return JSONResponse({"incidents": incidents, "alerts": len(events)}, status_code=202)
 
-    app.include_router(oncall_http.router(settings, policy, temporal, lambda request: check_token(settings, request)))
+    app.include_router(oncall_http.router(settings, policy, temporal, doors))
     app.include_router(decisions_api.router(settings, policy, deciding))
     app.include_router(
         slack_endpoint.router(
@@ -251,15 +259,6 @@ def _no_client() -> Client:
     raise RuntimeError("Failed client connect: the app's lifespan has not run")
 
 
-def check_token(settings: Settings, request: Request) -> None:
-    if settings.webhook_token is None:
-        return
-    expected = f"Bearer {settings.webhook_token.get_secret_value()}".encode()
-    given = request.headers.get("authorization", "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise HttpError(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-
-
 async def record(client: Client, settings: Settings, policy: Policy, events: list[AlertEvent]) -> list[str]:
     """Signal every alert to its incident; the ids of incidents these alerts opened.
 
@@ -291,7 +290,7 @@ def main() -> None:
     observability.configure_logging(settings)
     try:
         app = create_app(settings)
-    except PolicyError as err:
+    except (PolicyError, DoorsOpen) as err:
         print(f"incident-http: {err}", file=sys.stderr)
         raise SystemExit(2) from err
     try:

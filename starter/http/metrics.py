@@ -4,6 +4,9 @@ counters. Each replica counts only what it saw; Prometheus sums the replicas.
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from typing import TYPE_CHECKING
 
 from workflows.contracts import search_attributes as sa
@@ -21,7 +24,7 @@ def incidents_query(*clauses: str) -> str:
 
 
 class HttpMetrics:
-    def __init__(self) -> None:
+    def __init__(self, gauge_seconds: float = 0) -> None:
         # Here, not at the top: incidentctl imports this module for incidents_query and needs no Prometheus.
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -64,9 +67,27 @@ class HttpMetrics:
             ["severity", "acknowledged"],
             registry=self.registry,
         )
+        self.open_incidents_read_at = Gauge(
+            "incident_open_read_at_seconds",
+            "When incident_open was last read from Temporal's visibility store (Unix time)",
+            registry=self.registry,
+        )
+        # Eight visibility queries per read: a scrape reads them only when the last read is older than this,
+        # and concurrent scrapes share one read.
+        self._gauge_seconds = gauge_seconds
+        self._read_at = -math.inf
+        self._reading = asyncio.Lock()
 
     async def count_open_incidents(self, client: Client) -> None:
-        """Read open incidents from visibility, the one record every replica shares."""
+        """Read open incidents from visibility, the one record every replica shares, unless read lately."""
+        async with self._reading:
+            if time.monotonic() - self._read_at < self._gauge_seconds:
+                return
+            await self._count(client)
+            self._read_at = time.monotonic()
+            self.open_incidents_read_at.set_to_current_time()
+
+    async def _count(self, client: Client) -> None:
         for severity in Severity:
             for acknowledged in (True, False):
                 count = await client.count_workflows(

@@ -1,13 +1,12 @@
 """The HTTP service's on-call routes: `POST /heartbeats/<name>` and `GET /schedules/<name>.ics`.
 
-A beat is token-protected like the alert endpoints and answers 202 once Temporal has it; an undeclared
-heartbeat is a 404 naming the declared ones. The feed takes the token as a bearer header or, for
-calendar apps that cannot send headers, as `?token=`.
+A beat needs its heartbeat's token and answers 202 once Temporal has it; an undeclared heartbeat is a 404
+naming the declared ones. The feed needs the read-only calendar token, as a bearer header or, for calendar
+apps that cannot send headers, as `?token=` (starter/http/doors.py).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,20 +17,19 @@ from temporalio.client import Client
 
 from client import oncall as oncall_client
 from settings import Settings
+from starter.http.doors import Doors
 from starter.http.ical import on_call_feed
 from workflows.contracts.policy import Policy
 
 log = logging.getLogger("webhook")
 
 
-def router(
-    settings: Settings, policy: Policy, temporal: Callable[[], Client], authorize: Callable[[Request], None]
-) -> APIRouter:
+def router(settings: Settings, policy: Policy, temporal: Callable[[], Client], doors: Doors) -> APIRouter:
     routes = APIRouter()
 
     @routes.post("/heartbeats/{name}", status_code=202)
     async def heartbeat(name: str, request: Request) -> JSONResponse:
-        authorize(request)
+        doors.heartbeat(request, name)
         declared = policy.heartbeats.get(name)
         if declared is None:
             known = ", ".join(sorted(policy.heartbeats)) or "none (declare them under [heartbeats] in the policy)"
@@ -45,11 +43,7 @@ def router(
 
     @routes.get("/schedules/{name}.ics")
     async def calendar(name: str, request: Request) -> Response:
-        token = request.query_params.get("token")
-        if token is None or settings.webhook_token is None:
-            authorize(request)
-        elif not hmac.compare_digest(token.encode(), settings.webhook_token.get_secret_value().encode()):
-            return JSONResponse({"error": "wrong token"}, status_code=401)
+        doors.calendar(request)
         if name not in policy.schedules:
             known = ", ".join(sorted(policy.schedules)) or "none"
             return JSONResponse({"error": f"unknown schedule {name!r}; known: {known}"}, status_code=404)

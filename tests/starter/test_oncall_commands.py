@@ -122,8 +122,10 @@ async def test_bad_input_is_refused_in_one_line(incidentctl: Run, schedule: str,
 async def http(
     dev_env: WorkflowEnvironment, settings: Settings, policy_file: Path, worker: None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    secured = settings.model_copy(update={"webhook_token": SecretStr("s3cret")})
-    app_ = create_app(secured, client=dev_env.client, policy=load_policy(policy_file))
+    policy = load_policy(policy_file)
+    beats = {name: SecretStr("s3cret") for name in [*policy.heartbeats, "nope"]}
+    secured = settings.model_copy(update={"heartbeat_tokens": beats, "calendar_token": SecretStr("read-only")})
+    app_ = create_app(secured, client=dev_env.client, policy=policy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app_), base_url="http://webhook") as client:
         yield client
 
@@ -150,8 +152,9 @@ async def test_calendar_feed_lists_each_shift_with_overrides(
 ) -> None:
     assert (await http.get(f"/schedules/{schedule}.ics")).status_code == 401
     assert (await http.get(f"/schedules/{schedule}.ics?token=wrong")).status_code == 401
-    assert (await http.get("/schedules/nope.ics", headers=AUTH)).status_code == 404
-    feed = await http.get(f"/schedules/{schedule}.ics?token=s3cret")
+    assert (await http.get(f"/schedules/{schedule}.ics?token=s3cret")).status_code == 401, "a heartbeat's token"
+    assert (await http.get("/schedules/nope.ics", headers={"Authorization": "Bearer read-only"})).status_code == 404
+    feed = await http.get(f"/schedules/{schedule}.ics?token=read-only")
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     events = Calendar.from_ical(feed.content).walk("VEVENT")
     assert len(events) >= 12, "a week back and twelve weeks ahead of weekly shifts"
