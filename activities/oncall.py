@@ -52,7 +52,7 @@ class OnCallActivities:
             raise ApplicationError(str(err), non_retryable=True) from err
         info = activity.info()  # Temporal's time, not this machine's: the windows are on its clock
         (event,) = await self._windows.mark(
-            activity.client(), [request.event], info.current_attempt_scheduled_time or info.started_time
+            activity.client(), policy, [request.event], info.current_attempt_scheduled_time or info.started_time
         )
         opened = await send_alert(activity.client(), self.settings, policy, event)
         return AlertSent(incident_id=incident_id_for(request.event.source, request.event.dedup_key), opened=opened)

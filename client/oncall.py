@@ -5,7 +5,7 @@ a schedule, the first window, the first beat), then sends its Update or Signal."
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -14,7 +14,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.contracts import ids
+from workflows.contracts.authority import check_window
 from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
+from workflows.contracts.policy import Policy, Window
+from workflows.contracts.refusal import Refusal
 from workflows.incident.model import Silence
 from workflows.oncall.model import (
     AddOverride,
@@ -72,7 +75,11 @@ async def _decided(update: Awaitable[T]) -> T:
         raise OnCallRefused(cause.message if isinstance(cause, ApplicationError) else str(cause or err)) from err
 
 
-async def add_override(client: Client, task_queue: str, schedule: str, request: AddOverride) -> Override:
+async def add_override(
+    client: Client, task_queue: str, policy: Policy, schedule: str, request: AddOverride
+) -> Override:
+    """An override, unless the policy refuses it to its author or its length (workflows/contracts/authority.py)."""
+    _authorized(policy, policy.overrides, "override", request.by, request.start, request.end)
     return await _decided(
         (await _schedule(client, task_queue, schedule)).execute_update(ids.ADD_OVERRIDE, request, result_type=Override)
     )
@@ -84,6 +91,13 @@ async def remove_override(client: Client, task_queue: str, schedule: str, reques
             ids.REMOVE_OVERRIDE, request, result_type=Override
         )
     )
+
+
+def _authorized(policy: Policy, rule: Window, what: str, by: str, start: datetime, end: datetime) -> None:
+    try:
+        check_window(policy, rule, what, by, start, end)
+    except Refusal as err:
+        raise OnCallRefused(str(err)) from err
 
 
 async def _listed(client: Client, workflow_id: str, query: str, result_type: type[list[T]]) -> list[T]:
@@ -103,7 +117,12 @@ async def overrides(client: Client, schedule: str) -> list[Override]:
     return await _listed(client, schedule_workflow_id(schedule), ids.OVERRIDES, list[Override])
 
 
-async def add_silence(client: Client, task_queue: str, request: AddSilence) -> Silence:
+async def add_silence(
+    client: Client, task_queue: str, policy: Policy, request: AddSilence, now: datetime | None = None
+) -> Silence:
+    """A maintenance window from `now` (Temporal's time; a drill's clock runs ahead), unless the policy refuses it
+    to its author or its length (workflows/contracts/authority.py)."""
+    _authorized(policy, policy.silences, "maintenance window", request.by, now or datetime.now(UTC), request.until)
     return await _decided(
         (await _silences(client, task_queue)).execute_update(ids.ADD_SILENCE, request, result_type=Silence)
     )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 
 from client import oncall as oncall_client
+from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import AlertStatus
 from workflows.incident.model import AlertEvent, Silence
 
@@ -30,12 +31,18 @@ class WindowCache:
         self._read_at: datetime | None = None
         self._reading = asyncio.Lock()
 
-    async def mark(self, client: Client, events: list[AlertEvent], now: datetime | None = None) -> list[AlertEvent]:
-        """The events, each firing one inside an open window carrying it; `now` is Temporal's time (a drill's
-        clock runs ahead of the wall's)."""
+    async def mark(
+        self, client: Client, policy: Policy, events: list[AlertEvent], now: datetime | None = None
+    ) -> list[AlertEvent]:
+        """The events, each firing one inside an open window carrying it, unless the policy lets a critical alert
+        pass (`silences.critical_passes`); `now` is Temporal's time (a drill's clock runs ahead of the wall's)."""
         now = now or datetime.now(UTC)
         windows = await self._open_windows(client, now)
-        return [_marked(event, windows, now) for event in events]
+        passes = policy.silences.critical_passes
+        return [
+            event if passes and event.critical(policy.triage.criterion_label) else _marked(event, windows, now)
+            for event in events
+        ]
 
     async def _open_windows(self, client: Client, now: datetime) -> list[Silence]:
         async with self._reading:

@@ -69,13 +69,14 @@ class SilenceSpec(_Spec):
         return f"{self.as_ or 'drill'} silences {self.service} {self.matchers or ''} until minute {self.until:g}"
 
 
-async def send(client: Client, task_queue: str, t0: datetime, spec: OverrideSpec | SilenceSpec) -> str:
+async def send(client: Client, task_queue: str, policy: Policy, t0: datetime, spec: OverrideSpec | SilenceSpec) -> str:
     """Send one on-call step; a refusal raises OnCallRefused."""
     if isinstance(spec, OverrideSpec):
         start = t0 + timedelta(minutes=spec.at if spec.from_ is None else spec.from_)
         added = await oncall_client.add_override(
             client,
             task_queue,
+            policy,
             spec.schedule,
             AddOverride(
                 who=spec.who, start=start, end=t0 + timedelta(minutes=spec.until), by=spec.as_, reason=spec.reason
@@ -95,5 +96,5 @@ async def send(client: Client, task_queue: str, t0: datetime, spec: OverrideSpec
         reason=spec.reason,
         by=spec.as_,
     )
-    opened = await oncall_client.add_silence(client, task_queue, window)
+    opened = await oncall_client.add_silence(client, task_queue, policy, window, t0 + timedelta(minutes=spec.at))
     return f"{opened.silence_id}: {spec.service} silenced"

@@ -146,7 +146,7 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
         at = await env.get_current_time()
         if isinstance(action.payload, OverrideSpec | SilenceSpec):
             try:
-                answer, accepted = await drill_oncall.send(env.client, TASK_QUEUE, t0, action.payload), True
+                answer, accepted = await drill_oncall.send(env.client, TASK_QUEUE, policy, t0, action.payload), True
             except OnCallRefused as err:
                 answer, accepted = str(err), False
         elif isinstance(action.payload, AlertEvent) and incident is None:
@@ -156,12 +156,12 @@ async def _rehearse(env: WorkflowEnvironment, policy: Policy, scenario: Scenario
                 id=incident_id,
                 task_queue=TASK_QUEUE,
                 start_signal="alert",
-                start_signal_args=await windows.mark(env.client, [action.payload], at),
+                start_signal_args=await windows.mark(env.client, policy, [action.payload], at),
             )
             answer, accepted = f"{incident_id} opened", True
         else:
             assert incident is not None  # the scenario's first step is an alert
-            answer, accepted = await _send(env.client, incident_id, action, windows, at)
+            answer, accepted = await _send(env.client, policy, incident_id, action, windows, at)
         minute = to_minutes(at - t0)
         steps.append(
             StepOutcome(index=action.index, minute=minute, at=at, step=action.label, accepted=accepted, answer=answer)
@@ -218,13 +218,13 @@ async def _advance_to(env: WorkflowEnvironment, moment: datetime) -> None:
 
 
 async def _send(
-    client: Client, incident_id: str, action: Action, windows: WindowCache, at: datetime
+    client: Client, policy: Policy, incident_id: str, action: Action, windows: WindowCache, at: datetime
 ) -> tuple[str, bool]:
     """Send one step (an alert marked with the maintenance window it falls in at `at`, the drill's time);
     a refusal is part of the drill's story, not a crash."""
     try:
         if isinstance(action.payload, AlertEvent):
-            (alert,) = await windows.mark(client, [action.payload], at)
+            (alert,) = await windows.mark(client, policy, [action.payload], at)
             await client.get_workflow_handle(incident_id).signal("alert", alert)
             return "alert delivered", True
         assert isinstance(action.payload, Decision)  # on-call steps went to drill_oncall

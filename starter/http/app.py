@@ -204,7 +204,7 @@ def create_app(
             raise HttpError(422, str(err)) from err
         try:
             async with asyncio.timeout(budget_seconds):
-                opened = await record(temporal(), settings, policy, await windows.mark(temporal(), events))
+                opened = await record(temporal(), settings, policy, await windows.mark(temporal(), policy, events))
         except Exception as err:
             if not is_retryable(err):
                 raise

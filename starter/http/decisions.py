@@ -149,7 +149,7 @@ def router(settings: Settings, policy: Policy, deciding: Callable[[], Client]) -
     async def add_silence(request: Request) -> JSONResponse:
         async def act(person: str, body: dict[str, Any], _: str) -> Any:
             added = await oncall_client.add_silence(
-                deciding(), settings.incident_task_queue, as_person(AddSilence, body, person, "by")
+                deciding(), settings.incident_task_queue, policy, as_person(AddSilence, body, person, "by")
             )
             return added.model_dump(mode="json")
 
@@ -169,7 +169,7 @@ def router(settings: Settings, policy: Policy, deciding: Callable[[], Client]) -
     async def add_override(schedule: str, request: Request) -> JSONResponse:
         async def act(person: str, body: dict[str, Any], _: str) -> Any:
             added = await oncall_client.add_override(
-                deciding(), settings.incident_task_queue, schedule, as_person(AddOverride, body, person, "by")
+                deciding(), settings.incident_task_queue, policy, schedule, as_person(AddOverride, body, person, "by")
             )
             return added.model_dump(mode="json")
 

@@ -60,6 +60,7 @@ async def test_override_takes_effect_on_a_ladder_already_running(ts_env, setting
     await oncall_client.add_override(
         ts_env.client,
         settings.incident_task_queue,
+        policy,
         "primary",
         AddOverride(who="oleh", start=now, end=now + timedelta(hours=2), by="alice", reason="bob is ill"),
     )
@@ -73,7 +74,11 @@ async def test_override_is_refused_when_it_ends_before_it_starts(ts_env, setting
     now = await ts_env.get_current_time()
     with pytest.raises(oncall_client.OnCallRefused, match="must end after it starts"):
         await oncall_client.add_override(
-            ts_env.client, settings.incident_task_queue, "primary", AddOverride(who="oleh", start=now, end=now)
+            ts_env.client,
+            settings.incident_task_queue,
+            make_policy(),
+            "primary",
+            AddOverride(who="oleh", start=now, end=now, by="alice"),
         )
 
 
@@ -159,13 +164,22 @@ async def _window(env: WorkflowEnvironment, settings: Settings, minutes: int, **
     return await oncall_client.add_silence(
         env.client,
         settings.incident_task_queue,
-        AddSilence(service="checkout", matchers=matchers, until=now + timedelta(minutes=minutes), reason="db upgrade"),
+        make_policy(),
+        AddSilence(
+            service="checkout",
+            matchers=matchers,
+            until=now + timedelta(minutes=minutes),
+            reason="db upgrade",
+            by="alice",
+        ),
+        now,
     )
 
 
 async def arriving(env: WorkflowEnvironment, event: AlertEvent) -> AlertEvent:
     """The alert as the HTTP service records it: marked with the window it falls in."""
-    (marked,) = await WindowCache(ttl=timedelta(0)).mark(env.client, [event], await env.get_current_time())
+    windows = WindowCache(ttl=timedelta(0))
+    (marked,) = await windows.mark(env.client, make_policy(), [event], await env.get_current_time())
     return marked
 
 

@@ -238,6 +238,27 @@ class PostIncident(_Strict):
     require_published_postmortem: bool = True
 
 
+class Window(_Strict):
+    """Who may open a window of time over paging (a maintenance window, an on-call override), and for how long.
+    `who` empty: any person of the policy."""
+
+    who: list[Role] = Field(default_factory=list)
+    longest_hours: int = Field(gt=0)
+
+
+class Silences(Window):
+    who: list[Role] = Field(
+        default_factory=lambda: [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.TECHNICAL_MANAGER, Role.PROJECT_MANAGER]
+    )
+    longest_hours: int = Field(default=24, gt=0)
+    # an alert carrying the critical-criterion label (triage.criterion_label) pages through any window
+    critical_passes: bool = True
+
+
+class Overrides(Window):
+    longest_hours: int = Field(default=31 * 24, gt=0)
+
+
 class Policy(_Strict):
     organisation: str = "example"
     paging_provider: str = "opsgenie"  # opsgenie | pagerduty
@@ -255,6 +276,11 @@ class Policy(_Strict):
     slack_users: dict[str, str] = Field(default_factory=dict)
     # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS
     permissions: dict[str, list[Role]] = Field(default_factory=dict)
+    # role -> the roles whose holders may assign it; a role not named: whoever may take assign_role. Never an
+    # approver role to oneself (workflows/contracts/authority.py).
+    assignments: dict[Role, list[Role]] = Field(default_factory=dict)
+    silences: Silences = Field(default_factory=Silences)
+    overrides: Overrides = Field(default_factory=Overrides)
     schedules: dict[str, Schedule] = Field(default_factory=dict)  # on-call rotations, named by "schedule:<name>"
     heartbeats: dict[str, Heartbeat] = Field(default_factory=dict)  # POST /heartbeats/<name>
 
@@ -264,6 +290,14 @@ class Policy(_Strict):
         unknown = sorted(set(value) - set(DEFAULT_PERMISSIONS))
         if unknown:
             raise ValueError(f"unknown decisions {unknown}; known: {sorted(DEFAULT_PERMISSIONS)}")
+        return value
+
+    @field_validator("assignments")
+    @classmethod
+    def _someone_assigns(cls, value: dict[Role, list[Role]]) -> dict[Role, list[Role]]:
+        empty = sorted(role.value for role, by in value.items() if not by)
+        if empty:
+            raise ValueError(f"{empty}: nobody could assign them; name the roles that may, or leave them out")
         return value
 
     def allowed_roles(self, decision: str) -> list[Role]:

@@ -78,6 +78,12 @@ class AlertEvent(BaseModel):
         self.links = [limits.cut(link, limits.LINK.value_bytes) for link in self.links[: limits.LINKS.entries]]
         return self
 
+    def critical(self, criterion_label: str) -> list[CriticalCriterion]:
+        """Seed 002's critical criteria the alert carries: its own, and its criterion label's value."""
+        label = self.labels.get(criterion_label, "")
+        known = label in CriticalCriterion.__members__.values()
+        return [*self.criteria, CriticalCriterion(label)] if known else list(self.criteria)
+
 
 # --- timeline and state ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workflows.approvals.rules import APPROVAL_RULES, awaiting_approval
+from workflows.contracts.authority import check_assignment
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.refusal import Refusal, Rule
@@ -212,6 +213,7 @@ def _while_confirmed(s: IncidentState, d: Decision, policy: Policy) -> None:
 
 def _assignable(s: IncidentState, d: AssignRole, policy: Policy) -> None:
     _person(policy, d.person)
+    check_assignment(policy, s.roles, d.actor, d.role, d.person)
 
 
 # --- what each decision changes ---------------------------------------------------------------------
