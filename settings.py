@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     zoom_oauth_url: str = "https://zoom.us/oauth/token"
 
     outbox_path: Path = ROOT / ".data" / "outbox.jsonl"
+    # Pages for a system with no credential go to the outbox only when chosen (worker.undeliverable): without
+    # it the worker refuses to start, rather than turn a page into a line in a file. `make run` chooses it.
+    outbox_delivery: bool = False
     incident_log_dir: Path = ROOT / ".data" / "incident-logs"
 
     metrics_port: int | None = Field(default=None, description="worker's Prometheus port; unset: off")

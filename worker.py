@@ -33,9 +33,12 @@ from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
 from client.signing import public_keys
+from policy_file import PolicyError, load_policy
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
 from workflows.contracts import verify
+from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Channel
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
@@ -128,6 +131,48 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
     )
 
 
+# What each way of paging needs: the setting that holds its credential, and its variable.
+CREDENTIALS: dict[Channel, tuple[str, str]] = {
+    Channel.SLACK: ("slack_bot_token", "SLACK_BOT_TOKEN"),
+    Channel.EMAIL: ("smtp_host", "SMTP_HOST"),
+    Channel.TELEGRAM: ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
+}
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "opsgenie": ("opsgenie_api_key", "OPSGENIE_API_KEY"),
+    "pagerduty": ("pagerduty_routing_key", "PAGERDUTY_ROUTING_KEY"),
+}
+
+
+def undeliverable(settings: Settings, policy: Policy) -> list[str]:
+    """What the policy pages through (its escalation tiers) with no credential set: each such page would only
+    reach the outbox. Nothing when the outbox is chosen explicitly (OUTBOX_DELIVERY)."""
+    if settings.outbox_delivery:
+        return []
+    channels = dict.fromkeys(channel for tier in policy.escalation.tiers for channel in tier.channels)
+    missing = []
+    for channel in channels:
+        name = policy.paging_provider if channel is Channel.PAGE else channel.value
+        field, variable = PROVIDERS[name] if channel is Channel.PAGE else CREDENTIALS[channel]
+        if getattr(settings, field) is None:
+            missing.append(f"{name} ({variable} is not set)")
+    return missing
+
+
+def refuse_undeliverable(settings: Settings, who: str) -> None:
+    """End the process with one line when the policy pages through a system it cannot reach."""
+    try:
+        missing = undeliverable(settings, load_policy(settings.incident_policy))
+    except PolicyError as err:
+        raise SystemExit(f"{who}: {err}") from None
+    if missing:
+        raise SystemExit(
+            f"{who}: refusing to start: the policy pages through {', '.join(missing)}, so its pages would only "
+            "reach the local outbox; set the credentials, or choose the outbox explicitly with OUTBOX_DELIVERY=true"
+        )
+    if settings.outbox_delivery:
+        log.warning("OUTBOX_DELIVERY=true: what has no credential goes to %s, not delivered", settings.outbox_path)
+
+
 async def run(settings: Settings) -> None:
     trust_decision_keys(settings)  # before waiting for Temporal: without keys this worker is of no use
     runtime = observability.worker_runtime(settings)  # once: it binds the metrics port
@@ -176,6 +221,7 @@ def _reason(err: Exception) -> str:
 def main() -> None:
     settings = Settings()
     observability.configure_logging(settings)
+    refuse_undeliverable(settings, "worker")
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

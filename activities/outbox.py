@@ -36,7 +36,15 @@ class Outbox:
 
     def _append_once(self, system: str, kind: str, key: str, payload: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"at": datetime.now(UTC).isoformat(), "system": system, "kind": kind, "key": key, "payload": payload}
+        line = {
+            "at": datetime.now(UTC).isoformat(),
+            "system": system,
+            "kind": kind,
+            "key": key,
+            "delivered": False,  # this line is all that happened: the system has no credential here
+            "note": f"not delivered: {system} is not configured",
+            "payload": payload,
+        }
         with self.path.open("a+b") as out:
             fcntl.flock(out, fcntl.LOCK_EX)  # other worker processes append to the same file
             try:

@@ -95,6 +95,7 @@ def service_env(
         TEMPORAL_NAMESPACE=client.namespace,
         INCIDENT_TASK_QUEUE=task_queue,
         OUTBOX_PATH=str(data / "outbox.jsonl"),
+        OUTBOX_DELIVERY="true",  # no accounts: every delivery goes to the outbox, by choice
         INCIDENT_LOG_DIR=str(data / "logs"),
         HTTP_HOST="127.0.0.1",
         HTTP_PORT=str(http_port),

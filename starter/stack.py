@@ -191,6 +191,8 @@ class Stack:
         )
         for setting in DATA_FILES:
             env[setting.upper()] = str(self._path(setting))
+        if "outbox_delivery" not in self.settings.model_fields_set:
+            env["OUTBOX_DELIVERY"] = "true"  # a laptop has no accounts: chosen here, and the banner says so
         return env
 
     def _path(self, setting: str) -> Path:
@@ -254,6 +256,12 @@ class Stack:
             except (RuntimeError, TimeoutError):
                 await asyncio.sleep(0.2)
 
+    def _outbox(self) -> str:
+        if self.settings.outbox_delivery or "outbox_delivery" not in self.settings.model_fields_set:
+            where = _shown(self._path("outbox_path"))
+            return f"{where}: what has no credential here goes there, not delivered (OUTBOX_DELIVERY=true)"
+        return "off (OUTBOX_DELIVERY=false): a system the policy pages through needs its credential"
+
     @property
     def _http_url(self) -> str:
         host = "127.0.0.1" if self.settings.http_host in ("0.0.0.0", "") else self.settings.http_host
@@ -292,6 +300,7 @@ class Stack:
                 f"task queue {self.settings.incident_task_queue})",
                 f"  HTTP service    {self._http_url}",
                 f"  data            {_shown(self.stack.data_dir)}  (server log: {_shown(self.server_log)})",
+                f"  outbox          {self._outbox()}",
                 "",
                 "Fire a first alert:",
                 "  curl -X POST -H 'Content-Type: application/json' "

@@ -44,7 +44,7 @@ from starter.http import slack as slack_endpoint
 from starter.http.alert_formats import PARSERS, AlertBodyError
 from starter.http.doors import Doors, DoorsOpen, HttpError, refusal
 from starter.http.metrics import HttpMetrics
-from worker import build_worker, connect_when_up
+from worker import build_worker, connect_when_up, refuse_undeliverable
 from workflows.contracts import verify
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
@@ -288,6 +288,8 @@ async def record(client: Client, settings: Settings, policy: Policy, events: lis
 def main() -> None:
     settings = Settings()
     observability.configure_logging(settings)
+    if settings.http_runs_worker:
+        refuse_undeliverable(settings, "incident-http")
     try:
         app = create_app(settings)
     except (PolicyError, DoorsOpen) as err:

@@ -56,6 +56,7 @@ async def test_a_worker_started_before_temporal_waits_for_it(tmp_path: Path):
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "INCIDENT_TASK_QUEUE": "start-test",
         "OUTBOX_PATH": str(tmp_path / "outbox.jsonl"),
+        "OUTBOX_DELIVERY": "true",
         "INCIDENT_LOG_DIR": str(tmp_path / "logs"),
         "DECISION_KEYS": str(write_keys_file(tmp_path / "decision-keys")),
         "LOG_LEVEL": "INFO",
