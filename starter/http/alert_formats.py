@@ -88,6 +88,18 @@ def _links_at_most(value: list[str]) -> list[str]:
     return value
 
 
+# What the OpenAPI description of /alerts/{source} says (the README has the same table).
+LIMITS_DESCRIBED = (
+    "Each field is bounded in UTF-8 bytes; a field over its limit is refused with 422 naming it. "
+    f"Title {limits.TITLE.value_bytes}; description {limits.DESCRIPTION.value_bytes}; "
+    f"service {limits.SERVICE.value_bytes}; dedup key {limits.DEDUP_KEY.value_bytes}; "
+    f"fingerprint {limits.FINGERPRINT.value_bytes}; severity and status words {limits.SEVERITY.value_bytes}; "
+    f"links {limits.LINKS.entries} of {limits.LINK.value_bytes}; labels {limits.LABELS.entries}, key "
+    f"{limits.LABELS.key_bytes}, value {limits.LABELS.value_bytes}; annotations {limits.ANNOTATIONS.entries}, key "
+    f"{limits.ANNOTATIONS.key_bytes}, value {limits.ANNOTATIONS.value_bytes}; Datadog tags "
+    f"{limits.DATADOG_TAGS.value_bytes}."
+)
+
 Title = Annotated[str, _text(limits.TITLE)]
 Description = Annotated[str, _text(limits.DESCRIPTION)]
 Service = Annotated[str, _text(limits.SERVICE)]

@@ -41,7 +41,7 @@ from settings import Settings, free_temporal
 from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
-from starter.http.alert_formats import PARSERS, AlertBodyError
+from starter.http.alert_formats import LIMITS_DESCRIBED, PARSERS, AlertBodyError
 from starter.http.doors import Doors, DoorsOpen, HttpError, refusal
 from starter.http.metrics import HttpMetrics
 from worker import build_worker, connect_when_up, refuse_undeliverable
@@ -188,7 +188,7 @@ def create_app(
             log.warning("open incidents not counted: %s", err)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/alerts/{source}", status_code=202)
+    @app.post("/alerts/{source}", status_code=202, description=LIMITS_DESCRIBED)
     async def alerts(source: str, request: Request) -> JSONResponse:
         parse = PARSERS.get(source)
         if parse is None:

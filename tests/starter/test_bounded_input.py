@@ -165,6 +165,11 @@ async def test_an_oversized_alert_past_the_door_is_shortened_and_still_pages(
     assert described.typed_search_attributes.get(sa.SERVICE) == state.service
 
 
+async def test_the_openapi_states_the_limits(http: httpx.AsyncClient) -> None:
+    described = (await http.get("/openapi.json")).json()["paths"]["/alerts/{source}"]["post"]["description"]
+    assert f"Title {limits.TITLE.value_bytes}" in described and f"service {limits.SERVICE.value_bytes}" in described
+
+
 def test_the_ui_summary_is_cut_by_bytes_not_characters() -> None:
     """The server measures the summary in bytes: 200 Cyrillic characters are 400 bytes, over its limit."""
     line = summary_line(AlertEvent(source="generic", dedup_key="k", title=CYRILLIC * 1000, service="checkout"))

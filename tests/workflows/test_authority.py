@@ -26,7 +26,7 @@ from workflows.oncall.model import AddOverride, AddSilence
 
 def test_self_granting_the_communications_lead_role_is_refused() -> None:
     """A customer service manager (alex) may assign roles, but not make themself the one who approves words."""
-    policy = make_policy(permissions={"assign_role": [Role.CUSTOMER_SERVICE_MANAGER]})
+    policy = make_policy(permissions={"assign_role": [Role.CUSTOMER_SERVICE_MANAGER]}, assignments={})
     s = confirmed(policy)
     grab = AssignRole(actor="alex", role=Role.COMMUNICATIONS_LEAD, person="alex")
     with pytest.raises(Refusal, match="alex cannot make themself communications lead"):
@@ -101,12 +101,13 @@ async def test_a_critical_alert_passes_a_window_where_the_policy_says_so(
 def test_policy_check_names_the_new_keys(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "policy.toml").read_text()
     bad = tmp_path / "policy.toml"
-    for extra, field in (
-        ("\n[assignments]\ncommunications_lead = []\n", "assignments"),
-        ("\n[assignments]\ncommunications_lead = ['boss']\n", "assignments.communications_lead"),
-        ("\n[silences]\nlongest_hours = 0\n", "silences.longest_hours"),
-        ("\n[overrides]\nwho = ['incident_commander']\nlongest = 3\n", "overrides.longest"),
+    for shipped, broken, field in (
+        ('communications_lead = ["incident_commander"]', "communications_lead = []", "assignments"),
+        ('communications_lead = ["incident_commander"]', 'communications_lead = ["boss"]', "assignments"),
+        ("longest_hours = 24", "longest_hours = 0", "silences.longest_hours"),
+        ("longest_hours = 744", "longest = 744", "overrides.longest"),
     ):
-        bad.write_text(text + extra)
+        assert shipped in text
+        bad.write_text(text.replace(shipped, broken, 1))
         result = CliRunner().invoke(app, ["policy", "check", str(bad)])
-        assert result.exit_code != 0 and field in result.output, (extra, result.output)
+        assert result.exit_code != 0 and field in result.output, (broken, result.output)
