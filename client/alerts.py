@@ -57,8 +57,8 @@ def manual_alert(
 
 
 def summary_line(event: AlertEvent) -> str:
-    """The static summary the Temporal UI shows: title · service · source, on one line, cut by bytes to
-    fit the server's limit on it (a summary too long refuses the start, and so the page)."""
+    """The static summary the Temporal UI shows: title · service · source, on one line, cut by bytes (as
+    servers measure it), never by characters."""
     line = " · ".join(part for part in (" ".join(event.title.split()), event.service, event.source) if part)
     return limits.cut(line, limits.SUMMARY_BYTES)
 

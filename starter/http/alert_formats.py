@@ -93,7 +93,7 @@ LIMITS_DESCRIBED = (
     "Each field is bounded in UTF-8 bytes; a field over its limit is refused with 422 naming it. "
     f"Title {limits.TITLE.value_bytes}; description {limits.DESCRIPTION.value_bytes}; "
     f"service {limits.SERVICE.value_bytes}; dedup key {limits.DEDUP_KEY.value_bytes}; "
-    f"fingerprint {limits.FINGERPRINT.value_bytes}; severity and status words {limits.SEVERITY.value_bytes}; "
+    f"fingerprint {limits.FINGERPRINT.value_bytes}; severity and status words {limits.WORD.value_bytes}; "
     f"links {limits.LINKS.entries} of {limits.LINK.value_bytes}; labels {limits.LABELS.entries}, key "
     f"{limits.LABELS.key_bytes}, value {limits.LABELS.value_bytes}; annotations {limits.ANNOTATIONS.entries}, key "
     f"{limits.ANNOTATIONS.key_bytes}, value {limits.ANNOTATIONS.value_bytes}; Datadog tags "
@@ -105,7 +105,7 @@ Description = Annotated[str, _text(limits.DESCRIPTION)]
 Service = Annotated[str, _text(limits.SERVICE)]
 DedupKey = Annotated[str, _text(limits.DEDUP_KEY)]
 Fingerprint = Annotated[str, _text(limits.FINGERPRINT)]
-Word = Annotated[str, _text(limits.SEVERITY)]
+Word = Annotated[str, _text(limits.WORD)]
 Link = Annotated[str, _text(limits.LINK)]
 Links = Annotated[list[str], AfterValidator(_links_at_most)]
 Labels = Annotated[dict[str, str], _map(limits.LABELS)]

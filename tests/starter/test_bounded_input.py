@@ -171,6 +171,6 @@ async def test_the_openapi_states_the_limits(http: httpx.AsyncClient) -> None:
 
 
 def test_the_ui_summary_is_cut_by_bytes_not_characters() -> None:
-    """The server measures the summary in bytes: 200 Cyrillic characters are 400 bytes, over its limit."""
+    """Servers measure the summary in bytes: 200 Cyrillic characters are 400 bytes."""
     line = summary_line(AlertEvent(source="generic", dedup_key="k", title=CYRILLIC * 1000, service="checkout"))
     assert limits.size(line) <= limits.SUMMARY_BYTES and line.startswith(CYRILLIC * 100)
