@@ -288,13 +288,13 @@ async def record(client: Client, settings: Settings, policy: Policy, events: lis
 def main() -> None:
     settings = Settings()
     observability.configure_logging(settings)
-    if settings.http_runs_worker:
-        refuse_undeliverable(settings, "incident-http")
     try:
         app = create_app(settings)
     except (PolicyError, DoorsOpen) as err:
         print(f"incident-http: {err}", file=sys.stderr)
         raise SystemExit(2) from err
+    if settings.http_runs_worker:
+        refuse_undeliverable(settings, "incident-http")
     try:
         uvicorn.run(
             app, host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower(), log_config=None
