@@ -160,13 +160,15 @@ async def test_a_proof_taken_from_the_history_is_refused_a_second_time_and_an_al
 
 
 async def test_a_maintenance_window_sent_straight_to_temporal_is_refused(
-    ts_env: WorkflowEnvironment, settings: Settings
+    ts_env: WorkflowEnvironment, settings: Settings, example_policy: Policy
 ) -> None:
     """The on-call decisions (windows, overrides) go through the same verification as the incident's."""
     window = AddSilence(service="checkout", until=datetime.now(UTC) + timedelta(hours=1), reason="deploy", by="bob")
     async with build_worker(ts_env.client, settings):
         with pytest.raises(oncall_client.OnCallRefused) as refused:
-            await oncall_client.add_silence(unsigned(ts_env.client), settings.incident_task_queue, window)
+            await oncall_client.add_silence(
+                unsigned(ts_env.client), settings.incident_task_queue, example_policy, window
+            )
         assert "add was sent without the service's proof" in str(refused.value)
-        added = await oncall_client.add_silence(ts_env.client, settings.incident_task_queue, window)
+        added = await oncall_client.add_silence(ts_env.client, settings.incident_task_queue, example_policy, window)
         assert added.by == "bob" and [s.silence_id for s in await oncall_client.silences(ts_env.client)] == ["S1"]
