@@ -555,3 +555,12 @@ async def test_an_alert_storm_alone_continues_as_new(ts_env, settings, worker):
     latest = await ts_env.client.get_workflow_handle(handle.id).describe()
     assert latest.run_id != handle.result_run_id
     assert (await state(handle)).alert_count == 200
+
+
+async def test_a_page_that_only_reached_the_outbox_says_on_the_timeline_it_was_not_delivered(ts_env, settings, worker):
+    """No paging account configured (the outbox chosen): nobody may read "page bob (opsgenie)" as a page sent."""
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+    await ts_env.sleep(timedelta(seconds=10))
+    tier1 = " ".join(t for t in timeline(await state(handle), "page") if "tier 1" in t)
+    assert "(opsgenie): not delivered (outbox only)" in tier1
+    assert "Slack DM bob: not delivered (outbox only)" in tier1

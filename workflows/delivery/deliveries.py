@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         EMAIL,
         LOCAL,
         PAGING,
+        as_delivered,
         attempt,
         describe_page,
         page_request,
@@ -129,11 +130,11 @@ class Deliveries:
         reached.page_keys.append(page.dedup_key)
 
         async def paged() -> None:
-            _, failure = await attempt(describe_page(page), paging)
+            result, failure = await attempt(describe_page(page), paging)
             if failure:
                 reached.failures.append(failure)
             else:
-                reached.lines.append(describe_page(page))
+                reached.lines.append(as_delivered(describe_page(page), result))
             self._record(reached, then)
 
         self.spawn(paged())

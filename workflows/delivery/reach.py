@@ -182,7 +182,7 @@ async def _slack(step: Step, user_ids: dict[str, str]) -> Reached:
         return Reached(failures=[failure])
     assert delivered is not None
     return Reached(
-        lines=[f"Slack DM {p}" for p in user_ids if p not in delivered.failures],
+        lines=[as_delivered(f"Slack DM {p}", delivered) for p in user_ids if p not in delivered.failures],
         failures=[f"Slack DM {p} failed: {reason}" for p, reason in delivered.failures.items()],
     )
 
@@ -233,10 +233,17 @@ SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
 
 
 async def _one_delivery(description: str, call: Any, page_keys: list[str] | None = None) -> Reached:
-    _, failure = await attempt(description, call)
+    result, failure = await attempt(description, call)
     if failure:
         return Reached(failures=[failure], page_keys=page_keys or [])
-    return Reached(lines=[description], page_keys=page_keys or [])
+    return Reached(lines=[as_delivered(description, result)], page_keys=page_keys or [])
+
+
+def as_delivered(description: str, result: Any) -> str:
+    """The timeline's line for a delivery: one that only reached the local outbox says it was not delivered."""
+    if getattr(result, "delivered_to", "") == "outbox":
+        return f"{description}: not delivered (outbox only)"
+    return description
 
 
 def _merged(parts: Sequence[Reached]) -> Reached:
