@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from pydantic import ValidationError
 
+from policy_file import load_policy
 from workflows.contracts.policy import Policy
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
@@ -169,3 +170,18 @@ def test_schedule_targets_expand_to_who_is_on_call(example_policy: Policy) -> No
     assert policy.holders(Role.RESPONDER, RoleHolders(on_call=on)) == ["alice", "carol"]
     assert policy.holders(Role.RESPONDER, RoleHolders()) == ["carol"], "without a lookup a schedule reaches nobody"
     assert policy.schedules_named(["role:responder", "oleh"]) == ["primary"]
+
+
+def test_a_layer_end_without_an_offset_is_read_in_the_schedules_zone(tmp_path) -> None:
+    """TOML's `ends = 2026-12-31T00:00:00` has no offset: it is midnight in the schedule's zone (22:00 UTC in
+    Kyiv's winter), and a page compares it with an aware time without failing."""
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[people.ann]\nname = "Ann"\n'
+        '[schedules.primary]\ntimezone = "Europe/Kyiv"\n'
+        '[[schedules.primary.layers]]\nmembers = ["ann"]\nrotation = "daily"\nends = 2026-12-31T00:00:00\n'
+    )
+    schedule = load_policy(path).schedules["primary"]
+    assert on_call(schedule, [], utc("2026-12-30T21:59")) == "ann"
+    assert on_call(schedule, [], utc("2026-12-30T22:00")) == ""
+    assert first_gap(schedule, utc("2026-12-01T00:00")) == utc("2026-12-30T22:00")

@@ -115,7 +115,7 @@ class Layer(_Strict):
     handoff: time = time(9, 0)  # local time of every handoff
     handoff_day: Weekday | None = None  # weekly rotations: the weekday of the handoff
     starts: date = date(2024, 1, 1)  # the first member's first shift begins on (or after) this date
-    ends: datetime | None = None  # nobody after this (OpsGenie's endDate)
+    ends: datetime | None = None  # nobody after this (OpsGenie's endDate); without an offset: the schedule's zone
     restrictions: list[Restriction] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -146,6 +146,21 @@ class Schedule(_Strict):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return known_zone(value)
+
+    @model_validator(mode="after")
+    def _ends_in_the_schedules_zone(self) -> Schedule:
+        """A layer's `ends` written without an offset (TOML's local date-time) is the schedule's local time:
+        compared as it is with the aware time of a page, it would fail every incident that looks it up."""
+        if any(layer.ends is not None and layer.ends.tzinfo is None for layer in self.layers):
+            local = zone(self.timezone)
+            layers = [
+                layer.model_copy(update={"ends": layer.ends.replace(tzinfo=local)})
+                if layer.ends is not None and layer.ends.tzinfo is None
+                else layer
+                for layer in self.layers
+            ]
+            object.__setattr__(self, "layers", layers)  # frozen: the validated schedule is built here
+        return self
 
     def members(self) -> list[str]:
         return list(dict.fromkeys(m for layer in self.layers for m in layer.members if m))
