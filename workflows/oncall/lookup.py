@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.vocabulary import AlertStatus
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions
-    from workflows.incident.lifecycle import alerts_cleared
+    from workflows.incident.lifecycle import alerts_cleared, released_from_window
     from workflows.incident.model import AlertEvent, IncidentState, Silence
     from workflows.oncall.model import HoldIncident, OverridesRequest, SilenceLifted
     from workflows.oncall.rotation import on_call
@@ -68,60 +68,87 @@ async def who_is_on_call(policy: Policy, schedules: list[str]) -> tuple[dict[str
 
 class MaintenanceWindow:
     """OpsGenie's maintenance windows: an alert inside a window is recorded and pages nobody; when the
-    window ends (or is expired) with the alert still firing, the incident proceeds as any other.
+    window ends (or is expired) with the alert still firing, the incident proceeds as any other, as if the
+    alert had arrived then.
 
     Which window an alert falls in the HTTP service finds as the alert arrives (client/windows.py), so
-    the incident needs no lookup before its first page.
+    the incident needs no lookup before its first page. Every window one of its alerts arrived in holds it:
+    the incident waits for the last of them to end, and each is told, so that expiring it early reaches here.
     """
 
     def __init__(self, s: IncidentState, out: Deliveries) -> None:
         self.s, self.out = s, out
-        self._lifted: SilenceLifted | None = None
+        self._changes = 0  # windows seen or lifted
+        self._ended_early: dict[str, str] = {}  # window -> why it ended before its time
+        self._held_by: set[str] = set()  # the windows told that they hold this incident
 
     def saw(self, event: AlertEvent) -> None:
-        """A firing alert inside a window, before anybody was paged: the latest-ending window holds."""
+        """A firing alert inside a window, before anybody was paged."""
         silence, s = event.silence, self.s
         if silence and not s.confirmed and event.status is AlertStatus.FIRING:
-            if s.silence is None or silence.until > s.silence.until:
-                s.silence = silence
+            if all(w.silence_id != silence.silence_id for w in s.windows):
+                s.windows.append(silence)
+                self._changes += 1
 
     def lift(self, lifted: SilenceLifted) -> None:
-        self._lifted = lifted
+        """A window ended early (expired, or already over when the incident asked it to hold)."""
+        now = workflow.now()
+        self.s.windows = [
+            w.model_copy(update={"until": min(w.until, now)}) if w.silence_id == lifted.silence_id else w
+            for w in self.s.windows
+        ]
+        self._ended_early[lifted.silence_id] = lifted.reason
+        self._changes += 1
+
+    def _holding(self) -> Silence | None:
+        """The latest-ending window not over yet."""
+        now = workflow.now()
+        return max((w for w in self.s.windows if w.until > now), key=lambda w: w.until, default=None)
 
     async def held_until_it_clears(self) -> bool:
-        """Wait out the window the incident's alerts fall in; True when every alert cleared meanwhile."""
+        """Wait out the windows the incident's alerts fall in; True when every alert cleared meanwhile."""
         s = self.s
         if not s.alert_count:  # the first alert comes with the start: no need to yield for it
             await workflow.wait_condition(lambda: s.alert_count > 0)
-        told: set[str] = set()
-        while s.silence is not None and self._lifted is None and workflow.now() < s.silence.until:
-            silence = s.silence
-            if silence.silence_id not in told:
-                told.add(silence.silence_id)
+        noted: set[str] = set()
+        last: Silence | None = None
+        while (silence := self._holding()) is not None:
+            s.silence = last = silence
+            if silence.silence_id not in noted:
+                noted.add(silence.silence_id)
                 self.out.note(
                     "silenced",
                     f"Inside maintenance window {silence.silence_id} ({silence.reason}) until "
                     f"{local(self.out.policy, silence.until, with_date=True)}: recorded, nobody paged",
                     silence.by or None,
                 )
-                await self._hold_me(silence)
+            for window in list(s.windows):
+                await self._hold_me(window)
+            seen = self._changes
             try:
                 await workflow.wait_condition(
-                    lambda: self._lifted is not None or alerts_cleared(s) or s.silence != silence,  # noqa: B023 (awaited in this iteration)
-                    timeout=silence.until - workflow.now(),
+                    lambda: self._changes != seen or alerts_cleared(s),  # noqa: B023 (awaited in this iteration)
+                    timeout=max(silence.until - workflow.now(), timedelta(0)),
                 )
             except TimeoutError:
                 pass
             if alerts_cleared(s):
                 self.out.note("silenced", f"Every alert cleared inside maintenance window {silence.silence_id}")
                 return True
-        if s.silence is not None:
-            ended = self._lifted.reason if self._lifted else "ended"
-            self.out.note("silenced", f"Maintenance window {s.silence.silence_id} {ended} and the alert still fires")
+        if last is not None:
+            ended = self._ended_early.get(last.silence_id, "ended")
+            self.out.note(
+                "silenced",
+                f"Maintenance window {last.silence_id} {ended} and the alert still fires: it counts as arriving now",
+            )
+            released_from_window(s, self.out.policy, workflow.now())
         return False
 
     async def _hold_me(self, silence: Silence) -> None:
-        """Tell the window, so that expiring it early reaches this incident."""
+        """Tell the window, so that expiring it early reaches this incident (once per window)."""
+        if silence.silence_id in self._held_by:
+            return
+        self._held_by.add(silence.silence_id)
         try:
             await workflow.get_external_workflow_handle(SILENCES_ID).signal(
                 ids.HOLD_INCIDENT, HoldIncident(silence_id=silence.silence_id, incident_id=self.s.incident_id)

@@ -71,10 +71,15 @@ class SilencesWorkflow:
 
     @workflow.signal(name=ids.HOLD_INCIDENT)
     def hold(self, request: HoldIncident) -> None:
-        for silence in self._silences:
-            if silence.silence_id == request.silence_id and request.incident_id not in silence.held:
-                silence.held.append(request.incident_id)
-                self._changes += 1
+        """An incident waits for this window. One that is over already (expired while the HTTP service still
+        had it cached, or before the incident asked) is lifted at once, not held to its original end."""
+        silence = next((s for s in self._active() if s.silence_id == request.silence_id), None)
+        if silence is None:
+            lifted = SilenceLifted(silence_id=request.silence_id, reason="was over already")
+            self._to_tell.append((request.incident_id, lifted))
+        elif request.incident_id not in silence.held:
+            silence.held.append(request.incident_id)
+            self._changes += 1
 
     @workflow.query(name=ids.ACTIVE_SILENCES)
     def active(self) -> list[Silence]:
