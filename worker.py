@@ -84,6 +84,7 @@ def build_activities(settings: Settings) -> list[Any]:
         StatementActivities().render_statement,
         oncall.schedule_overrides,
         oncall.heartbeat_alert,
+        oncall.heartbeat_declared,
     ]
 
 

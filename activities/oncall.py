@@ -18,9 +18,12 @@ from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings
 from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import Policy
 from workflows.oncall.model import (
     AlertSent,
     HeartbeatAlert,
+    HeartbeatDeclared,
+    HeartbeatQuestion,
     OverridesAnswer,
     OverridesRequest,
 )
@@ -44,15 +47,25 @@ class OnCallActivities:
         return OverridesAnswer(overrides=dict(zip(request.schedules, found, strict=True)))
 
     @activity.defn
+    async def heartbeat_declared(self, request: HeartbeatQuestion) -> HeartbeatDeclared:
+        """The heartbeat as the policy file declares it now: a deadline passes under the policy of its day."""
+        return HeartbeatDeclared(heartbeat=self._policy().heartbeats.get(request.name))
+
+    @activity.defn
     async def heartbeat_alert(self, request: HeartbeatAlert) -> AlertSent:
         """A missed or resumed heartbeat, recorded on its incident by the alert path (signal-with-start)."""
-        try:
-            policy = load_policy(self.settings.incident_policy)
-        except PolicyError as err:
-            raise ApplicationError(str(err), non_retryable=True) from err
+        policy = self._policy()
         info = activity.info()  # Temporal's time, not this machine's: the windows are on its clock
         (event,) = await self._windows.mark(
             activity.client(), policy, [request.event], info.current_attempt_scheduled_time or info.started_time
         )
         opened = await send_alert(activity.client(), self.settings, policy, event)
         return AlertSent(incident_id=incident_id_for(request.event.source, request.event.dedup_key), opened=opened)
+
+    def _policy(self) -> Policy:
+        """A policy file that does not load (an edit half done) is retried until it does: the miss it was asked
+        about is reported then, never dropped."""
+        try:
+            return load_policy(self.settings.incident_policy)
+        except PolicyError as err:
+            raise ApplicationError(f"{err}; retrying until the file loads") from err

@@ -1,9 +1,11 @@
 """HeartbeatWorkflow: a dead man's switch per declared heartbeat (workflow id `heartbeat-<name>`).
 
 Each beat (`POST /heartbeats/<name>`, signal-with-start) moves the deadline to interval + grace after it.
-When the deadline passes without a beat, an incident opens through the alert path, as a firing alert
-of the heartbeat's alert group; the next beat sends that alert resolved, and the incident resolves as
-the policy says for any alert. The deadline is a Temporal timer: a restart of everything loses none.
+When the deadline passes without a beat, the policy file is read again: a heartbeat it no longer declares
+stops, a longer interval moves the deadline; otherwise an incident opens through the alert path, as a
+firing alert of the heartbeat's alert group. The first beat after the miss (one arriving while the alert
+is sent included) sends that alert resolved, and the incident resolves as the policy says for any alert.
+The deadline is a Temporal timer: a restart of everything loses none.
 """
 
 from __future__ import annotations
@@ -18,10 +20,25 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ids
     from workflows.contracts.priority import INCIDENT
     from workflows.contracts.vocabulary import AlertStatus
+    from workflows.delivery.reach import ActivityOptions
     from workflows.incident.model import AlertEvent
-    from workflows.oncall.model import Beat, Heartbeat, HeartbeatAlert, HeartbeatInput, HeartbeatState
+    from workflows.oncall.model import (
+        Beat,
+        Heartbeat,
+        HeartbeatAlert,
+        HeartbeatInput,
+        HeartbeatQuestion,
+        HeartbeatState,
+    )
 
 ALERT_SOURCE = "heartbeat"
+# Both activities read the worker's policy file, and retry for as long as it does not load: a miss is
+# reported late rather than never, and the heartbeat's workflow never fails for a file being edited.
+POLICY_FILE: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=20),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+    "priority": INCIDENT,
+}
 
 
 @workflow.defn(name=ids.HEARTBEAT_WORKFLOW)
@@ -50,8 +67,9 @@ class HeartbeatWorkflow:
 
     @workflow.run
     async def run(self, input: HeartbeatInput) -> None:
+        seen = self.beats  # a beat counts once it is waited for: one landing while an alert is sent counts next
         while workflow.info().get_current_history_length() < input.history_limit:
-            due, seen = self._due(), self.beats
+            due = self._due()
             self._show(due)
             try:
                 await workflow.wait_condition(
@@ -59,9 +77,15 @@ class HeartbeatWorkflow:
                     timeout=None if self.missed_since or due is None else max(due - workflow.now(), timedelta(0)),
                 )
             except TimeoutError:
+                if not await self._still_missed():
+                    if self.heartbeat is None:
+                        workflow.set_current_details(f"**Heartbeat {self.name}**: no longer in the policy; stopped")
+                        return
+                    continue  # declared with a longer deadline now: wait for that
                 self.missed_since = workflow.now()
                 await self._send(AlertStatus.FIRING)
                 continue
+            seen = self.beats
             if self.missed_since is not None:  # beating again
                 await self._send(AlertStatus.RESOLVED)
                 self.missed_since = None
@@ -77,6 +101,16 @@ class HeartbeatWorkflow:
             )
         )
 
+    async def _still_missed(self) -> bool:
+        """The deadline passed under the declaration of the last beat; the policy may have changed since. A
+        heartbeat no longer declared stops (heartbeat None); a longer interval moves the deadline."""
+        declared = await workflow.execute_activity_method(
+            OnCallActivities.heartbeat_declared, HeartbeatQuestion(name=self.name), **POLICY_FILE
+        )
+        self.heartbeat = declared.heartbeat
+        due = self._due()
+        return due is not None and due <= workflow.now()
+
     def _show(self, due: datetime | None) -> None:
         when = (
             f"missed since {self.missed_since:%Y-%m-%d %H:%M} UTC"
@@ -89,7 +123,7 @@ class HeartbeatWorkflow:
 
     async def _send(self, status: AlertStatus) -> None:
         heartbeat = self.heartbeat
-        # A deadline passes only once a beat declared the heartbeat, and it stays declared after.
+        # A deadline passes only once a beat declared the heartbeat; a miss stays declared as it was found.
         assert heartbeat is not None
         minutes = heartbeat.deadline() // timedelta(minutes=1)
         event = AlertEvent(
@@ -105,10 +139,5 @@ class HeartbeatWorkflow:
             labels={"heartbeat": self.name},
             received_at=workflow.now(),
         )
-        await workflow.execute_activity_method(
-            OnCallActivities.heartbeat_alert,
-            HeartbeatAlert(event=event),
-            start_to_close_timeout=timedelta(seconds=20),
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
-            priority=INCIDENT,
-        )
+        alert = HeartbeatAlert(event=event)
+        await workflow.execute_activity_method(OnCallActivities.heartbeat_alert, alert, **POLICY_FILE)

@@ -102,6 +102,16 @@ class HeartbeatAlert(BaseModel):
     event: AlertEvent
 
 
+class HeartbeatQuestion(BaseModel):
+    name: str
+
+
+class HeartbeatDeclared(BaseModel):
+    """The heartbeat as the worker's policy file declares it now; None: it declares it no longer."""
+
+    heartbeat: Heartbeat | None = None
+
+
 class AlertSent(BaseModel):
     incident_id: str
     opened: bool
