@@ -22,7 +22,7 @@ from workflows.contracts import limits
 from workflows.contracts.ids import ALERT, INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.contracts.priority import INCIDENT_KEY
-from workflows.contracts.vocabulary import Severity
+from workflows.contracts.vocabulary import AlertStatus, Severity
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import AlertEvent
 
@@ -64,7 +64,7 @@ def summary_line(event: AlertEvent) -> str:
 
 
 async def send_alert(client: Client, settings: Settings, policy: Policy, event: AlertEvent) -> bool:
-    """Record one alert on its incident; True when this alert opened the incident.
+    """Record one alert on its incident; True when this alert opened the incident. A resolved alert opens none.
 
     A new group is started with the alert in its input, asking for eager start: where this process runs a
     worker on the task queue (the HTTP service does), the server hands the first workflow task straight to
@@ -74,6 +74,9 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     the server: however many replicas race on one group, one workflow runs and every alert lands on it.
     """
     incident_id = incident_id_for(event.source, event.dedup_key)
+    if event.status is AlertStatus.RESOLVED:
+        await _tell_running_incident(client, incident_id, event)
+        return False
     converter = client.data_converter.with_context(
         WorkflowSerializationContext(namespace=client.namespace, workflow_id=incident_id)
     )
@@ -119,6 +122,16 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
         timeout=SEND_TIMEOUT,
     )
     return answer.started
+
+
+async def _tell_running_incident(client: Client, incident_id: str, event: AlertEvent) -> None:
+    """A resolved notification belongs to an incident that runs: for a group with none (it never fired here,
+    or its incident closed) it opens nothing and asks nobody to assess an alert that has recovered."""
+    try:
+        await client.get_workflow_handle(incident_id).signal(ALERT, event, rpc_timeout=SEND_TIMEOUT)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 def incident_url(settings: Settings, incident_id: str) -> str:
