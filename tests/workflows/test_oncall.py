@@ -10,6 +10,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from client import oncall as oncall_client
 from client.windows import WindowCache
@@ -17,13 +18,22 @@ from settings import ROOT, Settings
 from starter.http.app import create_app
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.contracts.ids import heartbeat_workflow_id, incident_id_for
+from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, incident_id_for
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import AlertStatus, Severity, Status
 from workflows.incident.model import AlertEvent, IncidentState
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
-from workflows.oncall.model import AddOverride, AddSilence, Beat, ExpireSilence, Heartbeat, HeartbeatInput
+from workflows.oncall.model import (
+    AddOverride,
+    AddSilence,
+    Beat,
+    ExpireSilence,
+    Heartbeat,
+    HeartbeatInput,
+    SilencesInput,
+)
+from workflows.oncall.silences import SilencesWorkflow
 
 
 def paged(settings: Settings) -> list[tuple[str, list[str]]]:
@@ -89,12 +99,16 @@ HEARTBEAT = Heartbeat(interval_minutes=60, grace_minutes=10, severity=Severity.S
 
 @pytest.fixture
 def heartbeat_settings(settings: Settings, tmp_path: Path) -> Settings:
-    """The worker's policy file: SEV2 is confirmed at once and resolves itself when its alerts resolve."""
+    """The worker's policy file: SEV2 is confirmed at once and resolves itself when its alerts resolve; it
+    declares the heartbeats the tests beat."""
     text = (ROOT / "examples" / "policy.toml").read_text()
     text = text.replace(
         'auto_confirm_severities = ["SEV1"]',
         'auto_confirm_severities = ["SEV1", "SEV2"]\nauto_resolve_severities = ["SEV2"]',
     )
+    for name in ("backup", "cron"):  # HEARTBEAT, as the policy file declares it
+        text += f"\n[heartbeats.{name}]\ninterval_minutes = 60\ngrace_minutes = 10\n"
+        text += 'severity = "SEV2"\nservice = "checkout"\n'
     path = tmp_path / "policy.toml"
     path.write_text(text)
     return settings.model_copy(update={"incident_policy": path})
@@ -146,6 +160,69 @@ async def test_heartbeat_continues_as_new_with_its_count_and_deadline(ts_env, he
         )
         await ts_env.sleep(timedelta(minutes=71))
         await until(ts_env, lambda: _exists(client, incident_id_for("heartbeat", "cron")), step=timedelta(seconds=1))
+
+
+def rewrite_heartbeats(settings: Settings, **declared: str) -> None:
+    """Change the worker's policy file: each heartbeat's TOML body, or "" to declare it no longer."""
+    path = Path(settings.incident_policy)
+    text = path.read_text().split("\n[heartbeats.backup]")[0]
+    text += "".join(f"\n[heartbeats.{name}]\n{body}\n" for name, body in declared.items() if body)
+    path.write_text(text)
+
+
+async def test_a_heartbeat_the_policy_no_longer_declares_stops_and_a_longer_interval_moves_its_deadline(
+    ts_env, heartbeat_settings
+) -> None:
+    settings = heartbeat_settings
+    client, queue = ts_env.client, settings.incident_task_queue
+    async with build_worker(client, settings):
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)
+        await oncall_client.beat(client, queue, "cron", HEARTBEAT)
+        rewrite_heartbeats(settings, backup='interval_minutes = 180\nseverity = "SEV2"\nservice = "checkout"')
+        await ts_env.sleep(timedelta(minutes=100))
+        assert not await _exists(client, incident_id_for("heartbeat", "backup")), "due at 180 min now"
+        assert not await _exists(client, incident_id_for("heartbeat", "cron")), "cron is no longer declared"
+        assert (await client.get_workflow_handle(heartbeat_workflow_id("cron")).describe()).status.name == "COMPLETED"
+        await ts_env.sleep(timedelta(minutes=81))
+        await until(ts_env, lambda: _exists(client, incident_id_for("heartbeat", "backup")), step=timedelta(seconds=1))
+
+
+async def test_a_policy_file_that_fails_to_load_delays_the_miss_and_fails_nothing(ts_env, heartbeat_settings) -> None:
+    settings = heartbeat_settings
+    client, queue = ts_env.client, settings.incident_task_queue
+    good = Path(settings.incident_policy).read_text()
+    async with build_worker(client, settings):
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)
+        Path(settings.incident_policy).write_text(good + "\n[[[ an edit half done\n")
+        await ts_env.sleep(timedelta(minutes=75))
+        watch = await client.get_workflow_handle(heartbeat_workflow_id("backup")).describe()
+        assert watch.status.name == "RUNNING", "the heartbeat's workflow waits for the file"
+        Path(settings.incident_policy).write_text(good)
+        await until(ts_env, lambda: _exists(client, incident_id_for("heartbeat", "backup")), step=timedelta(seconds=5))
+
+
+async def test_a_beat_arriving_while_the_miss_is_sent_resolves_it(ts_env, heartbeat_settings) -> None:
+    settings = heartbeat_settings
+    client, queue = ts_env.client, settings.incident_task_queue
+    incident = client.get_workflow_handle(incident_id_for("heartbeat", "backup"), result_type=IncidentState)
+    # The maintenance windows are held by a workflow whose worker has gone: reading them, the miss's alert takes
+    # seconds (the query's timeout), and the beat lands meanwhile.
+    gone = f"gone-{queue}"
+    async with Worker(client, task_queue=gone, workflows=[SilencesWorkflow]):
+        windows = await client.start_workflow(SilencesWorkflow.run, SilencesInput(), id=SILENCES_ID, task_queue=gone)
+        await windows.query(SilencesWorkflow.active)
+    async with build_worker(client, settings):
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)
+        await ts_env.sleep(timedelta(minutes=70))
+        await until(ts_env, lambda: _missed(client, "backup"), step=timedelta(milliseconds=200))
+        await oncall_client.beat(client, queue, "backup", HEARTBEAT)  # while the miss is being sent
+        await until(ts_env, lambda: _exists(client, incident.id), step=timedelta(seconds=1))
+        await until(ts_env, lambda: _status(incident, Status.RESOLVED), step=timedelta(seconds=1))
+        assert (await oncall_client.heartbeat_state(client, "backup")).missed_since is None
+
+
+async def _missed(client: Client, name: str) -> bool:
+    return (await oncall_client.heartbeat_state(client, name)).missed_since is not None
 
 
 async def test_steady_heartbeat_opens_nothing(ts_env, settings, worker) -> None:
@@ -241,6 +318,49 @@ async def test_expiring_a_window_early_pages_at_once_and_other_services_are_not_
     assert await oncall_client.silences(ts_env.client) == []
     with pytest.raises(oncall_client.OnCallRefused, match="no active maintenance window S1; active: none"):
         await oncall_client.expire_silence(ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id="S1"))
+
+
+async def test_a_window_expired_before_its_incident_asked_to_be_held_releases_it_at_once(ts_env, settings, worker):
+    window = await _window(ts_env, settings, 60)
+    marked = await arriving(ts_env, alert(severity=Severity.SEV1))  # as the HTTP service's cache still has it
+    await oncall_client.expire_silence(
+        ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id=window.silence_id, by="alice")
+    )
+    handle = await open_incident(ts_env, settings, make_policy(), marked)
+    await until(ts_env, lambda: _confirmed(handle), step=timedelta(seconds=1), tries=120)
+    s = await state(handle)
+    [confirmed_at] = [e.at for e in s.timeline if e.kind == "confirmed"]
+    assert confirmed_at - s.opened_at < timedelta(minutes=5), "paged at once, not at the window's original end"
+
+
+async def test_expiring_one_window_keeps_an_incident_a_later_window_still_covers(ts_env, settings, worker):
+    short = await _window(ts_env, settings, 30, region="eu")
+    await _window(ts_env, settings, 120, zone="a")
+    handle = await open_incident(
+        ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV1, region="eu"))
+    )
+    later = await arriving(ts_env, alert(severity=Severity.SEV1, fingerprint="fp2", zone="a"))
+    await handle.signal(IncidentWorkflow.alert, later)
+    await ts_env.sleep(timedelta(minutes=1))
+    await oncall_client.expire_silence(
+        ts_env.client, settings.incident_task_queue, ExpireSilence(silence_id=short.silence_id, by="alice")
+    )
+    await ts_env.sleep(timedelta(minutes=60))
+    assert not (await state(handle)).confirmed and paged(settings) == [], "S2 still covers it"
+    await ts_env.sleep(timedelta(minutes=61))
+    await until(ts_env, lambda: _confirmed(handle))
+
+
+async def test_an_alert_released_by_a_windows_end_is_assessed_as_arriving_then(ts_env, settings, worker):
+    await _window(ts_env, settings, 30)
+    handle = await open_incident(ts_env, settings, make_policy(), await arriving(ts_env, alert(severity=Severity.SEV3)))
+    await ts_env.sleep(timedelta(minutes=31))
+    s = await state(handle)
+    assert not s.confirmed and paged(settings) == [], "its 15 minutes to be assessed start at the window's end"
+    assert s.assessment_requested
+    await ts_env.sleep(timedelta(minutes=15))
+    await until(ts_env, lambda: _confirmed(handle))
+    assert paged(settings)
 
 
 async def _async(value: bool) -> bool:

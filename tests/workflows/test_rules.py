@@ -14,7 +14,7 @@ from tests.workflows.helpers import alert, make_policy
 from workflows.contracts.decisions import INCIDENT_DECISIONS, incident_decision_name
 from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.policy import Policy, Triage
-from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Severity, Status
+from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Scope, Severity, Status
 from workflows.incident import lifecycle, rules
 from workflows.incident.derive import incident_commander, waiting_on
 from workflows.incident.model import (
@@ -28,6 +28,7 @@ from workflows.incident.model import (
     Resolve,
     SetPhase,
     StatusUpdate,
+    TimelineEntry,
     TriggerBusinessIncident,
 )
 
@@ -207,3 +208,27 @@ def test_after_an_on_call_handoff_a_new_round_pages_the_person_on_call_now() -> 
     s.on_call = {"primary": "bob"}  # the next shift, looked up as the reopened incident's round starts
     assert policy.expand(["role:incident_commander"], s.roles) == ["bob"]
     assert incident_commander(s, policy) == "bob"
+
+
+def test_a_classify_that_keeps_the_severity_leaves_the_next_update_due_where_it_was() -> None:
+    policy = make_policy()
+    s = confirmed(policy)
+    due = s.next_update_due
+    decide(s, policy, Classify(actor="alice", scope=Scope.GLOBAL, note="both regions"), minutes=20)
+    assert s.next_update_due == due, "a scope or a note is not a status update"
+    decide(s, policy, Classify(actor="alice", severity=Severity.SEV3), minutes=25)
+    assert s.next_update_due == due, "a milder severity never pushes a due update back"
+
+
+def test_a_flapping_alert_leaves_a_bounded_timeline_and_counts_what_it_left_out() -> None:
+    policy = make_policy()
+    s = confirmed(policy)
+    quiet = lifecycle.FLAP_QUIET + timedelta(minutes=1)
+    for n in range(1, 2 * lifecycle.ALERT_ENTRIES_KEPT + 1):  # each change after a quiet period: each written
+        status = AlertStatus.RESOLVED if n % 2 else AlertStatus.FIRING
+        for kind, text in lifecycle.record_alert(s, policy, alert(status=status), T0 + n * quiet).notes:
+            s.timeline.append(TimelineEntry(at=T0 + n * quiet, kind=kind, text=text))
+        lifecycle.bound_timeline(s)
+    alert_lines = [e for e in s.timeline if e.kind == "alert"]
+    assert len(alert_lines) == lifecycle.ALERT_ENTRIES_KEPT
+    assert s.timeline_dropped == lifecycle.ALERT_ENTRIES_KEPT  # 400 changes written, the oldest 200 left out

@@ -58,9 +58,8 @@ class EscalationWorkflow:
                     for channel in tier.channels
                 ]
                 await self._wait_for_acknowledgement(timedelta(minutes=tier.wait_minutes))
-        await asyncio.gather(*self._deliveries)
         self._result.stopped_because = self._stop_reason or "ladder exhausted without an acknowledgement"
-        if not self._stop_reason:
+        if not self._stop_reason:  # told at once: a delivery still retrying (SMTP down) must not delay it
             await self._tell_incident(
                 input,
                 EscalationNotice(
@@ -74,6 +73,7 @@ class EscalationWorkflow:
                     exhausted=True,
                 ),
             )
+        await asyncio.gather(*self._deliveries)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
 

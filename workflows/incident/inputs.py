@@ -69,3 +69,5 @@ class IncidentInput(BaseModel):
     # The alert that opens the incident, when the HTTP service starts it (eagerly, see client/alerts.py)
     # rather than by signal-with-start: it counts before any alert signalled later.
     first_alert: AlertEvent | None = None
+    # Alerts after the first, in order: the next occurrence's, when they fired as the last one was closing.
+    later_alerts: list[AlertEvent] = Field(default_factory=list)

@@ -18,20 +18,37 @@ from workflows.incident.model import CHECKLIST, AlertEvent, AlertSeen, IncidentS
 BUSINESS_INCIDENT_PHASES = {Phase.INVESTIGATION, Phase.IDENTIFICATION}
 
 
+# An alert that goes from firing to resolved or back again within this is flapping: its changes are counted,
+# not each written on the timeline or told to people, until it has stayed as it is this long.
+FLAP_QUIET = timedelta(minutes=15)
+# The alert lines the timeline keeps: older ones are counted (IncidentState.timeline_dropped), so that what
+# the state carries into continue-as-new stays bounded however long an alert keeps changing.
+ALERT_ENTRIES_KEPT = 200
+
+
 @dataclass
 class AlertOutcome:
     notes: list[tuple[str, str]] = field(default_factory=list)  # (timeline kind, text)
     reopened: bool = False
     all_resolved: bool = False  # the last firing alert of an open incident resolved
+    raised: str = ""  # a later alert made the confirmed incident graver (paged afresh): how
+    flapping: str = ""  # the alert that began to flap (one notice per quiet period)
+    recurred: bool = False  # fired again on a resolved incident the policy does not reopen: the IC decides
 
 
 def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datetime) -> AlertOutcome:
-    """An alert of this incident's group: the first one names the incident; later ones update it."""
+    """An alert of this incident's group: the first one names the incident; later ones update it, and a
+    graver one raises it."""
     out = AlertOutcome()
     first = s.alert_count == 0
     s.alert_count += 1
     if first:
         out.notes.append(("opened", take_facts_from(s, policy, event, now)))
+    elif event.status is AlertStatus.FIRING and s.status is Status.OPEN:
+        raised = raise_by_alert(s, policy, event)
+        if raised:
+            out.notes.append(("triage", raised))
+            out.raised = raised if s.confirmed else ""
     key = event.fingerprint or event.dedup_key
     seen = s.alerts.get(key)
     if seen is None:
@@ -39,7 +56,7 @@ def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datet
         out.notes.append(("alert", f"{event.status.value} alert from {event.source}: {event.title}"))
     else:
         if seen.status is not event.status:
-            out.notes.append(("alert", f"alert {event.status.value} again: {event.title}"))
+            out.flapping = _changed(seen, event, now, out)
         seen.count += 1
         seen.status, seen.last_at = event.status, now
     if event.status is AlertStatus.FIRING and s.status is Status.RESOLVED and not first:
@@ -49,36 +66,114 @@ def record_alert(s: IncidentState, policy: Policy, event: AlertEvent, now: datet
             out.notes.append(
                 ("reopen", f"The alert fires again while {s.incident_id} is resolved: reopened and paged afresh")
             )
-        else:
-            out.notes.append(
-                ("alert", "An alert fires again on a resolved incident: the Incident Commander may reopen it")
-            )
+        elif s.recurrences_told < s.resolutions:
+            s.recurrences_told = s.resolutions
+            out.recurred = True
+            out.notes.append(("alert", "An alert fires again on a resolved incident: the Incident Commander decides"))
     firing = any(a.status is AlertStatus.FIRING for a in s.alerts.values())
     out.all_resolved = event.status is AlertStatus.RESOLVED and not firing and s.status is Status.OPEN
     return out
 
 
-def take_facts_from(s: IncidentState, policy: Policy, event: AlertEvent, now: datetime) -> str:
-    """The first alert gives the incident its title, service, provisional severity and deadline to assess."""
+def _changed(seen: AlertSeen, event: AlertEvent, now: datetime, out: AlertOutcome) -> str:
+    """An alert went from firing to resolved or back. Within FLAP_QUIET of its last change it flaps: the first
+    flap of a period is written once; the rest only counted. The title of an alert that began to flap."""
+    flaps = seen.changed_at is not None and now - seen.changed_at < FLAP_QUIET
+    seen.changed_at = now
+    if not flaps:
+        seen.flapping = False
+        out.notes.append(("alert", f"alert {event.status.value} again: {event.title}"))
+        return ""
+    if seen.flapping:
+        return ""
+    seen.flapping = True
+    quiet = FLAP_QUIET // timedelta(minutes=1)
+    out.notes.append(("alert", f"alert flapping: {event.title}; its changes are counted until {quiet} min quiet"))
+    return event.title
+
+
+def bound_timeline(s: IncidentState) -> None:
+    """Keep the newest ALERT_ENTRIES_KEPT alert lines; count the older ones left out."""
+    alert_lines = [i for i, e in enumerate(s.timeline) if e.kind == "alert"]
+    excess = len(alert_lines) - ALERT_ENTRIES_KEPT
+    if excess > 0:
+        dropped = set(alert_lines[:excess])
+        s.timeline = [e for i, e in enumerate(s.timeline) if i not in dropped]
+        s.timeline_dropped += excess
+
+
+def alert_severity(policy: Policy, event: AlertEvent) -> tuple[Severity | None, list[CriticalCriterion]]:
+    """The severity an alert asks for (its own, or the policy's label rules) and the critical criteria it
+    carries (seed 002); a critical criterion makes it a SEV1."""
     triage = policy.triage
-    s.title, s.source, s.dedup_key = event.title, event.source, event.dedup_key
-    s.service, s.description = event.service or event.labels.get("service", ""), event.description
     criteria = list(event.criteria)
     label = event.labels.get(triage.criterion_label, "")
-    if label in CriticalCriterion.__members__.values():
+    if label in CriticalCriterion.__members__.values() and CriticalCriterion(label) not in criteria:
         criteria.append(CriticalCriterion(label))
-    s.criteria = criteria
     severity = event.severity
     for rule in triage.severity_rules:
         if severity is None and event.labels.get(rule.label) == rule.value:
             severity = rule.severity
-    s.severity = Severity.SEV1 if criteria else (severity or triage.default_severity)
-    s.scope = triage.default_scope
-    s.assessment_due = now + timedelta(minutes=triage.assessment_minutes)
+    return (Severity.SEV1 if criteria else severity), criteria
+
+
+def take_facts_from(s: IncidentState, policy: Policy, event: AlertEvent, now: datetime) -> str:
+    """The first alert gives the incident its title, service, provisional severity and deadline to assess."""
+    s.title, s.source, s.dedup_key = event.title, event.source, event.dedup_key
+    s.service, s.description = event.service or event.labels.get("service", ""), event.description
+    severity, s.criteria = alert_severity(policy, event)
+    s.severity = severity or policy.triage.default_severity
+    s.scope = policy.triage.default_scope
+    s.assessment_due = now + timedelta(minutes=policy.triage.assessment_minutes)
+    criteria = s.criteria
     return (
         f"Reported by {event.labels.get('reported_by') or event.source}: {event.title} "
         f"(provisional {s.severity.value}{', critical: ' + ', '.join(criteria) if criteria else ''})"
     )
+
+
+def raise_by_alert(s: IncidentState, policy: Policy, event: AlertEvent) -> str:
+    """A later alert of the group graver than the incident (a warning that became critical, a critical
+    criterion) raises it, as an assessor's classify would: an unconfirmed one may now be confirmed at once, a
+    confirmed one is paged afresh. An alert never lowers an incident. What changed, or "" when nothing did."""
+    severity, criteria = alert_severity(policy, event)
+    new_criteria = [c for c in criteria if c not in s.criteria]
+    graver = severity is not None and severity < s.severity  # "SEV1" < "SEV2"
+    if not graver and not new_criteria:
+        return ""
+    before = s.severity
+    s.criteria = [*s.criteria, *new_criteria]
+    if graver and severity is not None:
+        s.severity = severity
+    text = f"raised to {s.severity.value} by the alert {event.title!r}" + (
+        f" (critical: {', '.join(new_criteria)})" if new_criteria else ""
+    )
+    if s.confirmed and s.severity < before:
+        text += raise_severity(s, policy, before)
+    return text
+
+
+def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
+    """A confirmed incident raised to a graver severity is paged afresh and, where the policy says, becomes
+    a business incident: the people on call acknowledged a smaller incident than this one."""
+    s.acknowledged_by = s.acknowledged_at = None
+    s.escalation_round += 1
+    text = f"; raised from {before.value}: paged afresh"
+    if (
+        s.severity in policy.comms.auto_trigger_severities
+        and not s.business_incident
+        and s.phase in BUSINESS_INCIDENT_PHASES
+    ):
+        s.business_incident, s.business_incident_by = True, "policy"
+        s.business_incident_reason = f"every {s.severity.value} is a business incident"
+        text += f"; {s.business_incident_reason}"
+    return text
+
+
+def released_from_window(s: IncidentState, policy: Policy, now: datetime) -> None:
+    """An alert a maintenance window held counts as arriving when the window ends: its assessment is due
+    from then, not from when it first fired inside the window."""
+    s.assessment_due = now + timedelta(minutes=policy.triage.assessment_minutes)
 
 
 def confirmed_at_once(s: IncidentState, policy: Policy) -> bool:

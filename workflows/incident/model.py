@@ -261,6 +261,8 @@ class AlertSeen(BaseModel):
     count: int = 1
     title: str = ""
     last_at: datetime | None = None
+    changed_at: datetime | None = None  # when it last went from firing to resolved or back
+    flapping: bool = False  # it changed again before a quiet period (lifecycle.FLAP_QUIET) passed
 
 
 class ChannelPost(BaseModel):
@@ -384,9 +386,13 @@ class IncidentState(BaseModel):
     channel_requests: list[ChannelRequest] = Field(default_factory=list)  # extra Slack channels (seed 000)
     decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline_dropped: int = 0  # the oldest alert entries left out of the timeline (lifecycle.ALERT_ENTRIES_KEPT)
+    recurrences_told: int = 0  # the resolution whose recurrence the Incident Commander was told of
+    applied_updates: dict[str, str] = Field(default_factory=dict)  # update id -> answer, the latest few
     waiting_on: list[str] = Field(default_factory=list)  # "who owes what", for people and the UI
     on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
     silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
+    windows: list[Silence] = Field(default_factory=list)  # every window its alerts arrived in, as they end
 
     @property
     def occurrence(self) -> str:

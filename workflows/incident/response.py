@@ -97,6 +97,10 @@ class Response:
             s.on_call, problem = await self.out.tracked(looking_up)
             if problem:
                 self.out.note("on_call", problem)
+            # The lookup took time: an acknowledgement, a resolution or a later round may have landed meanwhile.
+            if not self._open() or s.acknowledged_by or s.escalation_started != s.escalation_round:
+                self.out.note("escalation", f"Escalation round {s.escalation_started} not paged: overtaken meanwhile")
+                return
         s.escalation_active = True
         self._page_first_tier(self._ladder())
         s.ladder_due = workflow.now() + timedelta(minutes=self.policy.escalation.tiers[0].wait_minutes)

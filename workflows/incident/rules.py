@@ -18,7 +18,13 @@ from workflows.contracts.policy import Policy
 from workflows.contracts.refusal import Refusal, Rule
 from workflows.contracts.vocabulary import IncidentKind, Phase, Severity, Status
 from workflows.incident.derive import cadence_due, documentation_missing, holds, scope_owner
-from workflows.incident.lifecycle import BUSINESS_INCIDENT_PHASES, mark_resolved, progress_window, reopen
+from workflows.incident.lifecycle import (
+    BUSINESS_INCIDENT_PHASES,
+    mark_resolved,
+    progress_window,
+    raise_severity,
+    reopen,
+)
 from workflows.incident.model import (
     Acknowledge,
     AssignRole,
@@ -69,6 +75,17 @@ def apply(s: IncidentState, policy: Policy, name: str, d: Decision, now: datetim
     """Change the state as the decision says; count it (its number keys the deliveries it causes)."""
     s.decisions_taken[name] = s.decisions_taken.get(name, 0) + 1
     return RULES[type(d)].apply(s, d, policy, now)
+
+
+# The update ids an incident remembers with their answers: a client retries for seconds, not for hundreds of
+# decisions, so the latest few cover every retry that can reach the next run after a continue-as-new.
+UPDATES_REMEMBERED = 100
+
+
+def remember_update(s: IncidentState, update_id: str, answer: str) -> None:
+    s.applied_updates[update_id] = answer
+    while len(s.applied_updates) > UPDATES_REMEMBERED:
+        del s.applied_updates[next(iter(s.applied_updates))]
 
 
 def number(s: IncidentState, name: str) -> int:
@@ -248,29 +265,15 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
         f"classified {s.kind.value if s.kind else 'unassessed'}, {s.severity.value} ({s.severity.priority}), "
         f"{s.scope.value}; action plan owner {scope_owner(s, policy) or 'nobody'}"
     )
-    if s.confirmed:
-        s.next_update_due = cadence_due(policy, s.severity, now)
-        s.update_nudged = False
+    if s.confirmed and s.severity is not before:
+        # A new severity has its own cadence: the update is due by that, never later than it already was.
+        # A classify that leaves the severity as it was (a scope, a note) leaves the update due as it was.
+        due = cadence_due(policy, s.severity, now)
+        if due is not None and (s.next_update_due is None or due < s.next_update_due):
+            s.next_update_due, s.update_nudged = due, False
         if s.severity < before:  # "SEV1" < "SEV2": raised
             text += raise_severity(s, policy, before)
     return said(text, d.note)
-
-
-def raise_severity(s: IncidentState, policy: Policy, before: Severity) -> str:
-    """A confirmed incident raised to a graver severity is paged afresh and, where the policy says, becomes
-    a business incident: the people on call acknowledged a smaller incident than this one."""
-    s.acknowledged_by = s.acknowledged_at = None
-    s.escalation_round += 1
-    text = f"; raised from {before.value}: paged afresh"
-    if (
-        s.severity in policy.comms.auto_trigger_severities
-        and not s.business_incident
-        and s.phase in BUSINESS_INCIDENT_PHASES
-    ):
-        s.business_incident, s.business_incident_by = True, "policy"
-        s.business_incident_reason = f"every {s.severity.value} is a business incident"
-        text += f"; {s.business_incident_reason}"
-    return text
 
 
 def _set_phase(s: IncidentState, d: SetPhase, policy: Policy, now: datetime) -> str:

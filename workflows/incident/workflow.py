@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ids, limits, verify
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
-    from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Status
+    from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident import lifecycle, rules
     from workflows.incident.aftermath import Aftermath
@@ -76,6 +76,8 @@ class IncidentWorkflow:
         self.visibility = Visibility(self.s, self.policy)
         self._first_alert = input.first_alert
         self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
+        self._later_alerts = list(input.later_alerts)
+        self._next_occurrence: list[AlertEvent] = []  # alerts that fired again once this one had closed
 
     # --- the procedure ----------------------------------------------------------------------------
 
@@ -88,17 +90,18 @@ class IncidentWorkflow:
                 self.s.kind = IncidentKind.DISTURBANCE
             else:
                 await self._assess()
-            if self.s.kind is IncidentKind.DISTURBANCE:
+            if self.s.kind is not IncidentKind.DISTURBANCE:
+                await self._look_up_on_call()
+            if self.s.kind is IncidentKind.DISTURBANCE:  # classified so, perhaps while on call was looked up
                 await self._log_disturbance_and_close()
-                return self.s
-            await self._look_up_on_call()
+                return self._next_occurrence_or(self.s)
             self._confirm_incident()
         self._start_duties()
         await workflow.wait_condition(lambda: self.s.status is Status.CLOSED or self._history_is_long())
         if self.s.status is not Status.CLOSED:
             await self._continue_as_new()
         await self._finish(self.aftermath.close())
-        return self.s
+        return self._next_occurrence_or(self.s)
 
     async def _assess(self) -> None:
         """Seeds 000, 001: somebody assesses severity, impact, incident or disturbance, and scope, in time."""
@@ -189,6 +192,24 @@ class IncidentWorkflow:
         for duty in self._duties:
             duty.cancel()
 
+    def _next_occurrence_or(self, closed: IncidentState) -> IncidentState:
+        """The incident closed; an alert of its group that fired while it was finishing its close-out opens the
+        next occurrence: a new run of the same id, as if the alert had come a moment later."""
+        if not self._next_occurrence:
+            return closed
+        first, *later = self._next_occurrence
+        workflow.continue_as_new(
+            IncidentInput(
+                incident_id=self.s.incident_id,
+                policy=self.policy,
+                ui_url=self.ui_url,
+                history_limit=self.history_limit,
+                first_alert=first,
+                later_alerts=later,
+            ),
+            memo={"title": first.title},
+        )
+
     def _start(self, *duties: Coroutine[Any, Any, None]) -> None:
         self._duties += [asyncio.ensure_future(duty) for duty in duties]
 
@@ -243,28 +264,58 @@ class IncidentWorkflow:
         if self._first_alert is not None:
             first, self._first_alert = self._first_alert, None
             self._record_alert(first)
+        while self._later_alerts:
+            self._record_alert(self._later_alerts.pop(0))
 
     def _record_alert(self, event: AlertEvent) -> None:
         s = self.s
         if s.status is Status.CLOSED:
-            self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
+            if event.status is AlertStatus.FIRING:  # it fires again: the next occurrence (_next_occurrence_or)
+                self._next_occurrence.append(event)
+                self.out.note("alert", f"firing alert after the incident closed, opens it afresh: {event.title}")
+            else:
+                self.out.note("alert", f"{event.status.value} alert after the incident closed: {event.title}")
             return
         self.window.saw(event)
         outcome = lifecycle.record_alert(s, self.policy, event, workflow.now())
         for kind, note in outcome.notes:
             self.out.note(kind, note)
+        lifecycle.bound_timeline(s)
+        if outcome.raised:
+            self.out.post(f"{s.incident_id}: {outcome.raised}", f"raised:{s.escalation_round}")
         if outcome.reopened:
             self._reopened("policy", "the alert fired again")
+        if outcome.recurred:
+            self._tell_incident_commander(
+                f"An alert of {s.incident_id} fires again while it is {s.phase.value}: {event.title}. Reopen it if "
+                f"the incident is back (incidentctl reopen {s.incident_id} --reason ...).",
+                f"recurrence:{s.resolutions}",
+            )
+        if outcome.flapping:
+            quiet = lifecycle.FLAP_QUIET // timedelta(minutes=1)
+            self._tell_incident_commander(
+                f"An alert of {s.incident_id} is flapping: {outcome.flapping}. Its changes are not told one by one "
+                f"until it has been quiet for {quiet} min.",
+                f"flapping:{s.alert_count}",
+            )
         if outcome.all_resolved:
-            self._all_alerts_resolved()
+            self._all_alerts_resolved(quiet=not s.alerts[event.fingerprint or event.dedup_key].flapping)
 
-    def _all_alerts_resolved(self) -> None:
-        """Every alert has resolved. A person decides, except where the policy lets a low severity go."""
+    def _tell_incident_commander(self, text: str, key: str) -> None:
+        """A direct message to the Incident Commander, and the same words in the incident's channel."""
+        ic = incident_commander(self.s, self.policy)
+        self.out.reach([ic], SLACK, text, key)
+        self.out.post(text, key)
+        self.out.note("alert", f"told {ic}: {text}")
+
+    def _all_alerts_resolved(self, quiet: bool) -> None:
+        """Every alert has resolved. A person decides, except where the policy lets a low severity go; a flapping
+        alert's resolution suggests nothing (the flapping notice said why)."""
         s = self.s
         if lifecycle.resolve_by_policy(s, self.policy, workflow.now()):
             self.out.note("resolve", f"All alerts resolved: {s.severity.value} resolved by policy", "policy")
             return
-        if not s.confirmed:
+        if not s.confirmed or not quiet:
             return  # still being assessed: the assessment decides (lifecycle.unassessed_in_time)
         ic = incident_commander(s, self.policy)
         text = (
@@ -303,11 +354,20 @@ class IncidentWorkflow:
 
     @workflow.update(dynamic=True)
     def decide(self, name: str, args: Sequence[RawValue]) -> str:
-        """A person's decision: the rules change the state, the duties act on it."""
-        return self._take(name, *self._decision(name, args))
+        """A person's decision: the rules change the state, the duties act on it. An update id seen before
+        (a retry that reached the next run after a continue-as-new, its proof made for the run before) gets
+        the answer it got then, and changes nothing."""
+        update_id = workflow.current_update_info().id  # type: ignore[union-attr]
+        if update_id in self.s.applied_updates:
+            return self.s.applied_updates[update_id]
+        text = self._take(name, *self._decision(name, args))
+        rules.remember_update(self.s, update_id, text)
+        return text
 
     @decide.validator
     def _validate(self, name: str, args: Sequence[RawValue]) -> None:
+        if workflow.current_update_info().id in self.s.applied_updates:  # type: ignore[union-attr]
+            return  # applied already: answered, not checked again
         rules.check(self.s, self.policy, name, self._decision(name, args)[0])
 
     @workflow.signal(dynamic=True)
