@@ -33,7 +33,7 @@ from workflows.contracts.activity_io import (
     SlackResult,
     StatuspageResult,
 )
-from workflows.oncall.model import AlertSent
+from workflows.oncall.model import AlertSent, HeartbeatDeclared
 
 DELIVERED_TO = "drill"  # what a recorder answers for `delivered_to`: nothing left this process
 
@@ -111,6 +111,8 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         # Zoom would make a meeting; the drill shows the policy's standing bridge, or none.
         ConferenceResult: lambda r: ConferenceResult(join_url=r.bridge_url, delivered_to=DELIVERED_TO),
         AlertSent: lambda r: AlertSent(incident_id=r.event.dedup_key, opened=False),
+        # A drill beats no heartbeat: none is declared for it to keep watching.
+        HeartbeatDeclared: lambda r: HeartbeatDeclared(),
     }
     if ret_type not in answers:
         raise DrillError(
