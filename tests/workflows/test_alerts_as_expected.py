@@ -257,3 +257,15 @@ async def test_a_decision_retried_after_a_continue_as_new_is_applied_once(ts_env
     again = await latest.execute_update("progress_note", note, id="cli-retry-1", result_type=str)
     assert again == first
     assert len(timeline(await state(latest), "progress_note")) == 1
+
+
+async def test_an_incident_acknowledged_while_it_was_assessed_is_not_paged_at_its_confirmation(
+    ts_env, settings, worker
+):
+    handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV3))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.signal(IncidentWorkflow.alert, alert(severity=Severity.SEV1, fingerprint="fp2"))
+    await ts_env.sleep(timedelta(minutes=6))  # past tier 1's wait as well
+    s = await state(handle)
+    assert s.confirmed and s.acknowledged_by == "bob"
+    assert pages(settings) == [], "bob has it: nobody is woken"

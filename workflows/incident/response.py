@@ -148,8 +148,8 @@ class Response:
         workflow task asks for (Deliveries.page_now), before the bridge, the channel and everybody's messages.
         The tier's other channels follow with the ladder."""
         tiers = self.policy.escalation.tiers
-        if not tiers or Channel.PAGE not in tiers[0].channels:
-            return
+        if not tiers or Channel.PAGE not in tiers[0].channels or self.s.acknowledged_by:
+            return  # acknowledged while it was being assessed: somebody has it, as the ladder also knows
         people = self.policy.expand(tiers[0].notify, self.s.roles)
         text, key = tier_page(self._ladder(), 0, 1)
         self.out.page_now(people, text, key, then=self._paged_first_tier)
