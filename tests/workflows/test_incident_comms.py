@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio.client import WorkflowExecutionStatus
@@ -88,3 +89,23 @@ async def test_seed004_reopened_business_incident_resumes_the_message_loop_for_i
         assert steps["investigation-2/internal_stakeholders"] is Step.DRAFTING
         assert [s for mid, s in steps.items() if mid.startswith("investigation-2/")][1:] == [Step.QUEUED] * 2
         assert (await loop.describe()).status is WorkflowExecutionStatus.RUNNING
+
+
+async def test_seed004_a_phase_entered_while_the_message_loop_starts_reaches_it(
+    ts_env: WorkflowEnvironment, settings: Settings
+):
+    """The business incident and the next phase in one breath: the loop, started with the facts of the first,
+    still hears of the second."""
+    async with build_worker(ts_env.client, settings):
+        handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+        await ts_env.sleep(timedelta(seconds=5))
+        trigger = TriggerBusinessIncident(actor="carol", reason="customers are calling")
+        await asyncio.gather(
+            handle.execute_update("trigger_business_incident", trigger),
+            handle.execute_update("set_phase", SetPhase(actor="bob", phase=Phase.IDENTIFICATION)),
+        )
+        await ts_env.sleep(timedelta(seconds=10))
+        comms = await comms_state(ts_env, handle.id)
+        assert any(m.message_id.startswith("identification/") for m in comms.messages), [
+            m.message_id for m in comms.messages
+        ]

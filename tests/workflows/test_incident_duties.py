@@ -93,6 +93,7 @@ async def test_seed001_review_invitation_never_goes_out_for_a_reopened_incident(
         s = await state(handle)
     assert s.status is Status.OPEN
     assert not [t for t in texts(settings, "slack", "dm") if "Post-incident review" in t]
+    assert not s.checklist["postmortem_drafted"], "a draft finished after the reopen ticks no cleared checklist"
 
 
 async def test_seed002_an_update_given_while_the_missed_notice_is_sent_moves_the_cadence_from_then(ts_env, settings):

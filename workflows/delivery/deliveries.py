@@ -226,12 +226,14 @@ class Deliveries:
             log_dir=self.policy.post_incident.log_dir,
         )
 
+        entry_for = s.reopens
+
         async def write() -> None:
             result, failure = await attempt(
                 "incident log", workflow.execute_activity_method(RecordsActivities.append_incident_log, entry, **LOCAL)
             )
             self.note("log", failure or f"{log} incident log: {event} entry written")
-            if result is not None and checklist_item:
+            if result is not None and checklist_item and s.reopens == entry_for:  # not a checklist a reopen cleared
                 s.checklist[checklist_item] = True
 
         self.spawn(write())

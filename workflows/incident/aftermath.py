@@ -138,6 +138,7 @@ class Aftermath:
                 part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
             ),
         }
+        reopens = s.reopens  # a reopen while it is written clears the checklist: the draft is then not the record
         result, failure = await attempt(
             "postmortem draft",
             workflow.execute_activity_method(
@@ -158,7 +159,7 @@ class Aftermath:
         )
         if result:
             s.postmortem_location = result.location
-            s.checklist["postmortem_drafted"] = True
+            s.checklist["postmortem_drafted"] = s.reopens == reopens
         self.out.note("postmortem", failure or f"Postmortem drafted at {s.postmortem_location}")
 
     async def remind_until_reviewed(self) -> None:

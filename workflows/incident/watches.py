@@ -253,9 +253,10 @@ class Watches:
         who holds the roles whenever that changes (an assignment, a hand-over, a new shift on call)."""
         s = self.s
         await workflow.wait_condition(lambda: s.business_incident)
+        told = len(s.phases_entered)  # the loop starts with the facts of now; a phase entered meanwhile is told
         if not s.comms_workflow_id:
             await self._start_message_loop()
-        self._told = len(s.phases_entered)
+        self._told = told
         self._told_roles = s.roles
         while True:
             await workflow.wait_condition(lambda: len(s.phases_entered) > self._told or self._roles_changed())
