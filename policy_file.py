@@ -3,6 +3,7 @@ the file and the field. Its own module so that `settings` imports nothing from `
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -17,13 +18,17 @@ class PolicyError(ValueError):
 
 
 def load_policy(path: Path | str) -> Policy:
+    """A TOML file, or JSON (the same keys) when its name ends in .json, as a program may write it."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except FileNotFoundError as err:
         raise PolicyError(f"{path}: no such policy file") from err
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(f"{path}: not valid TOML: {err}") from err
+    except ValueError as err:
+        raise PolicyError(f"{path}: not valid JSON: {err}") from err
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as err:

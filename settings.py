@@ -13,9 +13,11 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
+
+from data_converter import data_converter, parse_keys
 
 ROOT = Path(__file__).resolve().parent
 
@@ -23,11 +25,20 @@ ROOT = Path(__file__).resolve().parent
 class Settings(BaseSettings):
     """Every setting the worker, the HTTP service and the CLI read. Unset systems use the outbox."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: an error about a secret setting must not print the secret
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_ui_url: str = "http://localhost:8233"
+    # `id:base64key,...`: payloads and failure messages encrypted with the first key, decrypted with any
+    # (data_converter.py); unset: plain JSON in histories.
+    payload_keys: SecretStr | None = None
+    # The credential the codec endpoint (/codec/*, for the Temporal UI and CLI) asks for; unset: it decodes
+    # for nobody.
+    codec_token: SecretStr | None = None
     incident_task_queue: str = "incidents"
     # How many workflows one worker keeps in memory (beyond it, a workflow's history is replayed on its
     # next task), and how many workflow and activity tasks it works on at once (README, Configuration).
@@ -106,6 +117,14 @@ class Settings(BaseSettings):
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
 
+    @field_validator("payload_keys")
+    @classmethod
+    def _usable_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        """Unusable keys stop every process at start, with the entry named (never the key)."""
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _empty_means_unset(cls, values: Any) -> Any:
@@ -139,7 +158,12 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
-    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)
+    return await Client.connect(**config, data_converter=converter(settings), runtime=runtime)
+
+
+def converter(settings: Settings) -> DataConverter:
+    """The data converter of every client and worker (data_converter.py): encrypted when keys are set."""
+    return data_converter(settings.payload_keys.get_secret_value() if settings.payload_keys else None)
 
 
 def free_temporal() -> None:

@@ -33,6 +33,7 @@ from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
 from client.signing import public_keys
+from own_policy import OwnPolicies, OwnPolicyInterceptor
 from policy_file import PolicyError, load_policy
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
@@ -110,6 +111,8 @@ def trust_decision_keys(settings: Settings) -> None:
 
 
 def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    """The worker of this process. It runs only its own policy (own_policy.py): a policy file it cannot read
+    stops it here, with PolicyError."""
     compile_workflows()
     trust_decision_keys(settings)
     return Worker(
@@ -117,6 +120,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
         task_queue=task_queue or settings.incident_task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(settings),
+        interceptors=[OwnPolicyInterceptor(OwnPolicies(settings.incident_policy))],
         max_cached_workflows=settings.worker_cached_workflows,
         max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
         max_concurrent_activities=settings.worker_activities,
@@ -229,7 +233,7 @@ def main() -> None:
         pass
     except RPCError as err:  # Temporal answered with a refusal (namespace, credentials): one line, no traceback
         raise SystemExit(f"worker: Temporal at {settings.temporal_address} refused: {err}") from None
-    except NoDecisionKeys as err:
+    except (NoDecisionKeys, PolicyError) as err:
         raise SystemExit(f"worker: {err}") from None
     finally:
         free_temporal()

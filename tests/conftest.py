@@ -64,7 +64,11 @@ def task_queue() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, task_queue: str) -> Settings:
-    """Nothing configured: every delivery lands in this test's own outbox."""
+    """Nothing configured: every delivery lands in this test's own outbox. The policy file is the test's own
+    copy of the example policy: a worker runs only what its file held (own_policy.py), so a test that varies
+    the policy writes it there first (`run_under`)."""
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(load_policy(ROOT / "examples" / "policy.toml").model_dump_json())
     return Settings(
         _env_file=None,
         incident_task_queue=task_queue,
@@ -73,7 +77,14 @@ def settings(tmp_path: Path, task_queue: str) -> Settings:
         decision_signing_key=tmp_path / "decision-signing-key.pem",
         decision_keys=tmp_path / "decision-keys",
         tokens_path=tmp_path / "tokens.json",
+        incident_policy=policy_file,
     )
+
+
+def run_under(settings: Settings, policy: Policy) -> Policy:
+    """Make `policy` the workers' own, as an operator does: write it to their policy file."""
+    settings.incident_policy.write_text(policy.model_dump_json())
+    return policy
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.outbox import Outbox
 from policy_file import load_policy
 from settings import ROOT, Settings
+from tests.conftest import run_under
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import AlertStatus, Severity
 from workflows.incident.inputs import IncidentInput
@@ -65,7 +66,7 @@ async def open_incident(
     incident_id = f"INC-{uuid.uuid4().hex[:8].upper()}"
     return await env.client.start_workflow(
         IncidentWorkflow.run,
-        IncidentInput(incident_id=incident_id, policy=policy, history_limit=history_limit),
+        IncidentInput(incident_id=incident_id, policy=run_under(settings, policy), history_limit=history_limit),
         id=incident_id,
         task_queue=settings.incident_task_queue,
         start_signal="alert",

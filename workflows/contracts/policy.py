@@ -6,6 +6,7 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -299,6 +300,11 @@ class Policy(_Strict):
         if empty:
             raise ValueError(f"{empty}: nobody could assign them; name the roles that may, or leave them out")
         return value
+
+    def digest(self) -> str:
+        """What names this policy: the SHA-256 of its JSON. A worker runs only a policy whose digest it has
+        read from its own policy file (own_policy.py)."""
+        return "sha256:" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def allowed_roles(self, decision: str) -> list[Role]:
         return self.permissions.get(decision, DEFAULT_PERMISSIONS.get(decision, []))
