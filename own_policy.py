@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio import workflow
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ExecuteWorkflowInput,
@@ -36,6 +39,11 @@ from workflows.contracts.policy import Policy
 log = logging.getLogger("worker")
 
 REFUSED = "ForeignPolicy"  # the failure type of a refused start
+CHECK = "check_own_policy"  # the local activity that answers, so that a replay follows the first answer
+
+
+class PolicyCheck(BaseModel):
+    digest: str
 
 
 class OwnPolicies:
@@ -45,18 +53,23 @@ class OwnPolicies:
         self.path = path
         self._read_files: set[str] = set()  # digests of the file's bytes already read
         self._digests: set[str] = set()
-        self._lock = threading.Lock()  # workflow tasks run on several threads
+        self._lock = threading.Lock()
         self.current = self._read()  # a file that cannot be read stops the worker at start (PolicyError)
 
-    def holds(self, policy: Policy) -> bool:
-        digest = policy.digest()
-        if digest in self._digests:
-            return True
-        try:
-            self._read()
-        except (OSError, PolicyError) as err:
-            log.warning("policy file %s not read again: %s", self.path, err)
-        return digest in self._digests
+    @activity.defn(name=CHECK)
+    async def check(self, asked: PolicyCheck) -> str:
+        """Why a start under this policy may not run here, or "" when it may."""
+        if asked.digest not in self._digests:
+            try:
+                self._read()
+            except (OSError, PolicyError) as err:
+                log.warning("policy file %s not read again: %s", self.path, err)
+        if asked.digest in self._digests:
+            return ""
+        return (
+            f"policy {asked.digest} is not one this worker loaded from {self.path} (it runs {self.current}); "
+            "an incident runs only under the workers' policy file: deploy a new policy to the workers first"
+        )
 
     def _read(self) -> str:
         with self._lock:
@@ -71,41 +84,40 @@ class OwnPolicies:
 
 
 class OwnPolicyInterceptor(Interceptor):
-    """Checks each run's input before the workflow sees it (build_worker installs it)."""
-
-    def __init__(self, own: OwnPolicies) -> None:
-        self.own = own
+    """Checks each run's input before the workflow sees it. Every worker and replayer of our workflows has it;
+    the worker also runs OwnPolicies.check."""
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        own = self.own
-
-        class Inbound(WorkflowInboundInterceptor):
-            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-                refusal = _refusal(own, input.args[0] if input.args else None)
-                if refusal:
-                    info = workflow.info()
-                    log.warning("refused %s %s: %s", info.workflow_type, info.workflow_id, refusal)
-                    raise ApplicationError(refusal, type=REFUSED, non_retryable=True)
-                return await super().execute_workflow(input)
-
-        return Inbound
+        return _Inbound
 
 
-def _refusal(own: OwnPolicies, start: Any) -> str:
+class _Inbound(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        refusal = await _refusal(input.args[0] if input.args else None)
+        if refusal:
+            info = workflow.info()
+            workflow.logger.warning("refused %s %s: %s", info.workflow_type, info.workflow_id, refusal)
+            raise ApplicationError(refusal, type=REFUSED, non_retryable=True)
+        return await super().execute_workflow(input)
+
+
+async def _refusal(start: Any) -> str:
     """Why this run's input may not run here, or "" when it may."""
     policy = getattr(start, "policy", None)
-    # A replay re-runs a start that was accepted when it first ran: the file may have moved on since.
-    if not isinstance(policy, Policy) or workflow.unsafe.is_replaying() or not _from_outside(workflow.info()):
+    if not isinstance(policy, Policy) or not _from_outside(workflow.info()):
         return ""
     if getattr(start, "state", None) is not None:
         return "a workflow started from outside carries no state: only its own continue-as-new does"
-    with workflow.unsafe.sandbox_unrestricted():  # reading the policy file again is I/O
-        if own.holds(policy):
-            return ""
-    return (
-        f"policy {policy.digest()} is not one this worker loaded from {own.path} (it runs {own.current}); "
-        "an incident runs only under the workers' policy file: deploy a new policy to the workers first"
+    # Asked of the worker (its file), answered once: a replay reads the answer from the history, so an incident
+    # accepted under last month's file still replays on a worker that has read only this month's.
+    answer: str = await workflow.execute_local_activity(
+        CHECK,
+        PolicyCheck(digest=policy.digest()),
+        result_type=str,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=5)),
     )
+    return answer
 
 
 def _from_outside(info: workflow.Info) -> bool:

@@ -28,7 +28,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -37,7 +36,8 @@ from client.alerts import send_alert
 from client.signing import signing, signing_key
 from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
-from settings import Settings, free_temporal
+from settings import Settings, converter, free_temporal
+from starter.http import codec as codec_endpoint
 from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
@@ -74,7 +74,7 @@ async def lazy_client(settings: Settings) -> Client:
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
-    return await Client.connect(**config, data_converter=pydantic_data_converter, lazy=True)
+    return await Client.connect(**config, data_converter=converter(settings), lazy=True)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -219,6 +219,7 @@ def create_app(
 
     app.include_router(oncall_http.router(settings, policy, temporal, doors))
     app.include_router(decisions_api.router(settings, policy, deciding))
+    app.include_router(codec_endpoint.router(settings, lambda request: read_body(request, settings.max_body_bytes)))
     app.include_router(
         slack_endpoint.router(
             settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)

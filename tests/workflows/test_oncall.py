@@ -17,6 +17,7 @@ from client import oncall as oncall_client
 from client.windows import WindowCache
 from settings import ROOT, Settings
 from starter.http.app import create_app
+from tests.conftest import run_under
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
 from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, incident_id_for
@@ -279,7 +280,7 @@ async def test_the_http_service_marks_alerts_inside_a_window_and_their_incident_
     ts_env, settings, worker
 ) -> None:
     await _window(ts_env, settings, 30)
-    app = create_app(settings, client=ts_env.client, policy=make_policy())
+    app = create_app(settings, client=ts_env.client, policy=run_under(settings, make_policy()))
     body = {"dedup_key": "db", "title": "Checkout DB down", "severity": "SEV1", "service": "checkout"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http:
         answer = await http.post("/alerts/generic", json=body)

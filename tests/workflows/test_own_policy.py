@@ -25,7 +25,8 @@ from workflows.incident.workflow import IncidentWorkflow
 
 
 async def start_from_outside(env: WorkflowEnvironment, settings: Settings, start: IncidentInput) -> ApplicationError:
-    """Start as anyone with access to the namespace can, and return why the run failed."""
+    """Start as anyone with access to the namespace can, and return why the run failed. The refused run
+    replays as refused: its state can still be read."""
     handle = await env.client.start_workflow(
         IncidentWorkflow.run,
         start,
@@ -38,6 +39,7 @@ async def start_from_outside(env: WorkflowEnvironment, settings: Settings, start
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert isinstance(failed.value.cause, ApplicationError)
+    assert not (await handle.query(IncidentWorkflow.state)).confirmed
     return failed.value.cause
 
 
