@@ -166,7 +166,14 @@ class Stack:
             "--namespace", NAMESPACE,
             "--log-level", "warn",
             *search_attributes.cli_flags(),
+            *(["--ui-codec-endpoint", self.codec_url] if self.settings.payload_keys else []),
         ]  # fmt: skip
+
+    @property
+    def codec_url(self) -> str:
+        """The HTTP service's codec endpoint as the UI's pages reach it: on `localhost` like the UI, so that the
+        cookie /codec/login sets goes with the UI's requests (the same site)."""
+        return f"http://localhost:{self.settings.http_port}/codec"
 
     @property
     def ui_url(self) -> str:
@@ -311,9 +318,22 @@ class Stack:
                 f"  {ctl} list",
                 f"  {ctl} ack INC-… --as alice",
                 *([f"(or put {', '.join(f'{k}={v}' for k, v in tell.items())} in .env)"] if tell else []),
+                *self._encryption_lines(),
                 "",
             ]
         )
+
+    def _encryption_lines(self) -> list[str]:
+        if self.settings.payload_keys is None:
+            return ["", "Payloads are not encrypted (no PAYLOAD_KEYS): histories show them as they are."]
+        if self.settings.codec_token is None:
+            return ["", "Payloads are encrypted; set CODEC_TOKEN to let the UI decode them."]
+        return [
+            "",
+            "Payloads are encrypted. To read them in the UI: sign in with CODEC_TOKEN at",
+            f"  {self.codec_url}/login",
+            "  then turn on 'Include cross-origin credentials' in the UI's codec server settings.",
+        ]
 
     async def stop(self) -> None:
         """Stops the children in reverse order: the services first, the server they use last."""

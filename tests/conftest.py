@@ -64,25 +64,31 @@ def task_queue() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, task_queue: str) -> Settings:
-    """Nothing configured: every delivery lands in this test's own outbox. The policy file is the test's own
-    copy of the example policy: a worker runs only what its file held (own_policy.py), so a test that varies
-    the policy writes it there first (`run_under`)."""
-    policy_file = tmp_path / "policy.json"
+    return scratch_settings(tmp_path, task_queue)
+
+
+def scratch_settings(scratch: Path, task_queue: str) -> Settings:
+    """Nothing configured: every delivery lands in an outbox under `scratch`. The policy file is a copy of the
+    example policy there: a worker runs only what its file held (own_policy.py), so a test that varies the
+    policy writes it there first (`run_under`)."""
+    policy_file = scratch / "policy.json"
     policy_file.write_text(load_policy(ROOT / "examples" / "policy.toml").model_dump_json())
     return Settings(
         _env_file=None,
         incident_task_queue=task_queue,
-        outbox_path=tmp_path / "outbox.jsonl",
-        incident_log_dir=tmp_path / "logs",
-        decision_signing_key=tmp_path / "decision-signing-key.pem",
-        decision_keys=tmp_path / "decision-keys",
-        tokens_path=tmp_path / "tokens.json",
+        outbox_path=scratch / "outbox.jsonl",
+        incident_log_dir=scratch / "logs",
+        decision_signing_key=scratch / "decision-signing-key.pem",
+        decision_keys=scratch / "decision-keys",
+        tokens_path=scratch / "tokens.json",
         incident_policy=policy_file,
     )
 
 
 def run_under(settings: Settings, policy: Policy) -> Policy:
-    """Make `policy` the workers' own, as an operator does: write it to their policy file."""
+    """Make `policy` the workers' own, as an operator does: write it to their policy file (a scratch copy,
+    never one of the repository's)."""
+    assert not settings.incident_policy.resolve().is_relative_to(ROOT), f"{settings.incident_policy} is not scratch"
     settings.incident_policy.write_text(policy.model_dump_json())
     return policy
 

@@ -6,6 +6,7 @@ stops it before anything starts, naming the variable that moves it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -254,3 +255,16 @@ def test_incidentctl_is_told_where_a_moved_stack_is_and_links_to_its_ui() -> Non
     assert stack.ui_url == "https://temporal.example.com"  # a configured UI address wins over the port
     assert stack._child_env()["TEMPORAL_UI_URL"] == "https://temporal.example.com"
     assert stack.cli_env() == {}
+
+
+def test_with_payload_keys_the_ui_decodes_through_the_http_service() -> None:
+    """The dev server's UI is given the HTTP service's codec endpoint, on `localhost` like the UI itself."""
+    keys = f"k1:{base64.b64encode(bytes(32)).decode()}"
+    settings = Settings(_env_file=None, payload_keys=keys, codec_token="t", http_port=8090)
+    keyed = Stack(StackSettings(_env_file=None), settings)
+    command = keyed._server_command()
+    assert command[command.index("--ui-codec-endpoint") + 1] == "http://localhost:8090/codec"
+    assert "http://localhost:8090/codec/login" in keyed._banner()
+    plain = Stack(StackSettings(_env_file=None), Settings(_env_file=None))
+    assert "--ui-codec-endpoint" not in plain._server_command()
+    assert "not encrypted" in plain._banner()

@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from tests.conftest import scratch_settings
 from tests.signing import SIGNING
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
@@ -166,12 +167,7 @@ async def main(names: list[str]) -> None:
         )
         await search_attributes.register(env.client)
         with tempfile.TemporaryDirectory() as scratch:
-            settings = Settings(
-                _env_file=None,
-                incident_task_queue="record",
-                outbox_path=Path(scratch, "outbox.jsonl"),
-                incident_log_dir=Path(scratch, "logs"),
-            )
+            settings = scratch_settings(Path(scratch), "record")
             async with build_worker(env.client, settings):
                 await scenario(env, settings)
         await env.shutdown()
