@@ -52,6 +52,13 @@ async def events_per_run(client: Client, workflow_id: str, first_run_id: str) ->
     return counts
 
 
+def policy_file(scratch: Path, policy: Policy) -> Path:
+    """The worker runs only what its policy file holds (own_policy.py): the bench's policy goes there."""
+    path = scratch / "policy.json"
+    path.write_text(policy.model_dump_json())
+    return path
+
+
 async def main(days: int) -> None:
     signer = Signer.generate()  # the bench decides as the HTTP service would: signed, with a key trusted here
     verify.trust([signer.public_key])
@@ -62,14 +69,15 @@ async def main(days: int) -> None:
     )
     await search_attributes.register(env.client)
     with tempfile.TemporaryDirectory() as scratch:
+        policy = around_the_clock(load_policy(ROOT / "examples" / "policy.toml"))
         settings = Settings(
             _env_file=None,
             incident_task_queue="bench",
             outbox_path=Path(scratch, "outbox.jsonl"),
             incident_log_dir=Path(scratch, "logs"),
+            incident_policy=policy_file(Path(scratch), policy),
         )
         started = time.perf_counter()
-        policy = around_the_clock(load_policy(ROOT / "examples" / "policy.toml"))
         alert = AlertEvent(
             source="bench",
             dedup_key="long-incident",

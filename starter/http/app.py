@@ -1,5 +1,5 @@
 """The HTTP service: alert webhooks (Alertmanager, Grafana, Datadog, generic), the Slack endpoint,
-health and Prometheus metrics. `incident-http` runs it with uvicorn.
+the codec endpoint, health and Prometheus metrics. `incident-http` runs it with uvicorn.
 
 An alert is answered 202 only once Temporal has accepted the signal of every alert in the body; when
 Temporal cannot be reached the answer is 503 with Retry-After and the sender retries the whole body.
