@@ -44,6 +44,7 @@ from client.alerts import send_alert
 from client.decide import Refused, send_decision
 from policy_file import load_policy
 from settings import ROOT, Settings
+from tests.conftest import run_under
 from tests.fakes.paging import FakeOpsGenie
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp, Mailbox
@@ -375,9 +376,10 @@ async def run_incidents(
             outbox_path=data / "outbox.jsonl",
             incident_log_dir=data / "logs",
             decision_keys=write_keys_file(data / "decision-keys"),  # the workers trust the tests' signing key
+            incident_policy=data / "policy.json",
         )
     )
-    policy = drill_policy()
+    policy = run_under(settings, drill_policy())  # the workers run only what their policy file holds
     workers = Workers(environment(settings, code), data)
     workers.start(WORKERS)
     driven = asyncio.Event()
