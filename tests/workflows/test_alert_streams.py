@@ -23,6 +23,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from client.alerts import send_alert
+from tests.conftest import run_under
 from tests.workflows.helpers import make_policy, outbox, state
 from workflows.contracts.ids import incident_id_for, ladder_workflow_id
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Severity, Status
@@ -74,7 +75,7 @@ def round_pages(settings, occurrence: str) -> dict[int, set[str]]:
 async def test_any_alert_stream_never_fails_a_task_never_pages_past_an_ack_and_always_pages_the_unacknowledged(
     ts_env, settings, worker
 ):
-    policy = make_policy()
+    policy = run_under(settings, make_policy())  # the worker runs only what its policy file holds
     found: list[str] = []
 
     @on_loop
