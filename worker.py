@@ -37,8 +37,8 @@ from own_policy import OwnPolicies, OwnPolicyInterceptor
 from policy_file import PolicyError, load_policy
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
-from workflows.contracts import verify
 from workflows.contracts.policy import Policy
+from workflows.contracts.trust import verify
 from workflows.contracts.vocabulary import Channel
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
@@ -101,7 +101,7 @@ class NoDecisionKeys(RuntimeError):
 
 
 def trust_decision_keys(settings: Settings) -> None:
-    """Trust the keys in DECISION_KEYS (workflows/contracts/verify.py); NoDecisionKeys when none is trusted."""
+    """Trust the keys in DECISION_KEYS (workflows/contracts/trust/verify.py); NoDecisionKeys when none is trusted."""
     verify.trust(public_keys(settings.decision_keys))
     if not verify.trusted_keys():
         raise NoDecisionKeys(

@@ -14,10 +14,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.contracts import ids
-from workflows.contracts.authority import check_window
 from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
 from workflows.contracts.policy import Policy, Window
 from workflows.contracts.refusal import Refusal
+from workflows.contracts.trust.authority import check_window
 from workflows.incident.model import Silence
 from workflows.oncall.model import (
     AddOverride,
@@ -78,7 +78,7 @@ async def _decided(update: Awaitable[T]) -> T:
 async def add_override(
     client: Client, task_queue: str, policy: Policy, schedule: str, request: AddOverride
 ) -> Override:
-    """An override, unless the policy refuses it to its author or its length (workflows/contracts/authority.py)."""
+    """An override, unless the policy refuses it to its author or its length (contracts/trust/authority.py)."""
     _authorized(policy, policy.overrides, "override", request.by, request.start, request.end)
     return await _decided(
         (await _schedule(client, task_queue, schedule)).execute_update(ids.ADD_OVERRIDE, request, result_type=Override)
@@ -121,7 +121,7 @@ async def add_silence(
     client: Client, task_queue: str, policy: Policy, request: AddSilence, now: datetime | None = None
 ) -> Silence:
     """A maintenance window from `now` (Temporal's time; a drill's clock runs ahead), unless the policy refuses it
-    to its author or its length (workflows/contracts/authority.py)."""
+    to its author or its length (contracts/trust/authority.py)."""
     _authorized(policy, policy.silences, "maintenance window", request.by, now or datetime.now(UTC), request.until)
     return await _decided(
         (await _silences(client, task_queue)).execute_update(ids.ADD_SILENCE, request, result_type=Silence)

@@ -1,4 +1,4 @@
-"""The service's side of workflows/contracts/trust.py: its signing key, and a Temporal client that signs.
+"""The service's side of workflows/contracts/trust/proof.py: its signing key, and a Temporal client that signs.
 
 A client built with `SigningInterceptor` signs every Update and Signal whose argument is a decision (a `Proven`
 model), for the run of the workflow it goes to. The HTTP service's client signs what its API and Slack endpoint
@@ -27,8 +27,8 @@ from temporalio.client import (
     WorkflowUpdateHandle,
 )
 
-from workflows.contracts import verify
-from workflows.contracts.trust import Proof, Proven
+from workflows.contracts.trust import verify
+from workflows.contracts.trust.proof import Proof, Proven
 
 
 class Signer:

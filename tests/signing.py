@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client
 
 from client.signing import Signer, SigningInterceptor
-from workflows.contracts import verify
+from workflows.contracts.trust import verify
 
 SIGNER = Signer(Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"incident-orchestrator tests").digest()))
 SIGNING = SigningInterceptor(SIGNER)

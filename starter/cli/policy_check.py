@@ -16,9 +16,9 @@ from pathlib import Path
 
 from activities.statements import StatementActivities
 from client.decide import incident_decision
-from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.policy import CONTACT_FIELD, SCHEDULE, Policy
 from workflows.contracts.roles import RoleHolders
+from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Role
 from workflows.incident.model import (
     ApproveStatement,

@@ -50,7 +50,7 @@ WORKFLOW_IDS = HERE / "workflow_ids.json"
 async def save(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(history.to_json())
-    # Decisions' proofs name their workflow (workflows/contracts/trust.py): the replay runs under the same id.
+    # Decisions' proofs name their workflow (workflows/contracts/trust/proof.py): the replay runs under the same id.
     ids = json.loads(WORKFLOW_IDS.read_text()) if WORKFLOW_IDS.exists() else {}
     WORKFLOW_IDS.write_text(json.dumps({**ids, name: workflow_id}, indent=1, sort_keys=True) + "\n")
     print(f"recorded {name}.json ({len(history.events)} events)")

@@ -1,4 +1,4 @@
-"""Authorization in the policy (workflows/contracts/authority.py): who may give which role (never an approver
+"""Authorization in the policy (workflows/contracts/trust/authority.py): who may give which role (never an approver
 role to oneself), who may silence or override and for how long, and whether a critical alert passes a window."""
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from tests.workflows.helpers import alert, make_policy
 from workflows.contracts.decisions import INCIDENT_DECISIONS, incident_decision_name
-from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.policy import Policy, Triage
+from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Scope, Severity, Status
 from workflows.incident import lifecycle, rules
 from workflows.incident.derive import incident_commander, waiting_on

@@ -33,9 +33,10 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from workflows.comms.waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
-    from workflows.contracts import ids, verify
+    from workflows.contracts import ids
     from workflows.contracts.policy import Policy
     from workflows.contracts.roles import RoleHolders
+    from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import Audience
     from workflows.incident.model import Decision, PhaseChanged
 

@@ -2,7 +2,7 @@
 
 Each name is an Update of its workflow (answered with a result or a refusal a person can act on) and a
 Signal of the same name (a refused one is recorded on the timeline). Either counts only with the HTTP
-service's proof in it (workflows/contracts/trust.py), so one sent from the Temporal UI is refused. The CLI, the
+service's proof in it (workflows/contracts/trust/proof.py), so one sent from the Temporal UI is refused. The CLI, the
 Slack endpoint and the drill address decisions through these names and models, never through the
 workflow classes, so they import no workflow code.
 """

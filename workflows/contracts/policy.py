@@ -22,8 +22,8 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
-from workflows.contracts.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.roles import RoleHolders
+from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
 from workflows.oncall.model import Heartbeat
 from workflows.oncall.rotation import Schedule, known_zone, zone
@@ -278,7 +278,7 @@ class Policy(_Strict):
     # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS
     permissions: dict[str, list[Role]] = Field(default_factory=dict)
     # role -> the roles whose holders may assign it; a role not named: whoever may take assign_role. Never an
-    # approver role to oneself (workflows/contracts/authority.py).
+    # approver role to oneself (workflows/contracts/trust/authority.py).
     assignments: dict[Role, list[Role]] = Field(default_factory=dict)
     silences: Silences = Field(default_factory=Silences)
     overrides: Overrides = Field(default_factory=Overrides)

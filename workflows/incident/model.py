@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from workflows.contracts import limits
 from workflows.contracts.roles import RoleHolders
-from workflows.contracts.trust import Proven
+from workflows.contracts.trust.proof import Proven
 from workflows.contracts.vocabulary import (
     AlertStatus,
     CriticalCriterion,
@@ -110,7 +110,7 @@ class Task(BaseModel):
 
 
 class Decision(Proven):
-    """Who decided, as the service that signed it says (workflows/contracts/trust.py). The validator checks their
+    """Who decided, as the service that signed it says (workflows/contracts/trust/proof.py). The validator checks their
     role in the policy and the incident's state."""
 
     actor: str

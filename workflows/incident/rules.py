@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workflows.approvals.rules import APPROVAL_RULES, awaiting_approval
-from workflows.contracts.authority import check_assignment
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.refusal import Refusal, Rule
+from workflows.contracts.trust.authority import check_assignment
 from workflows.contracts.vocabulary import IncidentKind, Phase, Severity, Status
 from workflows.incident.derive import cadence_due, documentation_missing, holds, scope_owner
 from workflows.incident.lifecycle import (

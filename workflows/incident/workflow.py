@@ -22,9 +22,10 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
-    from workflows.contracts import ids, limits, verify
+    from workflows.contracts import ids, limits
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
+    from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident import lifecycle, rules

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.contracts.trust import Proven
+from workflows.contracts.trust.proof import Proven
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import AlertEvent, Silence
 from workflows.oncall.rotation import Override

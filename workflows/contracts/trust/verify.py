@@ -1,4 +1,4 @@
-"""Checking a decision's proof (workflows/contracts/trust.py) inside a workflow, against the keys its worker trusts.
+"""Checking a decision's proof (trust/proof.py) inside a workflow, against the keys its worker trusts.
 
 The keys are set once as the worker starts (`trust`), before any workflow runs, and only ever added to: a replay
 verifies the same proofs against the same keys and takes the same decisions.
@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from temporalio import workflow
 
-from workflows.contracts.trust import Proven
+from workflows.contracts.trust.proof import Proven
 
 
 class Unproven(ValueError):

@@ -2,7 +2,7 @@
 
 The HTTP service (its API and its Slack endpoint) and the drill sign each decision they send with an ed25519 key only
 they hold (client/signing.py). A workflow takes a decision only with a proof from a key its worker trusts, made for
-this workflow run and this decision's name, and only once (workflows/contracts/verify.py). A decision sent straight
+this workflow run and this decision's name, and only once (trust/verify.py). A decision sent straight
 to Temporal (the Temporal UI, `temporal workflow update` or `signal`) carries no proof and is refused.
 """
 
