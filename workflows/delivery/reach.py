@@ -8,7 +8,7 @@ failure line for the timeline: a dead Slack must never stop paging or the incide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypedDict
@@ -188,39 +188,41 @@ async def _slack(step: Step, user_ids: dict[str, str]) -> Reached:
 
 
 async def _email(step: Step, addresses: dict[str, str]) -> Reached:
-    """An e-mail each (nobody sees the others' addresses), sent side by side."""
-    sends = [
-        _one_delivery(
-            f"e-mail {person}",
-            workflow.execute_activity_method(
-                EmailActivities.send_email,
-                EmailRequest(
-                    to=[address],
-                    subject=step.subject or step.text[:80],
-                    text=step.text,
-                    idempotency_key=f"{step.key}:{person}",
-                ),
-                **EMAIL,
+    """An e-mail each (nobody sees the others' addresses)."""
+    return await _one_each(
+        "e-mail",
+        addresses,
+        lambda person, address: workflow.execute_activity_method(
+            EmailActivities.send_email,
+            EmailRequest(
+                to=[address],
+                subject=step.subject or step.text[:80],
+                text=step.text,
+                idempotency_key=f"{step.key}:{person}",
             ),
-        )
-        for person, address in addresses.items()
-    ]
-    return _merged(await asyncio.gather(*sends))
+            **EMAIL,
+        ),
+    )
 
 
 async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
-    sends = [
-        _one_delivery(
-            f"Telegram {person}",
-            workflow.execute_activity_method(
-                TelegramActivities.send_telegram,
-                TelegramRequest(chat_id=chat, text=step.text, idempotency_key=f"{step.key}:{person}"),
-                **CHAT,
-            ),
-        )
-        for person, chat in chats.items()
-    ]
-    return _merged(await asyncio.gather(*sends))
+    return await _one_each(
+        "Telegram",
+        chats,
+        lambda person, chat: workflow.execute_activity_method(
+            TelegramActivities.send_telegram,
+            TelegramRequest(chat_id=chat, text=step.text, idempotency_key=f"{step.key}:{person}"),
+            **CHAT,
+        ),
+    )
+
+
+async def _one_each(label: str, contacts: dict[str, str], send: Callable[[str, str], Any]) -> Reached:
+    """A delivery per person, side by side; the timeline's line names the channel and the person."""
+    parts = await asyncio.gather(
+        *(_one_delivery(f"{label} {person}", send(person, address)) for person, address in contacts.items())
+    )
+    return Reached(lines=[line for p in parts for line in p.lines], failures=[f for p in parts for f in p.failures])
 
 
 # Each channel's way of sending a step, keyed like the contacts it needs (contracts/policy.py, CONTACT_FIELD).
@@ -244,10 +246,6 @@ def as_delivered(description: str, result: Any) -> str:
     if getattr(result, "delivered_to", "") == "outbox":
         return f"{description}: not delivered (outbox only)"
     return description
-
-
-def _merged(parts: Sequence[Reached]) -> Reached:
-    return Reached(lines=[line for p in parts for line in p.lines], failures=[f for p in parts for f in p.failures])
 
 
 def page_request(
