@@ -1,16 +1,19 @@
-"""CommsWorkflow: seed 004's Message Creation Loop, a child of IncidentWorkflow.
+"""CommsWorkflow: the message-creation loop, a child of IncidentWorkflow.
 
-This module is the procedure and its waits, so it reads like the seed's steps. What it applies are plain
-functions tested without a server: comms_rules (who may take which step, and what it changes), comms_waiting
-(who owes what), comms_phases (which messages a phase gets, which are in hand), comms_notices (what people are
-told: asks, check-backs, the Business Lead's news); comms_delivery reaches people and audiences.
+This module is the procedure and its waits, so it reads like the loop's steps: drafting, reviews, approvals,
+sending, and chasing whoever owes the message in hand. What it applies are plain functions tested without a
+server: rules (who may take which step, and what it changes), waiting (who owes what), phases (which messages
+a phase gets, which are in hand), notices (what people are told: asks, check-backs, the Business Lead's
+news); delivery reaches people and audiences.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -19,8 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.statements import StatementActivities
     from workflows.comms import notices, phases, rules
-    from workflows.comms.chasing import Chasing, Interrupted
-    from workflows.comms.delivery import cause, distribute
+    from workflows.comms.delivery import cause, direct_message, distribute, message_key
     from workflows.comms.model import (
         ApprovalKind,
         CommsInput,
@@ -44,8 +46,12 @@ RENDER_TIMEOUT = timedelta(seconds=10)
 RENDER_RETRY = RetryPolicy(maximum_attempts=3)
 
 
+class Interrupted(Exception):
+    """The message in hand was skipped, or the incident moved to a phase that supersedes it."""
+
+
 @workflow.defn(name=ids.COMMS_WORKFLOW)
-class CommsWorkflow(Chasing):
+class CommsWorkflow:
     @workflow.init
     def __init__(self, input: CommsInput) -> None:
         self.policy: Policy = input.policy
@@ -306,3 +312,91 @@ class CommsWorkflow(Chasing):
 
     def _log(self, kind: str, text: str, actor: str | None = None) -> None:
         rules.log(self.state, workflow.now(), kind, text, actor)
+
+    # --- who owes what, estimates and check-backs -------------------------------------------------
+
+    async def _wait_for(self, m: CommsMessage, done: Callable[[], bool]) -> None:
+        """Wait until `done`, asking each new owner and checking back when an estimate runs out."""
+        while True:
+            await self._tell_business_lead(m)
+            if phases.interrupted(self.state, self.policy, m):
+                raise Interrupted
+            if done():
+                return
+            refresh(self.policy, self.state.facts.roles, m, workflow.now())
+            await self._ask_owners(m)
+            self._show_status()
+            check_back = self._next_check_back(m)
+            if check_back is not None and check_back <= workflow.now():
+                await self._check_back(m)
+                continue
+            try:
+                await self._until_something_changes(m, done, check_back)
+            except TimeoutError:
+                await self._check_back(m)
+
+    async def _until_something_changes(
+        self, m: CommsMessage, done: Callable[[], bool], check_back: datetime | None
+    ) -> None:
+        await workflow.wait_condition(
+            lambda: (
+                done()
+                or phases.interrupted(self.state, self.policy, m)
+                or self._next_check_back(m) != check_back
+                or any(not o.asked for o in m.waiting_on)
+                or notices.has_news(m)
+            ),
+            timeout=check_back - workflow.now() if check_back else None,
+        )
+
+    def _next_check_back(self, m: CommsMessage) -> datetime | None:
+        return notices.next_check_back(self.policy, self.state, m)
+
+    async def _ask_owners(self, m: CommsMessage) -> None:
+        for owed in m.waiting_on:
+            if owed.asked:
+                continue
+            m.asks += 1
+            owed.asked = m.asks
+            await self._send(m, notices.ask(self.policy, self.state, m, owed, self._about(m)))
+
+    async def _check_back(self, m: CommsMessage) -> None:
+        """An estimate ran out: the Business Lead hears who stays silent and the owner is reminded."""
+        for notice in notices.check_backs(self.policy, self.state, m, workflow.now(), self._about(m)):
+            await self._send(m, notice)
+        self._show_status()
+
+    async def _tell_business_lead(self, m: CommsMessage) -> None:
+        """Seed 004: the Business Lead hears when the draft is ready and when each approval is given."""
+        for notice in notices.news(self.policy, self.state.facts.roles, m, self._about(m)):
+            m.told_business_lead.append(notice.key)
+            await self._send(m, notice)
+
+    async def _send(self, m: CommsMessage, notice: notices.Notice) -> None:
+        """A direct message, on its own, so a slow Slack holds back no step."""
+        key = f"{message_key(self.state, m)}:{notice.key}"
+        sending = direct_message(self.state, self.policy, notice.people, notice.text, key)
+        task = asyncio.ensure_future(self._counted(sending))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _counted(self, sending: Coroutine[Any, Any, None]) -> None:
+        with self._acting():
+            await sending
+
+    @contextmanager
+    def _acting(self) -> Iterator[None]:
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+    def _about(self, m: CommsMessage) -> str:
+        return f"{self.state.incident_id} ({self.state.facts.title}) {m.message_id}"
+
+    def _show_status(self) -> None:
+        status = phases.status_line(self.state, self.policy)
+        if status != self.state.status:
+            self.state.status = status
+            workflow.set_current_details(status)
