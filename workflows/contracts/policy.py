@@ -39,12 +39,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NotificationStep(_Strict):
+    """One contact method of a person's notification rules, tried `after_minutes` into a page."""
+
+    channel: Channel
+    after_minutes: int = Field(default=0, ge=0, le=24 * 60)
+
+    @field_validator("channel")
+    @classmethod
+    def _not_the_page_itself(cls, channel: Channel) -> Channel:
+        if channel is Channel.PAGE:
+            raise ValueError("a notification rule names a contact method (push, sms, voice, ...), not 'page'")
+        return channel
+
+
+class QuietHours(_Strict):
+    """Low-urgency pages wait until the quiet hours end; high urgency never waits."""
+
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known(cls, timezone: str) -> str:
+        return known_zone(timezone)
+
+
+class NotificationRules(_Strict):
+    """How a person is paged when the policy pages directly (`paging_provider = "direct"`): `high` for the
+    urgent severities (SEV1, SEV2), `low` for the rest; each a list of contact methods with their delay."""
+
+    high: list[NotificationStep] = Field(default_factory=list, max_length=10)
+    low: list[NotificationStep] = Field(default_factory=list, max_length=10)
+    quiet_hours: QuietHours | None = None
+
+
 class Person(_Strict):
     name: str
     slack_user_id: str = ""
     email: str = ""
     telegram_chat_id: str = ""
     pager_id: str = ""  # the person's user name or e-mail at the paging provider
+    phone: str = ""  # E.164, for SMS and voice calls
+    ntfy_topic: str = ""  # the person's push topic on the ntfy server
+    notification_rules: NotificationRules | None = None  # None: the policy's default rules
 
     def contact(self, channel: Channel) -> str:
         """The person's address on a channel ("" when they have none there)."""
@@ -52,7 +91,8 @@ class Person(_Strict):
         return value
 
     def contacts(self) -> list[str]:
-        return [c for channel in Channel if (c := self.contact(channel))]
+        """Each address once (SMS and voice share the phone number)."""
+        return list(dict.fromkeys(c for channel in Channel if (c := self.contact(channel))))
 
 
 # The field of a person that each channel reaches them at: the one definition of what a channel needs.
@@ -61,6 +101,9 @@ CONTACT_FIELD: dict[Channel, str] = {
     Channel.SLACK: "slack_user_id",
     Channel.EMAIL: "email",
     Channel.TELEGRAM: "telegram_chat_id",
+    Channel.PUSH: "ntfy_topic",
+    Channel.SMS: "phone",
+    Channel.VOICE: "phone",
 }
 
 
@@ -262,7 +305,8 @@ class Overrides(Window):
 
 class Policy(_Strict):
     organisation: str = "example"
-    paging_provider: str = "opsgenie"  # opsgenie | pagerduty
+    paging_provider: str = "opsgenie"  # opsgenie | pagerduty | direct (each person's notification rules)
+    notification_rules: NotificationRules = Field(default_factory=NotificationRules)  # for people without their own
     people: dict[str, Person] = Field(default_factory=dict)
     roles: dict[Role, list[str]] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)

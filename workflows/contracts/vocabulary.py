@@ -97,6 +97,9 @@ class Channel(StrEnum):
     SLACK = "slack"
     EMAIL = "email"
     TELEGRAM = "telegram"
+    PUSH = "push"  # a phone notification through ntfy
+    SMS = "sms"
+    VOICE = "voice"  # a phone call
 
 
 class Audience(StrEnum):
