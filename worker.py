@@ -149,8 +149,8 @@ PROVIDERS: dict[str, tuple[str, str]] = {
 
 
 def undeliverable(settings: Settings, policy: Policy) -> list[str]:
-    """What the policy pages through (its escalation tiers) with no credential set: each such page would only
-    reach the outbox. Nothing when the outbox is chosen explicitly (OUTBOX_DELIVERY)."""
+    """What the policy pages through (its escalation tiers) or holds its calls on with no credential set: each
+    such page or call would only reach the outbox. Nothing when the outbox is chosen explicitly (OUTBOX_DELIVERY)."""
     if settings.outbox_delivery:
         return []
     channels = dict.fromkeys(channel for tier in policy.escalation.tiers for channel in tier.channels)
@@ -160,6 +160,8 @@ def undeliverable(settings: Settings, policy: Policy) -> list[str]:
         field, variable = PROVIDERS[name] if channel is Channel.PAGE else CREDENTIALS[channel]
         if getattr(settings, field) is None:
             missing.append(f"{name} ({variable} is not set)")
+    if policy.response.conference == "zoom" and settings.zoom_client_secret is None:
+        missing.append("zoom for its calls (ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET are not set)")
     return missing
 
 

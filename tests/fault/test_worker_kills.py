@@ -113,7 +113,9 @@ def drill_policy() -> Policy:
         update={
             "business_hours": policy.business_hours.model_copy(update={"days": []}),
             "escalation": policy.escalation.model_copy(update={"tiers": tiers, "repeat": 0}),
-            "response": policy.response.model_copy(update={"ack_minutes": far, "progress_window_minutes": 60}),
+            "response": policy.response.model_copy(
+                update={"ack_minutes": far, "progress_window_minutes": 60, "conference": "zoom"}
+            ),
             "cadence": policy.cadence.model_copy(update={"update_minutes": dict.fromkeys(Severity, far)}),
             "services": {
                 name: service.model_copy(update={"rto_minutes": None, "rpo_minutes": None})

@@ -42,7 +42,8 @@ async def test_seed000_slack_and_zoom_down_the_first_page_leaves_within_seconds(
     configured = opsgenie.configure(zoom.configure(slack.configure(settings)))
     async with build_worker(dev_env.client, configured):
         started = time.monotonic()
-        handle = await open_incident(dev_env, configured, make_policy(), alert(severity=Severity.SEV1))
+        zoom_per_incident = make_policy(response=make_policy().response.model_copy(update={"conference": "zoom"}))
+        handle = await open_incident(dev_env, configured, zoom_per_incident, alert(severity=Severity.SEV1))
         await until(lambda: bool(opsgenie.calls("/v2/alerts")))
         paged_after = time.monotonic() - started
         await until(lambda: len(slack.calls("/api/")) > 2 and bool(zoom.received))  # both are being retried

@@ -50,6 +50,19 @@ def test_every_system_the_tiers_page_through_needs_its_credential(example_policy
     assert undeliverable(configured, pagerduty) == ["pagerduty (PAGERDUTY_ROUTING_KEY is not set)"]
 
 
+def test_a_policy_holding_its_calls_on_zoom_needs_zoom(example_policy: Policy, settings: Settings) -> None:
+    configured = settings.model_copy(
+        update={"opsgenie_api_key": SecretStr("k"), "slack_bot_token": SecretStr("x"), "smtp_host": "smtp"}
+    )
+    zoom = example_policy.model_copy(
+        update={"response": example_policy.response.model_copy(update={"conference": "zoom"})}
+    )
+    missing = "zoom for its calls (ZOOM_ACCOUNT_ID, ZOOM_CLIENT_ID, ZOOM_CLIENT_SECRET are not set)"
+    assert undeliverable(configured, zoom) == [missing]
+    with_zoom = configured.model_copy(update={"zoom_client_secret": SecretStr("s")})
+    assert undeliverable(with_zoom, zoom) == []
+
+
 def test_the_outbox_chosen_explicitly_starts_and_says_so(example_policy: Policy, settings: Settings) -> None:
     assert undeliverable(settings.model_copy(update={"outbox_delivery": True}), example_policy) == []
 

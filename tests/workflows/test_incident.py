@@ -465,7 +465,6 @@ async def test_everything_unconfigured_every_delivery_lands_in_the_outbox(ts_env
     await handle.result()
     delivered = {(e["system"], e["kind"]) for e in outbox(settings)}
     assert {
-        ("conference", "bridge"),
         ("slack", "channel"),
         ("slack", "post"),
         ("slack", "dm"),

@@ -220,8 +220,9 @@ async def test_seed000_a_bridge_slower_than_the_channel_still_ends_in_its_bookma
         return len(attempts) == 1
 
     held.hold = first_attempt_hangs
+    zoom_per_incident = make_policy(response=make_policy().response.model_copy(update={"conference": "zoom"}))
     async with worker_holding(ts_env, settings, held, "conference_create"):
-        handle = await open_incident(ts_env, settings, make_policy(), alert(severity=Severity.SEV1))
+        handle = await open_incident(ts_env, settings, zoom_per_incident, alert(severity=Severity.SEV1))
         await held.entered.wait()
         await ts_env.sleep(timedelta(minutes=1))  # the channel opens after 20 s, the retried bridge later
         occurrence = (await state(handle)).occurrence

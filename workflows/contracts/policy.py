@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -174,6 +174,9 @@ class Response(_Strict):
     progress_window_minutes: int = Field(default=30, ge=1, le=60)
     ack_minutes: int = Field(default=5, gt=0)
     page_on_confirm: bool = True
+    # bridge: everyone joins the standing conference_bridge_url (no call is made per incident);
+    # zoom: a Zoom meeting per incident (the standing bridge only where the worker has no Zoom credential)
+    conference: Literal["bridge", "zoom"] = "bridge"
     conference_bridge_url: str = ""
     slack_channel_prefix: str = "inc"
     rto_warning_ratio: float = Field(default=0.8, gt=0, lt=1)

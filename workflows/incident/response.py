@@ -220,29 +220,15 @@ class Response:
         """Seed 000: a call, then one Slack channel; the channel does not wait long for a slow bridge."""
         bridge: asyncio.Task[tuple[Any, str | None]] | None = None
         if not self.s.conference_url and not any(e.kind == "conference" for e in self.s.timeline):
-            creating = workflow.start_activity_method(
-                ConferenceActivities.conference_create,
-                ConferenceRequest(
-                    incident_id=self.s.incident_id,
-                    topic=f"{self.s.incident_id}: {self.s.title}",
-                    bridge_url=self.policy.response.conference_bridge_url,
-                ),
-                **CHAT,
-            )
-            created = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
-            self._bridge_patience = workflow.now() + BRIDGE_PATIENCE
-            patience = self.clock.deadline(lambda: self._bridge_patience)
-            await workflow.wait_condition(lambda: created.done() or patience.is_due())
-            self._bridge_patience = None
-            if created.done():
-                self._record_bridge(*created.result())
+            if self.policy.response.conference == "bridge":  # a standing bridge: nothing to create
+                self._record_bridge(self.policy.response.conference_bridge_url)
             else:
-                bridge = created
+                bridge = await self._meeting_within_patience()
         while not self.s.channel and self.s.status is not Status.CLOSED:
             if not await self._open_channel():
                 await workflow.sleep(CHANNEL_RETRY)
         if bridge is not None:
-            self._record_bridge(*await bridge)
+            self._record_bridge(*_meeting_link(await bridge))
             if self.s.conference_url and self.s.channel:
                 # The channel opened first: it gains the bridge's bookmark, and its welcome names the bridge,
                 # so the channel reads the same whichever came first.
@@ -250,8 +236,29 @@ class Response:
                 self.out.post(self._welcome(), WELCOME, mentions=self._tagged_ids(), revises=True)
                 self.out.note("channel", failure or "Conference bridge added to the channel's bookmarks and welcome")
 
-    def _record_bridge(self, result: Any, failure: str | None) -> None:
-        self.s.conference_url = result.join_url if result else ""
+    async def _meeting_within_patience(self) -> asyncio.Task[tuple[Any, str | None]] | None:
+        """A meeting of the incident's own; None once its link is recorded, else the creation still under way."""
+        creating = workflow.start_activity_method(
+            ConferenceActivities.conference_create,
+            ConferenceRequest(
+                incident_id=self.s.incident_id,
+                topic=f"{self.s.incident_id}: {self.s.title}",
+                bridge_url=self.policy.response.conference_bridge_url,
+            ),
+            **CHAT,
+        )
+        created = asyncio.ensure_future(self.out.tracked(attempt("conference", creating)))
+        self._bridge_patience = workflow.now() + BRIDGE_PATIENCE
+        patience = self.clock.deadline(lambda: self._bridge_patience)
+        await workflow.wait_condition(lambda: created.done() or patience.is_due())
+        self._bridge_patience = None
+        if not created.done():
+            return created
+        self._record_bridge(*_meeting_link(created.result()))
+        return None
+
+    def _record_bridge(self, join_url: str, failure: str | None = None) -> None:
+        self.s.conference_url = join_url
         self.out.note(
             "conference",
             failure
@@ -306,3 +313,9 @@ class Response:
             + (f"Conference: {s.conference_url}\n" if s.conference_url else "")
             + "All communication about this incident happens in this channel."
         )
+
+
+def _meeting_link(outcome: tuple[Any, str | None]) -> tuple[str, str | None]:
+    """The conference activity's outcome as (join URL, failure)."""
+    result, failure = outcome
+    return (result.join_url if result else ""), failure
