@@ -26,7 +26,6 @@ from starter.cli import identity as cli_identity
 from starter.cli import oncall as cli_oncall
 from starter.cli import show as cli_show
 from starter.cli.common import As, Id, Json
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.vocabulary import (
     CriticalCriterion,
     IncidentKind,
@@ -160,20 +159,18 @@ def declare(
     description: Annotated[str, typer.Option(help="more detail")] = "",
     as_: As = None,
 ) -> None:
-    """Open an incident by hand, with you as its reporter."""
-    from client.alerts import incident_url, manual_alert, send_alert
+    """Open an incident by hand, with you as its reporter (your credential says who you are)."""
+    from client.alerts import incident_url
 
     person = common.actor(as_)
-    policy = common.policy()
-    settings = common.settings()
-    event = manual_alert(title, person, severity=severity, service=service, description=description)
-    incident_id = incident_id_for(event.source, event.dedup_key)
+    body = {"title": title, "severity": severity, "service": service, "description": description}
 
-    async def start() -> None:
-        await send_alert(await common.connect(), settings, policy, event)
+    async def send() -> Any:
+        return await common.call_api("incidents", common.credential(person), body, update_id=common.new_update_id())
 
-    common.run(start)
-    typer.echo(f"{incident_id}: declared by {person} ({incident_url(settings, incident_id)})")
+    declared = common.run(send)
+    incident_id = declared["incident_id"]
+    typer.echo(f"{incident_id}: declared by {declared['reporter']} ({incident_url(common.settings(), incident_id)})")
 
 
 # --- decisions -----------------------------------------------------------------------------------

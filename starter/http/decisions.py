@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import Client
 
 from client import oncall as oncall_client
+from client.alerts import manual_alert, send_alert
 from client.decide import (
     Refused,
     decision_model,
@@ -36,9 +37,26 @@ from settings import Settings, describe_validation_error
 from starter import oidc
 from starter.oidc import OidcError
 from starter.tokens import PREFIX, NotAuthenticated, TokenStore
+from workflows.contracts import limits
+from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import Decision
 from workflows.oncall.model import AddOverride, AddSilence, ExpireSilence, RemoveOverride
+
+
+class Declaration(BaseModel):
+    """A person opening an incident by hand; they are its reporter, as their credential says."""
+
+    title: str
+    severity: Severity | None = None
+    service: str = ""
+    description: str = ""
+    reporter: str = ""  # set from the credential; another person's name is refused
+
+
+# What a declaration may carry: the limits of an alert's own fields.
+DECLARATION_LIMITS = {"title": limits.TITLE, "service": limits.SERVICE, "description": limits.DESCRIPTION}
 
 # Within this the service keeps sending a decision whose answer was lost, under its one update id.
 RETRY_WITHIN = timedelta(seconds=20)
@@ -115,6 +133,30 @@ def router(settings: Settings, policy: Policy, deciding: Callable[[], Client]) -
             return JSONResponse({"person": await person_of(request)})
         except ApiError as err:
             return JSONResponse({"error": err.message}, status_code=err.status, headers={"WWW-Authenticate": "Bearer"})
+
+    @routes.post("/incidents")
+    async def declare(request: Request) -> JSONResponse:
+        """Open an incident as its reporter; the request's Idempotency-Key makes a resent request one incident."""
+
+        async def act(person: str, body: dict[str, Any], update_id: str) -> Any:
+            declared: Declaration = as_person(Declaration, body, person, "reporter")
+            for field, limit in DECLARATION_LIMITS.items():
+                if why := limits.over(getattr(declared, field), limit):
+                    raise ApiError(422, f"{field}: {why}")
+            if not declared.title.strip():
+                raise ApiError(422, "title: give the incident a title")
+            event = manual_alert(
+                declared.title,
+                person,
+                severity=declared.severity,
+                service=declared.service,
+                description=declared.description,
+                dedup_key=update_id,
+            )
+            await send_alert(deciding(), settings, policy, event)
+            return {"incident_id": incident_id_for(event.source, event.dedup_key), "reporter": person}
+
+        return await answered(request, act)
 
     @routes.post("/incidents/{incident_id}/decisions/{name}")
     async def decide(incident_id: str, name: str, request: Request) -> JSONResponse:

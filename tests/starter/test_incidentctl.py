@@ -136,13 +136,11 @@ async def test_unreachable_server_is_one_line(incidentctl: Run) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for args in (("list",), ("declare", "x", "--as", "bob")):
-        line = one_line_refusal(await incidentctl(*args, TEMPORAL_ADDRESS=f"127.0.0.1:{port}"))
-        assert line.startswith(f"incidentctl: cannot reach Temporal at 127.0.0.1:{port}"), line
-    line = one_line_refusal(
-        await incidentctl("ack", "INC-AAAAAAAA", "--as", "bob", INCIDENT_API_URL=f"http://127.0.0.1:{port}")
-    )
-    assert line.startswith(f"incidentctl: cannot reach the incident service at http://127.0.0.1:{port}"), line
+    line = one_line_refusal(await incidentctl("list", TEMPORAL_ADDRESS=f"127.0.0.1:{port}"))
+    assert line.startswith(f"incidentctl: cannot reach Temporal at 127.0.0.1:{port}"), line
+    for args in (("ack", "INC-AAAAAAAA", "--as", "bob"), ("declare", "x", "--as", "bob")):
+        line = one_line_refusal(await incidentctl(*args, INCIDENT_API_URL=f"http://127.0.0.1:{port}"))
+        assert line.startswith(f"incidentctl: cannot reach the incident service at http://127.0.0.1:{port}"), line
 
 
 async def test_declare_links_to_the_configured_ui(incidentctl: Run) -> None:

@@ -105,6 +105,32 @@ async def test_an_expired_or_revoked_token_is_refused(
     assert "sha256" in settings.tokens_path.read_text() and revoked not in settings.tokens_path.read_text()
 
 
+async def test_a_declared_incident_names_the_reporter_its_credential_proves(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, worker: None
+) -> None:
+    headers = {"Authorization": f"Bearer {token(settings, 'bob')}", "Idempotency-Key": "declare-1"}
+    as_carol = await http.post("/api/incidents", json={"title": "Checkout", "reporter": "carol"}, headers=headers)
+    assert as_carol.status_code == 403 and "a decision as carol needs carol's own credential" in as_carol.text
+    first = await http.post("/api/incidents", json={"title": "Checkout is failing"}, headers=headers)
+    again = await http.post("/api/incidents", json={"title": "Checkout is failing"}, headers=headers)  # a resend
+    assert first.status_code == again.status_code == 200, first.text
+    incident_id = first.json()["result"]["incident_id"]
+    assert again.json()["result"] == {"incident_id": incident_id, "reporter": "bob"}
+    await until(lambda: _reported_by(dev_env, incident_id, "bob"))
+    anonymous = await http.post("/api/incidents", json={"title": "Checkout is failing"})
+    assert anonymous.status_code == 401
+    too_long = await http.post("/api/incidents", json={"title": "x" * 2000}, headers=headers | {"Idempotency-Key": "2"})
+    assert too_long.status_code == 422 and too_long.json()["error"] == "title: 2000 bytes, over the limit of 1024"
+
+
+async def _reported_by(dev_env: WorkflowEnvironment, incident_id: str, person: str) -> bool:
+    try:
+        current = await state(dev_env, incident_id)
+    except Exception:
+        return False
+    return any(entry.text.startswith(f"Reported by {person}: ") for entry in current.timeline)
+
+
 async def test_a_decision_sent_straight_to_temporal_as_an_update_is_refused(
     dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, worker: None
 ) -> None:
