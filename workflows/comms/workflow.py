@@ -73,7 +73,7 @@ class CommsWorkflow:
         self._working_on: dict[str, asyncio.Task[None]] = {}  # message id -> its own task
         self._in_flight = 0  # activities under way: continue-as-new waits for none
         self._sending: set[asyncio.Task[None]] = set()  # direct messages on their own
-        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
+        self._proofs = verify.Proofs()
 
     @workflow.run
     async def run(self, input: CommsInput) -> CommsSummary:
@@ -264,7 +264,7 @@ class CommsWorkflow:
     @workflow.update(dynamic=True)
     async def take_step(self, name: str, args: Sequence[RawValue]) -> CommsMessage | list[Audience]:
         step, nonce = self._decode(name, args)
-        self._proofs_used.add(nonce)
+        self._proofs.spend(nonce)
         result = rules.apply(self.state, self.policy, name, step, workflow.now())
         self._show_status()
         if isinstance(step, Draft):
@@ -284,13 +284,13 @@ class CommsWorkflow:
         except ValueError as err:
             self._log("refused", f"{name}: {err}", step.actor if step else None)
             return
-        self._proofs_used.add(nonce)
+        self._proofs.spend(nonce)
         rules.apply(self.state, self.policy, name, step, workflow.now())
         self._show_status()
 
     def _decode(self, name: str, args: Sequence[RawValue]) -> tuple[Decision, str]:
         """The step as the service signed it, and its proof's nonce; refused without a valid proof."""
-        return verify.verified_here(rules.decode(name, args, workflow.payload_converter()), name, self._proofs_used)
+        return self._proofs.read(rules.decode(name, args, workflow.payload_converter()), name)
 
     async def _rendered(self, m: CommsMessage) -> CommsMessage:
         """The draft's answer waits for the loop to render it: the drafter hears of a missing placeholder."""

@@ -76,7 +76,7 @@ class IncidentWorkflow:
         self._duties: list[asyncio.Task[Any]] = []
         self.visibility = Visibility(self.s, self.policy)
         self._first_alert = input.first_alert
-        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
+        self._proofs = verify.Proofs()
         self._later_alerts = list(input.later_alerts)
         self._next_occurrence: list[AlertEvent] = []  # alerts that fired again once this one had closed
 
@@ -383,7 +383,7 @@ class IncidentWorkflow:
         self._take(name, decision, nonce)
 
     def _take(self, name: str, decision: Decision, nonce: str) -> str:
-        self._proofs_used.add(nonce)
+        self._proofs.spend(nonce)
         text = rules.apply(self.s, self.policy, name, decision, workflow.now())
         self.out.note(name, text, decision.actor)
         self._follow_up(name, decision)
@@ -400,7 +400,7 @@ class IncidentWorkflow:
             decision: Decision = workflow.payload_converter().from_payload(args[0].payload, model)
         except Exception as err:
             raise rules.Refusal(f"{name}: {err}") from err
-        return verify.verified_here(decision, name, self._proofs_used)
+        return self._proofs.read(decision, name)
 
     @workflow.query(name=ids.INCIDENT_STATE)
     def state(self) -> IncidentState:

@@ -25,12 +25,11 @@ class ScheduleWorkflow:
         self.name, self.next_number = input.schedule, input.next_number
         self._overrides = list(input.overrides)
         self._changes = 0
-        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
+        self._proofs = verify.Proofs()
 
     @workflow.update(name=ids.ADD_OVERRIDE)
     def add_override(self, request: AddOverride) -> Override:
-        request, nonce = verify.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)
-        self._proofs_used.add(nonce)
+        request = self._proofs.take(request, ids.ADD_OVERRIDE)
         override = Override(
             override_id=f"O{self.next_number}",
             who=request.who,
@@ -46,7 +45,7 @@ class ScheduleWorkflow:
 
     @add_override.validator
     def _check_add(self, request: AddOverride) -> None:
-        request = verify.verified_here(request, ids.ADD_OVERRIDE, self._proofs_used)[0]
+        request = self._proofs.read(request, ids.ADD_OVERRIDE)[0]
         if request.end <= request.start:
             raise ValueError(f"an override must end after it starts ({request.start:%Y-%m-%d %H:%M} UTC)")
         if request.end <= workflow.now():
@@ -54,8 +53,7 @@ class ScheduleWorkflow:
 
     @workflow.update(name=ids.REMOVE_OVERRIDE)
     def remove_override(self, request: RemoveOverride) -> Override:
-        request, nonce = verify.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)
-        self._proofs_used.add(nonce)
+        request = self._proofs.take(request, ids.REMOVE_OVERRIDE)
         override = next(o for o in self._overrides if o.override_id == request.override_id)
         self._overrides.remove(override)
         self._changes += 1
@@ -63,7 +61,7 @@ class ScheduleWorkflow:
 
     @remove_override.validator
     def _check_remove(self, request: RemoveOverride) -> None:
-        request = verify.verified_here(request, ids.REMOVE_OVERRIDE, self._proofs_used)[0]
+        request = self._proofs.read(request, ids.REMOVE_OVERRIDE)[0]
         if all(o.override_id != request.override_id for o in self._overrides):
             known = ", ".join(o.override_id for o in self._overrides) or "none"
             raise ValueError(f"schedule {self.name} has no override {request.override_id}; current: {known}")

@@ -24,12 +24,11 @@ class SilencesWorkflow:
         self._silences, self.next_number = list(input.silences), input.next_number
         self._changes = 0
         self._to_tell: list[tuple[str, SilenceLifted]] = []
-        self._proofs_used: set[str] = set()  # a proof is made for one run: this run's are enough
+        self._proofs = verify.Proofs()
 
     @workflow.update(name=ids.ADD_SILENCE)
     def add(self, request: AddSilence) -> Silence:
-        request, nonce = verify.verified_here(request, ids.ADD_SILENCE, self._proofs_used)
-        self._proofs_used.add(nonce)
+        request = self._proofs.take(request, ids.ADD_SILENCE)
         silence = Silence(
             silence_id=f"S{self.next_number}",
             service=request.service,
@@ -46,7 +45,7 @@ class SilencesWorkflow:
 
     @add.validator
     def _check_add(self, request: AddSilence) -> None:
-        request = verify.verified_here(request, ids.ADD_SILENCE, self._proofs_used)[0]
+        request = self._proofs.read(request, ids.ADD_SILENCE)[0]
         if request.until <= workflow.now():
             raise ValueError(f"a window until {request.until:%Y-%m-%d %H:%M} UTC is already over")
         if not request.reason.strip():
@@ -54,8 +53,7 @@ class SilencesWorkflow:
 
     @workflow.update(name=ids.EXPIRE_SILENCE)
     def expire(self, request: ExpireSilence) -> Silence:
-        request, nonce = verify.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)
-        self._proofs_used.add(nonce)
+        request = self._proofs.take(request, ids.EXPIRE_SILENCE)
         silence = next(s for s in self._silences if s.silence_id == request.silence_id)
         silence.until = workflow.now()
         lifted = SilenceLifted(silence_id=silence.silence_id, reason=f"expired by {request.by or 'somebody'}")
@@ -65,7 +63,7 @@ class SilencesWorkflow:
 
     @expire.validator
     def _check_expire(self, request: ExpireSilence) -> None:
-        request = verify.verified_here(request, ids.EXPIRE_SILENCE, self._proofs_used)[0]
+        request = self._proofs.read(request, ids.EXPIRE_SILENCE)[0]
         if all(s.silence_id != request.silence_id for s in self._active()):
             known = ", ".join(s.silence_id for s in self._active()) or "none"
             raise ValueError(f"no active maintenance window {request.silence_id}; active: {known}")

@@ -85,3 +85,24 @@ def verified_here(decision: P, name: str, used: set[str]) -> tuple[P, str]:
     """`verified` for the workflow run this is called in."""
     info = workflow.info()
     return verified(decision, name, info.workflow_id, info.run_id, used)
+
+
+class Proofs:
+    """The proofs a workflow run has taken. A proof is made for one run, so this run's are all it must keep:
+    a validator reads a decision's proof, the handler that takes the decision spends it."""
+
+    def __init__(self) -> None:
+        self._spent: set[str] = set()
+
+    def read(self, decision: P, name: str) -> tuple[P, str]:
+        """The decision as the service signed it, and its proof's nonce; Unproven without a valid, unspent proof."""
+        return verified_here(decision, name, self._spent)
+
+    def spend(self, nonce: str) -> None:
+        self._spent.add(nonce)
+
+    def take(self, decision: P, name: str) -> P:
+        """`read`, and the proof is spent: the decision is taken once."""
+        decision, nonce = self.read(decision, name)
+        self.spend(nonce)
+        return decision
