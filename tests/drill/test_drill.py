@@ -165,7 +165,7 @@ async def test_the_report_reads_on_the_policys_clock_and_counts_deliveries_apart
     assert f"check-back at {check_back:%H:%M} EET ({check_back.astimezone(UTC):%H:%M} UTC)" in text
     assert text.splitlines()[-3:] == [
         f"Deliveries: {len(report.sent())} recorded, none sent (slack_direct_message 13, slack_post 10, "
-        "send_email 9, append_incident_log 4, send_telegram 3, write_postmortem 2, conference_create 1, "
+        "send_email 9, append_incident_log 4, send_telegram 3, write_postmortem 2, "
         "slack_ensure_channel 1, slack_archive_channel 1)",
         "Stakeholder messages: none (not a business incident)",
         "Steps: 11 taken, 0 refused",
