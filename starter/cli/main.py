@@ -23,6 +23,7 @@ from starter.cli import common
 from starter.cli import comms as cli_comms
 from starter.cli import drill as cli_drill
 from starter.cli import identity as cli_identity
+from starter.cli import moving_in as cli_moving_in
 from starter.cli import oncall as cli_oncall
 from starter.cli import show as cli_show
 from starter.cli.common import As, Id, Json
@@ -339,6 +340,7 @@ cli_comms.register(app)
 cli_approvals.register(app)
 cli_drill.register(app)
 cli_oncall.register(app)
+cli_moving_in.register(app)
 cli_identity.register(app)
 
 

@@ -1,5 +1,5 @@
-"""incidentctl's on-call commands: `oncall`, `override add|list|remove`, `silence` (and `list`, `expire`),
-and `import opsgenie-schedule`. `register(app)` adds them.
+"""incidentctl's on-call commands: `oncall`, `override add|list|remove`, `silence` (and `list`, `expire`).
+`register(app)` adds them.
 
 Times are ISO 8601 with a UTC offset (`2026-12-01T09:00+01:00`, `...Z`), `now`, or a duration from now
 (`+30m`, `+2h`, `+1d`); anything else is refused in one line, as are unknown schedules and people.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -28,7 +27,6 @@ silence_app = typer.Typer(
     invoke_without_command=True,
     rich_markup_mode=None,
 )
-import_app = typer.Typer(help="Bring configuration from other tools.", no_args_is_help=True, rich_markup_mode=None)
 
 DURATION = re.compile(r"^\+(\d+)([mhd])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -38,7 +36,6 @@ def register(app: typer.Typer) -> None:
     app.command("oncall")(oncall)
     app.add_typer(override_app, name="override")
     app.add_typer(silence_app, name="silence")
-    app.add_typer(import_app, name="import")
 
 
 def parse_time(value: str, option: str, now: datetime | None = None) -> datetime:
@@ -87,7 +84,7 @@ def oncall(
     policy = common.policy()
     names = [_schedule(policy, schedule)] if schedule else sorted(policy.schedules)
     if not names:
-        common.fail("the policy has no schedules; add [schedules.NAME] (see README, 'Moving from OpsGenie')")
+        common.fail("the policy has no schedules; add [schedules.NAME] (see README, 'Moving in')")
     moment = parse_time(at, "--at")
 
     async def work() -> dict[str, Any]:
@@ -289,32 +286,3 @@ def silence_expire(silence_id: Annotated[str, typer.Argument(metavar="ID")], as_
     expired = common.run(work)
     held = f"; {len(expired.held)} incident(s) it held page now" if expired.held else ""
     typer.echo(f"{expired.silence_id} expired{held}")
-
-
-# --- migration -----------------------------------------------------------------------------------
-
-
-@import_app.command("opsgenie-schedule")
-def import_opsgenie_schedule(
-    file: Annotated[Path, typer.Argument(help="JSON of GET /v2/schedules/{id}", metavar="FILE")],
-    rotations: Annotated[
-        Path | None, typer.Option("--rotations", help="JSON of GET /v2/schedules/{id}/rotations")
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="the schedule's name in the policy")] = None,
-) -> None:
-    """Print OpsGenie's schedule as the policy's TOML (append it to the policy: >> policy.toml)."""
-    from starter.cli.opsgenie_import import ImportRefused, as_toml, schedule_from_opsgenie
-
-    policy = common.policy()
-    try:
-        text = file.read_text(encoding="utf-8")
-        rotations_text = rotations.read_text(encoding="utf-8") if rotations else ""
-    except OSError as err:
-        common.fail(f"cannot read {err.filename}: {err.strerror}")
-    try:
-        found, schedule = schedule_from_opsgenie(text, policy, rotations_text)
-    except ImportRefused as err:
-        common.fail(f"{file}: {err}")
-    if (name or found) in policy.schedules:
-        common.fail(f"the policy already has a schedule {name or found!r}; choose another with --name")
-    typer.echo(as_toml(name or found, schedule), nl=False)

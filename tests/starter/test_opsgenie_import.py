@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from settings import ROOT
 from starter.cli.main import app
-from starter.cli.opsgenie_import import ImportRefused, as_toml, schedule_from_opsgenie
+from starter.importers.fragment import ImportRefused, schedule_toml
+from starter.importers.opsgenie import schedule_from_opsgenie
 from workflows.contracts.policy import Policy
 from workflows.oncall.rotation import Restriction, Rotation, Schedule, Weekday, on_call
 
@@ -48,7 +49,7 @@ def test_imported_schedule_pages_like_opsgenie(example_policy: Policy) -> None:
 
 def test_printed_toml_is_the_same_schedule_and_a_valid_policy(example_policy: Policy) -> None:
     name, schedule = schedule_from_opsgenie(FILE.read_text(), example_policy)
-    text = as_toml(name, schedule)
+    text = "\n".join(schedule_toml(name, schedule))
     assert Schedule.model_validate(tomllib.loads(text)["schedules"][name]) == schedule
     policy_text = (ROOT / "examples" / "policy.toml").read_text() + "\n" + text
     Policy.model_validate(tomllib.loads(policy_text))
