@@ -1,0 +1,152 @@
+"""Moving in: each source's API export (written from its API reference, with DST changes, several layers,
+restrictions and overrides) becomes a policy fragment that `policy check` accepts once appended, names every
+item it could not carry over, and pages whoever the source itself says is on call: the expected person comes
+from the export's own rendering of the schedule (PagerDuty's final schedule, OpsGenie's timeline, Grafana
+OnCall's final shifts), asked of `incidentctl oncall` after the `# run:` override commands were run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from policy_file import load_policy
+from settings import ROOT, Settings
+from starter.cli.main import app
+from tests.api import decision_api
+
+DATA = Path(__file__).parent / "data"
+Moment = tuple[datetime, str]  # an instant at which the source says this address is on call ("" nobody)
+
+
+def pagerduty_answer(export: Path) -> list[Moment]:
+    """Every handoff of PagerDuty's final schedule (GET /schedules/{id}?since&until), and who it hands to."""
+    users = {u["id"]: u["email"] for u in json.loads((export / "users.json").read_text())["users"]}
+    schedule = json.loads((export / "schedules" / "PSCHED1.json").read_text())["schedule"]
+    entries = schedule["final_schedule"]["rendered_schedule_entries"]
+    return [(datetime.fromisoformat(e["start"]), users[e["user"]["id"]]) for e in entries]
+
+
+@dataclass
+class Source:
+    command: str
+    export: Path
+    escalation: str
+    schedule: str
+    answer: Callable[[Path], list[Moment]]
+
+
+SOURCES = {
+    "pagerduty": Source("pagerduty", DATA / "pagerduty", "Checkout", "checkout-primary", pagerduty_answer),
+}
+
+
+@pytest.fixture
+def base_policy(tmp_path: Path) -> Path:
+    """The example policy without its escalation ladder: the import brings one."""
+    text = (ROOT / "examples" / "policy.toml").read_text()
+    path = tmp_path / "base.toml"
+    path.write_text(text[: text.index("# Escalation ladder")] + text[text.index("# On-call schedules") :])
+    return path
+
+
+def imported(source: Source, base: Path) -> tuple[Path, str, str]:
+    """The base policy with the fragment appended, the fragment, and what the command said on stderr."""
+    env = {"INCIDENT_POLICY": str(base)}
+    result = CliRunner().invoke(
+        app, ["import", source.command, str(source.export), "--escalation", source.escalation], env=env
+    )
+    assert result.exit_code == 0, result.output
+    merged = base.with_name("policy.toml")
+    merged.write_text(base.read_text() + "\n" + result.stdout)
+    return merged, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_imported_fragment_passes_policy_check(base_policy: Path, name: str) -> None:
+    merged, _, _ = imported(SOURCES[name], base_policy)
+    check = CliRunner().invoke(app, ["policy", "check", str(merged)])
+    assert check.exit_code == 0 and check.stdout.strip().endswith(": ok"), check.output
+
+
+def test_pagerduty_rules_urgencies_delays_and_what_is_not_carried_over(base_policy: Path) -> None:
+    merged, fragment, stderr = imported(SOURCES["pagerduty"], base_policy)
+    policy = load_policy(merged)
+    priya = policy.people["priya"]
+    assert priya.phone == "+14155550134" and priya.pager_id == "priya@example.com"
+    assert priya.notification_rules is not None
+    assert [(s.channel.value, s.after_minutes) for s in priya.notification_rules.high] == [("sms", 0), ("voice", 2)]
+    assert [(s.channel.value, s.after_minutes) for s in priya.notification_rules.low] == [("email", 0), ("sms", 30)]
+    bob = policy.people["bob"]  # already in the policy, matched by e-mail: his rules are added to him
+    assert bob.notification_rules is not None and [s.channel.value for s in bob.notification_rules.low] == ["email"]
+    assert [(t.notify, t.wait_minutes) for t in policy.escalation.tiers] == [
+        (["schedule:checkout-primary"], 10),
+        (["tom"], 15),
+    ]
+    assert policy.escalation.repeat == 2
+    for named in (
+        'people.bob.phone: bob is in the policy already: set phone = "+12125550101"',
+        "bob@example.com's PagerDuty app: push goes through ntfy here",
+        "priya@example.com's number +14155550199: a person has one phone number here",
+        "priya@example.com's high-urgency rule (phone_contact_method after 10 min): it calls +14155550199",
+        "escalation policy 'Checkout' rule 2: Platform Secondary: a schedule_reference not in the export",
+        "escalation policy 'Platform': a policy has one ladder",
+    ):
+        assert f"# not carried over: {named}" in fragment
+        assert f"not carried over: {named}" in stderr
+    assert fragment.count("# not carried over:") == stderr.count("not carried over:")
+
+
+@pytest.fixture
+async def incidentctl(
+    dev_env: WorkflowEnvironment, settings: Settings, worker: None, base_policy: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    async def run(policy: Path, *args: str) -> Any:
+        async with decision_api(dev_env.client, settings, load_policy(policy)) as api_env:
+            env = {
+                "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+                "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+                "INCIDENT_POLICY": str(policy),
+                "INCIDENTCTL_USER": "alice",
+                **api_env,
+            }
+            results = []
+            for command in args:
+                argv = shlex.split(command)
+                results.append(await asyncio.to_thread(lambda a=argv: CliRunner().invoke(app, a, env=env)))
+            return results
+
+    yield run
+
+
+@pytest.mark.parametrize("name", SOURCES)
+async def test_oncall_agrees_with_the_source_at_every_handoff(
+    incidentctl: Callable[..., Any], base_policy: Path, name: str
+) -> None:
+    source = SOURCES[name]
+    merged, fragment, _ = imported(source, base_policy)
+    overrides = [
+        line.removeprefix("# run: incidentctl ") for line in fragment.splitlines() if line.startswith("# run: ")
+    ]
+    assert overrides, "the export's overrides become commands"
+    moments = source.answer(source.export)
+    assert len(moments) >= 12
+    asks = [f"oncall --schedule {source.schedule} --at {at.isoformat()} --json" for at, _ in moments]
+    results = await incidentctl(merged, *overrides, *asks)
+    for result in results:
+        assert result.exit_code == 0, result.output
+    policy = load_policy(merged)
+    people = {p.email: person_id for person_id, p in policy.people.items()}
+    found = [
+        (at, json.loads(r.stdout)[0]["on call"]) for (at, _), r in zip(moments, results[len(overrides) :], strict=True)
+    ]
+    assert found == [(at, people.get(address, "nobody")) for at, address in moments]
