@@ -94,7 +94,8 @@ def _user(user: dict[str, Any], directory: Directory) -> str:
     for rule in sorted(user.get("notification_rules") or [], key=lambda r: int(r.get("start_delay_in_minutes", 0))):
         method = methods.get(str((rule.get("contact_method") or {}).get("id")), {})
         kind, urgency = str(method.get("type", "")), str(rule.get("urgency", "high"))
-        what = f"{email}'s {urgency}-urgency rule ({kind or 'unknown method'} after {rule.get('start_delay_in_minutes', 0)} min)"
+        delay = int(rule.get("start_delay_in_minutes", 0))
+        what = f"{email}'s {urgency}-urgency rule ({kind or 'unknown method'} after {delay} min)"
         if urgency not in steps or kind not in CHANNELS:
             directory.fragment.drop(what, "no equivalent contact method here (push goes through ntfy)")
             continue
@@ -104,7 +105,7 @@ def _user(user: dict[str, Any], directory: Directory) -> str:
             continue
         if kind == "email_contact_method" and method.get("address") not in ("", email):
             directory.fragment.drop(f"{what}.address", f"e-mail goes to {email}, the person's one address here")
-        step = NotificationStep(channel=CHANNELS[kind], after_minutes=int(rule.get("start_delay_in_minutes", 0)))
+        step = NotificationStep(channel=CHANNELS[kind], after_minutes=delay)
         if reachable(directory, person_id, step, what):
             steps[urgency].append(step)
     if steps["high"] or steps["low"]:
