@@ -83,6 +83,8 @@ class Settings(BaseSettings):
 
     opsgenie_api_key: SecretStr | None = None
     opsgenie_api_url: str = "https://api.opsgenie.com"
+    jsm_api_key: SecretStr | None = None  # Jira Service Management Operations: an API integration's key
+    jsm_api_url: str = "https://api.atlassian.com"
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com"
 

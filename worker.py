@@ -145,6 +145,7 @@ CREDENTIALS: dict[Channel, tuple[str, str]] = {
 PROVIDERS: dict[str, tuple[str, str]] = {
     "opsgenie": ("opsgenie_api_key", "OPSGENIE_API_KEY"),
     "pagerduty": ("pagerduty_routing_key", "PAGERDUTY_ROUTING_KEY"),
+    "jsm": ("jsm_api_key", "JSM_API_KEY"),
 }
 
 

@@ -1,8 +1,9 @@
-"""Paging: one interface, two providers (OpsGenie Alert API v2, PagerDuty Events API v2).
+"""Paging: one interface, three providers (OpsGenie Alert API v2, its successor Jira Service Management
+Operations' integration API, PagerDuty Events API v2).
 
 The request names its provider (from the policy); a provider with no key configured pages into the
-outbox. Both providers deduplicate on our dedup key (OpsGenie's alias, PagerDuty's dedup_key), so a
-retried open, acknowledge or resolve does not page anyone twice.
+outbox. Every provider deduplicates on our dedup key (OpsGenie's and JSM's alias, PagerDuty's dedup_key), so
+a retried open, acknowledge or resolve does not page anyone twice.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ PAGERDUTY_SEVERITY = {
     Severity.SEV4: "info",
 }
 SOURCE = "incident-orchestrator"
+# OpsGenie and Jira Service Management Operations speak one Alert API (bodies, answers, GenieKey, addressing
+# by alias), each under its own path.
+ALERT_PATHS = {"opsgenie": "/v2/alerts", "jsm": "/jsm/ops/integration/v2/alerts"}
 # OpsGenie responder kinds a policy may name as `kind:name`; a bare name is a user.
 OPSGENIE_RESPONDER_KINDS = ("team", "schedule", "escalation")
 
@@ -44,13 +48,15 @@ class PagingActivities:
     def __init__(self, settings: Settings, outbox: Outbox) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.opsgenie: httpx.AsyncClient | None = None
+        self.alert_apis: dict[str, httpx.AsyncClient] = {}  # provider -> its client, for the Alert API's
         self.pagerduty: httpx.AsyncClient | None = None
         self._routing_key = ""
-        if settings.opsgenie_api_key is not None:
-            self.opsgenie = new_client(
-                settings.opsgenie_api_url, {"Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"}
-            )
+        for provider, key, url in (
+            ("opsgenie", settings.opsgenie_api_key, settings.opsgenie_api_url),
+            ("jsm", settings.jsm_api_key, settings.jsm_api_url),
+        ):
+            if key is not None:
+                self.alert_apis[provider] = new_client(url, {"Authorization": f"GenieKey {key.get_secret_value()}"})
         if settings.pagerduty_routing_key is not None:
             self._routing_key = settings.pagerduty_routing_key.get_secret_value()
             self.pagerduty = new_client(settings.pagerduty_events_url)
@@ -66,7 +72,7 @@ class PagingActivities:
         return result
 
     async def _page(self, request: PageRequest) -> PageResult:
-        if request.provider == "opsgenie" and self.opsgenie is not None:
+        if (client := self.alert_apis.get(request.provider)) is not None:
             body: dict[str, Any] = {
                 "message": request.summary[:130],  # OpsGenie's limit; the rest goes in the description
                 "alias": request.dedup_key,
@@ -77,7 +83,7 @@ class PagingActivities:
                 "source": SOURCE,
                 "tags": [request.incident_id],
             }
-            return await self._opsgenie(self.opsgenie, "/v2/alerts", body, by_alias=False)
+            return await self._alert(request.provider, client, ALERT_PATHS[request.provider], body, by_alias=False)
         if request.provider == "pagerduty" and self.pagerduty is not None:
             return await self._pagerduty(
                 self.pagerduty,
@@ -97,9 +103,8 @@ class PagingActivities:
 
     @activity.defn
     async def page_acknowledge(self, action: PageAction) -> PageResult:
-        if action.provider == "opsgenie" and self.opsgenie is not None:
-            path = _alert_path(action, "acknowledge")
-            return await self._opsgenie(self.opsgenie, path, _action_body(action))
+        if (client := self.alert_apis.get(action.provider)) is not None:
+            return await self._alert(action.provider, client, _alert_path(action, "acknowledge"), _action_body(action))
         if action.provider == "pagerduty" and self.pagerduty is not None:
             return await self._pagerduty(self.pagerduty, "acknowledge", action.dedup_key)
         where = await self.outbox.deliver(
@@ -109,8 +114,8 @@ class PagingActivities:
 
     @activity.defn
     async def page_resolve(self, action: PageAction) -> PageResult:
-        if action.provider == "opsgenie" and self.opsgenie is not None:
-            return await self._opsgenie(self.opsgenie, _alert_path(action, "close"), _action_body(action))
+        if (client := self.alert_apis.get(action.provider)) is not None:
+            return await self._alert(action.provider, client, _alert_path(action, "close"), _action_body(action))
         if action.provider == "pagerduty" and self.pagerduty is not None:
             return await self._pagerduty(self.pagerduty, "resolve", action.dedup_key)
         where = await self.outbox.deliver(
@@ -123,31 +128,30 @@ class PagingActivities:
         """Add a note to the alert.
 
         OpsGenie: a note on the alert; a retried attempt first reads the alert's latest notes and does
-        not add the same text twice. PagerDuty: the Events API has no notes (they need the REST API and
+        not add the same text twice. JSM: a note on the alert, again on a retried attempt (its integration API
+        cannot read notes back: at least once). PagerDuty: the Events API has no notes (they need the REST API and
         a user's API key, which we do not hold), so the note goes to the outbox and the result says so;
         the incident timeline keeps it either way.
         """
-        if action.provider == "opsgenie" and self.opsgenie is not None:
+        if (client := self.alert_apis.get(action.provider)) is not None:
             path = _alert_path(action, "notes")
-            retried = activity.info().attempt > 1
-            if retried and await self._opsgenie_has_note(self.opsgenie, path, action.note):
+            retried = activity.info().attempt > 1 and action.provider == "opsgenie"
+            if retried and await self._opsgenie_has_note(client, path, action.note):
                 return PageResult(provider="opsgenie", reference=action.dedup_key, delivered_to="opsgenie")
-            return await self._opsgenie(self.opsgenie, path, _action_body(action))
+            return await self._alert(action.provider, client, path, _action_body(action))
         where = await self.outbox.deliver(
             action.provider, "note", f"note:{action.dedup_key}:{action.note}", action.model_dump()
         )
         return PageResult(provider=action.provider, reference=action.dedup_key, delivered_to=where)
 
-    async def _opsgenie(
-        self, client: httpx.AsyncClient, path: str, body: dict[str, Any], *, by_alias: bool = True
+    async def _alert(
+        self, provider: str, client: httpx.AsyncClient, path: str, body: dict[str, Any], *, by_alias: bool = True
     ) -> PageResult:
-        """OpsGenie answers 202 and processes the request asynchronously; requestId is our reference."""
+        """OpsGenie and JSM answer 202 and process the request asynchronously; requestId is our reference."""
         params = {"identifierType": "alias"} if by_alias else None
-        response = await send(client, "opsgenie", "POST", path, json=body, params=params)
-        check(response, "opsgenie")
-        return PageResult(
-            provider="opsgenie", reference=str(_json(response).get("requestId", "")), delivered_to="opsgenie"
-        )
+        response = await send(client, provider, "POST", path, json=body, params=params)
+        check(response, provider)
+        return PageResult(provider=provider, reference=str(_json(response).get("requestId", "")), delivered_to=provider)
 
     async def _opsgenie_has_note(self, client: httpx.AsyncClient, path: str, note: str) -> bool:
         response = await send(
@@ -176,7 +180,7 @@ class PagingActivities:
 
 
 def _alert_path(action: PageAction, verb: str) -> str:
-    return f"/v2/alerts/{quote(action.dedup_key, safe='')}/{verb}"
+    return f"{ALERT_PATHS[action.provider]}/{quote(action.dedup_key, safe='')}/{verb}"
 
 
 def _action_body(action: PageAction) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Fake OpsGenie Alert API v2 and PagerDuty Events API v2, answering as the real ones do."""
+"""Fake OpsGenie Alert API v2, Jira Service Management Operations' integration API (the same Alert API under
+its own path and key) and PagerDuty Events API v2, answering as the real ones do."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from settings import Settings
 from tests.fakes.peer import FakePeer, params
 
 OPSGENIE_KEY = "opsgenie-test-key"
+JSM_KEY = "0d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6"
 PAGERDUTY_ROUTING_KEY = "R0UTINGKEY0123456789abcdefABCDEF"
 PAGERDUTY_SEVERITIES = {"critical", "error", "warning", "info"}
 
@@ -31,19 +33,23 @@ class Alert:
 class FakeOpsGenie(FakePeer):
     """Requests are accepted with 202 and processed "later"; here, before the answer."""
 
+    alerts_path = "/v2/alerts"
+    key = OPSGENIE_KEY
+
     def __init__(self) -> None:
         super().__init__()
         self.alerts: dict[str, Alert] = {}
         self._offsets = itertools.count(1)
-        self.app.router.add_post("/v2/alerts", self._create)
-        self.app.router.add_post("/v2/alerts/{identifier}/{action}", self._act)
-        self.app.router.add_get("/v2/alerts/{identifier}/notes", self._list_notes)
+        self.app.router.add_post(self.alerts_path, self._create)
+        self.app.router.add_post(self.alerts_path + "/{identifier}/{action}", self._act)
+        if self.alerts_path == "/v2/alerts":  # JSM's integration API cannot list an alert's notes
+            self.app.router.add_get("/v2/alerts/{identifier}/notes", self._list_notes)
 
     def configure(self, settings: Settings) -> Settings:
         return settings.model_copy(update={"opsgenie_api_key": SecretStr(OPSGENIE_KEY), "opsgenie_api_url": self.url})
 
     def _refused(self, request: web.Request) -> web.Response | None:
-        if request.headers.get("Authorization") != f"GenieKey {OPSGENIE_KEY}":
+        if request.headers.get("Authorization") != f"GenieKey {self.key}":
             return _opsgenie(401, message="Could not authenticate")
         if request.match_info.get("identifier") and request.query.get("identifierType") != "alias":
             return _opsgenie(404, message="Alert does not exist")  # the alias was read as an alert id
@@ -96,6 +102,16 @@ class FakeOpsGenie(FakePeer):
             return _opsgenie(404, message="Alert does not exist")
         newest_first = list(reversed(alert.notes))[: int(request.query.get("limit", 100))]
         return _opsgenie(200, data=newest_first, paging={})
+
+
+class FakeJsm(FakeOpsGenie):
+    """Jira Service Management Operations' integration events API: OpsGenie's Alert API on api.atlassian.com."""
+
+    alerts_path = "/jsm/ops/integration/v2/alerts"
+    key = JSM_KEY
+
+    def configure(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"jsm_api_key": SecretStr(JSM_KEY), "jsm_api_url": self.url})
 
 
 def _opsgenie(status: int, **body: Any) -> web.Response:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.fakes.paging import FakeOpsGenie, FakePagerDuty
+from tests.fakes.paging import FakeJsm, FakeOpsGenie, FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.statuspage import FakeStatuspage
@@ -23,6 +23,12 @@ async def slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def opsgenie() -> AsyncIterator[FakeOpsGenie]:
     async with FakeOpsGenie() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def jsm() -> AsyncIterator[FakeJsm]:
+    async with FakeJsm() as fake:
         yield fake
 
 

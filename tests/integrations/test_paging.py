@@ -1,6 +1,9 @@
-"""Paging through OpsGenie's Alert API and PagerDuty's Events API, each against its fake."""
+"""Paging through OpsGenie's Alert API, Jira Service Management Operations' and PagerDuty's Events API, each
+against its fake."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -9,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from activities.outbox import Outbox
 from activities.paging import PagingActivities
 from settings import Settings
-from tests.fakes.paging import OPSGENIE_KEY, PAGERDUTY_ROUTING_KEY, FakeOpsGenie, FakePagerDuty
+from tests.fakes.paging import JSM_KEY, OPSGENIE_KEY, PAGERDUTY_ROUTING_KEY, FakeJsm, FakeOpsGenie, FakePagerDuty
 from tests.integrations.helpers import attempt
 from workflows.contracts.activity_io import PageAction, PageRequest
 from workflows.contracts.vocabulary import Severity
@@ -147,3 +150,53 @@ async def test_unconfigured_provider_pages_into_the_outbox(settings: Settings, o
 
     assert result.delivered_to == "outbox"
     assert opsgenie.received == []
+
+
+async def test_jsm_open_acknowledge_and_close_address_one_alert_by_alias(settings: Settings, jsm: FakeJsm):
+    paging = PagingActivities(jsm.configure(settings), Outbox(settings.outbox_path))
+
+    opened = await attempt().run(paging.page_open, page("jsm"))
+    await attempt(2).run(paging.page_open, page("jsm"))
+    await attempt().run(paging.page_acknowledge, action("jsm"))
+    await attempt().run(paging.page_note, action("jsm", note="rolled back 1.42"))
+    await attempt().run(paging.page_resolve, action("jsm"))
+
+    [alert] = jsm.alerts.values()
+    assert (opened.provider, opened.delivered_to) == ("jsm", "jsm") and opened.reference  # JSM's requestId
+    assert alert.count == 2  # JSM de-duplicated the retried open on its alias: nobody is notified twice
+    assert alert.acknowledged and alert.status == "closed"
+    assert [n["note"] for n in alert.notes] == ["rolled back 1.42"]
+    assert alert.body["priority"] == "P1" and alert.body["alias"] == "INC-7F3K"
+    assert {r.headers["Authorization"] for r in jsm.received} == {f"GenieKey {JSM_KEY}"}
+    assert {r.path for r in jsm.received} == {
+        "/jsm/ops/integration/v2/alerts",
+        "/jsm/ops/integration/v2/alerts/INC-7F3K/acknowledge",
+        "/jsm/ops/integration/v2/alerts/INC-7F3K/notes",
+        "/jsm/ops/integration/v2/alerts/INC-7F3K/close",
+    }
+
+
+async def test_jsm_throttling_and_outages_are_retried_and_a_wrong_key_is_final(settings: Settings, jsm: FakeJsm):
+    paging = PagingActivities(jsm.configure(settings), Outbox(settings.outbox_path))
+    jsm.fail("/alerts", 429, {"message": "Rate limit exceeded", "took": 0.0}, headers={"Retry-After": "7"})
+    jsm.fail("/alerts", 502, "<html>502 Bad Gateway</html>")
+
+    with pytest.raises(ApplicationError) as throttled:
+        await attempt().run(paging.page_open, page("jsm"))
+    with pytest.raises(ApplicationError) as outage:
+        await attempt(2).run(paging.page_open, page("jsm"))
+    await jsm.__aexit__()
+    with pytest.raises(ApplicationError) as unreachable:
+        await attempt(3).run(paging.page_open, page("jsm"))
+    wrong = jsm.configure(settings).model_copy(update={"jsm_api_key": SecretStr("wrong-key")})
+    async with FakeJsm() as up:
+        wrong = wrong.model_copy(update={"jsm_api_url": up.url})
+        with pytest.raises(ApplicationError) as refused:
+            await attempt().run(PagingActivities(wrong, Outbox(settings.outbox_path)).page_open, page("jsm"))
+
+    assert (throttled.value.type, throttled.value.non_retryable) == ("jsm:429", False)
+    assert throttled.value.next_retry_delay == timedelta(seconds=7)
+    assert (outage.value.type, outage.value.non_retryable) == ("jsm:502", False)
+    assert (unreachable.value.type, unreachable.value.non_retryable) == ("jsm:unreachable", False)
+    assert (refused.value.type, refused.value.non_retryable) == ("jsm:401", True)
+    assert "wrong-key" not in str(refused.value)

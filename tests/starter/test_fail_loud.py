@@ -48,6 +48,9 @@ def test_every_system_the_tiers_page_through_needs_its_credential(example_policy
     assert undeliverable(configured, example_policy) == []
     pagerduty = example_policy.model_copy(update={"paging_provider": "pagerduty"})
     assert undeliverable(configured, pagerduty) == ["pagerduty (PAGERDUTY_ROUTING_KEY is not set)"]
+    jsm = example_policy.model_copy(update={"paging_provider": "jsm"})
+    assert undeliverable(configured, jsm) == ["jsm (JSM_API_KEY is not set)"]
+    assert undeliverable(configured.model_copy(update={"jsm_api_key": SecretStr("k")}), jsm) == []
 
 
 def test_a_policy_holding_its_calls_on_zoom_needs_zoom(example_policy: Policy, settings: Settings) -> None:

@@ -122,7 +122,7 @@ async def incidentctl(
             results = []
             for command in args:
                 argv = shlex.split(command)
-                results.append(await asyncio.to_thread(lambda a=argv: CliRunner().invoke(app, a, env=env)))
+                results.append(await asyncio.to_thread(CliRunner().invoke, app, argv, env=env))
             return results
 
     yield run

@@ -25,7 +25,7 @@ class PageRequest(BaseModel):
     description: str = ""
     responders: list[str] = Field(default_factory=list)  # provider-side user names / emails
     details: dict[str, str] = Field(default_factory=dict)
-    provider: str = "opsgenie"  # from the policy: opsgenie | pagerduty
+    provider: str = "opsgenie"  # from the policy: opsgenie | pagerduty | jsm
 
 
 class PageAction(BaseModel):

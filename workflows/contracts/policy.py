@@ -308,7 +308,7 @@ class Overrides(Window):
 
 class Policy(_Strict):
     organisation: str = "example"
-    paging_provider: str = "opsgenie"  # opsgenie | pagerduty | direct (each person's notification rules)
+    paging_provider: str = "opsgenie"  # opsgenie | pagerduty | jsm | direct (each person's notification rules)
     notification_rules: NotificationRules = Field(default_factory=NotificationRules)  # for people without their own
     people: dict[str, Person] = Field(default_factory=dict)
     roles: dict[Role, list[str]] = Field(default_factory=dict)
@@ -359,8 +359,8 @@ class Policy(_Strict):
     @field_validator("paging_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        if value not in ("opsgenie", "pagerduty"):
-            raise ValueError(f"paging_provider must be 'opsgenie' or 'pagerduty', not {value!r}")
+        if value not in ("opsgenie", "pagerduty", "jsm"):
+            raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty' or 'jsm', not {value!r}")
         return value
 
     @model_validator(mode="after")
