@@ -36,6 +36,12 @@ def pagerduty_answer(export: Path) -> list[Moment]:
     return [(datetime.fromisoformat(e["start"]), users[e["user"]["id"]]) for e in entries]
 
 
+def grafana_answer(export: Path) -> list[Moment]:
+    """Every start of Grafana OnCall's final shifts (GET /api/v1/schedules/{id}/final_shifts)."""
+    shifts = json.loads((export / "final_shifts" / "SBM7DV7BKFUYU.json").read_text())["results"]
+    return [(datetime.fromisoformat(s["shift_start"]), s["user_email"]) for s in shifts]
+
+
 @dataclass
 class Source:
     command: str
@@ -47,6 +53,7 @@ class Source:
 
 SOURCES = {
     "pagerduty": Source("pagerduty", DATA / "pagerduty", "Checkout", "checkout-primary", pagerduty_answer),
+    "grafana-oncall": Source("grafana-oncall", DATA / "grafana-oncall", "Payments", "payments-on-call", grafana_answer),
 }
 
 
@@ -150,3 +157,30 @@ async def test_oncall_agrees_with_the_source_at_every_handoff(
         (at, json.loads(r.stdout)[0]["on call"]) for (at, _), r in zip(moments, results[len(overrides) :], strict=True)
     ]
     assert found == [(at, people.get(address, "nobody")) for at, address in moments]
+
+
+def test_grafana_oncall_policies_chains_and_what_is_not_carried_over(base_policy: Path) -> None:
+    merged, fragment, _ = imported(SOURCES["grafana-oncall"], base_policy)
+    policy = load_policy(merged)
+    ines = policy.people["ines"]
+    assert ines.slack_user_id == "U02INES" and ines.notification_rules is not None
+    assert [(s.channel.value, s.after_minutes) for s in ines.notification_rules.low] == [("slack", 0), ("email", 15)]
+    assert [(s.channel.value, s.after_minutes) for s in ines.notification_rules.high] == [("slack", 0)]
+    assert [(t.notify, t.wait_minutes) for t in policy.escalation.tiers] == [
+        (["schedule:payments-on-call"], 10),
+        (["jonas"], 15),
+    ]
+    assert policy.escalation.repeat == 5
+    assert [layer.name for layer in policy.schedules["payments-on-call"].layers] == [
+        "Weekly",
+        "Office hours",
+        "Weekend days",
+    ]
+    for named in (
+        "ines's important notification rule notify_by_mobile_app_critical after 0 min: ines has no ntfy_topic here",
+        "ines's important notification rule notify_by_phone_call after 5 min: ines has no phone here",
+        "schedule data-platform: an iCal schedule has no rotations to read",
+        "escalation chain 'Payments' step 4 (trigger_webhook): no equivalent here",
+        "escalation chain 'Data': a policy has one ladder",
+    ):
+        assert f"# not carried over: {named}" in fragment
