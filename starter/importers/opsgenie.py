@@ -50,8 +50,8 @@ def import_opsgenie(export: Path, policy: Policy, escalation: str | None, now: d
         _user(export, user, directory)
     schedules: dict[str, str] = {}  # OpsGenie id and name -> policy key
     for path in sorted((export / "schedules").glob("*.json")):
-        if path.name.endswith(".overrides.json"):
-            continue
+        if "." in path.stem:
+            continue  # <id>.overrides.json, and whatever else the export keeps beside a schedule
         body = load(path)
         data = body.get("data", body) if isinstance(body, dict) else None
         if not isinstance(data, dict):

@@ -36,6 +36,26 @@ def pagerduty_answer(export: Path) -> list[Moment]:
     return [(datetime.fromisoformat(e["start"]), users[e["user"]["id"]]) for e in entries]
 
 
+def opsgenie_answer(export: Path) -> list[Moment]:
+    """Every start and end of a period in OpsGenie's final timeline (GET /v2/schedules/{id}/timeline), and who is
+    on call then: where rotations overlap OpsGenie notifies each; here the last rotation's person is paged."""
+    timeline = json.loads((export / "schedules" / "d875alp4-9b4e-4219-a803-0c26936d18de.timeline.json").read_text())
+    data = timeline["data"]
+    periods = [
+        (
+            rotation["order"],
+            datetime.fromisoformat(p["startDate"]),
+            datetime.fromisoformat(p["endDate"]),
+            p["recipient"]["name"],
+        )
+        for rotation in data["finalTimeline"]["rotations"]
+        for p in rotation["periods"]
+    ]
+    end = datetime.fromisoformat(data["endDate"])
+    moments = sorted({at for _, start, stop, _ in periods for at in (start, stop) if at < end})
+    return [(at, max(((o, who) for o, a, b, who in periods if a <= at < b), default=(0, ""))[1]) for at in moments]
+
+
 def grafana_answer(export: Path) -> list[Moment]:
     """Every start of Grafana OnCall's final shifts (GET /api/v1/schedules/{id}/final_shifts)."""
     shifts = json.loads((export / "final_shifts" / "SBM7DV7BKFUYU.json").read_text())["results"]
@@ -52,7 +72,7 @@ class Source:
 
 
 SOURCES = {
-    "opsgenie": Source("opsgenie", DATA / "opsgenie", "Checkout_escalation", "checkout-on-call"),
+    "opsgenie": Source("opsgenie", DATA / "opsgenie", "Checkout_escalation", "checkout-on-call", opsgenie_answer),
     "pagerduty": Source("pagerduty", DATA / "pagerduty", "Checkout", "checkout-primary", pagerduty_answer),
     "grafana-oncall": Source("grafana-oncall", DATA / "grafana-oncall", "Payments", "payments-on-call", grafana_answer),
 }
