@@ -162,6 +162,9 @@ def _schedule(
 
 def _layer(what: str, shift: dict[str, Any], users: dict[str, str], fragment: Fragment) -> Layer | None:
     frequency = str(shift.get("frequency") or "")
+    if shift.get("by_month") or shift.get("by_monthday"):
+        fragment.drop(what, "a shift on some months or days of the month has no equivalent here")
+        return None
     if frequency not in PERIODS:
         fragment.drop(what, f"a {frequency or 'one-off'} recurrence has no equivalent here (hourly, daily, weekly)")
         return None
@@ -174,6 +177,8 @@ def _layer(what: str, shift: dict[str, Any], users: dict[str, str], fragment: Fr
             )
         if group and group[0] in users:
             members.append(users[group[0]])
+        elif group:
+            fragment.drop(f"{what}: {group[0]}", "not in users.json; the turn is left out")
     first = int(shift.get("start_rotation_from_user_index") or 0) % max(len(members), 1)
     members = members[first:] + members[:first]
     if not members:
@@ -231,6 +236,8 @@ def _escalation(
         if kind == "wait":
             if tiers:
                 tiers[-1] = (tiers[-1][0], tiers[-1][1] + int(step.get("duration", 0)) // 60)
+            else:
+                fragment.drop(f"{what} (wait)", "here the first tier is paged at once")
             waiting = True
             continue
         if kind == "repeat_escalation":

@@ -57,6 +57,8 @@ def import_opsgenie(export: Path, policy: Policy, escalation: str | None, now: d
         if not isinstance(data, dict):
             raise ImportRefused(f"{path}: expected an OpsGenie schedule")
         key = schedule_key(str(data.get("name") or path.stem), policy)
+        if data.get("enabled") is False:
+            fragment.drop(f"schedule {key}", "disabled in OpsGenie; imported all the same, name it where it pages")
         schedule = _schedule(path.name, data, data.get("rotations"), lambda u: directory.person(u, u))
         fragment.schedules[key] = schedule
         schedules.update({str(data.get("id", "")): key, str(data.get("name", "")): key})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -231,3 +232,24 @@ def test_opsgenie_rules_contacts_escalation_and_what_is_not_carried_over(base_po
         "escalation 'Platform_escalation': a policy has one ladder",
     ):
         assert f"# not carried over: {named}" in fragment
+
+
+def test_grafana_oncall_names_shifts_and_waits_it_cannot_carry(base_policy: Path, tmp_path: Path) -> None:
+    export = tmp_path / "grafana-oncall"
+    shutil.copytree(SOURCES["grafana-oncall"].export, export)
+    shifts = json.loads((export / "on_call_shifts.json").read_text())
+    shifts["results"][2]["by_monthday"] = [1, 15]
+    (export / "on_call_shifts.json").write_text(json.dumps(shifts))
+    steps = json.loads((export / "escalation_policies.json").read_text())
+    steps["results"].insert(
+        0, {"id": "E0", "escalation_chain_id": "F5JU6KJET33FE", "position": -1, "type": "wait", "duration": 300}
+    )
+    (export / "escalation_policies.json").write_text(json.dumps(steps))
+
+    _, fragment, _ = imported(Source("grafana-oncall", export, "Payments", "payments-on-call"), base_policy)
+
+    assert "# not carried over: schedule payments-on-call shift 'Weekend days': a shift on some months" in fragment
+    assert (
+        "# not carried over: escalation chain 'Payments' step 0 (wait): here the first tier is paged at once"
+        in fragment
+    )
