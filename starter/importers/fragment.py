@@ -251,7 +251,11 @@ def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="minutes").replace("+00:00", "Z")
 
 
-def e164(number: str) -> str:
-    """+<digits> from what a source writes ("+44 20 7946 0958", "44-2079460958")."""
+def e164(number: str, whose: str, fragment: Fragment) -> str:
+    """+<digits> from what a source writes ("+44 20 7946 0958", "44-2079460958"); "" and a report line for
+    what is no phone number."""
     digits = re.sub(r"\D", "", number)
-    return f"+{digits}" if 8 <= len(digits) <= 15 else ""
+    if 8 <= len(digits) <= 15:
+        return f"+{digits}"
+    fragment.drop(f"{whose}'s number {number!r}", "not a phone number with its country code")
+    return ""

@@ -202,8 +202,8 @@ def _user(export: Path, user: dict[str, Any], directory: Directory) -> None:
     for contact in _data(load(contacts), contacts.name) if contacts.exists() else []:
         method, to = contact.get("method"), str(contact.get("to", ""))
         if method in ("sms", "voice") and not phone:
-            phone = e164(to)
-        elif method in ("sms", "voice") and e164(to) != phone:
+            phone = e164(to, username, directory.fragment)
+        elif method in ("sms", "voice") and e164(to, username, directory.fragment) != phone:
             directory.fragment.drop(f"{username}'s {method} number {to}", "a person has one phone number here")
         elif method == "mobile":
             directory.fragment.drop(f"{username}'s OpsGenie app", "push goes through ntfy here: add an ntfy_topic")

@@ -13,6 +13,7 @@ The API lists the top layer first; here the last layer wins, so the order is tur
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,12 @@ def _user(user: dict[str, Any], directory: Directory) -> str:
     email = str(user.get("email", ""))
     methods = {str(m.get("id")): m for m in user.get("contact_methods") or [] if isinstance(m, dict)}
     phones = [
-        e164(f"{m.get('country_code', '')}{m.get('address', '')}")
+        e164(f"{m.get('country_code', '')}{m.get('address', '')}", email, directory.fragment)
         for m in methods.values()
         if m.get("type") in ("phone_contact_method", "sms_contact_method")
     ]
-    for extra in dict.fromkeys(p for p in phones[1:] if p != phones[0]):
+    phones = list(dict.fromkeys(p for p in phones if p))
+    for extra in phones[1:]:
         directory.fragment.drop(f"{email}'s number {extra}", "a person has one phone number here")
     person_id = directory.person(email, str(user.get("name", "")), phone=phones[0] if phones else "")
     if any(m.get("type") == "push_notification_contact_method" for m in methods.values()):
@@ -99,7 +101,7 @@ def _user(user: dict[str, Any], directory: Directory) -> str:
         if urgency not in steps or kind not in CHANNELS:
             directory.fragment.drop(what, "no equivalent contact method here (push goes through ntfy)")
             continue
-        number = e164(f"{method.get('country_code', '')}{method.get('address', '')}")
+        number = "+" + re.sub(r"\D", "", f"{method.get('country_code', '')}{method.get('address', '')}")
         if kind != "email_contact_method" and phones and number != phones[0]:
             directory.fragment.drop(what, f"it calls {number}, not the person's one number here")
             continue
