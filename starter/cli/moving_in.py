@@ -65,6 +65,10 @@ def _print(export: Path, build: Callable[[], Fragment]) -> None:
         fragment = build()
     except ImportRefused as err:
         common.fail(f"{export}: {err}")
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        common.fail(
+            f"{export}: not what the API exports ({type(err).__name__}: {err}); export again as the README says"
+        )
     typer.echo(fragment.toml(), nl=False)
     for line in fragment.dropped:
         typer.echo(f"not carried over: {line}", err=True)

@@ -111,6 +111,8 @@ class Directory:
 
     def person(self, address: str, name: str, **contacts: str) -> str:
         """The person with this e-mail (or user name): the policy's, or a new one the fragment adds."""
+        if not address:
+            raise ImportRefused(f"a user ({name or 'no name'}) has neither an e-mail nor a user name")
         found = self.find(address)
         if found is not None:
             have = self.policy.people.get(found)

@@ -48,11 +48,8 @@ def import_grafana_oncall(export: Path, policy: Policy, escalation: str | None, 
         users[str(user["id"])] = directory.person(
             str(user.get("email", "")), str(user.get("username", "")), slack_user_id=slack
         )
-    rules = (
-        [r for r in _results(export / "personal_notification_rules.json")]
-        if (export / "personal_notification_rules.json").exists()
-        else []
-    )
+    found_rules = export / "personal_notification_rules.json"
+    rules = _results(found_rules) if found_rules.exists() else []
     for user_id, person_id in users.items():
         _rules(
             person_id,
@@ -63,9 +60,10 @@ def import_grafana_oncall(export: Path, policy: Policy, escalation: str | None, 
     schedules: dict[str, str] = {}
     for found in _results(export / "schedules.json"):
         key = schedule_key(str(found.get("name") or found["id"]), policy)
-        schedule = _schedule(
-            key, found, [shifts[i] for i in found.get("shifts") or [] if i in shifts], users, fragment, now
-        )
+        for missing in (i for i in found.get("shifts") or [] if i not in shifts):
+            fragment.drop(f"schedule {key} shift {missing}", "not in on_call_shifts.json")
+        mine = [shifts[i] for i in found.get("shifts") or [] if i in shifts]
+        schedule = _schedule(key, found, mine, users, fragment, now)
         if schedule is not None:
             fragment.schedules[key] = schedule
             schedules[str(found["id"])] = key

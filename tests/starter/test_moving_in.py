@@ -253,3 +253,32 @@ def test_grafana_oncall_names_shifts_and_waits_it_cannot_carry(base_policy: Path
         "# not carried over: escalation chain 'Payments' step 0 (wait): here the first tier is paged at once"
         in fragment
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (lambda export: shutil.rmtree(export), "is not a directory; export into one first"),
+        (lambda export: (export / "users.json").write_text("<html>"), "users.json: not JSON"),
+        (lambda export: (export / "users.json").write_text('{"users": {}}'), "expected PagerDuty's list answer"),
+        (lambda export: (export / "users.json").write_text('{"users": [{"id": 7}]}'), "has neither an e-mail"),
+        (
+            lambda export: (export / "schedules" / "X.json").write_text(
+                '{"schedule": {"schedule_layers": [{"rotation_turn_length_seconds": 86400}]}}'
+            ),
+            "not what the API exports",
+        ),
+        (lambda export: None, "no escalation policy 'Nope' in escalation_policies.json"),
+    ],
+)
+def test_an_export_that_cannot_be_read_is_refused_in_one_line(
+    base_policy: Path, tmp_path: Path, change: Callable[[Path], None], refusal: str
+) -> None:
+    export = tmp_path / "pagerduty"
+    shutil.copytree(SOURCES["pagerduty"].export, export)
+    change(export)
+    env = {"INCIDENT_POLICY": str(base_policy)}
+    result = CliRunner().invoke(app, ["import", "pagerduty", str(export), "--escalation", "Nope"], env=env)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("incidentctl: "), result.stderr
+    assert refusal in result.stderr
