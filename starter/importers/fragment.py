@@ -41,7 +41,8 @@ class Fragment:
     dropped: list[str] = field(default_factory=list)
 
     def drop(self, item: str, why: str) -> None:
-        self.dropped.append(f"{item}: {why}")
+        # one comment line each: a name from the export with a line break in it must not become TOML
+        self.dropped.append(re.sub(r"[\x00-\x1f\x7f]+", " ", f"{item}: {why}"))
 
     def override(self, schedule: str, who: str, start: datetime, end: datetime, now: datetime) -> None:
         """An override of the source, as the command that makes it here; one already over is named instead."""

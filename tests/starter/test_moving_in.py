@@ -282,3 +282,16 @@ def test_an_export_that_cannot_be_read_is_refused_in_one_line(
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("incidentctl: "), result.stderr
     assert refusal in result.stderr
+
+
+def test_a_name_with_a_line_break_stays_inside_its_report_line(base_policy: Path, tmp_path: Path) -> None:
+    export = tmp_path / "pagerduty"
+    shutil.copytree(SOURCES["pagerduty"].export, export)
+    found = json.loads((export / "escalation_policies.json").read_text())
+    found["escalation_policies"][1]["name"] = 'Platform\n[people.mallory]\nname = "Mallory"'
+    (export / "escalation_policies.json").write_text(json.dumps(found))
+
+    merged, fragment, _ = imported(Source("pagerduty", export, "Checkout", "checkout-primary"), base_policy)
+
+    assert "mallory" not in load_policy(merged).people
+    assert "# not carried over: escalation policy 'Platform\\n[people.mallory]" in fragment
