@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
 
+    # Paging people directly (README, "Paging people directly"): push through an ntfy server, SMS and calls
+    # through Twilio; where their pages link back to (the acknowledge links, Twilio's callbacks), and the key
+    # the worker and the HTTP service share to sign those links (made on first use).
+    ntfy_url: str | None = None
+    ntfy_token: SecretStr | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    public_url: str | None = None
+    ack_link_key: Path = ROOT / ".data" / "ack-link-key"
+
     statuspage_api_key: SecretStr | None = None
     statuspage_page_id: str | None = None
     statuspage_api_url: str = "https://api.statuspage.io/v1"
@@ -118,6 +130,10 @@ class Settings(BaseSettings):
     metrics_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a container")
     log_format: str = "text"  # text | json
     log_level: str = "INFO"
+
+    def public_base(self) -> str:
+        """Where people's phones and Twilio reach the HTTP service: PUBLIC_URL, else its own address."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @field_validator("payload_keys")
     @classmethod

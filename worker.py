@@ -24,6 +24,7 @@ import workflows
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
 from activities.http import HEARTBEAT_EVERY
+from activities.ntfy import NtfyActivities
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
 from activities.paging import PagingActivities
@@ -32,6 +33,7 @@ from activities.slack import SlackActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
+from activities.twilio import TelephonyActivities
 from client.signing import public_keys
 from own_policy import OwnPolicies, OwnPolicyInterceptor
 from policy_file import PolicyError, load_policy
@@ -40,6 +42,8 @@ from workflows.comms.workflow import CommsWorkflow
 from workflows.contracts.policy import Policy
 from workflows.contracts.trust import verify
 from workflows.contracts.vocabulary import Channel
+from workflows.delivery.direct import methods
+from workflows.delivery.reach import DIRECT
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
@@ -67,6 +71,7 @@ def build_activities(settings: Settings) -> list[Any]:
     outbox = Outbox(settings.outbox_path)
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
     records, oncall = RecordsActivities(settings), OnCallActivities(settings)
+    telephony = TelephonyActivities(settings, outbox)
     return [
         slack.slack_ensure_channel,
         slack.slack_post,
@@ -78,6 +83,9 @@ def build_activities(settings: Settings) -> list[Any]:
         paging.page_note,
         EmailActivities(settings, outbox).send_email,
         TelegramActivities(settings, outbox).send_telegram,
+        NtfyActivities(settings, outbox).send_push,
+        telephony.send_sms,
+        telephony.place_call,
         StatuspageActivities(settings, outbox).statuspage_upsert,
         ConferenceActivities(settings, outbox).conference_create,
         records.append_incident_log,
@@ -141,6 +149,9 @@ CREDENTIALS: dict[Channel, tuple[str, str]] = {
     Channel.SLACK: ("slack_bot_token", "SLACK_BOT_TOKEN"),
     Channel.EMAIL: ("smtp_host", "SMTP_HOST"),
     Channel.TELEGRAM: ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
+    Channel.PUSH: ("ntfy_url", "NTFY_URL"),
+    Channel.SMS: ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
+    Channel.VOICE: ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
 }
 PROVIDERS: dict[str, tuple[str, str]] = {
     "opsgenie": ("opsgenie_api_key", "OPSGENIE_API_KEY"),
@@ -155,6 +166,9 @@ def undeliverable(settings: Settings, policy: Policy) -> list[str]:
     if settings.outbox_delivery:
         return []
     channels = dict.fromkeys(channel for tier in policy.escalation.tiers for channel in tier.channels)
+    if Channel.PAGE in channels and policy.paging_provider == DIRECT:  # each person's rules: their methods
+        del channels[Channel.PAGE]
+        channels |= dict.fromkeys(step.channel for person in policy.people.values() for step in methods(policy, person))
     missing = []
     for channel in channels:
         name = policy.paging_provider if channel is Channel.PAGE else channel.value

@@ -18,6 +18,10 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from settings import Settings
+from workflows.contracts.activity_io import DirectMessage
+from workflows.contracts.trust import links
+
 # Explicit, short: an activity attempt must fail well inside its start_to_close_timeout so Temporal
 # retries it, rather than hanging on a peer that stopped answering.
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -140,3 +144,13 @@ async def heartbeating(progress: Callable[[], Any] | None = None) -> AsyncIterat
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beating
+
+
+def ack_token(settings: Settings, message: DirectMessage, via: str) -> str:
+    """What acknowledges `message`'s incident as its person, for a while (trust/links.py)."""
+    granted = links.grant(message.incident_id, message.person, via, datetime.now(UTC))
+    return links.sign(links.link_key(settings.ack_link_key), granted)
+
+
+def ack_link(settings: Settings, message: DirectMessage, via: str) -> str:
+    return f"{settings.public_base()}/ack/{ack_token(settings, message, via)}"

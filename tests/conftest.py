@@ -81,6 +81,7 @@ def scratch_settings(scratch: Path, task_queue: str) -> Settings:
         decision_signing_key=scratch / "decision-signing-key.pem",
         decision_keys=scratch / "decision-keys",
         tokens_path=scratch / "tokens.json",
+        ack_link_key=scratch / "ack-link-key",
         incident_policy=policy_file,
     )
 

@@ -38,6 +38,7 @@ from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings, converter, free_temporal
 from starter.http import codec as codec_endpoint
+from starter.http import contact
 from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
@@ -220,6 +221,11 @@ def create_app(
     app.include_router(oncall_http.router(settings, policy, temporal, doors))
     app.include_router(decisions_api.router(settings, policy, deciding))
     app.include_router(codec_endpoint.router(settings, lambda request: read_body(request, settings.max_body_bytes)))
+    app.include_router(
+        contact.router(
+            settings, policy, deciding, temporal, lambda request: read_body(request, settings.max_body_bytes)
+        )
+    )
     app.include_router(
         slack_endpoint.router(
             settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)

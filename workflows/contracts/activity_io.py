@@ -193,3 +193,29 @@ class Reached(BaseModel):
     lines: list[str] = Field(default_factory=list)
     page_keys: list[str] = Field(default_factory=list)
     failures: list[str] = Field(default_factory=list)
+
+
+class DirectMessage(BaseModel):
+    """A page to one person on one contact method (push, SMS, a call): the activity adds the links that
+    acknowledge as that person (workflows/contracts/trust/links.py) and the callback for the provider's reports."""
+
+    incident_id: str
+    person: str
+    address: str  # the ntfy topic, or the E.164 phone number
+    title: str
+    text: str
+    idempotency_key: str  # also names this delivery in the provider's status callbacks
+    urgent: bool = True
+
+
+class DirectResult(BaseModel):
+    reference: str = ""  # ntfy's message id, Twilio's SM…/CA… sid
+    delivered_to: str = ""
+
+
+class DeliveryReport(BaseModel):
+    """A provider's word, after it accepted a page, that the page did not reach its person (Twilio's status
+    callback: undelivered, failed, busy, no answer): their notification rules move on at once."""
+
+    idempotency_key: str
+    reason: str

@@ -20,6 +20,8 @@ HEARTBEAT_WORKFLOW = "HeartbeatWorkflow"
 ALERT = "alert"  # signal: one alert of the incident's group
 ESCALATION_NOTICE = "escalation_notice"  # signal: what its ladder did
 SILENCE_LIFTED = "silence_lifted"  # signal: its maintenance window was expired early
+# signal, to the incident or its ladder (whichever sent a direct page): a provider reports it did not arrive
+DELIVERY_REPORT = "delivery_report"
 INCIDENT_STATE = "state"  # query
 COMMS_STATE = "state"  # query: the message loop's state
 

@@ -7,6 +7,7 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
@@ -84,6 +85,13 @@ class Person(_Strict):
     phone: str = ""  # E.164, for SMS and voice calls
     ntfy_topic: str = ""  # the person's push topic on the ntfy server
     notification_rules: NotificationRules | None = None  # None: the policy's default rules
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, phone: str) -> str:
+        if phone and not re.fullmatch(r"\+[1-9][0-9]{6,14}", phone):
+            raise ValueError(f"{phone!r} is not an E.164 number: '+', the country code, then the number, no spaces")
+        return phone
 
     def contact(self, channel: Channel) -> str:
         """The person's address on a channel ("" when they have none there)."""
@@ -359,8 +367,8 @@ class Policy(_Strict):
     @field_validator("paging_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        if value not in ("opsgenie", "pagerduty", "jsm"):
-            raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty' or 'jsm', not {value!r}")
+        if value not in ("opsgenie", "pagerduty", "jsm", "direct"):
+            raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty', 'jsm' or 'direct', not {value!r}")
         return value
 
     @model_validator(mode="after")

@@ -22,11 +22,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
     from workflows.contracts.clock import local
     from workflows.contracts.policy import Policy
-    from workflows.contracts.vocabulary import Channel
+    from workflows.contracts.vocabulary import Channel, Status
+    from workflows.delivery.direct import Watch, page_directly
     from workflows.delivery.reach import (
+        DIRECT,
         EMAIL,
         LOCAL,
         PAGING,
+        SENDERS,
+        Step,
+        address,
         as_delivered,
         attempt,
         describe_page,
@@ -45,6 +50,11 @@ class Deliveries:
         self.s, self.policy = s, policy
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._calls = 0  # the duties' own calls still awaited (tracked)
+        # Direct pages stop once the incident is acknowledged or resolved; Twilio's reports land in `failed`.
+        self.watch = Watch(
+            stopped=lambda: bool(s.acknowledged_by) or s.status is not Status.OPEN,
+            tell=lambda failure: self.note("delivery", failure),
+        )
 
     def note(self, kind: str, text: str, actor: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
@@ -101,6 +111,7 @@ class Deliveries:
                 severity=self.s.severity,
                 subject=self._subject(),
                 occurrence=self.s.occurrence,
+                watch=self.watch,
             )
             self._record(reached, then)
 
@@ -114,6 +125,9 @@ class Deliveries:
         """
         s = self.s
         reached = Reached(failures=unreachable(self.policy, people, [Channel.PAGE]))
+        if self.policy.paging_provider == DIRECT:
+            self._page_directly(people, text, key, reached, then)
+            return
         page = page_request(
             self.policy,
             people,
@@ -135,6 +149,32 @@ class Deliveries:
                 reached.failures.append(failure)
             else:
                 reached.lines.append(as_delivered(describe_page(page), result))
+            self._record(reached, then)
+
+        self.spawn(paged())
+
+    def _page_directly(
+        self, people: list[str], text: str, key: str, reached: Reached, then: Callable[[Reached], None]
+    ) -> None:
+        """page_now when people are paged directly: what their rules send at once is asked for now."""
+        s = self.s
+        step = Step(
+            self.policy,
+            text,
+            f"{s.occurrence or s.incident_id}:{key}",
+            self._subject(),
+            s.incident_id,
+            s.severity,
+            self.watch,
+        )
+        paging = page_directly(
+            step, [p for p in people if p in self.policy.people and address(self.policy, p, Channel.PAGE)], SENDERS
+        )
+
+        async def paged() -> None:
+            part = await paging
+            reached.lines += part.lines
+            reached.failures += part.failures
             self._record(reached, then)
 
         self.spawn(paged())

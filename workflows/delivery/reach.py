@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypedDict
 
@@ -19,10 +19,13 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
+    from activities.ntfy import NtfyActivities
     from activities.paging import PagingActivities
     from activities.slack import SlackActivities
     from activities.telegram import TelegramActivities
+    from activities.twilio import TelephonyActivities
     from workflows.contracts.activity_io import (
+        DirectMessage,
         EmailRequest,
         PageRequest,
         Reached,
@@ -34,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import INCIDENT, PEOPLE
     from workflows.contracts.vocabulary import Channel, Severity
+    from workflows.delivery.direct import URGENT, Watch, methods, page_directly
 
 
 class ActivityOptions(TypedDict, total=False):
@@ -127,6 +131,7 @@ class Step:
     subject: str
     incident_id: str
     severity: Severity
+    watch: Watch = field(default_factory=Watch)  # direct pages: answered yet? failed by the provider's word?
 
 
 async def reach(
@@ -140,6 +145,7 @@ async def reach(
     severity: Severity,
     subject: str = "",
     occurrence: str = "",
+    watch: Watch | None = None,
 ) -> Reached:
     """Reach every person through every channel the policy has a contact for, the channels concurrently.
 
@@ -147,11 +153,11 @@ async def reach(
     time) and the person it makes each delivery's idempotency key, so a replayed or retried step never
     reaches anybody twice, and the same alert group's next incident is not mistaken for this one.
     """
-    step = Step(policy, text, f"{occurrence or incident_id}:{key}", subject, incident_id, severity)
+    step = Step(policy, text, f"{occurrence or incident_id}:{key}", subject, incident_id, severity, watch or Watch())
     reached = Reached(failures=unreachable(policy, people, channels))
     sends = []
     for channel in channels:
-        contacts = {p: c for p in people if p in policy.people and (c := policy.people[p].contact(channel))}
+        contacts = {p: c for p in people if p in policy.people and (c := address(policy, p, channel))}
         if contacts:
             sends.append(SENDERS[channel](step, contacts))
     for part in await asyncio.gather(*sends):
@@ -165,7 +171,10 @@ async def reach(
 
 
 async def _page(step: Step, pagers: dict[str, str]) -> Reached:
-    """One alert at the paging provider for all of them: the provider rings each."""
+    """One alert at the paging provider for all of them: the provider rings each. Paged directly, each follows
+    their own notification rules instead (delivery/direct.py)."""
+    if step.policy.paging_provider == DIRECT:
+        return await page_directly(step, list(pagers), SENDERS)
     page = _page_for(step, list(pagers.values()))
     paging = workflow.execute_activity_method(PagingActivities.page_open, page, **PAGING)
     return await _one_delivery(describe_page(page), paging, page_keys=[page.dedup_key])
@@ -217,6 +226,32 @@ async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
     )
 
 
+def _direct_sender(label: str, method: Any) -> Callable[[Step, dict[str, str]], Awaitable[Reached]]:
+    """A sender of direct pages (push, SMS, a call): one delivery per person, each asked for at once (so a page
+    due first goes first), keyed `step.key:person` (the key the provider's status callbacks name)."""
+
+    def send(step: Step, addresses: dict[str, str]) -> Awaitable[Reached]:
+        started = {
+            person: workflow.start_activity_method(
+                method,
+                DirectMessage(
+                    incident_id=step.incident_id,
+                    person=person,
+                    address=address,
+                    title=step.subject or step.text[:80],
+                    text=step.text,
+                    idempotency_key=f"{step.key}:{person}",
+                    urgent=step.severity in URGENT,
+                ),
+                **PAGING,
+            )
+            for person, address in addresses.items()
+        }
+        return _one_each(label, addresses, lambda person, _: started[person])
+
+    return send
+
+
 async def _one_each(label: str, contacts: dict[str, str], send: Callable[[str, str], Any]) -> Reached:
     """A delivery per person, side by side; the timeline's line names the channel and the person."""
     parts = await asyncio.gather(
@@ -231,6 +266,9 @@ SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
     Channel.SLACK: _slack,
     Channel.EMAIL: _email,
     Channel.TELEGRAM: _telegram,
+    Channel.PUSH: _direct_sender("push", NtfyActivities.send_push),
+    Channel.SMS: _direct_sender("SMS", TelephonyActivities.send_sms),
+    Channel.VOICE: _direct_sender("call", TelephonyActivities.place_call),
 }
 
 
@@ -274,6 +312,18 @@ def describe_page(page: PageRequest) -> str:
     return f"page {', '.join(page.responders)} ({page.provider})"
 
 
+DIRECT = "direct"  # the paging provider that is each person's own notification rules
+
+
+def address(policy: Policy, person_id: str, channel: Channel) -> str:
+    """Where `channel` reaches the person ("" nowhere). Paged directly, a page reaches whoever has an address for
+    a method of their rules, and it is addressed to the person."""
+    person = policy.people[person_id]
+    if channel is Channel.PAGE and policy.paging_provider == DIRECT:
+        return person_id if any(person.contact(step.channel) for step in methods(policy, person)) else ""
+    return person.contact(channel)
+
+
 def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> list[str]:
     """A line for each of `people` that `channels` cannot reach: not in the policy, or no contact there."""
     lines = []
@@ -281,6 +331,6 @@ def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> l
         person = policy.people.get(person_id)
         if person is None:
             lines.append(f"no person {person_id!r} in the policy")
-        elif not any(person.contact(channel) for channel in channels):
+        elif not any(address(policy, person_id, channel) for channel in channels):
             lines.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
     return lines

@@ -15,8 +15,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ids
+    from workflows.contracts.activity_io import DeliveryReport
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel
+    from workflows.delivery.direct import Watch
     from workflows.delivery.reach import reach
     from workflows.incident.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation, tier_page
     from workflows.oncall.lookup import who_is_on_call
@@ -29,10 +31,16 @@ class EscalationWorkflow:
         self._stop_reason = ""
         self._result = EscalationResult()
         self._deliveries: list[asyncio.Future[None]] = []
+        self._watch = Watch(stopped=lambda: bool(self._stop_reason))  # people paged directly stop on `stop`
 
     @workflow.signal
     def stop(self, request: StopEscalation) -> None:
         self._stop_reason = self._stop_reason or request.reason
+
+    @workflow.signal(name=ids.DELIVERY_REPORT)
+    def delivery_report(self, report: DeliveryReport) -> None:
+        """A provider says a direct page it accepted did not arrive: that person's next method goes now."""
+        self._watch.failed[report.idempotency_key] = report.reason
 
     @workflow.query
     def progress(self) -> EscalationResult:
@@ -112,6 +120,7 @@ class EscalationWorkflow:
             severity=input.severity,
             occurrence=input.occurrence,
             subject=f"{input.incident_id}: {input.title}",
+            watch=self._watch,
         )
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]

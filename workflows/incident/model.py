@@ -118,6 +118,7 @@ class Decision(Proven):
 
 class Acknowledge(Decision):
     note: str = ""
+    via: str = ""  # how a page reached the person who acknowledges from it ("SMS"), set by the HTTP service
 
 
 class AssignRole(Decision):

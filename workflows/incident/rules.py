@@ -243,7 +243,7 @@ def said(text: str, note: str) -> str:
 
 def _acknowledge(s: IncidentState, d: Acknowledge, policy: Policy, now: datetime) -> str:
     s.acknowledged_by, s.acknowledged_at = d.actor, now
-    return said(f"{s.incident_id} acknowledged by {d.actor}", d.note)
+    return said(f"{s.incident_id} acknowledged by {d.actor}" + (f" by {d.via}" if d.via else ""), d.note)
 
 
 def _assign_role(s: IncidentState, d: AssignRole, policy: Policy, now: datetime) -> str:

@@ -23,6 +23,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
     from workflows.contracts import ids, limits
+    from workflows.contracts.activity_io import DeliveryReport
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.trust import verify
@@ -352,6 +353,11 @@ class IncidentWorkflow:
             and not s.acknowledged_by
         ):
             self.response.ladder_exhausted()
+
+    @workflow.signal(name=ids.DELIVERY_REPORT)
+    def delivery_report(self, report: DeliveryReport) -> None:
+        """A provider says a direct page it accepted did not arrive: that person's next method goes now."""
+        self.out.watch.failed[report.idempotency_key] = report.reason
 
     @workflow.update(dynamic=True)
     def decide(self, name: str, args: Sequence[RawValue]) -> str:

@@ -1,0 +1,194 @@
+"""The ways back from a page sent straight to a person: the acknowledge link (a push's Acknowledge and Open buttons,
+the link in an SMS or e-mail), and Twilio's requests (an SMS reply, a keypress in a call, status callbacks).
+
+Each acknowledges as the person the page was sent to, never as whoever follows it: the link's grant names the
+person and the incident under the key the worker signed it with (workflows/contracts/trust/links.py); a reply
+counts only from the person's own number, and only for the newest page we texted that number. The service then
+sends an ordinary Acknowledge decision through its signing client, as for incidentctl, with the grant's nonce
+as its update id (a link used twice is taken once). Every request from Twilio must carry a valid
+X-Twilio-Signature over PUBLIC_URL's address of the request: anything else is 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from temporalio.client import Client
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from activities.twilio import FAILED, twilio, verified
+from client.decide import Refused, is_transport_error, is_unreachable, send_decision
+from settings import Settings
+from starter.http.decisions import RETRY_WITHIN
+from workflows.contracts import ids
+from workflows.contracts.activity_io import DeliveryReport
+from workflows.contracts.policy import Policy
+from workflows.contracts.trust import links
+from workflows.contracts.vocabulary import Channel
+from workflows.incident.model import Acknowledge
+
+log = logging.getLogger("contact")
+
+TOKEN_IN_TEXT = re.compile(r"/ack/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+ACK_WORDS = ("ack", "acknowledge", "ok", "yes", "1")
+
+
+def router(
+    settings: Settings,
+    policy: Policy,
+    deciding: Callable[[], Client],
+    temporal: Callable[[], Client],
+    read_body: Callable[[Request], Awaitable[bytes]],
+) -> APIRouter:
+    routes = APIRouter()
+
+    def key() -> bytes:
+        return links.link_key(settings.ack_link_key)
+
+    async def acknowledge(granted: links.AckGrant) -> tuple[int, str]:
+        """Acknowledge as the grant's person; the status and the line they see."""
+        if granted.person not in policy.people:
+            return 403, f"{granted.person} is no longer a person of the {policy.organisation} policy"
+        decision = Acknowledge(actor=granted.person, via=granted.via_label())
+        try:
+            said = await send_decision(
+                deciding(), granted.incident_id, decision, update_id=f"ack-{granted.nonce}", retry_within=RETRY_WITHIN
+            )
+        except Refused as err:
+            return 409, str(err)
+        except Exception as err:
+            if is_unreachable(err) or is_transport_error(err):
+                return 503, "the incident service did not answer; try again in a moment"
+            raise
+        return 200, said
+
+    # --- the acknowledge link ------------------------------------------------------------------------
+
+    @routes.get("/ack/{token}")
+    async def ack_page(token: str) -> HTMLResponse:
+        """What a browser shows (the push's Open button, a link in a message): the incident and a button. Only
+        the button acknowledges: a link previewer or a mail scanner that fetches the link decides nothing."""
+        try:
+            granted = links.read(key(), token, datetime.now(UTC))
+        except links.InvalidGrant as err:
+            return HTMLResponse(_page("Not acknowledged", str(err)), status_code=403)
+        who, incident = html.escape(granted.person), html.escape(granted.incident_id)
+        form = f'<form method="post"><button type="submit">Acknowledge {incident} as {who}</button></form>'
+        return HTMLResponse(_page(f"{incident}", f"Paged to {who} by {html.escape(granted.via_label())}.", form))
+
+    @routes.post("/ack/{token}")
+    async def ack(token: str) -> HTMLResponse:
+        try:
+            granted = links.read(key(), token, datetime.now(UTC))
+        except links.InvalidGrant as err:
+            return HTMLResponse(_page("Not acknowledged", str(err)), status_code=403)
+        status, said = await acknowledge(granted)
+        return HTMLResponse(_page("Acknowledged" if status == 200 else "Not acknowledged", said), status_code=status)
+
+    # --- Twilio ----------------------------------------------------------------------------------------
+
+    async def from_twilio(request: Request) -> dict[str, Any] | None:
+        """The form Twilio sent, or None when its signature does not hold for it."""
+        form = {name: values[-1] for name, values in parse_qs((await read_body(request)).decode()).items()}
+        path = request.scope.get("raw_path", request.url.path.encode()).decode()  # as Twilio signed it: still quoted
+        url = settings.public_base() + path + (f"?{request.url.query}" if request.url.query else "")
+        if not verified(settings, url, form, request.headers.get("x-twilio-signature", "")):
+            log.warning("refused a request to %s without a valid X-Twilio-Signature", request.url.path)
+            return None
+        return form
+
+    def person_with_phone(number: str) -> str | None:
+        return next((name for name, p in policy.people.items() if p.phone and p.phone == number), None)
+
+    @routes.post("/twilio/sms")
+    async def sms_reply(request: Request) -> Response:
+        """A reply to a page: "ACK" acknowledges the newest incident we paged that number about, as its person."""
+        form = await from_twilio(request)
+        if form is None:
+            return Response("forged or unsigned request", status_code=403)
+        answer = MessagingResponse()
+        sender, words = form.get("From", ""), form.get("Body", "").strip().lower().split()
+        person = person_with_phone(sender)
+        if not words or words[0] not in ACK_WORDS:
+            answer.message("Reply ACK to acknowledge the incident you were paged about.")
+        elif person is None:
+            log.warning("an SMS reply from a number of nobody in the policy acknowledged nothing")
+            answer.message("This number belongs to nobody on call here: nothing was acknowledged.")
+        else:
+            answer.message(await _acknowledge_newest(settings, sender, person, acknowledge))
+        return Response(str(answer), media_type="application/xml")
+
+    @routes.post("/twilio/voice/{token}")
+    async def keypress(token: str, request: Request) -> Response:
+        """A key pressed in a call we placed: 1 acknowledges as the person called."""
+        form = await from_twilio(request)
+        if form is None:
+            return Response("forged or unsigned request", status_code=403)
+        answer = VoiceResponse()
+        try:
+            granted = links.read(key(), token, datetime.now(UTC))
+        except links.InvalidGrant as err:
+            answer.say(str(err))
+            return Response(str(answer), media_type="application/xml")
+        called = policy.people.get(granted.person)
+        if granted.via != Channel.VOICE or called is None or form.get("To") != called.phone:
+            answer.say("This call cannot acknowledge anything.")
+        elif form.get("Digits") == "1":
+            status, said = await acknowledge(granted)
+            answer.say("Acknowledged. Thank you." if status == 200 else said)
+        else:
+            answer.say("Not acknowledged. Goodbye.")
+        return Response(str(answer), media_type="application/xml")
+
+    @routes.post("/twilio/status/{workflow_id}/{delivery}")
+    async def status_callback(workflow_id: str, delivery: str, request: Request) -> Response:
+        """Twilio's report on a message or call: one that did not reach its person moves their rules on."""
+        form = await from_twilio(request)
+        if form is None:
+            return Response("forged or unsigned request", status_code=403)
+        status = form.get("MessageStatus") or form.get("CallStatus") or ""
+        if status in FAILED:
+            reason = f"Twilio reports {status}" + (f" (error {form['ErrorCode']})" if form.get("ErrorCode") else "")
+            report = DeliveryReport(idempotency_key=unquote(delivery), reason=reason)
+            try:
+                await temporal().get_workflow_handle(unquote(workflow_id)).signal(ids.DELIVERY_REPORT, report)
+            except Exception as err:  # the page's workflow has ended: nothing is waiting on the report
+                log.info("delivery report for %s not taken: %s", workflow_id, err)
+        return Response(status_code=204)
+
+    return routes
+
+
+async def _acknowledge_newest(settings: Settings, sender: str, person: str, acknowledge: Any) -> str:
+    """Acknowledge the newest page texted to `sender` that is `person`'s and still valid; what to answer."""
+    provider = twilio(settings)
+    if provider is None:
+        return "SMS is not configured here: nothing was acknowledged."
+    now = datetime.now(UTC)
+    for body in await provider.texts_to(sender):
+        for token in TOKEN_IN_TEXT.findall(body):
+            try:
+                granted = links.read(links.link_key(settings.ack_link_key), token, now)
+            except links.InvalidGrant:
+                continue
+            if granted.person != person:
+                continue
+            _, said = await acknowledge(granted)
+            return str(said)
+    return "No page of yours is waiting: nothing was acknowledged."
+
+
+def _page(title: str, text: str, form: str = "") -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{form}</body></html>"
+    )

@@ -1,0 +1,161 @@
+"""Paging people directly: each person's notification rules on durable timers, through ntfy and Twilio (fakes that
+speak their wire formats), acknowledged from the page itself as the person it was sent to."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from starter.http.app import create_app
+from tests.conftest import run_under
+from tests.fakes.ntfy import FakeNtfy
+from tests.fakes.twilio import FakeTwilio, Signed
+from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
+from worker import build_worker
+from workflows.contracts.policy import Escalation, NotificationRules, NotificationStep, Policy, Tier
+from workflows.contracts.vocabulary import Channel, Severity
+from workflows.incident.model import IncidentState
+from workflows.incident.workflow import IncidentWorkflow
+
+PUBLIC = "http://webhook"
+BOB_PHONE, BOB_TOPIC = "+15550100002", "bob-pages-7f3k"
+# "push at once, SMS after 2 minutes, a call after 5 if still unacknowledged"
+BOBS_RULES = NotificationRules(
+    high=[
+        NotificationStep(channel=Channel.PUSH, after_minutes=0),
+        NotificationStep(channel=Channel.SMS, after_minutes=2),
+        NotificationStep(channel=Channel.VOICE, after_minutes=5),
+    ]
+)
+
+
+def direct_policy(rules: NotificationRules | None = BOBS_RULES, **bob: str) -> Policy:
+    base = make_policy()
+    person = base.people["bob"].model_copy(
+        update={"phone": BOB_PHONE, "ntfy_topic": BOB_TOPIC, "notification_rules": rules} | bob
+    )
+    return make_policy(
+        paging_provider="direct",
+        people=base.people | {"bob": person},
+        escalation=Escalation(tiers=[Tier(notify=["bob"], channels=[Channel.PAGE], wait_minutes=30)]),
+    )
+
+
+@dataclass
+class Stack:
+    env: WorkflowEnvironment
+    settings: Settings
+    ntfy: FakeNtfy
+    twilio: FakeTwilio
+    http: httpx.AsyncClient
+
+    async def page(self, policy: Policy) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+        return await open_incident(
+            self.env, self.settings, run_under(self.settings, policy), alert(severity=Severity.SEV1)
+        )
+
+    async def send(self, request: Signed, headers: dict[str, str] | None = None) -> httpx.Response:
+        path = request.url.removeprefix(PUBLIC)
+        return await self.http.post(path, data=request.form, headers=headers or request.headers())
+
+
+@pytest.fixture
+async def stack(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Stack]:
+    async with FakeNtfy(forbidden={"refused-topic"}) as ntfy, FakeTwilio() as twilio:
+        configured = twilio.configure(ntfy.configure(settings)).model_copy(update={"public_url": PUBLIC})
+        async with build_worker(ts_env.client, configured):
+            app = create_app(configured, client=ts_env.client, policy=direct_policy())
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=PUBLIC) as http:
+                yield Stack(ts_env, configured, ntfy, twilio, http)
+
+
+async def test_sev1_pages_bob_by_push_then_sms_and_his_sms_reply_acknowledges_and_stops_the_call(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=1))
+    assert [p["topic"] for p in stack.ntfy.published] == [BOB_TOPIC], "the push goes at once"
+    assert [a["label"] for a in stack.ntfy.published[0]["actions"]] == ["Acknowledge", "Open"]
+    assert stack.twilio.messages == [], "no SMS before +2 min"
+
+    await stack.env.sleep(timedelta(minutes=2))  # +3
+    assert [m["To"] for m in stack.twilio.messages] == [BOB_PHONE]
+    answered = await stack.send(stack.twilio.reply(PUBLIC, BOB_PHONE, "ack"))
+    assert answered.status_code == 200
+    assert "acknowledged by bob by SMS" in answered.text
+
+    await stack.env.sleep(timedelta(minutes=5))  # +8: the call was due at +5
+    assert stack.twilio.calls_placed == [], "the ladder stops once bob acknowledged"
+    s = await state(handle)
+    assert s.acknowledged_by == "bob"
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by SMS"]
+    assert len(stack.ntfy.published) == len(stack.twilio.messages) == 1, "each method once"
+
+
+async def test_a_push_the_provider_refuses_moves_to_sms_at_once(stack: Stack):
+    handle = await stack.page(direct_policy(ntfy_topic="refused-topic"))
+    await stack.env.sleep(timedelta(seconds=30))
+    assert stack.ntfy.published == []
+    assert [m["To"] for m in stack.twilio.messages] == [BOB_PHONE], "the SMS goes without waiting for +2 min"
+    assert any("push bob failed: ntfy answered 403" in line for line in timeline(await state(handle), "delivery"))
+
+
+async def test_an_sms_twilio_reports_undelivered_moves_to_the_call_at_once(stack: Stack):
+    await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=2, seconds=30))
+    assert stack.twilio.calls_placed == []
+    reported = await stack.send(stack.twilio.status(stack.twilio.messages[0], "undelivered"))
+    assert reported.status_code == 204
+    await stack.env.sleep(timedelta(seconds=30))  # +3: the call was due at +5
+    assert [c["To"] for c in stack.twilio.calls_placed] == [BOB_PHONE]
+
+
+async def test_a_reply_from_a_number_that_is_not_bobs_acknowledges_nothing(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=3))
+    answered = await stack.send(stack.twilio.reply(PUBLIC, "+15550199999", "ack"))
+    assert "nothing was acknowledged" in answered.text
+    await stack.env.sleep(timedelta(minutes=3))
+    assert (await state(handle)).acknowledged_by is None
+    assert [c["To"] for c in stack.twilio.calls_placed] == [BOB_PHONE], "the ladder went on to the call"
+
+
+async def test_a_forged_twilio_request_is_refused_and_changes_nothing(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=3))
+    reply = stack.twilio.reply(PUBLIC, BOB_PHONE, "ack")
+    forged = await stack.send(reply, headers=reply.headers(token="not-the-auth-token"))
+    unsigned = await stack.http.post("/twilio/sms", data=reply.form)
+    assert (forged.status_code, unsigned.status_code) == (403, 403)
+    assert (await state(handle)).acknowledged_by is None
+
+
+async def test_a_keypress_in_the_call_acknowledges_as_the_person_called(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=6))
+    [call] = stack.twilio.calls_placed
+    assert "Press 1 to acknowledge" in call["Twiml"]
+    answered = await stack.send(stack.twilio.keypress(call, "1"))
+    assert "Acknowledged" in answered.text
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by phone call"]
+
+
+async def test_the_push_acknowledge_button_acknowledges_once_as_bob(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(seconds=30))
+    button = stack.ntfy.published[0]["actions"][0]
+    path = button["url"].removeprefix(PUBLIC)
+    assert (await stack.http.get(path)).status_code == 200, "opening the link shows the incident"
+    assert (await state(handle)).acknowledged_by is None, "opening it acknowledges nothing"
+    first, again = await stack.http.post(path), await stack.http.post(path)
+    assert (first.status_code, again.status_code) == (200, 200), "the same link is one decision, answered alike"
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by push"]
+    tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+    assert (await stack.http.post(tampered)).status_code == 403
