@@ -39,11 +39,9 @@ from own_policy import OwnPolicies, OwnPolicyInterceptor
 from policy_file import PolicyError, load_policy
 from settings import Settings, connect, free_temporal
 from workflows.comms.workflow import CommsWorkflow
-from workflows.contracts.policy import Policy
+from workflows.contracts.policy import DIRECT, Policy
 from workflows.contracts.trust import verify
 from workflows.contracts.vocabulary import Channel
-from workflows.delivery.direct import methods
-from workflows.delivery.reach import DIRECT
 from workflows.escalation.ladder import EscalationWorkflow
 from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
@@ -168,7 +166,8 @@ def undeliverable(settings: Settings, policy: Policy) -> list[str]:
     channels = dict.fromkeys(channel for tier in policy.escalation.tiers for channel in tier.channels)
     if Channel.PAGE in channels and policy.paging_provider == DIRECT:  # each person's rules: their methods
         del channels[Channel.PAGE]
-        channels |= dict.fromkeys(step.channel for person in policy.people.values() for step in methods(policy, person))
+        rules = [policy.rules_for(person) for person in policy.people.values()]
+        channels |= dict.fromkeys(step.channel for r in rules for step in r.high + r.low)
     missing = []
     for channel in channels:
         name = policy.paging_provider if channel is Channel.PAGE else channel.value

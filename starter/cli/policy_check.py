@@ -16,7 +16,7 @@ from pathlib import Path
 
 from activities.statements import StatementActivities
 from client.decide import incident_decision
-from workflows.contracts.policy import CONTACT_FIELD, SCHEDULE, Policy
+from workflows.contracts.policy import CONTACT_FIELD, DIRECT, SCHEDULE, Policy
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Role
@@ -177,14 +177,39 @@ def _reached_through(policy: Policy, path: str, targets: list[str], channels: li
     people = _everyone(policy, targets)
     if not people and not problems:
         problems.append(Problem(path, "reaches nobody"))
-    return problems + [
+    paged_directly = Channel.PAGE in channels and policy.paging_provider == DIRECT
+    return (
+        problems
+        + [
+            Problem(
+                f"people.{person}.{CONTACT_FIELD[channel]}",
+                f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}",
+            )
+            for person in people
+            for channel in channels
+            if not (channel is Channel.PAGE and paged_directly) and not policy.people[person].contact(channel)
+        ]
+        + [problem for person in people if paged_directly for problem in _notification_rules(policy, person, path)]
+    )
+
+
+def _notification_rules(policy: Policy, person_id: str, path: str) -> list[Problem]:
+    """Paged directly: each method of the person's rules (or the policy's default) needs its address."""
+    person = policy.people[person_id]
+    own = person.notification_rules is not None
+    where = f"people.{person_id}.notification_rules" if own else "notification_rules"
+    rules = policy.rules_for(person)
+    if not rules.high and not rules.low:
+        return [Problem(where, f"{person_id} is paged directly ({path}) but has no notification rules")]
+    return [
         Problem(
-            f"people.{person}.{CONTACT_FIELD[channel]}",
-            f"{person} is reached by {channel.value} ({path}) but has no {CONTACT_FIELD[channel]}",
+            f"{where}.{urgency}[{i}].channel",
+            f'{person_id} is paged by {step.channel.value} ({path}, paging_provider = "direct") but has no '
+            f"{CONTACT_FIELD[step.channel]}",
         )
-        for person in people
-        for channel in channels
-        if not policy.people[person].contact(channel)
+        for urgency, steps in (("high", rules.high), ("low", rules.low))
+        for i, step in enumerate(steps)
+        if not person.contact(step.channel)
     ]
 
 
@@ -208,7 +233,7 @@ def _reachable_by_any(
             f"{person} is reached by {' or '.join(c.value for c in channels)} ({path}) but has no {fields}",
         )
         for person in people
-        if not any(policy.people[person].contact(c) for c in channels)
+        if not any(policy.address(person, c) for c in channels)
     ]
 
 

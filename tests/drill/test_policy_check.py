@@ -124,3 +124,33 @@ def test_a_policy_that_does_not_load_is_one_line_naming_file_and_field(tmp_path:
     result = CliRunner().invoke(app, ["policy", "check", str(path)])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"incidentctl: {path}: people.bob.slak: Extra inputs are not permitted"
+
+
+def all_problems_after(change: Callable[[dict[str, Any]], None]) -> list[str]:
+    raw = copy.deepcopy(EXAMPLE)
+    change(raw)
+    return [str(p) for p in check_policy(Policy.model_validate(raw))]
+
+
+def test_direct_paging_refuses_a_rule_or_tier_channel_the_person_has_no_address_for() -> None:
+    def change(raw: dict[str, Any]) -> None:
+        raw["paging_provider"] = "direct"
+        raw["notification_rules"] = {"high": [{"channel": "push"}, {"channel": "sms", "after_minutes": 2}]}
+        raw["people"]["bob"] |= {"ntfy_topic": "bob-pages"}  # bob has a push topic, no phone
+        raw["escalation"]["tiers"][1]["channels"] = ["page", "voice"]
+
+    found = all_problems_after(change)
+    assert (
+        'notification_rules.high[1].channel: bob is paged by sms (escalation.tiers[0].notify, paging_provider = "direct")'
+        " but has no phone"
+    ) in found
+    assert not [p for p in found if p.startswith("notification_rules.high[0]") and "bob" in p], "bob has a topic"
+    assert not [p for p in found if "pager_id" in p], "paged directly, nobody needs a pager id"
+    assert "people.oleh.phone: oleh is reached by voice (escalation.tiers[1].notify) but has no phone" in found
+
+
+def test_direct_paging_refuses_a_person_without_any_notification_rules() -> None:
+    found = all_problems_after(lambda raw: raw.update(paging_provider="direct"))
+    assert (
+        "notification_rules: bob is paged directly (escalation.tiers[0].notify) but has no notification rules" in found
+    )

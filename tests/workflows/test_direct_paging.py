@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -95,6 +96,18 @@ async def test_sev1_pages_bob_by_push_then_sms_and_his_sms_reply_acknowledges_an
     assert s.acknowledged_by == "bob"
     assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by SMS"]
     assert len(stack.ntfy.published) == len(stack.twilio.messages) == 1, "each method once"
+
+
+async def test_seed000_paged_directly_the_push_is_still_the_first_thing_a_confirmed_incident_asks_for(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(seconds=10))
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert len(scheduled) > 3, "the confirmation sets off more than the page"
+    assert scheduled[0] == "send_push", f"the first activity asked for was {scheduled[0]}"
 
 
 async def test_a_push_the_provider_refuses_moves_to_sms_at_once(stack: Stack):

@@ -103,6 +103,9 @@ class Person(_Strict):
         return list(dict.fromkeys(c for channel in Channel if (c := self.contact(channel))))
 
 
+# The paging provider that is each person's own notification rules (workflows/delivery/direct.py).
+DIRECT = "direct"
+
 # The field of a person that each channel reaches them at: the one definition of what a channel needs.
 CONTACT_FIELD: dict[Channel, str] = {
     Channel.PAGE: "pager_id",
@@ -361,13 +364,26 @@ class Policy(_Strict):
         read from its own policy file (own_policy.py)."""
         return "sha256:" + hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
+    def rules_for(self, person: Person) -> NotificationRules:
+        """The person's notification rules, else the policy's default."""
+        return person.notification_rules or self.notification_rules
+
+    def address(self, person_id: str, channel: Channel) -> str:
+        """Where `channel` reaches the person ("" nowhere). Paged directly, a page reaches whoever has an address
+        for a method of their notification rules, and is addressed to the person."""
+        person = self.people[person_id]
+        if channel is Channel.PAGE and self.paging_provider == DIRECT:
+            rules = self.rules_for(person)
+            return person_id if any(person.contact(step.channel) for step in rules.high + rules.low) else ""
+        return person.contact(channel)
+
     def allowed_roles(self, decision: str) -> list[Role]:
         return self.permissions.get(decision, DEFAULT_PERMISSIONS.get(decision, []))
 
     @field_validator("paging_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        if value not in ("opsgenie", "pagerduty", "jsm", "direct"):
+        if value not in ("opsgenie", "pagerduty", "jsm", DIRECT):
             raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty', 'jsm' or 'direct', not {value!r}")
         return value
 

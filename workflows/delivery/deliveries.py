@@ -21,17 +21,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
     from workflows.contracts.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
     from workflows.contracts.clock import local
-    from workflows.contracts.policy import Policy
+    from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.vocabulary import Channel, Status
     from workflows.delivery.direct import Watch, page_directly
     from workflows.delivery.reach import (
-        DIRECT,
         EMAIL,
         LOCAL,
         PAGING,
         SENDERS,
         Step,
-        address,
         as_delivered,
         attempt,
         describe_page,
@@ -168,7 +166,7 @@ class Deliveries:
             self.watch,
         )
         paging = page_directly(
-            step, [p for p in people if p in self.policy.people and address(self.policy, p, Channel.PAGE)], SENDERS
+            step, [p for p in people if p in self.policy.people and self.policy.address(p, Channel.PAGE)], SENDERS
         )
 
         async def paged() -> None:

@@ -20,7 +20,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import Reached
-    from workflows.contracts.policy import NotificationRules, NotificationStep, Person, Policy, QuietHours
+    from workflows.contracts.policy import NotificationRules, NotificationStep, Person, QuietHours
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.oncall.rotation import zone
 
@@ -39,17 +39,6 @@ class Watch:
     failed: dict[str, str] = field(default_factory=dict)
     # Where a failed step is told at once (the incident's timeline); None: with the rest, once the rules are done.
     tell: Callable[[str], None] | None = None
-
-
-def rules_of(policy: Policy, person: Person) -> NotificationRules:
-    """The person's own rules, else the policy's default."""
-    return person.notification_rules or policy.notification_rules
-
-
-def methods(policy: Policy, person: Person) -> list[NotificationStep]:
-    """Every contact method the person's rules name, either urgency."""
-    rules = rules_of(policy, person)
-    return rules.high + rules.low
 
 
 def plan(rules: NotificationRules, severity: Severity, now: datetime) -> list[tuple[NotificationStep, timedelta]]:
@@ -88,7 +77,7 @@ def page_directly(step: Step, people: list[str], senders: dict[Channel, Sender])
         if person is None:
             continue
         steps = [
-            (s, due) for s, due in plan(rules_of(policy, person), step.severity, started) if person.contact(s.channel)
+            (s, due) for s, due in plan(policy.rules_for(person), step.severity, started) if person.contact(s.channel)
         ]
         ladders.append(_Ladder(step, person_id, person, steps, senders, started))
     firsts = [ladder.start() for ladder in ladders]
@@ -159,7 +148,8 @@ class _Ladder:
         tell = self.step.watch.tell
         if tell is None:
             self.reached.failures += lines
-        for line in lines if tell else []:
+            return
+        for line in lines:
             tell(line)
 
     def _next_due(self, number: int) -> datetime | None:

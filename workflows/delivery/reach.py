@@ -34,10 +34,10 @@ with workflow.unsafe.imports_passed_through():
         SlackPost,
         TelegramRequest,
     )
-    from workflows.contracts.policy import Policy
+    from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.priority import INCIDENT, PEOPLE
     from workflows.contracts.vocabulary import Channel, Severity
-    from workflows.delivery.direct import URGENT, Watch, methods, page_directly
+    from workflows.delivery.direct import URGENT, Watch, page_directly
 
 
 class ActivityOptions(TypedDict, total=False):
@@ -157,7 +157,7 @@ async def reach(
     reached = Reached(failures=unreachable(policy, people, channels))
     sends = []
     for channel in channels:
-        contacts = {p: c for p in people if p in policy.people and (c := address(policy, p, channel))}
+        contacts = {p: c for p in people if p in policy.people and (c := policy.address(p, channel))}
         if contacts:
             sends.append(SENDERS[channel](step, contacts))
     for part in await asyncio.gather(*sends):
@@ -312,18 +312,6 @@ def describe_page(page: PageRequest) -> str:
     return f"page {', '.join(page.responders)} ({page.provider})"
 
 
-DIRECT = "direct"  # the paging provider that is each person's own notification rules
-
-
-def address(policy: Policy, person_id: str, channel: Channel) -> str:
-    """Where `channel` reaches the person ("" nowhere). Paged directly, a page reaches whoever has an address for
-    a method of their rules, and it is addressed to the person."""
-    person = policy.people[person_id]
-    if channel is Channel.PAGE and policy.paging_provider == DIRECT:
-        return person_id if any(person.contact(step.channel) for step in methods(policy, person)) else ""
-    return person.contact(channel)
-
-
 def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> list[str]:
     """A line for each of `people` that `channels` cannot reach: not in the policy, or no contact there."""
     lines = []
@@ -331,6 +319,6 @@ def unreachable(policy: Policy, people: list[str], channels: list[Channel]) -> l
         person = policy.people.get(person_id)
         if person is None:
             lines.append(f"no person {person_id!r} in the policy")
-        elif not any(address(policy, person_id, channel) for channel in channels):
+        elif not any(policy.address(person_id, channel) for channel in channels):
             lines.append(f"{person_id} has no contact for {', '.join(c.value for c in channels)}")
     return lines
