@@ -24,6 +24,7 @@ from worker import build_activities
 from workflows.contracts.activity_io import (
     ConferenceResult,
     DeliveryResult,
+    DirectResult,
     EmailResult,
     IncidentLogEntry,
     PageResult,
@@ -105,6 +106,7 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
         SlackDelivered: lambda r: SlackDelivered(delivered_to=DELIVERED_TO),
         EmailResult: lambda r: EmailResult(message_ids=[f"<{r.idempotency_key}@drill>"], delivered_to=DELIVERED_TO),
         DeliveryResult: lambda r: DeliveryResult(delivered_to=DELIVERED_TO),
+        DirectResult: lambda r: DirectResult(reference=f"drill-{r.idempotency_key}", delivered_to=DELIVERED_TO),
         StatuspageResult: lambda r: StatuspageResult(
             statuspage_incident_id=r.statuspage_incident_id or f"drill-{r.incident_id}", delivered_to=DELIVERED_TO
         ),

@@ -14,6 +14,7 @@ from starter.drill.recorder import Call
 from workflows.comms.model import FINISHED, CommsState, RenderStatement
 from workflows.contracts.activity_io import (
     ConferenceRequest,
+    DirectMessage,
     EmailRequest,
     IncidentLogEntry,
     PageAction,
@@ -146,6 +147,8 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
 
     if isinstance(request, PageRequest):
         return who(request.responders), f"{request.provider} page: {request.summary}"
+    if isinstance(request, DirectMessage):
+        return [request.person], request.text
     if isinstance(request, PageAction):
         return [], f"{request.provider} alert {request.dedup_key}{f': {request.note}' if request.note else ''}"
     if isinstance(request, SlackChannelRequest):

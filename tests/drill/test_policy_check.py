@@ -141,8 +141,8 @@ def test_direct_paging_refuses_a_rule_or_tier_channel_the_person_has_no_address_
 
     found = all_problems_after(change)
     assert (
-        'notification_rules.high[1].channel: bob is paged by sms (escalation.tiers[0].notify, paging_provider = "direct")'
-        " but has no phone"
+        "notification_rules.high[1].channel: bob is paged by sms "
+        '(escalation.tiers[0].notify, paging_provider = "direct") but has no phone'
     ) in found
     assert not [p for p in found if p.startswith("notification_rules.high[0]") and "bob" in p], "bob has a topic"
     assert not [p for p in found if "pager_id" in p], "paged directly, nobody needs a pager id"
