@@ -113,7 +113,7 @@ class TelephonyActivities:
         twiml = call_script(message, keypress)
         if self.provider is None:
             where = await self.outbox.deliver(
-                "twilio", "voice", message.idempotency_key, {"to": message.address, "text": message.text}
+                "twilio", "voice", f"voice:{message.idempotency_key}", {"to": message.address, "text": message.text}
             )
             return DirectResult(delivered_to=where)
         sid = await self.provider.place_call(message.address, twiml, self._callback(message))

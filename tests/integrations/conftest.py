@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.ntfy import FakeNtfy
 from tests.fakes.paging import FakeJsm, FakeOpsGenie, FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.statuspage import FakeStatuspage
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twilio import FakeTwilio
 from tests.fakes.zoom import FakeZoom
 
 
@@ -60,3 +62,15 @@ async def zoom() -> AsyncIterator[FakeZoom]:
 async def smtp() -> AsyncIterator[FakeSmtp]:
     async with FakeSmtp() as server:
         yield server
+
+
+@pytest.fixture
+async def ntfy() -> AsyncIterator[FakeNtfy]:
+    async with FakeNtfy(forbidden={"someone-elses"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def twilio_api() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio(unreachable={"+15550100099"}) as fake:
+        yield fake
