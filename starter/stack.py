@@ -35,6 +35,7 @@ DATA_FILES = {
     "decision_signing_key": "decision-signing-key.pem",
     "decision_keys": "decision-keys",
     "tokens_path": "tokens.json",
+    "ack_link_key": "ack-link-key",
 }
 # The dev server's SQLite file in write-ahead-log mode, synced at checkpoints: a transaction survives the
 # server's crash, not the machine's power loss. With SQLite's defaults (a rollback journal, every commit

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from activities.outbox import Outbox
+from policy_file import load_policy
 from settings import ROOT, Settings
 from worker import undeliverable
 from workflows.contracts.policy import Policy
@@ -64,6 +65,18 @@ def test_a_policy_holding_its_calls_on_zoom_needs_zoom(example_policy: Policy, s
     assert undeliverable(configured, zoom) == [missing]
     with_zoom = configured.model_copy(update={"zoom_client_secret": SecretStr("s")})
     assert undeliverable(with_zoom, zoom) == []
+
+
+def test_paged_directly_the_methods_of_peoples_rules_need_their_credentials(settings: Settings) -> None:
+    direct = load_policy(ROOT / "examples" / "policies" / "direct-paging.toml")
+    assert undeliverable(settings, direct) == [
+        "slack (SLACK_BOT_TOKEN is not set)",
+        "push (NTFY_URL is not set)",
+        "sms (TWILIO_ACCOUNT_SID is not set)",
+        "voice (TWILIO_ACCOUNT_SID is not set)",
+        "email (SMTP_HOST is not set)",
+    ]
+    assert undeliverable(settings.model_copy(update={"outbox_delivery": True}), direct) == [], "make run's outbox"
 
 
 def test_the_outbox_chosen_explicitly_starts_and_says_so(example_policy: Policy, settings: Settings) -> None:
