@@ -28,7 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import heartbeating, within_attempt
+from activities.http import ack_link, heartbeating, within_attempt
 from activities.outbox import Outbox
 from settings import ROOT, Settings
 from workflows.contracts.activity_io import EmailRequest, EmailResult
@@ -87,6 +87,10 @@ class EmailActivities:
 
     @activity.defn
     async def send_email(self, request: EmailRequest) -> EmailResult:
+        if request.acknowledge is not None:
+            page = request.acknowledge
+            link = ack_link(self.settings, page, "email")
+            request = request.model_copy(update={"text": f"{request.text}\n\nAcknowledge as {page.person}: {link}"})
         if self.settings.smtp_host is None:
             where = await self.outbox.deliver("email", "email", request.idempotency_key, request.model_dump())
             return EmailResult(delivered_to=where)

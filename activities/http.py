@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from settings import Settings
-from workflows.contracts.activity_io import DirectMessage
+from workflows.contracts.activity_io import AckFor, DirectMessage
 from workflows.contracts.trust import links
 
 # Explicit, short: an activity attempt must fail well inside its start_to_close_timeout so Temporal
@@ -146,11 +146,11 @@ async def heartbeating(progress: Callable[[], Any] | None = None) -> AsyncIterat
             await beating
 
 
-def ack_token(settings: Settings, message: DirectMessage, via: str) -> str:
-    """What acknowledges `message`'s incident as its person, for a while (trust/links.py)."""
-    granted = links.grant(message.incident_id, message.person, via, datetime.now(UTC))
+def ack_token(settings: Settings, page: DirectMessage | AckFor, via: str) -> str:
+    """What acknowledges the page's incident as its person, for a while (trust/links.py)."""
+    granted = links.grant(page.incident_id, page.person, via, datetime.now(UTC))
     return links.sign(links.link_key(settings.ack_link_key), granted)
 
 
-def ack_link(settings: Settings, message: DirectMessage, via: str) -> str:
-    return f"{settings.public_base()}/ack/{ack_token(settings, message, via)}"
+def ack_link(settings: Settings, page: DirectMessage | AckFor, via: str) -> str:
+    return f"{settings.public_base()}/ack/{ack_token(settings, page, via)}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import math
 import re
@@ -177,7 +178,11 @@ class SlackActivities:
                 try:
                     opened = await _call(self.client.conversations_open, users=user_id)
                     await self._post_once(
-                        self.client, opened["channel"]["id"], escape_mrkdwn(message.text), [], message.key_for(person)
+                        self.client,
+                        opened["channel"]["id"],
+                        escape_mrkdwn(message.text),
+                        acknowledge_blocks(message),
+                        message.key_for(person),
                     )
                 except ApplicationError as err:
                     if not err.non_retryable:
@@ -316,6 +321,29 @@ class SlackActivities:
         if not CHANNEL_ID.match(channel):
             self._channel_ids.setdefault(channel.removeprefix("#"), posted["channel"])
         return posted["channel"], posted["ts"]
+
+
+def acknowledge_blocks(message: SlackDirectMessage) -> list[dict[str, Any]]:
+    """A page's DM: its text and an Acknowledge button, which the Slack endpoint takes as whoever clicks it (the
+    DM's one reader), noting it came by Slack."""
+    if not message.acknowledge:
+        return []
+    value = json.dumps({"incident_id": message.acknowledge, "via": "Slack"})
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(message.text)}},
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "acknowledge",
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Acknowledge"},
+                    "value": value,
+                }
+            ],
+        },
+    ]
 
 
 async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import failure, new_client, retry_after, send, within_attempt
+from activities.http import ack_link, failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import DeliveryResult, TelegramRequest
@@ -57,6 +57,10 @@ class TelegramActivities:
             where = await self.outbox.deliver("telegram", "message", request.idempotency_key, request.model_dump())
             return DeliveryResult(delivered_to=where)
         # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
+        body: dict[str, object] = {"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]}
+        if request.acknowledge is not None:  # a page: a button that acknowledges as its person
+            link = ack_link(self.settings, request.acknowledge, "telegram")
+            body["reply_markup"] = {"inline_keyboard": [[{"text": "Acknowledge", "url": link}]]}
         async with within_attempt("telegram"):
             response = await send(
                 self.client,
@@ -64,7 +68,7 @@ class TelegramActivities:
                 "POST",
                 f"/bot{self._token}/sendMessage",
                 secrets=[self._token],
-                json={"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]},
+                json=body,
             )
         try:
             answer = response.json()

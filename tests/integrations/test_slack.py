@@ -10,9 +10,11 @@ from temporalio.exceptions import ApplicationError
 from activities.outbox import Outbox
 from activities.slack import SlackActivities, channel_name
 from settings import Settings
+from starter.http.slack import parse_action
 from tests.fakes.slack import FakeSlack
 from tests.integrations.helpers import attempt
 from workflows.contracts.activity_io import SlackArchive, SlackChannelRequest, SlackDirectMessage, SlackPost
+from workflows.incident.model import Acknowledge
 
 
 def slack_activities(settings: Settings, slack: FakeSlack) -> SlackActivities:
@@ -257,3 +259,21 @@ async def test_unconfigured_slack_writes_the_outbox(settings: Settings):
 
     assert result.delivered_to == "outbox"
     assert [entry["key"] for entry in Outbox(settings.outbox_path).read()] == ["k"]
+
+
+async def test_a_page_by_dm_carries_an_acknowledge_button_that_the_endpoint_takes_as_whoever_clicks(
+    settings: Settings, slack: FakeSlack
+):
+    dm = SlackDirectMessage(
+        recipients={"bob": "U0BOB"},
+        text="[SEV1] INC-7F3K needs an acknowledgement",
+        idempotency_key="k",
+        acknowledge="INC-7F3K",
+    )
+    await attempt().run(slack_activities(settings, slack).slack_direct_message, dm)
+
+    [message] = slack.channel_named("dm-U0BOB").messages
+    [button] = message["blocks"][1]["elements"]
+    decided = parse_action(button, "bob")
+    assert decided.incident_id == "INC-7F3K"
+    assert decided.decision == Acknowledge(actor="bob", via="Slack")

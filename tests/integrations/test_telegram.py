@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
@@ -17,7 +17,8 @@ from activities.telegram import TelegramActivities
 from settings import Settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import TelegramRequest
+from workflows.contracts.activity_io import AckFor, TelegramRequest
+from workflows.contracts.trust import links
 
 
 def message(chat_id: str = "1001", text: str = "SEV1 INC-7F3K: checkout is failing") -> TelegramRequest:
@@ -108,3 +109,15 @@ async def test_an_attempt_ends_before_temporal_would_retry_it(settings: Settings
 
     assert (raised.value.type, raised.value.non_retryable) == ("telegram:attempt_timeout", False)
     assert took < 1.0
+
+
+async def test_a_page_carries_an_acknowledge_button_linking_as_its_person(settings: Settings, telegram: FakeTelegram):
+    configured = telegram.configure(settings).model_copy(update={"public_url": "https://incidents.example"})
+    request = message().model_copy(update={"acknowledge": AckFor(incident_id="INC-7F3K", person="oleh")})
+    await attempt().run(TelegramActivities(configured, Outbox(settings.outbox_path)).send_telegram, request)
+
+    [[button]] = telegram.calls("sendMessage")[0].params["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "Acknowledge"
+    token = button["url"].removeprefix("https://incidents.example/ack/")
+    granted = links.read(links.link_key(settings.ack_link_key), token, datetime.now(UTC))
+    assert (granted.incident_id, granted.person, granted.via_label()) == ("INC-7F3K", "oleh", "Telegram")

@@ -18,7 +18,7 @@ from starter.http.app import create_app
 from tests.conftest import run_under
 from tests.fakes.ntfy import FakeNtfy
 from tests.fakes.twilio import FakeTwilio, Signed
-from tests.workflows.helpers import alert, make_policy, open_incident, state, timeline
+from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
 from workflows.contracts.policy import Escalation, NotificationRules, NotificationStep, Policy, Tier
 from workflows.contracts.vocabulary import Channel, Severity
@@ -172,3 +172,29 @@ async def test_the_push_acknowledge_button_acknowledges_once_as_bob(stack: Stack
     assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by push"]
     tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
     assert (await stack.http.post(tampered)).status_code == 403
+
+
+async def test_an_e_mail_page_links_to_acknowledging_as_its_person(stack: Stack):
+    rules = NotificationRules(
+        high=[NotificationStep(channel=Channel.EMAIL), NotificationStep(channel=Channel.SMS, after_minutes=10)]
+    )
+    handle = await stack.page(direct_policy(rules))
+    await stack.env.sleep(timedelta(minutes=1))
+    [mail] = [e["payload"] for e in outbox(stack.settings, "email") if e["payload"]["to"] == ["bob@example.com"]]
+    link = mail["text"].rsplit("Acknowledge as bob: ", 1)[1].strip()
+    assert (await stack.http.post(link.removeprefix(PUBLIC))).status_code == 200
+    await stack.env.sleep(timedelta(minutes=10))
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by e-mail link"]
+    assert stack.twilio.messages == [], "acknowledged: the SMS at +10 never goes"
+
+
+async def test_the_first_way_back_acknowledges_and_a_later_one_is_told_who_already_did(stack: Stack):
+    handle = await stack.page(direct_policy())
+    await stack.env.sleep(timedelta(minutes=3))
+    push_button = stack.ntfy.published[0]["actions"][0]["url"].removeprefix(PUBLIC)
+    assert (await stack.http.post(push_button)).status_code == 200
+    late = await stack.send(stack.twilio.reply(PUBLIC, BOB_PHONE, "ACK"))
+    assert "already acknowledged by bob" in late.text
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by push"]

@@ -82,6 +82,7 @@ class SlackDirectMessage(BaseModel):
     recipients: dict[str, str]  # person id -> Slack user id
     text: str
     idempotency_key: str
+    acknowledge: str = ""  # a page about this incident: an Acknowledge button (Slack knows who clicks it)
 
     def key_for(self, person: str) -> str:
         return f"{self.idempotency_key}:{person}"
@@ -104,6 +105,13 @@ class SlackResult(BaseModel):
     delivered_to: str = ""
 
 
+class AckFor(BaseModel):
+    """A page to one person that should carry the way to acknowledge it as them (trust/links.py)."""
+
+    incident_id: str
+    person: str
+
+
 class EmailRequest(BaseModel):
     """One e-mail. `personal=True` sends one message per recipient (strategic customers)."""
 
@@ -113,6 +121,7 @@ class EmailRequest(BaseModel):
     html: str = ""
     idempotency_key: str
     personal: bool = False
+    acknowledge: AckFor | None = None  # a page: the e-mail ends with a link that acknowledges as its person
 
 
 class EmailResult(BaseModel):
@@ -124,6 +133,7 @@ class TelegramRequest(BaseModel):
     chat_id: str
     text: str
     idempotency_key: str
+    acknowledge: AckFor | None = None  # a page: an Acknowledge button that acknowledges as its person
 
 
 class StatuspageRequest(BaseModel):

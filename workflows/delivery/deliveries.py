@@ -95,8 +95,10 @@ class Deliveries:
         text: str,
         key: str,
         then: Callable[[Reached], None] | None = None,
+        acknowledgeable: bool = False,
     ) -> None:
-        """Reach people through the channels the policy has for them; `then` sees what it did."""
+        """Reach people through the channels the policy has for them; `then` sees what it did. A page
+        (`acknowledgeable`) offers each person the way to acknowledge it as them."""
 
         async def deliver() -> None:
             reached = await reach(
@@ -110,6 +112,7 @@ class Deliveries:
                 subject=self._subject(),
                 occurrence=self.s.occurrence,
                 watch=self.watch,
+                acknowledgeable=acknowledgeable,
             )
             self._record(reached, then)
 

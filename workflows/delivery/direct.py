@@ -114,7 +114,7 @@ class _Ladder:
 
     def _send(self, number: int) -> Awaitable[Reached]:
         channel = self.steps[number][0].channel
-        keyed = replace(self.step, key=f"{self.step.key}:m{number}")
+        keyed = replace(self.step, key=f"{self.step.key}:m{number}", acknowledgeable=True)
         return self.senders[channel](keyed, {self.person_id: self.person.contact(channel)})
 
     async def run(self, first: Awaitable[Reached] | None) -> Reached:

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.telegram import TelegramActivities
     from activities.twilio import TelephonyActivities
     from workflows.contracts.activity_io import (
+        AckFor,
         DirectMessage,
         EmailRequest,
         PageRequest,
@@ -132,6 +133,7 @@ class Step:
     incident_id: str
     severity: Severity
     watch: Watch = field(default_factory=Watch)  # direct pages: answered yet? failed by the provider's word?
+    acknowledgeable: bool = False  # a page: each message carries the way to acknowledge as its person
 
 
 async def reach(
@@ -146,6 +148,7 @@ async def reach(
     subject: str = "",
     occurrence: str = "",
     watch: Watch | None = None,
+    acknowledgeable: bool = False,
 ) -> Reached:
     """Reach every person through every channel the policy has a contact for, the channels concurrently.
 
@@ -153,7 +156,16 @@ async def reach(
     time) and the person it makes each delivery's idempotency key, so a replayed or retried step never
     reaches anybody twice, and the same alert group's next incident is not mistaken for this one.
     """
-    step = Step(policy, text, f"{occurrence or incident_id}:{key}", subject, incident_id, severity, watch or Watch())
+    step = Step(
+        policy,
+        text,
+        f"{occurrence or incident_id}:{key}",
+        subject,
+        incident_id,
+        severity,
+        watch or Watch(),
+        acknowledgeable,
+    )
     reached = Reached(failures=unreachable(policy, people, channels))
     sends = []
     for channel in channels:
@@ -182,7 +194,12 @@ async def _page(step: Step, pagers: dict[str, str]) -> Reached:
 
 async def _slack(step: Step, user_ids: dict[str, str]) -> Reached:
     """One call DMs them all (each once); a person Slack refuses is that person's failure."""
-    message = SlackDirectMessage(recipients=user_ids, text=step.text, idempotency_key=step.key)
+    message = SlackDirectMessage(
+        recipients=user_ids,
+        text=step.text,
+        idempotency_key=step.key,
+        acknowledge=step.incident_id if _acknowledge(step) else "",
+    )
     delivered, failure = await attempt(
         f"Slack DM {', '.join(user_ids)}",
         workflow.execute_activity_method(SlackActivities.slack_direct_message, message, **CHAT),
@@ -208,6 +225,7 @@ async def _email(step: Step, addresses: dict[str, str]) -> Reached:
                 subject=step.subject or step.text[:80],
                 text=step.text,
                 idempotency_key=f"{step.key}:{person}",
+                acknowledge=AckFor(incident_id=step.incident_id, person=person) if _acknowledge(step) else None,
             ),
             **EMAIL,
         ),
@@ -220,10 +238,20 @@ async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
         chats,
         lambda person, chat: workflow.execute_activity_method(
             TelegramActivities.send_telegram,
-            TelegramRequest(chat_id=chat, text=step.text, idempotency_key=f"{step.key}:{person}"),
+            TelegramRequest(
+                chat_id=chat,
+                text=step.text,
+                idempotency_key=f"{step.key}:{person}",
+                acknowledge=AckFor(incident_id=step.incident_id, person=person) if _acknowledge(step) else None,
+            ),
             **CHAT,
         ),
     )
+
+
+def _acknowledge(step: Step) -> bool:
+    """Whether a page's message offers to acknowledge: while it is not answered yet."""
+    return step.acknowledgeable and not step.watch.stopped()
 
 
 def _direct_sender(label: str, method: Any) -> Callable[[Step, dict[str, str]], Awaitable[Reached]]:

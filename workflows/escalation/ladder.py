@@ -121,6 +121,7 @@ class EscalationWorkflow:
             occurrence=input.occurrence,
             subject=f"{input.incident_id}: {input.title}",
             watch=self._watch,
+            acknowledgeable=True,
         )
         self._result.page_keys += reached.page_keys
         lines = reached.lines + [f"FAILED: {f}" for f in reached.failures]

@@ -164,7 +164,7 @@ class Response:
         for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
             if channel is Channel.PAGE and self._paged_round == ladder.round:
                 continue  # paged already (page_first_tier_now)
-            self.out.reach(people, [channel], text, key, then=self._paged_first_tier)
+            self.out.reach(people, [channel], text, key, then=self._paged_first_tier, acknowledgeable=True)
 
     def _paged_first_tier(self, reached: Reached) -> None:
         s = self.s
