@@ -26,8 +26,10 @@ from settings import Settings
 from tests.conftest import scratch_settings
 from tests.signing import SIGNING
 from tests.workflows.helpers import alert, make_policy, open_incident
+from tests.workflows.test_direct_paging import direct_policy
 from worker import build_worker
 from workflows.contracts import search_attributes
+from workflows.contracts.activity_io import DeliveryReport
 from workflows.contracts.vocabulary import IncidentKind, Phase, Severity
 from workflows.incident.model import (
     Acknowledge,
@@ -132,6 +134,20 @@ async def ladder_when_tier2_due(env: WorkflowEnvironment, settings: Settings) ->
     await save(env.client, f"{final.occurrence}-escalation-1", "escalation_from_tier2_then_ack")
 
 
+async def paged_directly_acknowledged_by_sms(env: WorkflowEnvironment, settings: Settings) -> None:
+    """Bob's notification rules on durable timers: a push at once, a provider's report about some other
+    delivery (it changes nothing), the SMS at +2, acknowledged by SMS before the call at +5."""
+    handle = await open_incident(env, settings, direct_policy(), alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=1))
+    await handle.signal(
+        "delivery_report", DeliveryReport(idempotency_key="unknown-delivery", reason="Twilio reports undelivered")
+    )
+    await env.sleep(timedelta(minutes=2))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob", via="SMS"))
+    await env.sleep(timedelta(minutes=5))
+    await save(env.client, handle.id, "incident_paged_directly")
+
+
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
@@ -147,6 +163,7 @@ SCENARIOS = {
         raised_then_recurring_after_resolution,
         disturbance,
         ladder_when_tier2_due,
+        paged_directly_acknowledged_by_sms,
     )
 }
 

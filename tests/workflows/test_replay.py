@@ -30,6 +30,7 @@ def test_histories_are_recorded():
         "incident_raised_then_recurring",
         "incident_ladder_when_tier2_due",
         "escalation_from_tier2_then_ack",
+        "incident_paged_directly",
     } <= names
 
 
