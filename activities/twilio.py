@@ -1,7 +1,7 @@
 """SMS and voice calls through Twilio's REST API (2010-04-01: Messages.json, Calls.json).
 
 An SMS carries the incident, "reply ACK" and a link that acknowledges as its person; a call reads the incident
-(TwiML given with the call) and takes a keypress: 1 acknowledges as the person called. Each asks Twilio for
+(TwiML given with the call) and takes a keypress: 1 acknowledges as the person called, 2 escalates. Each asks Twilio for
 status callbacks to the HTTP service (starter/http/contact.py), which tell the sending workflow when a message
 was undelivered or a call not answered, so the person's next contact method goes at once. Every request Twilio
 sends is checked against its X-Twilio-Signature there (`verified`, the `twilio` package's RequestValidator).
@@ -126,10 +126,10 @@ class TelephonyActivities:
 
 
 def call_script(message: DirectMessage, keypress_url: str) -> str:
-    """The call: the incident read out twice at most, 1 to acknowledge."""
+    """The call: the incident read out, then 1 to acknowledge, 2 to hand it to the next tier."""
     script = VoiceResponse()
     gather = script.gather(num_digits=1, action=keypress_url, method="POST", timeout=10)
-    gather.say(f"{message.title}. {message.text[:500]}. Press 1 to acknowledge.")
-    gather.say("Press 1 to acknowledge.")
+    gather.say(f"{message.title}. {message.text[:500]}.")
+    gather.say("Press 1 to acknowledge. Press 2 to escalate to the next person.")
     script.say("Nothing was pressed: the incident is not acknowledged. Goodbye.")
     return str(script)

@@ -34,7 +34,7 @@ from workflows.contracts.activity_io import DeliveryReport
 from workflows.contracts.policy import Policy
 from workflows.contracts.trust import links
 from workflows.contracts.vocabulary import Channel
-from workflows.incident.model import Acknowledge
+from workflows.incident.model import Acknowledge, Escalate
 
 log = logging.getLogger("contact")
 
@@ -54,14 +54,15 @@ def router(
     def key() -> bytes:
         return links.link_key(settings.ack_link_key)
 
-    async def acknowledge(granted: links.AckGrant) -> tuple[int, str]:
-        """Acknowledge as the grant's person; the status and the line they see."""
+    async def acknowledge(granted: links.AckGrant, escalate: bool = False) -> tuple[int, str]:
+        """Acknowledge as the grant's person (or hand it on to the next tier); the status and the line they see."""
         if granted.person not in policy.people:
             return 403, f"{granted.person} is no longer a person of the {policy.organisation} policy"
-        decision = Acknowledge(actor=granted.person, via=granted.via_label())
+        decision = (Escalate if escalate else Acknowledge)(actor=granted.person, via=granted.via_label())
+        update_id = f"{'escalate' if escalate else 'ack'}-{granted.nonce}"
         try:
             said = await send_decision(
-                deciding(), granted.incident_id, decision, update_id=f"ack-{granted.nonce}", retry_within=RETRY_WITHIN
+                deciding(), granted.incident_id, decision, update_id=update_id, retry_within=RETRY_WITHIN
             )
         except Refused as err:
             return 409, str(err)
@@ -129,7 +130,7 @@ def router(
 
     @routes.post("/twilio/voice/{token}")
     async def keypress(token: str, request: Request) -> Response:
-        """A key pressed in a call we placed: 1 acknowledges as the person called."""
+        """A key pressed in a call we placed: 1 acknowledges as the person called, 2 hands it to the next tier."""
         form = await from_twilio(request)
         if form is None:
             return Response("forged or unsigned request", status_code=403)
@@ -142,9 +143,11 @@ def router(
         called = policy.people.get(granted.person)
         if granted.via != Channel.VOICE or called is None or form.get("To") != called.phone:
             answer.say("This call cannot acknowledge anything.")
-        elif form.get("Digits") == "1":
-            status, said = await acknowledge(granted)
-            answer.say("Acknowledged. Thank you." if status == 200 else said)
+        elif form.get("Digits") in ("1", "2"):
+            escalate = form["Digits"] == "2"
+            status, said = await acknowledge(granted, escalate=escalate)
+            done = "Escalated: the next person is paged now." if escalate else "Acknowledged. Thank you."
+            answer.say(done if status == 200 else said)
         else:
             answer.say("Not acknowledged. Goodbye.")
         return Response(str(answer), media_type="application/xml")

@@ -198,3 +198,37 @@ async def test_the_first_way_back_acknowledges_and_a_later_one_is_told_who_alrea
     assert "already acknowledged by bob" in late.text
     s = await state(handle)
     assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by push"]
+
+
+async def test_pressing_2_in_the_call_hands_the_page_to_the_next_tier_at_once(stack: Stack):
+    policy = direct_policy()
+    tiers = [*policy.escalation.tiers, Tier(notify=["alice"], channels=[Channel.SLACK], wait_minutes=10)]
+    handle = await stack.page(policy.model_copy(update={"escalation": Escalation(tiers=tiers)}))
+    await stack.env.sleep(timedelta(minutes=6))
+    [call] = stack.twilio.calls_placed
+    answered = await stack.send(stack.twilio.keypress(call, "2"))
+    assert "Escalated" in answered.text
+    await stack.env.sleep(timedelta(minutes=1))  # +7: tier 1's wait ran to +30
+    s = await state(handle)
+    assert timeline(s, "escalate") == [f"{s.incident_id} escalated by bob by phone call: the next tier is paged now"]
+    assert s.acknowledged_by is None
+    assert [
+        e for e in outbox(stack.settings, "slack", "dm") if ":t2:" in e["key"] and e["payload"]["user_id"] == "U0ALICE"
+    ]
+
+
+async def test_pressing_2_past_tier_1_ends_the_ladders_wait_on_its_tier(stack: Stack):
+    policy = direct_policy()
+    tiers = [
+        Tier(notify=["bob"], channels=[Channel.PAGE], wait_minutes=2),
+        Tier(notify=["carol"], channels=[Channel.SLACK], wait_minutes=30),
+        Tier(notify=["alice"], channels=[Channel.SLACK], wait_minutes=10),
+    ]
+    await stack.page(policy.model_copy(update={"escalation": Escalation(tiers=tiers)}))
+    await stack.env.sleep(timedelta(minutes=6))  # carol's tier since +2; bob's rules call him at +5
+    assert not [e for e in outbox(stack.settings, "slack", "dm") if ":t3:" in e["key"]]
+    await stack.send(stack.twilio.keypress(stack.twilio.calls_placed[0], "2"))
+    await stack.env.sleep(timedelta(minutes=1))  # carol's tier would have run to +32
+    assert [
+        e for e in outbox(stack.settings, "slack", "dm") if ":t3:" in e["key"] and e["payload"]["user_id"] == "U0ALICE"
+    ]

@@ -32,6 +32,7 @@ from workflows.incident.model import (
     Decision,
     DeclineChannel,
     DraftStatement,
+    Escalate,
     Estimate,
     ProgressNote,
     PublishPostmortem,
@@ -49,6 +50,7 @@ from workflows.incident.model import (
 # The incident's decisions (IncidentWorkflow). Each model belongs to exactly one name.
 INCIDENT_DECISIONS: dict[str, type[Decision]] = {
     "acknowledge": Acknowledge,
+    "escalate": Escalate,
     "assign_role": AssignRole,
     "classify": Classify,
     "set_phase": SetPhase,

@@ -32,10 +32,16 @@ class EscalationWorkflow:
         self._result = EscalationResult()
         self._deliveries: list[asyncio.Future[None]] = []
         self._watch = Watch(stopped=lambda: bool(self._stop_reason))  # people paged directly stop on `stop`
+        self._tier_handed_on = False  # the person paged asked for the next tier now (an Escalate decision)
 
     @workflow.signal
     def stop(self, request: StopEscalation) -> None:
         self._stop_reason = self._stop_reason or request.reason
+
+    @workflow.signal
+    def next_tier(self) -> None:
+        """The incident took an Escalate decision: the tier being waited out ends now."""
+        self._tier_handed_on = True
 
     @workflow.signal(name=ids.DELIVERY_REPORT)
     def delivery_report(self, report: DeliveryReport) -> None:
@@ -102,8 +108,9 @@ class EscalationWorkflow:
         return on_call
 
     async def _wait_for_acknowledgement(self, wait: timedelta) -> None:
+        self._tier_handed_on = False
         try:
-            await workflow.wait_condition(lambda: bool(self._stop_reason), timeout=wait)
+            await workflow.wait_condition(lambda: bool(self._stop_reason) or self._tier_handed_on, timeout=wait)
         except TimeoutError:
             pass
 

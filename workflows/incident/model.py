@@ -121,6 +121,12 @@ class Acknowledge(Decision):
     via: str = ""  # how a page reached the person who acknowledges from it ("SMS"), set by the HTTP service
 
 
+class Escalate(Decision):
+    """The person paged hands the page on: the next tier is paged now (a keypress in a page's call)."""
+
+    via: str = ""
+
+
 class AssignRole(Decision):
     role: Role
     person: str

@@ -176,6 +176,20 @@ class Response:
         elif reached.page_keys and s.status is not Status.OPEN:
             self.out.resolve_pages(s.resolved_by, reached.page_keys)
 
+    async def escalate_now(self) -> None:
+        """The person paged handed it on: past tier 1 (whose wait the rules ended), the ladder pages its next tier."""
+        s = self.s
+        if s.ladder_due is not None or not s.escalation_active:
+            return
+        try:
+            await self.out.tracked(
+                workflow.get_external_workflow_handle(
+                    ladder_workflow_id(self.s.occurrence, s.escalation_started)
+                ).signal(EscalationWorkflow.next_tier)
+            )
+        except Exception:
+            self.out.note("escalation", "Escalation round already finished: no next tier to page")
+
     async def _stop_ladder(self, reason: str) -> None:
         s = self.s
         s.escalation_active = False

@@ -33,6 +33,7 @@ from workflows.incident.model import (
     CloseIncident,
     CompleteTask,
     Decision,
+    Escalate,
     Estimate,
     IncidentState,
     ProgressNote,
@@ -125,6 +126,14 @@ def _check_acknowledge(s: IncidentState, d: Acknowledge, policy: Policy) -> None
     _open(s)
     if s.acknowledged_by:
         raise Refusal(f"{s.incident_id} is already acknowledged by {s.acknowledged_by}")
+
+
+def _check_escalate(s: IncidentState, d: Escalate, policy: Policy) -> None:
+    _confirmed(s, "escalate")
+    if s.acknowledged_by:
+        raise Refusal(f"{s.incident_id} is already acknowledged by {s.acknowledged_by}")
+    if not s.escalation_active:
+        raise Refusal(f"{s.incident_id} is not being escalated: every tier has been paged")
 
 
 def _check_classify(s: IncidentState, d: Classify, policy: Policy) -> None:
@@ -244,6 +253,13 @@ def said(text: str, note: str) -> str:
 def _acknowledge(s: IncidentState, d: Acknowledge, policy: Policy, now: datetime) -> str:
     s.acknowledged_by, s.acknowledged_at = d.actor, now
     return said(f"{s.incident_id} acknowledged by {d.actor}" + (f" by {d.via}" if d.via else ""), d.note)
+
+
+def _escalate(s: IncidentState, d: Escalate, policy: Policy, now: datetime) -> str:
+    if s.ladder_due is not None:  # still in tier 1, which the incident waits out itself: its wait ends now
+        s.ladder_due = now
+    by = f"{d.actor} by {d.via}" if d.via else d.actor
+    return f"{s.incident_id} escalated by {by}: the next tier is paged now"
 
 
 def _assign_role(s: IncidentState, d: AssignRole, policy: Policy, now: datetime) -> str:
@@ -373,6 +389,7 @@ def _close(s: IncidentState, d: CloseIncident, policy: Policy, now: datetime) ->
 
 RULES: dict[type[Decision], Rule] = {
     Acknowledge: Rule(_check_acknowledge, _acknowledge),
+    Escalate: Rule(_check_escalate, _escalate),
     AssignRole: Rule(_assignable, _assign_role),
     Classify: Rule(_check_classify, _classify),
     SetPhase: Rule(_check_set_phase, _set_phase),

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         DeclineChannel,
         DraftStatement,
+        Escalate,
         IncidentState,
         Reopen,
         ReportDataLoss,
@@ -224,6 +225,8 @@ class IncidentWorkflow:
             case Acknowledge():
                 self.out.acknowledge_pages(d.actor)
                 self.out.post(f"{s.incident_id} acknowledged by {d.actor}", f"ack:{number}")
+            case Escalate():
+                self.out.spawn(self.response.escalate_now())
             case StatusUpdate():
                 self.watches.distribute_status_update(d.actor, d.text, number)
             case AssignTask():

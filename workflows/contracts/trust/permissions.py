@@ -7,6 +7,7 @@ from workflows.contracts.vocabulary import Role
 # Who may take each decision. An empty list: any person the policy knows.
 DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "acknowledge": [],
+    "escalate": [],
     "assign_role": [
         Role.INCIDENT_COMMANDER,
         Role.PROJECT_MANAGER,
