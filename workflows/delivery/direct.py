@@ -21,6 +21,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import Reached
     from workflows.contracts.policy import NotificationRules, NotificationStep, Person, QuietHours
+    from workflows.contracts.trust.links import VIA
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.oncall.rotation import zone
 
@@ -113,9 +114,14 @@ class _Ladder:
         return None
 
     def _send(self, number: int) -> Awaitable[Reached]:
+        """The step's delivery, under its own key: the sender keys it `<that>:<person>` (`_delivery`)."""
         channel = self.steps[number][0].channel
         keyed = replace(self.step, key=f"{self.step.key}:m{number}", acknowledgeable=True)
         return self.senders[channel](keyed, {self.person_id: self.person.contact(channel)})
+
+    def _delivery(self, number: int) -> str:
+        """The idempotency key of a step's delivery, which the provider's reports name."""
+        return f"{self.step.key}:m{number}:{self.person_id}"
 
     async def run(self, first: Awaitable[Reached] | None) -> Reached:
         watch, moved_on = self.step.watch, False
@@ -138,10 +144,10 @@ class _Ladder:
             if part.failures:
                 moved_on = True  # refused: the next method at once
                 continue
-            key = f"{self.step.key}:m{number}:{self.person_id}"
+            key = self._delivery(number)
             moved_on = await self._failed_later(key, next_due=self._next_due(number))
             if moved_on:
-                self._failures([f"{self._label(rule)} {self.person_id} failed: {watch.failed[key]}"])
+                self._failures([f"{VIA[rule.channel]} {self.person_id} failed: {watch.failed[key]}"])
         return self.reached
 
     def _failures(self, lines: list[str]) -> None:
@@ -168,7 +174,3 @@ class _Ladder:
         except TimeoutError:
             return False
         return key in watch.failed
-
-    @staticmethod
-    def _label(rule: NotificationStep) -> str:
-        return {"push": "push", "sms": "SMS", "voice": "call"}.get(rule.channel.value, rule.channel.value)

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.priority import INCIDENT, PEOPLE
+    from workflows.contracts.trust.links import VIA
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.delivery.direct import URGENT, Watch, page_directly
 
@@ -294,9 +295,9 @@ SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
     Channel.SLACK: _slack,
     Channel.EMAIL: _email,
     Channel.TELEGRAM: _telegram,
-    Channel.PUSH: _direct_sender("push", NtfyActivities.send_push),
-    Channel.SMS: _direct_sender("SMS", TelephonyActivities.send_sms),
-    Channel.VOICE: _direct_sender("call", TelephonyActivities.place_call),
+    Channel.PUSH: _direct_sender(VIA[Channel.PUSH], NtfyActivities.send_push),
+    Channel.SMS: _direct_sender(VIA[Channel.SMS], TelephonyActivities.send_sms),
+    Channel.VOICE: _direct_sender(VIA[Channel.VOICE], TelephonyActivities.place_call),
 }
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 VALID_FOR = timedelta(hours=12)
 _MAC_BYTES = 16
 
-# How the timeline says it came: "acknowledged by bob by SMS".
+# How the timeline names each way of reaching a person: "SMS bob", "acknowledged by bob by SMS".
 VIA = {
     "push": "push",
     "sms": "SMS",
