@@ -232,3 +232,16 @@ async def test_pressing_2_past_tier_1_ends_the_ladders_wait_on_its_tier(stack: S
     assert [
         e for e in outbox(stack.settings, "slack", "dm") if ":t3:" in e["key"] and e["payload"]["user_id"] == "U0ALICE"
     ]
+
+
+async def test_a_tier_can_name_sms_directly_under_any_paging_provider(stack: Stack):
+    policy = direct_policy().model_copy(
+        update={
+            "paging_provider": "opsgenie",
+            "escalation": Escalation(tiers=[Tier(notify=["bob"], channels=[Channel.SMS], wait_minutes=10)]),
+        }
+    )
+    await stack.page(policy)
+    await stack.env.sleep(timedelta(seconds=30))
+    assert [m["To"] for m in stack.twilio.messages] == [BOB_PHONE]
+    assert stack.ntfy.published == [], "the tier names SMS, not bob's rules"
