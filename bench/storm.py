@@ -1,7 +1,7 @@
 """How soon an incident pages during a storm: distinct SEV1 alerts at a steady rate, one worker.
 
     .venv/bin/python -m bench.storm [--rate 20] [--duration 60] [--grace 120] [--max-in-flight 256]
-                                    [--history-sample 50]
+                                    [--history-sample 50] [--policy examples/policy.toml]
                                     [--cached-workflows N] [--workflow-tasks N] [--activities N]
                                     [--address 127.0.0.1:7233]
 
@@ -19,8 +19,9 @@ first tier.
 
 First page: with no accounts configured every delivery is a line of the worker's local outbox, and
 each line carries the time it was written (`at`). A page is a line of kind "page" (only page_open
-writes those), and its payload names the incident. Alert -> first page is that time minus the wall
-time at which the generator began the alert's POST (the same machine's clock). A 503 answer is
+writes those), or under a policy that pages people directly (--policy), a push, SMS or call line: the first
+step of a person's notification rules; its payload or key names the incident. Alert -> first page is that
+time minus the wall time at which the generator began the alert's POST (the same machine's clock). A 503 answer is
 retried after its Retry-After, as Alertmanager would; the first POST's time still counts.
 
 A few warm-up alerts are paged before the storm and not counted (the worker's first workflows pay for
@@ -48,6 +49,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -77,6 +79,7 @@ from bench._stack import (
     wait_until_healthy,
     worker_settings_in_effect,
 )
+from settings import ROOT
 from workflows.contracts.ids import incident_id_for
 
 SOURCE = "generic"
@@ -169,6 +172,17 @@ def generate(url: str, run_id: str, rate: float, duration: float, max_in_flight:
     Path(out).write_text(json.dumps(result), encoding="utf-8")
 
 
+# What a page is in the outbox: a paging provider's page (page_open), or a person's notification rule
+# reaching them directly (ntfy's push, Twilio's SMS or call), whose key names the incident.
+PAGE_KINDS = {"page", "push", "sms", "voice"}
+INCIDENT_IN_KEY = re.compile(r"INC-[A-Z0-9]+")
+
+
+def _incident_in(key: str) -> str | None:
+    found = INCIDENT_IN_KEY.search(key)
+    return found.group() if found else None
+
+
 class Pages:
     """The first page of each incident, read from the worker's outbox as it grows."""
 
@@ -193,9 +207,9 @@ class Pages:
             except ValueError:
                 continue
             self.kinds[f"{entry.get('system')} {entry.get('kind')}"] += 1
-            if entry.get("kind") != "page":
+            if entry.get("kind") not in PAGE_KINDS:
                 continue
-            incident_id = (entry.get("payload") or {}).get("incident_id")
+            incident_id = (entry.get("payload") or {}).get("incident_id") or _incident_in(entry.get("key", ""))
             at = datetime.fromisoformat(entry["at"]).timestamp()
             if incident_id and at < self.first.get(incident_id, float("inf")):
                 self.first[incident_id] = at
@@ -295,7 +309,14 @@ async def run(args: argparse.Namespace) -> int:
     run_id = f"storm-{uuid.uuid4().hex[:8]}"
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
-    env = service_env(client, task_queue=f"bench-{run_id}", data=data, http_port=port, **args.worker_settings)
+    env = service_env(
+        client,
+        task_queue=f"bench-{run_id}",
+        data=data,
+        http_port=port,
+        INCIDENT_POLICY=str(args.policy.resolve()),
+        **args.worker_settings,
+    )
     pages = Pages(data / "outbox.jsonl")
     histories: list[FirstMinute] = []
     unread: dict[str, str] = {}
@@ -386,6 +407,12 @@ def main() -> None:
         type=int,
         default=50,
         help="incidents whose first minute of history is read after the storm, chosen evenly (0: none)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=ROOT / "examples" / "policy.toml",
+        help="the workers' policy (e.g. examples/policies/direct-paging.toml: pages by each person's rules)",
     )
     add_worker_flags(parser)
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")
