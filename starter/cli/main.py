@@ -28,6 +28,7 @@ from starter.cli import oncall as cli_oncall
 from starter.cli import show as cli_show
 from starter.cli.common import As, Id, Json
 from workflows.contracts.vocabulary import (
+    Audience,
     CriticalCriterion,
     IncidentKind,
     Phase,
@@ -43,6 +44,7 @@ from workflows.incident.model import (
     CloseIncident,
     CompleteTask,
     Estimate,
+    EvaluateClients,
     ProgressNote,
     PublishPostmortem,
     Reopen,
@@ -284,6 +286,21 @@ def business_incident(
 ) -> None:
     """Declare a business incident: start the stakeholder message loop (seed 004)."""
     decision = TriggerBusinessIncident(actor=common.actor(as_), reason=reason)
+    common.run_update(common.incident_id_of(incident), decision)
+
+
+@app.command()
+def clients(
+    incident: Id,
+    now: Annotated[bool, typer.Option("--now/--not-now", help="tell clients now, or not now")],
+    reason: Annotated[str, typer.Option(help="why; on the timeline with the answer")],
+    audience: Annotated[
+        list[Audience] | None, typer.Option(help="how: a client audience to tell (repeatable); default: every one")
+    ] = None,
+    as_: As = None,
+) -> None:
+    """Answer an evaluation point (seed 001): tell clients now, and how, or not now; either with a reason."""
+    decision = EvaluateClients(actor=common.actor(as_), tell=now, reason=reason, audiences=audience or [])
     common.run_update(common.incident_id_of(incident), decision)
 
 

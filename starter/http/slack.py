@@ -20,6 +20,7 @@ Slash command grammar (`/incident help` prints it):
     /incident resolve INC-XXXXXXXX <overview> | <how it was resolved> | <prevention>
     /incident reopen INC-XXXXXXXX <reason>
     /incident channel INC-XXXXXXXX <name> <reason>    (an extra channel, made once the IC or CL approves)
+    /incident clients INC-XXXXXXXX now|later <reason> (the owner's answer at an evaluation point)
 
 Buttons: `action_id` is a decision's name in the registry (workflows/contracts/decisions.py: the incident's, or
 a step of the message loop), and `value` is the incident id, or a JSON object with `incident_id` and
@@ -70,6 +71,7 @@ from workflows.incident.model import (
     Acknowledge,
     Decision,
     Estimate,
+    EvaluateClients,
     ProgressNote,
     Reopen,
     RequestChannel,
@@ -86,11 +88,11 @@ USAGE = (
     "Usage: `/incident declare <title>` · `ack INC-… [note]` · `phase INC-… <phase> [note]` · "
     "`note INC-… <text>` · `update INC-… <text>` · `estimate INC-… <minutes>` · "
     "`resolve INC-… <overview> | <how resolved> | <prevention>` · `reopen INC-… <reason>` · "
-    "`channel INC-… <name> <reason>`"
+    "`channel INC-… <name> <reason>` · `clients INC-… now|later <reason>`"
 )
 
 
-VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel")
+VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel", "clients")
 
 
 class SlackRefusal(Exception):
@@ -179,6 +181,12 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
         if not (first and tail.strip()):
             raise SlackRefusal("`channel` needs a name and a reason: `/incident channel INC-… <name> <reason>`")
         return RequestChannel(actor=person, name=first, reason=tail.strip())
+    if verb == "clients":
+        if first.lower() not in ("now", "later") or not tail.strip():
+            raise SlackRefusal(
+                "`clients` needs now or later and a reason: `/incident clients INC-… now|later <reason>`"
+            )
+        return EvaluateClients(actor=person, tell=first.lower() == "now", reason=tail.strip())
     raise AssertionError(f"VERBS and _decision disagree on {verb!r}")
 
 

@@ -21,10 +21,12 @@ from typer.testing import CliRunner, Result
 from client import decide
 from client.alerts import manual_alert, send_alert
 from client.decide import incident_decision, query_state, send_decision
-from settings import Settings
+from policy_file import load_policy
+from settings import ROOT, Settings
 from starter.cli.main import app
 from starter.http import decisions as decisions_api
 from tests.api import decision_api
+from tests.conftest import run_under
 from worker import build_worker
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
@@ -297,3 +299,31 @@ async def test_the_communications_lead_releases_a_held_status_update_from_the_co
     ]
     shown = (await incidentctl("show", incident_id)).stdout
     assert "Words for people outside" in shown and "EET" in shown
+
+
+async def test_seed001_the_owner_answers_an_evaluation_point_from_the_command_line(
+    dev_env: WorkflowEnvironment, settings: Settings, worker: None
+) -> None:
+    """`clients` answers the evaluation point with a reason; only the incident's owner may."""
+    run_under(settings, load_policy(ROOT / "examples" / "policies" / "001-process-flow.toml"))
+    async with decision_api(dev_env.client, settings) as api_env:
+        env = {
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "INCIDENT_TASK_QUEUE": settings.incident_task_queue,
+            "INCIDENT_POLICY": str(settings.incident_policy),
+            **api_env,
+        }
+
+        async def incidentctl(*args: str) -> Result:
+            return await asyncio.to_thread(lambda: CliRunner().invoke(app, list(args), env=env))
+
+        declared = await incidentctl("declare", "Portal slow", "--service", "portal", "--as", "ana")
+        incident_id = declared.stdout.split(":")[0]
+        assert (await incidentctl("classify", incident_id, "--kind", "incident", "--as", "ana")).exit_code == 0
+        refused = one_line_refusal(await incidentctl("clients", incident_id, "--now", "--reason", "x", "--as", "teo"))
+        assert "only the incident commander can evaluate clients" in refused
+        answered = await incidentctl(
+            "clients", incident_id, "--not-now", "--reason", "tickets answered", "--as", "sara"
+        )
+        assert answered.exit_code == 0, answered.output
+        assert "clients are not told now: tickets answered; asked again at the next point" in answered.stdout

@@ -18,9 +18,11 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from client.decide import incident_decision, query_state, send_decision
-from settings import Settings
+from policy_file import load_policy
+from settings import ROOT, Settings
 from starter.http.app import create_app
 from starter.http.slack import sign
+from tests.conftest import run_under
 from tests.fakes.peer import FakePeer
 from tests.workflows.helpers import outbox
 from workflows.contracts.policy import Policy
@@ -287,3 +289,28 @@ async def test_seed000_an_extra_channel_asked_for_in_slack_exists_only_once_the_
         await asyncio.sleep(0.1)
     assert made == [f"inc-{incident_id.lower()[4:]}-db-forensics"]
     assert (await state_of(dev_env, incident_id)).channel_requests[0].decided_by == "alice"
+
+
+async def test_seed001_the_owner_answers_an_evaluation_point_by_button_and_by_command(
+    dev_env: WorkflowEnvironment, settings: Settings, worker: None, response_url: FakePeer
+) -> None:
+    """Seed 001's evaluation point, answered in Slack: the Customer Service Manager owns the local incident."""
+    policy = run_under(settings, load_policy(ROOT / "examples" / "policies" / "001-process-flow.toml"))
+    signed = settings.model_copy(update={"slack_signing_secret": SecretStr(SECRET)})
+    app = create_app(signed, client=dev_env.client, policy=policy)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as slack:
+        alert = {"dedup_key": uuid.uuid4().hex, "title": "Portal slow", "severity": "SEV3", "service": "portal"}
+        incident_id = (await slack.post("/alerts/generic", json=alert)).json()["incidents"][0]
+        await click(slack, response_url, "U01ANA", "classify", {"incident_id": incident_id, "kind": "incident"})
+        body = command(f"clients {incident_id} later only slowness so far", user="U01SARA")
+        answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+        assert "clients are not told now: only slowness so far" in answer.json()["text"]
+        now = {"incident_id": incident_id, "tell": True, "reason": "it lasts"}
+        assert "only the incident commander" in await click(slack, response_url, "U01TEO", "evaluate_clients", now)
+        told = await click(slack, response_url, "U01SARA", "evaluate_clients", now)
+        assert "tell clients now (all_customers): it lasts" in told
+    s = await state_of(dev_env, incident_id)
+    assert [(e.tell, e.decided_by, e.reason) for e in s.evaluations] == [
+        (False, "sara", "only slowness so far"),
+        (True, "sara", "it lasts"),
+    ]

@@ -41,14 +41,14 @@ def hear(state: CommsState, policy: Policy, phase: Phase, minutes: int = 0) -> N
 def test_seed004_technical_slt_drafts_the_next_audience_while_one_is_in_review(example_policy: Policy) -> None:
     """Seed 004: "churn through a list of messages ... until all reviewers and approvers have joined"."""
     state = started(example_policy)
-    assert phases.draft_next(state) == message(state, INTERNAL)
+    assert phases.draft_next(state, example_policy) == message(state, INTERNAL)
     move(example_policy, message(state, INTERNAL), Step.DRAFTING)
-    assert phases.draft_next(state) is None  # one draft at a time
+    assert phases.draft_next(state, example_policy) is None  # one draft at a time
     drafted(state, example_policy)
     move(example_policy, message(state, INTERNAL), Step.IN_REVIEW)
-    assert phases.draft_next(state) == message(state, STRATEGIC)
+    assert phases.draft_next(state, example_policy) == message(state, STRATEGIC)
     state.audience_order = [Audience.INTERNAL, Audience.ALL_CUSTOMERS, Audience.STRATEGIC]
-    assert phases.draft_next(state) == message(state, ALL)  # in the Business Lead's order
+    assert phases.draft_next(state, example_policy) == message(state, ALL)  # in the Business Lead's order
     assert phases.in_hand(state) == [message(state, INTERNAL)]
 
 
@@ -124,7 +124,7 @@ def test_seed004_reopen_resumes_the_loop_for_the_new_phase(example_policy: Polic
     )
     hear(state, example_policy, Phase.INVESTIGATION, minutes=60)
     assert state.round == [f"investigation-2/{a.value}" for a in example_policy.comms.audience_order]
-    assert phases.draft_next(state) == message(state, "investigation-2/internal_stakeholders")
+    assert phases.draft_next(state, example_policy) == message(state, "investigation-2/internal_stakeholders")
     hear(state, example_policy, Phase.CLOSED, minutes=90)
     assert phases.done(state, example_policy)
 

@@ -111,14 +111,14 @@ def test_seed001_unassessed_report_whose_alerts_cleared_pages_nobody():
     policy = make_policy()
     s = opened(policy)
     lifecycle.record_alert(s, policy, alert(status=AlertStatus.RESOLVED), T0 + timedelta(minutes=2))
-    assert "nobody paged" in lifecycle.unassessed_in_time(s, policy)
+    assert "nobody paged" in lifecycle.unassessed_in_time(s, policy, T0 + timedelta(minutes=15))
     assert s.kind is IncidentKind.DISTURBANCE
 
 
 def test_unassessed_report_still_firing_is_treated_as_an_incident():
     policy = make_policy()
     s = opened(policy)
-    lifecycle.unassessed_in_time(s, policy)
+    lifecycle.unassessed_in_time(s, policy, T0 + timedelta(minutes=15))
     assert s.kind is IncidentKind.INCIDENT
 
 

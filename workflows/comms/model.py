@@ -12,10 +12,8 @@ from enum import StrEnum
 from pydantic import BaseModel, Field, field_validator
 
 from workflows.contracts.policy import Policy
-from workflows.contracts.vocabulary import Audience, Phase, Role
-from workflows.incident.model import Decision, IncidentFacts, PhaseChanged, TimelineEntry
-
-EXTERNAL_AUDIENCES = (Audience.STRATEGIC, Audience.ALL_CUSTOMERS)
+from workflows.contracts.vocabulary import EXTERNAL_AUDIENCES, Audience, Phase, Role
+from workflows.incident.model import ClientsEvaluated, Decision, IncidentFacts, PhaseChanged, TimelineEntry
 
 
 class Step(StrEnum):
@@ -200,6 +198,10 @@ class CommsState(BaseModel):
     next_phase: PhaseChanged | None = None  # recorded by the phase signal, applied by the loop
     audience_order: list[Audience] = Field(default_factory=list)
     messages: list[CommsMessage] = Field(default_factory=list)
+    # seed 001: the owner's answers at evaluation points, heard and not yet applied; the client messages they
+    # released for drafting (policy comms.evaluation_points)
+    evaluations_heard: list[ClientsEvaluated] = Field(default_factory=list)
+    released: list[str] = Field(default_factory=list)
     statuspage_incident_id: str = ""
     closed: bool = False
     status: str = ""  # the status line the Temporal UI shows

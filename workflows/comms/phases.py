@@ -11,7 +11,7 @@ from workflows.comms.rules import log
 from workflows.comms.waiting import STEP_LABELS, refresh, waiting_on
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Audience, Phase
-from workflows.incident.model import PhaseChanged
+from workflows.incident.model import ClientsEvaluated, PhaseChanged
 
 
 def hear(state: CommsState, policy: Policy, change: PhaseChanged, now: datetime) -> None:
@@ -78,6 +78,60 @@ def _open_round(state: CommsState, policy: Policy, phase: Phase, now: datetime) 
     log(state, now, "phase", f"{phase}: messages {', '.join(state.round)}")
 
 
+def held_for_owner(state: CommsState, policy: Policy, m: CommsMessage) -> bool:
+    """Seed 001: where the policy has evaluation points, a client message is drafted only once the incident's
+    owner said to tell clients."""
+    return (
+        bool(policy.comms.evaluation_points)
+        and m.external
+        and m.step is Step.QUEUED
+        and m.message_id not in state.released
+    )
+
+
+def evaluated(state: CommsState, policy: Policy, now: datetime) -> None:
+    """Act on the owner's answers: "now" releases the phase's client messages for drafting (a message is opened
+    for an audience the phase has none queued for); "not now" skips them, with the owner's reason."""
+    while state.evaluations_heard:
+        answer = state.evaluations_heard.pop(0)
+        if not state.closed:
+            for audience in answer.audiences:
+                _evaluated(state, policy, answer, audience, now)
+
+
+def _evaluated(state: CommsState, policy: Policy, answer: ClientsEvaluated, audience: Audience, now: datetime) -> None:
+    held = [
+        m
+        for m in round_messages(state)
+        if m.audience is audience and m.phase is answer.phase and held_for_owner(state, policy, m)
+    ]
+    point = f"evaluation point {answer.number}"
+    if not answer.tell:
+        for m in held:
+            m.step, m.ended_by, m.ended_reason = Step.SKIPPED, answer.by, f"not now: {answer.reason}"
+            refresh(policy, state.facts.roles, m, now)
+            log(state, now, "skipped", f"{m.message_id}: {point}: not now: {answer.reason}", answer.by)
+        return
+    if not held:
+        held = [_open_message(state, policy, answer.phase, audience, now)]
+    for m in held:
+        state.released.append(m.message_id)
+        log(state, now, "released", f"{m.message_id}: {point}: tell clients now: {answer.reason}", answer.by)
+
+
+def _open_message(state: CommsState, policy: Policy, phase: Phase, audience: Audience, now: datetime) -> CommsMessage:
+    """One more message of a phase for an audience, in the round being worked on."""
+    earlier = sum(m.phase is phase and m.audience is audience for m in state.messages)
+    label = phase.value if not earlier else f"{phase.value}-{earlier + 1}"
+    m = CommsMessage(message_id=f"{label}/{audience.value}", phase=phase, audience=audience, created_at=now)
+    nobody = _no_recipients(policy, audience)
+    if nobody:
+        m.step, m.ended_by, m.ended_reason = Step.SKIPPED, "policy", nobody
+    state.messages.append(m)
+    state.round.append(m.message_id)
+    return m
+
+
 def _no_recipients(policy: Policy, audience: Audience) -> str:
     r = policy.comms.recipients
     has = {
@@ -93,13 +147,16 @@ def round_messages(state: CommsState) -> list[CommsMessage]:
     return [by_id[mid] for mid in state.round]
 
 
-def draft_next(state: CommsState) -> CommsMessage | None:
+def draft_next(state: CommsState, policy: Policy) -> CommsMessage | None:
     """Seed 004: the Technical SLT "churns through a list of messages" until the reviewers have joined: once no
     message of the phase is being drafted, the next queued one in the Business Lead's order is."""
     round_ = round_messages(state)
     if any(m.step is Step.DRAFTING for m in round_):
         return None
-    queued = sorted((m for m in round_ if m.step is Step.QUEUED), key=lambda m: state.audience_order.index(m.audience))
+    queued = sorted(
+        (m for m in round_ if m.step is Step.QUEUED and not held_for_owner(state, policy, m)),
+        key=lambda m: state.audience_order.index(m.audience),
+    )
     return queued[0] if queued else None
 
 

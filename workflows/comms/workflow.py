@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import Audience
-    from workflows.incident.model import Decision, PhaseChanged
+    from workflows.incident.model import ClientsEvaluated, Decision, PhaseChanged
 
 RENDER_TIMEOUT = timedelta(seconds=10)
 RENDER_RETRY = RetryPolicy(maximum_attempts=3)
@@ -97,6 +97,7 @@ class CommsWorkflow:
             await workflow.wait_condition(
                 lambda: (
                     self.state.next_phase is not None
+                    or bool(self.state.evaluations_heard)
                     or bool(self._unattended())
                     or workflow.info().is_continue_as_new_suggested()
                 )
@@ -105,7 +106,7 @@ class CommsWorkflow:
 
     def _unattended(self) -> list[CommsMessage]:
         """Messages in hand without their task, and the next audience to draft ahead."""
-        ahead = phases.draft_next(self.state)
+        ahead = phases.draft_next(self.state, self.policy)
         held = phases.in_hand(self.state) + ([ahead] if ahead else [])
         return [m for m in held if m.message_id not in self._working_on]
 
@@ -241,6 +242,7 @@ class CommsWorkflow:
 
     def _follow_incident_phase(self) -> None:
         phases.follow(self.state, self.policy, workflow.now())
+        phases.evaluated(self.state, self.policy, workflow.now())
         self._show_status()
 
     # --- queries, the incident's phase, and the steps ----------------------------------------------
@@ -252,6 +254,11 @@ class CommsWorkflow:
     @workflow.signal
     def incident_phase_changed(self, change: PhaseChanged) -> None:
         phases.hear(self.state, self.policy, change, workflow.now())
+
+    @workflow.signal
+    def clients_evaluated(self, answer: ClientsEvaluated) -> None:
+        """The owner's answer at an evaluation point (seed 001); the loop acts on it after the phase it is about."""
+        self.state.evaluations_heard.append(answer)
 
     @workflow.signal
     def incident_roles_changed(self, roles: RoleHolders) -> None:

@@ -25,7 +25,7 @@ from pydantic_core import to_json
 
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
-from workflows.contracts.vocabulary import Audience, Channel, Phase, Role, Scope, Severity
+from workflows.contracts.vocabulary import Audience, Channel, EvaluationPoint, Phase, Role, Scope, Severity, Unassessed
 from workflows.oncall.model import Heartbeat
 from workflows.oncall.rotation import Schedule, known_zone, zone
 
@@ -146,6 +146,11 @@ class Triage(_Strict):
     # who owns the action plan and resolution meetings by scope (seed 001)
     global_owner_role: Role = Role.TECHNICAL_MANAGER
     local_owner_role: Role = Role.CUSTOMER_SERVICE_MANAGER
+    # true: the owner by scope is the incident's Incident Commander (the action plan, the update duty and its
+    # reminders, send approvals, resolution); a change of scope hands the incident over (seed 001)
+    owner_by_scope: bool = False
+    # an unassessed report whose assessment time ran out: confirm (and page), disturbance, or remind
+    when_unassessed: Unassessed = Unassessed.CONFIRM
 
 
 class Tier(_Strict):
@@ -266,6 +271,9 @@ class Comms(_Strict):
     # party "client_contacts" and hear the status updates too (seed 002).
     external_parties: dict[str, list[str]] = Field(default_factory=dict)
     default_estimate_minutes: int = Field(default=15, gt=0)
+    # seed 001: when the owner is asked whether and how to tell clients; the message loop drafts client
+    # messages only once the owner said "now". Empty: no evaluation points, client messages as any other.
+    evaluation_points: list[EvaluationPoint] = Field(default_factory=list)
     recipients: Audiences = Field(default_factory=Audiences)
     # the organisation's own statement templates, <phase>/<audience>.txt.j2 (relative: to the policy file);
     # a template it lacks comes from the repository's templates/statements. Empty: the repository's only.
@@ -405,6 +413,11 @@ class Policy(_Strict):
         ]
         problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
         problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
+        if self.triage.owner_by_scope and self.roles.get(Role.INCIDENT_COMMANDER):
+            problems.append(
+                "roles.incident_commander: with triage.owner_by_scope the owner by scope is the Incident "
+                "Commander; remove roles.incident_commander"
+            )
         for name, schedule in self.schedules.items():
             problems += [f"schedules.{name}: unknown person {p!r}" for p in schedule.members() if p not in self.people]
         for name, heartbeat in self.heartbeats.items():

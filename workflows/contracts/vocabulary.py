@@ -57,6 +57,22 @@ class Scope(StrEnum):
     GLOBAL = "global"
 
 
+class Unassessed(StrEnum):
+    """What happens when a report's assessment time runs out with nobody having classified it."""
+
+    CONFIRM = "confirm"  # a still-firing report is confirmed and paged; one that cleared is a disturbance
+    DISTURBANCE = "disturbance"  # logged as a disturbance; nobody is paged
+    REMIND = "remind"  # it waits for a person's decision; the assessors are reminded each period
+
+
+class EvaluationPoint(StrEnum):
+    """Seed 001: the moments the incident's owner is asked whether and how to tell clients."""
+
+    CONFIRMED = "confirmed"
+    PHASE = "phase"  # every phase the incident moves to, resolution included
+    UPDATE = "update"  # every status update
+
+
 class CriticalCriterion(StrEnum):
     """Seed 002's definition of a critical incident; any one of them makes it SEV1."""
 
@@ -108,6 +124,10 @@ class Audience(StrEnum):
     INTERNAL = "internal_stakeholders"
     STRATEGIC = "strategic_customers"
     ALL_CUSTOMERS = "all_customers"
+
+
+# The audiences outside the organisation: its clients (seed 001), customers (seed 004).
+EXTERNAL_AUDIENCES = (Audience.STRATEGIC, Audience.ALL_CUSTOMERS)
 
 
 class AlertStatus(StrEnum):

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from workflows.contracts.policy import SCHEDULE, Policy
-from workflows.contracts.vocabulary import AlertStatus, CriticalCriterion, IncidentKind, Phase, Role, Severity, Status
+from workflows.contracts.vocabulary import (
+    AlertStatus,
+    CriticalCriterion,
+    IncidentKind,
+    Phase,
+    Role,
+    Severity,
+    Status,
+    Unassessed,
+)
 from workflows.incident.derive import cadence_due, scope_owner
 from workflows.incident.model import CHECKLIST, AlertEvent, AlertSeen, IncidentState
 
@@ -185,13 +194,20 @@ def alerts_cleared(s: IncidentState) -> bool:
     return bool(s.alerts) and all(a.status is AlertStatus.RESOLVED for a in s.alerts.values())
 
 
-def unassessed_in_time(s: IncidentState, policy: Policy) -> str:
-    """Nobody assessed in time. An alert still firing is treated as an incident at its severity and paged;
-    one that already cleared by itself pages nobody: it is logged as a disturbance."""
+def unassessed_in_time(s: IncidentState, policy: Policy, now: datetime) -> str:
+    """Nobody assessed in time; the policy says what follows (triage.when_unassessed). confirm: an alert still
+    firing is treated as an incident at its severity and paged, one that cleared by itself is a disturbance;
+    disturbance: logged as one, nobody paged; remind: it waits another period for a person's decision."""
     minutes = policy.triage.assessment_minutes
-    if alerts_cleared(s):
+    when = policy.triage.when_unassessed
+    if when is Unassessed.REMIND:
+        s.assessment_due = now + timedelta(minutes=minutes)
+        s.assessment_reminders += 1
+        return f"Not assessed within {minutes} min: a person decides; the assessors are reminded"
+    if when is Unassessed.DISTURBANCE or alerts_cleared(s):
         s.kind = IncidentKind.DISTURBANCE
-        return f"Not assessed within {minutes} min and every alert has cleared: logged as a disturbance, nobody paged"
+        why = "" if when is Unassessed.DISTURBANCE else " and every alert has cleared"
+        return f"Not assessed within {minutes} min{why}: logged as a disturbance, nobody paged"
     s.kind = IncidentKind.INCIDENT
     return f"Not assessed within {minutes} min: treated as a {s.severity.value} incident and escalated"
 
@@ -224,7 +240,8 @@ def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, 
 
 
 def assign_first_holders(s: IncidentState, policy: Policy) -> str:
-    """The service's developer and account manager, and the policy's first holder of the Incident Commander,
+    """The owner by scope as Incident Commander where the policy says so (seed 001); the service's developer and
+    account manager, and the policy's first holder of the Incident Commander,
     Communications Lead and tagged roles, are assigned: a person listed first holds the role for the incident.
     A role whose first holder is a schedule stays with the schedule (Policy.holders), so it follows the
     shifts: a reopen or a raised round pages whoever is on call then. The note names who holds each now."""
@@ -233,6 +250,9 @@ def assign_first_holders(s: IncidentState, policy: Policy) -> str:
         s.assigned.setdefault(Role.RESPONSIBLE_DEVELOPER, service.owner)
     if service and service.account_manager:
         s.assigned.setdefault(Role.ACCOUNT_MANAGER, service.account_manager)
+    owner = scope_owner(s, policy)
+    if policy.triage.owner_by_scope and owner:
+        s.assigned.setdefault(Role.INCIDENT_COMMANDER, owner)
     roles = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, *policy.response.tag_roles]
     for role in roles:
         listed = policy.roles.get(role, [])

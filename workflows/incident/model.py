@@ -15,6 +15,7 @@ from workflows.contracts.roles import RoleHolders
 from workflows.contracts.trust.proof import Proven
 from workflows.contracts.vocabulary import (
     AlertStatus,
+    Audience,
     CriticalCriterion,
     IncidentKind,
     Phase,
@@ -106,6 +107,32 @@ class Task(BaseModel):
     created_at: datetime | None = None
 
 
+class Handover(BaseModel):
+    """Seed 001: a change of scope hands the incident to the other owner; both are told."""
+
+    at: datetime
+    from_owner: str
+    to_owner: str
+    scope: Scope
+    told: bool = False
+
+
+class Evaluation(BaseModel):
+    """Seed 001's client-communication evaluation point: the owner decides whether and how clients are told."""
+
+    number: int
+    point: str  # what made it one: "confirmed", "phase monitoring", "status update 2"
+    phase: Phase  # the phase whose client messages the answer is about
+    asked_of: str = ""
+    asked_at: datetime
+    asks: int = 1  # asked again at each later point while unanswered
+    tell: bool | None = None  # None: waiting for the owner's answer
+    audiences: list[Audience] = Field(default_factory=list)  # how: the client audiences to tell
+    reason: str = ""
+    decided_by: str = ""
+    decided_at: datetime | None = None
+
+
 # --- human decisions: each is an Update and a Signal of the same name --------------------------
 
 
@@ -172,6 +199,14 @@ class ReportDataLoss(Decision):
     """Seed 003's RPO: how many minutes of data the recovery point loses."""
 
     minutes: int = Field(ge=0)
+
+
+class EvaluateClients(Decision):
+    """The owner's answer at an evaluation point: tell clients now (through which client audiences) or not now."""
+
+    tell: bool
+    audiences: list[Audience] = Field(default_factory=list)  # empty: every client audience of the policy
+    reason: str = Field(min_length=1)
 
 
 class TriggerBusinessIncident(Decision):
@@ -261,6 +296,18 @@ class PhaseChanged(BaseModel):
 
     phase: Phase
     facts: IncidentFacts
+
+
+class ClientsEvaluated(BaseModel):
+    """Sent by IncidentWorkflow to its CommsWorkflow: the owner's answer at an evaluation point, which releases
+    the phase's client messages for drafting or skips them."""
+
+    number: int
+    phase: Phase
+    tell: bool
+    audiences: list[Audience]
+    reason: str
+    by: str
 
 
 class AlertSeen(BaseModel):
@@ -357,6 +404,7 @@ class IncidentState(BaseModel):
     conference_url: str = ""
     page_keys: list[str] = Field(default_factory=list)  # paging alerts to acknowledge and close
     assessment_requested: bool = False
+    assessment_reminders: int = 0  # how often the assessors were asked again (triage.when_unassessed = remind)
     escalation_round: int = 0  # the round of paging the incident calls for (a reopen or a raise adds one)
     escalation_started: int = 0  # the round whose ladder was started
     escalation_active: bool = False
@@ -376,6 +424,8 @@ class IncidentState(BaseModel):
     rto_breached: bool = False
     data_loss_minutes: int | None = None
     tasks: list[Task] = Field(default_factory=list)
+    handovers: list[Handover] = Field(default_factory=list)  # owners by scope, one after the other (seed 001)
+    evaluations: list[Evaluation] = Field(default_factory=list)  # client-communication evaluation points (seed 001)
     business_incident: bool = False
     business_incident_by: str = ""  # who (or "policy") triggered it, and why: the message loop's input
     business_incident_reason: str = ""

@@ -16,8 +16,17 @@ from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.refusal import Refusal, Rule
 from workflows.contracts.trust.authority import check_assignment
-from workflows.contracts.vocabulary import IncidentKind, Phase, Severity, Status
-from workflows.incident.derive import cadence_due, documentation_missing, holds, scope_owner
+from workflows.contracts.vocabulary import (
+    EXTERNAL_AUDIENCES,
+    Audience,
+    EvaluationPoint,
+    IncidentKind,
+    Phase,
+    Role,
+    Severity,
+    Status,
+)
+from workflows.incident.derive import cadence_due, documentation_missing, holds, incident_commander, scope_owner
 from workflows.incident.lifecycle import (
     BUSINESS_INCIDENT_PHASES,
     mark_resolved,
@@ -35,6 +44,9 @@ from workflows.incident.model import (
     Decision,
     Escalate,
     Estimate,
+    EvaluateClients,
+    Evaluation,
+    Handover,
     IncidentState,
     ProgressNote,
     PublishPostmortem,
@@ -180,6 +192,20 @@ def _check_trigger_business_incident(s: IncidentState, d: TriggerBusinessInciden
         )
 
 
+def _check_evaluate_clients(s: IncidentState, d: EvaluateClients, policy: Policy) -> None:
+    if not policy.comms.evaluation_points:
+        raise Refusal(f"the {policy.organisation} policy has no client-communication evaluation points")
+    if not s.confirmed:
+        raise Refusal(f"{s.incident_id} is not confirmed as an incident: there are no clients to tell yet")
+    offered = client_audiences(policy)
+    wrong = [a.value for a in d.audiences if a not in offered]
+    if wrong or (d.tell and not offered):
+        raise Refusal(
+            f"{', '.join(wrong) or 'clients'}: not a client audience of the policy; "
+            f"choose from {', '.join(offered) or 'none (comms.audience_order names no client audience)'}"
+        )
+
+
 def _check_resolve(s: IncidentState, d: Resolve, policy: Policy) -> None:
     _confirmed(s, "resolve it")
     missing = [
@@ -275,6 +301,7 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
         s.severity = Severity.SEV1 if d.criteria else (d.severity or s.severity)
     if d.scope:
         s.scope = d.scope
+    handed_over = hand_over_by_scope(s, policy, now)
     if d.kind:
         s.kind, s.assessed_by = d.kind, d.actor
     text = (
@@ -289,7 +316,22 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
             s.next_update_due, s.update_nudged = due, False
         if s.severity < before:  # "SEV1" < "SEV2": raised
             text += raise_severity(s, policy, before)
+    if handed_over:
+        text += f"; handed over from {handed_over.from_owner} to {handed_over.to_owner}"
     return said(text, d.note)
+
+
+def hand_over_by_scope(s: IncidentState, policy: Policy, now: datetime) -> Handover | None:
+    """Seed 001: once confirmed, the owner by scope is the Incident Commander (triage.owner_by_scope); a new
+    scope hands the incident to its owner."""
+    if not (policy.triage.owner_by_scope and s.confirmed):
+        return None
+    before, owner = incident_commander(s, policy), scope_owner(s, policy)
+    if not owner or owner == before:
+        return None
+    s.assigned[Role.INCIDENT_COMMANDER] = owner
+    s.handovers.append(Handover(at=now, from_owner=before, to_owner=owner, scope=s.scope))
+    return s.handovers[-1]
 
 
 def _set_phase(s: IncidentState, d: SetPhase, policy: Policy, now: datetime) -> str:
@@ -349,6 +391,50 @@ def _report_data_loss(s: IncidentState, d: ReportDataLoss, policy: Policy, now: 
     return f"{d.minutes} min of data loss reported by {d.actor}"
 
 
+def client_audiences(policy: Policy) -> list[Audience]:
+    """The clients' audiences of the message loop, in the policy's order."""
+    return [a for a in policy.comms.audience_order if a in EXTERNAL_AUDIENCES]
+
+
+def open_evaluation(
+    s: IncidentState, policy: Policy, point: EvaluationPoint, label: str, now: datetime
+) -> Evaluation | None:
+    """Seed 001: at the policy's evaluation points the owner is asked whether and how to tell clients. An
+    unanswered question is asked again at the next point, about that point's phase."""
+    if point not in policy.comms.evaluation_points or not s.confirmed or s.status is Status.CLOSED:
+        return None
+    owner = incident_commander(s, policy)
+    waiting = pending_evaluation(s)
+    if waiting is not None:
+        waiting.point, waiting.phase, waiting.asked_at, waiting.asked_of = label, s.phase, now, owner
+        waiting.asks += 1
+        return waiting
+    s.evaluations.append(
+        Evaluation(number=len(s.evaluations) + 1, point=label, phase=s.phase, asked_of=owner, asked_at=now)
+    )
+    return s.evaluations[-1]
+
+
+def pending_evaluation(s: IncidentState) -> Evaluation | None:
+    return next((e for e in s.evaluations if e.tell is None), None)
+
+
+def _evaluate_clients(s: IncidentState, d: EvaluateClients, policy: Policy, now: datetime) -> str:
+    e = pending_evaluation(s)
+    if e is None:  # the owner decides between points
+        e = Evaluation(number=len(s.evaluations) + 1, point="the owner's own", phase=s.phase, asked_at=now)
+        s.evaluations.append(e)
+    e.tell, e.audiences, e.reason = d.tell, list(d.audiences) or client_audiences(policy), d.reason
+    e.decided_by, e.decided_at = d.actor, now
+    point = f"evaluation point {e.number} ({e.point})"
+    if not d.tell:
+        return f"{point}: clients are not told now: {d.reason}; asked again at the next point"
+    if not s.business_incident:  # the message loop writes client messages
+        s.business_incident, s.business_incident_by = True, d.actor
+        s.business_incident_reason = "the owner decided to tell clients"
+    return f"{point}: tell clients now ({', '.join(e.audiences)}): {d.reason}; the client message is drafted"
+
+
 def _trigger_business_incident(s: IncidentState, d: TriggerBusinessIncident, policy: Policy, now: datetime) -> str:
     s.business_incident, s.business_incident_by = True, d.actor
     s.business_incident_reason = d.reason or "declared by a person"
@@ -400,6 +486,7 @@ RULES: dict[type[Decision], Rule] = {
     CompleteTask: Rule(_check_complete_task, _complete_task),
     ReportDataLoss: Rule(_while_open, _report_data_loss),
     TriggerBusinessIncident: Rule(_check_trigger_business_incident, _trigger_business_incident),
+    EvaluateClients: Rule(_check_evaluate_clients, _evaluate_clients),
     Resolve: Rule(_check_resolve, _resolve),
     Reopen: Rule(_check_reopen, _reopen),
     ReviewHeld: Rule(_check_review_held, _review_held),

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.priority import STAKEHOLDERS
     from workflows.contracts.roles import RoleHolders
-    from workflows.contracts.vocabulary import Channel, Role, Status
+    from workflows.contracts.vocabulary import Channel, EvaluationPoint, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
@@ -39,7 +39,8 @@ with workflow.unsafe.imports_passed_through():
         update_owner,
     )
     from workflows.incident.lifecycle import progress_window
-    from workflows.incident.model import IncidentState, PhaseChanged
+    from workflows.incident.model import ClientsEvaluated, IncidentState, PhaseChanged
+    from workflows.incident.rules import client_audiences, open_evaluation
 
 SLACK = [Channel.SLACK]
 
@@ -57,6 +58,7 @@ class Watches:
             ui_url,
         )
         self._told = 0  # phases the message loop has been told of
+        self._told_evaluations = 0  # the owner's answers at evaluation points the message loop has been told of
 
     def _open(self) -> bool:
         return self.s.status is Status.OPEN and self.s.confirmed
@@ -246,6 +248,34 @@ class Watches:
             then=record,
         )
 
+    # --- seed 001: client-communication evaluation points ------------------------------------------
+
+    def ask_about_clients(self, point: EvaluationPoint, label: str) -> None:
+        """At the policy's evaluation points the owner is asked whether and how to tell clients."""
+        s = self.s
+        e = open_evaluation(s, self.policy, point, label, workflow.now())
+        if e is None:
+            return
+        text = (
+            f"Evaluation point on {s.incident_id} ({label}): do we tell clients now, and how? "
+            f"incidentctl clients {s.incident_id} --now|--not-now --reason TEXT "
+            f"[--audience {'|'.join(client_audiences(self.policy))}]"
+        )
+        key = f"evaluation:{e.number}:{e.asks}"
+        self.out.reach([e.asked_of], SLACK, text, key)
+        self.out.post(text, key, mentions=slack_ids(self.policy, [e.asked_of]))
+        self.out.note("evaluation", f"asked {e.asked_of or 'nobody'} whether and how to tell clients ({label})")
+
+    def _answers(self) -> int:
+        return sum(e.tell is not None for e in self.s.evaluations)
+
+    def _answer(self, n: int) -> ClientsEvaluated:
+        """The n-th answer given at an evaluation point (from 0), as the message loop hears it."""
+        e = [e for e in self.s.evaluations if e.tell is not None][n]
+        return ClientsEvaluated(
+            number=e.number, phase=e.phase, tell=bool(e.tell), audiences=e.audiences, reason=e.reason, by=e.decided_by
+        )
+
     # --- seed 004: the business incident's message loop -------------------------------------------
 
     async def run_message_loop(self) -> None:
@@ -254,21 +284,34 @@ class Watches:
         s = self.s
         await workflow.wait_condition(lambda: s.business_incident)
         told = len(s.phases_entered)  # the loop starts with the facts of now; a phase entered meanwhile is told
+        # a new loop hears every answer given at an evaluation point; a loop that ran before this run, those since
+        self._told_evaluations = self._answers() if s.comms_workflow_id else 0
         if not s.comms_workflow_id:
             await self._start_message_loop()
         self._told = told
         self._told_roles = s.roles
         while True:
-            await workflow.wait_condition(lambda: len(s.phases_entered) > self._told or self._roles_changed())
-            self._told_roles = s.roles
+            await workflow.wait_condition(
+                lambda: (
+                    len(s.phases_entered) > self._told
+                    or self._roles_changed()
+                    or self._answers() > self._told_evaluations
+                )
+            )
             if len(s.phases_entered) > self._told:
+                self._told_roles = s.roles
                 phase = s.phases_entered[self._told]
                 facts = s.facts(self.ui_url).model_copy(update={"phase": phase})  # the facts carry the roles
                 await self._tell_message_loop(
                     CommsWorkflow.incident_phase_changed, PhaseChanged(phase=phase, facts=facts)
                 )
                 self._told += 1
+            elif self._answers() > self._told_evaluations:
+                answer = self._answer(self._told_evaluations)
+                await self._tell_message_loop(CommsWorkflow.clients_evaluated, answer)
+                self._told_evaluations += 1
             else:
+                self._told_roles = s.roles
                 await self._tell_message_loop(CommsWorkflow.incident_roles_changed, self._told_roles)
 
     def _roles_changed(self) -> bool:
@@ -302,7 +345,7 @@ class Watches:
         s.comms_workflow_id = workflow_id
         self.out.note("business_incident", "Business incident: the message loop started")
 
-    async def _tell_message_loop(self, signal: Any, news: PhaseChanged | RoleHolders) -> None:
+    async def _tell_message_loop(self, signal: Any, news: PhaseChanged | RoleHolders | ClientsEvaluated) -> None:
         try:
             await self.out.tracked(workflow.get_external_workflow_handle(self.s.comms_workflow_id).signal(signal, news))
         except Exception:

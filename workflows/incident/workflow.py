@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.trust import verify
-    from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Role, Status
+    from workflows.contracts.vocabulary import AlertStatus, EvaluationPoint, IncidentKind, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident import lifecycle, rules
     from workflows.incident.aftermath import Aftermath
@@ -116,14 +116,17 @@ class IncidentWorkflow:
             return
         if not s.assessment_requested:
             self._ask_for_initial_assessment()
-        assert s.assessment_due is not None
-        try:
-            await workflow.wait_condition(
-                lambda: s.kind is not None or lifecycle.confirmed_at_once(s, self.policy),
-                timeout=max(s.assessment_due - workflow.now(), timedelta(0)),
-            )
-        except TimeoutError:
-            self.out.note("assessed", lifecycle.unassessed_in_time(s, self.policy), "policy")
+        while s.kind is None and not lifecycle.confirmed_at_once(s, self.policy):
+            assert s.assessment_due is not None
+            try:
+                await workflow.wait_condition(
+                    lambda: s.kind is not None or lifecycle.confirmed_at_once(s, self.policy),
+                    timeout=max(s.assessment_due - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                self.out.note("assessed", lifecycle.unassessed_in_time(s, self.policy, workflow.now()), "policy")
+                if s.kind is None:
+                    self._ask_for_initial_assessment()
         if s.kind is None:
             self._confirm_at_once()
 
@@ -132,19 +135,23 @@ class IncidentWorkflow:
         self.out.note("assessed", f"{self.s.severity.value} is confirmed at once by policy", "policy")
 
     def _ask_for_initial_assessment(self) -> None:
+        """Ask the assessors; asked again each period while the policy leaves the decision to them."""
         s = self.s
         s.assessment_requested = True
         assert s.assessment_due is not None  # the first alert set it
         assessors = people_for(s, self.policy, [Role.INCIDENT_COMMANDER, Role.RESPONDER])
+        again = s.assessment_reminders
         self.out.reach(
             assessors,
             SLACK,
-            f"New report {s.incident_id}: {s.title} (provisional {s.severity.value}). "
-            f"Assess it by {local(self.policy, s.assessment_due)}: incidentctl classify {s.incident_id} "
-            "--kind incident|disturbance --severity SEVn --scope local|global",
-            "assessment:request",
+            f"{'Still unassessed' if again else 'New report'} {s.incident_id}: {s.title} "
+            f"(provisional {s.severity.value}). Assess it by {local(self.policy, s.assessment_due)}: "
+            f"incidentctl classify {s.incident_id} --kind incident|disturbance --severity SEVn --scope local|global",
+            f"assessment:request:{again}" if again else "assessment:request",
         )
-        self.out.note("assessment", f"Initial assessment asked of {', '.join(assessors)}")
+        self.out.note(
+            "assessment", f"Initial assessment {'asked again' if again else 'asked'} of {', '.join(assessors)}"
+        )
 
     async def _look_up_on_call(self) -> None:
         """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
@@ -160,6 +167,7 @@ class IncidentWorkflow:
         self.watches.reach_leadership_if_out_of_hours()
         self.out.log_entry("opened")
         self.watches.ask_for_estimate()
+        self.watches.ask_about_clients(EvaluationPoint.CONFIRMED, "confirmed")
 
     def _start_duties(self) -> None:
         """Every duty of a confirmed incident, paging first; each waits only for its own deadline or peer."""
@@ -248,13 +256,36 @@ class IncidentWorkflow:
                 self.approvals.follow_up(d)
             case Classify() | SetPhase() if s.confirmed:
                 self.out.post(f"{s.incident_id}: {text} ({d.actor})", f"{name}:{number}")
+                self._tell_of_handovers()
             case _ if name in ("estimate", "progress_note", "trigger_business_incident"):
                 self.out.post(f"{s.incident_id}: {text}", f"{name}:{number}")
+        if name in ("set_phase", "resolve"):
+            self.watches.ask_about_clients(EvaluationPoint.PHASE, f"phase {s.phase.value}")
+        elif name == "status_update":
+            self.watches.ask_about_clients(EvaluationPoint.UPDATE, f"status update {number}")
+
+    def _tell_of_handovers(self) -> None:
+        """Seed 001: a change of scope changed the owner; the one handing over and the one taking over hear it."""
+        s = self.s
+        for n, handover in enumerate(s.handovers, start=1):
+            if handover.told:
+                continue
+            handover.told = True
+            self.out.reach(
+                [handover.from_owner, handover.to_owner],
+                SLACK,
+                f"{s.incident_id} is now {handover.scope.value}: {handover.to_owner} owns it (action plan, status "
+                f"updates, client communication, send approvals, resolution), taking over from "
+                f"{handover.from_owner or 'nobody'}.",
+                f"handover:{n}",
+            )
+            self.out.note("handover", f"told {handover.from_owner} and {handover.to_owner} of the hand-over")
 
     def _reopened(self, actor: str, reason: str) -> None:
         self.out.post(f"{self.s.incident_id} reopened by {actor}: {reason}", f"reopen:{self.s.reopens}")
         self.watches.reach_leadership_if_out_of_hours()
         self.watches.ask_for_estimate()
+        self.watches.ask_about_clients(EvaluationPoint.PHASE, f"phase {self.s.phase.value}")
 
     # --- messages in ------------------------------------------------------------------------------
 

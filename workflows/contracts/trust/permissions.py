@@ -34,6 +34,7 @@ DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "complete_task": [],
     "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.TECHNICAL_MANAGER],
     "trigger_business_incident": [Role.INCIDENT_COMMANDER, Role.BUSINESS_LEAD],
+    "evaluate_clients": [Role.INCIDENT_COMMANDER],  # the owner (seed 001: by scope)
     "resolve": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
     "reopen": [Role.INCIDENT_COMMANDER],
     "review_held": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.PMO],
