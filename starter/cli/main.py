@@ -348,9 +348,19 @@ def publish(
 
 
 @app.command()
-def close(incident: Id, as_: As = None) -> None:
-    """Close the incident once its documentation is complete."""
-    common.run_update(common.incident_id_of(incident), CloseIncident(actor=common.actor(as_)))
+def close(
+    incident: Id,
+    stakeholders_satisfied: Annotated[
+        bool, typer.Option("--stakeholders-satisfied", help="the stakeholders are satisfied (seed 001)")
+    ] = False,
+    measures: Annotated[str, typer.Option("--measures", help="the preventive measures in place (seed 001)")] = "",
+    as_: As = None,
+) -> None:
+    """Close the incident once its documentation is complete, or complete a followed-up disturbance."""
+    decision = CloseIncident(
+        actor=common.actor(as_), stakeholders_satisfied=stakeholders_satisfied, preventive_measures=measures
+    )
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 cli_comms.register(app)

@@ -121,9 +121,12 @@ def _loop_role_use(role: Role) -> str:
 
 
 def _held(policy: Policy, role: Role) -> bool:
-    """A role is held when the policy names a holder; the services can stand in for two of them."""
+    """A role is held when the policy names a holder; the services can stand in for two of them, the owners by
+    scope for the Incident Commander (triage.owner_by_scope)."""
     if policy.roles.get(role):  # people, or a schedule: whoever is on call
         return True
+    if role is Role.INCIDENT_COMMANDER and policy.triage.owner_by_scope:  # the owner by scope commands
+        return _held(policy, policy.triage.global_owner_role) and _held(policy, policy.triage.local_owner_role)
     services = policy.services.values()
     if role is Role.RESPONSIBLE_DEVELOPER:
         return bool(services) and all(s.owner for s in services)

@@ -99,15 +99,20 @@ async def test_a_refused_step_is_on_the_timeline_and_the_drill_goes_on(tmp_path:
     assert "refused.resolve" in render_text(report) and "Unanswered at +0:05:05" in render_text(report)
 
 
-async def test_seed001_a_disturbance_is_logged_and_closed_without_paging(tmp_path: Path) -> None:
+async def test_seed001_a_disturbance_is_owned_followed_up_and_completed_without_paging(tmp_path: Path) -> None:
     path = scenario_file(
         tmp_path,
         "- at: 0\n  alert: {title: One user cannot print an invoice, service: billing}\n"
-        "- {at: 4, as: sara, do: classify, kind: disturbance}\n",
+        "- {at: 4, as: ana, do: classify, kind: disturbance}\n"
+        "- {at: 1500, as: sara, do: close, stakeholders_satisfied: true, preventive_measures: driver pinned}\n",
     )
     report = await drill(POLICIES / "001-process-flow.toml", path)
     assert report.incident.status is Status.CLOSED and not report.sent("page_open")
-    assert [e.data["fields"]["event"] for e in report.sent("append_incident_log")] == ["disturbance"]
+    [told] = [e for e in report.sent("slack_direct_message") if "yours to follow up" in e.text]
+    assert told.to == ["sara"] and round(told.minute) == 4  # the owner by scope: a local disturbance is the CSM's
+    [reminded] = [e for e in report.sent("slack_direct_message") if "Follow up the disturbance" in e.text]
+    assert round(reminded.minute) == 4 + 24 * 60
+    assert [e.data["fields"]["event"] for e in report.sent("append_incident_log")] == ["disturbance", "closed"]
     assert "projects/billing-incident-log.md" in report.documents
 
 

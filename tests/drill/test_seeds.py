@@ -98,30 +98,46 @@ async def test_seed000_a_silent_communications_lead_means_nothing_leaves_and_her
     assert "wait for the Communications Lead" in refused_close.answer
 
 
-async def test_seed001_incident_global_to_technical_manager_ormis_and_complete_documentation() -> None:
+async def test_seed001_local_incident_owned_by_the_customer_service_manager_end_to_end() -> None:
     report = await drill_seed("001-process-flow")
     classified = step_minute(report, "ana classify")
-    # incident vs disturbance, then scope: a global incident belongs to the Technical Manager
+    # "determining whether the issue at hand is an incident or a disturbance" is a person's decision: the
+    # clock confirms nothing, the assessors are asked again
     assert not [e for e in report.sent("page_open") if e.minute < classified]
-    [confirmed] = events(report, "incident", "confirmed")
-    assert "global incident; owner of the action plan: teo" in confirmed.text
+    [again] = [e for e in report.sent("slack_direct_message") if "Still unassessed" in e.text]
+    assert again.minute == 20 and again.to == ["ana", "ben"]
+    # local: the Customer Service Manager owns it (Incident Commander by scope)
+    first, second = events(report, "incident", "confirmed")
+    assert "local incident; owner of the action plan: sara" in first.text
+    assert any("incident_commander sara" in e.text for e in events(report, "incident", "roles"))
+    # a disturbance after all, then an incident again, each with its reason: its pages stop, then page afresh
+    [down, up] = [e for e in events(report, "incident", "classify") if "graded" in e.text]
+    assert "downgraded to a disturbance, owned by sara" in down.text and "proxy" in down.text
+    assert "upgraded to an incident" in up.text and "two more regions" in up.text
+    assert [e.minute for e in report.sent("page_resolve") if e.minute < up.minute] == [down.minute]
+    assert [e.minute for e in report.sent("page_open")] == [classified, second.minute]
+    # evaluation points: the owner decides whether and how clients are told, and the loop does as she says
+    asked = [e for e in report.sent("slack_direct_message") if "Evaluation point" in e.text]
+    assert {tuple(e.to) for e in asked} == {("sara",)}
+    assert report.comms is not None
+    steps = {m.message_id: m for m in report.comms.messages}
+    assert steps["investigation/all_customers"].step is Step.SKIPPED
+    assert steps["investigation/all_customers"].ended_reason.startswith("not now: slowness only so far")
+    assert steps["investigation-2/all_customers"].step is Step.SENT  # "tell clients now" at the update
+    assert steps["resolution/all_customers"].step is Step.SENT
+    assert [e.to for e in report.sent("send_email") if "affected-clients@lists.services.example" in e.to]
     # "All incidents are logged in the ORMIS system": both logs, written where the policy says
     logs = report.sent("append_incident_log")
     assert {e.data["log"] for e in logs} == {"project", "global"}
     assert {e.data["log_dir"] for e in logs} == {".data/ormis"}
     assert {"projects/portal-incident-log.md", "global-incident-log.md"} <= set(report.documents)
-    # client-communication evaluation points: skipped while investigating, told at the end
-    assert report.comms is not None
-    steps = {m.message_id: m for m in report.comms.messages}
-    assert steps["investigation/all_customers"].step is Step.SKIPPED
-    assert "evaluation point" in steps["investigation/all_customers"].ended_reason
-    assert steps["resolution/all_customers"].step is Step.SENT
-    assert [e.to for e in report.sent("send_email") if "affected-clients@lists.services.example" in e.to]
-    # "completion only when documentation is complete"
-    [refused] = [s for s in report.steps if not s.accepted]
-    assert refused.step == "teo close" and "missing postmortem_published" in refused.answer
+    # "completion only when documentation is complete, stakeholders satisfied, preventive measures in place"
+    refused = [s for s in report.steps if not s.accepted]
+    assert [s.step for s in refused] == ["sara close", "sara close"]
+    assert "missing postmortem_published" in refused[0].answer
+    assert "confirm the stakeholders are satisfied" in refused[1].answer
     assert report.incident.status is Status.CLOSED
-    assert events(report, "incident", "closed")[0].minute > step_minute(report, "teo publish_postmortem")
+    assert report.incident.resolution["preventive_measures"].startswith("pool saturation alerts at 70 %")
 
 
 async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents() -> None:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
 from policy_file import load_policy
 from settings import ROOT, Settings
 from tests.workflows.helpers import alert, always_business_hours, open_incident, outbox, state, timeline
 from tests.workflows.test_incident_comms import comms_state
 from workflows.comms.model import Skip, Step
 from workflows.contracts.policy import Policy
-from workflows.contracts.vocabulary import IncidentKind, Role, Scope, Severity
-from workflows.incident.model import Classify, EvaluateClients, StatusUpdate
+from workflows.contracts.vocabulary import IncidentKind, Role, Scope, Severity, Status
+from workflows.incident.model import Classify, CloseIncident, EvaluateClients, StatusUpdate
 
 SEED001 = always_business_hours(load_policy(ROOT / "examples" / "policies" / "001-process-flow.toml"))
 
@@ -98,3 +101,40 @@ async def test_seed001_an_unassessed_report_waits_for_a_person_and_the_assessors
     await handle.execute_update("classify", Classify(actor="ana", kind=IncidentKind.INCIDENT))
     await ts_env.sleep(timedelta(seconds=5))
     assert (await state(handle)).confirmed and outbox(settings, "opsgenie", "page")
+
+
+async def test_seed001_a_disturbance_has_an_owner_a_notice_and_a_follow_up_date(ts_env, settings, worker):
+    handle = await open_incident(ts_env, settings, SEED001, alert(severity=Severity.SEV3, service="portal"))
+    await handle.execute_update("classify", Classify(actor="ana", kind=IncidentKind.DISTURBANCE))
+    await ts_env.sleep(timedelta(minutes=1))
+    assert dms(settings, "U01SARA", "It is yours to follow up") and outbox(settings, "opsgenie") == []
+    s = await state(handle)
+    assert s.status is Status.OPEN and any("follow-up of the disturbance by sara" in w for w in s.waiting_on)
+    await ts_env.sleep(timedelta(hours=24))
+    assert dms(settings, "U01SARA", "Follow up the disturbance")
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update("close", CloseIncident(actor="sara"))
+    done = CloseIncident(actor="sara", stakeholders_satisfied=True, preventive_measures="driver pinned")
+    await handle.execute_update("close", done)
+    final = await handle.result()
+    assert final.status is Status.CLOSED and outbox(settings, "opsgenie") == []
+
+
+async def test_seed001_a_confirmed_incident_is_downgraded_and_upgraded_again_both_with_a_reason(
+    ts_env, settings, worker
+):
+    handle = await confirmed_local(ts_env, settings, severity=Severity.SEV2)
+    await ts_env.sleep(timedelta(minutes=1))
+    pages = len(outbox(settings, "opsgenie", "page"))
+    assert pages
+    down = Classify(actor="sara", kind=IncidentKind.DISTURBANCE, note="one user only")
+    assert "downgraded to a disturbance" in await handle.execute_update("classify", down)
+    await ts_env.sleep(timedelta(hours=3))  # past the ladder and the update cadence: nothing more is paged
+    s = await state(handle)
+    assert not s.confirmed and outbox(settings, "opsgenie", "resolve")
+    assert len(outbox(settings, "opsgenie", "page")) == pages
+    assert dms(settings, "U01SARA", "It is yours to follow up")
+    up = Classify(actor="sara", kind=IncidentKind.INCIDENT, note="three regions now")
+    assert "upgraded to an incident" in await handle.execute_update("classify", up)
+    await ts_env.sleep(timedelta(minutes=1))
+    assert (await state(handle)).confirmed and len(outbox(settings, "opsgenie", "page")) > pages

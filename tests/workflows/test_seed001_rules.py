@@ -26,6 +26,7 @@ from workflows.contracts.vocabulary import (
     Role,
     Scope,
     Severity,
+    Status,
     Unassessed,
 )
 from workflows.incident import lifecycle, rules
@@ -33,6 +34,7 @@ from workflows.incident.derive import holds, update_owner
 from workflows.incident.model import (
     Classify,
     ClientsEvaluated,
+    CloseIncident,
     EvaluateClients,
     IncidentState,
     PhaseChanged,
@@ -214,3 +216,46 @@ def test_confirmation_by_timer_is_a_policy_choice(seed001: Policy, when: Unasses
 def test_seed001_classification_is_a_persons_decision(seed001: Policy) -> None:
     """Seed 001: "determining whether the issue at hand is an incident or a disturbance" is a decision."""
     assert seed001.triage.when_unassessed is Unassessed.REMIND and not seed001.response.auto_confirm_severities
+
+
+# --- disturbances -----------------------------------------------------------------------------------
+
+
+def test_seed001_a_confirmed_incident_is_downgraded_to_a_disturbance_with_a_reason(seed001: Policy) -> None:
+    s = local_incident(seed001)
+    to_disturbance = Classify(actor="sara", kind=IncidentKind.DISTURBANCE)
+    assert "say why INC-TEST becomes a disturbance" in refusal(s, seed001, to_disturbance)
+    text = decide(s, seed001, to_disturbance.model_copy(update={"note": "one user only"}), minutes=10)
+    assert "downgraded to a disturbance, owned by sara; follow-up by" in text and text.endswith(": one user only")
+    assert not s.confirmed and s.next_update_due is None and s.progress_due is None
+    assert s.follow_up_due == T0 + timedelta(minutes=10, hours=24)
+    to_incident = Classify(actor="sara", kind=IncidentKind.INCIDENT)
+    assert "say why INC-TEST becomes an incident" in refusal(s, seed001, to_incident)
+    text = decide(s, seed001, to_incident.model_copy(update={"note": "three regions now"}))
+    assert "upgraded to an incident" in text and s.kind is IncidentKind.INCIDENT
+
+
+def test_seed001_completion_needs_satisfied_stakeholders_and_preventive_measures_in_place(seed001: Policy) -> None:
+    s = opened(seed001)
+    decide(s, seed001, Classify(actor="ana", kind=IncidentKind.DISTURBANCE))
+    lifecycle.take_up_disturbance(s, seed001, T0)
+    bare = CloseIncident(actor="sara")
+    assert refusal(s, seed001, bare) == (
+        "INC-TEST cannot close: confirm the stakeholders are satisfied (--stakeholders-satisfied) and "
+        "say which preventive measures are in place (--measures TEXT)"
+    )
+    satisfied = bare.model_copy(update={"stakeholders_satisfied": True})
+    assert "say which preventive measures" in refusal(s, seed001, satisfied)
+    text = decide(s, seed001, satisfied.model_copy(update={"preventive_measures": "printer driver pinned"}))
+    assert "stakeholders satisfied; preventive measures: printer driver pinned" in text
+    assert s.status is Status.CLOSED
+
+
+def test_seed001_an_incident_completes_only_with_satisfied_stakeholders_too(seed001: Policy) -> None:
+    s = local_incident(seed001)
+    decide(s, seed001, RESOLUTION)
+    s.checklist = dict.fromkeys(s.checklist, True)
+    assert "cannot close: confirm the stakeholders are satisfied" in refusal(s, seed001, CloseIncident(actor="sara"))
+    done = CloseIncident(actor="sara", stakeholders_satisfied=True, preventive_measures="pool alert at 70 %")
+    decide(s, seed001, done)
+    assert s.resolution["preventive_measures"] == "pool alert at 70 %"

@@ -151,6 +151,10 @@ class Triage(_Strict):
     owner_by_scope: bool = False
     # an unassessed report whose assessment time ran out: confirm (and page), disturbance, or remind
     when_unassessed: Unassessed = Unassessed.CONFIRM
+    # seed 001: a disturbance is owned (by the owner by scope), its owner told and reminded every so many hours
+    # until it is completed or upgraded to an incident; a confirmed incident may be downgraded to one.
+    # 0: a disturbance is logged and closed at once, nobody paged.
+    disturbance_follow_up_hours: int = Field(default=0, ge=0, le=24 * 30)
 
 
 class Tier(_Strict):
@@ -302,6 +306,8 @@ class PostIncident(_Strict):
     review_reminder_hours: int = Field(default=24, gt=0)
     require_review: bool = True
     require_published_postmortem: bool = True
+    # seed 001: whoever closes says the stakeholders are satisfied and which preventive measures are in place
+    completion_checks: bool = False
 
 
 class Window(_Strict):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
-from workflows.contracts.vocabulary import Phase, Role, Scope, Severity, Status
+from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Scope, Severity, Status
 from workflows.incident.model import CHECKLIST, IncidentState
 
 
@@ -84,6 +84,11 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
     waits: list[str] = []
     if s.kind is None and s.assessment_due and s.status is Status.OPEN:
         waits.append(f"initial assessment by {local(policy, s.assessment_due)}")
+    if s.kind is IncidentKind.DISTURBANCE and s.status is Status.OPEN and s.follow_up_due:
+        waits.append(
+            f"follow-up of the disturbance by {scope_owner(s, policy) or 'nobody'} "
+            f"by {local(policy, s.follow_up_due, with_date=True)}"
+        )
     if s.status is Status.OPEN and s.confirmed:
         if not s.acknowledged_by:
             waits.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from workflows.contracts.clock import local
 from workflows.contracts.policy import SCHEDULE, Policy
 from workflows.contracts.vocabulary import (
     AlertStatus,
@@ -210,6 +211,24 @@ def unassessed_in_time(s: IncidentState, policy: Policy, now: datetime) -> str:
         return f"Not assessed within {minutes} min{why}: logged as a disturbance, nobody paged"
     s.kind = IncidentKind.INCIDENT
     return f"Not assessed within {minutes} min: treated as a {s.severity.value} incident and escalated"
+
+
+def take_up_disturbance(s: IncidentState, policy: Policy, now: datetime) -> str:
+    """Seed 001: a disturbance has an owner (the owner by scope) and a follow-up date."""
+    owner = scope_owner(s, policy)
+    if policy.triage.owner_by_scope and owner:
+        s.assigned.setdefault(Role.INCIDENT_COMMANDER, owner)
+    s.follow_up_due = now + timedelta(hours=policy.triage.disturbance_follow_up_hours)
+    s.disturbances_taken_up += 1
+    return f"a disturbance, owned by {owner or 'nobody'}; follow-up by {local(policy, s.follow_up_due)}"
+
+
+def downgrade(s: IncidentState, policy: Policy, now: datetime) -> str:
+    """Seed 001: a confirmed incident that is only a disturbance: its pages and clocks stop, its owner follows it up."""
+    s.confirmed = False
+    s.acknowledged_by = s.acknowledged_at = None
+    s.progress_due = s.estimate_due = s.next_update_due = s.rto_due = None
+    return "downgraded to " + take_up_disturbance(s, policy, now)
 
 
 def confirm(s: IncidentState, policy: Policy, now: datetime) -> list[tuple[str, str]]:

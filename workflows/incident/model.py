@@ -236,7 +236,11 @@ class PublishPostmortem(Decision):
 
 
 class CloseIncident(Decision):
-    pass
+    """Seed 001's completion: the stakeholders satisfied, the preventive measures in place (post_incident.
+    completion_checks)."""
+
+    stakeholders_satisfied: bool = False
+    preventive_measures: str = ""
 
 
 class DraftStatement(Decision):
@@ -426,6 +430,12 @@ class IncidentState(BaseModel):
     tasks: list[Task] = Field(default_factory=list)
     handovers: list[Handover] = Field(default_factory=list)  # owners by scope, one after the other (seed 001)
     evaluations: list[Evaluation] = Field(default_factory=list)  # client-communication evaluation points (seed 001)
+    # seed 001's disturbance: when its owner follows it up next, how often they were reminded, and how many times
+    # it was taken up (classified or downgraded) and its owner told of it
+    follow_up_due: datetime | None = None
+    follow_ups: int = 0
+    disturbances_taken_up: int = 0
+    disturbances_told: int = 0
     business_incident: bool = False
     business_incident_by: str = ""  # who (or "policy") triggered it, and why: the message loop's input
     business_incident_reason: str = ""

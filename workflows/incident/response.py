@@ -68,7 +68,9 @@ class Response:
             )
             if self._ladder_to_stop():
                 await self._stop_ladder(
-                    "acknowledged by " + s.acknowledged_by if s.acknowledged_by else f"the incident is {s.status.value}"
+                    "acknowledged by " + s.acknowledged_by
+                    if s.acknowledged_by
+                    else (f"the incident is {s.status.value}" if s.confirmed else "downgraded to a disturbance")
                 )
             if self._round_to_start():
                 await self._start_ladder()
@@ -79,7 +81,10 @@ class Response:
     def _ladder_to_stop(self) -> bool:
         s = self.s
         return s.escalation_active and (
-            bool(s.acknowledged_by) or s.status is not Status.OPEN or s.escalation_started < s.escalation_round
+            bool(s.acknowledged_by)
+            or s.status is not Status.OPEN
+            or not s.confirmed  # downgraded to a disturbance (seed 001)
+            or s.escalation_started < s.escalation_round
         )
 
     def _round_to_start(self) -> bool:

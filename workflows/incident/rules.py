@@ -29,6 +29,7 @@ from workflows.contracts.vocabulary import (
 from workflows.incident.derive import cadence_due, documentation_missing, holds, incident_commander, scope_owner
 from workflows.incident.lifecycle import (
     BUSINESS_INCIDENT_PHASES,
+    downgrade,
     mark_resolved,
     progress_window,
     raise_severity,
@@ -150,8 +151,13 @@ def _check_escalate(s: IncidentState, d: Escalate, policy: Policy) -> None:
 
 def _check_classify(s: IncidentState, d: Classify, policy: Policy) -> None:
     _open(s)
-    if d.kind is IncidentKind.DISTURBANCE and s.confirmed:
+    follows_up = policy.triage.disturbance_follow_up_hours > 0
+    if d.kind is IncidentKind.DISTURBANCE and s.confirmed and not follows_up:
         raise Refusal(f"{s.incident_id} is already confirmed as an incident; resolve it instead")
+    taken_up = s.confirmed or (s.kind is IncidentKind.DISTURBANCE and s.follow_up_due is not None)
+    if d.kind is not None and d.kind is not s.kind and taken_up and not d.note.strip():
+        becomes = "an incident" if d.kind is IncidentKind.INCIDENT else "a disturbance"
+        raise Refusal(f"say why {s.incident_id} becomes {becomes} (incidentctl classify ... --note REASON)")
 
 
 def _check_set_phase(s: IncidentState, d: SetPhase, policy: Policy) -> None:
@@ -237,6 +243,9 @@ def _check_publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Po
 
 
 def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
+    if s.kind is IncidentKind.DISTURBANCE and s.status is Status.OPEN:
+        _completed(s, d, policy)
+        return
     _resolved(s, "close it")
     unfinished = [t.task_id for t in s.tasks if not t.done]
     if unfinished:
@@ -253,6 +262,19 @@ def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
             f"{s.incident_id} cannot close: statements {', '.join(held)} wait for the Communications Lead "
             f"(incidentctl statement approve|withhold {s.incident_id} {held[0]})"
         )
+    _completed(s, d, policy)
+
+
+def _completed(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
+    """Seed 001: "all stakeholders are satisfied, and any necessary preventive measures are in place"."""
+    if not policy.post_incident.completion_checks:
+        return
+    missing = [
+        *([] if d.stakeholders_satisfied else ["confirm the stakeholders are satisfied (--stakeholders-satisfied)"]),
+        *([] if d.preventive_measures.strip() else ["say which preventive measures are in place (--measures TEXT)"]),
+    ]
+    if missing:
+        raise Refusal(f"{s.incident_id} cannot close: {' and '.join(missing)}")
 
 
 def _while_open(s: IncidentState, d: Decision, policy: Policy) -> None:
@@ -302,6 +324,7 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
     if d.scope:
         s.scope = d.scope
     handed_over = hand_over_by_scope(s, policy, now)
+    was = s.kind
     if d.kind:
         s.kind, s.assessed_by = d.kind, d.actor
     text = (
@@ -318,13 +341,17 @@ def _classify(s: IncidentState, d: Classify, policy: Policy, now: datetime) -> s
             text += raise_severity(s, policy, before)
     if handed_over:
         text += f"; handed over from {handed_over.from_owner} to {handed_over.to_owner}"
+    if was is IncidentKind.INCIDENT and s.kind is IncidentKind.DISTURBANCE and s.confirmed:
+        text += "; " + downgrade(s, policy, now)
+    elif was is IncidentKind.DISTURBANCE and s.kind is IncidentKind.INCIDENT:
+        text += "; upgraded to an incident: confirmed and paged"
     return said(text, d.note)
 
 
 def hand_over_by_scope(s: IncidentState, policy: Policy, now: datetime) -> Handover | None:
     """Seed 001: once confirmed, the owner by scope is the Incident Commander (triage.owner_by_scope); a new
     scope hands the incident to its owner."""
-    if not (policy.triage.owner_by_scope and s.confirmed):
+    if not (policy.triage.owner_by_scope and (s.confirmed or s.disturbances_taken_up)):
         return None
     before, owner = incident_commander(s, policy), scope_owner(s, policy)
     if not owner or owner == before:
@@ -468,9 +495,14 @@ def _publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Policy, 
 
 
 def _close(s: IncidentState, d: CloseIncident, policy: Policy, now: datetime) -> str:
+    disturbance = s.kind is IncidentKind.DISTURBANCE
     s.status, s.closed_at = Status.CLOSED, now
     s.enter(Phase.CLOSED)
-    return f"{s.incident_id} closed: documentation complete"
+    text = f"{s.incident_id} closed: " + ("the disturbance is followed up" if disturbance else "documentation complete")
+    if policy.post_incident.completion_checks:
+        s.resolution |= {"stakeholders": "satisfied", "preventive_measures": d.preventive_measures.strip()}
+        text += f"; stakeholders satisfied; preventive measures: {d.preventive_measures.strip()}"
+    return text
 
 
 RULES: dict[type[Decision], Rule] = {

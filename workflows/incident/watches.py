@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.priority import STAKEHOLDERS
     from workflows.contracts.roles import RoleHolders
-    from workflows.contracts.vocabulary import Channel, EvaluationPoint, Role, Status
+    from workflows.contracts.vocabulary import Channel, EvaluationPoint, IncidentKind, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         incident_commander,
         people_for,
         rto_warning_at,
+        scope_owner,
         service_restored,
         slack_ids,
         update_owner,
@@ -247,6 +248,50 @@ class Watches:
             f"out-of-hours:{s.reopens}",
             then=record,
         )
+
+    # --- seed 001: disturbances are followed up ------------------------------------------------------
+
+    def tell_disturbance_owner(self) -> None:
+        """The owner of a disturbance (classified or downgraded so) hears it is theirs and when to follow it up."""
+        s = self.s
+        if s.disturbances_told >= s.disturbances_taken_up or s.follow_up_due is None:
+            return
+        s.disturbances_told = s.disturbances_taken_up
+        owner = scope_owner(s, self.policy)
+        self.out.reach(
+            [owner],
+            SLACK,
+            f"Disturbance {s.incident_id}: {s.title}. It is yours to follow up by "
+            f"{local(self.policy, s.follow_up_due, with_date=True)}. Complete it: incidentctl close {s.incident_id} "
+            f"--stakeholders-satisfied --measures TEXT; if it is an incident after all: incidentctl classify "
+            f"{s.incident_id} --kind incident --note REASON.",
+            f"disturbance:{s.disturbances_taken_up}",
+        )
+        self.out.log_entry("disturbance", log="project")
+        self.out.note("disturbance", f"told {owner or 'nobody'} the disturbance is theirs to follow up")
+
+    async def remind_of_disturbance_follow_up(self) -> None:
+        """On the follow-up date, and each period after, the owner is reminded until the disturbance is completed."""
+        s = self.s
+
+        def follow_up_due() -> datetime | None:
+            return s.follow_up_due if s.kind is IncidentKind.DISTURBANCE and s.status is Status.OPEN else None
+
+        deadline = self.clock.deadline(follow_up_due)
+        while True:
+            due = await deadline.passed()
+            s.follow_ups += 1
+            s.follow_up_due = due + timedelta(hours=self.policy.triage.disturbance_follow_up_hours)
+            owner = scope_owner(s, self.policy)
+            self.out.reach(
+                [owner],
+                SLACK,
+                f"Follow up the disturbance {s.incident_id} ({s.title}): complete it (incidentctl close "
+                f"{s.incident_id} --stakeholders-satisfied --measures TEXT) or upgrade it to an incident. Next "
+                f"reminder {local(self.policy, s.follow_up_due, with_date=True)}.",
+                f"disturbance:follow-up:{s.follow_ups}",
+            )
+            self.out.note("disturbance", f"follow-up due: reminded {owner or 'nobody'}")
 
     # --- seed 001: client-communication evaluation points ------------------------------------------
 

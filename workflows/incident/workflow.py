@@ -76,6 +76,7 @@ class IncidentWorkflow:
         self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals, self.clock)
         self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
+        self._duties_started = False  # the duties of a confirmed incident run in this run
         self.visibility = Visibility(self.s, self.policy)
         self._first_alert = input.first_alert
         self._proofs = verify.Proofs()
@@ -87,7 +88,12 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentState:
         self._take_first_alert()
-        self._start(self.out.post_queued(), self.visibility.keep_current(), self.clock.keep_time())
+        self._start(
+            self.out.post_queued(),
+            self.visibility.keep_current(),
+            self.clock.keep_time(),
+            self.watches.remind_of_disturbance_follow_up(),
+        )
         if not self.s.confirmed and self.s.status is Status.OPEN:
             if await self.window.held_until_it_clears():
                 self.s.kind = IncidentKind.DISTURBANCE
@@ -96,8 +102,12 @@ class IncidentWorkflow:
             if self.s.kind is not IncidentKind.DISTURBANCE:
                 await self._look_up_on_call()
             if self.s.kind is IncidentKind.DISTURBANCE:  # classified so, perhaps while on call was looked up
-                await self._log_disturbance_and_close()
-                return self._next_occurrence_or(self.s)
+                if not self.policy.triage.disturbance_follow_up_hours:
+                    await self._log_disturbance_and_close()
+                    return self._next_occurrence_or(self.s)
+                if not await self._follow_up_disturbance():
+                    return self._next_occurrence_or(self.s)
+                await self._look_up_on_call()
             self._confirm_incident()
         self._start_duties()
         await workflow.wait_condition(lambda: self.s.status is Status.CLOSED or self._history_is_long())
@@ -172,6 +182,7 @@ class IncidentWorkflow:
     def _start_duties(self) -> None:
         """Every duty of a confirmed incident, paging first; each waits only for its own deadline or peer."""
         r, w, a = self.response, self.watches, self.aftermath
+        self._duties_started = True
         self._start(
             r.page_until_acknowledged(),
             r.open_bridge_and_channel(),
@@ -185,6 +196,25 @@ class IncidentWorkflow:
             a.follow_each_resolution(),
             a.remind_until_reviewed(),
         )
+
+    async def _follow_up_disturbance(self) -> bool:
+        """Seed 001: a disturbance is owned and followed up until it is completed (False) or upgraded to an
+        incident (True)."""
+        s = self.s
+        if not s.disturbances_taken_up:
+            text = lifecycle.take_up_disturbance(s, self.policy, workflow.now())
+            self.out.note("disturbance", f"Classified as {text}", s.assessed_by)
+        self.watches.tell_disturbance_owner()
+        await workflow.wait_condition(
+            lambda: s.kind is IncidentKind.INCIDENT or s.status is Status.CLOSED or self._history_is_long()
+        )
+        if s.status is Status.CLOSED:
+            self.out.log_entry("closed", log="project")
+            await self._finish(self.out.drained())
+            return False
+        if s.kind is IncidentKind.DISTURBANCE:
+            await self._continue_as_new()
+        return True
 
     async def _log_disturbance_and_close(self) -> None:
         """Seed 001: a disturbance is logged and closed; nobody is paged."""
@@ -254,11 +284,18 @@ class IncidentWorkflow:
                 self.out.spawn(self.aftermath.draft_postmortem())  # with the root cause and notes of the review
             case DraftStatement() | ApproveStatement() | RequestChannel() | ApproveChannel() | DeclineChannel():
                 self.approvals.follow_up(d)
+            case Classify() if self._duties_started and s.kind is IncidentKind.DISTURBANCE and not s.confirmed:
+                self.out.post(f"{s.incident_id}: {text} ({d.actor})", f"{name}:{number}")
+                if s.disturbances_taken_up > s.disturbances_told:  # downgraded just now: its pages are over
+                    self.out.resolve_pages(d.actor)
+                    self.watches.tell_disturbance_owner()
+            case Classify() if self._duties_started and s.kind is IncidentKind.INCIDENT and not s.confirmed:
+                self._confirm_incident()  # upgraded again: paged afresh, its clocks restarted
             case Classify() | SetPhase() if s.confirmed:
                 self.out.post(f"{s.incident_id}: {text} ({d.actor})", f"{name}:{number}")
-                self._tell_of_handovers()
             case _ if name in ("estimate", "progress_note", "trigger_business_incident"):
                 self.out.post(f"{s.incident_id}: {text}", f"{name}:{number}")
+        self._tell_of_handovers()
         if name in ("set_phase", "resolve"):
             self.watches.ask_about_clients(EvaluationPoint.PHASE, f"phase {s.phase.value}")
         elif name == "status_update":
