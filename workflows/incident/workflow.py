@@ -95,14 +95,15 @@ class IncidentWorkflow:
             self.watches.remind_of_disturbance_follow_up(),
         )
         if not self.s.confirmed and self.s.status is Status.OPEN:
-            if await self.window.held_until_it_clears():
+            cleared_in_window = await self.window.held_until_it_clears()
+            if cleared_in_window:
                 self.s.kind = IncidentKind.DISTURBANCE
             else:
                 await self._assess()
             if self.s.kind is not IncidentKind.DISTURBANCE:
                 await self._look_up_on_call()
             if self.s.kind is IncidentKind.DISTURBANCE:  # classified so, perhaps while on call was looked up
-                if not self.policy.triage.disturbance_follow_up_hours:
+                if cleared_in_window or not self.policy.triage.disturbance_follow_up_hours:
                     await self._log_disturbance_and_close()
                     return self._next_occurrence_or(self.s)
                 if not await self._follow_up_disturbance():
