@@ -30,7 +30,7 @@ from workflows.contracts.vocabulary import (
     Unassessed,
 )
 from workflows.incident import lifecycle, rules
-from workflows.incident.derive import holds, update_owner
+from workflows.incident.derive import holds, update_owner, waiting_on
 from workflows.incident.model import (
     Classify,
     ClientsEvaluated,
@@ -116,6 +116,7 @@ def test_seed001_evaluation_points_ask_the_owner_whether_and_how_to_tell_clients
     s = local_incident(seed001)
     e = rules.open_evaluation(s, seed001, EvaluationPoint.CONFIRMED, "confirmed", T0)
     assert e is not None and e.asked_of == "sara" and e.phase is Phase.INVESTIGATION and e.tell is None
+    assert "whether and how to tell clients (evaluation point 1, confirmed) from sara" in waiting_on(s, seed001)
     assert "only the incident commander can evaluate clients" in refusal(
         s, seed001, EvaluateClients(actor="teo", tell=True, reason="r")
     )

@@ -102,6 +102,11 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
         if s.next_update_due:
             waits.append(f"status update from {update_owner(s, policy)} by {local(policy, s.next_update_due)}")
         waits += [f"task {t.task_id} from {t.assignee}" for t in s.tasks if not t.done]
+    waits += [
+        f"whether and how to tell clients (evaluation point {e.number}, {e.point}) from {e.asked_of or 'nobody'}"
+        for e in s.evaluations
+        if e.tell is None and s.status is not Status.CLOSED
+    ]
     lead = ", ".join(people_for(s, policy, [Role.COMMUNICATIONS_LEAD])) or "a Communications Lead (assign one)"
     waits += [
         f"approval of {st.about} {st.statement_id} for {', '.join(st.parties)} by {lead} "
