@@ -258,7 +258,7 @@ async def test_seed003_tasks_prioritised_by_business_impact(ts_env, settings, wo
     s = await state(handle)
     assert [t.title for t in s.tasks] == ["Restore payments DB", "Restore reports"]
     await ts_env.sleep(timedelta(seconds=5))
-    assert any("high priority" in t and "payments DB" in t for t in texts(settings, "slack", "dm"))
+    assert any("high impact" in t and "payments DB" in t for t in texts(settings, "slack", "dm"))
 
 
 async def test_seed001_disturbance_is_logged_and_closed_without_paging(ts_env, settings, worker):

@@ -208,8 +208,11 @@ class Response(_Strict):
     # pages; false: the Incident Commander is told and decides
     reopen_on_recurrence: bool = True
 
+    # seed 003's decision-makers: a breached RTO or RPO, and a recovery task still late this long after its
+    # owner was nudged, reach them
     breach_notify: list[str] = Field(default_factory=lambda: ["role:senior_management"])
     breach_channels: list[Channel] = Field(default_factory=lambda: [Channel.SLACK, Channel.EMAIL])
+    task_escalate_after_minutes: int = Field(default=15, gt=0)
 
     @field_validator("auto_resolve_severities")
     @classmethod

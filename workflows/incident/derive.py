@@ -11,6 +11,7 @@ from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Scope, Severity, Status
 from workflows.incident.model import CHECKLIST, IncidentState
+from workflows.recovery.view import task_line
 
 
 def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:
@@ -101,12 +102,13 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
             waits.append(f"estimate from {s.assigned[Role.RESPONSIBLE_DEVELOPER]}")
         if s.next_update_due:
             waits.append(f"status update from {update_owner(s, policy)} by {local(policy, s.next_update_due)}")
-        waits += [f"task {t.task_id} from {t.assignee}" for t in s.tasks if not t.done]
     waits += [
         f"whether and how to tell clients (evaluation point {e.number}, {e.point}) from {e.asked_of or 'nobody'}"
         for e in s.evaluations
         if e.tell is None and s.status is not Status.CLOSED
     ]
+    if s.status is not Status.CLOSED:
+        waits += [f"task {task_line(policy, t)}" for t in s.tasks if not t.done]
     lead = ", ".join(people_for(s, policy, [Role.COMMUNICATIONS_LEAD])) or "a Communications Lead (assign one)"
     waits += [
         f"approval of {st.about} {st.statement_id} for {', '.join(st.parties)} by {lead} "

@@ -25,6 +25,7 @@ from workflows.contracts.vocabulary import (
     Status,
     occurrence,
 )
+from workflows.recovery.model import Task, TaskStatus
 
 # --- alerts ------------------------------------------------------------------------------------
 
@@ -94,17 +95,6 @@ class TimelineEntry(BaseModel):
     kind: str
     text: str
     actor: str | None = None
-
-
-class Task(BaseModel):
-    """Seed 003: recovery tasks, prioritised by business impact and RTO."""
-
-    task_id: str
-    title: str
-    assignee: str
-    business_impact: Severity = Severity.SEV3
-    done: bool = False
-    created_at: datetime | None = None
 
 
 class Handover(BaseModel):
@@ -186,13 +176,50 @@ class StatusUpdate(Decision):
 
 
 class AssignTask(Decision):
-    title: str
+    """Seed 003: a recovery task for `assignee`; the systems it restores rank it by their RTO."""
+
+    title: str = Field(min_length=1, max_length=200)
     assignee: str
+    systems: list[str] = Field(default_factory=list, max_length=10)
+    due_minutes: int | None = Field(default=None, gt=0, le=7 * 24 * 60)  # none: the systems' RTO
     business_impact: Severity = Severity.SEV3
+
+
+class ReassignTask(Decision):
+    task_id: str
+    assignee: str
+    reason: str = Field(default="", max_length=1000)
+
+
+class ReprioritiseTask(Decision):
+    """Seed 003's "shifting recovery priorities": other systems, another impact or a new due time."""
+
+    task_id: str
+    systems: list[str] | None = Field(default=None, max_length=10)
+    business_impact: Severity | None = None
+    due_minutes: int | None = Field(default=None, gt=0, le=7 * 24 * 60)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class UpdateTask(Decision):
+    """Progress on a task: a note, and perhaps its new status (done has its own decision)."""
+
+    task_id: str
+    note: str = Field(min_length=1, max_length=1000)
+    status: TaskStatus | None = None
 
 
 class CompleteTask(Decision):
     task_id: str
+    note: str = Field(default="", max_length=1000)
+
+
+class EscalateTask(Decision):
+    """Seed 003: "escalates issues to the appropriate decision-makers, providing relevant context and
+    recommending actions"."""
+
+    task_id: str
+    recommendation: str = Field(min_length=1, max_length=1000)
 
 
 class ReportDataLoss(Decision):

@@ -38,10 +38,8 @@ from workflows.incident.lifecycle import (
 from workflows.incident.model import (
     Acknowledge,
     AssignRole,
-    AssignTask,
     Classify,
     CloseIncident,
-    CompleteTask,
     Decision,
     Escalate,
     Estimate,
@@ -57,9 +55,9 @@ from workflows.incident.model import (
     ReviewHeld,
     SetPhase,
     StatusUpdate,
-    Task,
     TriggerBusinessIncident,
 )
+from workflows.recovery.rules import RECOVERY_RULES
 
 # Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
 # own decisions (resolve, publish, close) because each needs more than a phase name.
@@ -173,19 +171,6 @@ def _check_set_phase(s: IncidentState, d: SetPhase, policy: Policy) -> None:
             f"{s.incident_id} cannot move from {s.phase.value} to {d.phase.value}{hint}; "
             f"allowed: {', '.join(sorted(p.value for p in allowed)) or 'none'}"
         )
-
-
-def _check_assign_task(s: IncidentState, d: AssignTask, policy: Policy) -> None:
-    _open(s)
-    _person(policy, d.assignee)
-
-
-def _check_complete_task(s: IncidentState, d: CompleteTask, policy: Policy) -> None:
-    task = next((t for t in s.tasks if t.task_id == d.task_id), None)
-    if task is None:
-        raise Refusal(f"no task {d.task_id} on {s.incident_id}")
-    if task.done:
-        raise Refusal(f"task {d.task_id} is already done")
 
 
 def _check_trigger_business_incident(s: IncidentState, d: TriggerBusinessIncident, policy: Policy) -> None:
@@ -388,31 +373,6 @@ def _status_update(s: IncidentState, d: StatusUpdate, policy: Policy, now: datet
     return f"status update from {d.actor}: {d.text}{due}"
 
 
-def _assign_task(s: IncidentState, d: AssignTask, policy: Policy, now: datetime) -> str:
-    task = Task(
-        task_id=f"T{len(s.tasks) + 1}",
-        title=d.title,
-        assignee=d.assignee,
-        business_impact=d.business_impact,
-        created_at=now,
-    )
-    s.tasks = prioritised([*s.tasks, task])
-    return f"task {task.task_id} ({d.business_impact.priority} priority) assigned to {d.assignee}: {d.title}"
-
-
-def prioritised(tasks: list[Task]) -> list[Task]:
-    """Seed 003: open tasks first, the gravest business impact first."""
-    return sorted(tasks, key=lambda t: (t.done, t.business_impact.value, t.task_id))
-
-
-def _complete_task(s: IncidentState, d: CompleteTask, policy: Policy, now: datetime) -> str:
-    for task in s.tasks:
-        if task.task_id == d.task_id:
-            task.done = True
-    s.tasks = prioritised(s.tasks)
-    return f"task {d.task_id} done"
-
-
 def _report_data_loss(s: IncidentState, d: ReportDataLoss, policy: Policy, now: datetime) -> str:
     s.data_loss_minutes = d.minutes
     return f"{d.minutes} min of data loss reported by {d.actor}"
@@ -514,8 +474,6 @@ RULES: dict[type[Decision], Rule] = {
     Estimate: Rule(_while_confirmed, _estimate),
     ProgressNote: Rule(_while_open, _progress_note),
     StatusUpdate: Rule(_while_open, _status_update),
-    AssignTask: Rule(_check_assign_task, _assign_task),
-    CompleteTask: Rule(_check_complete_task, _complete_task),
     ReportDataLoss: Rule(_while_open, _report_data_loss),
     TriggerBusinessIncident: Rule(_check_trigger_business_incident, _trigger_business_incident),
     EvaluateClients: Rule(_check_evaluate_clients, _evaluate_clients),
@@ -525,4 +483,5 @@ RULES: dict[type[Decision], Rule] = {
     PublishPostmortem: Rule(_check_publish_postmortem, _publish_postmortem),
     CloseIncident: Rule(_check_close, _close),
     **APPROVAL_RULES,  # seed 000's gates on external words and extra channels
+    **RECOVERY_RULES,  # seed 003's recovery plan
 }

@@ -37,7 +37,7 @@ class Visibility:
             s.estimate_due,
             s.next_update_due,
             s.escalation_exhausted_at,
-            tuple(t.done for t in s.tasks),
+            tuple((t.status, t.assignee, t.due, t.nudged_at, t.escalated_at) for t in s.tasks),
             tuple(s.checklist.values()),
             tuple(s.assigned.items()),
             tuple(s.on_call.items()),  # who holds a scheduled role: the IC and the people waited on

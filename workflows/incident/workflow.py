@@ -41,23 +41,29 @@ with workflow.unsafe.imports_passed_through():
         ApproveStatement,
         AssignTask,
         Classify,
+        CompleteTask,
         Decision,
         DeclineChannel,
         DraftStatement,
         Escalate,
+        EscalateTask,
         IncidentState,
+        ReassignTask,
         Reopen,
         ReportDataLoss,
+        ReprioritiseTask,
         RequestChannel,
         ReviewHeld,
         SetPhase,
         StatusUpdate,
+        UpdateTask,
     )
     from workflows.incident.response import Response
     from workflows.incident.visibility import Visibility
     from workflows.incident.watches import SLACK, Watches
     from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
     from workflows.oncall.model import SilenceLifted
+    from workflows.recovery.plan import RecoveryPlan
 
 
 @workflow.defn(name=ids.INCIDENT_WORKFLOW)
@@ -74,6 +80,7 @@ class IncidentWorkflow:
         self.response = Response(self.s, self.policy, self.out, self.clock, self.ui_url)
         self.watches = Watches(self.s, self.policy, self.out, self.approvals, self.clock, self.ui_url)
         self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals, self.clock)
+        self.recovery = RecoveryPlan(self.s, self.policy, self.out, self.clock)
         self.window = MaintenanceWindow(self.s, self.out)
         self._duties: list[asyncio.Task[Any]] = []
         self._duties_started = False  # the duties of a confirmed incident run in this run
@@ -196,6 +203,7 @@ class IncidentWorkflow:
             w.run_message_loop(),
             a.follow_each_resolution(),
             a.remind_until_reviewed(),
+            self.recovery.chase_late_tasks(),
         )
 
     async def _follow_up_disturbance(self) -> bool:
@@ -268,15 +276,8 @@ class IncidentWorkflow:
                 self.out.spawn(self.response.escalate_now())
             case StatusUpdate():
                 self.watches.distribute_status_update(d.actor, d.text, number)
-            case AssignTask():
-                task = next(t for t in s.tasks if t.task_id == f"T{len(s.tasks)}")
-                self.out.reach(
-                    [d.assignee],
-                    SLACK,
-                    f"Task {task.task_id} on {s.incident_id} for you "
-                    f"({d.business_impact.priority} priority): {d.title}",
-                    f"task:{task.task_id}",
-                )
+            case AssignTask() | ReassignTask() | ReprioritiseTask() | UpdateTask() | CompleteTask() | EscalateTask():
+                self.recovery.follow_up(d)
             case ReportDataLoss():
                 self.watches.check_data_loss(d.minutes)
             case Reopen():

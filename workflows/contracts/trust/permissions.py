@@ -31,7 +31,26 @@ DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
         Role.TECHNICAL_MANAGER,
         Role.CUSTOMER_SERVICE_MANAGER,
     ],
+    "reassign_task": [
+        Role.INCIDENT_COMMANDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
+    "reprioritise_task": [
+        Role.INCIDENT_COMMANDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
+    "update_task": [],
     "complete_task": [],
+    "escalate_task": [
+        Role.INCIDENT_COMMANDER,
+        Role.PROJECT_MANAGER,
+        Role.TECHNICAL_MANAGER,
+        Role.CUSTOMER_SERVICE_MANAGER,
+    ],
     "report_data_loss": [Role.INCIDENT_COMMANDER, Role.RESPONDER, Role.RESPONSIBLE_DEVELOPER, Role.TECHNICAL_MANAGER],
     "trigger_business_incident": [Role.INCIDENT_COMMANDER, Role.BUSINESS_LEAD],
     "evaluate_clients": [Role.INCIDENT_COMMANDER],  # the owner (seed 001: by scope)
