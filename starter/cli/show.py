@@ -42,13 +42,15 @@ def print_state(s: IncidentState, policy: Policy) -> None:
         for line in s.waiting_on:
             console.print(Text(f"  - {line}"))
     if s.tasks:
-        tasks = Table(title="Tasks")
-        for column in ("id", "title", "assignee", "impact", "done"):
+        tasks = Table(title="Recovery plan (seed 003), in order")
+        for column in ("id", "title", "owner", "restores", "priority", "due", "status", "last note"):
             tasks.add_column(column)
         for t in s.tasks:
-            tasks.add_row(
-                *(Text(v) for v in (t.task_id, t.title, t.assignee, t.business_impact.value, "yes" if t.done else "no"))
-            )
+            chased = " (escalated)" if t.escalated_at else " (nudged)" if t.nudged_at else ""
+            due = "-" if t.due is None else _when(policy, t.due) + ("" if t.done else chased)
+            last = f"{t.notes[-1].by}: {t.notes[-1].text}" if t.notes else "-"
+            row = (t.task_id, t.title, t.assignee, ", ".join(t.systems) or "-", t.priority, due, t.status.value, last)
+            tasks.add_row(*(Text(v) for v in row))
         console.print(tasks)
     if s.statements or s.channel_requests:
         held = Table(title="Words for people outside, and extra channels (seed 000)")

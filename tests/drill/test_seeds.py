@@ -199,9 +199,20 @@ async def test_seed003_poc_paged_tasks_by_priority_rto_rpo_and_every_stakeholder
     # Datadog's high priority is a SEV1; "the POC receives instant notifications"
     assert report.incident.severity.priority == "high"
     assert report.sent("page_open")[0].to == ["priya"] and report.sent("page_open")[0].minute < 0.1  # within seconds
-    # tasks assigned by business impact: high before low
-    assert sent_to(report, "slack_direct_message", "dan", "(high priority)") == pytest.approx([5], abs=0.2)
-    assert sent_to(report, "slack_direct_message", "bo", "(low priority)") == pytest.approx([7], abs=0.2)
+    # "prioritized based on the business impact and recovery time objectives (RTO)": added reports first,
+    # the plan ranks the storefront (RTO 30 min) and orders-db (60 min) before the reports (480 min)
+    [ranked] = [e for e in events(report, "incident", "assign_task") if e.text.startswith("task T3")]
+    assert "RTO 30 min" in ranked.text
+    assert [t.task_id for t in report.incident.tasks] == ["T3", "T2", "T1"]
+    assert sent_to(report, "slack_direct_message", "bo", "T1 Re-run") == pytest.approx([5], abs=0.2)
+    # "Escalate Delays": the reports run late (due at 245): bo is nudged, then senior management is told
+    assert sent_to(report, "slack_direct_message", "bo", "was due at") == pytest.approx([245], abs=0.1)
+    assert sent_to(report, "slack_direct_message", "cecilia", "escalated (late). T1 Re-run") == pytest.approx(
+        [275], abs=0.1
+    )
+    # "escalates issues to the appropriate decision-makers, providing relevant context and recommending actions"
+    [asked] = sent_to(report, "slack_direct_message", "cecilia", "Recommendation: accept the RTO miss")
+    assert asked == pytest.approx(step_minute(report, "priya escalate_task"), abs=0.05)
     # RPO 15 min: 13 min of loss is a warning; RTO 60 min: warned at 80 %, breached and escalated
     [rpo] = events(report, "incident", "rpo")
     assert "13 min" in rpo.text and rpo.minute == pytest.approx(step_minute(report, "dan report_data_loss"), abs=0.05)
@@ -219,6 +230,7 @@ async def test_seed003_poc_paged_tasks_by_priority_rto_rpo_and_every_stakeholder
     assert "global-incident-log.md" in report.documents
     [postmortem] = [text for name, text in report.documents.items() if name.startswith("postmortems/")]
     assert "| when (Africa/Johannesburg) | what | who |" in postmortem
+    assert "## Recovery plan" in postmortem and "restore 60 % done" in postmortem
     assert report.incident.status is Status.CLOSED
 
 

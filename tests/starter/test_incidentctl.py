@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from pydantic import ValidationError
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -22,7 +23,7 @@ from client import decide
 from client.alerts import manual_alert, send_alert
 from client.decide import incident_decision, query_state, send_decision
 from policy_file import load_policy
-from settings import ROOT, Settings
+from settings import ROOT, Settings, describe_validation_error
 from starter.cli.main import app
 from starter.http import decisions as decisions_api
 from tests.api import decision_api
@@ -110,6 +111,38 @@ async def test_decisions_reach_the_incident(incidentctl: Run, dev_env: WorkflowE
     state = json.loads((await incidentctl("show", incident_id, "--json")).stdout)
     assert state["acknowledged_by"] == "bob" and state["phase"] == "identification"
     assert [t["title"] for t in state["tasks"]] == ["restore replica"]
+
+
+async def test_seed003_the_recovery_plan_from_the_terminal(incidentctl: Run, dev_env: WorkflowEnvironment) -> None:
+    incident_id = await declared(incidentctl)
+    steps = (
+        ("task", "add", incident_id, "restore replica", "--assignee", "bob", "--systems", "checkout", "--as", "alice"),
+        ("task", "add", incident_id, "tidy runbook", "--assignee", "bob", "--due", "240", "--as", "alice"),
+        ("task", "assign", incident_id, "T2", "carol", "--reason", "bob restores", "--as", "alice"),
+        ("task", "reprioritise", incident_id, "T2", "--impact", "sev1", "--reason", "auditors", "--as", "alice"),
+        ("task", "update", incident_id, "T1", "replica at 40 %", "--status", "in_progress", "--as", "bob"),
+        ("task", "escalate", incident_id, "T1", "--recommendation", "add a DBA", "--as", "alice"),
+        ("task", "done", incident_id, "T2", "--note", "runbook tidied", "--as", "carol"),
+    )
+    for args in steps:
+        result = await incidentctl(*args)
+        assert result.exit_code == 0, (args, result.output)
+    state = json.loads((await incidentctl("show", incident_id, "--json")).stdout)
+    assert [(t["task_id"], t["assignee"], t["status"]) for t in state["tasks"]] == [
+        ("T1", "bob", "in_progress"),  # the checkout's 60-minute RTO ranks it; the finished task goes last
+        ("T2", "carol", "done"),
+    ]
+    assert state["tasks"][0]["notes"][-1]["text"] == "replica at 40 %"
+    readable = (await incidentctl("show", incident_id)).stdout
+    assert "Recovery plan" in readable and "RTO 60 min" in readable
+    # refused before it reaches the incident: a title over its limit (incidentctl's main prints it in one line),
+    # a system the policy does not know
+    too_long = await incidentctl("task", "add", incident_id, "x" * 201, "--assignee", "bob", "--as", "alice")
+    assert isinstance(too_long.exception, ValidationError)
+    assert describe_validation_error(too_long.exception).startswith("title:")
+    assert "unknown systems payroll" in one_line_refusal(
+        await incidentctl("task", "add", incident_id, "x", "--assignee", "bob", "--systems", "payroll", "--as", "alice")
+    )
 
 
 async def test_acting_person_comes_from_the_environment(incidentctl: Run) -> None:

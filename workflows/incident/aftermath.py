@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
+    from workflows.recovery.view import plan_summary
 
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 
@@ -134,6 +135,7 @@ class Aftermath:
             "Steps taken (communication and technical)": "\n".join(
                 [r.get("how_resolved", ""), "", *self._own_words()]
             ).strip(),
+            **({"Recovery plan": plan_summary(self.policy, s.tasks)} if s.tasks else {}),
             "Key takeaways and recommendations": "\n\n".join(
                 part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
             ),

@@ -24,3 +24,14 @@ def context(policy: Policy, t: Task, now: datetime) -> str:
     late = f", {int((now - t.due).total_seconds() // 60)} min past due" if t.due and t.due <= now else ""
     last = f" Last progress ({local(policy, t.notes[-1].at)}, {t.notes[-1].by}): {t.notes[-1].text}." if t.notes else ""
     return f"{task_line(policy, t)}{late}.{last}"
+
+
+def plan_summary(policy: Policy, tasks: list[Task]) -> str:
+    """The recovery plan for the postmortem: each task in order, when it was finished, and its notes."""
+    lines = []
+    for t in tasks:
+        finished = f", finished {local(policy, t.done_at)}" if t.done_at else ""
+        chased = "; escalated" if t.escalated_at else "; ran late, owner nudged" if t.nudged_at else ""
+        notes = "".join(f"\n  - {local(policy, n.at)}, {n.by}: {n.text}" for n in t.notes)
+        lines.append(f"- {task_line(policy, t)}{finished}{chased}{notes}")
+    return "\n".join(lines)
