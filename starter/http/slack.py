@@ -69,6 +69,7 @@ from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Phase
 from workflows.incident.model import (
     Acknowledge,
+    CompleteTask,
     Decision,
     Estimate,
     EvaluateClients,
@@ -78,6 +79,7 @@ from workflows.incident.model import (
     Resolve,
     SetPhase,
     StatusUpdate,
+    UpdateTask,
 )
 
 log = logging.getLogger("slack")
@@ -88,11 +90,11 @@ USAGE = (
     "Usage: `/incident declare <title>` · `ack INC-… [note]` · `phase INC-… <phase> [note]` · "
     "`note INC-… <text>` · `update INC-… <text>` · `estimate INC-… <minutes>` · "
     "`resolve INC-… <overview> | <how resolved> | <prevention>` · `reopen INC-… <reason>` · "
-    "`channel INC-… <name> <reason>` · `clients INC-… now|later <reason>`"
+    "`channel INC-… <name> <reason>` · `clients INC-… now|later <reason>` · `task INC-… update|done T<n> [note]`"
 )
 
 
-VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel", "clients")
+VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel", "clients", "task")
 
 
 class SlackRefusal(Exception):
@@ -187,6 +189,13 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
                 "`clients` needs now or later and a reason: `/incident clients INC-… now|later <reason>`"
             )
         return EvaluateClients(actor=person, tell=first.lower() == "now", reason=tail.strip())
+    if verb == "task":  # a task's owner answers the plan's nudge where it reached them
+        task_id, _, note = tail.strip().partition(" ")
+        if first.lower() not in ("update", "done") or not task_id:
+            raise SlackRefusal("`task` needs update or done and a task: `/incident task INC-… update|done T1 [note]`")
+        if first.lower() == "done":
+            return CompleteTask(actor=person, task_id=task_id.upper(), note=note.strip())
+        return UpdateTask(actor=person, task_id=task_id.upper(), note=_required(note.strip(), "the progress note"))
     raise AssertionError(f"VERBS and _decision disagree on {verb!r}")
 
 

@@ -27,7 +27,7 @@ from tests.fakes.peer import FakePeer
 from tests.workflows.helpers import outbox
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import IncidentKind
-from workflows.incident.model import Classify, IncidentState, ProgressNote, TriggerBusinessIncident
+from workflows.incident.model import AssignTask, Classify, IncidentState, ProgressNote, TriggerBusinessIncident
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -314,3 +314,18 @@ async def test_seed001_the_owner_answers_an_evaluation_point_by_button_and_by_co
         (False, "sara", "only slowness so far"),
         (True, "sara", "it lasts"),
     ]
+
+
+async def test_seed003_a_tasks_owner_answers_the_plan_from_slack(
+    slack: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
+    incident_id = await open_incident(slack)
+    await send_decision(dev_env.client, incident_id, AssignTask(actor="alice", title="restore replica", assignee="bob"))
+    for text in (f"task {incident_id} update t1 replica at 40 %", f"task {incident_id} done T1 replica restored"):
+        body = command(text)
+        answer = await slack.post("/slack/commands", content=body, headers=signed_post(body))
+        assert answer.status_code == 200 and "T1" in answer.json()["text"], answer.text
+    [task] = (await state_of(dev_env, incident_id)).tasks
+    assert task.done and [n.text for n in task.notes] == ["replica at 40 %", "replica restored"]
+    body = command(f"task {incident_id} finish T1")
+    assert "needs update or done" in (await slack.post("/slack/commands", content=body, headers=signed_post(body))).text
