@@ -46,6 +46,7 @@ from workflows.incident.model import (
     EscalateTask,
     Estimate,
     EvaluateClients,
+    PlanUpdated,
     ProgressNote,
     PublishPostmortem,
     ReassignTask,
@@ -54,6 +55,7 @@ from workflows.incident.model import (
     ReprioritiseTask,
     Resolve,
     ReviewHeld,
+    SendResolution,
     SetPhase,
     StatusUpdate,
     TriggerBusinessIncident,
@@ -430,6 +432,30 @@ def review_held(
     common.run_update(
         common.incident_id_of(incident), ReviewHeld(actor=common.actor(as_), notes=notes, root_cause=root_cause)
     )
+
+
+@app.command("plan-updated")
+def plan_updated(
+    incident: Id,
+    changes: Annotated[
+        str, typer.Option(help="what the review changed in the response, communication or recovery plan")
+    ],
+    url: Annotated[str, typer.Option(help="where the updated plan lives")] = "",
+    as_: As = None,
+) -> None:
+    """Record the review's changes to the plans (seeds 000, 003); the close waits for it where the policy asks."""
+    decision = PlanUpdated(actor=common.actor(as_), changes=changes, url=url)
+    common.run_update(common.incident_id_of(incident), decision)
+
+
+@app.command("send-resolution")
+def send_resolution(
+    incident: Id,
+    text: Annotated[str, typer.Option(help="your wording (default: the resolution as drafted)")] = "",
+    as_: As = None,
+) -> None:
+    """The Communications Lead sends the resolution message to all relevant parties (seed 000)."""
+    common.run_update(common.incident_id_of(incident), SendResolution(actor=common.actor(as_), text=text))
 
 
 @app.command()

@@ -213,6 +213,9 @@ class Response(_Strict):
     breach_notify: list[str] = Field(default_factory=lambda: ["role:senior_management"])
     breach_channels: list[Channel] = Field(default_factory=lambda: [Channel.SLACK, Channel.EMAIL])
     task_escalate_after_minutes: int = Field(default=15, gt=0)
+    # seed 003's vendor liaison: external parties (comms.external_parties, by name) e-mailed the bridge's link
+    # once it is open, through the Communications Lead where the policy asks for her approval
+    bridge_parties: list[str] = Field(default_factory=list)
 
     @field_validator("auto_resolve_severities")
     @classmethod
@@ -231,6 +234,21 @@ class Cadence(_Strict):
     nudge_before_minutes: int = Field(default=5, ge=0)
     leads: list[str] = Field(default_factory=lambda: ["role:cto", "role:account_manager"])
     notify_client_contacts: bool = True
+    # seeds 000, 003: internal lists and departments (support leads, account management, sales) by e-mail, and
+    # external parties of comms.external_parties (vendors) by name: each status update and the resolution
+    lists: list[str] = Field(default_factory=list)
+    parties: list[str] = Field(default_factory=list)
+    # seed 003: "regular updates ..., even if the situation remains unchanged": an update that falls due
+    # without one goes out as "no change since the last update" (the Incident Commander still hears it was missed)
+    no_change_updates: bool = False
+
+    @field_validator("lists")
+    @classmethod
+    def _list_addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if "@" not in a.strip("@")]
+        if bad:
+            raise ValueError(f"e-mail addresses, not {bad}")
+        return value
 
     def every(self, severity: Severity) -> timedelta | None:
         minutes = self.update_minutes.get(severity)
@@ -273,6 +291,9 @@ class Comms(_Strict):
     require_elt_approval: bool = True
     # seed 000: every message to an external audience needs the Communications Lead's approval
     communications_lead_approves_external: bool = True
+    # seed 000: the resolution message goes out when the Communications Lead sends it (incidentctl
+    # send-resolution), internal copies included, rather than at once
+    communications_lead_sends_resolution: bool = False
     # Seed 000's external parties (billers, vendors, software providers), by name: e-mail addresses that
     # hear the resolution, and any statement addressed to them. Each service's client contacts are the
     # party "client_contacts" and hear the status updates too (seed 002).
@@ -311,6 +332,11 @@ class PostIncident(_Strict):
     require_published_postmortem: bool = True
     # seed 001: whoever closes says the stakeholders are satisfied and which preventive measures are in place
     completion_checks: bool = False
+    # who the review invites (person ids, "role:<role>"); empty: the IC, Communications Lead, developer, PM
+    review_attendees: list[str] = Field(default_factory=list)
+    # seeds 000, 003: the review's changes to the response, communication and recovery plans are recorded
+    # (incidentctl plan-updated) before the incident closes
+    require_plan_update: bool = False
 
 
 class Window(_Strict):
@@ -421,12 +447,22 @@ class Policy(_Strict):
             f"business_hours.out_of_hours_notify: {e}" for e in self._unknown(self.business_hours.out_of_hours_notify)
         ]
         problems += [f"cadence.leads: {e}" for e in self._unknown(self.cadence.leads)]
+        problems += [f"post_incident.review_attendees: {e}" for e in self._unknown(self.post_incident.review_attendees)]
         problems += [f"response.breach_notify: {e}" for e in self._unknown(self.response.breach_notify)]
         if self.triage.owner_by_scope and self.roles.get(Role.INCIDENT_COMMANDER):
             problems.append(
                 "roles.incident_commander: with triage.owner_by_scope the owner by scope is the Incident "
                 "Commander; remove roles.incident_commander"
             )
+        for key, parties in (
+            ("cadence.parties", self.cadence.parties),
+            ("response.bridge_parties", self.response.bridge_parties),
+        ):
+            problems += [
+                f"{key}: {p!r} is not a party of comms.external_parties"
+                for p in parties
+                if p not in self.comms.external_parties
+            ]
         for name, schedule in self.schedules.items():
             problems += [f"schedules.{name}: unknown person {p!r}" for p in schedule.members() if p not in self.people]
         for name, heartbeat in self.heartbeats.items():

@@ -46,25 +46,52 @@ class Aftermath:
             self._begin_analysis()
 
     def _send_resolution_message(self) -> None:
-        """Seed 000: the resolution message to all parties; paging closed."""
+        """Seed 000: the resolution message to all parties, at once or once the Communications Lead sends it;
+        paging closed."""
+        s = self.s
+        self.out.resolve_pages(s.resolved_by)
+        if not self.policy.comms.communications_lead_sends_resolution:
+            s.resolution_sent = s.resolutions
+            self.send_resolution(s.resolved_by)
+            return
+        leads = people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD])
+        self.out.reach(
+            leads,
+            [Channel.SLACK],
+            f"{s.incident_id} is resolved. Please send the resolution message to all relevant parties, as drafted "
+            f"or in your words (incidentctl send-resolution {s.incident_id} [--text ...]):\n{self._resolution_text()}",
+            f"resolution:{s.resolutions}:ask",
+        )
+        self.out.note(
+            "resolution", f"Resolution message waits for the Communications Lead ({', '.join(leads) or 'none'})"
+        )
+
+    def _resolution_text(self) -> str:
         s, r = self.s, self.s.resolution
-        text = (
+        return (
             f"RESOLVED {s.incident_id}: {s.title}\nOverview: {r['overview']}\n"
             + (f"Root cause: {r['root_cause']}\n" if r.get("root_cause") else "")
             + f"How it was resolved: {r['how_resolved']}\nPrevention: {r['prevention']}"
         )
+
+    def send_resolution(self, by: str, text: str = "") -> None:
+        """The channel, the leads, the Communications Lead, the internal lists and the external parties."""
+        s = self.s
+        text = text.strip() or self._resolution_text()
         key = f"resolution:{s.resolutions}"
         self.out.post(text, key)
         parties = self.policy.expand(self.policy.cadence.leads, s.roles)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
         self.out.reach(parties, [Channel.SLACK, Channel.EMAIL], text, key)
+        for address in self.policy.cadence.lists:
+            self.out.email(address, f"Resolved: {s.title}", text, f"{key}:{address}")
         # seed 000: the Communications Lead communicates the resolution to all relevant parties
         outside = list(self.policy.comms.external_parties)
         if self.policy.cadence.notify_client_contacts:
             outside.insert(0, CLIENT_CONTACTS)
-        self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, s.resolved_by)
-        self.out.resolve_pages(s.resolved_by)
-        self.out.note("resolution", f"Resolution message sent to {', '.join(parties)} and the incident channel")
+        self.approvals.offer("resolution", f"Resolved: {s.title}", text, outside, by)
+        lists = f", {len(self.policy.cadence.lists)} internal lists" if self.policy.cadence.lists else ""
+        self.out.note("resolution", f"Resolution message sent to {', '.join(parties)}{lists} and the incident channel")
 
     def _begin_analysis(self) -> None:
         """Seeds 001-003: both incident logs, the PMO, a postmortem draft, then the review meeting."""
@@ -104,13 +131,20 @@ class Aftermath:
         await self.draft_postmortem()
         if s.status is not Status.RESOLVED or s.reopens != reopens:
             return  # reopened meanwhile: no review of an open incident
-        attendees = people_for(s, self.policy, REVIEWERS)
+        named = self.policy.post_incident.review_attendees
+        attendees = self.policy.expand(named, s.roles) if named else people_for(s, self.policy, REVIEWERS)
+        plans = (
+            f" Afterwards record what it changes in the response, communication and recovery plans "
+            f"(incidentctl plan-updated {s.incident_id} --changes ...)."
+            if self.policy.post_incident.require_plan_update
+            else ""
+        )
         when = local(self.policy, review_due, with_date=True)
         self.out.reach(
             attendees,
             [Channel.SLACK, Channel.EMAIL],
             f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
-            f"{when}. Postmortem draft: {s.postmortem_location}",
+            f"{when}. Postmortem draft: {s.postmortem_location}.{plans}",
             f"review:invite:{reopens}",
         )
         self.out.note("review", f"Review meeting scheduled for {when} with {', '.join(attendees)}")
@@ -139,6 +173,7 @@ class Aftermath:
             "Key takeaways and recommendations": "\n\n".join(
                 part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
             ),
+            **({"Changes to the plans": r["plan_changes"]} if r.get("plan_changes") else {}),
         }
         reopens = s.reopens  # a reopen while it is written clears the checklist: the draft is then not the record
         result, failure = await attempt(

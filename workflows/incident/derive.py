@@ -75,9 +75,19 @@ def documentation_missing(s: IncidentState, policy: Policy) -> list[str]:
         "pmo_notified": post.notify_pmo,
         "postmortem_drafted": True,
         "review_held": post.require_review,
+        "plan_updated": post.require_plan_update,
         "postmortem_published": post.require_published_postmortem,
     }
-    return [item for item in CHECKLIST if required[item] and not s.checklist[item]]
+    return [item for item in CHECKLIST if required[item] and not s.checklist.get(item)]
+
+
+def resolution_unsent(s: IncidentState, policy: Policy) -> bool:
+    """Seed 000: the resolution waits for the Communications Lead to send it."""
+    return (
+        s.status is Status.RESOLVED
+        and policy.comms.communications_lead_sends_resolution
+        and s.resolution_sent < s.resolutions
+    )
 
 
 def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
@@ -121,6 +131,9 @@ def waiting_on(s: IncidentState, policy: Policy) -> list[str]:
         for r in s.channel_requests
         if r.approved is None and s.status is Status.OPEN
     ]
+    if resolution_unsent(s, policy):
+        lead = ", ".join(people_for(s, policy, [Role.COMMUNICATIONS_LEAD])) or "a Communications Lead (assign one)"
+        waits.append(f"the resolution message from {lead} (incidentctl send-resolution {s.incident_id})")
     if s.status is Status.RESOLVED:
         missing = documentation_missing(s, policy)
         if missing:

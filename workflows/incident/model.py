@@ -258,6 +258,20 @@ class ReviewHeld(Decision):
     root_cause: str = ""
 
 
+class PlanUpdated(Decision):
+    """Seeds 000, 003: the review's changes to the response, communication or recovery plan, recorded."""
+
+    changes: str = Field(min_length=1, max_length=5000)
+    url: str = Field(default="", max_length=2048)
+
+
+class SendResolution(Decision):
+    """Seed 000: "the Communications lead should communicate this to all relevant parties": in her words, or
+    the resolution as drafted."""
+
+    text: str = Field(default="", max_length=15_000)
+
+
 class PublishPostmortem(Decision):
     url: str = ""
 
@@ -399,7 +413,15 @@ class ChannelRequest(BaseModel):
         return "waiting" if self.approved is None else ("approved" if self.approved else "declined")
 
 
-CHECKLIST = ("project_log", "global_log", "pmo_notified", "postmortem_drafted", "review_held", "postmortem_published")
+CHECKLIST = (
+    "project_log",
+    "global_log",
+    "pmo_notified",
+    "postmortem_drafted",
+    "review_held",
+    "plan_updated",
+    "postmortem_published",
+)
 
 
 class IncidentState(BaseModel):
@@ -470,6 +492,7 @@ class IncidentState(BaseModel):
     reopens: int = 0
     resolutions: int = 0
     aftermath_of: int = 0  # the resolution whose post-incident steps have begun
+    resolution_sent: int = 0  # the resolution whose message went out (seed 000: by the Communications Lead)
     review_due: datetime | None = None
     next_review_reminder: datetime | None = None
     postmortem_location: str = ""

@@ -26,7 +26,14 @@ from workflows.contracts.vocabulary import (
     Severity,
     Status,
 )
-from workflows.incident.derive import cadence_due, documentation_missing, holds, incident_commander, scope_owner
+from workflows.incident.derive import (
+    cadence_due,
+    documentation_missing,
+    holds,
+    incident_commander,
+    resolution_unsent,
+    scope_owner,
+)
 from workflows.incident.lifecycle import (
     BUSINESS_INCIDENT_PHASES,
     downgrade,
@@ -47,12 +54,14 @@ from workflows.incident.model import (
     Evaluation,
     Handover,
     IncidentState,
+    PlanUpdated,
     ProgressNote,
     PublishPostmortem,
     Reopen,
     ReportDataLoss,
     Resolve,
     ReviewHeld,
+    SendResolution,
     SetPhase,
     StatusUpdate,
     TriggerBusinessIncident,
@@ -219,6 +228,18 @@ def _check_review_held(s: IncidentState, d: ReviewHeld, policy: Policy) -> None:
         raise Refusal(f"the review of {s.incident_id} is already recorded")
 
 
+def _check_plan_updated(s: IncidentState, d: PlanUpdated, policy: Policy) -> None:
+    _resolved(s, "record the review's changes to the plans")
+    if policy.post_incident.require_review and not s.checklist["review_held"]:
+        raise Refusal(f"hold the review first (incidentctl review-held {s.incident_id})")
+
+
+def _check_send_resolution(s: IncidentState, d: SendResolution, policy: Policy) -> None:
+    _resolved(s, "send its resolution message")
+    if not resolution_unsent(s, policy):
+        raise Refusal(f"the resolution message of {s.incident_id} has gone out already")
+
+
 def _check_publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Policy) -> None:
     _resolved(s, "publish its postmortem")
     if not s.checklist["postmortem_drafted"]:
@@ -237,6 +258,11 @@ def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
         raise Refusal(
             f"{s.incident_id} cannot close: tasks {', '.join(unfinished)} are not done "
             f"(incidentctl task done {s.incident_id} TASK)"
+        )
+    if resolution_unsent(s, policy):
+        raise Refusal(
+            f"{s.incident_id} cannot close: the Communications Lead has not sent the resolution message "
+            f"(incidentctl send-resolution {s.incident_id})"
         )
     missing = documentation_missing(s, policy)
     if missing:
@@ -447,6 +473,17 @@ def _review_held(s: IncidentState, d: ReviewHeld, policy: Policy, now: datetime)
     return "review held" + (f": {d.notes}" if d.notes else "")
 
 
+def _plan_updated(s: IncidentState, d: PlanUpdated, policy: Policy, now: datetime) -> str:
+    s.checklist["plan_updated"] = True
+    s.resolution["plan_changes"] = d.changes + (f" ({d.url})" if d.url else "")
+    return f"plans updated after the review: {s.resolution['plan_changes']}"
+
+
+def _send_resolution(s: IncidentState, d: SendResolution, policy: Policy, now: datetime) -> str:
+    s.resolution_sent = s.resolutions
+    return f"resolution message sent by {d.actor}" + (" (reworded)" if d.text.strip() else "")
+
+
 def _publish_postmortem(s: IncidentState, d: PublishPostmortem, policy: Policy, now: datetime) -> str:
     s.checklist["postmortem_published"] = True
     s.postmortem_url = d.url
@@ -480,6 +517,8 @@ RULES: dict[type[Decision], Rule] = {
     Resolve: Rule(_check_resolve, _resolve),
     Reopen: Rule(_check_reopen, _reopen),
     ReviewHeld: Rule(_check_review_held, _review_held),
+    PlanUpdated: Rule(_check_plan_updated, _plan_updated),
+    SendResolution: Rule(_check_send_resolution, _send_resolution),
     PublishPostmortem: Rule(_check_publish_postmortem, _publish_postmortem),
     CloseIncident: Rule(_check_close, _close),
     **APPROVAL_RULES,  # seed 000's gates on external words and extra channels

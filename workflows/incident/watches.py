@@ -159,15 +159,43 @@ class Watches:
                 f"update-missed:{missed:%Y%m%d%H%M}",
             )
             self.out.note("cadence", f"Status update due at {missed:%H:%M} missed; told {ic}")
+            if self.policy.cadence.no_change_updates:
+                self._no_change_update(missed)
 
-    def distribute_status_update(self, actor: str, text: str, number: int) -> None:
-        """Seed 002: the client and leads every 30 minutes; seed 000: centralised in the channel."""
+    def _no_change_update(self, missed: datetime) -> None:
+        """Seed 003: everyone on the cadence hears from us, even when nothing has changed."""
         s = self.s
-        body = f"Status update on {s.incident_id} ({s.phase.value}) from {actor}: {text}"
-        self.out.post(body, f"update:{number}")
-        self.out.reach(self.policy.expand(self.policy.cadence.leads, s.roles), SLACK, body, f"update:{number}")
-        if self.policy.cadence.notify_client_contacts:
-            self.approvals.offer("status update", f"Update: {s.title}", body, [CLIENT_CONTACTS], actor)
+        last = next((e.at for e in reversed(s.timeline) if e.kind == "status_update"), s.opened_at)
+        upcoming = f"; the next update is due by {local(self.policy, s.next_update_due)}" if s.next_update_due else ""
+        text = f"no change since {local(self.policy, last)}: still in {s.phase.value}{upcoming}"
+        self.distribute_status_update("policy", text, f"update:no-change:{missed:%Y%m%d%H%M}")
+        self.out.note("cadence", f"No-change update sent: {text}")
+
+    def distribute_status_update(self, actor: str, text: str, key: str) -> None:
+        """Seed 002: the client and leads every 30 minutes; seed 000: centralised in the channel, and the internal
+        lists; seed 003: departments and vendors too."""
+        s, cadence = self.s, self.policy.cadence
+        by = "" if actor == "policy" else f" from {actor}"
+        body = f"Status update on {s.incident_id} ({s.phase.value}){by}: {text}"
+        self.out.post(body, key)
+        self.out.reach(self.policy.expand(cadence.leads, s.roles), SLACK, body, key)
+        for address in cadence.lists:
+            self.out.email(address, f"Update: {s.title}", body, f"{key}:{address}")
+        outside = ([CLIENT_CONTACTS] if cadence.notify_client_contacts else []) + cadence.parties
+        if outside:
+            self.approvals.offer("status update", f"Update: {s.title}", body, outside, actor)
+
+    async def invite_parties_to_bridge(self) -> None:
+        """Seed 003's vendor liaison: the parties the policy names are e-mailed the bridge's link once it is open."""
+        parties = self.policy.response.bridge_parties
+        if not parties:
+            return
+        await workflow.wait_condition(lambda: bool(self.s.conference_url) or self.s.status is Status.CLOSED)
+        s = self.s
+        if not s.conference_url:
+            return
+        text = f"{s.incident_id}: {s.title}. You are part of the recovery: please join the bridge, {s.conference_url}"
+        self.approvals.offer("bridge invitation", f"Join the bridge: {s.title}", text, parties, "policy")
 
     # --- seed 003: RTO and RPO ----------------------------------------------------------------------
 

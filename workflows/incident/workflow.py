@@ -48,12 +48,14 @@ with workflow.unsafe.imports_passed_through():
         Escalate,
         EscalateTask,
         IncidentState,
+        PlanUpdated,
         ReassignTask,
         Reopen,
         ReportDataLoss,
         ReprioritiseTask,
         RequestChannel,
         ReviewHeld,
+        SendResolution,
         SetPhase,
         StatusUpdate,
         UpdateTask,
@@ -204,6 +206,7 @@ class IncidentWorkflow:
             a.follow_each_resolution(),
             a.remind_until_reviewed(),
             self.recovery.chase_late_tasks(),
+            w.invite_parties_to_bridge(),
         )
 
     async def _follow_up_disturbance(self) -> bool:
@@ -275,15 +278,17 @@ class IncidentWorkflow:
             case Escalate():
                 self.out.spawn(self.response.escalate_now())
             case StatusUpdate():
-                self.watches.distribute_status_update(d.actor, d.text, number)
+                self.watches.distribute_status_update(d.actor, d.text, f"update:{number}")
             case AssignTask() | ReassignTask() | ReprioritiseTask() | UpdateTask() | CompleteTask() | EscalateTask():
                 self.recovery.follow_up(d)
             case ReportDataLoss():
                 self.watches.check_data_loss(d.minutes)
             case Reopen():
                 self._reopened(d.actor, d.reason)
-            case ReviewHeld():
-                self.out.spawn(self.aftermath.draft_postmortem())  # with the root cause and notes of the review
+            case ReviewHeld() | PlanUpdated():
+                self.out.spawn(self.aftermath.draft_postmortem())  # with the review's findings and plan changes
+            case SendResolution():
+                self.aftermath.send_resolution(d.actor, d.text)
             case DraftStatement() | ApproveStatement() | RequestChannel() | ApproveChannel() | DeclineChannel():
                 self.approvals.follow_up(d)
             case Classify() if self._duties_started and s.kind is IncidentKind.DISTURBANCE and not s.confirmed:

@@ -57,6 +57,8 @@ DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "resolve": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
     "reopen": [Role.INCIDENT_COMMANDER],
     "review_held": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.PMO],
+    "plan_updated": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER, Role.PMO],
+    "send_resolution": [Role.COMMUNICATIONS_LEAD],
     "publish_postmortem": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
     "close": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER],
     "draft_statement": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.PROJECT_MANAGER],
