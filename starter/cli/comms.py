@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         messages,
         draft,
         edit,
+        accept_edit,
+        decline_edit,
         review,
         resolve_objection,
         authorize,
@@ -126,10 +128,45 @@ def edit(
     note: Note = "",
     as_: As = None,
 ) -> None:
-    """Technical SLT, reviewers, Customer Liaison: a new version of the text (the reviews start over on it)."""
+    """The Technical SLT: a new version (the reviews start over on it). Reviewers, Customer Liaison: a suggestion,
+    which becomes the text only if the Technical SLT accepts it."""
     from workflows.comms.model import Edit
 
     _step(incident, lambda who: Edit(actor=who, message_id=message, text=text, subject=subject, note=note), as_)
+
+
+Suggestion = Annotated[
+    int, typer.Argument(help="its number (incidentctl messages --json lists them)", metavar="SUGGESTION")
+]
+
+
+def accept_edit(incident: Id, message: Message, suggestion: Suggestion, as_: As = None) -> None:
+    """Technical SLT: take a reviewer's suggested wording as the new version."""
+    _decide_edit(accept_edit, incident, message, suggestion, "", as_)
+
+
+def decline_edit(
+    incident: Id,
+    message: Message,
+    suggestion: Suggestion,
+    reason: Annotated[str, typer.Option(help="why the wording stays")] = "",
+    as_: As = None,
+) -> None:
+    """Technical SLT: keep your wording; the suggestion is recorded as declined."""
+    _decide_edit(decline_edit, incident, message, suggestion, reason, as_)
+
+
+def _decide_edit(
+    command: Callable[..., None], incident: str, message: str, suggestion: int, reason: str, as_: str | None
+) -> None:
+    from workflows.comms.model import DecideEdit
+
+    _step(
+        incident,
+        lambda who: DecideEdit(actor=who, message_id=message, suggestion=suggestion, reason=reason),
+        as_,
+        name=command.__name__,
+    )
 
 
 def review(

@@ -14,7 +14,7 @@ import yaml
 
 from tests.drill.helpers import POLICIES, SCENARIOS, drill, drill_seed, events, minutes, step_minute
 from workflows.comms.model import ApprovalKind, Step
-from workflows.contracts.vocabulary import Phase, Status
+from workflows.contracts.vocabulary import Phase, Role, Status
 
 SUMMARY_HEADINGS = [
     "What happened",
@@ -260,6 +260,18 @@ async def test_seed004_nine_messages_through_the_loop_over_all_seven_phases_in_u
     first = report.comms.messages[0]
     assert [o.by for o in first.objections] == ["leo"] and first.objections[0].resolved_by == "tariq"
     assert len(first.versions) == 2 and {r.version for r in first.reviews} == {2}
+    # "Customer Liaison to verify technical accuracy": she reviews every message; asked to rejoin the call, with
+    # its link; her suggested wording became the text only when the Technical SLT accepted it
+    assert all(
+        any(r.role is Role.CUSTOMER_LIAISON and r.by == "cleo" for r in m.reviews) for m in report.comms.messages
+    )
+    rejoin = [e.text for e in report.sent("slack_direct_message") if "cleo" in e.to and "rejoin" in e.text]
+    assert rejoin and all("https://zoom.acme.example/j/incident-bridge" in text for text in rejoin)
+    by_id = {m.message_id: m for m in report.comms.messages}
+    strategic = by_id["investigation/strategic_customers"]
+    assert strategic.suggestions[0].accepted and strategic.versions[-1].author == "cleo"
+    declined = by_id["identification/all_customers"]
+    assert declined.suggestions[0].accepted is False and [v.author for v in declined.versions] == ["tariq"]
     # every phase: detection (opened), investigation, identification, monitoring, resolution, analysis,
     # publishing, closed
     assert minutes(events(report, "incident", "opened")) == [0] and events(report, "incident", "confirmed")

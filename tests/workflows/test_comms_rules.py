@@ -16,6 +16,7 @@ from workflows.comms.model import (
     CommsMessage,
     CommsState,
     ConfirmSent,
+    DecideEdit,
     Draft,
     Edit,
     GiveEstimate,
@@ -108,7 +109,7 @@ def test_every_step_of_the_registry_has_a_rule() -> None:
 def test_unknown_step_is_refused_naming_the_steps(example_policy: Policy) -> None:
     state = started(example_policy)
     why = refusal(state, example_policy, "publish", Skip(actor="carol", message_id=INTERNAL, reason="r"))
-    assert why.startswith("the message loop has no step 'publish'; steps: draft, edit, review")
+    assert why.startswith("the message loop has no step 'publish'; steps: draft, edit, accept_edit, decline_edit")
 
 
 def test_step_with_another_steps_input_is_refused(example_policy: Policy) -> None:
@@ -149,7 +150,12 @@ def test_seed004_draft_is_recorded_for_the_loop_to_render_once(example_policy: P
     )
 
 
-def test_seed004_reviewers_edit_during_the_reviews_and_every_version_is_kept(example_policy: Policy) -> None:
+def test_seed004_the_technical_slts_tone_and_voice_take_precedence_over_reviewers_suggestions(
+    example_policy: Policy,
+) -> None:
+    """ "Make wording suggestions to the Technical SLT, but ultimately it is their tone and voice that takes
+    precedence": a reviewer's or the Customer Liaison's edit is a suggestion; the text changes only when the
+    Technical SLT accepts it, and the reviews wait until each suggestion is decided."""
     state = started(example_policy)
     move(example_policy, message(state, INTERNAL), Step.DRAFTING)
     assert "edits are made during the reviews" in refusal(
@@ -165,13 +171,48 @@ def test_seed004_reviewers_edit_during_the_reviews_and_every_version_is_kept(exa
     )
     m = take(state, example_policy, "edit", Edit(actor="gina", message_id=INTERNAL, text=" Accurate. ", note="tech"))
     assert isinstance(m, CommsMessage)
+    assert len(m.versions) == 1, "the Technical SLT's wording stands"
+    assert state.log[-1].text == f"{INTERNAL}: suggestion 1 on v1: tech"
+    take(state, example_policy, "edit", Edit(actor="erin", message_id=INTERNAL, text="Shorter."))
+    for reviewer in ("erin", "dana"):
+        take(state, example_policy, "review", Review(actor=reviewer, message_id=INTERNAL, verdict=Verdict.APPROVE))
+    assert not reviews_complete(m)
+    assert [(o.what, o.people) for o in m.waiting_on] == [
+        ("accept or decline suggestion 1 (gina)", ["bob"]),
+        ("accept or decline suggestion 2 (erin)", ["bob"]),
+    ]
+    assert refusal(state, example_policy, "accept_edit", DecideEdit(actor="erin", message_id=INTERNAL, suggestion=1))
+    take(
+        state, example_policy, "decline_edit", DecideEdit(actor="bob", message_id=INTERNAL, suggestion=2, reason="tone")
+    )
+    assert len(m.versions) == 1 and not reviews_complete(m)
+    take(state, example_policy, "accept_edit", DecideEdit(actor="bob", message_id=INTERNAL, suggestion=1))
     assert [(v.number, v.author, v.text, v.subject) for v in m.versions][-1] == (
         2,
         "gina",
         "Accurate.",
         "[SEV1] We are investigating",
     )
-    assert state.log[-1].text == f"{INTERNAL}: v2: tech"
+    assert "no open suggestion 1" in refusal(
+        state, example_policy, "accept_edit", DecideEdit(actor="bob", message_id=INTERNAL, suggestion=1)
+    )
+    assert [o.what for o in m.waiting_on] == ["review v2", "review v2"], "the accepted wording is reviewed again"
+
+
+def test_seed004_the_customer_liaison_verifies_technical_accuracy_as_a_reviewer(example_policy: Policy) -> None:
+    """ "Share the document with the reviewers--Legal & Messaging Officer for language, Customer Liaison for
+    technical content": with the Customer Liaison among the policy's reviewers, the reviews wait for her."""
+    comms = example_policy.comms.model_copy(
+        update={"reviewers": [Role.MESSAGING_OFFICER, Role.LEGAL_OFFICER, Role.CUSTOMER_LIAISON]}
+    )
+    policy = example_policy.model_copy(update={"comms": comms})
+    state = started(policy)
+    m = drafted(state, policy)
+    for reviewer in ("erin", "dana"):
+        take(state, policy, "review", Review(actor=reviewer, message_id=INTERNAL, verdict=Verdict.APPROVE))
+    assert not reviews_complete(m) and [(o.what, o.people) for o in m.waiting_on] == [("review v1", ["gina"])]
+    take(state, policy, "review", Review(actor="gina", message_id=INTERNAL, verdict=Verdict.APPROVE))
+    assert reviews_complete(m)
 
 
 def test_seed004_reviewer_cannot_review_their_own_draft(example_policy: Policy) -> None:

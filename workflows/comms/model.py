@@ -106,6 +106,22 @@ class Objection(BaseModel):
     resolution: str = ""
 
 
+class Suggestion(BaseModel):
+    """A reviewer's wording. Seed 004: "Make wording suggestions to the Technical SLT, but ultimately it is their
+    tone and voice that takes precedence": it becomes the text only when the Technical SLT accepts it."""
+
+    number: int
+    by: str
+    at: datetime
+    version: int  # the version it was made on
+    subject: str
+    text: str
+    note: str = ""
+    accepted: bool | None = None  # None: the Technical SLT has not decided
+    decided_by: str | None = None
+    reason: str = ""
+
+
 class Approval(BaseModel):
     kind: ApprovalKind
     by: str
@@ -153,6 +169,7 @@ class CommsMessage(BaseModel):
     versions: list[Version] = Field(default_factory=list)
     reviews: list[ReviewStatus] = Field(default_factory=list)
     objections: list[Objection] = Field(default_factory=list)
+    suggestions: list[Suggestion] = Field(default_factory=list)
     approvals: list[Approval] = Field(default_factory=list)
     waiting_on: list[Owed] = Field(default_factory=list)
     owner: str = ""  # the people the message waits on, for a glance
@@ -182,6 +199,9 @@ class CommsMessage(BaseModel):
 
     def open_objections(self) -> list[Objection]:
         return [o for o in self.objections if o.resolved_by is None]
+
+    def open_suggestions(self) -> list[Suggestion]:
+        return [s for s in self.suggestions if s.accepted is None]
 
 
 class CommsState(BaseModel):
@@ -249,6 +269,13 @@ class ResolveObjection(MessageStep):
     resolution: str
     text: str = ""  # the revised text, when the resolution changes it
     subject: str = ""
+
+
+class DecideEdit(MessageStep):
+    """accept_edit or decline_edit: the Technical SLT on a reviewer's suggested wording."""
+
+    suggestion: int
+    reason: str = ""
 
 
 class Approve(MessageStep):

@@ -16,6 +16,7 @@ from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
+from workflows.incident.model import IncidentFacts
 
 # what each approval lets happen, for the Business Lead's news
 APPROVED = {
@@ -140,12 +141,13 @@ def _untold(m: CommsMessage) -> Iterator[tuple[str, Approval | None]]:
 # --- the Customer Liaison ----------------------------------------------------------------------------
 
 
-def liaison_alert(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> Notice:
-    """Seed 004: once reviews are complete, the Customer Liaison is asked to rejoin the call."""
+def liaison_alert(policy: Policy, facts: IncidentFacts, m: CommsMessage, about: str) -> Notice:
+    """Seed 004: once reviews are complete, the Customer Liaison is asked to rejoin the call, with its link."""
+    call = facts.conference_url or policy.response.conference_bridge_url
     return Notice(
-        policy.holders(Role.CUSTOMER_LIAISON, holding),
+        policy.holders(Role.CUSTOMER_LIAISON, facts.roles),
         f"{about}: reviews are complete; a message will soon be pending for distribution. Please rejoin the "
-        f"business incident call and check v{version_of(m)} for technical accuracy.",
+        f"business incident call{f' ({call})' if call else ''} and check v{version_of(m)} for technical accuracy.",
         f"liaison:coming:v{version_of(m)}",
     )
 

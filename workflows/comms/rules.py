@@ -20,6 +20,7 @@ from workflows.comms.model import (
     CommsMessage,
     CommsState,
     ConfirmSent,
+    DecideEdit,
     Draft,
     Edit,
     GiveEstimate,
@@ -30,6 +31,7 @@ from workflows.comms.model import (
     SetAudienceOrder,
     Skip,
     Step,
+    Suggestion,
     Verdict,
     Version,
 )
@@ -112,6 +114,14 @@ def _check_edit(state: CommsState, policy: Policy, step: Edit) -> None:
     _checked(state, policy, step, roles, "edit", Step.IN_REVIEW, hint="edits are made during the reviews")
     if not step.text.strip():
         raise ValueError("an edit needs the new text")
+
+
+def _check_decide_edit(state: CommsState, policy: Policy, step: DecideEdit) -> None:
+    m = _checked(state, policy, step, [Role.TECHNICAL_SLT], "decide on a suggested edit to", Step.IN_REVIEW)
+    found = next((s for s in m.suggestions if s.number == step.suggestion), None)
+    if found is None or found.accepted is not None:
+        open_ = ", ".join(str(s.number) for s in m.open_suggestions()) or "none"
+        raise ValueError(f"{m.message_id} has no open suggestion {step.suggestion}; open: {open_}")
 
 
 def _check_review(state: CommsState, policy: Policy, step: Review) -> None:
@@ -226,15 +236,51 @@ def _draft(state: CommsState, policy: Policy, step: Draft, now: datetime) -> Com
 
 
 def _edit(state: CommsState, policy: Policy, step: Edit, now: datetime) -> CommsMessage:
+    """The Technical SLT's edit is a new version; anyone else's is a suggestion for them (seed 004)."""
     m = message_of(state, step)
     current = m.current
     assert current is not None
-    add_version(
-        m, now, step.actor, step.subject or current.subject, step.text.strip(), "", source="edit", note=step.note
-    )
+    subject = step.subject or current.subject
+    if not policy.holds(step.actor, Role.TECHNICAL_SLT, state.facts.roles):
+        number = len(m.suggestions) + 1
+        m.suggestions.append(
+            Suggestion(
+                number=number,
+                by=step.actor,
+                at=now,
+                version=version_of(m),
+                subject=subject,
+                text=step.text.strip(),
+                note=step.note,
+            )
+        )
+        note = f": {step.note}" if step.note else ""
+        return _recorded(
+            state, policy, m, now, "suggestion", f"suggestion {number} on v{version_of(m)}{note}", step.actor
+        )
+    add_version(m, now, step.actor, subject, step.text.strip(), "", source="edit", note=step.note)
     return _recorded(
         state, policy, m, now, "edit", f"v{version_of(m)}{f': {step.note}' if step.note else ''}", step.actor
     )
+
+
+def _decide_edit(accept: bool) -> Rule[DecideEdit]:
+    def apply(state: CommsState, policy: Policy, step: DecideEdit, now: datetime) -> StepResult:
+        m = message_of(state, step)
+        found = next(s for s in m.suggestions if s.number == step.suggestion)
+        found.accepted, found.decided_by, found.reason = accept, step.actor, step.reason.strip()
+        if not accept:
+            why = f": {found.reason}" if found.reason else ""
+            return _recorded(
+                state, policy, m, now, "suggestion_declined", f"suggestion {found.number}{why}", step.actor
+            )
+        add_version(
+            m, now, found.by, found.subject, found.text, "", source=f"suggestion {found.number}", note=found.note
+        )
+        text = f"suggestion {found.number} by {found.by} accepted: v{version_of(m)}"
+        return _recorded(state, policy, m, now, "suggestion_accepted", text, step.actor)
+
+    return Rule(_check_decide_edit, apply)
 
 
 def _review(state: CommsState, policy: Policy, step: Review, now: datetime) -> CommsMessage:
@@ -339,10 +385,13 @@ def _approval(kind: ApprovalKind) -> Rule[Approve]:
     )
 
 
-# One rule per name of COMMS_DECISIONS (workflows/contracts/decisions.py); Approve serves three approvals.
+# One rule per name of COMMS_DECISIONS (workflows/contracts/decisions.py); Approve serves three approvals,
+# DecideEdit two.
 RULES: dict[str, Rule[Any]] = {
     "draft": Rule(_check_draft, _draft),
     "edit": Rule(_check_edit, _edit),
+    "accept_edit": _decide_edit(accept=True),
+    "decline_edit": _decide_edit(accept=False),
     "review": Rule(_check_review, _review),
     "resolve_objection": Rule(_check_resolve_objection, _resolve_objection),
     "authorize": _approval(ApprovalKind.ELT),

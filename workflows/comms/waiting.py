@@ -55,13 +55,18 @@ def owed(policy: Policy, m: CommsMessage) -> list[tuple[str, str, Role]]:
     if m.step is Step.IN_REVIEW:
         objections = m.open_objections()
         blocked = {o.role for o in objections}  # a strong objection blocks its reviewer until resolved
-        return [
-            (f"resolve:{o.number}", f"resolve objection {o.number} ({o.by})", Role.TECHNICAL_SLT) for o in objections
-        ] + [
-            (f"review:{r.role}", f"review v{version_of(m)}", r.role)
-            for r in m.reviews
-            if r.role not in blocked and not approved_current(m, r)
-        ]
+        return (
+            [(f"resolve:{o.number}", f"resolve objection {o.number} ({o.by})", Role.TECHNICAL_SLT) for o in objections]
+            + [
+                (f"suggestion:{s.number}", f"accept or decline suggestion {s.number} ({s.by})", Role.TECHNICAL_SLT)
+                for s in m.open_suggestions()
+            ]
+            + [
+                (f"review:{r.role}", f"review v{version_of(m)}", r.role)
+                for r in m.reviews
+                if r.role not in blocked and not approved_current(m, r)
+            ]
+        )
     if m.step is Step.APPROVAL:
         return [(kind.value, APPROVALS[kind][1], APPROVALS[kind][0]) for kind in approvals_owed(policy, m)]
     if m.step is Step.SEND_APPROVAL:
@@ -87,7 +92,8 @@ def refresh(policy: Policy, holding: RoleHolders, m: CommsMessage, now: datetime
 
 
 def reviews_complete(m: CommsMessage) -> bool:
-    return not m.open_objections() and all(approved_current(m, r) for r in m.reviews)
+    """No strong objection open, no suggestion undecided, every review on the current version."""
+    return not m.open_objections() and not m.open_suggestions() and all(approved_current(m, r) for r in m.reviews)
 
 
 def approvals_owed(policy: Policy, m: CommsMessage) -> list[ApprovalKind]:

@@ -199,7 +199,7 @@ class CommsWorkflow:
         if m.liaison_alerted:
             return
         m.liaison_alerted = True
-        await self._send(m, notices.liaison_alert(self.policy, self.state.facts.roles, m, self._about(m)))
+        await self._send(m, notices.liaison_alert(self.policy, self.state.facts, m, self._about(m)))
 
     async def _seek_elt_and_communications_lead_approval(self, m: CommsMessage) -> None:
         await self._wait_for(m, lambda: not approvals_owed(self.policy, m))

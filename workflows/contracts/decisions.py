@@ -12,6 +12,7 @@ from __future__ import annotations
 from workflows.comms.model import (
     Approve,
     ConfirmSent,
+    DecideEdit,
     Draft,
     Edit,
     GiveEstimate,
@@ -88,10 +89,12 @@ INCIDENT_DECISIONS: dict[str, type[Decision]] = {
     "decline_channel": DeclineChannel,
 }
 
-# The steps of seed 004's Message Creation Loop (CommsWorkflow). Approve serves three approvals.
+# The steps of seed 004's Message Creation Loop (CommsWorkflow). Approve serves three approvals, DecideEdit two.
 COMMS_DECISIONS: dict[str, type[Decision]] = {
     "draft": Draft,
     "edit": Edit,
+    "accept_edit": DecideEdit,
+    "decline_edit": DecideEdit,
     "review": Review,
     "resolve_objection": ResolveObjection,
     "authorize": Approve,

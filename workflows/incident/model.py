@@ -334,6 +334,7 @@ class IncidentFacts(BaseModel):
     impact: str = ""
     ui_url: str = ""
     roles: RoleHolders = Field(default_factory=RoleHolders)  # the message loop's answer to who holds a role
+    conference_url: str = ""  # the incident's call, once it is open
 
 
 class PhaseChanged(BaseModel):
@@ -536,4 +537,5 @@ class IncidentState(BaseModel):
             summary=self.description,
             ui_url=ui_url,
             roles=self.roles,
+            conference_url=self.conference_url,
         )
