@@ -25,6 +25,7 @@ SUMMARY_HEADINGS = [
 ]
 
 
+INTERNAL_LISTS_000 = ["support-leads@payments.example", "account-management@payments.example"]
 EXTERNAL_PARTIES_000 = [
     "ap@city-water.example",
     "billing@county-power.example",
@@ -62,20 +63,28 @@ async def test_seed000_assessed_then_opsgenie_zoom_one_channel_and_comms_lead_ga
     assert len(billers) == 2 and billers[0].data["personal"]
     assert min(e.at for e in billers) > by_kind[ApprovalKind.SEND].at
 
-    # regular internal updates, the resolution message (overview, how, prevention), the review
+    # "Regular updates should be provided to all relevant internal stakeholders": the leads and the support
+    # leads' and account management's lists
     assert sent_to(report, "slack_direct_message", "vic", "Status update") == pytest.approx([28, 55], abs=0.5)
-    resolution = [e for e in report.sent("slack_post") if e.text.startswith("RESOLVED")]
-    assert resolution and all(
-        part in resolution[0].text for part in ("Overview:", "How it was resolved:", "Prevention:")
-    )
+    for internal in INTERNAL_LISTS_000:
+        updates = [e for e in report.sent("send_email") if internal in e.to and "Status update" in e.data["text"]]
+        assert minutes(updates) == pytest.approx([28, 55], abs=0.5), internal
     # "Once the incident is resolved, the Communications lead should communicate this to all relevant
-    #  parties": the outside hears it once she approved it, in her words, each address once.
-    approved = step_minute(report, "cora approve_statement")
-    outside = [e for e in report.sent("send_email") if "Resolved:" in e.text]
-    assert sorted(a for e in outside for a in e.to) == sorted(EXTERNAL_PARTIES_000)
-    assert all(e.data["text"].startswith("Payments to you were delayed") for e in outside)
-    assert all(e.minute == pytest.approx(approved, abs=0.05) for e in outside)
-    assert report.incident.checklist["review_held"] and report.incident.status is Status.CLOSED
+    #  parties": nothing leaves, internal copies included, until she sends it, in her words, each address once.
+    sent = step_minute(report, "cora send_resolution")
+    words = [e for e in report.sent("send_email") if e.data["text"].startswith("Payments to you were delayed")]
+    addresses = sorted(a for e in words for a in e.to if "@" in a)  # the leads are reached as people
+    assert addresses == sorted(EXTERNAL_PARTIES_000 + INTERNAL_LISTS_000)
+    assert all(e.minute == pytest.approx(sent, abs=0.05) for e in words)
+    resolution = [e for e in report.sent("slack_post") if e.text.startswith("Payments to you were delayed")]
+    assert minutes(resolution) == pytest.approx([sent], abs=0.05)
+    asked = [e for e in report.sent("slack_direct_message") if "send-resolution" in e.text]
+    assert asked and asked[0].to == ["cora"] and "Overview:" in asked[0].text and "Prevention:" in asked[0].text
+    # the review invites whom the policy names; the close waits for the plan's update
+    invited = {a for e in report.sent("slack_direct_message") if "Post-incident review" in e.text for a in e.to}
+    assert invited == {"ian", "cora", "vic", "raj"}
+    assert report.incident.checklist["review_held"] and report.incident.checklist["plan_updated"]
+    assert report.incident.status is Status.CLOSED
     assert report.unanswered == []
 
 
@@ -93,9 +102,9 @@ async def test_seed000_a_silent_communications_lead_means_nothing_leaves_and_her
     outside = [e for e in report.sent("send_email") if set(e.to) & set(EXTERNAL_PARTIES_000)]
     assert outside == [], "nothing reaches billers, vendors or software providers without her"
     owed = "\n".join(report.unanswered)
-    assert "approval of resolution S1 for billers, vendors, software_providers by cora" in owed
+    assert "the resolution message from cora" in owed
     [refused_close] = [s for s in report.steps if not s.accepted and "close" in s.step]
-    assert "wait for the Communications Lead" in refused_close.answer
+    assert "the Communications Lead has not sent the resolution message" in refused_close.answer
 
 
 async def test_seed001_local_incident_owned_by_the_customer_service_manager_end_to_end() -> None:
@@ -226,6 +235,23 @@ async def test_seed003_poc_paged_tasks_by_priority_rto_rpo_and_every_stakeholder
     assert any("marketing@marketplace.example" in to for to in emails)
     assert ["enterprise-support@cloudco.example"] in emails and ["support@vaultsafe.example"] in emails
     assert report.sent("statuspage_upsert") and any("sellers@lists.marketplace.example" in to for to in emails)
+    # "regular updates ..., even if the situation remains unchanged": departments and vendors on the cadence;
+    # the update due at 57 (30 min after 27) goes out as "no change"
+    for address in ("support@marketplace.example", "sales@marketplace.example", "support@vaultsafe.example"):
+        updates = [e for e in report.sent("send_email") if address in e.to and "Status update" in e.data["text"]]
+        assert minutes(updates) == pytest.approx([27, 57, 62], abs=0.5), address
+        assert "no change since" in updates[1].data["text"]
+    # vendors part of the recovery are invited to the bridge
+    invitations = [e for e in report.sent("send_email") if "Join the bridge" in e.text]
+    assert sorted(a for e in invitations for a in e.to) == [
+        "enterprise-support@cloudco.example",
+        "support@vaultsafe.example",
+    ]
+    assert all("https://meet.marketplace.example/recovery-bridge" in e.data["text"] for e in invitations)
+    # the debrief "with key stakeholders", and "update disaster recovery plans based on insights gathered"
+    invited = {a for e in report.sent("slack_direct_message") if "Post-incident review" in e.text for a in e.to}
+    assert invited == {"priya", "dan", "chen", "bo", "sue", "cecilia"}
+    assert report.incident.checklist["plan_updated"] and "warm standby" in report.incident.resolution["plan_changes"]
     # the incident log, the timeline in the post-mortem, the debrief
     assert "global-incident-log.md" in report.documents
     [postmortem] = [text for name, text in report.documents.items() if name.startswith("postmortems/")]
