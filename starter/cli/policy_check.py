@@ -22,8 +22,10 @@ from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Role
 from workflows.incident.model import (
     ApproveStatement,
+    PlanUpdated,
     PublishPostmortem,
     ReviewHeld,
+    SendResolution,
     TriggerBusinessIncident,
     WithholdStatement,
 )
@@ -303,6 +305,8 @@ def _decisions(policy: Policy) -> list[Problem]:
         # without seed 000's gate every statement leaves at once: nobody approves or withholds one
         incident_decision(ApproveStatement): not policy.comms.communications_lead_approves_external,
         incident_decision(WithholdStatement): not policy.comms.communications_lead_approves_external,
+        incident_decision(SendResolution): not policy.comms.communications_lead_sends_resolution,
+        incident_decision(PlanUpdated): not post.require_plan_update,
     }
     problems = []
     for decision in DEFAULT_PERMISSIONS:

@@ -47,7 +47,7 @@ def scenario_file(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Pat
             "steps[1].verdict: Input should be 'approve' or 'object'",
         ),
         (ALERT + "- {at: 5, as: zed, do: acknowledge}", "steps[1].as: 'zed' is not a person in the policy"),
-        (ALERT + "- {at: 5, as: bob, do: ack}", "steps[1].do: no step 'ack'; known: acknowledge, "),
+        (ALERT + "- {at: 5, as: bob, do: ack}", "steps[1].do: no step 'ack'; known: accept_edit, acknowledge, "),
         (ALERT + "- {at: 5, as: bob, do: draft}", "steps[1].message: draft is a step on one message"),
         (
             ALERT + "- {at: 5, as: bob, do: set_phase, phase: identification, urgency: high}",

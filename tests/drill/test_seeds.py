@@ -294,8 +294,8 @@ async def test_seed004_nine_messages_through_the_loop_over_all_seven_phases_in_u
     rejoin = [e.text for e in report.sent("slack_direct_message") if "cleo" in e.to and "rejoin" in e.text]
     assert rejoin and all("https://zoom.acme.example/j/incident-bridge" in text for text in rejoin)
     by_id = {m.message_id: m for m in report.comms.messages}
-    strategic = by_id["investigation/strategic_customers"]
-    assert strategic.suggestions[0].accepted and strategic.versions[-1].author == "cleo"
+    accepted = by_id["identification/internal_stakeholders"]
+    assert accepted.suggestions[0].accepted and accepted.versions[-1].author == "cleo"
     declined = by_id["identification/all_customers"]
     assert declined.suggestions[0].accepted is False and [v.author for v in declined.versions] == ["tariq"]
     # every phase: detection (opened), investigation, identification, monitoring, resolution, analysis,
