@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
 
+    # Microsoft Teams: the Azure bot's app registration (its id, secret and tenant), the team incident channels
+    # are made in; Microsoft's endpoints, settable so tests can point them at fakes.
+    teams_app_id: str | None = None
+    teams_app_password: SecretStr | None = None
+    teams_tenant_id: str | None = None
+    teams_team_id: str | None = None
+    teams_login_url: str = "https://login.microsoftonline.com"
+    teams_graph_url: str = "https://graph.microsoft.com/v1.0"
+    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
+    teams_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+
     opsgenie_api_key: SecretStr | None = None
     opsgenie_api_url: str = "https://api.opsgenie.com"
     jsm_api_key: SecretStr | None = None  # Jira Service Management Operations: an API integration's key

@@ -32,6 +32,7 @@ from activities.records import RecordsActivities
 from activities.slack import SlackActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
+from activities.teams import TeamsActivities
 from activities.telegram import TelegramActivities
 from activities.twilio import TelephonyActivities
 from client.signing import public_keys
@@ -70,11 +71,16 @@ def build_activities(settings: Settings) -> list[Any]:
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
     records, oncall = RecordsActivities(settings), OnCallActivities(settings)
     telephony = TelephonyActivities(settings, outbox)
+    teams = TeamsActivities(settings, outbox)
     return [
         slack.slack_ensure_channel,
         slack.slack_post,
         slack.slack_direct_message,
         slack.slack_archive_channel,
+        teams.teams_ensure_channel,
+        teams.teams_post,
+        teams.teams_direct_message,
+        teams.teams_archive_channel,
         paging.page_open,
         paging.page_acknowledge,
         paging.page_resolve,
@@ -145,6 +151,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
 # What each way of paging needs: the setting that holds its credential, and its variable.
 CREDENTIALS: dict[Channel, tuple[str, str]] = {
     Channel.SLACK: ("slack_bot_token", "SLACK_BOT_TOKEN"),
+    Channel.TEAMS: ("teams_app_password", "TEAMS_APP_PASSWORD"),
     Channel.EMAIL: ("smtp_host", "SMTP_HOST"),
     Channel.TELEGRAM: ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
     Channel.PUSH: ("ntfy_url", "NTFY_URL"),

@@ -30,13 +30,13 @@ from activities.http import retry_after
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import (
-    SlackArchive,
-    SlackChannel,
-    SlackChannelRequest,
-    SlackDelivered,
-    SlackDirectMessage,
-    SlackPost,
-    SlackResult,
+    ChatArchive,
+    ChatChannel,
+    ChatChannelRequest,
+    ChatDelivered,
+    ChatDirectMessage,
+    ChatPost,
+    ChatResult,
 )
 
 SlackMethod = Callable[..., Awaitable[AsyncSlackResponse]]
@@ -112,7 +112,7 @@ class SlackActivities:
         self._channel_ids: dict[str, str] = {}  # channel name -> id, learnt from conversations.list
 
     @activity.defn
-    async def slack_ensure_channel(self, request: SlackChannelRequest) -> SlackChannel:
+    async def slack_ensure_channel(self, request: ChatChannelRequest) -> ChatChannel:
         name = channel_name(request.incident_id, request.title, request.channel_prefix)
         if self.client is None:
             # keyed by content too: a channel ensured again with a bookmark more (a late bridge) is a line more
@@ -120,16 +120,16 @@ class SlackActivities:
             where = await self.outbox.deliver(
                 "slack", "channel", f"channel:{name}:{digest}", request.model_dump() | {"name": name}
             )
-            return SlackChannel(channel_id=f"#{name}", name=name, delivered_to=where)
+            return ChatChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt():
             channel = await self._create_or_reuse(self.client, name)
             await self._describe(self.client, channel, request.topic, request.purpose)
             await self._invite(self.client, channel["id"], request.invite_user_ids)
             await self._bookmark(self.client, channel["id"], request.bookmarks)
-        return SlackChannel(channel_id=channel["id"], name=channel["name"], delivered_to="slack")
+        return ChatChannel(channel_id=channel["id"], name=channel["name"], delivered_to="slack")
 
     @activity.defn
-    async def slack_post(self, post: SlackPost) -> SlackResult:
+    async def slack_post(self, post: ChatPost) -> ChatResult:
         """Post to a channel, once.
 
         `text` is escaped here. `blocks` are sent as built: the code that builds them escapes the data it
@@ -138,14 +138,14 @@ class SlackActivities:
         if self.client is None:
             key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
             where = await self.outbox.deliver("slack", "post", key, post.model_dump())
-            return SlackResult(channel=post.channel, delivered_to=where)
+            return ChatResult(channel=post.channel, delivered_to=where)
         text = message_text(post.text, post.mention_user_ids)
         async with within_attempt():
             if post.revises:
                 channel, ts = await self._revise(self.client, post.channel, text, post.idempotency_key)
             else:
                 channel, ts = await self._post_once(self.client, post.channel, text, post.blocks, post.idempotency_key)
-        return SlackResult(channel=channel, ts=ts, delivered_to="slack")
+        return ChatResult(channel=channel, ts=ts, delivered_to="slack")
 
     async def _revise(self, client: AsyncWebClient, channel: str, text: str, key: str) -> tuple[str, str]:
         """The message posted under `key` with this text: its text replaced (chat.update), or posted if missing."""
@@ -162,7 +162,7 @@ class SlackActivities:
         return channel_id, ts
 
     @activity.defn
-    async def slack_direct_message(self, message: SlackDirectMessage) -> SlackDelivered:
+    async def slack_direct_message(self, message: ChatDirectMessage) -> ChatDelivered:
         """A DM to each recipient. Slack refusing one person for good (user_not_found, ...) is that person's
         failure, reported; a retryable error raises, and the retry finds the DMs this attempt already sent."""
         if self.client is None:
@@ -171,7 +171,7 @@ class SlackActivities:
                 key = message.key_for(person)
                 dm = {"user_id": user_id, "text": message.text, "idempotency_key": key}
                 where = await self.outbox.deliver("slack", "dm", key, dm)
-            return SlackDelivered(delivered_to=where)
+            return ChatDelivered(delivered_to=where)
         failures: dict[str, str] = {}
         async with within_attempt():
             for person, user_id in message.recipients.items():
@@ -188,17 +188,17 @@ class SlackActivities:
                     if not err.non_retryable:
                         raise
                     failures[person] = err.message
-        return SlackDelivered(failures=failures, delivered_to="slack")
+        return ChatDelivered(failures=failures, delivered_to="slack")
 
     @activity.defn
-    async def slack_archive_channel(self, request: SlackArchive) -> SlackResult:
+    async def slack_archive_channel(self, request: ChatArchive) -> ChatResult:
         if self.client is None:
             where = await self.outbox.deliver("slack", "archive", f"archive:{request.channel}", request.model_dump())
-            return SlackResult(channel=request.channel, delivered_to=where)
+            return ChatResult(channel=request.channel, delivered_to=where)
         async with within_attempt():
             channel_id = await self._channel_id(self.client, request.channel)
             await _call(self.client.conversations_archive, ok_errors={"already_archived"}, channel=channel_id)
-        return SlackResult(channel=channel_id, delivered_to="slack")
+        return ChatResult(channel=channel_id, delivered_to="slack")
 
     # --- channel setup ----------------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class SlackActivities:
         return posted["channel"], posted["ts"]
 
 
-def acknowledge_blocks(message: SlackDirectMessage) -> list[dict[str, Any]]:
+def acknowledge_blocks(message: ChatDirectMessage) -> list[dict[str, Any]]:
     """A page's DM: its text and an Acknowledge button, which the Slack endpoint takes as whoever clicks it (the
     DM's one reader), noting it came by Slack."""
     if not message.acknowledge:

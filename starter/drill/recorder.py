@@ -22,6 +22,9 @@ from settings import Settings
 from starter.drill.scenario import DrillError
 from worker import build_activities
 from workflows.contracts.activity_io import (
+    ChatChannel,
+    ChatDelivered,
+    ChatResult,
     ConferenceResult,
     DeliveryResult,
     DirectResult,
@@ -29,9 +32,6 @@ from workflows.contracts.activity_io import (
     IncidentLogEntry,
     PageResult,
     PostmortemRequest,
-    SlackChannel,
-    SlackDelivered,
-    SlackResult,
     StatuspageResult,
 )
 from workflows.oncall.model import AlertSent, HeartbeatDeclared
@@ -95,15 +95,15 @@ def _answer_like_the_peer(name: str, ret_type: Any) -> Callable[[Any], Awaitable
     """What the peer would have answered; an activity returning something new must be taught here."""
     answers: dict[Any, Callable[[Any], BaseModel]] = {
         PageResult: lambda r: PageResult(provider=r.provider, reference=r.dedup_key, delivered_to=DELIVERED_TO),
-        SlackChannel: lambda r: SlackChannel(
+        ChatChannel: lambda r: ChatChannel(
             channel_id=f"#{channel_name(r.incident_id, r.title, r.channel_prefix)}",
             name=channel_name(r.incident_id, r.title, r.channel_prefix),
             delivered_to=DELIVERED_TO,
         ),
-        SlackResult: lambda r: SlackResult(
+        ChatResult: lambda r: ChatResult(
             channel=getattr(r, "channel", getattr(r, "user_id", "")), delivered_to=DELIVERED_TO
         ),
-        SlackDelivered: lambda r: SlackDelivered(delivered_to=DELIVERED_TO),
+        ChatDelivered: lambda r: ChatDelivered(delivered_to=DELIVERED_TO),
         EmailResult: lambda r: EmailResult(message_ids=[f"<{r.idempotency_key}@drill>"], delivered_to=DELIVERED_TO),
         DeliveryResult: lambda r: DeliveryResult(delivered_to=DELIVERED_TO),
         DirectResult: lambda r: DirectResult(reference=f"drill-{r.idempotency_key}", delivered_to=DELIVERED_TO),

@@ -13,6 +13,10 @@ from pydantic import BaseModel, Field
 from starter.drill.recorder import Call
 from workflows.comms.model import FINISHED, CommsState, RenderStatement
 from workflows.contracts.activity_io import (
+    ChatArchive,
+    ChatChannelRequest,
+    ChatDirectMessage,
+    ChatPost,
     ConferenceRequest,
     DirectMessage,
     EmailRequest,
@@ -20,10 +24,6 @@ from workflows.contracts.activity_io import (
     PageAction,
     PageRequest,
     PostmortemRequest,
-    SlackArchive,
-    SlackChannelRequest,
-    SlackDirectMessage,
-    SlackPost,
     StatuspageRequest,
     TelegramRequest,
 )
@@ -151,14 +151,14 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
         return [request.person], request.text
     if isinstance(request, PageAction):
         return [], f"{request.provider} alert {request.dedup_key}{f': {request.note}' if request.note else ''}"
-    if isinstance(request, SlackChannelRequest):
+    if isinstance(request, ChatChannelRequest):
         return who(request.invite_user_ids), f"channel opened: {request.purpose} ({request.topic})"
-    if isinstance(request, SlackPost):
+    if isinstance(request, ChatPost):
         mentions = f" (tagging {', '.join(who(request.mention_user_ids))})" if request.mention_user_ids else ""
         return [request.channel], request.text + mentions
-    if isinstance(request, SlackDirectMessage):
+    if isinstance(request, ChatDirectMessage):
         return who(list(request.recipients.values())), request.text
-    if isinstance(request, SlackArchive):
+    if isinstance(request, ChatArchive):
         return [request.channel], "channel archived"
     if isinstance(request, EmailRequest):
         return who(request.to), f"{'one e-mail each' if request.personal else 'e-mail'}: {request.subject}"

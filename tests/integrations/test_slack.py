@@ -13,7 +13,7 @@ from settings import Settings
 from starter.http.slack import parse_action
 from tests.fakes.slack import FakeSlack
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import SlackArchive, SlackChannelRequest, SlackDirectMessage, SlackPost
+from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost
 from workflows.incident.model import Acknowledge
 
 
@@ -21,7 +21,7 @@ def slack_activities(settings: Settings, slack: FakeSlack) -> SlackActivities:
     return SlackActivities(slack.configure(settings), Outbox(settings.outbox_path))
 
 
-def channel_request(**changes: object) -> SlackChannelRequest:
+def channel_request(**changes: object) -> ChatChannelRequest:
     fields: dict[str, object] = {
         "incident_id": "INC-7F3K",
         "title": "Checkout is failing",
@@ -30,7 +30,7 @@ def channel_request(**changes: object) -> SlackChannelRequest:
         "invite_user_ids": ["U0ALICE", "U0BOB"],
         "bookmarks": {"Conference": "https://zoom.example/j/1", "Runbook": "https://wiki.example/rb"},
     }
-    return SlackChannelRequest.model_validate(fields | changes)
+    return ChatChannelRequest.model_validate(fields | changes)
 
 
 async def test_ensure_channel_creates_describes_invites_and_bookmarks(settings: Settings, slack: FakeSlack):
@@ -80,7 +80,7 @@ async def test_ensure_channel_moves_past_a_name_held_by_an_archived_channel(sett
 
 async def test_post_escapes_alert_text_and_adds_only_requested_mentions(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
-    post = SlackPost(
+    post = ChatPost(
         channel="#inc-1",
         text="<!channel> disk > 90% & <@U0BOB> <https://evil|click>",
         idempotency_key="INC-1:update:1",
@@ -104,7 +104,7 @@ async def test_post_sends_blocks_with_the_escaped_text_as_fallback(settings: Set
     channel = slack.add_channel("inc-1")
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Status*: investigating"}}]
 
-    post = SlackPost(channel=channel.id, text="a < b", idempotency_key="k", blocks=blocks)
+    post = ChatPost(channel=channel.id, text="a < b", idempotency_key="k", blocks=blocks)
     await attempt().run(slack_activities(settings, slack).slack_post, post)
 
     assert channel.messages[0]["blocks"] == blocks
@@ -114,7 +114,7 @@ async def test_post_sends_blocks_with_the_escaped_text_as_fallback(settings: Set
 async def test_retried_post_finds_the_first_attempts_message_by_metadata(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
     activities = slack_activities(settings, slack)
-    post = SlackPost(channel="#inc-1", text="update", idempotency_key="INC-1:update:2")
+    post = ChatPost(channel="#inc-1", text="update", idempotency_key="INC-1:update:2")
     first = await attempt().run(activities.slack_post, post)
 
     restarted = SlackActivities(activities.settings, activities.outbox)  # the retry may run on another worker
@@ -127,7 +127,7 @@ async def test_retried_post_finds_the_first_attempts_message_by_metadata(setting
 
 async def test_retried_post_that_never_arrived_is_posted(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
-    post = SlackPost(channel=channel.id, text="update", idempotency_key="INC-1:update:3")
+    post = ChatPost(channel=channel.id, text="update", idempotency_key="INC-1:update:3")
 
     await attempt(2).run(slack_activities(settings, slack).slack_post, post)
 
@@ -136,7 +136,7 @@ async def test_retried_post_that_never_arrived_is_posted(settings: Settings, sla
 
 async def test_direct_message_opens_the_conversation_and_posts_once(settings: Settings, slack: FakeSlack):
     activities = slack_activities(settings, slack)
-    dm = SlackDirectMessage(
+    dm = ChatDirectMessage(
         recipients={"alice": "U0ALICE"}, text="You are paged for <INC-1>", idempotency_key="INC-1:dm"
     )
 
@@ -151,7 +151,7 @@ async def test_one_direct_message_reaches_each_person_once_and_reports_who_slack
     settings: Settings, slack: FakeSlack
 ):
     activities = slack_activities(settings, slack)
-    dm = SlackDirectMessage(
+    dm = ChatDirectMessage(
         recipients={"alice": "U0ALICE", "ghost": "U0GHOST", "bob": "U0BOB"}, text="Paged", idempotency_key="INC-1:t1"
     )
 
@@ -170,7 +170,7 @@ async def test_a_revised_post_replaces_the_text_under_its_key_once(settings: Set
     """The welcome written before the bridge existed is brought up to date, not posted twice."""
     channel = slack.add_channel("inc-1")
     activities = slack_activities(settings, slack)
-    welcome = SlackPost(channel=channel.id, text="SEV1 incident INC-1", idempotency_key="INC-1:channel:welcome")
+    welcome = ChatPost(channel=channel.id, text="SEV1 incident INC-1", idempotency_key="INC-1:channel:welcome")
     revised = welcome.model_copy(update={"text": "SEV1 incident INC-1\nConference: https://meet.example/1"})
 
     await attempt().run(activities.slack_post, welcome)
@@ -184,8 +184,8 @@ async def test_archive_is_idempotent(settings: Settings, slack: FakeSlack):
     channel = slack.add_channel("inc-1")
     activities = slack_activities(settings, slack)
 
-    await attempt().run(activities.slack_archive_channel, SlackArchive(channel="#inc-1"))
-    await attempt().run(activities.slack_archive_channel, SlackArchive(channel=channel.id))
+    await attempt().run(activities.slack_archive_channel, ChatArchive(channel="#inc-1"))
+    await attempt().run(activities.slack_archive_channel, ChatArchive(channel=channel.id))
 
     assert channel.is_archived
 
@@ -195,7 +195,7 @@ async def test_rate_limit_waits_retry_after_inside_the_attempt(settings: Setting
     slack.rate_limit_for(0.5)
 
     await attempt().run(
-        slack_activities(settings, slack).slack_post, SlackPost(channel=channel.id, text="hi", idempotency_key="k")
+        slack_activities(settings, slack).slack_post, ChatPost(channel=channel.id, text="hi", idempotency_key="k")
     )
 
     assert [m["text"] for m in channel.messages] == ["hi"]
@@ -209,7 +209,7 @@ async def test_long_rate_limit_hands_the_wait_to_temporal(settings: Settings, sl
 
     with pytest.raises(ApplicationError) as raised:
         await attempt().run(
-            slack_activities(settings, slack).slack_post, SlackPost(channel=channel.id, text="hi", idempotency_key="k")
+            slack_activities(settings, slack).slack_post, ChatPost(channel=channel.id, text="hi", idempotency_key="k")
         )
 
     assert (raised.value.type, raised.value.non_retryable) == ("slack:ratelimited", False)
@@ -223,7 +223,7 @@ async def test_business_errors_are_not_retried(settings: Settings, slack: FakeSl
 
     with pytest.raises(ApplicationError) as raised:
         await attempt().run(
-            slack_activities(settings, slack).slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k")
+            slack_activities(settings, slack).slack_post, ChatPost(channel="#inc-1", text="hi", idempotency_key="k")
         )
 
     assert (raised.value.type, raised.value.non_retryable) == (f"slack:{error}", True)
@@ -246,7 +246,7 @@ async def test_slack_outages_are_retried(
 
     with pytest.raises(ApplicationError) as raised:
         await attempt().run(
-            slack_activities(settings, slack).slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k")
+            slack_activities(settings, slack).slack_post, ChatPost(channel="#inc-1", text="hi", idempotency_key="k")
         )
 
     assert (raised.value.type, raised.value.non_retryable) == (expected_type, False)
@@ -255,7 +255,7 @@ async def test_slack_outages_are_retried(
 async def test_unconfigured_slack_writes_the_outbox(settings: Settings):
     activities = SlackActivities(settings, Outbox(settings.outbox_path))
 
-    result = await attempt().run(activities.slack_post, SlackPost(channel="#inc-1", text="hi", idempotency_key="k"))
+    result = await attempt().run(activities.slack_post, ChatPost(channel="#inc-1", text="hi", idempotency_key="k"))
 
     assert result.delivered_to == "outbox"
     assert [entry["key"] for entry in Outbox(settings.outbox_path).read()] == ["k"]
@@ -264,7 +264,7 @@ async def test_unconfigured_slack_writes_the_outbox(settings: Settings):
 async def test_a_page_by_dm_carries_an_acknowledge_button_that_the_endpoint_takes_as_whoever_clicks(
     settings: Settings, slack: FakeSlack
 ):
-    dm = SlackDirectMessage(
+    dm = ChatDirectMessage(
         recipients={"bob": "U0BOB"},
         text="[SEV1] INC-7F3K needs an acknowledgement",
         idempotency_key="k",

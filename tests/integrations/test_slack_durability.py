@@ -15,7 +15,7 @@ from activities.outbox import Outbox
 from activities.slack import SlackActivities
 from settings import Settings
 from tests.fakes.slack import FakeSlack
-from workflows.contracts.activity_io import SlackPost, SlackResult
+from workflows.contracts.activity_io import ChatPost, ChatResult
 
 
 @workflow.defn
@@ -23,7 +23,7 @@ class PostInOrder:
     """Posts one after the other, the way the incident workflow posts to its channel."""
 
     @workflow.run
-    async def run(self, posts: list[SlackPost]) -> list[SlackResult]:
+    async def run(self, posts: list[ChatPost]) -> list[ChatResult]:
         return [
             await workflow.execute_activity_method(
                 SlackActivities.slack_post,
@@ -47,7 +47,7 @@ def worker(env: WorkflowEnvironment, settings: Settings, slack: FakeSlack) -> Wo
     )
 
 
-async def post_in_order(env: WorkflowEnvironment, settings: Settings, posts: list[SlackPost]) -> list[SlackResult]:
+async def post_in_order(env: WorkflowEnvironment, settings: Settings, posts: list[ChatPost]) -> list[ChatResult]:
     return await env.client.execute_workflow(
         PostInOrder.run,
         posts,
@@ -66,7 +66,7 @@ async def test_post_accepted_then_attempt_killed_is_not_posted_twice(
 
     async with worker(dev_env, settings, slack):
         [result] = await post_in_order(
-            dev_env, settings, [SlackPost(channel=channel.id, text="Investigating", idempotency_key="INC-1:update:1")]
+            dev_env, settings, [ChatPost(channel=channel.id, text="Investigating", idempotency_key="INC-1:update:1")]
         )
 
     assert [m["text"] for m in channel.messages] == ["Investigating"]
@@ -88,7 +88,7 @@ async def test_slack_at_429_for_a_while_every_message_arrives_in_order(
                     dev_env,
                     settings,
                     [
-                        SlackPost(channel=channel.id, text=f"update {n}", idempotency_key=f"{channel.name}:{n}")
+                        ChatPost(channel=channel.id, text=f"update {n}", idempotency_key=f"{channel.name}:{n}")
                         for n in range(5)
                     ],
                 )

@@ -35,7 +35,7 @@ from tests.workflows.test_comms import (
 from worker import build_activities
 from workflows.comms.model import Approve, CommsInput, ConfirmSent, Review, Skip, Step, Verdict
 from workflows.comms.workflow import CommsWorkflow
-from workflows.contracts.activity_io import SlackPost, SlackResult
+from workflows.contracts.activity_io import ChatPost, ChatResult
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Phase, Role
 from workflows.incident.model import PhaseChanged
@@ -131,7 +131,7 @@ async def held_slack(ts_env: WorkflowEnvironment, settings: Settings, example_po
     slack = SlackActivities(settings, Outbox(settings.outbox_path))
 
     @activity.defn(name="slack_post")
-    async def slack_post(post: SlackPost) -> SlackResult:
+    async def slack_post(post: ChatPost) -> ChatResult:
         await release.wait()
         return await slack.slack_post(post)
 

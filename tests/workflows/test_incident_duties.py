@@ -21,12 +21,12 @@ from settings import Settings
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import WORKFLOWS, build_activities
 from workflows.contracts.activity_io import (
+    ChatDelivered,
+    ChatDirectMessage,
     ConferenceRequest,
     ConferenceResult,
     PostmortemRequest,
     RecordResult,
-    SlackDelivered,
-    SlackDirectMessage,
 )
 from workflows.contracts.vocabulary import IncidentKind, Severity, Status
 from workflows.incident.inputs import IncidentInput
@@ -61,7 +61,7 @@ def worker_holding(env: WorkflowEnvironment, settings: Settings, held: Held, nam
 
     types = {
         "write_postmortem": (PostmortemRequest, RecordResult),
-        "slack_direct_message": (SlackDirectMessage, SlackDelivered),
+        "slack_direct_message": (ChatDirectMessage, ChatDelivered),
         "conference_create": (ConferenceRequest, ConferenceResult),
     }[name]
     holding.__annotations__ = {"request": types[0], "return": types[1]}

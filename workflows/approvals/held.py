@@ -11,13 +11,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals import rules as approval_rules
-    from workflows.contracts.activity_io import SlackChannelRequest
+    from workflows.contracts.activity_io import ChatChannelRequest
     from workflows.contracts.clock import local
     from workflows.contracts.policy import Policy
     from workflows.contracts.vocabulary import Channel, Role
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import ensure_channel
-    from workflows.incident.derive import incident_commander, people_for, slack_ids
+    from workflows.delivery.reach import chat_ids, ensure_channel
+    from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import (
         ApproveChannel,
         ApproveStatement,
@@ -29,8 +29,6 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         RequestChannel,
     )
-
-SLACK = [Channel.SLACK]
 
 
 class Approvals:
@@ -76,7 +74,7 @@ class Approvals:
             return
         self.out.reach(
             leads,
-            SLACK,
+            self.out.chats,
             f"{s.incident_id}: the {statement.about} {sid} for {', '.join(statement.parties)} waits for your "
             f"approval.\nSubject: {statement.subject}\n{statement.text}\n"
             f"Approve (optionally in your words): incidentctl statement approve {s.incident_id} {sid} [--text ...]\n"
@@ -107,7 +105,7 @@ class Approvals:
             f"incidentctl channel approve {s.incident_id} {request.request_id} | "
             f"incidentctl channel decline {s.incident_id} {request.request_id} --reason ..."
         )
-        self.out.reach(deciders, SLACK, text, f"channel-request:{request.request_id}")
+        self.out.reach(deciders, self.out.chats, text, f"channel-request:{request.request_id}")
         self.out.post(text, f"channel-request:{request.request_id}")
 
     def open_channel(self, request: ChannelRequest) -> None:
@@ -115,26 +113,28 @@ class Approvals:
         s = self.s
         people = [request.requested_by, request.decided_by]
 
-        async def create() -> None:
+        async def create(chat: Channel) -> None:
             result, failure = await ensure_channel(
-                SlackChannelRequest(
+                chat,
+                ChatChannelRequest(
                     incident_id=s.incident_id,
                     title=request.name,
-                    invite_user_ids=slack_ids(self.policy, people),
+                    invite_user_ids=chat_ids(self.policy, chat, people),
                     channel_prefix=self.policy.response.slack_channel_prefix,
                     purpose=f"{request.reason} (approved by {request.decided_by} for {s.incident_id})",
-                )
+                ),
             )
             if result is not None:
                 request.channel = result.name
             self.out.note("channel", failure or f"Extra channel {result.name if result else ''} opened")
 
-        self.out.spawn(create())
+        for chat in self.out.chats:
+            self.out.spawn(create(chat))
 
     def tell_requester(self, request: ChannelRequest) -> None:
         self.out.reach(
             [request.requested_by],
-            SLACK,
+            self.out.chats,
             f"Your channel request {request.request_id} ({request.name}) on {self.s.incident_id} was declined "
             f"by {request.decided_by}: {request.reason_declined}. Keep the conversation in the incident channel.",
             f"channel-declined:{request.request_id}",

@@ -5,6 +5,7 @@ the distributor to see, never fatal: one dead destination must not hold up the o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -18,10 +19,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.statuspage import StatuspageActivities
     from workflows.comms.model import CommsMessage, CommsState, Delivery, Version
     from workflows.comms.rules import log
-    from workflows.contracts.activity_io import EmailRequest, SlackDirectMessage, SlackPost, StatuspageRequest
+    from workflows.contracts.activity_io import ChatDirectMessage, ChatPost, EmailRequest, StatuspageRequest
     from workflows.contracts.policy import Policy
-    from workflows.contracts.vocabulary import Audience, occurrence
-    from workflows.delivery.reach import EMAIL
+    from workflows.contracts.vocabulary import Audience, Channel, occurrence
+    from workflows.delivery.reach import CHATS, EMAIL
 
 # People are reached best-effort: a failed DM is logged, never blocks the loop.
 NOTIFY_TIMEOUT = timedelta(seconds=30)
@@ -60,7 +61,7 @@ async def _post_to_slack(state: CommsState, m: CommsMessage, channel: str, versi
     async def post() -> str:
         result = await workflow.execute_activity_method(
             SlackActivities.slack_post,
-            SlackPost(channel=channel, text=f"{version.subject}\n\n{version.text}", idempotency_key=key),
+            ChatPost(channel=channel, text=f"{version.subject}\n\n{version.text}", idempotency_key=key),
             start_to_close_timeout=DELIVER_TIMEOUT,
             retry_policy=DELIVER_RETRY,
         )
@@ -127,20 +128,28 @@ async def _deliver(
 
 
 async def direct_message(state: CommsState, policy: Policy, people: list[str], text: str, key: str) -> None:
-    """A Slack DM to each person, in one call; one nobody can reach is on the log."""
+    """A DM to each person in each of the organisation's chats, one call per chat; one nobody can reach is on
+    the log."""
+    await asyncio.gather(*(_direct_message(state, policy, chat, people, text, key) for chat in policy.response.chats))
+
+
+async def _direct_message(
+    state: CommsState, policy: Policy, chat: Channel, people: list[str], text: str, key: str
+) -> None:
+    label = CHATS[chat].label
     recipients: dict[str, str] = {}
     for person in people:
         user = policy.people.get(person)
-        if user is None or not user.slack_user_id:
-            log(state, workflow.now(), "unreachable", f"{person} has no Slack user id in the policy: {text}")
+        if user is None or not user.contact(chat):
+            log(state, workflow.now(), "unreachable", f"{person} has no {label} user id in the policy: {text}")
         else:
-            recipients[person] = user.slack_user_id
+            recipients[person] = user.contact(chat)
     if not recipients:
         return
     try:
         delivered = await workflow.execute_activity_method(
-            SlackActivities.slack_direct_message,
-            SlackDirectMessage(recipients=recipients, text=text, idempotency_key=key),
+            CHATS[chat].direct_message,
+            ChatDirectMessage(recipients=recipients, text=text, idempotency_key=key),
             start_to_close_timeout=NOTIFY_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
         )

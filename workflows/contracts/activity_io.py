@@ -44,23 +44,23 @@ class PageResult(BaseModel):
     delivered_to: str = ""  # "outbox" when no account is configured
 
 
-class SlackChannelRequest(BaseModel):
+class ChatChannelRequest(BaseModel):
     incident_id: str
     title: str
     topic: str = ""
     purpose: str = ""
     invite_user_ids: list[str] = Field(default_factory=list)
     bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
-    channel_prefix: str = "inc"  # the policy's slack_channel_prefix
+    channel_prefix: str = "inc"  # the policy's channel_prefix
 
 
-class SlackChannel(BaseModel):
+class ChatChannel(BaseModel):
     channel_id: str
     name: str
     delivered_to: str = ""
 
 
-class SlackPost(BaseModel):
+class ChatPost(BaseModel):
     """A message to a channel (id or name). `text` is plain data: the adapter escapes it."""
 
     channel: str
@@ -73,13 +73,13 @@ class SlackPost(BaseModel):
     revises: bool = False
 
 
-class SlackDirectMessage(BaseModel):
+class ChatDirectMessage(BaseModel):
     """One text to each of several people, each in a DM of their own, each once (`idempotency_key:person`).
 
     One call for all the people a step reaches: an incident's first minute is a few activities, not one
     per person."""
 
-    recipients: dict[str, str]  # person id -> Slack user id
+    recipients: dict[str, str]  # person id -> their id in the chat
     text: str
     idempotency_key: str
     acknowledge: str = ""  # a page about this incident: an Acknowledge button (Slack knows who clicks it)
@@ -88,18 +88,18 @@ class SlackDirectMessage(BaseModel):
         return f"{self.idempotency_key}:{person}"
 
 
-class SlackDelivered(BaseModel):
-    """What a direct message reached: the people Slack refused for good (user not found, ...), and why."""
+class ChatDelivered(BaseModel):
+    """What a direct message reached: the people the chat refused for good (user not found, ...), and why."""
 
-    failures: dict[str, str] = Field(default_factory=dict)  # person id -> Slack's reason
+    failures: dict[str, str] = Field(default_factory=dict)  # person id -> the chat's reason
     delivered_to: str = ""
 
 
-class SlackArchive(BaseModel):
+class ChatArchive(BaseModel):
     channel: str
 
 
-class SlackResult(BaseModel):
+class ChatResult(BaseModel):
     channel: str = ""
     ts: str = ""
     delivered_to: str = ""

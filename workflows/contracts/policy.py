@@ -25,7 +25,17 @@ from pydantic_core import to_json
 
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
-from workflows.contracts.vocabulary import Audience, Channel, EvaluationPoint, Phase, Role, Scope, Severity, Unassessed
+from workflows.contracts.vocabulary import (
+    CHATS,
+    Audience,
+    Channel,
+    EvaluationPoint,
+    Phase,
+    Role,
+    Scope,
+    Severity,
+    Unassessed,
+)
 from workflows.oncall.model import Heartbeat
 from workflows.oncall.rotation import Schedule, known_zone, zone
 
@@ -79,6 +89,7 @@ class NotificationRules(_Strict):
 class Person(_Strict):
     name: str
     slack_user_id: str = ""
+    teams_user_id: str = ""  # the person's Entra ID (AAD) object id, as Teams sends it
     email: str = ""
     telegram_chat_id: str = ""
     pager_id: str = ""  # the person's user name or e-mail at the paging provider
@@ -110,6 +121,7 @@ DIRECT = "direct"
 CONTACT_FIELD: dict[Channel, str] = {
     Channel.PAGE: "pager_id",
     Channel.SLACK: "slack_user_id",
+    Channel.TEAMS: "teams_user_id",
     Channel.EMAIL: "email",
     Channel.TELEGRAM: "telegram_chat_id",
     Channel.PUSH: "ntfy_topic",
@@ -198,7 +210,9 @@ class Response(_Strict):
     # zoom: a Zoom meeting per incident (the standing bridge only where the worker has no Zoom credential)
     conference: Literal["bridge", "zoom"] = "bridge"
     conference_bridge_url: str = ""
-    slack_channel_prefix: str = "inc"
+    slack_channel_prefix: str = "inc"  # the incident channel's name starts with it, in every chat
+    # Where the organisation works: each chat gets the incident's channel, its posts and direct messages
+    chats: list[Channel] = Field(default_factory=lambda: [Channel.SLACK], min_length=1)
     rto_warning_ratio: float = Field(default=0.8, gt=0, lt=1)
     # severities whose incident resolves itself when every alert has resolved; never SEV1
     auto_resolve_severities: list[Severity] = Field(default_factory=list)
@@ -216,6 +230,13 @@ class Response(_Strict):
     # seed 003's vendor liaison: external parties (comms.external_parties, by name) e-mailed the bridge's link
     # once it is open, through the Communications Lead where the policy asks for her approval
     bridge_parties: list[str] = Field(default_factory=list)
+
+    @field_validator("chats")
+    @classmethod
+    def _chats_only(cls, value: list[Channel]) -> list[Channel]:
+        if not set(value) <= set(CHATS):
+            raise ValueError(f"chats are {', '.join(CHATS)}; not {', '.join(c for c in value if c not in CHATS)}")
+        return list(dict.fromkeys(value))
 
     @field_validator("auto_resolve_severities")
     @classmethod
@@ -556,6 +577,11 @@ class Policy(_Strict):
         """The schedules a list of targets names, directly or through the holders of a role it names."""
         entries = [h for t in targets for h in (self.roles.get(Role(t[5:]), []) if t.startswith("role:") else [t])]
         return list(dict.fromkeys(e.removeprefix(SCHEDULE) for e in entries if e.startswith(SCHEDULE)))
+
+    def teams_user_to_person(self, aad_object_id: str) -> str | None:
+        """The person whose `teams_user_id` is this Entra ID object id (Teams' `from.aadObjectId`)."""
+        found = [p for p, person in self.people.items() if aad_object_id and person.teams_user_id == aad_object_id]
+        return found[0] if found else None
 
     def slack_user_to_person(self, slack_user_id: str) -> str | None:
         if slack_user_id in self.slack_users:

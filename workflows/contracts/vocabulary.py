@@ -111,11 +111,16 @@ class Channel(StrEnum):
 
     PAGE = "page"
     SLACK = "slack"
+    TEAMS = "teams"  # Microsoft Teams: the person's Entra ID (AAD) object id
     EMAIL = "email"
     TELEGRAM = "telegram"
     PUSH = "push"  # a phone notification through ntfy
     SMS = "sms"
     VOICE = "voice"  # a phone call
+
+
+# The channels that are also an organisation's chat: an incident channel, posts, direct messages, buttons.
+CHATS = (Channel.SLACK, Channel.TEAMS)
 
 
 class Audience(StrEnum):

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.paging import PagingActivities
     from activities.records import RecordsActivities
-    from workflows.contracts.activity_io import EmailRequest, IncidentLogEntry, PageAction, Reached
+    from workflows.contracts.activity_io import ChatPost, EmailRequest, IncidentLogEntry, PageAction, Reached
     from workflows.contracts.clock import local
     from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.vocabulary import Channel, Status
@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         Step,
         as_delivered,
         attempt,
+        chat_ids,
         describe_page,
         page_request,
         post,
@@ -85,7 +86,11 @@ class Deliveries:
         """Every delivery handed over and every duty's call has landed (or failed), and the channel's queue
         is posted."""
         await workflow.wait_condition(
-            lambda: not self._in_flight and not self._calls and not (self.s.channel and self.s.channel_posts)
+            lambda: (
+                not self._in_flight
+                and not self._calls
+                and not any(self.s.chat_channels.get(chat) and posts for chat, posts in self.s.channel_posts.items())
+            )
         )
 
     def reach(
@@ -190,21 +195,38 @@ class Deliveries:
         if then:
             then(reached)
 
+    @property
+    def chats(self) -> list[Channel]:
+        """The organisation's chats (the policy's `response.chats`): where duties post and DM."""
+        return list(self.policy.response.chats)
+
     def post(self, text: str, key: str, mentions: list[str] | None = None, revises: bool = False) -> None:
-        """Queue a post for the incident channel, in order (`revises`: replace the text posted under `key`)."""
-        self.s.channel_posts.append(ChannelPost(text=text, key=key, mentions=mentions or [], revises=revises))
+        """Queue a post for the incident channel in every chat, in order (`revises`: replace the text posted
+        under `key`); `mentions` are person ids."""
+        for chat in self.chats:
+            queued = ChannelPost(text=text, key=key, mentions=mentions or [], revises=revises)
+            self.s.channel_posts.setdefault(chat, []).append(queued)
 
     async def post_queued(self) -> None:
-        """The channel's posts, one after the other, for as long as the incident runs."""
+        """Each chat's posts, one after the other, for as long as the incident runs; the chats side by side."""
+        await asyncio.gather(*(self._post_queued(chat) for chat in self.chats))
+
+    async def _post_queued(self, chat: Channel) -> None:
+        s = self.s
         while True:
-            await workflow.wait_condition(lambda: bool(self.s.channel and self.s.channel_posts))
-            queued = self.s.channel_posts[0]
-            failure = await self.tracked(
-                post(self.s.channel, queued.text, f"{self.s.occurrence}:{queued.key}", queued.mentions, queued.revises)
+            await workflow.wait_condition(lambda: bool(s.chat_channels.get(chat) and s.channel_posts.get(chat)))
+            queued = s.channel_posts[chat][0]
+            request = ChatPost(
+                channel=s.chat_channels[chat],
+                text=queued.text,
+                idempotency_key=f"{s.occurrence}:{queued.key}",
+                mention_user_ids=chat_ids(self.policy, chat, queued.mentions),
+                revises=queued.revises,
             )
+            failure = await self.tracked(post(chat, request))
             if failure:
                 self.note("delivery", failure)
-            self.s.channel_posts.pop(0)
+            s.channel_posts[chat].pop(0)
 
     def email(self, address: str, subject: str, text: str, key: str) -> None:
         """One e-mail to one address outside the incident's people."""

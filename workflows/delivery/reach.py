@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypedDict
 
 from temporalio import workflow
@@ -22,17 +23,19 @@ with workflow.unsafe.imports_passed_through():
     from activities.ntfy import NtfyActivities
     from activities.paging import PagingActivities
     from activities.slack import SlackActivities
+    from activities.teams import TeamsActivities
     from activities.telegram import TelegramActivities
     from activities.twilio import TelephonyActivities
     from workflows.contracts.activity_io import (
         AckFor,
+        ChatArchive,
+        ChatChannelRequest,
+        ChatDirectMessage,
+        ChatPost,
         DirectMessage,
         EmailRequest,
         PageRequest,
         Reached,
-        SlackChannelRequest,
-        SlackDirectMessage,
-        SlackPost,
         TelegramRequest,
     )
     from workflows.contracts.policy import DIRECT, Policy
@@ -98,29 +101,64 @@ async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
         return None, f"{description} failed: {cause}"
 
 
-async def post(
-    channel: str, text: str, key: str, mentions: list[str] | None = None, revises: bool = False
-) -> str | None:
-    """Post to a Slack channel (or revise the post under `key`); returns a failure line or None."""
+@dataclass(frozen=True)
+class Chat:
+    """What an organisation's chat does for an incident, as activities: the duties ask the chat, by the
+    policy's `response.chats`, and never name Slack or Teams. A new chat is an entry of CHATS."""
+
+    label: str
+    ensure_channel: Callable[..., Any]
+    post: Callable[..., Any]
+    direct_message: Callable[..., Any]
+    archive: Callable[..., Any]
+
+
+CHATS: dict[Channel, Chat] = {
+    Channel.SLACK: Chat(
+        "Slack",
+        SlackActivities.slack_ensure_channel,
+        SlackActivities.slack_post,
+        SlackActivities.slack_direct_message,
+        SlackActivities.slack_archive_channel,
+    ),
+    Channel.TEAMS: Chat(
+        "Teams",
+        TeamsActivities.teams_ensure_channel,
+        TeamsActivities.teams_post,
+        TeamsActivities.teams_direct_message,
+        TeamsActivities.teams_archive_channel,
+    ),
+}
+
+
+async def post(chat: Channel, request: ChatPost) -> str | None:
+    """Post to the incident's channel in a chat (or revise the post under its key); a failure line or None."""
     _, failure = await attempt(
-        f"Slack post to {channel}",
-        workflow.execute_activity_method(
-            SlackActivities.slack_post,
-            SlackPost(
-                channel=channel, text=text, idempotency_key=key, mention_user_ids=mentions or [], revises=revises
-            ),
-            **CHAT,
-        ),
+        f"{CHATS[chat].label} post to {request.channel}",
+        workflow.execute_activity_method(CHATS[chat].post, request, **CHAT),
     )
     return failure
 
 
-async def ensure_channel(request: SlackChannelRequest) -> tuple[Any, str | None]:
-    """Create a Slack channel (or find the one an earlier attempt made): its result, or a failure line."""
+async def ensure_channel(chat: Channel, request: ChatChannelRequest) -> tuple[Any, str | None]:
+    """Create a chat's channel (or find the one an earlier attempt made): its result, or a failure line."""
     return await attempt(
-        "Slack channel",
-        workflow.execute_activity_method(SlackActivities.slack_ensure_channel, request, **CHAT),
+        f"{CHATS[chat].label} channel",
+        workflow.execute_activity_method(CHATS[chat].ensure_channel, request, **CHAT),
     )
+
+
+async def archive(chat: Channel, channel: str) -> str | None:
+    _, failure = await attempt(
+        f"archive {CHATS[chat].label} channel",
+        workflow.execute_activity_method(CHATS[chat].archive, ChatArchive(channel=channel), **CHAT),
+    )
+    return failure
+
+
+def chat_ids(policy: Policy, chat: Channel, people: list[str]) -> list[str]:
+    """The ids of `people` in a chat, for invitations and mentions (those without one are left out)."""
+    return [c for p in people if p in policy.people and (c := policy.people[p].contact(chat))]
 
 
 @dataclass(frozen=True)
@@ -193,24 +231,25 @@ async def _page(step: Step, pagers: dict[str, str]) -> Reached:
     return await _one_delivery(describe_page(page), paging, page_keys=[page.dedup_key])
 
 
-async def _slack(step: Step, user_ids: dict[str, str]) -> Reached:
-    """One call DMs them all (each once); a person Slack refuses is that person's failure."""
-    message = SlackDirectMessage(
+async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -> Reached:
+    """One call DMs them all (each once); a person the chat refuses is that person's failure."""
+    label = CHATS[chat].label
+    message = ChatDirectMessage(
         recipients=user_ids,
         text=step.text,
         idempotency_key=step.key,
         acknowledge=step.incident_id if _acknowledge(step) else "",
     )
     delivered, failure = await attempt(
-        f"Slack DM {', '.join(user_ids)}",
-        workflow.execute_activity_method(SlackActivities.slack_direct_message, message, **CHAT),
+        f"{label} DM {', '.join(user_ids)}",
+        workflow.execute_activity_method(CHATS[chat].direct_message, message, **CHAT),
     )
     if failure:
         return Reached(failures=[failure])
     assert delivered is not None
     return Reached(
-        lines=[as_delivered(f"Slack DM {p}", delivered) for p in user_ids if p not in delivered.failures],
-        failures=[f"Slack DM {p} failed: {reason}" for p, reason in delivered.failures.items()],
+        lines=[as_delivered(f"{label} DM {p}", delivered) for p in user_ids if p not in delivered.failures],
+        failures=[f"{label} DM {p} failed: {reason}" for p, reason in delivered.failures.items()],
     )
 
 
@@ -292,7 +331,8 @@ async def _one_each(label: str, contacts: dict[str, str], send: Callable[[str, s
 # Each channel's way of sending a step, keyed like the contacts it needs (contracts/policy.py, CONTACT_FIELD).
 SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
     Channel.PAGE: _page,
-    Channel.SLACK: _slack,
+    Channel.SLACK: partial(_direct_message, Channel.SLACK),
+    Channel.TEAMS: partial(_direct_message, Channel.TEAMS),
     Channel.EMAIL: _email,
     Channel.TELEGRAM: _telegram,
     Channel.PUSH: _direct_sender(VIA[Channel.PUSH], NtfyActivities.send_push),

@@ -9,21 +9,21 @@ meanwhile is never overwritten, and sends no review invitation for an open incid
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordsActivities
-    from activities.slack import SlackActivities
     from workflows.approvals.held import Approvals
-    from workflows.contracts.activity_io import PostmortemRequest, Reached, SlackArchive
+    from workflows.contracts.activity_io import PostmortemRequest, Reached
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.vocabulary import Channel, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import CHAT, LOCAL, attempt
+    from workflows.delivery.reach import LOCAL, archive, attempt
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
@@ -57,7 +57,7 @@ class Aftermath:
         leads = people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD])
         self.out.reach(
             leads,
-            [Channel.SLACK],
+            self.out.chats,
             f"{s.incident_id} is resolved. Please send the resolution message to all relevant parties, as drafted "
             f"or in your words (incidentctl send-resolution {s.incident_id} [--text ...]):\n{self._resolution_text()}",
             f"resolution:{s.resolutions}:ask",
@@ -82,7 +82,7 @@ class Aftermath:
         self.out.post(text, key)
         parties = self.policy.expand(self.policy.cadence.leads, s.roles)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
-        self.out.reach(parties, [Channel.SLACK, Channel.EMAIL], text, key)
+        self.out.reach(parties, [*self.out.chats, Channel.EMAIL], text, key)
         for address in self.policy.cadence.lists:
             self.out.email(address, f"Resolved: {s.title}", text, f"{key}:{address}")
         # seed 000: the Communications Lead communicates the resolution to all relevant parties
@@ -119,7 +119,7 @@ class Aftermath:
 
         self.out.reach(
             pmo,
-            [Channel.SLACK, Channel.EMAIL],
+            [*self.out.chats, Channel.EMAIL],
             f"Please add {self.s.incident_id} ({self.s.title}) to the agenda of this week's PM call.",
             f"pmo:{self.s.reopens}",
             then=ticked,
@@ -142,7 +142,7 @@ class Aftermath:
         when = local(self.policy, review_due, with_date=True)
         self.out.reach(
             attendees,
-            [Channel.SLACK, Channel.EMAIL],
+            [*self.out.chats, Channel.EMAIL],
             f"Post-incident review of {s.incident_id} ({s.title}) is scheduled for "
             f"{when}. Postmortem draft: {s.postmortem_location}.{plans}",
             f"review:invite:{reopens}",
@@ -211,7 +211,7 @@ class Aftermath:
                 self.out.spawn(self.draft_postmortem())
             self.out.reach(
                 people_for(s, self.policy, REVIEWERS),
-                [Channel.SLACK],
+                self.out.chats,
                 f"Reminder: the post-incident review of {s.incident_id} has not been held yet "
                 f"(incidentctl review-held {s.incident_id}).",
                 f"review:reminder:{due:%Y%m%d%H}",
@@ -222,13 +222,7 @@ class Aftermath:
         """The channel archived and the global log's final entry: the incident's record is complete."""
         s = self.s
         await self.out.drained()
-        if s.channel:
-            _, failure = await attempt(
-                "archive channel",
-                workflow.execute_activity_method(
-                    SlackActivities.slack_archive_channel, SlackArchive(channel=s.channel), **CHAT
-                ),
-            )
+        for failure in await asyncio.gather(*(archive(chat, channel) for chat, channel in s.chat_channels.items())):
             if failure:
                 self.out.note("channel", failure)
         self.out.log_entry("closed", log="global")

@@ -43,10 +43,6 @@ def people_for(s: IncidentState, policy: Policy, roles: list[Role]) -> list[str]
     return policy.expand([f"role:{r.value}" for r in roles], s.roles)
 
 
-def slack_ids(policy: Policy, people: list[str]) -> list[str]:
-    return [policy.people[p].slack_user_id for p in people if p in policy.people and policy.people[p].slack_user_id]
-
-
 def cadence_due(policy: Policy, severity: Severity, after: datetime) -> datetime | None:
     every = policy.cadence.every(severity)
     return after + every if every else None

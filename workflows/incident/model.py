@@ -16,6 +16,7 @@ from workflows.contracts.trust.proof import Proven
 from workflows.contracts.vocabulary import (
     AlertStatus,
     Audience,
+    Channel,
     CriticalCriterion,
     IncidentKind,
     Phase,
@@ -370,7 +371,7 @@ class ChannelPost(BaseModel):
 
     text: str
     key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
-    mentions: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)  # person ids: each chat mentions them by its own id
     revises: bool = False  # replace the text posted under this key (the welcome, once the bridge is known)
 
 
@@ -454,7 +455,8 @@ class IncidentState(BaseModel):
     resolution: dict[str, str] = Field(default_factory=dict)
     alerts: dict[str, AlertSeen] = Field(default_factory=dict)  # fingerprint -> latest
     alert_count: int = 0
-    channel: str = ""
+    channel: str = ""  # the incident channel's name, once it exists in a chat
+    chat_channels: dict[Channel, str] = Field(default_factory=dict)  # chat -> its channel's id there
     conference_url: str = ""
     page_keys: list[str] = Field(default_factory=list)  # paging alerts to acknowledge and close
     assessment_requested: bool = False
@@ -499,7 +501,8 @@ class IncidentState(BaseModel):
     postmortem_location: str = ""
     postmortem_url: str = ""
     checklist: dict[str, bool] = Field(default_factory=lambda: dict.fromkeys(CHECKLIST, False))
-    channel_posts: list[ChannelPost] = Field(default_factory=list)  # waiting for the channel, in order
+    # per chat, the posts waiting for its channel, in order: a chat that is down holds back only its own
+    channel_posts: dict[Channel, list[ChannelPost]] = Field(default_factory=dict)
     statements: list[HeldStatement] = Field(default_factory=list)  # words for external parties (seed 000)
     channel_requests: list[ChannelRequest] = Field(default_factory=list)  # extra Slack channels (seed 000)
     decisions_taken: dict[str, int] = Field(default_factory=dict)  # name -> how many, for step keys

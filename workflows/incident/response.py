@@ -19,25 +19,20 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
-    from workflows.contracts.activity_io import ConferenceRequest, Reached, SlackChannelRequest
+    from workflows.contracts.activity_io import ChatChannelRequest, ConferenceRequest, Reached
     from workflows.contracts.ids import ladder_workflow_id
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import INCIDENT
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import CHAT, attempt, ensure_channel
+    from workflows.delivery.reach import CHAT, CHATS, attempt, chat_ids, ensure_channel
     from workflows.escalation.ladder import EscalationWorkflow
     from workflows.incident.deadline import Clock
-    from workflows.incident.derive import (
-        incident_commander,
-        people_for,
-        slack_ids,
-    )
+    from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.inputs import EscalationInput, StopEscalation, tier_page
     from workflows.incident.model import ChannelPost, IncidentState
     from workflows.oncall.lookup import who_is_on_call
 
-SLACK = [Channel.SLACK]
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
 BRIDGE_PATIENCE = timedelta(seconds=20)
 WELCOME = "channel:welcome"  # the key of the channel's first post
@@ -226,7 +221,7 @@ class Response:
         )
         self.out.reach(
             list(dict.fromkeys(people)),
-            [Channel.SLACK, Channel.EMAIL],
+            [*self.out.chats, Channel.EMAIL],
             text,
             f"escalation-exhausted:{s.escalation_started}",
         )
@@ -243,17 +238,24 @@ class Response:
                 self._record_bridge(self.policy.response.conference_bridge_url)
             else:
                 bridge = await self._meeting_within_patience()
-        while not self.s.channel and self.s.status is not Status.CLOSED:
-            if not await self._open_channel():
-                await workflow.sleep(CHANNEL_RETRY)
+        await asyncio.gather(*(self._channel_in(chat) for chat in self.out.chats))
         if bridge is not None:
             self._record_bridge(*_meeting_link(await bridge))
             if self.s.conference_url and self.s.channel:
                 # The channel opened first: it gains the bridge's bookmark, and its welcome names the bridge,
                 # so the channel reads the same whichever came first.
-                _, failure = await self.out.tracked(ensure_channel(self._channel_request()))
-                self.out.post(self._welcome(), WELCOME, mentions=self._tagged_ids(), revises=True)
-                self.out.note("channel", failure or "Conference bridge added to the channel's bookmarks and welcome")
+                ensured = [ensure_channel(chat, self._channel_request(chat)) for chat in self.s.chat_channels]
+                failures = [f for _, f in await self.out.tracked(asyncio.gather(*ensured)) if f]
+                self.out.post(self._welcome(), WELCOME, mentions=self._tagged(), revises=True)
+                self.out.note(
+                    "channel", "; ".join(failures) or "Conference bridge added to the channel's bookmarks and welcome"
+                )
+
+    async def _channel_in(self, chat: Channel) -> None:
+        """The incident's channel in one chat, tried again until it opens: a chat that is down holds up no other."""
+        while chat not in self.s.chat_channels and self.s.status is not Status.CLOSED:
+            if not await self._open_channel(chat):
+                await workflow.sleep(CHANNEL_RETRY)
 
     async def _meeting_within_patience(self) -> asyncio.Task[tuple[Any, str | None]] | None:
         """A meeting of the incident's own; None once its link is recorded, else the creation still under way."""
@@ -288,23 +290,28 @@ class Response:
             ),
         )
 
-    async def _open_channel(self) -> bool:
+    async def _open_channel(self, chat: Channel) -> bool:
         """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
-        result, failure = await self.out.tracked(ensure_channel(self._channel_request()))
+        result, failure = await self.out.tracked(ensure_channel(chat, self._channel_request(chat)))
         if result is None:
             self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
             return False
-        tagged = people_for(self.s, self.policy, self.policy.response.tag_roles)
-        self.out.note("channel", f"Incident channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}")
+        tagged = self._tagged()
+        self.out.note(
+            "channel", f"{CHATS[chat].label} channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}"
+        )
         # The welcome goes first: everything queued while the channel was being made follows it.
-        self.s.channel_posts.insert(0, ChannelPost(text=self._welcome(), key=WELCOME, mentions=self._tagged_ids()))
-        self.s.channel = result.channel_id
+        self.s.channel_posts.setdefault(chat, []).insert(
+            0, ChannelPost(text=self._welcome(), key=WELCOME, mentions=tagged)
+        )
+        self.s.chat_channels[chat] = result.channel_id
+        self.s.channel = self.s.channel or result.name
         return True
 
-    def _tagged_ids(self) -> list[str]:
-        return slack_ids(self.policy, people_for(self.s, self.policy, self.policy.response.tag_roles))
+    def _tagged(self) -> list[str]:
+        return people_for(self.s, self.policy, self.policy.response.tag_roles)
 
-    def _channel_request(self) -> SlackChannelRequest:
+    def _channel_request(self, chat: Channel) -> ChatChannelRequest:
         """The channel as it should be now; ensuring it again adds what it lacks (a bridge that came later)."""
         s = self.s
         bookmarks = {"Incident in Temporal UI": self.ui_url} if self.ui_url else {}
@@ -313,10 +320,10 @@ class Response:
         service = self.policy.services.get(s.service)
         if service and service.runbook_url:
             bookmarks["Runbook"] = service.runbook_url
-        return SlackChannelRequest(
+        return ChatChannelRequest(
             incident_id=s.incident_id,
             title=s.title,
-            invite_user_ids=self._tagged_ids(),
+            invite_user_ids=chat_ids(self.policy, chat, self._tagged()),
             channel_prefix=self.policy.response.slack_channel_prefix,
             topic=f"{s.severity.value} · {s.phase.value} · IC {incident_commander(s, self.policy)}",
             purpose=f"All communication about {s.incident_id} happens here.",

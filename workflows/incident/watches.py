@@ -36,14 +36,11 @@ with workflow.unsafe.imports_passed_through():
         rto_warning_at,
         scope_owner,
         service_restored,
-        slack_ids,
         update_owner,
     )
     from workflows.incident.lifecycle import progress_window
     from workflows.incident.model import ClientsEvaluated, IncidentState, PhaseChanged
     from workflows.incident.rules import client_audiences, open_evaluation
-
-SLACK = [Channel.SLACK]
 
 
 class Watches:
@@ -77,7 +74,7 @@ class Watches:
             return
         self.out.reach(
             [developer],
-            SLACK,
+            self.out.chats,
             f"{self.s.incident_id} is assigned to you. Please give an estimate for "
             f"resolution (incidentctl estimate {self.s.incident_id} MINUTES).",
             f"estimate:request:{self.s.reopens}",
@@ -93,7 +90,7 @@ class Watches:
             self.s.estimate_due = None
             self.out.reach(
                 [who],
-                SLACK,
+                self.out.chats,
                 f"Your estimate for {self.s.incident_id} has elapsed: where are we? "
                 f"(incidentctl note / estimate {self.s.incident_id})",
                 f"estimate:elapsed:{due:%Y%m%d%H%M}",
@@ -113,8 +110,8 @@ class Watches:
                 f"No progress on {s.incident_id} in {self.policy.response.progress_window_minutes} min: "
                 f"join the call now: {s.conference_url or 'the incident channel'}"
             )
-            self.out.reach(people, [Channel.PAGE, Channel.SLACK], text, f"call:{s.calls_convened}")
-            self.out.post(text, f"call:{s.calls_convened}", mentions=slack_ids(self.policy, people))
+            self.out.reach(people, [Channel.PAGE, *self.out.chats], text, f"call:{s.calls_convened}")
+            self.out.post(text, f"call:{s.calls_convened}", mentions=people)
             self.out.note("call", f"Call convened with {', '.join(people)} (no progress)")
 
     # --- seeds 002, 000: the update cadence -------------------------------------------------------
@@ -137,7 +134,7 @@ class Watches:
             self.s.update_nudged = True
             self.out.reach(
                 [owner],
-                SLACK,
+                self.out.chats,
                 f"A status update on {self.s.incident_id} is due at {local(self.policy, due)} "
                 f"(incidentctl update {self.s.incident_id} TEXT).",
                 f"update-nudge:{due:%Y%m%d%H%M}",
@@ -154,7 +151,7 @@ class Watches:
             s.next_update_due, s.update_nudged = cadence_due(self.policy, s.severity, missed), False
             self.out.reach(
                 [ic],
-                SLACK,
+                self.out.chats,
                 f"The status update on {s.incident_id} due at {local(self.policy, missed)} was missed.",
                 f"update-missed:{missed:%Y%m%d%H%M}",
             )
@@ -178,7 +175,7 @@ class Watches:
         by = "" if actor == "policy" else f" from {actor}"
         body = f"Status update on {s.incident_id} ({s.phase.value}){by}: {text}"
         self.out.post(body, key)
-        self.out.reach(self.policy.expand(cadence.leads, s.roles), SLACK, body, key)
+        self.out.reach(self.policy.expand(cadence.leads, s.roles), self.out.chats, body, key)
         for address in cadence.lists:
             self.out.email(address, f"Update: {s.title}", body, f"{key}:{address}")
         outside = ([CLIENT_CONTACTS] if cadence.notify_client_contacts else []) + cadence.parties
@@ -215,7 +212,7 @@ class Watches:
                 f"of the {service.rto_minutes} min RTO for {s.service}"
             )
             ic = incident_commander(s, self.policy)
-            self.out.post(text, f"rto:warning:{s.reopens}", mentions=slack_ids(self.policy, [ic]))
+            self.out.post(text, f"rto:warning:{s.reopens}", mentions=[ic])
             self.out.note("rto", text)
 
     async def escalate_rto_breach(self) -> None:
@@ -288,7 +285,7 @@ class Watches:
         owner = scope_owner(s, self.policy)
         self.out.reach(
             [owner],
-            SLACK,
+            self.out.chats,
             f"Disturbance {s.incident_id}: {s.title}. It is yours to follow up by "
             f"{local(self.policy, s.follow_up_due, with_date=True)}. Complete it: incidentctl close {s.incident_id} "
             f"--stakeholders-satisfied --measures TEXT; if it is an incident after all: incidentctl classify "
@@ -313,7 +310,7 @@ class Watches:
             owner = scope_owner(s, self.policy)
             self.out.reach(
                 [owner],
-                SLACK,
+                self.out.chats,
                 f"Follow up the disturbance {s.incident_id} ({s.title}): complete it (incidentctl close "
                 f"{s.incident_id} --stakeholders-satisfied --measures TEXT) or upgrade it to an incident. Next "
                 f"reminder {local(self.policy, s.follow_up_due, with_date=True)}.",
@@ -335,8 +332,8 @@ class Watches:
             f"[--audience {'|'.join(client_audiences(self.policy))}]"
         )
         key = f"evaluation:{e.number}:{e.asks}"
-        self.out.reach([e.asked_of], SLACK, text, key)
-        self.out.post(text, key, mentions=slack_ids(self.policy, [e.asked_of]))
+        self.out.reach([e.asked_of], self.out.chats, text, key)
+        self.out.post(text, key, mentions=[e.asked_of])
         self.out.note("evaluation", f"asked {e.asked_of or 'nobody'} whether and how to tell clients ({label})")
 
     def _answers(self) -> int:

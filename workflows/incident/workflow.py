@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.incident.response import Response
     from workflows.incident.visibility import Visibility
-    from workflows.incident.watches import SLACK, Watches
+    from workflows.incident.watches import Watches
     from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
     from workflows.oncall.model import SilenceLifted
     from workflows.recovery.plan import RecoveryPlan
@@ -163,7 +163,7 @@ class IncidentWorkflow:
         again = s.assessment_reminders
         self.out.reach(
             assessors,
-            SLACK,
+            self.out.chats,
             f"{'Still unassessed' if again else 'New report'} {s.incident_id}: {s.title} "
             f"(provisional {s.severity.value}). Assess it by {local(self.policy, s.assessment_due)}: "
             f"incidentctl classify {s.incident_id} --kind incident|disturbance --severity SEVn --scope local|global",
@@ -317,7 +317,7 @@ class IncidentWorkflow:
             handover.told = True
             self.out.reach(
                 [handover.from_owner, handover.to_owner],
-                SLACK,
+                self.out.chats,
                 f"{s.incident_id} is now {handover.scope.value}: {handover.to_owner} owns it (action plan, status "
                 f"updates, client communication, send approvals, resolution), taking over from "
                 f"{handover.from_owner or 'nobody'}.",
@@ -384,7 +384,7 @@ class IncidentWorkflow:
     def _tell_incident_commander(self, text: str, key: str) -> None:
         """A direct message to the Incident Commander, and the same words in the incident's channel."""
         ic = incident_commander(self.s, self.policy)
-        self.out.reach([ic], SLACK, text, key)
+        self.out.reach([ic], self.out.chats, text, key)
         self.out.post(text, key)
         self.out.note("alert", f"told {ic}: {text}")
 
@@ -402,7 +402,7 @@ class IncidentWorkflow:
             f"All alerts of {s.incident_id} have resolved. Incident Commander, resolve it when you are sure "
             f"(incidentctl resolve {s.incident_id})."
         )
-        self.out.reach([ic], SLACK, text, f"suggest-resolve:{s.alert_count}")
+        self.out.reach([ic], self.out.chats, text, f"suggest-resolve:{s.alert_count}")
         self.out.post(text, f"suggest-resolve:{s.alert_count}")
         self.out.note("alert", f"All alerts resolved; resolution suggested to {ic}")
 

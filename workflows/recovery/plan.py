@@ -13,10 +13,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.clock import local
     from workflows.contracts.policy import Policy
-    from workflows.contracts.vocabulary import Channel
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Clock
-    from workflows.incident.derive import slack_ids
     from workflows.incident.model import (
         AssignTask,
         CompleteTask,
@@ -30,8 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.recovery import rules
     from workflows.recovery.model import Task
     from workflows.recovery.view import context, task_line
-
-SLACK = [Channel.SLACK]
 
 
 class RecoveryPlan:
@@ -85,7 +81,7 @@ class RecoveryPlan:
                 self.out.post(f"{s.incident_id}: {s.timeline[-1].text}", f"task:{d.task_id}:{number}")
 
     def _tell_owner(self, task: Task, text: str, step: str) -> None:
-        self.out.reach([task.assignee], SLACK, f"{self.s.incident_id}: {text}", f"task:{task.task_id}:{step}")
+        self.out.reach([task.assignee], self.out.chats, f"{self.s.incident_id}: {text}", f"task:{task.task_id}:{step}")
 
     def _nudge(self, task: Task) -> None:
         assert task.due is not None  # only a task with a due time is chased
@@ -107,5 +103,5 @@ class RecoveryPlan:
         )
         key = f"task:{task.task_id}:escalated:{workflow.now():%Y%m%d%H%M%S}"
         self.out.reach(people, response.breach_channels, text, key)
-        self.out.post(text, key, mentions=slack_ids(self.policy, people))
+        self.out.post(text, key, mentions=people)
         self.out.note("task", f"task {task.task_id} escalated to {', '.join(people) or 'nobody'}: {recommendation}")
