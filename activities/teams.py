@@ -181,6 +181,22 @@ class TeamsActivities:
             await self._call("graph", "POST", f"{self._team()}/channels/{request.channel}/archive", ok=(409,))
         return ChatResult(channel=request.channel, delivered_to="teams")
 
+    async def reply(self, service_url: str, conversation_id: str, reply_to: str, text: str) -> None:
+        """Answer a person in the conversation their request came from, as the bot (the HTTP service's answer to
+        a command, not an activity: one try, a failure logged by the caller)."""
+        assert self.http is not None
+        url = f"{service_url.rstrip('/')}/v3/conversations/{conversation_id}/activities/{reply_to}"
+        token = await self._token(BOT_SCOPE)
+        answer = await send(
+            self.http,
+            "teams",
+            "POST",
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            json=message_activity(text, f"reply:{reply_to}") | {"replyToId": reply_to},
+        )
+        check(answer, "teams")
+
     # --- the channel ------------------------------------------------------------------------------
 
     async def _create_or_reuse(self, name: str, request: ChatChannelRequest) -> dict[str, Any]:
@@ -308,8 +324,8 @@ class TeamsActivities:
     ) -> dict[str, Any]:
         """One call to Graph or the bot connector: its JSON ({} for none, or for a status in `ok`).
 
-        429 (and 503 with a Retry-After) wait Retry-After and try again while the attempt has time for it (Teams did not take the
-        request), then leave the wait to Temporal's retry; an expired token is renewed once."""
+        429 (and 503 with a Retry-After) wait Retry-After and try again while the attempt has time for it (Teams
+        did not take the request), then leave the wait to Temporal's retry; an expired token is renewed once."""
         assert self.http is not None
         base = self.settings.teams_graph_url if api == "graph" else self.settings.teams_service_url
         url = path if path.startswith("http") else f"{base.rstrip('/')}/{path}"

@@ -42,6 +42,7 @@ from starter.http import contact
 from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
+from starter.http import teams as teams_endpoint
 from starter.http.alert_formats import LIMITS_DESCRIBED, PARSERS, AlertBodyError
 from starter.http.doors import Doors, DoorsOpen, HttpError, refusal
 from starter.http.metrics import HttpMetrics
@@ -226,11 +227,12 @@ def create_app(
             settings, policy, deciding, temporal, lambda request: read_body(request, settings.max_body_bytes)
         )
     )
-    app.include_router(
-        slack_endpoint.router(
-            settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)
+    for chat in (slack_endpoint, teams_endpoint):
+        app.include_router(
+            chat.router(
+                settings, policy, deciding, metrics, lambda request: read_body(request, settings.max_body_bytes)
+            )
         )
-    )
     return app
 
 

@@ -53,6 +53,12 @@ class HttpMetrics:
             ["kind", "outcome"],
             registry=self.registry,
         )
+        self.teams = Counter(
+            "incident_http_teams_requests",
+            "Teams requests, by kind (card, command) and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "incident_http_request_seconds",
             "Time to answer a request, by route template",

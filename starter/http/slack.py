@@ -232,6 +232,34 @@ def parse_action(action: dict[str, Any], person: str) -> Decide:
         raise SlackRefusal(f"{name}: {describe_validation_error(err)}") from err
 
 
+async def act(
+    client: Client, settings: Settings, policy: Policy, request: Decide | Declare, escape: Callable[[str], str]
+) -> str:
+    """Run a chat's request as its person; the outcome in the chat's text (`escape` makes data safe in it). A
+    refusal raises Refused with the words for the person."""
+    if isinstance(request, Declare):
+        event = manual_alert(request.title, request.reporter, dedup_key=request.request_key)
+        await send_alert(client, settings, policy, event)
+        incident_id = incident_id_for(event.source, event.dedup_key)
+        return f"{request.reporter} declared {incident_id}: {escape(request.title)}"
+    who = request.decision.actor
+    if not request.step:
+        result = await send_decision(client, request.incident_id, request.decision, update_id=request.update_id)
+        return f"{who}: {escape(result)}"
+    done = f"{who}: {request.step.replace('_', ' ')} on {request.incident_id}"
+    moved = await send_step(
+        client,
+        request.incident_id,
+        request.step,
+        request.decision,
+        step_result_type(type(request.decision)),
+        update_id=request.update_id,
+    )
+    if isinstance(moved, CommsMessage):
+        return f"{done} {escape(moved.message_id)}; now {moved.step.value}"
+    return f"{done}: {', '.join(str(audience) for audience in moved)}"
+
+
 # --- the endpoint --------------------------------------------------------------------------------
 
 
@@ -264,35 +292,10 @@ def router(
             return JSONResponse({"error": "body is not UTF-8"}, status_code=400)
         return {key: values[0] for key, values in form.items()}
 
-    async def act(request: Decide | Declare) -> str:
-        """Run it; the outcome as Slack text. A refusal raises Refused with the words for the user."""
-        client = temporal()
-        if isinstance(request, Declare):
-            event = manual_alert(request.title, request.reporter, dedup_key=request.request_key)
-            await send_alert(client, settings, policy, event)
-            incident_id = incident_id_for(event.source, event.dedup_key)
-            return f"{request.reporter} declared {incident_id}: {escape_mrkdwn(request.title)}"
-        who = request.decision.actor
-        if not request.step:
-            result = await send_decision(client, request.incident_id, request.decision, update_id=request.update_id)
-            return f"{who}: {escape_mrkdwn(result)}"
-        done = f"{who}: {request.step.replace('_', ' ')} on {request.incident_id}"
-        moved = await send_step(
-            client,
-            request.incident_id,
-            request.step,
-            request.decision,
-            step_result_type(type(request.decision)),
-            update_id=request.update_id,
-        )
-        if isinstance(moved, CommsMessage):
-            return f"{done} {escape_mrkdwn(moved.message_id)}; now {moved.step.value}"
-        return f"{done}: {', '.join(str(audience) for audience in moved)}"
-
     async def outcome(kind: str, request: Decide | Declare) -> dict[str, Any]:
         """The Slack message for a finished request: shown to the channel, or only to the user if refused."""
         try:
-            text = await act(request)
+            text = await act(temporal(), settings, policy, request, escape_mrkdwn)
         except Refused as err:
             metrics.slack.labels(kind, "refused").inc()
             return ephemeral(escape_mrkdwn(str(err)))
