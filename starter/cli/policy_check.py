@@ -161,19 +161,20 @@ def _who_is_reached_and_how(policy: Policy) -> list[Problem]:
         response = policy.response
         problems += _reached_through(policy, "response.breach_notify", response.breach_notify, response.breach_channels)
     # Steps whose channels the process fixes: the person needs at least one of them.
+    chats = list(policy.response.chats)
     fixed: list[tuple[str, list[Role], list[Channel]]] = [
-        ("response.tag_roles", policy.response.tag_roles, [Channel.SLACK]),
-        ("response.call_roles", policy.response.call_roles, [Channel.PAGE, Channel.SLACK]),
-        ("roles.incident_commander", [Role.INCIDENT_COMMANDER], [Channel.SLACK]),
+        ("response.tag_roles", policy.response.tag_roles, chats),
+        ("response.call_roles", policy.response.call_roles, [Channel.PAGE, *chats]),
+        ("roles.incident_commander", [Role.INCIDENT_COMMANDER], chats),
     ]
     if policy.post_incident.notify_pmo:
-        fixed.append(("post_incident.notify_pmo", [Role.PMO], [Channel.SLACK, Channel.EMAIL]))
+        fixed.append(("post_incident.notify_pmo", [Role.PMO], [*chats, Channel.EMAIL]))
     if uses_message_loop(policy):
-        fixed.append(("comms", [*_loop_roles(policy), *policy.comms.reviewers], [Channel.SLACK]))
+        fixed.append(("comms", [*_loop_roles(policy), *policy.comms.reviewers], chats))
     for where, roles, channels in fixed:
         problems += _reachable_by_any(policy, where, roles, channels)
     problems += _roles_named_in(policy, "cadence.leads", policy.cadence.leads)
-    problems += _reachable_by_any(policy, "cadence.leads", [], [Channel.SLACK], policy.cadence.leads)
+    problems += _reachable_by_any(policy, "cadence.leads", [], chats, policy.cadence.leads)
     return problems
 
 

@@ -29,7 +29,13 @@ def problems_after(change: Callable[[dict[str, Any]], None]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "path", [ROOT / "examples" / "policy.toml", *(POLICIES / f"{s}.toml" for s in SEEDS)], ids=lambda p: p.stem
+    "path",
+    [
+        ROOT / "examples" / "policy.toml",
+        *(POLICIES / f"{s}.toml" for s in SEEDS),
+        POLICIES / "003-disaster-recovery-teams.toml",
+    ],
+    ids=lambda p: p.stem,
 )
 def test_shipped_policies_are_clean(path: Path) -> None:
     result = CliRunner().invoke(app, ["policy", "check", str(path)])
