@@ -31,6 +31,7 @@ from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import (
     ChatArchive,
+    ChatButton,
     ChatChannel,
     ChatChannelRequest,
     ChatDelivered,
@@ -91,6 +92,26 @@ def message_text(text: str, mention_user_ids: Collection[str] = ()) -> str:
     return f"{mentions} {escape_mrkdwn(text)}" if mentions else escape_mrkdwn(text)
 
 
+def button_blocks(text: str, buttons: Collection[ChatButton]) -> list[dict[str, Any]]:
+    """The (escaped) text and a button per decision, as the Slack endpoint reads a click: `action_id` the
+    decision's name, `value` its fields as JSON. No buttons: no blocks, the text alone."""
+    if not buttons:
+        return []
+    actions = [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": button.label[:75]},
+            "action_id": button.decision,
+            "value": json.dumps(button.fields),
+        }
+        for button in buttons
+    ]
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "actions", "elements": actions},
+    ]
+
+
 def idempotency_metadata(key: str) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}}
 
@@ -132,8 +153,7 @@ class SlackActivities:
     async def slack_post(self, post: ChatPost) -> ChatResult:
         """Post to a channel, once.
 
-        `text` is escaped here. `blocks` are sent as built: the code that builds them escapes the data it
-        puts in mrkdwn text (with escape_mrkdwn), since only it knows which links are its own.
+        `text` is escaped here; `buttons` follow it as a block of buttons.
         """
         if self.client is None:
             key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
@@ -144,7 +164,8 @@ class SlackActivities:
             if post.revises:
                 channel, ts = await self._revise(self.client, post.channel, text, post.idempotency_key)
             else:
-                channel, ts = await self._post_once(self.client, post.channel, text, post.blocks, post.idempotency_key)
+                blocks = button_blocks(text, post.buttons)
+                channel, ts = await self._post_once(self.client, post.channel, text, blocks, post.idempotency_key)
         return ChatResult(channel=channel, ts=ts, delivered_to="slack")
 
     async def _revise(self, client: AsyncWebClient, channel: str, text: str, key: str) -> tuple[str, str]:
@@ -177,13 +198,9 @@ class SlackActivities:
             for person, user_id in message.recipients.items():
                 try:
                     opened = await _call(self.client.conversations_open, users=user_id)
-                    await self._post_once(
-                        self.client,
-                        opened["channel"]["id"],
-                        escape_mrkdwn(message.text),
-                        acknowledge_blocks(message),
-                        message.key_for(person),
-                    )
+                    text = escape_mrkdwn(message.text)
+                    blocks = button_blocks(text, message.buttons)
+                    await self._post_once(self.client, opened["channel"]["id"], text, blocks, message.key_for(person))
                 except ApplicationError as err:
                     if not err.non_retryable:
                         raise
@@ -321,29 +338,6 @@ class SlackActivities:
         if not CHANNEL_ID.match(channel):
             self._channel_ids.setdefault(channel.removeprefix("#"), posted["channel"])
         return posted["channel"], posted["ts"]
-
-
-def acknowledge_blocks(message: ChatDirectMessage) -> list[dict[str, Any]]:
-    """A page's DM: its text and an Acknowledge button, which the Slack endpoint takes as whoever clicks it (the
-    DM's one reader), noting it came by Slack."""
-    if not message.acknowledge:
-        return []
-    value = json.dumps({"incident_id": message.acknowledge, "via": "Slack"})
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": escape_mrkdwn(message.text)}},
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "acknowledge",
-                    "style": "primary",
-                    "text": {"type": "plain_text", "text": "Acknowledge"},
-                    "value": value,
-                }
-            ],
-        },
-    ]
 
 
 async def _find_post(client: AsyncWebClient, channel_id: str, key: str) -> tuple[str, str] | None:

@@ -29,6 +29,7 @@ from activities.slack import channel_name
 from settings import Settings
 from workflows.contracts.activity_io import (
     ChatArchive,
+    ChatButton,
     ChatChannel,
     ChatChannelRequest,
     ChatDelivered,
@@ -54,10 +55,11 @@ def key_marker(key: str) -> str:
     return f"key:{key}"
 
 
-def card(text: str, key: str, mentions: Collection[str] = ()) -> dict[str, Any]:
+def card(text: str, key: str, mentions: Collection[str] = (), buttons: Collection[ChatButton] = ()) -> dict[str, Any]:
     """An Adaptive Card with the text (data, never markup: escaped) and the post's key as its first block's id.
 
-    A mentioned person is `<at>id</at>` with its entity, as Teams wants for a mention in a card."""
+    A mentioned person is `<at>id</at>` with its entity, as Teams wants for a mention in a card. A button is an
+    Action.Execute, as the Teams endpoint reads a click: `verb` the decision's name, `data` its fields."""
     tags = " ".join(f"<at>{user}</at>" for user in mentions)
     body = f"{tags} {escape(text)}" if tags else escape(text)
     return {
@@ -65,6 +67,9 @@ def card(text: str, key: str, mentions: Collection[str] = ()) -> dict[str, Any]:
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": "1.5",
         "body": [{"type": "TextBlock", "id": key_marker(key), "text": body, "wrap": True}],
+        "actions": [
+            {"type": "Action.Execute", "title": b.label, "verb": b.decision, "data": b.fields} for b in buttons
+        ],
         "msteams": {
             "entities": [
                 {"type": "mention", "text": f"<at>{user}</at>", "mentioned": {"id": user, "name": user}}
@@ -81,8 +86,10 @@ def escape(text: str) -> str:
     return text
 
 
-def message_activity(text: str, key: str, mentions: Collection[str] = ()) -> dict[str, Any]:
-    return {"type": "message", "attachments": [{"contentType": CARD, "content": card(text, key, mentions)}]}
+def message_activity(
+    text: str, key: str, mentions: Collection[str] = (), buttons: Collection[ChatButton] = ()
+) -> dict[str, Any]:
+    return {"type": "message", "attachments": [{"contentType": CARD, "content": card(text, key, mentions, buttons)}]}
 
 
 def carries(message: dict[str, Any], key: str) -> bool:
@@ -123,7 +130,8 @@ class TeamsActivities:
             key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
             where = await self.outbox.deliver("teams", "post", key, post.model_dump())
             return ChatResult(channel=post.channel, delivered_to=where)
-        key, posted = post.idempotency_key, message_activity(post.text, post.idempotency_key, post.mention_user_ids)
+        key = post.idempotency_key
+        posted = message_activity(post.text, key, post.mention_user_ids, post.buttons)
         async with within_attempt("teams"):
             found = None
             if post.revises or activity.info().attempt > 1:
@@ -165,7 +173,7 @@ class TeamsActivities:
         async with within_attempt("teams"):
             for person, user_id in message.recipients.items():
                 try:
-                    await self._direct_message(user_id, message.text, message.key_for(person))
+                    await self._direct_message(user_id, message, message.key_for(person))
                 except ApplicationError as err:
                     if not err.non_retryable:
                         raise
@@ -274,7 +282,7 @@ class TeamsActivities:
 
     # --- posting ----------------------------------------------------------------------------------
 
-    async def _direct_message(self, user_id: str, text: str, key: str) -> None:
+    async def _direct_message(self, user_id: str, message: ChatDirectMessage, key: str) -> None:
         started = await self._call(
             "bot",
             "POST",
@@ -291,7 +299,8 @@ class TeamsActivities:
         if activity.info().attempt > 1 and await self._find(f"chats/{chat}/messages", key) is not None:
             log.info("teams: %s already sent", key)
             return
-        await self._call("bot", "POST", f"v3/conversations/{chat}/activities", json=message_activity(text, key))
+        sent = message_activity(message.text, key, buttons=message.buttons)
+        await self._call("bot", "POST", f"v3/conversations/{chat}/activities", json=sent)
 
     async def _find(self, path: str, key: str) -> str | None:
         """The id of the message carrying `key`, among the recent ones at `path`."""

@@ -46,6 +46,10 @@ class Message:
         blocks = [b.get("text", "") for c in self.cards() for b in c.get("body", []) if b.get("type") == "TextBlock"]
         return "\n".join(blocks) or self.text
 
+    def buttons(self) -> list[dict[str, Any]]:
+        """The cards' Action.Execute buttons, as a person sees them."""
+        return [a for c in self.cards() for a in c.get("actions", []) if a.get("type") == "Action.Execute"]
+
     def key(self) -> str:
         return next((b["id"][4:] for c in self.cards() for b in c.get("body", []) if b.get("id", "")[:4] == "key:"), "")
 

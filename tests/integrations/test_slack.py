@@ -13,7 +13,7 @@ from settings import Settings
 from starter.http.slack import parse_action
 from tests.fakes.slack import FakeSlack
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost
+from workflows.contracts.activity_io import ChatArchive, ChatButton, ChatChannelRequest, ChatDirectMessage, ChatPost
 from workflows.incident.model import Acknowledge
 
 
@@ -100,15 +100,20 @@ async def test_post_escapes_alert_text_and_adds_only_requested_mentions(settings
     }
 
 
-async def test_post_sends_blocks_with_the_escaped_text_as_fallback(settings: Settings, slack: FakeSlack):
+async def test_a_posts_buttons_are_clicks_the_slack_endpoint_reads_as_their_decision(
+    settings: Settings, slack: FakeSlack
+):
     channel = slack.add_channel("inc-1")
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Status*: investigating"}}]
+    ack = ChatButton(label="Acknowledge", decision="acknowledge", fields={"incident_id": "INC-7F3KQ2MA"})
 
-    post = ChatPost(channel=channel.id, text="a < b", idempotency_key="k", blocks=blocks)
+    post = ChatPost(channel=channel.id, text="a < b", idempotency_key="k", buttons=[ack])
     await attempt().run(slack_activities(settings, slack).slack_post, post)
 
-    assert channel.messages[0]["blocks"] == blocks
-    assert channel.messages[0]["text"] == "a &lt; b"
+    section, actions = channel.messages[0]["blocks"]
+    assert section["text"]["text"] == channel.messages[0]["text"] == "a &lt; b"
+    (button,) = actions["elements"]
+    clicked = parse_action(button, "bob")
+    assert (clicked.incident_id, clicked.decision) == ("INC-7F3KQ2MA", Acknowledge(actor="bob"))
 
 
 async def test_retried_post_finds_the_first_attempts_message_by_metadata(settings: Settings, slack: FakeSlack):
@@ -268,7 +273,9 @@ async def test_a_page_by_dm_carries_an_acknowledge_button_that_the_endpoint_take
         recipients={"bob": "U0BOB"},
         text="[SEV1] INC-7F3K needs an acknowledgement",
         idempotency_key="k",
-        acknowledge="INC-7F3K",
+        buttons=[
+            ChatButton(label="Acknowledge", decision="acknowledge", fields={"incident_id": "INC-7F3K", "via": "Slack"})
+        ],
     )
     await attempt().run(slack_activities(settings, slack).slack_direct_message, dm)
 

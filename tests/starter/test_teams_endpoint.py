@@ -167,3 +167,41 @@ async def test_an_activity_teams_delivers_again_is_applied_once(
     state = await state_of(dev_env, incident_id)
     notes = [e.text for e in state.timeline if e.kind == incident_decision(ProgressNote)]
     assert len(notes) == 1 and "rolled back the deploy" in notes[0]
+
+
+async def test_the_acknowledge_button_on_a_teams_page_acknowledges_as_whoever_clicks_it(
+    dev_env: WorkflowEnvironment, settings: Settings, example_policy: Policy, teams: FakeTeams
+) -> None:
+    raw = on_teams(example_policy).model_dump(mode="json")
+    raw["response"]["chats"] = ["teams"]
+    for tier in raw["escalation"]["tiers"]:
+        tier["channels"] = ["page", "teams"]
+    policy = run_under(settings, Policy.model_validate(raw))
+    on_teams_settings = teams.configure(settings)
+    app = create_app(on_teams_settings, client=dev_env.client, policy=policy)
+    async with (
+        build_worker(dev_env.client, on_teams_settings),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as service,
+    ):
+        alert = {"dedup_key": uuid.uuid4().hex, "title": "Checkout is down", "severity": "SEV1", "service": "checkout"}
+        incident_id = (await service.post("/alerts/generic", json=alert)).json()["incidents"][0]
+        paged = await until_paged(teams)
+        (person,) = [p for p, aad in TEAMS_IDS.items() if aad == paged]
+        (button,) = [b for m in teams.dms(paged) for b in m.buttons()]
+        assert (button["verb"], button["data"]) == ("acknowledge", {"incident_id": incident_id})
+
+        clicked = teams.activity(paged, invoke="adaptiveCard/action", value={"action": button})
+        answer = await send(service, teams, clicked)
+
+        assert answer.json()["value"].startswith(f"{person}: ")
+        assert (await state_of(dev_env, incident_id)).acknowledged_by == person
+
+
+async def until_paged(teams: FakeTeams) -> str:
+    """The Teams user whose chat with the bot got the first tier's page."""
+    for _ in range(200):
+        for user in TEAMS_IDS.values():
+            if any(m.buttons() for m in teams.dms(user)):
+                return user
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no page with a button reached Teams: {teams.chats}")

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.policy import Policy
     from workflows.contracts.vocabulary import Channel, Role
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import chat_ids, ensure_channel
+    from workflows.delivery.reach import button, chat_ids, ensure_channel
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import (
         ApproveChannel,
@@ -80,6 +80,7 @@ class Approvals:
             f"Approve (optionally in your words): incidentctl statement approve {s.incident_id} {sid} [--text ...]\n"
             f"Withhold: incidentctl statement withhold {s.incident_id} {sid} --reason ...",
             f"statement:{sid}:ask",
+            buttons=[button("Approve as written", "approve_statement", s.incident_id, statement_id=sid)],
         )
 
     def send(self, statement: HeldStatement) -> None:
@@ -105,8 +106,9 @@ class Approvals:
             f"incidentctl channel approve {s.incident_id} {request.request_id} | "
             f"incidentctl channel decline {s.incident_id} {request.request_id} --reason ..."
         )
-        self.out.reach(deciders, self.out.chats, text, f"channel-request:{request.request_id}")
-        self.out.post(text, f"channel-request:{request.request_id}")
+        approve = [button("Approve", "approve_channel", s.incident_id, request_id=request.request_id)]
+        self.out.reach(deciders, self.out.chats, text, f"channel-request:{request.request_id}", buttons=approve)
+        self.out.post(text, f"channel-request:{request.request_id}", buttons=approve)
 
     def open_channel(self, request: ChannelRequest) -> None:
         """The approved channel, with the requester and the approver in it."""

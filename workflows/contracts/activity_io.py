@@ -7,12 +7,11 @@ incidents' histories: add fields with defaults, never rename or remove one.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from workflows.contracts.vocabulary import Phase, Severity
-from workflows.incident.model import TimelineEntry
+from workflows.incident.model import ChatButton, TimelineEntry
 
 
 class PageRequest(BaseModel):
@@ -67,7 +66,7 @@ class ChatPost(BaseModel):
     text: str
     idempotency_key: str
     mention_user_ids: list[str] = Field(default_factory=list)
-    blocks: list[dict[str, Any]] = Field(default_factory=list)
+    buttons: list[ChatButton] = Field(default_factory=list)
     # Bring the message posted under this key up to date (its text replaced) rather than post another: the
     # welcome, when the conference bridge arrives after the channel opened.
     revises: bool = False
@@ -82,7 +81,7 @@ class ChatDirectMessage(BaseModel):
     recipients: dict[str, str]  # person id -> their id in the chat
     text: str
     idempotency_key: str
-    acknowledge: str = ""  # a page about this incident: an Acknowledge button (Slack knows who clicks it)
+    buttons: list[ChatButton] = Field(default_factory=list)
 
     def key_for(self, person: str) -> str:
         return f"{self.idempotency_key}:{person}"

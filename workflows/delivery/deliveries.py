@@ -19,7 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.paging import PagingActivities
     from activities.records import RecordsActivities
-    from workflows.contracts.activity_io import ChatPost, EmailRequest, IncidentLogEntry, PageAction, Reached
+    from workflows.contracts.activity_io import (
+        ChatButton,
+        ChatPost,
+        EmailRequest,
+        IncidentLogEntry,
+        PageAction,
+        Reached,
+    )
     from workflows.contracts.clock import local
     from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.vocabulary import Channel, Status
@@ -101,9 +108,10 @@ class Deliveries:
         key: str,
         then: Callable[[Reached], None] | None = None,
         acknowledgeable: bool = False,
+        buttons: list[ChatButton] | None = None,
     ) -> None:
         """Reach people through the channels the policy has for them; `then` sees what it did. A page
-        (`acknowledgeable`) offers each person the way to acknowledge it as them."""
+        (`acknowledgeable`) offers each person the way to acknowledge it as them; in a chat, `buttons` too."""
 
         async def deliver() -> None:
             reached = await reach(
@@ -118,6 +126,7 @@ class Deliveries:
                 occurrence=self.s.occurrence,
                 watch=self.watch,
                 acknowledgeable=acknowledgeable,
+                buttons=buttons,
             )
             self._record(reached, then)
 
@@ -200,11 +209,18 @@ class Deliveries:
         """The organisation's chats (the policy's `response.chats`): where duties post and DM."""
         return list(self.policy.response.chats)
 
-    def post(self, text: str, key: str, mentions: list[str] | None = None, revises: bool = False) -> None:
+    def post(
+        self,
+        text: str,
+        key: str,
+        mentions: list[str] | None = None,
+        revises: bool = False,
+        buttons: list[ChatButton] | None = None,
+    ) -> None:
         """Queue a post for the incident channel in every chat, in order (`revises`: replace the text posted
         under `key`); `mentions` are person ids."""
         for chat in self.chats:
-            queued = ChannelPost(text=text, key=key, mentions=mentions or [], revises=revises)
+            queued = ChannelPost(text=text, key=key, mentions=mentions or [], revises=revises, buttons=buttons or [])
             self.s.channel_posts.setdefault(chat, []).append(queued)
 
     async def post_queued(self) -> None:
@@ -222,6 +238,7 @@ class Deliveries:
                 idempotency_key=f"{s.occurrence}:{queued.key}",
                 mention_user_ids=chat_ids(self.policy, chat, queued.mentions),
                 revises=queued.revises,
+                buttons=queued.buttons,
             )
             failure = await self.tracked(post(chat, request))
             if failure:

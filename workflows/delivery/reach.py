@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import (
         AckFor,
         ChatArchive,
+        ChatButton,
         ChatChannelRequest,
         ChatDirectMessage,
         ChatPost,
@@ -156,6 +157,11 @@ async def archive(chat: Channel, channel: str) -> str | None:
     return failure
 
 
+def button(label: str, decision: str, incident_id: str, **fields: str) -> ChatButton:
+    """A button for a decision on an incident (its name in the registry, its fields)."""
+    return ChatButton(label=label, decision=decision, fields={"incident_id": incident_id, **fields})
+
+
 def chat_ids(policy: Policy, chat: Channel, people: list[str]) -> list[str]:
     """The ids of `people` in a chat, for invitations and mentions (those without one are left out)."""
     return [c for p in people if p in policy.people and (c := policy.people[p].contact(chat))]
@@ -173,6 +179,7 @@ class Step:
     severity: Severity
     watch: Watch = field(default_factory=Watch)  # direct pages: answered yet? failed by the provider's word?
     acknowledgeable: bool = False  # a page: each message carries the way to acknowledge as its person
+    buttons: tuple[ChatButton, ...] = ()  # in a chat, the decisions it asks for, one click each
 
 
 async def reach(
@@ -188,6 +195,7 @@ async def reach(
     occurrence: str = "",
     watch: Watch | None = None,
     acknowledgeable: bool = False,
+    buttons: list[ChatButton] | None = None,
 ) -> Reached:
     """Reach every person through every channel the policy has a contact for, the channels concurrently.
 
@@ -204,6 +212,7 @@ async def reach(
         severity,
         watch or Watch(),
         acknowledgeable,
+        tuple(buttons or ()),
     )
     reached = Reached(failures=unreachable(policy, people, channels))
     sends = []
@@ -238,7 +247,7 @@ async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -
         recipients=user_ids,
         text=step.text,
         idempotency_key=step.key,
-        acknowledge=step.incident_id if _acknowledge(step) else "",
+        buttons=_page_buttons(step, label) + list(step.buttons),
     )
     delivered, failure = await attempt(
         f"{label} DM {', '.join(user_ids)}",
@@ -287,6 +296,12 @@ async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
             **CHAT,
         ),
     )
+
+
+def _page_buttons(step: Step, label: str) -> list[ChatButton]:
+    """A page's message in a chat: an Acknowledge button, which the chat's endpoint takes as whoever clicks it (the
+    DM's one reader), noting the chat it came by."""
+    return [button("Acknowledge", "acknowledge", step.incident_id, via=label)] if _acknowledge(step) else []
 
 
 def _acknowledge(step: Step) -> bool:

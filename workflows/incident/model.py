@@ -366,6 +366,15 @@ class AlertSeen(BaseModel):
     flapping: bool = False  # it changed again before a quiet period (lifecycle.FLAP_QUIET) passed
 
 
+class ChatButton(BaseModel):
+    """A button that takes a decision as whoever clicks it: a decision's name in the registry
+    (workflows/contracts/decisions.py) and its fields, `incident_id` among them."""
+
+    label: str
+    decision: str
+    fields: dict[str, str]
+
+
 class ChannelPost(BaseModel):
     """A message waiting for its turn in the incident channel: posts keep their order there."""
 
@@ -373,6 +382,7 @@ class ChannelPost(BaseModel):
     key: str  # the step it belongs to; with the incident's occurrence, its idempotency key
     mentions: list[str] = Field(default_factory=list)  # person ids: each chat mentions them by its own id
     revises: bool = False  # replace the text posted under this key (the welcome, once the bridge is known)
+    buttons: list[ChatButton] = Field(default_factory=list)
 
 
 class HeldStatement(BaseModel):

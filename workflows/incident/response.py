@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.priority import INCIDENT
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import CHAT, CHATS, attempt, chat_ids, ensure_channel
+    from workflows.delivery.reach import CHAT, CHATS, attempt, button, chat_ids, ensure_channel
     from workflows.escalation.ladder import EscalationWorkflow
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
@@ -224,6 +224,7 @@ class Response:
             [*self.out.chats, Channel.EMAIL],
             text,
             f"escalation-exhausted:{s.escalation_started}",
+            buttons=[button("Take it", "acknowledge", s.incident_id)],
         )
         self.out.post(text, f"escalation-exhausted:{s.escalation_started}")
         self.out.note("escalation", f"Ladder exhausted without an acknowledgement; told {', '.join(people)}")
