@@ -205,3 +205,25 @@ async def until_paged(teams: FakeTeams) -> str:
                 return user
         await asyncio.sleep(0.05)
     raise AssertionError(f"no page with a button reached Teams: {teams.chats}")
+
+
+async def test_a_message_loop_card_reaches_the_comms_workflow(
+    service: httpx.AsyncClient, teams: FakeTeams, dev_env: WorkflowEnvironment
+) -> None:
+    incident_id = await open_incident(service)
+    step = {"incident_id": incident_id, "message_id": "investigation/internal_stakeholders"}
+    refused = await send(service, teams, card_action(teams, "aad-alice", "approve_send", **step))
+    assert f"{incident_id} is not a business incident" in refused.json()["value"]
+    await send(service, teams, card_action(teams, "aad-alice", "classify", incident_id=incident_id, kind="incident"))
+    for _ in range(50):  # confirmation runs in the incident's main loop
+        if (await state_of(dev_env, incident_id)).confirmed:
+            break
+        await asyncio.sleep(0.1)
+    await send(service, teams, card_action(teams, "aad-alice", "trigger_business_incident", incident_id=incident_id))
+    # The incident names its loop now: the step reaches it and its validator answers (nothing is drafted yet).
+    for _ in range(50):
+        said = (await send(service, teams, card_action(teams, "aad-alice", "approve_send", **step))).json()["value"]
+        if "not a business incident" not in said and "not running yet" not in said:
+            break
+        await asyncio.sleep(0.1)
+    assert "business incident" not in said and "went wrong" not in said, said
