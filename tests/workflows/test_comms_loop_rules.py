@@ -6,8 +6,10 @@ test_comms_rules.py (examples/policy.toml): carol is Business Lead, Communicatio
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+from starter.http.slack import parse_action
 from tests.workflows.test_comms_rules import (
     FACTS,
     INTERNAL,
@@ -21,7 +23,7 @@ from tests.workflows.test_comms_rules import (
     take,
 )
 from workflows.comms import notices, phases
-from workflows.comms.model import ApprovalKind, Approve, CommsState, GiveEstimate, Step
+from workflows.comms.model import ApprovalKind, Approve, CommsState, GiveEstimate, Owed, Step
 from workflows.comms.waiting import held_back
 from workflows.contracts.policy import Policy
 from workflows.contracts.roles import RoleHolders
@@ -181,3 +183,21 @@ def test_times_people_read_are_in_the_policys_time_zone_with_utc_alongside(examp
     assert phases.status_line(state, example_policy) == (
         f"{INTERNAL}: waiting on Technical SLT (bob) to draft until 16:25 EET (14:25 UTC)"
     )
+
+
+def test_seed004_an_approval_asked_for_in_a_chat_is_one_click_the_endpoints_read_as_that_step(
+    example_policy: Policy,
+) -> None:
+    state = started(example_policy)
+    m = message(state, INTERNAL)
+    owed = Owed(
+        key="approve_send", what="approve sending", role=Role.INCIDENT_COMMANDER, people=["alice"], since=NOW, due=NOW
+    )
+    drafting = owed.model_copy(update={"key": "draft", "what": "draft", "role": Role.TECHNICAL_SLT})
+
+    (click,) = notices.ask(example_policy, state, m, owed, ABOUT).buttons
+    clicked = parse_action({"action_id": click.decision, "value": json.dumps(click.fields)}, "alice")
+
+    assert (clicked.incident_id, clicked.step) == (state.incident_id, "approve_send")
+    assert clicked.decision == Approve(actor="alice", message_id=INTERNAL)
+    assert notices.ask(example_policy, state, m, drafting, ABOUT).buttons == ()  # words, not a click

@@ -19,7 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.statuspage import StatuspageActivities
     from workflows.comms.model import CommsMessage, CommsState, Delivery, Version
     from workflows.comms.rules import log
-    from workflows.contracts.activity_io import ChatDirectMessage, ChatPost, EmailRequest, StatuspageRequest
+    from workflows.contracts.activity_io import (
+        ChatButton,
+        ChatDirectMessage,
+        ChatPost,
+        EmailRequest,
+        StatuspageRequest,
+    )
     from workflows.contracts.policy import Policy
     from workflows.contracts.vocabulary import Audience, Channel, occurrence
     from workflows.delivery.reach import CHATS, EMAIL
@@ -127,21 +133,24 @@ async def _deliver(
     m.deliveries.append(delivery)
 
 
-async def direct_message(state: CommsState, policy: Policy, people: list[str], text: str, key: str) -> None:
+async def direct_message(
+    state: CommsState, policy: Policy, people: list[str], text: str, key: str, buttons: list[ChatButton]
+) -> None:
     """A DM to each person in each of the organisation's chats, one call per chat; one nobody can reach is on
     the log."""
-    await asyncio.gather(*(_direct_message(state, policy, chat, people, text, key) for chat in policy.response.chats))
+    message = ChatDirectMessage(recipients={}, text=text, idempotency_key=key, buttons=buttons)
+    await asyncio.gather(*(_direct_message(state, policy, chat, people, message) for chat in policy.response.chats))
 
 
 async def _direct_message(
-    state: CommsState, policy: Policy, chat: Channel, people: list[str], text: str, key: str
+    state: CommsState, policy: Policy, chat: Channel, people: list[str], message: ChatDirectMessage
 ) -> None:
     label = CHATS[chat].label
     recipients: dict[str, str] = {}
     for person in people:
         user = policy.people.get(person)
         if user is None or not user.contact(chat):
-            log(state, workflow.now(), "unreachable", f"{person} has no {label} user id in the policy: {text}")
+            log(state, workflow.now(), "unreachable", f"{person} has no {label} user id in the policy: {message.text}")
         else:
             recipients[person] = user.contact(chat)
     if not recipients:
@@ -149,7 +158,7 @@ async def _direct_message(
     try:
         delivered = await workflow.execute_activity_method(
             CHATS[chat].direct_message,
-            ChatDirectMessage(recipients=recipients, text=text, idempotency_key=key),
+            message.model_copy(update={"recipients": recipients}),
             start_to_close_timeout=NOTIFY_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
         )

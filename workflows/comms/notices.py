@@ -16,7 +16,7 @@ from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
 from workflows.contracts.roles import RoleHolders
 from workflows.contracts.vocabulary import Role
-from workflows.incident.model import IncidentFacts
+from workflows.incident.model import ChatButton, IncidentFacts
 
 # what each approval lets happen, for the Business Lead's news
 APPROVED = {
@@ -26,13 +26,23 @@ APPROVED = {
 }
 
 
+# What owes a click rather than words, by what is owed (Owed.key): the step's name and its button's label.
+CLICKS = {
+    ApprovalKind.ELT.value: ("authorize", "Authorize"),
+    ApprovalKind.EXTERNAL.value: ("approve_external", "Approve for external"),
+    "approve_send": ("approve_send", "Approve sending"),
+    "confirm_sent": ("confirm_sent", "Confirm it reached its audience"),
+}
+
+
 @dataclass(frozen=True)
 class Notice:
-    """A direct message to send: `key` follows the message's idempotency key."""
+    """A direct message to send: `key` follows the message's idempotency key; in a chat, with `buttons`."""
 
     people: list[str]
     text: str
     key: str
+    buttons: tuple[ChatButton, ...] = ()
 
 
 # --- check-backs ----------------------------------------------------------------------------------
@@ -93,6 +103,16 @@ def ask(policy: Policy, state: CommsState, m: CommsMessage, owed: Owed, about: s
         f"(incidentctl message-estimate {state.incident_id} {m.message_id} MINUTES); "
         f"until then the Business Lead checks back at {local(policy, owed.due)}.",
         f"ask:{owed.asked}",
+        _click(state, m, owed),
+    )
+
+
+def _click(state: CommsState, m: CommsMessage, owed: Owed) -> tuple[ChatButton, ...]:
+    if owed.key not in CLICKS:
+        return ()  # a draft, a review or an objection's answer: words, given with incidentctl
+    step, label = CLICKS[owed.key]
+    return (
+        ChatButton(label=label, decision=step, fields={"incident_id": state.incident_id, "message_id": m.message_id}),
     )
 
 

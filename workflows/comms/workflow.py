@@ -380,9 +380,9 @@ class CommsWorkflow:
             await self._send(m, notice)
 
     async def _send(self, m: CommsMessage, notice: notices.Notice) -> None:
-        """A direct message, on its own, so a slow Slack holds back no step."""
+        """A direct message, on its own, so a slow chat holds back no step."""
         key = f"{message_key(self.state, m)}:{notice.key}"
-        sending = direct_message(self.state, self.policy, notice.people, notice.text, key)
+        sending = direct_message(self.state, self.policy, notice.people, notice.text, key, list(notice.buttons))
         task = asyncio.ensure_future(self._counted(sending))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
