@@ -97,7 +97,7 @@ USAGE = (
 VERBS = ("ack", "acknowledge", "phase", "note", "update", "estimate", "resolve", "reopen", "channel", "clients", "task")
 
 
-class SlackRefusal(Exception):
+class ChatRefusal(Exception):
     """Refused before anything is sent: the message goes back to the user only."""
 
 
@@ -135,25 +135,25 @@ class Declare:
 
 
 def parse_command(text: str, person: str) -> Decide | Declare:
-    """`/incident` text into a decision; SlackRefusal with usage help when it does not parse."""
+    """`/incident` text into a decision; ChatRefusal with usage help when it does not parse."""
     verb, _, rest = text.strip().partition(" ")
     verb = verb.lower()
     if verb == "declare":
         if not rest.strip():
-            raise SlackRefusal("Give the incident a title: `/incident declare <title>`")
+            raise ChatRefusal("Give the incident a title: `/incident declare <title>`")
         return Declare(title=rest.strip(), reporter=person)
     if verb in ("", "help"):
-        raise SlackRefusal(USAGE)
+        raise ChatRefusal(USAGE)
     if verb not in VERBS:
-        raise SlackRefusal(f"unknown command `{verb}`. {USAGE}")
+        raise ChatRefusal(f"unknown command `{verb}`. {USAGE}")
     incident, _, rest = rest.strip().partition(" ")
     if not incident.upper().startswith("INC-"):
-        raise SlackRefusal(f"`{verb}` needs an incident id like INC-7F3KQ2MA. {USAGE}")
+        raise ChatRefusal(f"`{verb}` needs an incident id like INC-7F3KQ2MA. {USAGE}")
     incident_id, rest = incident.upper(), rest.strip()
     try:
         return Decide(incident_id, _decision(verb, person, rest))
     except ValidationError as err:
-        raise SlackRefusal(f"`{verb}`: {describe_validation_error(err)}") from err
+        raise ChatRefusal(f"`{verb}`: {describe_validation_error(err)}") from err
 
 
 def _decision(verb: str, person: str, rest: str) -> Decision:
@@ -162,7 +162,7 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
         return Acknowledge(actor=person, note=rest)
     if verb == "phase":
         if first.lower() not in Phase.__members__.values():
-            raise SlackRefusal(f"unknown phase {first!r}; phases: {', '.join(p.value for p in Phase)}")
+            raise ChatRefusal(f"unknown phase {first!r}; phases: {', '.join(p.value for p in Phase)}")
         return SetPhase(actor=person, phase=Phase(first.lower()), note=tail.strip())
     if verb == "note":
         return ProgressNote(actor=person, text=_required(rest, "the note"))
@@ -170,18 +170,18 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
         return StatusUpdate(actor=person, text=_required(rest, "the update"))
     if verb == "estimate":
         if not (first.isascii() and first.isdigit() and len(first) <= 6):
-            raise SlackRefusal("`estimate` needs minutes: `/incident estimate INC-… 30 [note]`")
+            raise ChatRefusal("`estimate` needs minutes: `/incident estimate INC-… 30 [note]`")
         return Estimate(actor=person, minutes=int(first), note=tail.strip())
     if verb == "resolve":
         parts = [p.strip() for p in rest.split("|")]
         if len(parts) != 3 or not all(parts):
-            raise SlackRefusal("`resolve` needs three parts: `<overview> | <how resolved> | <prevention>`")
+            raise ChatRefusal("`resolve` needs three parts: `<overview> | <how resolved> | <prevention>`")
         return Resolve(actor=person, overview=parts[0], how_resolved=parts[1], prevention=parts[2])
     if verb == "reopen":
         return Reopen(actor=person, reason=_required(rest, "the reason"))
     if verb == "channel":
         if not (first and tail.strip()):
-            raise SlackRefusal("`channel` needs a name and a reason: `/incident channel INC-… <name> <reason>`")
+            raise ChatRefusal("`channel` needs a name and a reason: `/incident channel INC-… <name> <reason>`")
         return RequestChannel(actor=person, name=first, reason=tail.strip())
     if verb == "clients":
         if first.lower() not in ("now", "later") or not tail.strip():
@@ -201,7 +201,7 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
 
 def _required(text: str, what: str) -> str:
     if not text:
-        raise SlackRefusal(f"say {what} after the incident id")
+        raise ChatRefusal(f"say {what} after the incident id")
     return text
 
 
@@ -214,22 +214,22 @@ def parse_action(action: dict[str, Any], person: str) -> Decide:
         try:
             fields = json.loads(value)
         except ValueError as err:
-            raise SlackRefusal("this button's value is not valid JSON") from err
+            raise ChatRefusal("this button's value is not valid JSON") from err
         if not isinstance(fields, dict):
-            raise SlackRefusal("this button's value must be a JSON object")
+            raise ChatRefusal("this button's value must be a JSON object")
         value = str(fields.pop("incident_id", ""))
     found = decision_model(name, about_a_message="message_id" in fields)
     if found is None:
-        raise SlackRefusal(f"this button ({name!r}) is not a decision this service knows")
+        raise ChatRefusal(f"this button ({name!r}) is not a decision this service knows")
     model, is_step = found
     if not value.upper().startswith("INC-"):
-        raise SlackRefusal("this button does not say which incident it is for")
+        raise ChatRefusal("this button does not say which incident it is for")
     fields.pop("actor", None)  # the clicking person acts, whatever the button says
     try:
         decision = model.model_validate({**fields, "actor": person})
         return Decide(value.upper(), decision, step=name if is_step else "")
     except ValidationError as err:
-        raise SlackRefusal(f"{name}: {describe_validation_error(err)}") from err
+        raise ChatRefusal(f"{name}: {describe_validation_error(err)}") from err
 
 
 async def act(
@@ -340,7 +340,7 @@ def router(
                 wanted.request_key = form.get("trigger_id", "")
             else:
                 wanted.update_id = update_id(form.get("trigger_id", ""))
-        except SlackRefusal as err:
+        except ChatRefusal as err:
             metrics.slack.labels("command", "refused").inc()
             return JSONResponse(ephemeral(escape_mrkdwn(str(err))))
         return await answer("command", wanted, form.get("response_url", ""), inline=True)
@@ -371,7 +371,7 @@ def router(
         try:
             wanted = parse_action(actions[0], person)
             wanted.update_id = update_id(str(payload.get("trigger_id", "")), user_id, actions[0])
-        except SlackRefusal as err:
+        except ChatRefusal as err:
             metrics.slack.labels("interaction", "refused").inc()
             reply = ephemeral(escape_mrkdwn(str(err)))
             return Response(status_code=200, background=BackgroundTask(post, response_url, reply))

@@ -36,7 +36,7 @@ from activities.teams import TeamsActivities
 from client.decide import Refused, is_transport_error, is_unreachable
 from settings import Settings
 from starter.http.metrics import HttpMetrics
-from starter.http.slack import Decide, Declare, SlackRefusal, act, parse_action, parse_command
+from starter.http.slack import ChatRefusal, Decide, Declare, act, parse_action, parse_command
 from workflows.contracts.policy import Policy
 
 log = logging.getLogger("teams")
@@ -92,12 +92,12 @@ class Tokens:
 
 
 def wanted(activity: dict[str, Any], person: str) -> Decide | Declare:
-    """What an activity asks for; SlackRefusal (the same words as Slack's) when it does not parse."""
+    """What an activity asks for; ChatRefusal (the same words as Slack's) when it does not parse."""
     value = activity.get("value")
     if activity.get("type") == "invoke":
         action = value.get("action") if isinstance(value, dict) else None
         if not isinstance(action, dict):
-            raise SlackRefusal("this card action carries no action")
+            raise ChatRefusal("this card action carries no action")
         return _button(str(action.get("verb", "")), action.get("data"), person)
     if isinstance(value, dict):
         return _button(str(value.get("decision", "")), value, person)
@@ -198,9 +198,9 @@ def router(
         try:
             if person is None:
                 metrics.teams.labels(kind, "unknown_user").inc()
-                raise SlackRefusal(not_in_policy(aad))
+                raise ChatRefusal(not_in_policy(aad))
             request_of = wanted(activity, person)
-        except SlackRefusal as err:
+        except ChatRefusal as err:
             metrics.teams.labels(kind, "refused").inc()
             if is_invoke:
                 return invoke_answer(str(err))

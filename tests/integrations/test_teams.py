@@ -14,6 +14,9 @@ from settings import Settings
 from tests.fakes.teams import FakeTeams
 from tests.integrations.helpers import attempt
 from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost
+from workflows.contracts.policy import CONTACT_FIELD
+from workflows.contracts.vocabulary import CHATS
+from workflows.delivery.reach import CHAT_ACTIVITIES, SENDERS
 
 
 @pytest.fixture
@@ -163,3 +166,8 @@ async def test_without_an_app_registration_everything_goes_to_the_outbox(setting
     result = await attempt().run(activities.teams_ensure_channel, channel_request())
 
     assert result.delivered_to == "outbox" and '"teams"' in settings.outbox_path.read_text()
+
+
+def test_every_chat_a_policy_may_choose_has_its_activities_its_sender_and_its_contact() -> None:
+    assert set(CHAT_ACTIVITIES) == set(CHATS)
+    assert set(CHATS) <= set(SENDERS) and set(CHATS) <= set(CONTACT_FIELD)

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts.policy import Policy
     from workflows.contracts.vocabulary import Audience, Channel, occurrence
-    from workflows.delivery.reach import CHATS, EMAIL
+    from workflows.delivery.reach import CHAT_ACTIVITIES, EMAIL
 
 # People are reached best-effort: a failed DM is logged, never blocks the loop.
 NOTIFY_TIMEOUT = timedelta(seconds=30)
@@ -145,7 +145,7 @@ async def direct_message(
 async def _direct_message(
     state: CommsState, policy: Policy, chat: Channel, people: list[str], message: ChatDirectMessage
 ) -> None:
-    label = CHATS[chat].label
+    label = CHAT_ACTIVITIES[chat].label
     recipients: dict[str, str] = {}
     for person in people:
         user = policy.people.get(person)
@@ -157,7 +157,7 @@ async def _direct_message(
         return
     try:
         delivered = await workflow.execute_activity_method(
-            CHATS[chat].direct_message,
+            CHAT_ACTIVITIES[chat].direct_message,
             message.model_copy(update={"recipients": recipients}),
             start_to_close_timeout=NOTIFY_TIMEOUT,
             retry_policy=NOTIFY_RETRY,

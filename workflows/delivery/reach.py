@@ -105,7 +105,7 @@ async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
 @dataclass(frozen=True)
 class Chat:
     """What an organisation's chat does for an incident, as activities: the duties ask the chat, by the
-    policy's `response.chats`, and never name Slack or Teams. A new chat is an entry of CHATS."""
+    policy's `response.chats`, and never name Slack or Teams. A new chat is an entry here and in vocabulary.CHATS."""
 
     label: str
     ensure_channel: Callable[..., Any]
@@ -114,7 +114,7 @@ class Chat:
     archive: Callable[..., Any]
 
 
-CHATS: dict[Channel, Chat] = {
+CHAT_ACTIVITIES: dict[Channel, Chat] = {
     Channel.SLACK: Chat(
         "Slack",
         SlackActivities.slack_ensure_channel,
@@ -135,8 +135,8 @@ CHATS: dict[Channel, Chat] = {
 async def post(chat: Channel, request: ChatPost) -> str | None:
     """Post to the incident's channel in a chat (or revise the post under its key); a failure line or None."""
     _, failure = await attempt(
-        f"{CHATS[chat].label} post to {request.channel}",
-        workflow.execute_activity_method(CHATS[chat].post, request, **CHAT),
+        f"{CHAT_ACTIVITIES[chat].label} post to {request.channel}",
+        workflow.execute_activity_method(CHAT_ACTIVITIES[chat].post, request, **CHAT),
     )
     return failure
 
@@ -144,15 +144,15 @@ async def post(chat: Channel, request: ChatPost) -> str | None:
 async def ensure_channel(chat: Channel, request: ChatChannelRequest) -> tuple[Any, str | None]:
     """Create a chat's channel (or find the one an earlier attempt made): its result, or a failure line."""
     return await attempt(
-        f"{CHATS[chat].label} channel",
-        workflow.execute_activity_method(CHATS[chat].ensure_channel, request, **CHAT),
+        f"{CHAT_ACTIVITIES[chat].label} channel",
+        workflow.execute_activity_method(CHAT_ACTIVITIES[chat].ensure_channel, request, **CHAT),
     )
 
 
 async def archive(chat: Channel, channel: str) -> str | None:
     _, failure = await attempt(
-        f"archive {CHATS[chat].label} channel",
-        workflow.execute_activity_method(CHATS[chat].archive, ChatArchive(channel=channel), **CHAT),
+        f"archive {CHAT_ACTIVITIES[chat].label} channel",
+        workflow.execute_activity_method(CHAT_ACTIVITIES[chat].archive, ChatArchive(channel=channel), **CHAT),
     )
     return failure
 
@@ -242,7 +242,7 @@ async def _page(step: Step, pagers: dict[str, str]) -> Reached:
 
 async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -> Reached:
     """One call DMs them all (each once); a person the chat refuses is that person's failure."""
-    label = CHATS[chat].label
+    label = CHAT_ACTIVITIES[chat].label
     message = ChatDirectMessage(
         recipients=user_ids,
         text=step.text,
@@ -251,7 +251,7 @@ async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -
     )
     delivered, failure = await attempt(
         f"{label} DM {', '.join(user_ids)}",
-        workflow.execute_activity_method(CHATS[chat].direct_message, message, **CHAT),
+        workflow.execute_activity_method(CHAT_ACTIVITIES[chat].direct_message, message, **CHAT),
     )
     if failure:
         return Reached(failures=[failure])
