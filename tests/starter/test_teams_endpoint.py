@@ -188,7 +188,7 @@ async def test_the_acknowledge_button_on_a_teams_page_acknowledges_as_whoever_cl
         paged = await until_paged(teams)
         (person,) = [p for p, aad in TEAMS_IDS.items() if aad == paged]
         (button,) = [b for m in teams.dms(paged) for b in m.buttons()]
-        assert (button["verb"], button["data"]) == ("acknowledge", {"incident_id": incident_id})
+        assert (button["verb"], button["data"]) == ("acknowledge", {"incident_id": incident_id, "via": "Teams"})
 
         clicked = teams.activity(paged, invoke="adaptiveCard/action", value={"action": button})
         answer = await send(service, teams, clicked)
