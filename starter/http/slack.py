@@ -185,9 +185,7 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
         return RequestChannel(actor=person, name=first, reason=tail.strip())
     if verb == "clients":
         if first.lower() not in ("now", "later") or not tail.strip():
-            raise SlackRefusal(
-                "`clients` needs now or later and a reason: `/incident clients INC-… now|later <reason>`"
-            )
+            raise ChatRefusal("`clients` needs now or later and a reason: `/incident clients INC-… now|later <reason>`")
         return EvaluateClients(actor=person, tell=first.lower() == "now", reason=tail.strip())
     if verb == "task":  # a task's owner answers the plan's nudge where it reached them
         task_id, _, note = tail.strip().partition(" ")
