@@ -190,7 +190,7 @@ def _decision(verb: str, person: str, rest: str) -> Decision:
     if verb == "task":  # a task's owner answers the plan's nudge where it reached them
         task_id, _, note = tail.strip().partition(" ")
         if first.lower() not in ("update", "done") or not task_id:
-            raise SlackRefusal("`task` needs update or done and a task: `/incident task INC-… update|done T1 [note]`")
+            raise ChatRefusal("`task` needs update or done and a task: `/incident task INC-… update|done T1 [note]`")
         if first.lower() == "done":
             return CompleteTask(actor=person, task_id=task_id.upper(), note=note.strip())
         return UpdateTask(actor=person, task_id=task_id.upper(), note=_required(note.strip(), "the progress note"))
