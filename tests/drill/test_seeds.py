@@ -316,8 +316,8 @@ async def test_seed003_on_teams_runs_the_same_drill_with_the_chat_in_teams_in_un
     assert wall < 10, f"seed 003's drill on Teams took {wall:.1f} s"
     # the same steps at the same minutes as on Slack, every one of them in Teams
     assert len(report.sent("teams_ensure_channel")) == 1, "one Teams channel for the incident"
-    assert sent_to(report, "teams_direct_message", "dan", "(high priority)") == pytest.approx([5], abs=0.2)
-    assert sent_to(report, "teams_direct_message", "bo", "(low priority)") == pytest.approx([7], abs=0.2)
+    assert sent_to(report, "teams_direct_message", "bo", "T1 Re-run") == pytest.approx([5], abs=0.2)
+    assert sent_to(report, "teams_direct_message", "bo", "was due at") == pytest.approx([245], abs=0.1)
     assert sent_to(report, "teams_direct_message", "cecilia", "RTO breached")
     assert report.sent("teams_post") and report.sent("teams_archive_channel")
     assert not [e for e in report.sent() if e.kind.startswith("slack_")], "nothing goes to Slack"
