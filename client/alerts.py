@@ -28,6 +28,8 @@ from workflows.incident.model import AlertEvent
 
 # One attempt's budget; the HTTP service bounds the whole request separately.
 SEND_TIMEOUT = timedelta(seconds=5)
+# How often an alert tries again when its incident closed between the start and the signal that follow each other.
+CLOSING_RACES = 3
 
 
 def manual_alert(
@@ -71,7 +73,9 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
     it, and that task's first command is the page, dispatched the same way (workflows/incident/response.py). So the
     first page of a new incident waits in no queue on the server, however busy it is. Where the group's
     incident already runs, the start is refused and the alert goes by signal-with-start, which is atomic on
-    the server: however many replicas race on one group, one workflow runs and every alert lands on it.
+    the server: however many replicas race on one group, one workflow runs and every alert lands on it. An
+    incident that closes between the two calls refuses the signal; the alert then tries again, and opens the
+    group's next incident.
     """
     incident_id = incident_id_for(event.source, event.dedup_key)
     if event.status is AlertStatus.RESOLVED:
@@ -93,35 +97,44 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
         user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
         priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/contracts/priority.py
     )
-    try:
-        await client.workflow_service.start_workflow_execution(
-            StartWorkflowExecutionRequest(
-                **common,
-                input=Payloads(payloads=[opening_input]),
-                request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
-                request_eager_execution=True,
-                workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-            ),
-            retry=True,
-            timeout=SEND_TIMEOUT,
-        )
-        return True
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-    start_input, alert = await converter.encode([start, event])  # only now: most alerts open their incident
-    answer = await client.workflow_service.signal_with_start_workflow_execution(
-        SignalWithStartWorkflowExecutionRequest(
-            **common,
-            input=Payloads(payloads=[start_input]),
-            signal_name=ALERT,
-            signal_input=Payloads(payloads=[alert]),
-            request_id=str(uuid.uuid4()),
-        ),
-        retry=True,
-        timeout=SEND_TIMEOUT,
-    )
-    return answer.started
+    for tries_left in reversed(range(CLOSING_RACES)):
+        try:
+            await client.workflow_service.start_workflow_execution(
+                StartWorkflowExecutionRequest(
+                    **common,
+                    input=Payloads(payloads=[opening_input]),
+                    request_id=str(uuid.uuid4()),  # the server's deduplication of this call's own retries
+                    request_eager_execution=True,
+                    workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+                ),
+                retry=True,
+                timeout=SEND_TIMEOUT,
+            )
+            return True
+        except RPCError as err:
+            if err.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+        start_input, alert = await converter.encode([start, event])  # only now: most alerts open their incident
+        try:
+            answer = await client.workflow_service.signal_with_start_workflow_execution(
+                SignalWithStartWorkflowExecutionRequest(
+                    **common,
+                    input=Payloads(payloads=[start_input]),
+                    signal_name=ALERT,
+                    signal_input=Payloads(payloads=[alert]),
+                    request_id=str(uuid.uuid4()),
+                ),
+                retry=True,
+                timeout=SEND_TIMEOUT,
+            )
+        except RPCError as err:
+            # The incident closed between the two calls (the server answers "Completed workflow"): the next
+            # start opens the group's new incident.
+            if err.status != RPCStatusCode.NOT_FOUND or not tries_left:
+                raise
+            continue
+        return answer.started
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 async def _tell_running_incident(client: Client, incident_id: str, event: AlertEvent) -> None:
