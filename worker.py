@@ -21,20 +21,20 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import observability
 import workflows
+from activities.chat.slack import SlackActivities
+from activities.chat.teams import TeamsActivities
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
 from activities.http import HEARTBEAT_EVERY
-from activities.ntfy import NtfyActivities
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
-from activities.paging import PagingActivities
+from activities.paging.ntfy import NtfyActivities
+from activities.paging.providers import PagingActivities
+from activities.paging.twilio import TelephonyActivities
 from activities.records import RecordsActivities
-from activities.slack import SlackActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
-from activities.teams import TeamsActivities
 from activities.telegram import TelegramActivities
-from activities.twilio import TelephonyActivities
 from client.signing import public_keys
 from own_policy import OwnPolicies, OwnPolicyInterceptor
 from policy_file import PolicyError, load_policy

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
+from activities.chat.slack import channel_name
 from activities.records import RecordsActivities
-from activities.slack import channel_name
 from activities.statements import StatementActivities
 from settings import Settings
 from starter.drill.scenario import DrillError

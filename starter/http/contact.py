@@ -25,7 +25,7 @@ from temporalio.client import Client
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from activities.twilio import FAILED, twilio, verified
+from activities.paging.twilio import FAILED, twilio, verified
 from client.decide import Refused, is_transport_error, is_unreachable, send_decision
 from settings import Settings
 from starter.http.decisions import RETRY_WITHIN

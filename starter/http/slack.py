@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from temporalio.client import Client
 
-from activities.slack import escape_mrkdwn
+from activities.chat.slack import escape_mrkdwn
 from client.alerts import manual_alert, send_alert
 from client.decide import (
     Refused,

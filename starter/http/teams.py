@@ -31,8 +31,8 @@ from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 from temporalio.client import Client
 
+from activities.chat.teams import TeamsActivities
 from activities.outbox import Outbox
-from activities.teams import TeamsActivities
 from client.decide import Refused, is_transport_error, is_unreachable
 from settings import Settings
 from starter.http.metrics import HttpMetrics

@@ -9,8 +9,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.ntfy import NtfyActivities
 from activities.outbox import Outbox
+from activities.paging.ntfy import NtfyActivities
 from settings import Settings
 from tests.fakes.ntfy import FakeNtfy
 from tests.integrations.helpers import attempt

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
 from activities.outbox import Outbox
-from activities.paging import PagingActivities
+from activities.paging.providers import PagingActivities
 from settings import Settings
 from tests.fakes.paging import JSM_KEY, OPSGENIE_KEY, PAGERDUTY_ROUTING_KEY, FakeJsm, FakeOpsGenie, FakePagerDuty
 from tests.integrations.helpers import attempt

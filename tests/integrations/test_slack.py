@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from activities.chat.slack import SlackActivities, channel_name
 from activities.outbox import Outbox
-from activities.slack import SlackActivities, channel_name
 from settings import Settings
 from starter.http.slack import parse_action
 from tests.fakes.slack import FakeSlack

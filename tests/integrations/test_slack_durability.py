@@ -11,8 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities.chat.slack import SlackActivities
 from activities.outbox import Outbox
-from activities.slack import SlackActivities
 from settings import Settings
 from tests.fakes.slack import FakeSlack
 from workflows.contracts.activity_io import ChatPost, ChatResult

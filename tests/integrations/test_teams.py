@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from activities.chat.teams import TeamsActivities
 from activities.outbox import Outbox
-from activities.teams import TeamsActivities
 from settings import Settings
 from tests.fakes.teams import FakeTeams
 from tests.integrations.helpers import attempt

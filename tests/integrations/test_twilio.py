@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
-from activities.twilio import TelephonyActivities
+from activities.paging.twilio import TelephonyActivities
 from settings import Settings
 from tests.fakes.twilio import FROM, FakeTwilio
 from tests.integrations.helpers import attempt

@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.chat.slack import SlackActivities
 from activities.outbox import Outbox
-from activities.slack import SlackActivities
 from settings import Settings
 from tests.workflows.test_comms import (
     FACTS,

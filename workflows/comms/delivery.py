@@ -14,8 +14,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.chat.slack import SlackActivities
     from activities.email import EmailActivities
-    from activities.slack import SlackActivities
     from activities.statuspage import StatuspageActivities
     from workflows.comms.model import CommsMessage, CommsState, Delivery, Version
     from workflows.comms.rules import log

@@ -17,7 +17,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
-    from activities.paging import PagingActivities
+    from activities.paging.providers import PagingActivities
     from activities.records import RecordsActivities
     from workflows.contracts.activity_io import (
         ChatButton,

@@ -19,13 +19,13 @@ from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.chat.slack import SlackActivities
+    from activities.chat.teams import TeamsActivities
     from activities.email import EmailActivities
-    from activities.ntfy import NtfyActivities
-    from activities.paging import PagingActivities
-    from activities.slack import SlackActivities
-    from activities.teams import TeamsActivities
+    from activities.paging.ntfy import NtfyActivities
+    from activities.paging.providers import PagingActivities
+    from activities.paging.twilio import TelephonyActivities
     from activities.telegram import TelegramActivities
-    from activities.twilio import TelephonyActivities
     from workflows.contracts.activity_io import (
         AckFor,
         ChatArchive,

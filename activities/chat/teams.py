@@ -23,9 +23,9 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.chat.slack import channel_name
 from activities.http import attempt_deadline, check, failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
-from activities.slack import channel_name
 from settings import Settings
 from workflows.contracts.activity_io import (
     ChatArchive,
