@@ -18,7 +18,7 @@ from workflows.contracts.policy import Policy
 
 MANIFEST = ROOT / "deploy" / "slack" / "manifest.yaml"
 # Where the code talks to Slack's Web API.
-CALLERS = (ROOT / "activities" / "slack.py", ROOT / "starter" / "http" / "slack.py")
+CALLERS = (ROOT / "activities" / "chat" / "slack.py", ROOT / "starter" / "http" / "slack.py")
 
 # Each method's bot scopes, from its page at https://docs.slack.dev/reference/methods/<method>, for the
 # conversation types the code uses it on: the incident channel the bot creates is public; a channel the
