@@ -26,6 +26,7 @@ from activities.chat.teams import TeamsActivities
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
 from activities.http import HEARTBEAT_EVERY
+from activities.message_loop import MessageLoopActivities
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
 from activities.paging.ntfy import NtfyActivities
@@ -98,6 +99,7 @@ def build_activities(settings: Settings) -> list[Any]:
         oncall.schedule_overrides,
         oncall.heartbeat_alert,
         oncall.heartbeat_declared,
+        MessageLoopActivities().start_message_loop,
     ]
 
 

@@ -50,8 +50,9 @@ class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
     LOCAL = (RecordsActivities, StatementActivities)
-    # Questions to Temporal, not deliveries: the real ones run, unrecorded.
-    LOOKUPS = ("schedule_overrides",)
+    # Calls to Temporal itself, not deliveries (a question, the message loop's start): the real ones run, on
+    # the drill's own server, unrecorded.
+    LOOKUPS = ("schedule_overrides", "start_message_loop")
 
     def __init__(self, settings: Settings) -> None:
         self.calls: list[Call] = []

@@ -57,6 +57,13 @@ class CommsInput(BaseModel):
     state: CommsState | None = None  # carried by continue-as-new
 
 
+class LoopStart(BaseModel):
+    """What the incident asks the start_message_loop activity to start."""
+
+    workflow_id: str
+    input: CommsInput
+
+
 class CommsSummary(BaseModel):
     incident_id: str
     sent: list[str] = Field(default_factory=list)  # message ids
@@ -326,5 +333,6 @@ class RenderedStatement(BaseModel):
 
 
 CommsInput.model_rebuild()
+LoopStart.model_rebuild()
 CommsMessage.model_rebuild()
 CommsState.model_rebuild()

@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityConfig
 
 with workflow.unsafe.imports_passed_through():
+    from activities.message_loop import MessageLoopActivities
     from workflows.approvals.held import Approvals
-    from workflows.comms.model import CommsInput
+    from workflows.comms.model import CommsInput, LoopStart
     from workflows.comms.workflow import CommsWorkflow
     from workflows.contracts.activity_io import Reached
     from workflows.contracts.clock import local
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel, EvaluationPoint, IncidentKind, Role, Status
     from workflows.delivery.deliveries import Deliveries
+    from workflows.delivery.reach import attempt
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
         cadence_due,
@@ -41,6 +43,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.lifecycle import progress_window
     from workflows.incident.model import ClientsEvaluated, IncidentState, PhaseChanged
     from workflows.incident.rules import client_audiences, open_evaluation
+
+# Starting the loop is one call to Temporal itself: quick, and retried until the server answers.
+LOOP = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(minutes=30),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+    priority=STAKEHOLDERS,
+)
 
 
 class Watches:
@@ -393,27 +403,30 @@ class Watches:
         return not self.s.comms_workflow_id or self._told == len(self.s.phases_entered)
 
     async def _start_message_loop(self) -> None:
+        """Started as a workflow of its own, not a child (activities/message_loop.py says why)."""
         s = self.s
         workflow_id = comms_workflow_id(s.occurrence)
-        try:
-            await self.out.tracked(
-                workflow.start_child_workflow(
-                    CommsWorkflow.run,
-                    CommsInput(
-                        facts=s.facts(self.ui_url),
-                        policy=self.policy,
-                        triggered_by=s.business_incident_by,
-                        reason=s.business_incident_reason,
-                    ),
-                    id=workflow_id,
-                    parent_close_policy=ParentClosePolicy.ABANDON,
-                    priority=STAKEHOLDERS,
-                )
-            )
-        except WorkflowAlreadyStartedError:
-            self.out.note("business_incident", f"Message loop {workflow_id} is already running")
+        start = LoopStart(
+            workflow_id=workflow_id,
+            input=CommsInput(
+                facts=s.facts(self.ui_url),
+                policy=self.policy,
+                triggered_by=s.business_incident_by,
+                reason=s.business_incident_reason,
+            ),
+        )
+        started, failure = await attempt(
+            "message loop",
+            self.out.tracked(workflow.execute_activity_method(MessageLoopActivities.start_message_loop, start, **LOOP)),
+        )
+        if failure:
+            self.out.note("business_incident", failure)
+            return
         s.comms_workflow_id = workflow_id
-        self.out.note("business_incident", "Business incident: the message loop started")
+        if started:
+            self.out.note("business_incident", "Business incident: the message loop started")
+        else:
+            self.out.note("business_incident", f"Message loop {workflow_id} is already running")
 
     async def _tell_message_loop(self, signal: Any, news: PhaseChanged | RoleHolders | ClientsEvaluated) -> None:
         try:
