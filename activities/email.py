@@ -32,6 +32,7 @@ from activities.http import ack_link, heartbeating, within_attempt
 from activities.outbox import Outbox
 from settings import ROOT, Settings
 from workflows.contracts.activity_io import EmailRequest, EmailResult
+from workflows.contracts.vocabulary import Channel
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class EmailActivities:
     async def send_email(self, request: EmailRequest) -> EmailResult:
         if request.acknowledge is not None:
             page = request.acknowledge
-            link = ack_link(self.settings, page, "email")
+            link = ack_link(self.settings, page, Channel.EMAIL)
             request = request.model_copy(update={"text": f"{request.text}\n\nAcknowledge as {page.person}: {link}"})
         if self.settings.smtp_host is None:
             where = await self.outbox.deliver("email", "email", request.idempotency_key, request.model_dump())

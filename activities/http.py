@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from settings import Settings
 from workflows.contracts.activity_io import AckFor, DirectMessage
 from workflows.contracts.trust import links
+from workflows.contracts.vocabulary import Channel
 
 # Explicit, short: an activity attempt must fail well inside its start_to_close_timeout so Temporal
 # retries it, rather than hanging on a peer that stopped answering.
@@ -146,11 +147,11 @@ async def heartbeating(progress: Callable[[], Any] | None = None) -> AsyncIterat
             await beating
 
 
-def ack_token(settings: Settings, page: DirectMessage | AckFor, via: str) -> str:
+def ack_token(settings: Settings, page: DirectMessage | AckFor, via: Channel) -> str:
     """What acknowledges the page's incident as its person, for a while (trust/links.py)."""
     granted = links.grant(page.incident_id, page.person, via, datetime.now(UTC))
     return links.sign(links.link_key(settings.ack_link_key), granted)
 
 
-def ack_link(settings: Settings, page: DirectMessage | AckFor, via: str) -> str:
+def ack_link(settings: Settings, page: DirectMessage | AckFor, via: Channel) -> str:
     return f"{settings.public_base()}/ack/{ack_token(settings, page, via)}"

@@ -22,6 +22,7 @@ from activities.http import ack_link, failure, new_client, retry_after, send, wi
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import DeliveryResult, TelegramRequest
+from workflows.contracts.vocabulary import Channel
 
 MAX_TEXT = 4096  # Telegram's limit for one message
 
@@ -59,7 +60,7 @@ class TelegramActivities:
         # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
         body: dict[str, object] = {"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]}
         if request.acknowledge is not None:  # a page: a button that acknowledges as its person
-            link = ack_link(self.settings, request.acknowledge, "telegram")
+            link = ack_link(self.settings, request.acknowledge, Channel.TELEGRAM)
             body["reply_markup"] = {"inline_keyboard": [[{"text": "Acknowledge", "url": link}]]}
         async with within_attempt("telegram"):
             response = await send(

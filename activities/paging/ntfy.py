@@ -18,6 +18,7 @@ from activities.http import ack_link, check, new_client, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import DirectMessage, DirectResult
+from workflows.contracts.vocabulary import Channel
 
 
 class NtfyActivities:
@@ -31,7 +32,7 @@ class NtfyActivities:
 
     @activity.defn
     async def send_push(self, message: DirectMessage) -> DirectResult:
-        link = ack_link(self.settings, message, "push")
+        link = ack_link(self.settings, message, Channel.PUSH)
         body: dict[str, Any] = {
             "topic": message.address,
             "title": message.title[:250],

@@ -24,6 +24,7 @@ from activities.http import ack_link, ack_token, check, new_client, send, within
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import DirectMessage, DirectResult
+from workflows.contracts.vocabulary import Channel
 
 API = "/2010-04-01/Accounts"
 MAX_SMS = 1000  # a few segments at most; the link is at the end and must survive
@@ -98,7 +99,8 @@ class TelephonyActivities:
 
     @activity.defn
     async def send_sms(self, message: DirectMessage) -> DirectResult:
-        body = f"{message.text[:MAX_SMS]}\nReply ACK to acknowledge, or open {ack_link(self.settings, message, 'sms')}"
+        link = ack_link(self.settings, message, Channel.SMS)
+        body = f"{message.text[:MAX_SMS]}\nReply ACK to acknowledge, or open {link}"
         if self.provider is None:
             where = await self.outbox.deliver(
                 "twilio", "sms", message.idempotency_key, {"to": message.address, "text": body}
@@ -109,7 +111,7 @@ class TelephonyActivities:
 
     @activity.defn
     async def place_call(self, message: DirectMessage) -> DirectResult:
-        keypress = f"{self.settings.public_base()}/twilio/voice/{ack_token(self.settings, message, 'voice')}"
+        keypress = f"{self.settings.public_base()}/twilio/voice/{ack_token(self.settings, message, Channel.VOICE)}"
         twiml = call_script(message, keypress)
         if self.provider is None:
             where = await self.outbox.deliver(

@@ -185,7 +185,7 @@ async def test_an_e_mail_page_links_to_acknowledging_as_its_person(stack: Stack)
     assert (await stack.http.post(link.removeprefix(PUBLIC))).status_code == 200
     await stack.env.sleep(timedelta(minutes=10))
     s = await state(handle)
-    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by e-mail link"]
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by e-mail"]
     assert stack.twilio.messages == [], "acknowledged: the SMS at +10 never goes"
 
 

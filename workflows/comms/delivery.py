@@ -145,7 +145,7 @@ async def direct_message(
 async def _direct_message(
     state: CommsState, policy: Policy, chat: Channel, people: list[str], message: ChatDirectMessage
 ) -> None:
-    label = CHAT_ACTIVITIES[chat].label
+    label = chat.label
     recipients: dict[str, str] = {}
     for person in people:
         user = policy.people.get(person)

@@ -107,16 +107,23 @@ class Role(StrEnum):
 
 
 class Channel(StrEnum):
-    """How a person is reached."""
+    """How a person is reached, and how the timeline names it: "SMS bob", "acknowledged by bob by SMS"."""
 
-    PAGE = "page"
-    SLACK = "slack"
-    TEAMS = "teams"  # Microsoft Teams: the person's Entra ID (AAD) object id
-    EMAIL = "email"
-    TELEGRAM = "telegram"
-    PUSH = "push"  # a phone notification through ntfy
-    SMS = "sms"
-    VOICE = "voice"  # a phone call
+    label: str
+
+    def __new__(cls, value: str, label: str) -> Channel:
+        member = str.__new__(cls, value)
+        member._value_, member.label = value, label
+        return member
+
+    PAGE = "page", "page"
+    SLACK = "slack", "Slack"
+    TEAMS = "teams", "Teams"  # Microsoft Teams: the person's Entra ID (AAD) object id
+    EMAIL = "email", "e-mail"
+    TELEGRAM = "telegram", "Telegram"
+    PUSH = "push", "push"  # a phone notification through ntfy
+    SMS = "sms", "SMS"
+    VOICE = "voice", "phone call"
 
 
 # The channels that are also an organisation's chat: an incident channel, posts, direct messages, buttons.

@@ -21,7 +21,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import Reached
     from workflows.contracts.policy import NotificationRules, NotificationStep, Person, QuietHours
-    from workflows.contracts.trust.links import VIA
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.oncall.rotation import zone
 
@@ -147,7 +146,7 @@ class _Ladder:
             key = self._delivery(number)
             moved_on = await self._failed_later(key, next_due=self._next_due(number))
             if moved_on:
-                self._failures([f"{VIA[rule.channel]} {self.person_id} failed: {watch.failed[key]}"])
+                self._failures([f"{rule.channel.label} {self.person_id} failed: {watch.failed[key]}"])
         return self.reached
 
     def _failures(self, lines: list[str]) -> None:

@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.priority import INCIDENT, PEOPLE
-    from workflows.contracts.trust.links import VIA
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.delivery.direct import URGENT, Watch, page_directly
 
@@ -107,7 +106,6 @@ class Chat:
     """What an organisation's chat does for an incident, as activities: the duties ask the chat, by the
     policy's `response.chats`, and never name Slack or Teams. A new chat is an entry here and in vocabulary.CHATS."""
 
-    label: str
     ensure_channel: Callable[..., Any]
     post: Callable[..., Any]
     direct_message: Callable[..., Any]
@@ -116,14 +114,12 @@ class Chat:
 
 CHAT_ACTIVITIES: dict[Channel, Chat] = {
     Channel.SLACK: Chat(
-        "Slack",
         SlackActivities.slack_ensure_channel,
         SlackActivities.slack_post,
         SlackActivities.slack_direct_message,
         SlackActivities.slack_archive_channel,
     ),
     Channel.TEAMS: Chat(
-        "Teams",
         TeamsActivities.teams_ensure_channel,
         TeamsActivities.teams_post,
         TeamsActivities.teams_direct_message,
@@ -135,7 +131,7 @@ CHAT_ACTIVITIES: dict[Channel, Chat] = {
 async def post(chat: Channel, request: ChatPost) -> str | None:
     """Post to the incident's channel in a chat (or revise the post under its key); a failure line or None."""
     _, failure = await attempt(
-        f"{CHAT_ACTIVITIES[chat].label} post to {request.channel}",
+        f"{chat.label} post to {request.channel}",
         workflow.execute_activity_method(CHAT_ACTIVITIES[chat].post, request, **CHAT),
     )
     return failure
@@ -144,14 +140,14 @@ async def post(chat: Channel, request: ChatPost) -> str | None:
 async def ensure_channel(chat: Channel, request: ChatChannelRequest) -> tuple[Any, str | None]:
     """Create a chat's channel (or find the one an earlier attempt made): its result, or a failure line."""
     return await attempt(
-        f"{CHAT_ACTIVITIES[chat].label} channel",
+        f"{chat.label} channel",
         workflow.execute_activity_method(CHAT_ACTIVITIES[chat].ensure_channel, request, **CHAT),
     )
 
 
 async def archive(chat: Channel, channel: str) -> str | None:
     _, failure = await attempt(
-        f"archive {CHAT_ACTIVITIES[chat].label} channel",
+        f"archive {chat.label} channel",
         workflow.execute_activity_method(CHAT_ACTIVITIES[chat].archive, ChatArchive(channel=channel), **CHAT),
     )
     return failure
@@ -242,7 +238,7 @@ async def _page(step: Step, pagers: dict[str, str]) -> Reached:
 
 async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -> Reached:
     """One call DMs them all (each once); a person the chat refuses is that person's failure."""
-    label = CHAT_ACTIVITIES[chat].label
+    label = chat.label
     message = ChatDirectMessage(
         recipients=user_ids,
         text=step.text,
@@ -265,7 +261,7 @@ async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -
 async def _email(step: Step, addresses: dict[str, str]) -> Reached:
     """An e-mail each (nobody sees the others' addresses)."""
     return await _one_each(
-        "e-mail",
+        Channel.EMAIL.label,
         addresses,
         lambda person, address: workflow.execute_activity_method(
             EmailActivities.send_email,
@@ -283,7 +279,7 @@ async def _email(step: Step, addresses: dict[str, str]) -> Reached:
 
 async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
     return await _one_each(
-        "Telegram",
+        Channel.TELEGRAM.label,
         chats,
         lambda person, chat: workflow.execute_activity_method(
             TelegramActivities.send_telegram,
@@ -309,7 +305,7 @@ def _acknowledge(step: Step) -> bool:
     return step.acknowledgeable and not step.watch.stopped()
 
 
-def _direct_sender(label: str, method: Any) -> Callable[[Step, dict[str, str]], Awaitable[Reached]]:
+def _direct_sender(channel: Channel, method: Any) -> Callable[[Step, dict[str, str]], Awaitable[Reached]]:
     """A sender of direct pages (push, SMS, a call): one delivery per person, each asked for at once (so a page
     due first goes first), keyed `step.key:person` (the key the provider's status callbacks name)."""
 
@@ -330,7 +326,7 @@ def _direct_sender(label: str, method: Any) -> Callable[[Step, dict[str, str]], 
             )
             for person, address in addresses.items()
         }
-        return _one_each(label, addresses, lambda person, _: started[person])
+        return _one_each(channel.label, addresses, lambda person, _: started[person])
 
     return send
 
@@ -350,9 +346,9 @@ SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
     Channel.TEAMS: partial(_direct_message, Channel.TEAMS),
     Channel.EMAIL: _email,
     Channel.TELEGRAM: _telegram,
-    Channel.PUSH: _direct_sender(VIA[Channel.PUSH], NtfyActivities.send_push),
-    Channel.SMS: _direct_sender(VIA[Channel.SMS], TelephonyActivities.send_sms),
-    Channel.VOICE: _direct_sender(VIA[Channel.VOICE], TelephonyActivities.place_call),
+    Channel.PUSH: _direct_sender(Channel.PUSH, NtfyActivities.send_push),
+    Channel.SMS: _direct_sender(Channel.SMS, TelephonyActivities.send_sms),
+    Channel.VOICE: _direct_sender(Channel.VOICE, TelephonyActivities.place_call),
 }
 
 

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.priority import INCIDENT
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import CHAT, CHAT_ACTIVITIES, attempt, button, chat_ids, ensure_channel
+    from workflows.delivery.reach import CHAT, attempt, button, chat_ids, ensure_channel
     from workflows.escalation.ladder import EscalationWorkflow
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
@@ -300,7 +300,7 @@ class Response:
         tagged = self._tagged()
         self.out.note(
             "channel",
-            f"{CHAT_ACTIVITIES[chat].label} channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}",
+            f"{chat.label} channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}",
         )
         # The welcome goes first: everything queued while the channel was being made follows it.
         self.s.channel_posts.setdefault(chat, []).insert(

@@ -18,19 +18,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from workflows.contracts.vocabulary import Channel
+
 # How long a link acknowledges: longer than any notification rule waits, shorter than a shift.
 VALID_FOR = timedelta(hours=12)
 _MAC_BYTES = 16
-
-# How the timeline names each way of reaching a person: "SMS bob", "acknowledged by bob by SMS".
-VIA = {
-    "push": "push",
-    "sms": "SMS",
-    "voice": "phone call",
-    "email": "e-mail link",
-    "telegram": "Telegram",
-    "slack": "Slack",
-}
 
 
 class InvalidGrant(ValueError):
@@ -40,15 +32,15 @@ class InvalidGrant(ValueError):
 class AckGrant(BaseModel):
     incident_id: str
     person: str
-    via: str  # a Channel's value
+    via: Channel
     expires: int  # Unix seconds
     nonce: str
 
     def via_label(self) -> str:
-        return VIA.get(self.via, self.via)
+        return self.via.label
 
 
-def grant(incident_id: str, person: str, via: str, now: datetime) -> AckGrant:
+def grant(incident_id: str, person: str, via: Channel, now: datetime) -> AckGrant:
     return AckGrant(
         incident_id=incident_id,
         person=person,
