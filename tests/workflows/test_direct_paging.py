@@ -217,6 +217,23 @@ async def test_pressing_2_in_the_call_hands_the_page_to_the_next_tier_at_once(st
     ]
 
 
+async def test_pressing_2_stops_the_callers_later_methods_as_acknowledging_does(stack: Stack):
+    rules = NotificationRules(
+        high=[
+            NotificationStep(channel=Channel.VOICE, after_minutes=0),
+            NotificationStep(channel=Channel.SMS, after_minutes=5),
+        ]
+    )
+    policy = direct_policy(rules)
+    tiers = [*policy.escalation.tiers, Tier(notify=["alice"], channels=[Channel.SLACK], wait_minutes=10)]
+    await stack.page(policy.model_copy(update={"escalation": Escalation(tiers=tiers)}))
+    await stack.env.sleep(timedelta(minutes=1))
+    await stack.send(stack.twilio.keypress(stack.twilio.calls_placed[0], "2"))
+    await stack.env.sleep(timedelta(minutes=6))  # bob's SMS was due at +5
+    assert [e for e in outbox(stack.settings, "slack", "dm") if ":t2:" in e["key"]], "the next tier is paged"
+    assert stack.twilio.messages == [], "bob handed the page on: his SMS never goes"
+
+
 async def test_pressing_2_past_tier_1_ends_the_ladders_wait_on_its_tier(stack: Stack):
     policy = direct_policy()
     tiers = [

@@ -32,13 +32,19 @@ URGENT = (Severity.SEV1, Severity.SEV2)
 
 @dataclass
 class Watch:
-    """What a workflow that pages directly knows while the rules run: whether the page is answered, and which
-    deliveries the providers reported as failed (by idempotency key, DeliveryReport)."""
+    """What a workflow that pages directly knows while the rules run: whether the page is answered, who handed it
+    on to the next tier (an Escalate decision), and which deliveries the providers reported as failed (by
+    idempotency key, DeliveryReport)."""
 
     stopped: Callable[[], bool] = lambda: False
     failed: dict[str, str] = field(default_factory=dict)
+    handed_on: set[str] = field(default_factory=set)
     # Where a failed step is told at once (the incident's timeline); None: with the rest, once the rules are done.
     tell: Callable[[str], None] | None = None
+
+    def stops(self, person: str) -> bool:
+        """No more of `person`'s methods: the page is answered, or they handed it on, as acknowledging does."""
+        return self.stopped() or person in self.handed_on
 
 
 def plan(rules: NotificationRules, severity: Severity, now: datetime) -> list[tuple[NotificationStep, timedelta]]:
@@ -108,7 +114,7 @@ class _Ladder:
 
     def start(self) -> Awaitable[Reached] | None:
         """The first step's delivery, asked for now when it is due at once."""
-        if self.steps and self.steps[0][1] <= timedelta(0) and not self.step.watch.stopped():
+        if self.steps and self.steps[0][1] <= timedelta(0) and not self.step.watch.stops(self.person_id):
             return self._send(0)
         return None
 
@@ -129,10 +135,10 @@ class _Ladder:
                 left = self.started + due - workflow.now()
                 if not moved_on and left > timedelta(0):
                     try:
-                        await workflow.wait_condition(lambda: watch.stopped(), timeout=left)
+                        await workflow.wait_condition(lambda: watch.stops(self.person_id), timeout=left)
                     except TimeoutError:
                         pass
-                if watch.stopped():
+                if watch.stops(self.person_id):
                     break
                 sending = self._send(number)
             else:
@@ -169,7 +175,7 @@ class _Ladder:
         if left <= timedelta(0):
             return key in watch.failed
         try:
-            await workflow.wait_condition(lambda: key in watch.failed or watch.stopped(), timeout=left)
+            await workflow.wait_condition(lambda: key in watch.failed or watch.stops(self.person_id), timeout=left)
         except TimeoutError:
             return False
         return key in watch.failed

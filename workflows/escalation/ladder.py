@@ -20,7 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.vocabulary import Channel
     from workflows.delivery.direct import Watch
     from workflows.delivery.reach import reach
-    from workflows.incident.inputs import EscalationInput, EscalationNotice, EscalationResult, StopEscalation, tier_page
+    from workflows.incident.inputs import (
+        EscalationInput,
+        EscalationNotice,
+        EscalationResult,
+        HandOn,
+        StopEscalation,
+        tier_page,
+    )
     from workflows.oncall.lookup import who_is_on_call
 
 
@@ -39,9 +46,11 @@ class EscalationWorkflow:
         self._stop_reason = self._stop_reason or request.reason
 
     @workflow.signal
-    def next_tier(self) -> None:
-        """The incident took an Escalate decision: the tier being waited out ends now."""
+    def next_tier(self, request: HandOn) -> None:
+        """The incident took an Escalate decision: the tier being waited out ends now, and so do the methods left
+        of whoever handed it on."""
         self._tier_handed_on = True
+        self._watch.handed_on.add(request.person)
 
     @workflow.signal(name=ids.DELIVERY_REPORT)
     def delivery_report(self, report: DeliveryReport) -> None:

@@ -39,6 +39,12 @@ class StopEscalation(BaseModel):
     reason: str
 
 
+class HandOn(BaseModel):
+    """The person paged asked for the next tier now (an Escalate decision): their own later methods stop too."""
+
+    person: str
+
+
 class EscalationResult(BaseModel):
     stopped_because: str = ""
     tiers_reached: int = 0

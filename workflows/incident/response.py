@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation.ladder import EscalationWorkflow
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
-    from workflows.incident.inputs import EscalationInput, StopEscalation, tier_page
+    from workflows.incident.inputs import EscalationInput, HandOn, StopEscalation, tier_page
     from workflows.incident.model import ChannelPost, IncidentState
     from workflows.oncall.lookup import who_is_on_call
 
@@ -176,16 +176,18 @@ class Response:
         elif reached.page_keys and s.status is not Status.OPEN:
             self.out.resolve_pages(s.resolved_by, reached.page_keys)
 
-    async def escalate_now(self) -> None:
-        """The person paged handed it on: past tier 1 (whose wait the rules ended), the ladder pages its next tier."""
+    async def escalate_now(self, person: str) -> None:
+        """The person paged handed it on: their own methods left stop; past tier 1 (whose wait the rules ended), the
+        ladder pages its next tier."""
         s = self.s
+        self.out.watch.handed_on.add(person)
         if s.ladder_due is not None or not s.escalation_active:
             return
         try:
             await self.out.tracked(
                 workflow.get_external_workflow_handle(
                     ladder_workflow_id(self.s.occurrence, s.escalation_started)
-                ).signal(EscalationWorkflow.next_tier)
+                ).signal(EscalationWorkflow.next_tier, HandOn(person=person))
             )
         except Exception:
             self.out.note("escalation", "Escalation round already finished: no next tier to page")

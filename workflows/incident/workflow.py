@@ -276,7 +276,7 @@ class IncidentWorkflow:
                 self.out.acknowledge_pages(d.actor)
                 self.out.post(f"{s.incident_id} acknowledged by {d.actor}", f"ack:{number}")
             case Escalate():
-                self.out.spawn(self.response.escalate_now())
+                self.out.spawn(self.response.escalate_now(d.actor))
             case StatusUpdate():
                 self.watches.distribute_status_update(d.actor, d.text, f"update:{number}")
             case AssignTask() | ReassignTask() | ReprioritiseTask() | UpdateTask() | CompleteTask() | EscalateTask():
