@@ -110,14 +110,23 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
 
     # Paging people directly (README, "Paging people directly"): push through an ntfy server, SMS and calls
-    # through Twilio; where their pages link back to (the acknowledge links, Twilio's callbacks), and the key
-    # the worker and the HTTP service share to sign those links (made on first use).
+    # through Twilio or Vonage (the policy's `telephony`); where their pages link back to (the acknowledge links,
+    # the providers' callbacks), and the key the worker and the HTTP service share to sign those links (made on
+    # first use).
     ntfy_url: str | None = None
     ntfy_token: SecretStr | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    vonage_api_key: str | None = None
+    vonage_api_secret: SecretStr | None = None
+    vonage_application_id: str | None = None  # the Voice API application the calls belong to
+    vonage_private_key: Path | None = None  # that application's private key (PEM), which signs the calls' JWTs
+    vonage_signature_secret: SecretStr | None = None  # checks every request Vonage sends
+    vonage_from: str | None = None
+    vonage_rest_url: str = "https://rest.nexmo.com"  # the SMS API
+    vonage_api_url: str = "https://api.nexmo.com"  # the Voice and Reports APIs
     public_url: str | None = None
     ack_link_key: Path = ROOT / ".data" / "ack-link-key"
 
@@ -143,7 +152,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     def public_base(self) -> str:
-        """Where people's phones and Twilio reach the HTTP service: PUBLIC_URL, else its own address."""
+        """Where phones and the telephony providers reach the HTTP service: PUBLIC_URL, else its own address."""
         return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     @field_validator("payload_keys")

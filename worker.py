@@ -29,9 +29,10 @@ from activities.http import HEARTBEAT_EVERY
 from activities.message_loop import MessageLoopActivities
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
+from activities.paging import telephony_providers
 from activities.paging.ntfy import NtfyActivities
 from activities.paging.providers import PagingActivities
-from activities.paging.twilio import TelephonyActivities
+from activities.paging.telephony import TelephonyActivities
 from activities.records import RecordsActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
@@ -71,7 +72,7 @@ def build_activities(settings: Settings) -> list[Any]:
     outbox = Outbox(settings.outbox_path)
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
     records, oncall = RecordsActivities(settings), OnCallActivities(settings)
-    telephony = TelephonyActivities(settings, outbox)
+    telephony = TelephonyActivities(settings, outbox, telephony_providers(settings))
     teams = TeamsActivities(settings, outbox)
     return [
         slack.slack_ensure_channel,
@@ -157,13 +158,13 @@ CREDENTIALS: dict[Channel, tuple[str, str]] = {
     Channel.EMAIL: ("smtp_host", "SMTP_HOST"),
     Channel.TELEGRAM: ("telegram_bot_token", "TELEGRAM_BOT_TOKEN"),
     Channel.PUSH: ("ntfy_url", "NTFY_URL"),
-    Channel.SMS: ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
-    Channel.VOICE: ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
 }
 PROVIDERS: dict[str, tuple[str, str]] = {
     "opsgenie": ("opsgenie_api_key", "OPSGENIE_API_KEY"),
     "pagerduty": ("pagerduty_routing_key", "PAGERDUTY_ROUTING_KEY"),
     "jsm": ("jsm_api_key", "JSM_API_KEY"),
+    "twilio": ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),  # SMS and voice, as the policy's `telephony`
+    "vonage": ("vonage_api_key", "VONAGE_API_KEY"),
 }
 
 
@@ -179,8 +180,9 @@ def undeliverable(settings: Settings, policy: Policy) -> list[str]:
         channels |= dict.fromkeys(step.channel for r in rules for step in r.high + r.low)
     missing = []
     for channel in channels:
-        name = policy.paging_provider if channel is Channel.PAGE else channel.value
-        field, variable = PROVIDERS[name] if channel is Channel.PAGE else CREDENTIALS[channel]
+        by = {Channel.PAGE: policy.paging_provider, Channel.SMS: policy.telephony, Channel.VOICE: policy.telephony}
+        name = by.get(channel, channel.value)
+        field, variable = PROVIDERS[name] if channel in by else CREDENTIALS[channel]
         if getattr(settings, field) is None:
             missing.append(f"{name} ({variable} is not set)")
     if policy.response.conference == "zoom" and settings.zoom_client_secret is None:

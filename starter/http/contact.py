@@ -1,17 +1,20 @@
 """The ways back from a page sent straight to a person: the acknowledge link (a push's Acknowledge and Open buttons,
-the link in an SMS or e-mail), and Twilio's requests (an SMS reply, a keypress in a call, status callbacks).
+the link in an SMS or e-mail), and the telephony providers' requests (an SMS reply, a keypress in a call, status
+callbacks), from Twilio and from Vonage alike once each is verified.
 
 Each acknowledges as the person the page was sent to, never as whoever follows it: the link's grant names the
 person and the incident under the key the worker signed it with (workflows/contracts/trust/links.py); a reply
 counts only from the person's own number, and only for the newest page we texted that number. The service then
 sends an ordinary Acknowledge decision through its signing client, as for incidentctl, with the grant's nonce
 as its update id (a link used twice is taken once). Every request from Twilio must carry a valid
-X-Twilio-Signature over PUBLIC_URL's address of the request: anything else is 403 and changes nothing.
+X-Twilio-Signature over PUBLIC_URL's address of the request, every one from Vonage its signature (`sig`, or a
+JWT over the body): anything else is 403 and changes nothing.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,9 +26,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from temporalio.client import Client
 from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import VoiceResponse
 
-from activities.paging.twilio import FAILED, twilio, verified
+from activities.paging import telephony_providers, twilio, vonage
+from activities.paging.telephony import ACK_WORDS, ACKNOWLEDGE_KEY, ESCALATE_KEY
 from client.decide import Refused, is_transport_error, is_unreachable, send_decision
 from settings import Settings
 from starter.http.decisions import RETRY_WITHIN
@@ -39,7 +42,6 @@ from workflows.incident.model import Acknowledge, Escalate
 log = logging.getLogger("contact")
 
 TOKEN_IN_TEXT = re.compile(r"/ack/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-ACK_WORDS = ("ack", "acknowledge", "ok", "yes", "1")
 
 
 def router(
@@ -95,99 +97,151 @@ def router(
         status, said = await acknowledge(granted)
         return HTMLResponse(_page("Acknowledged" if status == 200 else "Not acknowledged", said), status_code=status)
 
-    # --- Twilio ----------------------------------------------------------------------------------------
+    # --- what both telephony providers send back, once read and verified --------------------------------
+
+    providers = telephony_providers(settings)
+
+    def person_with_phone(number: str) -> str | None:
+        return next((name for name, p in policy.people.items() if p.phone and p.phone == number), None)
+
+    async def sms_reply(provider: str, sender: str, text: str) -> str:
+        """A reply to a page: "ACK" acknowledges the newest incident we paged that number about, as its person."""
+        words, person = text.strip().lower().split(), person_with_phone(sender)
+        if not words or words[0] not in ACK_WORDS:
+            return "Reply ACK to acknowledge the incident you were paged about."
+        if person is None:
+            log.warning("an SMS reply from a number of nobody in the policy acknowledged nothing")
+            return "This number belongs to nobody on call here: nothing was acknowledged."
+        if provider not in providers:
+            return "SMS is not configured here: nothing was acknowledged."
+        now = datetime.now(UTC)
+        for body in await providers[provider].texts_to(sender):
+            for token in TOKEN_IN_TEXT.findall(body):
+                try:
+                    granted = links.read(key(), token, now)
+                except links.InvalidGrant:
+                    continue
+                if granted.person == person:
+                    return (await acknowledge(granted))[1]
+        return "No page of yours is waiting: nothing was acknowledged."
+
+    async def keypress(token: str, called_number: str, digits: str) -> str:
+        """A key pressed in a call we placed: 1 acknowledges as the person called, 2 hands it to the next tier."""
+        try:
+            granted = links.read(key(), token, datetime.now(UTC))
+        except links.InvalidGrant as err:
+            return str(err)
+        called = policy.people.get(granted.person)
+        if granted.via != Channel.VOICE or called is None or called_number != called.phone:
+            return "This call cannot acknowledge anything."
+        if digits not in (ACKNOWLEDGE_KEY, ESCALATE_KEY):
+            return "Not acknowledged. Goodbye."
+        escalate = digits == ESCALATE_KEY
+        status, said = await acknowledge(granted, escalate=escalate)
+        if status != 200:
+            return said
+        return "Escalated: the next person is paged now." if escalate else "Acknowledged. Thank you."
+
+    async def delivery_failed(workflow_id: str, delivery: str, reason: str) -> None:
+        """A message or call that did not reach its person: their rules move on (the sending workflow's signal)."""
+        report = DeliveryReport(idempotency_key=unquote(delivery), reason=reason)
+        try:
+            await temporal().get_workflow_handle(unquote(workflow_id)).signal(ids.DELIVERY_REPORT, report)
+        except Exception as err:  # the page's workflow has ended: nothing is waiting on the report
+            log.info("delivery report for %s not taken: %s", workflow_id, err)
+
+    def forged(request: Request) -> Response:
+        log.warning("refused a request to %s without a valid signature", request.url.path)
+        return Response("forged or unsigned request", status_code=403)
+
+    # --- Twilio: forms signed with X-Twilio-Signature, answered in TwiML -------------------------------------
 
     async def from_twilio(request: Request) -> dict[str, Any] | None:
         """The form Twilio sent, or None when its signature does not hold for it."""
         form = {name: values[-1] for name, values in parse_qs((await read_body(request)).decode()).items()}
         path = request.scope.get("raw_path", request.url.path.encode()).decode()  # as Twilio signed it: still quoted
         url = settings.public_base() + path + (f"?{request.url.query}" if request.url.query else "")
-        if not verified(settings, url, form, request.headers.get("x-twilio-signature", "")):
-            log.warning("refused a request to %s without a valid X-Twilio-Signature", request.url.path)
-            return None
-        return form
-
-    def person_with_phone(number: str) -> str | None:
-        return next((name for name, p in policy.people.items() if p.phone and p.phone == number), None)
+        return form if twilio.verified(settings, url, form, request.headers.get("x-twilio-signature", "")) else None
 
     @routes.post("/twilio/sms")
-    async def sms_reply(request: Request) -> Response:
-        """A reply to a page: "ACK" acknowledges the newest incident we paged that number about, as its person."""
+    async def twilio_sms(request: Request) -> Response:
         form = await from_twilio(request)
         if form is None:
-            return Response("forged or unsigned request", status_code=403)
+            return forged(request)
         answer = MessagingResponse()
-        sender, words = form.get("From", ""), form.get("Body", "").strip().lower().split()
-        person = person_with_phone(sender)
-        if not words or words[0] not in ACK_WORDS:
-            answer.message("Reply ACK to acknowledge the incident you were paged about.")
-        elif person is None:
-            log.warning("an SMS reply from a number of nobody in the policy acknowledged nothing")
-            answer.message("This number belongs to nobody on call here: nothing was acknowledged.")
-        else:
-            answer.message(await _acknowledge_newest(settings, sender, person, acknowledge))
+        answer.message(await sms_reply(twilio.Twilio.name, form.get("From", ""), form.get("Body", "")))
         return Response(str(answer), media_type="application/xml")
 
     @routes.post("/twilio/voice/{token}")
-    async def keypress(token: str, request: Request) -> Response:
-        """A key pressed in a call we placed: 1 acknowledges as the person called, 2 hands it to the next tier."""
+    async def twilio_keypress(token: str, request: Request) -> Response:
         form = await from_twilio(request)
         if form is None:
-            return Response("forged or unsigned request", status_code=403)
-        answer = VoiceResponse()
-        try:
-            granted = links.read(key(), token, datetime.now(UTC))
-        except links.InvalidGrant as err:
-            answer.say(str(err))
-            return Response(str(answer), media_type="application/xml")
-        called = policy.people.get(granted.person)
-        if granted.via != Channel.VOICE or called is None or form.get("To") != called.phone:
-            answer.say("This call cannot acknowledge anything.")
-        elif form.get("Digits") in ("1", "2"):
-            escalate = form["Digits"] == "2"
-            status, said = await acknowledge(granted, escalate=escalate)
-            done = "Escalated: the next person is paged now." if escalate else "Acknowledged. Thank you."
-            answer.say(done if status == 200 else said)
-        else:
-            answer.say("Not acknowledged. Goodbye.")
-        return Response(str(answer), media_type="application/xml")
+            return forged(request)
+        said = await keypress(token, form.get("To", ""), form.get("Digits", ""))
+        return Response(twilio.said(said), media_type="application/xml")
 
     @routes.post("/twilio/status/{workflow_id}/{delivery}")
-    async def status_callback(workflow_id: str, delivery: str, request: Request) -> Response:
-        """Twilio's report on a message or call: one that did not reach its person moves their rules on."""
+    async def twilio_status(workflow_id: str, delivery: str, request: Request) -> Response:
         form = await from_twilio(request)
         if form is None:
-            return Response("forged or unsigned request", status_code=403)
+            return forged(request)
         status = form.get("MessageStatus") or form.get("CallStatus") or ""
-        if status in FAILED:
-            reason = f"Twilio reports {status}" + (f" (error {form['ErrorCode']})" if form.get("ErrorCode") else "")
-            report = DeliveryReport(idempotency_key=unquote(delivery), reason=reason)
-            try:
-                await temporal().get_workflow_handle(unquote(workflow_id)).signal(ids.DELIVERY_REPORT, report)
-            except Exception as err:  # the page's workflow has ended: nothing is waiting on the report
-                log.info("delivery report for %s not taken: %s", workflow_id, err)
+        if status in twilio.FAILED:
+            error = f" (error {form['ErrorCode']})" if form.get("ErrorCode") else ""
+            await delivery_failed(workflow_id, delivery, f"Twilio reports {status}{error}")
+        return Response(status_code=204)
+
+    # --- Vonage: the SMS API's webhooks carry `sig`, the Voice API's a JWT; calls are answered in NCCO ------
+
+    async def from_vonage(request: Request) -> dict[str, str] | None:
+        """What Vonage sent (a form or JSON), or None when neither of its signatures holds for it."""
+        body = await read_body(request)
+        if request.headers.get("authorization"):  # the Voice API: a JWT over the body
+            if not vonage.voice_signed(settings, request.headers["authorization"], body):
+                return None
+            return {
+                name: json.dumps(value) if isinstance(value, dict) else str(value)
+                for name, value in json.loads(body or b"{}").items()
+            }
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = {name: str(value) for name, value in json.loads(body or b"{}").items()}
+        else:
+            params = {name: values[-1] for name, values in parse_qs(body.decode()).items()}
+        return params if vonage.sms_signed(settings, params) else None
+
+    @routes.post("/vonage/sms")
+    async def vonage_sms(request: Request) -> Response:
+        """An inbound SMS. Vonage takes no answer in the response: what happened is logged, and the page's other
+        ways back stay open."""
+        params = await from_vonage(request)
+        if params is None:
+            return forged(request)
+        said = await sms_reply(vonage.Vonage.name, "+" + params.get("msisdn", "").lstrip("+"), params.get("text", ""))
+        log.info("an SMS reply through Vonage: %s", said)
+        return Response(status_code=204)
+
+    @routes.post("/vonage/voice/{token}")
+    async def vonage_keypress(token: str, request: Request) -> Response:
+        params = await from_vonage(request)
+        if params is None:
+            return forged(request)
+        digits = json.loads(params.get("dtmf", "{}")).get("digits", "")
+        said = await keypress(token, "+" + params.get("to", "").lstrip("+"), digits)
+        return Response(vonage.said(said), media_type="application/json")
+
+    @routes.post("/vonage/status/{workflow_id}/{delivery}")
+    async def vonage_status(workflow_id: str, delivery: str, request: Request) -> Response:
+        """A delivery receipt (SMS) or a call's event: one that did not reach its person moves their rules on."""
+        params = await from_vonage(request)
+        if params is None:
+            return forged(request)
+        status = params.get("status", "")
+        if status in vonage.FAILED:
+            error = f" (error {params['err-code']})" if params.get("err-code", "0") != "0" else ""
+            await delivery_failed(workflow_id, delivery, f"Vonage reports {status}{error}")
         return Response(status_code=204)
 
     return routes
-
-
-async def _acknowledge_newest(settings: Settings, sender: str, person: str, acknowledge: Any) -> str:
-    """Acknowledge the newest page texted to `sender` that is `person`'s and still valid; what to answer."""
-    provider = twilio(settings)
-    if provider is None:
-        return "SMS is not configured here: nothing was acknowledged."
-    now = datetime.now(UTC)
-    for body in await provider.texts_to(sender):
-        for token in TOKEN_IN_TEXT.findall(body):
-            try:
-                granted = links.read(links.link_key(settings.ack_link_key), token, now)
-            except links.InvalidGrant:
-                continue
-            if granted.person != person:
-                continue
-            _, said = await acknowledge(granted)
-            return str(said)
-    return "No page of yours is waiting: nothing was acknowledged."
 
 
 def _page(title: str, text: str, form: str = "") -> str:

@@ -3,6 +3,7 @@ request it received, and scripted faults (a status, a body, headers) for the nex
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -84,3 +85,8 @@ class FakePeer:
 
 def params(request: web.Request) -> dict[str, Any]:
     return request[PARAMS]
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The Authorization header a client with these credentials sends (HTTP Basic)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

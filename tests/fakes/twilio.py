@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from settings import Settings
-from tests.fakes.peer import FakePeer, params
+from tests.fakes.peer import FakePeer, basic_auth, params
 
 SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-token-secret"
@@ -76,8 +75,7 @@ class FakeTwilio(FakePeer):
         return Signed(action, form)
 
     def _authorised(self, request: web.Request) -> bool:
-        expected = "Basic " + base64.b64encode(f"{SID}:{AUTH_TOKEN}".encode()).decode()
-        return request.headers.get("Authorization") == expected
+        return request.headers.get("Authorization") == basic_auth(SID, AUTH_TOKEN)
 
     async def _message(self, request: web.Request) -> web.Response:
         return await self._create(request, "SM", self.messages, "Body")

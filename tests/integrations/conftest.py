@@ -13,6 +13,7 @@ from tests.fakes.smtp import FakeSmtp
 from tests.fakes.statuspage import FakeStatuspage
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
+from tests.fakes.vonage import FakeVonage
 from tests.fakes.zoom import FakeZoom
 
 
@@ -73,4 +74,10 @@ async def ntfy() -> AsyncIterator[FakeNtfy]:
 @pytest.fixture
 async def twilio_api() -> AsyncIterator[FakeTwilio]:
     async with FakeTwilio(unreachable={"+15550100099"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def vonage_api() -> AsyncIterator[FakeVonage]:
+    async with FakeVonage(unreachable={"15550100099"}) as fake:
         yield fake

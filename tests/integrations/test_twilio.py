@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
-from activities.paging.twilio import TelephonyActivities
+from activities.paging import telephony_providers
+from activities.paging.telephony import TelephonyActivities
 from settings import Settings
 from tests.fakes.twilio import FROM, FakeTwilio
 from tests.integrations.helpers import attempt
@@ -34,7 +35,7 @@ def page(phone: str = "+15550100002") -> DirectMessage:
 
 def telephony(settings: Settings, fake: FakeTwilio) -> TelephonyActivities:
     configured = fake.configure(settings).model_copy(update={"public_url": PUBLIC})
-    return TelephonyActivities(configured, Outbox(settings.outbox_path))
+    return TelephonyActivities(configured, Outbox(settings.outbox_path), telephony_providers(configured))
 
 
 def in_workflow(workflow_id: str = "INC-7F3K") -> ActivityEnvironment:
@@ -104,7 +105,7 @@ async def test_a_slow_or_unreachable_twilio_is_retried(settings: Settings, twili
 
 
 async def test_without_a_twilio_account_sms_and_calls_go_to_the_outbox(settings: Settings):
-    activities = TelephonyActivities(settings, Outbox(settings.outbox_path))
+    activities = TelephonyActivities(settings, Outbox(settings.outbox_path), telephony_providers(settings))
     await in_workflow().run(activities.send_sms, page())
     await in_workflow().run(activities.place_call, page())
     assert [(e["system"], e["kind"]) for e in Outbox(settings.outbox_path).read()] == [

@@ -1,5 +1,5 @@
-"""Paging people directly: each person's notification rules on durable timers, through ntfy and Twilio (fakes that
-speak their wire formats), acknowledged from the page itself as the person it was sent to."""
+"""Paging people directly: each person's notification rules on durable timers, through ntfy and Twilio or Vonage
+(fakes that speak their wire formats), acknowledged from the page itself as the person it was sent to."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from starter.http.app import create_app
 from tests.conftest import run_under
 from tests.fakes.ntfy import FakeNtfy
 from tests.fakes.twilio import FakeTwilio, Signed
+from tests.fakes.vonage import Callback, FakeVonage
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
 from workflows.contracts.policy import Escalation, NotificationRules, NotificationStep, Policy, Tier
@@ -55,6 +56,7 @@ class Stack:
     settings: Settings
     ntfy: FakeNtfy
     twilio: FakeTwilio
+    vonage: FakeVonage
     http: httpx.AsyncClient
 
     async def page(self, policy: Policy) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
@@ -66,15 +68,20 @@ class Stack:
         path = request.url.removeprefix(PUBLIC)
         return await self.http.post(path, data=request.form, headers=headers or request.headers())
 
+    async def deliver(self, request: Callback) -> httpx.Response:
+        return await self.http.post(request.url.removeprefix(PUBLIC), content=request.body, headers=request.headers)
+
 
 @pytest.fixture
 async def stack(ts_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[Stack]:
-    async with FakeNtfy(forbidden={"refused-topic"}) as ntfy, FakeTwilio() as twilio:
-        configured = twilio.configure(ntfy.configure(settings)).model_copy(update={"public_url": PUBLIC})
+    async with FakeNtfy(forbidden={"refused-topic"}) as ntfy, FakeTwilio() as twilio, FakeVonage() as vonage:
+        configured = vonage.configure(twilio.configure(ntfy.configure(settings))).model_copy(
+            update={"public_url": PUBLIC}
+        )
         async with build_worker(ts_env.client, configured):
             app = create_app(configured, client=ts_env.client, policy=direct_policy())
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=PUBLIC) as http:
-                yield Stack(ts_env, configured, ntfy, twilio, http)
+                yield Stack(ts_env, configured, ntfy, twilio, vonage, http)
 
 
 async def test_sev1_pages_bob_by_push_then_sms_and_his_sms_reply_acknowledges_and_stops_the_call(stack: Stack):
@@ -262,3 +269,90 @@ async def test_a_tier_can_name_sms_directly_under_any_paging_provider(stack: Sta
     await stack.env.sleep(timedelta(seconds=30))
     assert [m["To"] for m in stack.twilio.messages] == [BOB_PHONE]
     assert stack.ntfy.published == [], "the tier names SMS, not bob's rules"
+
+
+# --- the same through Vonage, the policy's other telephony provider -------------------------------------------
+
+
+def vonage_policy() -> Policy:
+    return direct_policy().model_copy(update={"telephony": "vonage"})
+
+
+async def test_vonage_sev1_pages_bob_by_push_then_sms_and_his_sms_reply_acknowledges_and_stops_the_call(stack: Stack):
+    handle = await stack.page(vonage_policy())
+    await stack.env.sleep(timedelta(minutes=1))
+    assert [p["topic"] for p in stack.ntfy.published] == [BOB_TOPIC], "the push goes at once"
+    assert stack.vonage.messages == [], "no SMS before +2 min"
+
+    await stack.env.sleep(timedelta(minutes=2))  # +3
+    assert [m["to"] for m in stack.vonage.messages] == [BOB_PHONE.lstrip("+")]
+    assert stack.twilio.messages == [], "the policy names Vonage"
+    answered = await stack.deliver(stack.vonage.reply(PUBLIC, BOB_PHONE, "ack"))
+    assert answered.status_code == 204
+
+    await stack.env.sleep(timedelta(minutes=5))  # +8: the call was due at +5
+    assert stack.vonage.calls_placed == [], "the ladder stops once bob acknowledged"
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by SMS"]
+    assert len(stack.ntfy.published) == len(stack.vonage.messages) == 1, "each method once"
+
+
+async def test_vonage_a_reply_from_a_number_that_is_not_bobs_acknowledges_nothing(stack: Stack):
+    handle = await stack.page(vonage_policy())
+    await stack.env.sleep(timedelta(minutes=3))
+    assert (await stack.deliver(stack.vonage.reply(PUBLIC, "+15550199999", "ack"))).status_code == 204
+    await stack.env.sleep(timedelta(minutes=3))
+    assert (await state(handle)).acknowledged_by is None
+    assert [c["to"][0]["number"] for c in stack.vonage.calls_placed] == [BOB_PHONE.lstrip("+")], "on to the call"
+
+
+async def test_vonage_an_sms_receipt_that_says_failed_moves_to_the_call_at_once(stack: Stack):
+    await stack.page(vonage_policy())
+    await stack.env.sleep(timedelta(minutes=2, seconds=30))
+    assert stack.vonage.calls_placed == []
+    receipt = await stack.deliver(stack.vonage.receipt(stack.vonage.messages[0], "failed", err_code="6"))
+    assert receipt.status_code == 204
+    await stack.env.sleep(timedelta(seconds=30))  # +3: the call was due at +5
+    assert len(stack.vonage.calls_placed) == 1
+
+
+async def test_vonage_a_call_nobody_answers_moves_to_the_next_method_at_once(stack: Stack):
+    rules = NotificationRules(
+        high=[NotificationStep(channel=Channel.VOICE), NotificationStep(channel=Channel.SMS, after_minutes=10)]
+    )
+    handle = await stack.page(direct_policy(rules).model_copy(update={"telephony": "vonage"}))
+    await stack.env.sleep(timedelta(minutes=1))
+    assert (await stack.deliver(stack.vonage.call_event(stack.vonage.calls_placed[0], "unanswered"))).status_code == 204
+    await stack.env.sleep(timedelta(seconds=30))  # the SMS was due at +10
+    assert len(stack.vonage.messages) == 1
+    assert any(
+        "phone call bob failed: Vonage reports unanswered" in t for t in timeline(await state(handle), "delivery")
+    )
+
+
+async def test_vonage_a_keypress_in_the_call_acknowledges_as_the_person_called(stack: Stack):
+    handle = await stack.page(vonage_policy())
+    await stack.env.sleep(timedelta(minutes=6))
+    [call] = stack.vonage.calls_placed
+    answered = await stack.deliver(stack.vonage.keypress(call, "1"))
+    assert answered.json() == [{"action": "talk", "text": "Acknowledged. Thank you."}]
+    s = await state(handle)
+    assert timeline(s, "acknowledge") == [f"{s.incident_id} acknowledged by bob by phone call"]
+
+
+async def test_vonage_forged_requests_are_refused_and_change_nothing(stack: Stack):
+    handle = await stack.page(vonage_policy())
+    await stack.env.sleep(timedelta(minutes=6))
+    [sms], [call] = stack.vonage.messages, stack.vonage.calls_placed
+    reply = stack.vonage.reply(PUBLIC, BOB_PHONE, "ack", secret="not-the-signature-secret-0123456789abcdef")
+    keypress = stack.vonage.keypress(call, "1", secret="not-the-signature-secret-0123456789abcdef")
+    genuine = stack.vonage.keypress(call, "1")
+    tampered = Callback(genuine.url, genuine.body.replace(b'"1"', b'"2"'), genuine.headers)  # the JWT is for "1"
+    receipt = stack.vonage.receipt(sms, "failed")
+    unsigned = Callback(receipt.url, receipt.body.split(b"&sig=")[0], receipt.headers)
+    answers = [await stack.deliver(forged) for forged in (reply, keypress, tampered, unsigned)]
+    assert [a.status_code for a in answers] == [403, 403, 403, 403]
+    await stack.env.sleep(timedelta(seconds=30))
+    s = await state(handle)
+    assert s.acknowledged_by is None and timeline(s, "escalate") == []
+    assert not any("Vonage reports" in t for t in timeline(s, "delivery"))

@@ -215,6 +215,7 @@ class DirectMessage(BaseModel):
     text: str
     idempotency_key: str  # also names this delivery in the provider's status callbacks
     urgent: bool = True
+    telephony: str = "twilio"  # for SMS and calls, the policy's provider
 
 
 class DirectResult(BaseModel):

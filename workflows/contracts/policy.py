@@ -116,6 +116,7 @@ class Person(_Strict):
 
 # The paging provider that is each person's own notification rules (workflows/delivery/direct.py).
 DIRECT = "direct"
+TELEPHONY = ("twilio", "vonage")  # the SMS and voice providers a policy may name
 
 # The field of a person that each channel reaches them at: the one definition of what a channel needs.
 CONTACT_FIELD: dict[Channel, str] = {
@@ -384,6 +385,7 @@ class Overrides(Window):
 class Policy(_Strict):
     organisation: str = "example"
     paging_provider: str = "opsgenie"  # opsgenie | pagerduty | jsm | direct (each person's notification rules)
+    telephony: str = "twilio"  # who sends SMS and places calls: twilio | vonage
     notification_rules: NotificationRules = Field(default_factory=NotificationRules)  # for people without their own
     people: dict[str, Person] = Field(default_factory=dict)
     roles: dict[Role, list[str]] = Field(default_factory=dict)
@@ -449,6 +451,13 @@ class Policy(_Strict):
     def _known_provider(cls, value: str) -> str:
         if value not in ("opsgenie", "pagerduty", "jsm", DIRECT):
             raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty', 'jsm' or 'direct', not {value!r}")
+        return value
+
+    @field_validator("telephony")
+    @classmethod
+    def _known_telephony(cls, value: str) -> str:
+        if value not in TELEPHONY:
+            raise ValueError(f"telephony must be {' or '.join(map(repr, TELEPHONY))}, not {value!r}")
         return value
 
     @model_validator(mode="after")

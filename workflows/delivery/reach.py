@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
     from activities.paging.ntfy import NtfyActivities
     from activities.paging.providers import PagingActivities
-    from activities.paging.twilio import TelephonyActivities
+    from activities.paging.telephony import TelephonyActivities
     from activities.telegram import TelegramActivities
     from workflows.contracts.activity_io import (
         AckFor,
@@ -321,6 +321,7 @@ def _direct_sender(channel: Channel, method: Any) -> Callable[[Step, dict[str, s
                     text=step.text,
                     idempotency_key=f"{step.key}:{person}",
                     urgent=step.severity in URGENT,
+                    telephony=step.policy.telephony,
                 ),
                 **PAGING,
             )
