@@ -181,8 +181,8 @@ def undeliverable(settings: Settings, policy: Policy) -> list[str]:
     missing = []
     for channel in channels:
         by = {Channel.PAGE: policy.paging_provider, Channel.SMS: policy.telephony, Channel.VOICE: policy.telephony}
-        name = by.get(channel, channel.value)
-        field, variable = PROVIDERS[name] if channel in by else CREDENTIALS[channel]
+        field, variable = PROVIDERS[by[channel]] if channel in by else CREDENTIALS[channel]
+        name = policy.paging_provider if channel is Channel.PAGE else channel.value
         if getattr(settings, field) is None:
             missing.append(f"{name} ({variable} is not set)")
     if policy.response.conference == "zoom" and settings.zoom_client_secret is None:

@@ -77,6 +77,11 @@ def test_paged_directly_the_methods_of_peoples_rules_need_their_credentials(sett
         "email (SMTP_HOST is not set)",
     ]
     assert undeliverable(settings.model_copy(update={"outbox_delivery": True}), direct) == [], "make run's outbox"
+    through_vonage = undeliverable(settings, direct.model_copy(update={"telephony": "vonage"}))
+    assert [line for line in through_vonage if "VONAGE" in line] == [
+        "sms (VONAGE_API_KEY is not set)",
+        "voice (VONAGE_API_KEY is not set)",
+    ]
 
 
 def test_the_outbox_chosen_explicitly_starts_and_says_so(example_policy: Policy, settings: Settings) -> None:
