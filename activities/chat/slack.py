@@ -26,6 +26,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.chat import to_each, to_outbox
 from activities.http import retry_after
 from activities.outbox import Outbox
 from settings import Settings
@@ -186,26 +187,18 @@ class SlackActivities:
     async def slack_direct_message(self, message: ChatDirectMessage) -> ChatDelivered:
         """A DM to each recipient. Slack refusing one person for good (user_not_found, ...) is that person's
         failure, reported; a retryable error raises, and the retry finds the DMs this attempt already sent."""
-        if self.client is None:
-            where = ""
-            for person, user_id in message.recipients.items():
-                key = message.key_for(person)
-                dm = {"user_id": user_id, "text": message.text, "idempotency_key": key}
-                where = await self.outbox.deliver("slack", "dm", key, dm)
-            return ChatDelivered(delivered_to=where)
-        failures: dict[str, str] = {}
+        client = self.client
+        if client is None:
+            return await to_outbox("slack", self.outbox, message)
+        text = escape_mrkdwn(message.text)
+        blocks = button_blocks(text, message.buttons)
+
+        async def dm(person: str, user_id: str) -> None:
+            opened = await _call(client.conversations_open, users=user_id)
+            await self._post_once(client, opened["channel"]["id"], text, blocks, message.key_for(person))
+
         async with within_attempt():
-            for person, user_id in message.recipients.items():
-                try:
-                    opened = await _call(self.client.conversations_open, users=user_id)
-                    text = escape_mrkdwn(message.text)
-                    blocks = button_blocks(text, message.buttons)
-                    await self._post_once(self.client, opened["channel"]["id"], text, blocks, message.key_for(person))
-                except ApplicationError as err:
-                    if not err.non_retryable:
-                        raise
-                    failures[person] = err.message
-        return ChatDelivered(failures=failures, delivered_to="slack")
+            return await to_each("slack", message, dm)
 
     @activity.defn
     async def slack_archive_channel(self, request: ChatArchive) -> ChatResult:

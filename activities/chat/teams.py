@@ -23,6 +23,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.chat import to_each, to_outbox
 from activities.chat.slack import channel_name
 from activities.http import attempt_deadline, check, failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
@@ -163,22 +164,13 @@ class TeamsActivities:
         person for good is that person's failure, reported; a retryable error raises, and the retry finds the
         messages this attempt already sent."""
         if self.http is None:
-            where = ""
-            for person, user_id in message.recipients.items():
-                key = message.key_for(person)
-                dm = {"user_id": user_id, "text": message.text, "idempotency_key": key}
-                where = await self.outbox.deliver("teams", "dm", key, dm)
-            return ChatDelivered(delivered_to=where)
-        failures: dict[str, str] = {}
+            return await to_outbox("teams", self.outbox, message)
         async with within_attempt("teams"):
-            for person, user_id in message.recipients.items():
-                try:
-                    await self._direct_message(user_id, message, message.key_for(person))
-                except ApplicationError as err:
-                    if not err.non_retryable:
-                        raise
-                    failures[person] = err.message
-        return ChatDelivered(failures=failures, delivered_to="teams")
+            return await to_each(
+                "teams",
+                message,
+                lambda person, user_id: self._direct_message(user_id, message, message.key_for(person)),
+            )
 
     @activity.defn
     async def teams_archive_channel(self, request: ChatArchive) -> ChatResult:
