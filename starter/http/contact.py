@@ -142,13 +142,17 @@ def router(
             return said
         return "Escalated: the next person is paged now." if escalate else "Acknowledged. Thank you."
 
-    async def delivery_failed(workflow_id: str, delivery: str, reason: str) -> None:
-        """A message or call that did not reach its person: their rules move on (the sending workflow's signal)."""
-        report = DeliveryReport(idempotency_key=unquote(delivery), reason=reason)
-        try:
-            await temporal().get_workflow_handle(unquote(workflow_id)).signal(ids.DELIVERY_REPORT, report)
-        except Exception as err:  # the page's workflow has ended: nothing is waiting on the report
-            log.info("delivery report for %s not taken: %s", workflow_id, err)
+    async def reported(workflow_id: str, delivery: str, by: str, status: str, failed: bool, error: str) -> Response:
+        """A provider's report on a message or call: one that did not reach its person moves their rules on (the
+        sending workflow's signal)."""
+        if failed:
+            reason = f"{by} reports {status}" + (f" (error {error})" if error else "")
+            report = DeliveryReport(idempotency_key=unquote(delivery), reason=reason)
+            try:
+                await temporal().get_workflow_handle(unquote(workflow_id)).signal(ids.DELIVERY_REPORT, report)
+            except Exception as err:  # the page's workflow has ended: nothing is waiting on the report
+                log.info("delivery report for %s not taken: %s", workflow_id, err)
+        return Response(status_code=204)
 
     def forged(request: Request) -> Response:
         log.warning("refused a request to %s without a valid signature", request.url.path)
@@ -186,10 +190,9 @@ def router(
         if form is None:
             return forged(request)
         status = form.get("MessageStatus") or form.get("CallStatus") or ""
-        if status in twilio.FAILED:
-            error = f" (error {form['ErrorCode']})" if form.get("ErrorCode") else ""
-            await delivery_failed(workflow_id, delivery, f"Twilio reports {status}{error}")
-        return Response(status_code=204)
+        return await reported(
+            workflow_id, delivery, "Twilio", status, status in twilio.FAILED, form.get("ErrorCode", "")
+        )
 
     # --- Vonage: the SMS API's webhooks carry `sig`, the Voice API's a JWT; calls are answered in NCCO ------
 
@@ -235,11 +238,9 @@ def router(
         params = await from_vonage(request)
         if params is None:
             return forged(request)
-        status = params.get("status", "")
-        if status in vonage.FAILED:
-            error = f" (error {params['err-code']})" if params.get("err-code", "0") != "0" else ""
-            await delivery_failed(workflow_id, delivery, f"Vonage reports {status}{error}")
-        return Response(status_code=204)
+        status, error = params.get("status", ""), params.get("err-code", "0")
+        error = "" if error == "0" else error  # 0: no error
+        return await reported(workflow_id, delivery, "Vonage", status, status in vonage.FAILED, error)
 
     return routes
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from typing import Any
 
@@ -22,15 +20,12 @@ class FakeNtfy(FakePeer):
         super().__init__()
         self.forbidden = forbidden or set()  # topics the token may not publish to
         self.published: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-        self.delay = 0.0  # seconds before each answer: a slow peer
         self.app.router.add_post("/", self._publish)
 
     def configure(self, settings: Settings) -> Settings:
         return settings.model_copy(update={"ntfy_url": self.url, "ntfy_token": SecretStr(TOKEN)})
 
     async def _publish(self, request: web.Request) -> web.Response:
-        await asyncio.sleep(self.delay)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _error(401, 40101, "unauthorized")
         body = params(request)

@@ -1,9 +1,12 @@
 """What every fake HTTP peer shares: an aiohttp app on 127.0.0.1 at a free port, a record of every
-request it received, and scripted faults (a status, a body, headers) for the next matching requests."""
+request it received, scripted faults (a status, a body, headers) for the next matching requests, a delay before
+every answer (a slow peer), and a counter for the ids it hands out."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -37,6 +40,8 @@ class FakePeer:
         self.received: list[Received] = []
         self.faults: list[Fault] = []
         self.url = ""
+        self.delay = 0.0  # seconds before each answer: a slow peer
+        self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> Self:
@@ -63,6 +68,7 @@ class FakePeer:
 
     @web.middleware
     async def _record_and_inject(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        await asyncio.sleep(self.delay)
         params: dict[str, Any] = dict(request.query)
         if request.can_read_body:
             if request.content_type == "application/json":

@@ -58,7 +58,6 @@ class FakeSlack(FakePeer):
         self.rate_limited_until = 0.0
         self.retry_after_seconds = 1
         self.holds: dict[str, float] = {}  # method -> seconds to hold the answer after acting, once
-        self._ids = itertools.count(1)
         self._ts = itertools.count(1)
         self.app.router.add_route("*", "/api/{method}", self._dispatch)
 

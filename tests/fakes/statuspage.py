@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,6 @@ class FakeStatuspage(FakePeer):
     def __init__(self) -> None:
         super().__init__()
         self.incidents: dict[str, dict[str, Any]] = {}
-        self._ids = itertools.count(1)
         base = "/v1/pages/{page_id}/incidents"
         self.app.router.add_post(base, self._create)
         self.app.router.add_get(base + "/unresolved", self._unresolved)

@@ -8,7 +8,6 @@ Errors are Graph's shape, {"error": {"code", "message"}}; throttling is 429 with
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -85,7 +84,6 @@ class FakeTeams(FakePeer):
         self.replies: list[dict[str, Any]] = []  # what the bot answered people in their conversations
         self.throttled_until = 0.0
         self.retry_after_seconds = 1
-        self._ids = itertools.count(1)
         self._tokens: dict[str, str] = {}  # token -> scope
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         r = self.app.router

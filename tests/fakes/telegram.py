@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
@@ -22,7 +21,6 @@ class FakeTelegram(FakePeer):
         self.blocked = blocked or set()
         self.sent: list[dict[str, Any]] = []
         self.rate_limited_for = 0  # the next sendMessage answers 429 with this retry_after, once
-        self._ids = itertools.count(1)
         self.app.router.add_post("/bot{token}/sendMessage", self._send_message)
 
     def configure(self, settings: Settings) -> Settings:

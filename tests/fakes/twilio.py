@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +37,6 @@ class FakeTwilio(FakePeer):
         self.unreachable = unreachable or set()  # numbers Twilio refuses (21211, invalid 'To')
         self.messages: list[dict[str, Any]] = []
         self.calls_placed: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
-        self.delay = 0.0  # seconds before each answer: a slow peer
         base = f"/2010-04-01/Accounts/{SID}"
         self.app.router.add_post(f"{base}/Messages.json", self._message)
         self.app.router.add_get(f"{base}/Messages.json", self._list_messages)
@@ -86,7 +82,6 @@ class FakeTwilio(FakePeer):
     async def _create(
         self, request: web.Request, prefix: str, into: list[dict[str, Any]], content: str
     ) -> web.Response:
-        await asyncio.sleep(self.delay)
         if not self._authorised(request):
             return _error(401, 20003, "Authenticate")
         form = {k: str(v) for k, v in params(request).items()}

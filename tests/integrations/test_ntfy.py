@@ -13,20 +13,13 @@ from activities.outbox import Outbox
 from activities.paging.ntfy import NtfyActivities
 from settings import Settings
 from tests.fakes.ntfy import FakeNtfy
-from tests.integrations.helpers import attempt
+from tests.integrations.helpers import attempt, direct_message
 from workflows.contracts.activity_io import DirectMessage
 from workflows.contracts.trust import links
 
 
 def push(topic: str = "bob-pages") -> DirectMessage:
-    return DirectMessage(
-        incident_id="INC-7F3K",
-        person="bob",
-        address=topic,
-        title="INC-7F3K: checkout is failing",
-        text="[SEV1] INC-7F3K: checkout is failing needs an acknowledgement",
-        idempotency_key="INC-7F3K@1:escalation:r1:l0:t1:m0:bob",
-    )
+    return direct_message(topic, step="m0")
 
 
 async def test_a_push_carries_acknowledge_and_open_buttons_that_act_as_its_person(settings: Settings, ntfy: FakeNtfy):

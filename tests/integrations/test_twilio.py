@@ -9,39 +9,25 @@ from urllib.parse import unquote
 
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
 from activities.paging import telephony_providers
 from activities.paging.telephony import TelephonyActivities
 from settings import Settings
 from tests.fakes.twilio import FROM, FakeTwilio
-from tests.integrations.helpers import attempt
+from tests.integrations.helpers import direct_message, in_workflow
 from workflows.contracts.activity_io import DirectMessage
 
 PUBLIC = "https://incidents.example"
 
 
 def page(phone: str = "+15550100002") -> DirectMessage:
-    return DirectMessage(
-        incident_id="INC-7F3K",
-        person="bob",
-        address=phone,
-        title="INC-7F3K: checkout is failing",
-        text="[SEV1] INC-7F3K: checkout <is> failing & needs an acknowledgement",
-        idempotency_key="INC-7F3K@1:escalation:r1:l0:t1:m1:bob",
-    )
+    return direct_message(phone)
 
 
 def telephony(settings: Settings, fake: FakeTwilio) -> TelephonyActivities:
     configured = fake.configure(settings).model_copy(update={"public_url": PUBLIC})
     return TelephonyActivities(configured, Outbox(settings.outbox_path), telephony_providers(configured))
-
-
-def in_workflow(workflow_id: str = "INC-7F3K") -> ActivityEnvironment:
-    env = attempt()
-    env.info = dataclasses.replace(env.info, workflow_id=workflow_id)
-    return env
 
 
 async def test_an_sms_asks_for_ack_links_back_and_reports_to_the_workflow_that_sent_it(

@@ -4,46 +4,30 @@ statuses at HTTP 200 included)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
 from activities.paging import telephony_providers
 from activities.paging.telephony import TelephonyActivities
 from settings import Settings
 from tests.fakes.vonage import FROM, FakeVonage
-from tests.integrations.helpers import attempt
+from tests.integrations.helpers import direct_message, in_workflow
 from workflows.contracts.activity_io import DirectMessage
 
 PUBLIC = "https://incidents.example"
 
 
 def page(phone: str = "+15550100002") -> DirectMessage:
-    return DirectMessage(
-        incident_id="INC-7F3K",
-        person="bob",
-        address=phone,
-        title="INC-7F3K: checkout is failing",
-        text="[SEV1] INC-7F3K: checkout <is> failing & needs an acknowledgement",
-        idempotency_key="INC-7F3K@1:escalation:r1:l0:t1:m1:bob",
-        telephony="vonage",
-    )
+    return direct_message(phone, telephony="vonage")
 
 
 def telephony(settings: Settings, fake: FakeVonage) -> TelephonyActivities:
     configured = fake.configure(settings).model_copy(update={"public_url": PUBLIC})
     return TelephonyActivities(configured, Outbox(settings.outbox_path), telephony_providers(configured))
-
-
-def in_workflow() -> ActivityEnvironment:
-    env = attempt()
-    env.info = dataclasses.replace(env.info, workflow_id="INC-7F3K")
-    return env
 
 
 async def test_an_sms_goes_from_our_number_asks_for_ack_and_names_its_receipt_callback(
