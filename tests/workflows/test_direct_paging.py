@@ -241,6 +241,26 @@ async def test_pressing_2_stops_the_callers_later_methods_as_acknowledging_does(
     assert stack.twilio.messages == [], "bob handed the page on: his SMS never goes"
 
 
+async def test_pressing_2_in_a_later_tier_stops_the_callers_later_methods_too(stack: Stack):
+    rules = NotificationRules(
+        high=[
+            NotificationStep(channel=Channel.VOICE, after_minutes=0),
+            NotificationStep(channel=Channel.SMS, after_minutes=5),
+        ]
+    )
+    tiers = [
+        Tier(notify=["carol"], channels=[Channel.SLACK], wait_minutes=2),
+        Tier(notify=["bob"], channels=[Channel.PAGE], wait_minutes=30),  # paged by the ladder workflow
+        Tier(notify=["alice"], channels=[Channel.SLACK], wait_minutes=10),
+    ]
+    await stack.page(direct_policy(rules).model_copy(update={"escalation": Escalation(tiers=tiers)}))
+    await stack.env.sleep(timedelta(minutes=3))  # bob's tier since +2: his call went at once
+    await stack.send(stack.twilio.keypress(stack.twilio.calls_placed[0], "2"))
+    await stack.env.sleep(timedelta(minutes=6))  # his SMS was due at +7
+    assert [e for e in outbox(stack.settings, "slack", "dm") if ":t3:" in e["key"]], "the next tier is paged"
+    assert stack.twilio.messages == [], "bob handed the page on: his SMS never goes"
+
+
 async def test_pressing_2_past_tier_1_ends_the_ladders_wait_on_its_tier(stack: Stack):
     policy = direct_policy()
     tiers = [
