@@ -4,7 +4,7 @@ What every provider does alike lives here: the SMS's text (the incident, "reply 
 its person), what a call says and which keys it takes (1 acknowledges as the person called, 2 escalates), and
 where the provider reports back (starter/http/contact.py): `/<provider>/status/<workflow>/<delivery>` for what it
 sent, `/<provider>/voice/<token>` for a keypress. A provider module (twilio.py, vonage.py) speaks its own API and
-signs nothing but checks everything its provider sends. Neither API has an idempotency key: a retry after a lost
+says how to check what its provider sends back. Neither API has an idempotency key: a retry after a lost
 answer may text or call twice, so an attempt ends before Temporal would retry it (`within_attempt`).
 """
 
