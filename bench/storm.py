@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.storm [--rate 20] [--duration 60] [--grace 120] [--max-in-flight 256]
                                     [--history-sample 50] [--policy examples/policy.toml]
+                                    [--paging-provider opsgenie|pagerduty|jsm|direct]
                                     [--cached-workflows N] [--workflow-tasks N] [--activities N]
                                     [--address 127.0.0.1:7233]
 
@@ -54,6 +55,7 @@ import shutil
 import signal
 import tempfile
 import time
+import tomllib
 import uuid
 from collections import Counter
 from contextlib import suppress
@@ -81,6 +83,7 @@ from bench._stack import (
 )
 from settings import ROOT
 from workflows.contracts.ids import incident_id_for
+from workflows.contracts.policy import DIRECT, PAGING_PROVIDERS
 
 SOURCE = "generic"
 WARM_ALERTS = 3
@@ -298,6 +301,32 @@ async def run_storm(url: str, args: argparse.Namespace, run_id: str, data: Path)
                 generator.join()
 
 
+def policy_for(policy: Path, paging_provider: str | None, data: Path) -> Path:
+    """The policy file, or a copy of it paging by `paging_provider` instead: the same people, tiers and duties,
+    so a provider and direct paging compare like for like. Paged by a provider, a person without a pager id
+    gets their name; paged directly, one without a push topic or phone gets made-up ones, and the policy the
+    default rules (push at once, SMS at +2 min, a call at +5) if it has none."""
+    if paging_provider is None:
+        return policy.resolve()
+    raw = tomllib.loads(policy.read_text())
+    raw["paging_provider"] = paging_provider
+    for number, (name, person) in enumerate(raw.get("people", {}).items()):
+        if paging_provider == DIRECT:
+            person.setdefault("ntfy_topic", f"bench-{name}")
+            person.setdefault("phone", f"+1555010{number:04d}")
+        else:
+            person.setdefault("pager_id", name)
+    if paging_provider == DIRECT:
+        steps = [{"channel": "push"}, {"channel": "sms", "after_minutes": 2}, {"channel": "voice", "after_minutes": 5}]
+        raw.setdefault("notification_rules", {"high": steps})
+    comms = raw.get("comms", {})
+    if comms.get("templates_dir"):  # relative to the policy file, which the copy is not next to
+        comms["templates_dir"] = str((policy.parent / comms["templates_dir"]).resolve())
+    copy = data / f"{policy.stem}.{paging_provider}.json"
+    copy.write_text(json.dumps(raw, default=str))
+    return copy
+
+
 async def run(args: argparse.Namespace) -> int:
     with suppress(NotImplementedError):  # SIGTERM stops the bench like Ctrl-C: the finally blocks clean up
         main_task = asyncio.current_task()
@@ -314,7 +343,7 @@ async def run(args: argparse.Namespace) -> int:
         task_queue=f"bench-{run_id}",
         data=data,
         http_port=port,
-        INCIDENT_POLICY=str(args.policy.resolve()),
+        INCIDENT_POLICY=str(policy_for(args.policy, args.paging_provider, data)),
         **args.worker_settings,
     )
     pages = Pages(data / "outbox.jsonl")
@@ -413,6 +442,11 @@ def main() -> None:
         type=Path,
         default=ROOT / "examples" / "policy.toml",
         help="the workers' policy (e.g. examples/policies/direct-paging.toml: pages by each person's rules)",
+    )
+    parser.add_argument(
+        "--paging-provider",
+        choices=PAGING_PROVIDERS,
+        help="run --policy with this paging_provider instead of its own (direct against a provider, like for like)",
     )
     add_worker_flags(parser)
     parser.add_argument("--address", help="an existing Temporal server on loopback (default: start one)")

@@ -116,6 +116,7 @@ class Person(_Strict):
 
 # The paging provider that is each person's own notification rules (workflows/delivery/direct.py).
 DIRECT = "direct"
+PAGING_PROVIDERS = ("opsgenie", "pagerduty", "jsm", DIRECT)  # what paging_provider may name
 TELEPHONY = ("twilio", "vonage")  # the SMS and voice providers a policy may name
 
 # The field of a person that each channel reaches them at: the one definition of what a channel needs.
@@ -449,8 +450,8 @@ class Policy(_Strict):
     @field_validator("paging_provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        if value not in ("opsgenie", "pagerduty", "jsm", DIRECT):
-            raise ValueError(f"paging_provider must be 'opsgenie', 'pagerduty', 'jsm' or 'direct', not {value!r}")
+        if value not in PAGING_PROVIDERS:
+            raise ValueError(f"paging_provider must be one of {', '.join(PAGING_PROVIDERS)}, not {value!r}")
         return value
 
     @field_validator("telephony")
