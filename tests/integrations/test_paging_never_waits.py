@@ -20,7 +20,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.zoom import FakeZoom
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.contracts.vocabulary import Severity
+from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import Acknowledge
 
 OUTAGE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
@@ -70,7 +70,7 @@ async def test_seed002_acknowledgement_during_an_email_outage_stops_the_ladder(
     )
     policy = make_policy()
     every_tier_emails = [
-        tier.model_copy(update={"channels": [*tier.channels, "email"]}) for tier in policy.escalation.tiers
+        tier.model_copy(update={"channels": [*tier.channels, Channel.EMAIL]}) for tier in policy.escalation.tiers
     ]
     policy = policy.model_copy(update={"escalation": policy.escalation.model_copy(update={"tiers": every_tier_emails})})
     async with build_worker(ts_env.client, email_down):
