@@ -134,6 +134,23 @@ class Settings(BaseSettings):
     statuspage_page_id: str | None = None
     statuspage_api_url: str = "https://api.statuspage.io/v1"
 
+    # Incident records (policy `records.home`): each system's base URL and a service account's credential.
+    # Jira and Confluence Cloud take an e-mail and an API token (Basic); with no e-mail, the token is a
+    # personal access token (Bearer, Data Center).
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_webhook_secret: SecretStr | None = None  # the secret of the Jira webhook that reports back
+    servicenow_url: str | None = None
+    servicenow_username: str | None = None
+    servicenow_password: SecretStr | None = None
+    servicenow_webhook_token: SecretStr | None = None  # the bearer token ServiceNow's outbound REST sends
+    confluence_url: str | None = None
+    confluence_email: str | None = None
+    confluence_api_token: SecretStr | None = None
+    linear_api_key: SecretStr | None = None  # follow-up issues (policy `follow_ups.home = "linear"`)
+    linear_api_url: str = "https://api.linear.app/graphql"
+
     zoom_account_id: str | None = None
     zoom_client_id: str | None = None
     zoom_client_secret: SecretStr | None = None

@@ -34,6 +34,7 @@ from activities.paging.ntfy import NtfyActivities
 from activities.paging.providers import PagingActivities
 from activities.paging.telephony import TelephonyActivities
 from activities.records import RecordsActivities
+from activities.registers.sync import RegisterActivities
 from activities.statements import StatementActivities
 from activities.statuspage import StatuspageActivities
 from activities.telegram import TelegramActivities
@@ -50,6 +51,7 @@ from workflows.incident.workflow import IncidentWorkflow
 from workflows.oncall.heartbeats import HeartbeatWorkflow
 from workflows.oncall.overrides import ScheduleWorkflow
 from workflows.oncall.silences import SilencesWorkflow
+from workflows.records.writer import RecordWorkflow
 
 WORKFLOWS: list[type] = [
     IncidentWorkflow,
@@ -58,6 +60,7 @@ WORKFLOWS: list[type] = [
     ScheduleWorkflow,
     SilencesWorkflow,
     HeartbeatWorkflow,
+    RecordWorkflow,
 ]
 
 log = logging.getLogger("worker")
@@ -96,6 +99,7 @@ def build_activities(settings: Settings) -> list[Any]:
         ConferenceActivities(settings, outbox).conference_create,
         records.append_incident_log,
         records.write_postmortem,
+        RegisterActivities(settings, outbox).sync_record,
         StatementActivities().render_statement,
         oncall.schedule_overrides,
         oncall.heartbeat_alert,

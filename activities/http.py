@@ -8,6 +8,7 @@ workflow or a retry policy can name them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,14 @@ HEARTBEAT_EVERY = timedelta(seconds=1)
 
 # Statuses that say "not now" rather than "never": the same request may succeed later.
 RETRYABLE_STATUS = frozenset({408, 420, 425, 429})  # 420: Statuspage's rate limit
+
+
+def auth_headers(user: str | None, token: str) -> dict[str, str]:
+    """Basic with a user (Atlassian Cloud's e-mail and API token, ServiceNow's user and password); a bearer
+    token without one (a Data Center personal access token)."""
+    if user:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+    return {"Authorization": f"Bearer {token}"}
 
 
 def new_client(base_url: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:

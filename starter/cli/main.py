@@ -13,6 +13,7 @@ workflow and activity code and Rich load when a command that needs them runs, so
 from __future__ import annotations
 
 import gc
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -39,6 +40,7 @@ from workflows.contracts.vocabulary import (
 )
 from workflows.incident.model import (
     Acknowledge,
+    AddActionItem,
     AssignRole,
     Classify,
     CloseIncident,
@@ -65,6 +67,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(cli_tasks.app, name="task")
+action_app = typer.Typer(
+    help="The postmortem's action items: follow-ups that become issues in Jira or Linear (policy follow_ups).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(action_app, name="action")
 
 Note = Annotated[str, typer.Option("--note", help="a line for the timeline")]
 
@@ -245,6 +253,19 @@ def note(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -
 def update(incident: Id, text: Annotated[str, typer.Argument()], as_: As = None) -> None:
     """A status update for the client and leads (the regular cadence of seed 002)."""
     common.run_update(common.incident_id_of(incident), StatusUpdate(actor=common.actor(as_), text=text))
+
+
+@action_app.command("add")
+def action_add(
+    incident: Id,
+    title: Annotated[str, typer.Argument()],
+    owner: Annotated[str, typer.Option(help="person id")],
+    due: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD")] = None,
+    as_: As = None,
+) -> None:
+    """Add an action item to the postmortem; it becomes an issue where the policy says."""
+    decision = AddActionItem(actor=common.actor(as_), title=title, owner=owner, due=due.date() if due else None)
+    common.run_update(common.incident_id_of(incident), decision)
 
 
 @app.command("data-loss")

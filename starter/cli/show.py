@@ -34,6 +34,7 @@ def print_state(s: IncidentState, policy: Policy) -> None:
         ),
         ("Roles", ", ".join(f"{role.value}: {person}" for role, person in s.assigned.items()) or "-"),
         ("Channel", s.channel or "-"),
+        ("Record", s.record.url or s.record.record_id or "-"),
     ]
     for name, value in facts:
         console.print(Text.assemble((f"{name:<13}", "bold"), value))
@@ -52,6 +53,14 @@ def print_state(s: IncidentState, policy: Policy) -> None:
             row = (t.task_id, t.title, t.assignee, ", ".join(t.systems) or "-", t.priority, due, t.status.value, last)
             tasks.add_row(*(Text(v) for v in row))
         console.print(tasks)
+    if s.action_items:
+        items = Table(title="Action items")
+        for column in ("id", "title", "owner", "due", "issue"):
+            items.add_column(column)
+        for a in s.action_items:
+            due = f"{a.due:%Y-%m-%d}" if a.due else "-"
+            items.add_row(*(Text(v) for v in (a.item_id, a.title, a.owner, due, a.url or a.issue or "-")))
+        console.print(items)
     if s.statements or s.channel_requests:
         held = Table(title="Words for people outside, and extra channels (seed 000)")
         for column in ("id", "about", "to", "state", "by"):

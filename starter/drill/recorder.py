@@ -17,6 +17,7 @@ from temporalio import activity
 
 from activities.chat.slack import channel_name
 from activities.records import RecordsActivities
+from activities.registers.sync import RegisterActivities
 from activities.statements import StatementActivities
 from settings import Settings
 from starter.drill.scenario import DrillError
@@ -49,7 +50,9 @@ class Call:
 class Recorder:
     """Stand-ins for every activity the worker runs, under the same names, recording every call."""
 
-    LOCAL = (RecordsActivities, StatementActivities)
+    # The record's sync is local too: with no credential in the drill, each system's adapter writes what it
+    # would send into the drill's outbox.
+    LOCAL = (RecordsActivities, StatementActivities, RegisterActivities)
     # Calls to Temporal itself, not deliveries (a question, the message loop's start): the real ones run, on
     # the drill's own server, unrecorded.
     LOOKUPS = ("schedule_overrides", "start_message_loop")

@@ -24,6 +24,7 @@ from workflows.contracts.activity_io import (
     PageAction,
     PageRequest,
     PostmortemRequest,
+    RecordSync,
     StatuspageRequest,
     TelegramRequest,
 )
@@ -172,6 +173,8 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
         return [f"{request.log} incident log"], f"{request.fields.get('event', '')} entry: {request.title}"
     if isinstance(request, PostmortemRequest):
         return ["postmortem"], "draft with sections: " + "; ".join(request.sections)
+    if isinstance(request, RecordSync):
+        return ["incident record"], "brought up to date"
     if isinstance(request, RenderStatement):
         return [], f"statement {request.phase.value}/{request.audience.value} rendered"
     return [], request.model_dump_json()

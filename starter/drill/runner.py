@@ -101,6 +101,9 @@ async def run_drill(
             for p in sorted(records.rglob("*"))
             if p.is_file()
         }
+        outbox = Path(tmp) / "outbox.jsonl"  # the incident record as its system would have got it
+        if outbox.exists():
+            documents["outbox.jsonl"] = outbox.read_text(encoding="utf-8")
     r = rehearsal
     return DrillReport(
         organisation=policy.organisation,

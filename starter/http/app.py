@@ -38,7 +38,7 @@ from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings, converter, free_temporal
 from starter.http import codec as codec_endpoint
-from starter.http import contact
+from starter.http import contact, registers
 from starter.http import decisions as decisions_api
 from starter.http import oncall as oncall_http
 from starter.http import slack as slack_endpoint
@@ -221,6 +221,9 @@ def create_app(
 
     app.include_router(oncall_http.router(settings, policy, temporal, doors))
     app.include_router(decisions_api.router(settings, policy, deciding))
+    app.include_router(
+        registers.router(settings, policy, deciding, lambda request: read_body(request, settings.max_body_bytes))
+    )
     app.include_router(codec_endpoint.router(settings, lambda request: read_body(request, settings.max_body_bytes)))
     app.include_router(
         contact.router(

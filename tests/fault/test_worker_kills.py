@@ -8,7 +8,8 @@ decisions, each as an Update with an id, sent again under the same id when its a
 without kills says what each incident delivers; the run with kills must deliver all of it. SMTP,
 Telegram and Zoom take no idempotency key, so a copy of theirs may arrive twice, but only when its first
 copy arrived just before a kill (the worker died while the peer was answering); Slack posts, pages,
-incident logs and decisions never twice.
+incident logs, decisions and the incident's Jira issue never twice, and the issue's comments are its
+timeline, each entry once.
 """
 
 from __future__ import annotations
@@ -40,19 +41,22 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.registers.jira import label as jira_label
 from client.alerts import send_alert
 from client.decide import Refused, send_decision
 from policy_file import load_policy
 from settings import ROOT, Settings
 from tests.conftest import run_under
+from tests.fakes.jira import FakeJira
 from tests.fakes.paging import FakeOpsGenie
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp, Mailbox
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
 from tests.signing import write_keys_file
+from workflows.contracts.activity_io import RecordEntry
 from workflows.contracts.ids import incident_id_for
-from workflows.contracts.policy import Policy, Tier
+from workflows.contracts.policy import Policy, Records, Tier
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import (
     Acknowledge,
@@ -66,6 +70,7 @@ from workflows.incident.model import (
     ReviewHeld,
     StatusUpdate,
 )
+from workflows.records.keeper import history
 
 pytestmark = pytest.mark.fault
 
@@ -122,6 +127,7 @@ def drill_policy() -> Policy:
                 for name, service in policy.services.items()
             },
             "comms": policy.comms.model_copy(update={"auto_trigger_severities": []}),
+            "records": Records(home="jira", project="OPS"),
         }
     )
 
@@ -168,6 +174,7 @@ class Peers:
         chats = {person.telegram_chat_id for person in policy.people.values() if person.telegram_chat_id}
         self.telegram = await self._stack.enter_async_context(StampedTelegram(chats=chats))
         self.zoom = await self._stack.enter_async_context(StampedZoom())
+        self.jira = await self._stack.enter_async_context(FakeJira())
         self.smtp = FakeSmtp()
         self.mailbox = StampedMailbox()
         self.smtp.mailbox = self.smtp.controller.handler = self.mailbox
@@ -179,7 +186,7 @@ class Peers:
 
     def configure(self, settings: Settings) -> Settings:
         configured = self.smtp.configure(settings)
-        for peer in (self.slack, self.opsgenie, self.telegram, self.zoom):
+        for peer in (self.slack, self.opsgenie, self.telegram, self.zoom, self.jira):
             configured = peer.configure(configured)
         return configured
 
@@ -534,6 +541,10 @@ def census(run: Run) -> Census:
             run,
             arrived,
         )
+    for issue in peers.jira.issues.values():
+        label = issue["fields"]["labels"][0]
+        incident = label.removeprefix("incident-").rpartition("-")[0]
+        c.add("jira", f"record issue {incident}", f"issue {label}", run)
     for log in sorted((run.data / "logs").rglob("*.md")):
         for marker in re.findall(r"^## .*<!-- (.+) -->$", log.read_text(), flags=re.MULTILINE):
             c.add("incident log", f"{log.name}: {marker}", f"{log} {marker}", run)
@@ -551,6 +562,21 @@ def census(run: Run) -> Census:
                 which = entry.text.split(" for ")[0] if entry.kind == "approve_statement" else entry.kind  # S1, S2
                 c.add("decision", f"{state.incident_id} {which}", f"{state.incident_id} {which}", run)
     return c
+
+
+def records_unlike_timelines(run: Run) -> list[str]:
+    """Each closed incident has one Jira issue, whose comments are its timeline but the alert lines, in order."""
+    problems = []
+    for s in run.states.values():
+        issues = [i for i in run.peers.jira.issues.values() if jira_label(s.occurrence) in i["fields"]["labels"]]
+        if len(issues) != 1:
+            problems.append(f"{s.incident_id} has {len(issues)} Jira issues")
+            continue
+        written = run.peers.jira.comments(issues[0]["key"])
+        expected = [RecordEntry(number=n, **e.model_dump()).line(s.occurrence) for n, e in enumerate(history(s), 1)]
+        if written != expected:
+            problems.append(f"{s.incident_id}: its issue holds {written}, its timeline says {expected}")
+    return problems
 
 
 def failures(run: Run) -> list[str]:
@@ -633,7 +659,9 @@ async def test_workers_killed_at_random_lose_nothing_and_repeat_only_what_the_re
     assert not run.stuck, f"incidents stuck before their close (lost): {run.stuck}"
     assert not any(lost.values()), f"lost: { {i: items for i, items in lost.items() if items} }"
     assert not failures(run), failures(run)
-    for peer in ("slack", "opsgenie", "incident log", "decision"):
+    assert not records_unlike_timelines(run), records_unlike_timelines(run)
+    assert not records_unlike_timelines(baseline), records_unlike_timelines(baseline)
+    for peer in ("slack", "opsgenie", "incident log", "decision", "jira"):
         assert not repeated.get(peer), f"{peer} received twice: {[c[0].what for c in repeated[peer]]}"
     assert not unexplained, f"repeated without a kill just after the first copy: {unexplained}"
     assert len(run.kills) >= MIN_KILLS

@@ -30,9 +30,12 @@ from tests.workflows.test_direct_paging import direct_policy
 from worker import build_worker
 from workflows.contracts import search_attributes
 from workflows.contracts.activity_io import DeliveryReport
-from workflows.contracts.vocabulary import IncidentKind, Phase, Severity
+from workflows.contracts.ids import record_workflow_id
+from workflows.contracts.policy import FollowUps, Records
+from workflows.contracts.vocabulary import IncidentKind, Phase, RecordHome, Severity
 from workflows.incident.model import (
     Acknowledge,
+    AddActionItem,
     ApproveStatement,
     Classify,
     CloseIncident,
@@ -148,6 +151,34 @@ async def paged_directly_acknowledged_by_sms(env: WorkflowEnvironment, settings:
     await save(env.client, handle.id, "incident_paged_directly")
 
 
+async def jira_record_and_follow_up_to_closed(env: WorkflowEnvironment, settings: Settings) -> None:
+    """A SEV1 whose record lives in Jira and whose action item becomes a Jira issue (the outbox stands in)."""
+    policy = make_policy(
+        records=Records(home=RecordHome.JIRA, project="OPS"), follow_ups=FollowUps(home="jira", project="OPS")
+    )
+    handle = await open_incident(env, settings, policy, alert(severity=Severity.SEV1))
+    await env.sleep(timedelta(minutes=2))
+    await handle.execute_update("acknowledge", Acknowledge(actor="bob"))
+    await handle.execute_update("status_update", StatusUpdate(actor="alice", text="Rolling back"))
+    await handle.execute_update(
+        "resolve", Resolve(actor="alice", overview="Checkout failed", how_resolved="Rollback", prevention="Canary")
+    )
+    await handle.execute_update("add_action_item", AddActionItem(actor="alice", title="Canary", owner="bob"))
+    await env.sleep(timedelta(minutes=5))
+    await handle.execute_update("review_held", ReviewHeld(actor="alice"))
+    await handle.execute_update("publish_postmortem", PublishPostmortem(actor="alice"))
+    for statement in (await handle.query("state", result_type=IncidentState)).statements:
+        await handle.execute_update(
+            "approve_statement", ApproveStatement(actor="carol", statement_id=statement.statement_id)
+        )
+    await handle.execute_update("close", CloseIncident(actor="alice"))
+    final = await handle.result()
+    await save(env.client, handle.id, "incident_jira_record_and_follow_up_closed")
+    writer = env.client.get_workflow_handle(record_workflow_id(final.occurrence))
+    await writer.result()
+    await save(env.client, writer.id, "record_writer_jira_closed")
+
+
 async def disturbance(env: WorkflowEnvironment, settings: Settings) -> None:
     handle = await open_incident(env, settings, make_policy(), alert(severity=Severity.SEV3))
     await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.DISTURBANCE))
@@ -164,6 +195,7 @@ SCENARIOS = {
         disturbance,
         ladder_when_tier2_due,
         paged_directly_acknowledged_by_sms,
+        jira_record_and_follow_up_to_closed,
     )
 }
 

@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.confluence import FakeConfluence
+from tests.fakes.jira import FakeJira
+from tests.fakes.linear import FakeLinear
 from tests.fakes.ntfy import FakeNtfy
 from tests.fakes.paging import FakeJsm, FakeOpsGenie, FakePagerDuty
+from tests.fakes.servicenow import FakeServiceNow
 from tests.fakes.slack import FakeSlack
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.statuspage import FakeStatuspage
@@ -80,4 +84,28 @@ async def twilio_api() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 async def vonage_api() -> AsyncIterator[FakeVonage]:
     async with FakeVonage(unreachable={"15550100099"}) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def jira() -> AsyncIterator[FakeJira]:
+    async with FakeJira() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def servicenow() -> AsyncIterator[FakeServiceNow]:
+    async with FakeServiceNow() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def confluence() -> AsyncIterator[FakeConfluence]:
+    async with FakeConfluence() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def linear() -> AsyncIterator[FakeLinear]:
+    async with FakeLinear() as fake:
         yield fake

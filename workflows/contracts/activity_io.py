@@ -6,10 +6,12 @@ incidents' histories: add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workflows.contracts.policy import FollowUps, Records
 from workflows.contracts.vocabulary import Phase, Severity
 from workflows.incident.model import ChatButton, TimelineEntry
 
@@ -194,6 +196,94 @@ class PostmortemRequest(BaseModel):
 
 class RecordResult(BaseModel):
     location: str
+
+
+class RecordEntry(BaseModel):
+    """One line of the incident's history in its record; `number` (from 1) finds it there again."""
+
+    number: int
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None = None
+
+    def marker(self, key: str) -> str:
+        """What a written entry carries so a retry can tell it is there already."""
+        return f"[{key}#{self.number}]"
+
+    def line(self, key: str) -> str:
+        who = f"{self.actor}: " if self.actor else ""
+        return f"{self.at:%Y-%m-%d %H:%M:%S} UTC · {self.kind} · {who}{self.text} {self.marker(key)}"
+
+
+class RecordWrite(BaseModel):
+    """The incident record as it is now, and history entries the record may not hold yet (in order).
+
+    `key` is the incident's occurrence as the peer stores it (a Jira label, a ServiceNow correlation id, a
+    Confluence page title): a write that finds no record by `record_id` looks it up by `key` before creating.
+    """
+
+    key: str
+    incident_id: str
+    record_id: str = ""  # the peer's id of the record, once a write returned it
+    fields: dict[str, str]  # title, status, severity, phase, assignee, service, tasks, resolution...
+    assignee_account: str = ""  # the assignee's id in the peer (policy people's jira_account_id ...)
+    entries: list[RecordEntry] = Field(default_factory=list)
+    unsure: bool = False  # the write before this one failed: some of these entries may be there already
+    records: Records
+
+
+class RecordWritten(BaseModel):
+    record_id: str
+    url: str = ""
+
+
+class FollowUpRequest(BaseModel):
+    """One action item of the postmortem as an issue; `key` (incident occurrence and item) finds it again."""
+
+    key: str
+    incident_id: str
+    title: str
+    description: str  # with the way back to the incident
+    due: date | None = None
+    owner_account: str = ""  # the owner's id in Jira or Linear (policy people)
+    incident_url: str = ""  # the incident's record, linked from the issue
+    follow_ups: FollowUps
+
+
+class FollowUpCreated(BaseModel):
+    issue: str  # OPS-12, ENG-34
+    url: str = ""
+
+
+class RecordView(BaseModel):
+    """The incident as its record and follow-ups should be now (the incident's `record` query)."""
+
+    occurrence: str
+    closed: bool  # the incident's last sync is its own (RecordSync.last)
+    record: RecordWrite | None = None  # None: the record is the log files alone
+    follow_ups: dict[str, FollowUpRequest] = Field(default_factory=dict)  # action item -> its issue, to file
+
+
+class RecordSync(BaseModel):
+    """Bring the incident's record, and its follow-up issues, up to the incident's state as it is now."""
+
+    incident_id: str
+    occurrence: str
+    record_id: str = ""  # the peer's id of the record, once a sync returned it
+    filed: list[str] = Field(default_factory=list)  # action items whose issue the incident knows of
+    last: bool = False  # the closed incident's own last sync: the writer writes nothing after the close
+
+
+class RecordSynced(BaseModel):
+    """What a sync wrote: the record, the new follow-up issues, and whether it was the last (the incident
+    closed, or a later occurrence runs under its id)."""
+
+    record_id: str = ""
+    url: str = ""
+    written: int = 0  # history entries the record holds
+    issues: dict[str, FollowUpCreated] = Field(default_factory=dict)  # action item -> its new issue
+    over: bool = False
 
 
 class Reached(BaseModel):

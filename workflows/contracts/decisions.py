@@ -23,6 +23,7 @@ from workflows.comms.model import (
 )
 from workflows.incident.model import (
     Acknowledge,
+    AddActionItem,
     ApproveChannel,
     ApproveStatement,
     AssignRole,
@@ -87,6 +88,7 @@ INCIDENT_DECISIONS: dict[str, type[Decision]] = {
     "request_channel": RequestChannel,
     "approve_channel": ApproveChannel,
     "decline_channel": DeclineChannel,
+    "add_action_item": AddActionItem,
 }
 
 # The steps of seed 004's Message Creation Loop (CommsWorkflow). Approve serves three approvals, DecideEdit two.

@@ -15,6 +15,7 @@ COMMS_WORKFLOW = "CommsWorkflow"
 SCHEDULE_WORKFLOW = "ScheduleWorkflow"
 SILENCES_WORKFLOW = "SilencesWorkflow"
 HEARTBEAT_WORKFLOW = "HeartbeatWorkflow"
+RECORD_WORKFLOW = "RecordWorkflow"
 
 # The incident's messages that are not decisions (those are named in decisions.py).
 ALERT = "alert"  # signal: one alert of the incident's group
@@ -23,6 +24,9 @@ SILENCE_LIFTED = "silence_lifted"  # signal: its maintenance window was expired 
 # signal, to the incident or its ladder (whichever sent a direct page): a provider reports it did not arrive
 DELIVERY_REPORT = "delivery_report"
 INCIDENT_STATE = "state"  # query
+RECORD_VIEW = "record"  # query: what its record should show (RecordView)
+RECORD_NEWS = "record_news"  # signal: what its RecordWorkflow wrote (the record's address, follow-up issues)
+RECORD_CHANGED = "changed"  # signal to the RecordWorkflow: the incident's timeline grew
 COMMS_STATE = "state"  # query: the message loop's state
 
 # The on-call workflows' messages.
@@ -62,3 +66,8 @@ def comms_workflow_id(occurrence: str) -> str:
     occurrence never collides with the next one's. The ways in read it from the incident's state
     (`IncidentState.comms_workflow_id`)."""
     return f"{occurrence}-comms"
+
+
+def record_workflow_id(occurrence: str) -> str:
+    """The writer of one occurrence's record in the organisation's register ("INC-…@…-record")."""
+    return f"{occurrence}-record"

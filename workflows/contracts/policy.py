@@ -31,6 +31,7 @@ from workflows.contracts.vocabulary import (
     Channel,
     EvaluationPoint,
     Phase,
+    RecordHome,
     Role,
     Scope,
     Severity,
@@ -95,6 +96,9 @@ class Person(_Strict):
     pager_id: str = ""  # the person's user name or e-mail at the paging provider
     phone: str = ""  # E.164, for SMS and voice calls
     ntfy_topic: str = ""  # the person's push topic on the ntfy server
+    jira_account_id: str = ""  # the incident record's assignee in Jira, and who a Jira webhook names
+    servicenow_user: str = ""  # the same in ServiceNow (the sys_user's user_name)
+    linear_user_id: str = ""  # who a follow-up issue in Linear is assigned to
     notification_rules: NotificationRules | None = None  # None: the policy's default rules
 
     @field_validator("phone")
@@ -362,6 +366,49 @@ class PostIncident(_Strict):
     require_plan_update: bool = False
 
 
+class Records(_Strict):
+    """Where the organisation keeps its incident record (workflows/records/): the local log files only, or
+    also a Jira issue, a ServiceNow incident or a Confluence page, created at confirmation and kept current."""
+
+    home: RecordHome = RecordHome.FILES
+    project: str = ""  # Jira: the project key; Confluence: the space key
+    issue_type: str = "Incident"  # Jira
+    table: str = "incident"  # ServiceNow
+    parent_page_id: str = ""  # Confluence: the page the records go under
+    template_id: str = ""  # Confluence: the organisation's incident-log template the page starts from
+    # Jira: our status -> the name of the workflow status to move the issue to
+    statuses: dict[str, str] = Field(
+        default_factory=lambda: {"open": "In Progress", "resolved": "Resolved", "closed": "Closed"}
+    )
+    fields: dict[str, str] = Field(default_factory=dict)  # peer field -> fixed value, set on create
+
+    @model_validator(mode="after")
+    def _where(self) -> Records:
+        if self.home in (RecordHome.JIRA, RecordHome.CONFLUENCE) and not self.project:
+            raise ValueError(f"records.project: the {self.home.value} project or space key the records go in")
+        return self
+
+
+class FollowUps(_Strict):
+    """Where the postmortem's action items become issues: Jira (a project) or Linear (a team); "" keeps them
+    on the incident only."""
+
+    home: Literal["", "jira", "linear"] = ""
+    project: str = ""  # Jira: the project key
+    issue_type: str = "Task"  # Jira
+    team_id: str = ""  # Linear: the team's id
+    fields: dict[str, str] = Field(default_factory=dict)  # Jira: field -> fixed value, set on create
+    close_waits: bool = True  # the incident closes only once every action item has its issue
+
+    @model_validator(mode="after")
+    def _where(self) -> FollowUps:
+        if self.home == "jira" and not self.project:
+            raise ValueError("follow_ups.project: the Jira project key the follow-up issues go in")
+        if self.home == "linear" and not self.team_id:
+            raise ValueError("follow_ups.team_id: the Linear team the follow-up issues go in")
+        return self
+
+
 class Window(_Strict):
     """Who may open a window of time over paging (a maintenance window, an on-call override), and for how long.
     `who` empty: any person of the policy."""
@@ -398,6 +445,8 @@ class Policy(_Strict):
     cadence: Cadence = Field(default_factory=Cadence)
     comms: Comms = Field(default_factory=Comms)
     post_incident: PostIncident = Field(default_factory=PostIncident)
+    records: Records = Field(default_factory=Records)
+    follow_ups: FollowUps = Field(default_factory=FollowUps)
     # Slack user id -> person id, for the Slack endpoint (defaults from people's slack_user_id)
     slack_users: dict[str, str] = Field(default_factory=dict)
     # decision name -> roles allowed; merged over DEFAULT_PERMISSIONS

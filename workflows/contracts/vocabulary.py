@@ -142,6 +142,15 @@ class Audience(StrEnum):
 EXTERNAL_AUDIENCES = (Audience.STRATEGIC, Audience.ALL_CUSTOMERS)
 
 
+class RecordHome(StrEnum):
+    """Where the incident record lives (policy `records.home`): the log files alone, or also a peer's record."""
+
+    FILES = "files"
+    JIRA = "jira"
+    SERVICENOW = "servicenow"
+    CONFLUENCE = "confluence"
+
+
 class AlertStatus(StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"

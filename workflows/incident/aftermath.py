@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
     from workflows.recovery.view import plan_summary
+    from workflows.records.actions import listed
 
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 
@@ -171,7 +172,7 @@ class Aftermath:
             ).strip(),
             **({"Recovery plan": plan_summary(self.policy, s.tasks)} if s.tasks else {}),
             "Key takeaways and recommendations": "\n\n".join(
-                part for part in (r.get("prevention", ""), r.get("review_notes", "")) if part
+                part for part in (r.get("prevention", ""), r.get("review_notes", ""), listed(s)) if part
             ),
             **({"Changes to the plans": r["plan_changes"]} if r.get("plan_changes") else {}),
         }

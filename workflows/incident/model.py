@@ -6,7 +6,7 @@ incidents' histories: add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -285,6 +285,14 @@ class CloseIncident(Decision):
     preventive_measures: str = ""
 
 
+class AddActionItem(Decision):
+    """A follow-up of the postmortem: what, whose, by when (an issue in Jira or Linear, policy `follow_ups`)."""
+
+    title: str = Field(min_length=1, max_length=250)
+    owner: str
+    due: date | None = None
+
+
 class DraftStatement(Decision):
     """Words for parties outside the incident (seed 000's billers, vendors, software providers)."""
 
@@ -425,6 +433,25 @@ class ChannelRequest(BaseModel):
         return "waiting" if self.approved is None else ("approved" if self.approved else "declined")
 
 
+class ActionItem(BaseModel):
+    item_id: str  # A1, A2, ... in the order they were added
+    title: str
+    owner: str
+    due: date | None = None
+    added_by: str
+    issue: str = ""  # the follow-up issue's key in Jira or Linear, once it exists
+    url: str = ""
+
+
+class RecordProgress(BaseModel):
+    """How far the incident's record in the policy's register is written (workflows/records/)."""
+
+    started: bool = False  # its writer (RecordWorkflow) was started
+    record_id: str = ""
+    url: str = ""
+    written: int = 0  # history entries (the timeline but its alert lines) the record held at the last sync
+
+
 CHECKLIST = (
     "project_log",
     "global_log",
@@ -524,6 +551,8 @@ class IncidentState(BaseModel):
     on_call: dict[str, str] = Field(default_factory=dict)  # schedule -> who was on call at the last lookup
     silence: Silence | None = None  # the maintenance window holding the unconfirmed incident
     windows: list[Silence] = Field(default_factory=list)  # every window its alerts arrived in, as they end
+    record: RecordProgress = Field(default_factory=RecordProgress)
+    action_items: list[ActionItem] = Field(default_factory=list)  # the postmortem's follow-ups
 
     @property
     def occurrence(self) -> str:

@@ -67,6 +67,7 @@ from workflows.incident.model import (
     TriggerBusinessIncident,
 )
 from workflows.recovery.rules import RECOVERY_RULES
+from workflows.records.actions import ACTION_ITEM_RULES, follow_ups_waiting
 
 # Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
 # own decisions (resolve, publish, close) because each needs more than a phase name.
@@ -263,6 +264,12 @@ def _check_close(s: IncidentState, d: CloseIncident, policy: Policy) -> None:
         raise Refusal(
             f"{s.incident_id} cannot close: the Communications Lead has not sent the resolution message "
             f"(incidentctl send-resolution {s.incident_id})"
+        )
+    waiting = follow_ups_waiting(s, policy)
+    if waiting:
+        raise Refusal(
+            f"{s.incident_id} cannot close: action items {', '.join(waiting)} have no "
+            f"{policy.follow_ups.home} issue yet"
         )
     missing = documentation_missing(s, policy)
     if missing:
@@ -523,4 +530,5 @@ RULES: dict[type[Decision], Rule] = {
     CloseIncident: Rule(_check_close, _close),
     **APPROVAL_RULES,  # seed 000's gates on external words and extra channels
     **RECOVERY_RULES,  # seed 003's recovery plan
+    **ACTION_ITEM_RULES,  # the postmortem's follow-ups (workflows/records/)
 }

@@ -23,7 +23,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
     from workflows.contracts import ids, limits
-    from workflows.contracts.activity_io import DeliveryReport
+    from workflows.contracts.activity_io import DeliveryReport, RecordView
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.trust import verify
@@ -66,6 +66,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
     from workflows.oncall.model import SilenceLifted
     from workflows.recovery.plan import RecoveryPlan
+    from workflows.records.keeper import RecordKeeper
+    from workflows.records.writer import RecordNews
 
 
 @workflow.defn(name=ids.INCIDENT_WORKFLOW)
@@ -84,6 +86,7 @@ class IncidentWorkflow:
         self.aftermath = Aftermath(self.s, self.policy, self.out, self.approvals, self.clock)
         self.recovery = RecoveryPlan(self.s, self.policy, self.out, self.clock)
         self.window = MaintenanceWindow(self.s, self.out)
+        self.record = RecordKeeper(self.s, self.policy, self.out, self.aftermath.draft_postmortem)
         self._duties: list[asyncio.Task[Any]] = []
         self._duties_started = False  # the duties of a confirmed incident run in this run
         self.visibility = Visibility(self.s, self.policy)
@@ -186,6 +189,7 @@ class IncidentWorkflow:
         self.response.page_first_tier_now()
         self.watches.reach_leadership_if_out_of_hours()
         self.out.log_entry("opened")
+        self.record.kick()
         self.watches.ask_for_estimate()
         self.watches.ask_about_clients(EvaluationPoint.CONFIRMED, "confirmed")
 
@@ -241,6 +245,7 @@ class IncidentWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         await last_steps
         await workflow.wait_condition(self.watches.message_loop_caught_up)
+        await self.record.written_out()
         self.visibility.refresh()
         for duty in self._duties:
             duty.cancel()
@@ -471,6 +476,7 @@ class IncidentWorkflow:
         text = rules.apply(self.s, self.policy, name, decision, workflow.now())
         self.out.note(name, text, decision.actor)
         self._follow_up(name, decision)
+        self.record.kick()
         return text
 
     def _decision(self, name: str, args: Sequence[RawValue]) -> tuple[Decision, str]:
@@ -485,6 +491,15 @@ class IncidentWorkflow:
         except Exception as err:
             raise rules.Refusal(f"{name}: {err}") from err
         return self._proofs.read(decision, name)
+
+    @workflow.signal(name=ids.RECORD_NEWS)
+    def record_news(self, news: RecordNews) -> None:
+        """What the record's writer wrote (workflows/records/writer.py)."""
+        self.record.heard(news)
+
+    @workflow.query(name=ids.RECORD_VIEW)
+    def record_view(self) -> RecordView:
+        return self.record.view()
 
     @workflow.query(name=ids.INCIDENT_STATE)
     def state(self) -> IncidentState:

@@ -67,4 +67,5 @@ DEFAULT_PERMISSIONS: dict[str, list[Role]] = {
     "request_channel": [],
     "approve_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
     "decline_channel": [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD],
+    "add_action_item": [Role.INCIDENT_COMMANDER, Role.PROJECT_MANAGER, Role.TECHNICAL_MANAGER, Role.PMO],
 }

@@ -1,0 +1,177 @@
+"""A fake Jira (REST API v2): issues of one project, their labels, status transitions, assignee and comments,
+JQL search by label, paging (startAt, maxResults, total) and Basic auth with an e-mail and API token."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from settings import Settings
+from tests.fakes.peer import FakePeer, params
+
+EMAIL = "incidents@example.com"
+TOKEN = "jira-test-token"
+PROJECT = "OPS"
+STATUSES = ["To Do", "In Progress", "Resolved", "Closed"]
+PRIORITIES = {"Highest", "High", "Medium", "Low", "Lowest"}
+MAX_RESULTS = 2  # small pages, so every reader has to page
+
+
+class FakeJira(FakePeer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.issues: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(10001)
+        self._numbers = itertools.count(1)
+        api = "/rest/api/2"
+        self.app.router.add_get(api + "/search", self._search)
+        self.app.router.add_post(api + "/issue", self._create)
+        self.app.router.add_get(api + "/issue/{key}", self._get)
+        self.app.router.add_put(api + "/issue/{key}", self._edit)
+        self.app.router.add_put(api + "/issue/{key}/assignee", self._assign)
+        self.app.router.add_get(api + "/issue/{key}/transitions", self._transitions)
+        self.app.router.add_post(api + "/issue/{key}/transitions", self._transition)
+        self.app.router.add_get(api + "/issue/{key}/comment", self._comments)
+        self.app.router.add_post(api + "/issue/{key}/comment", self._comment)
+        self.app.router.add_post(api + "/issue/{key}/remotelink", self._remote_link)
+
+    def configure(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={"jira_url": self.url, "jira_email": EMAIL, "jira_api_token": SecretStr(TOKEN)}
+        )
+
+    def comments(self, key: str) -> list[str]:
+        return [c["body"] for c in self.issues[key]["comments"]]
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        expected = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return web.json_response({"errorMessages": ["You are not authenticated."]}, status=401)
+        return None
+
+    def _issue(self, request: web.Request) -> dict[str, Any] | web.Response:
+        if refused := self._refused(request):
+            return refused
+        issue = self.issues.get(request.match_info["key"])
+        if issue is None:
+            return web.json_response({"errorMessages": ["Issue does not exist"], "errors": {}}, status=404)
+        return issue
+
+    async def _search(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request):
+            return refused
+        found = re.fullmatch(r'labels = "([^"]+)"(?: ORDER BY created ASC)?', request.query.get("jql", ""))
+        if found is None:
+            return web.json_response({"errorMessages": ["Error in the JQL Query"]}, status=400)
+        issues = [i for i in self.issues.values() if found.group(1) in i["fields"]["labels"]]
+        start, most = int(request.query.get("startAt", 0)), int(request.query.get("maxResults", 50))
+        page = [{"id": i["id"], "key": i["key"], "fields": {}} for i in issues[start : start + most]]
+        return web.json_response({"startAt": start, "maxResults": most, "total": len(issues), "issues": page})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request):
+            return refused
+        fields = params(request).get("fields") or {}
+        if (fields.get("project") or {}).get("key") != PROJECT:
+            return invalid("project", "valid project is required")
+        if not fields.get("summary"):
+            return invalid("summary", "You must specify a summary")
+        key = f"{PROJECT}-{next(self._numbers)}"
+        issue: dict[str, Any] = {
+            "id": str(next(self._ids)),
+            "key": key,
+            "fields": fields | {"labels": list(fields.get("labels") or []), "status": {"name": "To Do"}},
+            "comments": [],
+            "links": {},  # remote links by globalId
+        }
+        self.issues[key] = issue
+        return web.json_response(
+            {"id": issue["id"], "key": key, "self": f"{self.url}/rest/api/2/issue/{key}"}, status=201
+        )
+
+    async def _get(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        return web.json_response({"id": issue["id"], "key": issue["key"], "fields": issue["fields"]})
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        fields = params(request).get("fields") or {}
+        priority = (fields.get("priority") or {}).get("name")
+        if priority is not None and priority not in PRIORITIES:
+            return invalid("priority", "invalid priority")
+        issue["fields"] |= fields
+        return web.Response(status=204)
+
+    async def _assign(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        issue["fields"]["assignee"] = {"accountId": params(request).get("accountId")}
+        return web.Response(status=204)
+
+    async def _transitions(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        now = issue["fields"]["status"]["name"]
+        targets = [s for s in STATUSES if s != now]
+        return web.json_response(
+            {"transitions": [{"id": str(11 + STATUSES.index(s)), "name": s, "to": {"name": s}} for s in targets]}
+        )
+
+    async def _transition(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        wanted = str((params(request).get("transition") or {}).get("id", ""))
+        target = next((s for s in STATUSES if str(11 + STATUSES.index(s)) == wanted), None)
+        if target is None or target == issue["fields"]["status"]["name"]:
+            return web.json_response({"errorMessages": ["Transition id is not valid for this issue."]}, status=400)
+        issue["fields"]["status"] = {"name": target}
+        return web.Response(status=204)
+
+    async def _comments(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        start = int(request.query.get("startAt", 0))
+        most = min(int(request.query.get("maxResults", MAX_RESULTS)), MAX_RESULTS)
+        comments = issue["comments"]
+        return web.json_response(
+            {"startAt": start, "maxResults": most, "total": len(comments), "comments": comments[start : start + most]}
+        )
+
+    async def _comment(self, request: web.Request) -> web.Response:
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        body = params(request).get("body")
+        if not body:
+            return invalid("comment", "Comment body can not be empty!")
+        comment = {"id": str(next(self._ids)), "body": body}
+        issue["comments"].append(comment)
+        return web.json_response(comment, status=201)
+
+    async def _remote_link(self, request: web.Request) -> web.Response:
+        """A link to a page outside Jira; the same globalId again updates it."""
+        issue = self._issue(request)
+        if isinstance(issue, web.Response):
+            return issue
+        link = params(request)
+        if not (link.get("object") or {}).get("url"):
+            return invalid("object", "url is required")
+        issue["links"][link.get("globalId") or str(next(self._ids))] = link["object"]
+        return web.json_response({"id": next(self._ids), "self": f"{self.url}/remotelink"}, status=201)
+
+
+def invalid(field: str, message: str) -> web.Response:
+    return web.json_response({"errorMessages": [], "errors": {field: message}}, status=400)

@@ -1,0 +1,192 @@
+"""The incident's side of its record (policy `records`, `follow_ups`): what the record should show, and telling
+its writer (workflows/records/writer.py) that it changed.
+
+The incident starts the writer when it is confirmed and signals it after each new timeline entry, from where
+the entry is written: the signal depends on nothing the incident waits for, so a worker replaying the
+incident asks for it at the same place. The writer reads what to write with the `record` query (`view`) and
+sends back what it wrote (`heard`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.registers.sync import RegisterActivities
+    from workflows.contracts import ids
+    from workflows.contracts.activity_io import FollowUpRequest, RecordEntry, RecordSync, RecordView, RecordWrite
+    from workflows.contracts.policy import Policy
+    from workflows.contracts.priority import PEOPLE
+    from workflows.contracts.vocabulary import RecordHome, Role, Status
+    from workflows.delivery.deliveries import Deliveries
+    from workflows.delivery.reach import ActivityOptions, attempt
+    from workflows.incident.model import IncidentState, TimelineEntry
+    from workflows.records.actions import listed
+    from workflows.records.writer import RecordInput, RecordNews, RecordWorkflow
+
+# The closed incident's last sync: a register that is down holds the close for a minute at most.
+LAST_SYNC: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(minutes=1),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+    "priority": PEOPLE,
+}
+# The field of a person that names them in each system: the record's assignee, a follow-up's owner.
+ACCOUNTS = {"jira": "jira_account_id", "servicenow": "servicenow_user", "linear": "linear_user_id"}
+
+
+def history(s: IncidentState) -> list[TimelineEntry]:
+    """The timeline but its alert lines: those are bounded (lifecycle.bound_timeline), so the oldest leave it,
+    while every other entry stays where it is and keeps its number in the record."""
+    return [e for e in s.timeline if e.kind != "alert"]
+
+
+def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
+    """What the record shows of the incident now."""
+    tasks = "; ".join(f"{t.task_id} {t.title} ({t.assignee}, {'done' if t.done else 'open'})" for t in s.tasks)
+    return {
+        "title": s.title,
+        "status": s.status.value,
+        "severity": s.severity.value,
+        "priority": s.severity.priority,
+        "phase": s.phase.value,
+        "assignee": next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.roles)), ""),
+        "service": s.service,
+        "alerts": str(s.alert_count),
+        "tasks": tasks,
+        "postmortem": s.postmortem_url or s.postmortem_location,
+        "action_items": listed(s),
+    } | s.resolution
+
+
+class RecordKeeper:
+    def __init__(
+        self, s: IncidentState, policy: Policy, out: Deliveries, redraft: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        self.s, self.policy, self.out, self.redraft = s, policy, out, redraft
+        self._kept = policy.records.home is not RecordHome.FILES or bool(policy.follow_ups.home)
+        self._told_closed = False
+
+    def kick(self) -> None:
+        """The incident was confirmed, or a person decided: the writer starts, or hears of it. Only from the
+        confirmation and the decisions' handlers, where the incident's own commands are asked for too: entries
+        written when a delivery comes back go with the next decision's sync, or the closed incident's last."""
+        if not self._kept or not self.s.confirmed or self._told_closed:
+            return  # the writer stops at the close: the incident's last sync is its own (written_out)
+        self._told_closed = self.s.status is Status.CLOSED  # once, so that it stops
+        if not self.s.record.started:
+            self.s.record.started = True
+            self.out.spawn(self._start_writer())
+        else:
+            self.out.spawn(self._tell_writer())
+
+    async def _start_writer(self) -> None:
+        try:
+            await workflow.start_child_workflow(
+                RecordWorkflow.run,
+                RecordInput(incident_id=self.s.incident_id, occurrence=self.s.occurrence),
+                id=ids.record_workflow_id(self.s.occurrence),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                execution_timeout=timedelta(days=60),
+                priority=PEOPLE,
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("the record's writer runs already")
+
+    async def _tell_writer(self) -> None:
+        try:
+            await workflow.get_external_workflow_handle(ids.record_workflow_id(self.s.occurrence)).signal(
+                ids.RECORD_CHANGED
+            )
+        except Exception as err:  # not started yet (its first sync reads this change), or finished
+            workflow.logger.info("the record's writer took no signal: %s", err)
+
+    def view(self) -> RecordView:
+        """What the record and the follow-ups should be now (read-only: it answers a query)."""
+        s, policy = self.s, self.policy
+        write = None
+        if policy.records.home is not RecordHome.FILES:
+            fields = record_fields(s, policy)
+            write = RecordWrite(
+                key=s.occurrence,
+                incident_id=s.incident_id,
+                record_id=s.record.record_id,
+                fields=fields,
+                assignee_account=self._account(policy.records.home.value, fields["assignee"]),
+                entries=[RecordEntry(number=n, **e.model_dump()) for n, e in enumerate(history(s), 1)],
+                unsure=True,  # whatever an earlier sync wrote before it was cut off is looked for first
+                records=policy.records,
+            )
+        follow_ups = {
+            a.item_id: FollowUpRequest(
+                key=f"{s.occurrence}/{a.item_id}",
+                incident_id=s.incident_id,
+                title=a.title,
+                description=f"Follow-up {a.item_id} of incident {s.incident_id} ({s.title}), added by {a.added_by}."
+                + (f" Incident record: {s.record.url}" if s.record.url else ""),
+                due=a.due,
+                owner_account=self._account(policy.follow_ups.home, a.owner),
+                incident_url=s.record.url,
+                follow_ups=policy.follow_ups,
+            )
+            for a in s.action_items
+            if not a.issue and policy.follow_ups.home
+        }
+        return RecordView(
+            occurrence=s.occurrence, closed=s.status is Status.CLOSED, record=write, follow_ups=follow_ups
+        )
+
+    def _account(self, system: str, person: str) -> str:
+        found = self.policy.people.get(person)
+        return str(getattr(found, ACCOUNTS.get(system, ""), "")) if found and system in ACCOUNTS else ""
+
+    async def written_out(self) -> None:
+        """The closed incident's last sync, its own: what it wrote while closing goes into the record too. Its
+        writer stopped at the close (it writes nothing after it), so the two never write at once. A register
+        that is down does not hold the close for long; the timeline is complete in any case."""
+        s = self.s
+        if not s.record.started:
+            return
+        last = RecordSync(
+            incident_id=s.incident_id,
+            occurrence=s.occurrence,
+            record_id=s.record.record_id,
+            filed=[a.item_id for a in s.action_items if a.issue],
+            last=True,
+        )
+        synced, failure = await attempt(
+            "incident record", workflow.execute_activity_method(RegisterActivities.sync_record, last, **LAST_SYNC)
+        )
+        if synced is None:
+            workflow.logger.info("the record's last sync failed: %s", failure)
+            return
+        s.record.record_id, s.record.url, s.record.written = synced.record_id, synced.url, synced.written
+
+    def heard(self, news: RecordNews) -> None:
+        """What the writer wrote: the record's address (once), each new follow-up issue, or that it failed."""
+        s = self.s
+        if news.failure:
+            self.out.note("record", news.failure)
+            return
+        first = news.record_id and not s.record.record_id
+        s.record.record_id, s.record.url, s.record.written = news.record_id, news.url, news.written
+        if first and s.status is not Status.CLOSED:  # closing: the last sync is under way
+            self.out.note(
+                "record", f"Incident record in {self.policy.records.home.value}: {news.url or news.record_id}"
+            )
+        for item in s.action_items:
+            if item.item_id in news.issues and not item.issue:
+                item.issue, item.url = news.issues[item.item_id]
+                home = self.policy.follow_ups.home
+                if s.status is not Status.CLOSED:
+                    self.out.note("follow_up", f"action item {item.item_id} is {home} issue {item.issue}: {item.url}")
+        if news.issues and s.checklist["postmortem_drafted"]:
+            self.out.spawn(self.redraft())  # the postmortem links the issues
