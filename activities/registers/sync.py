@@ -13,10 +13,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from activities.outbox import Outbox
 from activities.registers.confluence import ConfluenceActivities
 from activities.registers.jira import JiraActivities
 from activities.registers.linear import LinearActivities
-from activities.outbox import Outbox
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
 from workflows.contracts import ids

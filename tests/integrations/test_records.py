@@ -20,10 +20,10 @@ from pydantic import SecretStr
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from activities.outbox import Outbox
 from activities.registers.confluence import ConfluenceActivities
 from activities.registers.jira import JiraActivities
 from activities.registers.linear import LinearActivities
-from activities.outbox import Outbox
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
 from tests.fakes.confluence import FakeConfluence

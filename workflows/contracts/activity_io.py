@@ -7,7 +7,6 @@ incidents' histories: add fields with defaults, never rename or remove one.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 

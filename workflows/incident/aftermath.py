@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.model import IncidentState
-    from workflows.recovery.view import plan_summary
     from workflows.records.actions import listed
+    from workflows.recovery.view import plan_summary
 
 REVIEWERS = [Role.INCIDENT_COMMANDER, Role.COMMUNICATIONS_LEAD, Role.RESPONSIBLE_DEVELOPER, Role.PROJECT_MANAGER]
 

@@ -66,8 +66,8 @@ from workflows.incident.model import (
     StatusUpdate,
     TriggerBusinessIncident,
 )
-from workflows.recovery.rules import RECOVERY_RULES
 from workflows.records.actions import ACTION_ITEM_RULES, follow_ups_waiting
+from workflows.recovery.rules import RECOVERY_RULES
 
 # Phase moves a person may make with set_phase. Resolution, Analysis, Publishing and closed have their
 # own decisions (resolve, publish, close) because each needs more than a phase name.

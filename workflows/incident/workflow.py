@@ -65,9 +65,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.watches import Watches
     from workflows.oncall.lookup import MaintenanceWindow, who_is_on_call
     from workflows.oncall.model import SilenceLifted
-    from workflows.recovery.plan import RecoveryPlan
     from workflows.records.keeper import RecordKeeper
     from workflows.records.writer import RecordNews
+    from workflows.recovery.plan import RecoveryPlan
 
 
 @workflow.defn(name=ids.INCIDENT_WORKFLOW)
