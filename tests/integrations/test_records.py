@@ -174,7 +174,7 @@ async def test_jira_sev1_from_alert_to_close_leaves_one_issue_with_the_timeline(
     assert fields["status"]["name"] == "Closed" and fields["priority"]["name"] == "Highest"
     assert fields["assignee"] == {"accountId": "5b10ac8d82e05b22cc7d4ef5"}
     assert "*how_resolved*: Rolled back" in fields["description"]
-    assert "T1 Roll back release 42 (bob, done)" in fields["description"]
+    assert "T1 Roll back release 42 from bob: done" in fields["description"]
 
 
 async def test_servicenow_sev1_from_alert_to_close_leaves_one_incident_with_the_timeline(

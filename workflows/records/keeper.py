@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.model import IncidentState, TimelineEntry
     from workflows.records.actions import listed
     from workflows.records.writer import RecordInput, RecordNews, RecordWorkflow
+    from workflows.recovery.view import task_line
 
 # The closed incident's last sync: a register that is down holds the close for a minute at most.
 LAST_SYNC: ActivityOptions = {
@@ -51,7 +52,6 @@ def history(s: IncidentState) -> list[TimelineEntry]:
 
 def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
     """What the record shows of the incident now."""
-    tasks = "; ".join(f"{t.task_id} {t.title} ({t.assignee}, {'done' if t.done else 'open'})" for t in s.tasks)
     return {
         "title": s.title,
         "status": s.status.value,
@@ -61,7 +61,7 @@ def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
         "assignee": next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.roles)), ""),
         "service": s.service,
         "alerts": str(s.alert_count),
-        "tasks": tasks,
+        "tasks": "; ".join(task_line(policy, t) for t in s.tasks),
         "postmortem": s.postmortem_url or s.postmortem_location,
         "action_items": listed(s),
     } | s.resolution
