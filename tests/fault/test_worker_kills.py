@@ -575,7 +575,12 @@ def records_unlike_timelines(run: Run) -> list[str]:
         written = run.peers.jira.comments(issues[0]["key"])
         expected = [RecordEntry(number=n, **e.model_dump()).line(s.occurrence) for n, e in enumerate(history(s), 1)]
         if written != expected:
-            problems.append(f"{s.incident_id}: its issue holds {written}, its timeline says {expected}")
+            pairs = zip(written, expected, strict=False)
+            at = next((n for n, (w, e) in enumerate(pairs) if w != e), min(len(written), len(expected)))
+            problems.append(
+                f"{s.incident_id}: its issue holds {len(written)} comments, its timeline {len(expected)} entries; "
+                f"from #{at + 1} the issue holds {written[at : at + 3]}, the timeline says {expected[at : at + 3]}"
+            )
     return problems
 
 

@@ -56,6 +56,7 @@ class Deliveries:
         self.s, self.policy = s, policy
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._calls = 0  # the duties' own calls still awaited (tracked)
+        self._marked = 0  # the workflow task that last wrote the timeline (its history length)
         # Direct pages stop once the incident is acknowledged or resolved; Twilio's reports land in `failed`.
         self.watch = Watch(
             stopped=lambda: bool(s.acknowledged_by) or s.status is not Status.OPEN,
@@ -64,6 +65,17 @@ class Deliveries:
 
     def note(self, kind: str, text: str, actor: str | None = None) -> None:
         self.s.timeline.append(TimelineEntry(at=workflow.now(), kind=kind, text=text, actor=actor))
+        self._mark_task()
+
+    def _mark_task(self) -> None:
+        """A workflow task that writes the timeline sends a command (one memo upsert per task). A task without
+        commands followed at once by another is merged with it when a worker replays the incident from scratch
+        (SDK core's rule for heartbeats, temporalio/sdk-rust#1606): its entries would then carry the later
+        task's time, or come in another order, than the ones people and the incident's record already got."""
+        task = workflow.info().get_current_history_length()
+        if task != self._marked:
+            self._marked = task
+            workflow.upsert_memo({"timeline_task": task})
 
     def spawn(self, work: Awaitable[Any]) -> None:
         """Run a delivery on its own; the caller does not wait for it. A bug in it is written on the
