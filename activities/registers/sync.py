@@ -1,14 +1,16 @@
 """The incident's record in its organisation's register, brought up to the incident's state in one go.
 
 Asks the incident what its record should show now (the `record` query: its state, whole history and the
-action items without an issue), then hands the record to its system's adapter (jira.py, servicenow.py,
-confluence.py), which writes only the entries the record lacks, by their markers, and each action item to
-its tracker (jira.py, linear.py), which finds an issue filed before it creates one. What the writer's
-history holds of this is the call and its small answer, never the record's text.
+action items without an issue) and, for a business incident, its message loop for the loop's log; then
+hands the record to its system's adapter (jira.py, servicenow.py, confluence.py), which writes only the
+entries the record lacks, by their markers, and each action item to its tracker (jira.py, linear.py),
+which finds an issue filed before it creates one. What the writer's history holds of this is the call and
+its small answer, never the record's text.
 """
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -20,8 +22,9 @@ from activities.registers.linear import LinearActivities
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
 from workflows.contracts import ids
-from workflows.contracts.activity_io import RecordSync, RecordSynced, RecordView
+from workflows.contracts.activity_io import RecordSync, RecordSynced, RecordView, with_loop
 from workflows.contracts.vocabulary import RecordHome
+from workflows.incident.model import TimelineEntry
 
 
 class RegisterActivities:
@@ -44,7 +47,10 @@ class RegisterActivities:
             return RecordSynced(record_id=request.record_id, over=True)
         synced = RecordSynced(over=view.closed)
         if view.record is not None:
-            write = view.record.model_copy(update={"record_id": request.record_id or view.record.record_id})
+            entries = with_loop(view.record.entries, await self._loop_log(view.message_loop))
+            write = view.record.model_copy(
+                update={"record_id": request.record_id or view.record.record_id, "entries": entries}
+            )
             adapters = {
                 RecordHome.JIRA: self.jira.jira_write_record,
                 RecordHome.SERVICENOW: self.servicenow.servicenow_write_record,
@@ -62,3 +68,19 @@ class RegisterActivities:
             else:
                 synced.issues[item] = await self.linear.linear_create_follow_up(follow_up)
         return synced
+
+    async def _loop_log(self, workflow_id: str) -> list[TimelineEntry]:
+        """The message loop's log (seed 004's drafts, reviews, approvals and sends), for the record too."""
+        if not workflow_id:
+            return []
+        try:
+            loop = await activity.client().get_workflow_handle(workflow_id).query(ids.COMMS_STATE, result_type=LoopLog)
+        except RPCError as err:
+            raise ApplicationError(f"the message loop could not be read: {err}", type="record:loop") from err
+        return loop.log
+
+
+class LoopLog(BaseModel):
+    """What the record reads of the message loop's state (its `state` query)."""
+
+    log: list[TimelineEntry] = Field(default_factory=list)

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import json
 
+from policy_file import load_policy
 from starter.drill.report import DrillReport
-from tests.drill.helpers import drill_seed
-from workflows.contracts.activity_io import RecordEntry, RecordWrite
-from workflows.records.keeper import history
+from starter.drill.runner import run_drill
+from starter.drill.scenario import load_scenario
+from tests.drill.helpers import POLICIES, SCENARIOS, drill_seed
+from workflows.contracts.activity_io import LOOP, RecordEntry, RecordWrite, record_history
+from workflows.contracts.policy import Records
+from workflows.contracts.vocabulary import RecordHome
 
 DRILL_BUDGET_SECONDS = 10
 
@@ -21,7 +25,7 @@ def record_writes(report: DrillReport, system: str) -> list[RecordWrite]:
 
 def expected(report: DrillReport) -> list[RecordEntry]:
     s = report.incident
-    return [RecordEntry(number=n, **e.model_dump()) for n, e in enumerate(history(s), 1)]
+    return record_history(s.timeline, report.comms.log if report.comms else None)
 
 
 async def test_seed002_drill_writes_the_project_log_page_from_the_agencys_template() -> None:
@@ -47,4 +51,21 @@ async def test_seed003_drill_keeps_the_servicenow_incident_current() -> None:
     said = " ".join(e.text for e in final.entries)
     assert "task T1" in said and "data loss" in said
     assert final.fields["status"] == report.incident.status.value
+    assert report.wall_seconds < DRILL_BUDGET_SECONDS
+
+
+async def test_seed004_business_incident_record_holds_the_message_loops_reviews() -> None:
+    """A business incident's record holds its message loop's log beside the timeline: the Customer Liaison's
+    suggested wording and the Technical SLT's answer to it come back to the record, each entry once."""
+    policy = load_policy(POLICIES / "004-pagerduty-business.toml")
+    policy = policy.model_copy(update={"records": Records(home=RecordHome.JIRA, project="BIZ")})
+    scenario, actions = load_scenario(SCENARIOS / "004-pagerduty-business.yaml", policy)
+    report = await run_drill(policy, scenario, actions)
+
+    final = record_writes(report, "jira")[-1]
+    assert final.entries == expected(report)
+    loop = [e for e in final.entries if e.log == LOOP]
+    assert loop and [e.number for e in loop] == list(range(1, len(loop) + 1))
+    assert any(e.actor == "cleo" for e in loop), "the Customer Liaison's review is not in the record"
+    assert any(e.actor == "tariq" and "suggestion" in e.text for e in loop)
     assert report.wall_seconds < DRILL_BUDGET_SECONDS

@@ -54,7 +54,7 @@ from tests.fakes.smtp import FakeSmtp, Mailbox
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
 from tests.signing import write_keys_file
-from workflows.contracts.activity_io import RecordEntry
+from workflows.contracts.activity_io import record_history
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy, Records, Tier
 from workflows.contracts.vocabulary import Channel, Severity
@@ -70,7 +70,6 @@ from workflows.incident.model import (
     ReviewHeld,
     StatusUpdate,
 )
-from workflows.records.keeper import history
 
 pytestmark = pytest.mark.fault
 
@@ -573,7 +572,7 @@ def records_unlike_timelines(run: Run) -> list[str]:
             problems.append(f"{s.incident_id} has {len(issues)} Jira issues")
             continue
         written = run.peers.jira.comments(issues[0]["key"])
-        expected = [RecordEntry(number=n, **e.model_dump()).line(s.occurrence) for n, e in enumerate(history(s), 1)]
+        expected = [entry.line(s.occurrence) for entry in record_history(s.timeline)]
         if written != expected:
             pairs = zip(written, expected, strict=False)
             at = next((n for n, (w, e) in enumerate(pairs) if w != e), min(len(written), len(expected)))

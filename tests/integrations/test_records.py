@@ -33,7 +33,7 @@ from tests.fakes.servicenow import FakeServiceNow
 from tests.integrations.helpers import attempt
 from tests.workflows.helpers import alert, make_policy, open_incident, state
 from worker import build_worker
-from workflows.contracts.activity_io import FollowUpRequest, RecordEntry, RecordSynced, RecordWrite
+from workflows.contracts.activity_io import FollowUpRequest, RecordEntry, RecordSynced, RecordWrite, record_history
 from workflows.contracts.ids import record_workflow_id
 from workflows.contracts.policy import FollowUps, Policy, Records
 from workflows.contracts.vocabulary import RecordHome, Severity, Status
@@ -52,7 +52,6 @@ from workflows.incident.model import (
     ReviewHeld,
     StatusUpdate,
 )
-from workflows.records.keeper import history
 
 OUTAGE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
 NOT_YET = (
@@ -141,7 +140,7 @@ async def record_written(env: Any, s: IncidentState) -> RecordSynced:
 
 def expected_history(s: IncidentState) -> list[str]:
     """The record's history as the incident's timeline says it: every entry but the alert lines, in order."""
-    return [RecordEntry(number=n, **e.model_dump()).line(s.occurrence) for n, e in enumerate(history(s), 1)]
+    return [entry.line(s.occurrence) for entry in record_history(s.timeline)]
 
 
 def assert_the_timeline_is_there(s: IncidentState, written: list[str]) -> None:

@@ -197,22 +197,39 @@ class RecordResult(BaseModel):
     location: str
 
 
+LOOP = "m"  # a record entry of the message loop's log: its marker reads `#m3`
+
+
 class RecordEntry(BaseModel):
-    """One line of the incident's history in its record; `number` (from 1) finds it there again."""
+    """One line of the incident's history in its record; `log` and `number` (from 1) find it there again."""
 
     number: int
     at: datetime
     kind: str
     text: str
     actor: str | None = None
+    log: str = ""  # "": the incident's timeline; LOOP: the message loop's log (seed 004's reviews, approvals)
 
     def marker(self, key: str) -> str:
         """What a written entry carries so a retry can tell it is there already."""
-        return f"[{key}#{self.number}]"
+        return f"[{key}#{self.log}{self.number}]"
 
     def line(self, key: str) -> str:
         who = f"{self.actor}: " if self.actor else ""
         return f"{self.at:%Y-%m-%d %H:%M:%S} UTC · {self.kind} · {who}{self.text} {self.marker(key)}"
+
+
+def record_history(timeline: list[TimelineEntry], loop: list[TimelineEntry] | None = None) -> list[RecordEntry]:
+    """The record's history: the incident's timeline but its alert lines, and the message loop's log, by time.
+    Alert lines are bounded (lifecycle.bound_timeline), so the oldest leave the timeline; every other entry
+    stays where it is and keeps its number in the record."""
+    own = [RecordEntry(number=n, **e.model_dump()) for n, e in enumerate((e for e in timeline if e.kind != "alert"), 1)]
+    return with_loop(own, loop or [])
+
+
+def with_loop(own: list[RecordEntry], loop: list[TimelineEntry]) -> list[RecordEntry]:
+    theirs = [RecordEntry(number=n, log=LOOP, **e.model_dump()) for n, e in enumerate(loop, 1)]
+    return sorted([*own, *theirs], key=lambda e: e.at) if theirs else own
 
 
 class RecordWrite(BaseModel):
@@ -261,6 +278,7 @@ class RecordView(BaseModel):
     occurrence: str
     closed: bool  # the incident's last sync is its own (RecordSync.last)
     record: RecordWrite | None = None  # None: the record is the log files alone
+    message_loop: str = ""  # its workflow id, once the incident is a business incident: its log joins the record
     follow_ups: dict[str, FollowUpRequest] = Field(default_factory=dict)  # action item -> its issue, to file
 
 

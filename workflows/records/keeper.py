@@ -21,13 +21,13 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.registers.sync import RegisterActivities
     from workflows.contracts import ids
-    from workflows.contracts.activity_io import FollowUpRequest, RecordEntry, RecordSync, RecordView, RecordWrite
+    from workflows.contracts.activity_io import FollowUpRequest, RecordSync, RecordView, RecordWrite, record_history
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import PEOPLE
     from workflows.contracts.vocabulary import RecordHome, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions, attempt
-    from workflows.incident.model import IncidentState, TimelineEntry
+    from workflows.incident.model import IncidentState
     from workflows.records.actions import listed
     from workflows.records.writer import RecordInput, RecordNews, RecordWorkflow
     from workflows.recovery.view import task_line
@@ -42,12 +42,6 @@ LAST_SYNC: ActivityOptions = {
 }
 # The field of a person that names them in each system: the record's assignee, a follow-up's owner.
 ACCOUNTS = {"jira": "jira_account_id", "servicenow": "servicenow_user", "linear": "linear_user_id"}
-
-
-def history(s: IncidentState) -> list[TimelineEntry]:
-    """The timeline but its alert lines: those are bounded (lifecycle.bound_timeline), so the oldest leave it,
-    while every other entry stays where it is and keeps its number in the record."""
-    return [e for e in s.timeline if e.kind != "alert"]
 
 
 def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
@@ -121,7 +115,7 @@ class RecordKeeper:
                 record_id=s.record.record_id,
                 fields=fields,
                 assignee_account=self._account(policy.records.home.value, fields["assignee"]),
-                entries=[RecordEntry(number=n, **e.model_dump()) for n, e in enumerate(history(s), 1)],
+                entries=record_history(s.timeline),
                 unsure=True,  # whatever an earlier sync wrote before it was cut off is looked for first
                 records=policy.records,
             )
@@ -141,7 +135,11 @@ class RecordKeeper:
             if not a.issue and policy.follow_ups.home
         }
         return RecordView(
-            occurrence=s.occurrence, closed=s.status is Status.CLOSED, record=write, follow_ups=follow_ups
+            occurrence=s.occurrence,
+            closed=s.status is Status.CLOSED,
+            record=write,
+            message_loop=s.comms_workflow_id if write else "",
+            follow_ups=follow_ups,
         )
 
     def _account(self, system: str, person: str) -> str:
