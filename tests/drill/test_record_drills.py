@@ -14,6 +14,7 @@ from tests.drill.helpers import POLICIES, SCENARIOS, drill_seed
 from workflows.contracts.activity_io import LOOP, RecordEntry, RecordWrite, record_history
 from workflows.contracts.policy import Records
 from workflows.contracts.vocabulary import RecordHome
+from workflows.incident.model import EvaluateClients
 
 DRILL_BUDGET_SECONDS = 10
 
@@ -50,6 +51,7 @@ async def test_seed003_drill_keeps_the_servicenow_incident_current() -> None:
     assert final.entries == expected(report)
     said = " ".join(e.text for e in final.entries)
     assert "task T1" in said and "data loss" in said
+    assert "task T1 is past due" in said and "task T1 escalated" in said  # the recovery plan's chase, too
     assert final.fields["status"] == report.incident.status.value
     assert report.wall_seconds < DRILL_BUDGET_SECONDS
 
@@ -68,4 +70,21 @@ async def test_seed004_business_incident_record_holds_the_message_loops_reviews(
     assert loop and [e.number for e in loop] == list(range(1, len(loop) + 1))
     assert any(e.actor == "cleo" for e in loop), "the Customer Liaison's review is not in the record"
     assert any(e.actor == "tariq" and "suggestion" in e.text for e in loop)
+    assert report.wall_seconds < DRILL_BUDGET_SECONDS
+
+
+async def test_seed001_record_holds_each_evaluation_points_answer() -> None:
+    """Seed 001's register: the owner's answer at each evaluation point, whether the clients are told, is in the
+    record with who gave it."""
+    policy = load_policy(POLICIES / "001-process-flow.toml")
+    policy = policy.model_copy(update={"records": Records(home=RecordHome.SERVICENOW)})
+    scenario, actions = load_scenario(SCENARIOS / "001-process-flow.yaml", policy)
+    report = await run_drill(policy, scenario, actions)
+
+    final = record_writes(report, "servicenow")[-1]
+    assert final.entries == expected(report)
+    answers = [e for e in final.entries if e.kind == "evaluate_clients"]
+    asked = [a.payload for a in actions if isinstance(a.payload, EvaluateClients)]
+    assert len(asked) == 4
+    assert [(e.actor, "not told now" in e.text) for e in answers] == [(a.actor, not a.tell) for a in asked]
     assert report.wall_seconds < DRILL_BUDGET_SECONDS
