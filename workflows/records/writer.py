@@ -91,8 +91,6 @@ class RecordWorkflow:
                 )
                 await tell(incident, news)
             known = synced
-            if synced.over:
-                return synced
 
     @workflow.signal(name=ids.RECORD_CHANGED)
     def changed(self) -> None:
