@@ -1,11 +1,23 @@
 """A fake Jira (REST API v2): issues of one project, their labels, status transitions, assignee and comments,
-JQL search by label, paging (startAt, maxResults, total) and Basic auth with an e-mail and API token."""
+JQL search by label, paging (startAt, maxResults, total) and Basic auth with an e-mail and API token.
+
+People other than the service account act on issues with their own credentials (`person`); each status
+transition or assignee change is then delivered, as Jira's "Issue updated" webhook does, to every
+subscriber (`subscribe`): the body signed with the webhook's secret (`X-Hub-Signature: sha256=<HMAC>`)
+and a delivery id (`X-Atlassian-Webhook-Identifier`), naming the account that made the change.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
+import json
 import re
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +32,10 @@ PROJECT = "OPS"
 STATUSES = ["To Do", "In Progress", "Resolved", "Closed"]
 PRIORITIES = {"Highest", "High", "Medium", "Low", "Lowest"}
 MAX_RESULTS = 2  # small pages, so every reader has to page
+SERVICE_ACCOUNT = "svc-incidents"  # the account id of the orchestrator's own credential
+ACCOUNT = web.RequestKey("account", str)
+# A webhook's receiver: the body and headers as Jira posts them; answers the HTTP status.
+Deliver = Callable[[bytes, dict[str, str]], Awaitable[int]]
 
 
 class FakeJira(FakePeer):
@@ -28,6 +44,10 @@ class FakeJira(FakePeer):
         self.issues: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(10001)
         self._numbers = itertools.count(1)
+        self._accounts = {_basic(EMAIL, TOKEN): SERVICE_ACCOUNT}
+        self._webhooks: list[tuple[Deliver, str]] = []
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self.delivered: list[tuple[str, int]] = []  # (the account that changed the issue, the receiver's status)
         api = "/rest/api/2"
         self.app.router.add_get(api + "/search", self._search)
         self.app.router.add_post(api + "/issue", self._create)
@@ -48,11 +68,48 @@ class FakeJira(FakePeer):
     def comments(self, key: str) -> list[str]:
         return [c["body"] for c in self.issues[key]["comments"]]
 
+    def person(self, email: str, token: str, account_id: str) -> dict[str, str]:
+        """A person's own credential; returns the headers their requests carry."""
+        self._accounts[_basic(email, token)] = account_id
+        return {"Authorization": _basic(email, token)}
+
+    def subscribe(self, deliver: Deliver, secret: str) -> None:
+        self._webhooks.append((deliver, secret))
+
+    async def settled(self) -> None:
+        """Every webhook delivery made so far has had its answer."""
+        while self._deliveries:
+            await asyncio.gather(*self._deliveries)
+
     def _refused(self, request: web.Request) -> web.Response | None:
-        expected = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
-        if request.headers.get("Authorization") != expected:
+        account = self._accounts.get(request.headers.get("Authorization", ""))
+        if account is None:
             return web.json_response({"errorMessages": ["You are not authenticated."]}, status=401)
+        request[ACCOUNT] = account
         return None
+
+    def _changed(self, request: web.Request, issue: dict[str, Any], item: dict[str, Any]) -> None:
+        """Jira's issue-updated webhook, posted to each subscriber after the change, as Jira does: not awaited."""
+        account = request[ACCOUNT]
+        event = {
+            "webhookEvent": "jira:issue_updated",
+            "user": {"accountId": account},
+            "issue": {"id": issue["id"], "key": issue["key"], "fields": issue["fields"]},
+            "changelog": {"items": [item]},
+        }
+        body = json.dumps(event).encode()
+        for deliver, secret in self._webhooks:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+                "X-Atlassian-Webhook-Identifier": uuid.uuid4().hex,
+            }
+            task = asyncio.ensure_future(self._deliver(deliver, account, body, headers))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, deliver: Deliver, account: str, body: bytes, headers: dict[str, str]) -> None:
+        self.delivered.append((account, await deliver(body, headers)))
 
     def _issue(self, request: web.Request) -> dict[str, Any] | web.Response:
         if refused := self._refused(request):
@@ -115,7 +172,11 @@ class FakeJira(FakePeer):
         issue = self._issue(request)
         if isinstance(issue, web.Response):
             return issue
-        issue["fields"]["assignee"] = {"accountId": params(request).get("accountId")}
+        before = (issue["fields"].get("assignee") or {}).get("accountId")
+        after = params(request).get("accountId")
+        issue["fields"]["assignee"] = {"accountId": after}
+        if after != before:
+            self._changed(request, issue, {"field": "assignee", "from": before, "to": after})
         return web.Response(status=204)
 
     async def _transitions(self, request: web.Request) -> web.Response:
@@ -136,7 +197,9 @@ class FakeJira(FakePeer):
         target = next((s for s in STATUSES if str(11 + STATUSES.index(s)) == wanted), None)
         if target is None or target == issue["fields"]["status"]["name"]:
             return web.json_response({"errorMessages": ["Transition id is not valid for this issue."]}, status=400)
-        issue["fields"]["status"] = {"name": target}
+        before = issue["fields"]["status"]["name"]
+        issue["fields"] |= (params(request).get("fields") or {}) | {"status": {"name": target}}  # the screen's fields
+        self._changed(request, issue, {"field": "status", "fromString": before, "toString": target})
         return web.Response(status=204)
 
     async def _comments(self, request: web.Request) -> web.Response:
@@ -175,3 +238,7 @@ class FakeJira(FakePeer):
 
 def invalid(field: str, message: str) -> web.Response:
     return web.json_response({"errorMessages": [], "errors": {field: message}}, status=400)
+
+
+def _basic(email: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()

@@ -18,7 +18,7 @@ from settings import Settings
 from starter.http.app import create_app
 from starter.http.registers import jira_signature
 from tests.conftest import run_under
-from tests.fakes.jira import FakeJira
+from tests.fakes.jira import SERVICE_ACCOUNT, FakeJira
 from tests.fakes.servicenow import FakeServiceNow
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
@@ -62,6 +62,50 @@ async def until(condition: Any, within: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition never held"
         await asyncio.sleep(0.05)
+
+
+async def test_a_resolve_made_in_jira_comes_back_as_that_persons_decision(
+    dev_env: WorkflowEnvironment, settings: Settings
+):
+    """Alice resolves the issue in Jira with her own account; Jira's webhook brings it back as her decision. The
+    orchestrator's own changes to the issue come back too, and are ignored."""
+    async with FakeJira() as jira:
+        configured = jira.configure(settings).model_copy(update={"jira_webhook_secret": SecretStr(SECRET)})
+        chosen = run_under(configured, policy(RecordHome.JIRA))
+        app = create_app(configured, client=dev_env.client, policy=chosen)
+        async with (
+            build_worker(dev_env.client, configured),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://webhook") as http,
+        ):
+
+            async def deliver(body: bytes, headers: dict[str, str]) -> int:
+                return (await http.post("/records/jira", content=body, headers=headers)).status_code
+
+            jira.subscribe(deliver, SECRET)
+            handle = await open_incident(dev_env, configured, chosen, alert(severity=Severity.SEV1))
+            await until(lambda: any(i["fields"]["status"]["name"] == "In Progress" for i in jira.issues.values()))
+            (issue,) = jira.issues.values()
+            path = f"/rest/api/2/issue/{issue['key']}/transitions"
+            async with httpx.AsyncClient(
+                base_url=jira.url, headers=jira.person("alice@example.com", "a", "acc-alice")
+            ) as alice:
+                offered = (await alice.get(path)).json()["transitions"]
+                resolve = next(t["id"] for t in offered if t["to"]["name"] == "Resolved")
+                moved = await alice.post(
+                    path, json={"transition": {"id": resolve}, "fields": {"resolution": {"name": "Fixed"}}}
+                )
+            await until(lambda: any(account == "acc-alice" for account, _ in jira.delivered))  # answered: decided
+            s = await query_state(dev_env.client, handle.id)
+            await jira.settled()
+            await handle.terminate("test over")
+
+    assert moved.status_code == 204
+    assert (s.status, s.resolved_by) == (Status.RESOLVED, "alice")
+    assert s.resolution["how_resolved"] == "Fixed"
+    assert [e.actor for e in s.timeline if e.kind == "resolve"] == ["alice"]
+    assert ("acc-alice", 200) in jira.delivered
+    ours = [status for account, status in jira.delivered if account == SERVICE_ACCOUNT]
+    assert ours and set(ours) == {202}
 
 
 async def test_jira_resolve_comes_back_as_the_persons_decision_and_is_refused_for_one_who_may_not(
