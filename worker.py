@@ -76,7 +76,7 @@ def build_activities(settings: Settings) -> list[Any]:
     slack, paging = SlackActivities(settings, outbox), PagingActivities(settings, outbox)
     records, oncall = RecordsActivities(settings), OnCallActivities(settings)
     telephony = TelephonyActivities(settings, outbox, telephony_providers(settings))
-    teams = TeamsActivities(settings, outbox)
+    teams, registers = TeamsActivities(settings, outbox), RegisterActivities(settings, outbox)
     return [
         slack.slack_ensure_channel,
         slack.slack_post,
@@ -99,7 +99,8 @@ def build_activities(settings: Settings) -> list[Any]:
         ConferenceActivities(settings, outbox).conference_create,
         records.append_incident_log,
         records.write_postmortem,
-        RegisterActivities(settings, outbox).sync_record,
+        registers.start_record_writer,
+        registers.sync_record,
         StatementActivities().render_statement,
         oncall.schedule_overrides,
         oncall.heartbeat_alert,

@@ -10,9 +10,12 @@ its small answer, never the record's text.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.outbox import Outbox
@@ -22,7 +25,8 @@ from activities.registers.linear import LinearActivities
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
 from workflows.contracts import ids
-from workflows.contracts.activity_io import RecordSync, RecordSynced, RecordView, with_loop
+from workflows.contracts.activity_io import RecordInput, RecordSync, RecordSynced, RecordView, with_loop
+from workflows.contracts.priority import PEOPLE
 from workflows.contracts.vocabulary import RecordHome
 from workflows.incident.model import TimelineEntry
 
@@ -33,6 +37,26 @@ class RegisterActivities:
         self.servicenow = ServiceNowActivities(settings, outbox)
         self.confluence = ConfluenceActivities(settings, outbox)
         self.linear = LinearActivities(settings, outbox)
+
+    @activity.defn
+    async def start_record_writer(self, start: RecordInput) -> bool:
+        """Start the incident's record writer as a workflow of its own, not the incident's child (for the reason
+        activities/message_loop.py gives); False when an earlier attempt started it."""
+        try:
+            await activity.client().start_workflow(
+                ids.RECORD_WORKFLOW,
+                start,
+                id=ids.record_workflow_id(start.occurrence),
+                task_queue=activity.info().task_queue,
+                execution_timeout=timedelta(days=60),
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                priority=PEOPLE,
+                request_eager_start=True,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
 
     @activity.defn
     async def sync_record(self, request: RecordSync) -> RecordSynced:

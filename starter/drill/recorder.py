@@ -53,9 +53,9 @@ class Recorder:
     # The record's sync is local too: with no credential in the drill, each system's adapter writes what it
     # would send into the drill's outbox.
     LOCAL = (RecordsActivities, StatementActivities, RegisterActivities)
-    # Calls to Temporal itself, not deliveries (a question, the message loop's start): the real ones run, on
-    # the drill's own server, unrecorded.
-    LOOKUPS = ("schedule_overrides", "start_message_loop")
+    # Calls to Temporal itself, not deliveries (a question, the message loop's or the record writer's start):
+    # the real ones run, on the drill's own server, unrecorded.
+    LOOKUPS = ("schedule_overrides", "start_message_loop", "start_record_writer")
 
     def __init__(self, settings: Settings) -> None:
         self.calls: list[Call] = []

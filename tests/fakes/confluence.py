@@ -3,7 +3,6 @@ by one (409 otherwise), a title once per space, and content templates; Basic aut
 
 from __future__ import annotations
 
-import base64
 import itertools
 from typing import Any
 
@@ -11,7 +10,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from settings import Settings
-from tests.fakes.peer import FakePeer, params
+from tests.fakes.peer import FakePeer, basic_auth, params
 
 EMAIL = "incidents@example.com"
 TOKEN = "confluence-test-token"
@@ -41,7 +40,7 @@ class FakeConfluence(FakePeer):
         )
 
     def _refused(self, request: web.Request) -> web.Response | None:
-        expected = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+        expected = basic_auth(EMAIL, TOKEN)
         if request.headers.get("Authorization") != expected:
             return web.json_response({"statusCode": 401, "message": "Unauthorized"}, status=401)
         return None

@@ -10,7 +10,6 @@ and a delivery id (`X-Atlassian-Webhook-Identifier`), naming the account that ma
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import itertools
@@ -24,7 +23,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from settings import Settings
-from tests.fakes.peer import FakePeer, params
+from tests.fakes.peer import FakePeer, basic_auth, params
 
 EMAIL = "incidents@example.com"
 TOKEN = "jira-test-token"
@@ -44,7 +43,7 @@ class FakeJira(FakePeer):
         self.issues: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(10001)
         self._numbers = itertools.count(1)
-        self._accounts = {_basic(EMAIL, TOKEN): SERVICE_ACCOUNT}
+        self._accounts = {basic_auth(EMAIL, TOKEN): SERVICE_ACCOUNT}
         self._webhooks: list[tuple[Deliver, str]] = []
         self._deliveries: set[asyncio.Task[None]] = set()
         self.delivered: list[tuple[str, int]] = []  # (the account that changed the issue, the receiver's status)
@@ -70,8 +69,8 @@ class FakeJira(FakePeer):
 
     def person(self, email: str, token: str, account_id: str) -> dict[str, str]:
         """A person's own credential; returns the headers their requests carry."""
-        self._accounts[_basic(email, token)] = account_id
-        return {"Authorization": _basic(email, token)}
+        self._accounts[basic_auth(email, token)] = account_id
+        return {"Authorization": basic_auth(email, token)}
 
     def subscribe(self, deliver: Deliver, secret: str) -> None:
         self._webhooks.append((deliver, secret))
@@ -238,7 +237,3 @@ class FakeJira(FakePeer):
 
 def invalid(field: str, message: str) -> web.Response:
     return web.json_response({"errorMessages": [], "errors": {field: message}}, status=400)
-
-
-def _basic(email: str, token: str) -> str:
-    return "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()

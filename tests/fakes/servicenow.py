@@ -3,15 +3,13 @@ the journal) and sys_journal_field, with sysparm_limit/sysparm_offset paging and
 
 from __future__ import annotations
 
-import base64
-import itertools
 from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from settings import Settings
-from tests.fakes.peer import FakePeer, params
+from tests.fakes.peer import FakePeer, basic_auth, params
 
 USER = "incident.bot"
 PASSWORD = "servicenow-test-password"
@@ -23,7 +21,6 @@ class FakeServiceNow(FakePeer):
         super().__init__()
         self.rows: dict[str, dict[str, Any]] = {}
         self.journal: list[dict[str, str]] = []  # sys_journal_field, oldest first
-        self._ids = itertools.count(1)
         self.app.router.add_get("/api/now/table/incident", self._query)
         self.app.router.add_post("/api/now/table/incident", self._insert)
         self.app.router.add_patch("/api/now/table/incident/{sys_id}", self._update)
@@ -42,7 +39,7 @@ class FakeServiceNow(FakePeer):
         return [j["value"] for j in self.journal if j["element_id"] == sys_id and j["element"] == "work_notes"]
 
     def _refused(self, request: web.Request) -> web.Response | None:
-        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        expected = basic_auth(USER, PASSWORD)
         if request.headers.get("Authorization") != expected:
             return web.json_response(
                 {

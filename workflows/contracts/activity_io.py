@@ -282,6 +282,13 @@ class RecordView(BaseModel):
     follow_ups: dict[str, FollowUpRequest] = Field(default_factory=dict)  # action item -> its issue, to file
 
 
+class RecordInput(BaseModel):
+    """The record's writer (RecordWorkflow) of one occurrence of an incident; its start_record_writer too."""
+
+    incident_id: str
+    occurrence: str
+
+
 class RecordSync(BaseModel):
     """Bring the incident's record, and its follow-up issues, up to the incident's state as it is now."""
 

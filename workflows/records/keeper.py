@@ -15,13 +15,18 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.registers.sync import RegisterActivities
     from workflows.contracts import ids
-    from workflows.contracts.activity_io import FollowUpRequest, RecordSync, RecordView, RecordWrite, record_history
+    from workflows.contracts.activity_io import (
+        FollowUpRequest,
+        RecordInput,
+        RecordSync,
+        RecordView,
+        RecordWrite,
+        record_history,
+    )
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import PEOPLE
     from workflows.contracts.vocabulary import RecordHome, Role, Status
@@ -29,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.delivery.reach import ActivityOptions, attempt
     from workflows.incident.model import IncidentState
     from workflows.records.actions import listed
-    from workflows.records.writer import RecordInput, RecordNews, RecordWorkflow
+    from workflows.records.writer import RecordNews
     from workflows.recovery.view import task_line
 
 # The closed incident's last sync: a register that is down holds the close for a minute at most.
@@ -37,6 +42,13 @@ LAST_SYNC: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "heartbeat_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(minutes=1),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+    "priority": PEOPLE,
+}
+# The writer's start: the worker's own client asks the server to start a workflow.
+START_WRITER: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(minutes=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
     "priority": PEOPLE,
 }
@@ -83,16 +95,18 @@ class RecordKeeper:
             self.out.spawn(self._tell_writer())
 
     async def _start_writer(self) -> None:
-        try:
-            await workflow.start_child_workflow(
-                RecordWorkflow.run,
-                RecordInput(incident_id=self.s.incident_id, occurrence=self.s.occurrence),
-                id=ids.record_workflow_id(self.s.occurrence),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                execution_timeout=timedelta(days=60),
-                priority=PEOPLE,
-            )
-        except WorkflowAlreadyStartedError:
+        """Started as a workflow of its own, not a child (activities/message_loop.py says why). Its first sync
+        reads whatever changed while it started."""
+        start = RecordInput(incident_id=self.s.incident_id, occurrence=self.s.occurrence)
+        started, failure = await attempt(
+            "incident record",
+            self.out.tracked(
+                workflow.execute_activity_method(RegisterActivities.start_record_writer, start, **START_WRITER)
+            ),
+        )
+        if failure:
+            self.out.note("record", f"{failure}; the closed incident writes its record itself")
+        elif not started:
             workflow.logger.info("the record's writer runs already")
 
     async def _tell_writer(self) -> None:

@@ -1,6 +1,7 @@
 """RecordWorkflow: the one writer of an incident's record in its register, and of its follow-up issues.
 
-The incident starts it when it is confirmed and tells it each time its timeline grows (a signal, sent from
+The incident starts it when it is confirmed (through an activity, as its message loop: not as its child)
+and tells it each time its timeline grows (a signal, sent from
 wherever the entry is written, with nothing to decide). The writer syncs: one activity reads the incident's
 state and writes what the record lacks. Entries written while a sync is under way go together into the next
 one, so a burst of decisions is one or two writes, in order, never an older state over a newer one. It tells
@@ -24,7 +25,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.registers.sync import RegisterActivities
     from workflows.contracts import ids
-    from workflows.contracts.activity_io import RecordSync, RecordSynced
+    from workflows.contracts.activity_io import RecordInput, RecordSync, RecordSynced
     from workflows.contracts.priority import PEOPLE
     from workflows.delivery.reach import ActivityOptions, attempt
 
@@ -38,11 +39,6 @@ SYNC: ActivityOptions = {
     "priority": PEOPLE,
 }
 RETRY_AFTER = timedelta(minutes=10)  # after a sync's retries ran out
-
-
-class RecordInput(BaseModel):
-    incident_id: str
-    occurrence: str
 
 
 class RecordNews(BaseModel):
