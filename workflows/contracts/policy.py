@@ -475,6 +475,12 @@ class Policy(_Strict):
             raise ValueError(f"{empty}: nobody could assign them; name the roles that may, or leave them out")
         return value
 
+    @property
+    def keeps_record_elsewhere(self) -> bool:
+        """An incident record in a peer (Jira, ServiceNow, Confluence) or follow-up issues are kept current
+        from the incident's timeline; the log files alone are not."""
+        return self.records.home is not RecordHome.FILES or bool(self.follow_ups.home)
+
     def digest(self) -> str:
         """What names this policy: the SHA-256 of its JSON. A worker runs only a policy whose digest it has
         read from its own policy file (own_policy.py)."""

@@ -57,6 +57,7 @@ class Deliveries:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._calls = 0  # the duties' own calls still awaited (tracked)
         self._marked = 0  # the workflow task that last wrote the timeline (its history length)
+        self._marks_tasks = policy.keeps_record_elsewhere
         # Direct pages stop once the incident is acknowledged or resolved; Twilio's reports land in `failed`.
         self.watch = Watch(
             stopped=lambda: bool(s.acknowledged_by) or s.status is not Status.OPEN,
@@ -68,12 +69,14 @@ class Deliveries:
         self._mark_task()
 
     def _mark_task(self) -> None:
-        """A workflow task that writes the timeline sends a command (one memo upsert per task). A task without
-        commands followed at once by another is merged with it when a worker replays the incident from scratch
-        (SDK core's rule for heartbeats, temporalio/sdk-rust#1606): its entries would then carry the later
-        task's time, or come in another order, than the ones people and the incident's record already got."""
+        """Where a record outside is kept from the timeline, a workflow task that writes the timeline sends a
+        command (one memo upsert per task). A task without commands followed at once by another is merged with
+        it when a worker replays the incident from scratch (SDK core's rule for heartbeats,
+        temporalio/sdk-rust#1606): its entries would then carry the later task's time, or come in another order,
+        than the ones the record already got. Elsewhere the few milliseconds are not worth an event and a
+        visibility write per task (a SEV1 writes its timeline in nearly every task)."""
         task = workflow.info().get_current_history_length()
-        if task != self._marked:
+        if self._marks_tasks and task != self._marked:
             self._marked = task
             workflow.upsert_memo({"timeline_task": task})
 

@@ -78,7 +78,7 @@ class RecordKeeper:
         self, s: IncidentState, policy: Policy, out: Deliveries, redraft: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
         self.s, self.policy, self.out, self.redraft = s, policy, out, redraft
-        self._kept = policy.records.home is not RecordHome.FILES or bool(policy.follow_ups.home)
+        self._kept = policy.keeps_record_elsewhere
         self._told_closed = False
 
     def kick(self) -> None:
