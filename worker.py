@@ -26,9 +26,9 @@ from activities.chat.teams import TeamsActivities
 from activities.conference import ConferenceActivities
 from activities.email import EmailActivities
 from activities.http import HEARTBEAT_EVERY
-from activities.message_loop import MessageLoopActivities
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
+from activities.own_workflows import MessageLoopActivities
 from activities.paging import telephony_providers
 from activities.paging.ntfy import NtfyActivities
 from activities.paging.providers import PagingActivities

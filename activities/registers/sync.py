@@ -14,11 +14,11 @@ from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.outbox import Outbox
+from activities.own_workflows import start_once
 from activities.registers.confluence import ConfluenceActivities
 from activities.registers.jira import JiraActivities
 from activities.registers.linear import LinearActivities
@@ -40,23 +40,11 @@ class RegisterActivities:
 
     @activity.defn
     async def start_record_writer(self, start: RecordInput) -> bool:
-        """Start the incident's record writer as a workflow of its own, not the incident's child (for the reason
-        activities/message_loop.py gives); False when an earlier attempt started it."""
-        try:
-            await activity.client().start_workflow(
-                ids.RECORD_WORKFLOW,
-                start,
-                id=ids.record_workflow_id(start.occurrence),
-                task_queue=activity.info().task_queue,
-                execution_timeout=timedelta(days=60),
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                priority=PEOPLE,
-                request_eager_start=True,
-            )
-        except WorkflowAlreadyStartedError:
-            return False
-        return True
+        """Start the incident's record writer, a workflow of its own (activities/own_workflows.py says why);
+        False when an earlier attempt started it."""
+        return await start_once(
+            ids.RECORD_WORKFLOW, start, ids.record_workflow_id(start.occurrence), PEOPLE, timedelta(days=60)
+        )
 
     @activity.defn
     async def sync_record(self, request: RecordSync) -> RecordSynced:

@@ -92,6 +92,17 @@ LOCAL: ActivityOptions = {
 }
 
 
+def starting_own_workflow(priority: Priority) -> ActivityOptions:
+    """A workflow of our own started through an activity (activities/own_workflows.py): one quick call to
+    Temporal itself, retried until the server answers."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=10),
+        "schedule_to_close_timeout": timedelta(minutes=30),
+        "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
+        "priority": priority,
+    }
+
+
 async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
     """Await an activity; on failure return the reason instead of failing the workflow."""
     try:

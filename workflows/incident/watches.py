@@ -13,11 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.workflow import ActivityConfig
 
 with workflow.unsafe.imports_passed_through():
-    from activities.message_loop import MessageLoopActivities
+    from activities.own_workflows import MessageLoopActivities
     from workflows.approvals.held import Approvals
     from workflows.comms.model import CommsInput, LoopStart
     from workflows.comms.workflow import CommsWorkflow
@@ -29,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.roles import RoleHolders
     from workflows.contracts.vocabulary import Channel, EvaluationPoint, IncidentKind, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import attempt
+    from workflows.delivery.reach import attempt, starting_own_workflow
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import (
         cadence_due,
@@ -43,14 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.lifecycle import progress_window
     from workflows.incident.model import ClientsEvaluated, IncidentState, PhaseChanged
     from workflows.incident.rules import client_audiences, open_evaluation
-
-# Starting the loop is one call to Temporal itself: quick, and retried until the server answers.
-LOOP = ActivityConfig(
-    start_to_close_timeout=timedelta(seconds=10),
-    schedule_to_close_timeout=timedelta(minutes=30),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
-    priority=STAKEHOLDERS,
-)
 
 
 class Watches:
@@ -403,7 +393,7 @@ class Watches:
         return not self.s.comms_workflow_id or self._told == len(self.s.phases_entered)
 
     async def _start_message_loop(self) -> None:
-        """Started as a workflow of its own, not a child (activities/message_loop.py says why)."""
+        """Started as a workflow of its own, not a child (activities/own_workflows.py says why)."""
         s = self.s
         workflow_id = comms_workflow_id(s.occurrence)
         start = LoopStart(
@@ -417,7 +407,11 @@ class Watches:
         )
         started, failure = await attempt(
             "message loop",
-            self.out.tracked(workflow.execute_activity_method(MessageLoopActivities.start_message_loop, start, **LOOP)),
+            self.out.tracked(
+                workflow.execute_activity_method(
+                    MessageLoopActivities.start_message_loop, start, **starting_own_workflow(STAKEHOLDERS)
+                )
+            ),
         )
         if failure:
             self.out.note("business_incident", failure)

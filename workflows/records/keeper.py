@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.priority import PEOPLE
     from workflows.contracts.vocabulary import RecordHome, Role, Status
     from workflows.delivery.deliveries import Deliveries
-    from workflows.delivery.reach import ActivityOptions, attempt
+    from workflows.delivery.reach import ActivityOptions, attempt, starting_own_workflow
     from workflows.incident.model import IncidentState
     from workflows.records.actions import listed
     from workflows.records.writer import RecordNews
@@ -42,13 +42,6 @@ LAST_SYNC: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "heartbeat_timeout": timedelta(seconds=10),
     "schedule_to_close_timeout": timedelta(minutes=1),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
-    "priority": PEOPLE,
-}
-# The writer's start: the worker's own client asks the server to start a workflow.
-START_WRITER: ActivityOptions = {
-    "start_to_close_timeout": timedelta(seconds=10),
-    "schedule_to_close_timeout": timedelta(minutes=30),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
     "priority": PEOPLE,
 }
@@ -95,13 +88,15 @@ class RecordKeeper:
             self.out.spawn(self._tell_writer())
 
     async def _start_writer(self) -> None:
-        """Started as a workflow of its own, not a child (activities/message_loop.py says why). Its first sync
+        """Started as a workflow of its own, not a child (activities/own_workflows.py says why). Its first sync
         reads whatever changed while it started."""
         start = RecordInput(incident_id=self.s.incident_id, occurrence=self.s.occurrence)
         started, failure = await attempt(
             "incident record",
             self.out.tracked(
-                workflow.execute_activity_method(RegisterActivities.start_record_writer, start, **START_WRITER)
+                workflow.execute_activity_method(
+                    RegisterActivities.start_record_writer, start, **starting_own_workflow(PEOPLE)
+                )
             ),
         )
         if failure:
