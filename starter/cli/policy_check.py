@@ -16,8 +16,8 @@ from pathlib import Path
 
 from activities.statements import StatementActivities
 from client.decide import incident_decision
-from workflows.contracts.policy import CONTACT_FIELD, DIRECT, SCHEDULE, Policy
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.policy import CONTACT_FIELD, DIRECT, Policy
+from workflows.contracts.roles import SCHEDULE, RoleHolders, expand, role_holders, schedules_named
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Role
 from workflows.incident.model import (
@@ -57,7 +57,7 @@ def check_policy(policy: Policy) -> list[Problem]:
 
 def uses_message_loop(policy: Policy) -> bool:
     """Seed 004's loop runs when a severity starts it, or when somebody is there to lead it."""
-    return bool(policy.comms.auto_trigger_severities or policy.holders(Role.BUSINESS_LEAD, RoleHolders()))
+    return bool(policy.comms.auto_trigger_severities or role_holders(policy, Role.BUSINESS_LEAD, RoleHolders()))
 
 
 def _uses_breach_escalation(policy: Policy) -> bool:
@@ -245,8 +245,8 @@ def _reachable_by_any(
 
 def _everyone(policy: Policy, targets: list[str]) -> list[str]:
     """Everyone the targets can reach: a schedule reaches each of its members in turn."""
-    members = [m for name in policy.schedules_named(targets) for m in policy.schedules[name].members()]
-    return list(dict.fromkeys([*policy.expand(targets, RoleHolders()), *members]))
+    members = [m for name in schedules_named(policy, targets) for m in policy.schedules[name].members()]
+    return list(dict.fromkeys([*expand(policy, targets, RoleHolders()), *members]))
 
 
 # --- services, audiences, decisions ------------------------------------------------------------

@@ -516,7 +516,7 @@ def test_seed004_audience_without_recipients_is_skipped_by_the_policy(example_po
 
 def test_seed004_a_handed_over_incident_commander_approves_sending(example_policy: Policy) -> None:
     """Command handed to dave on the incident: the loop asks him, and his approval to send counts (the loop
-    reads who holds a role from the incident, Policy.holders); alice, the policy's IC, still may."""
+    reads who holds a role from the incident, roles.role_holders); alice, the policy's IC, still may."""
     state = started(example_policy)
     state.facts.roles = RoleHolders(assigned={Role.INCIDENT_COMMANDER: "dave"})
     m = reviewed(state, example_policy)

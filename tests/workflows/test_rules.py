@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from tests.workflows.helpers import alert, make_policy
 from workflows.contracts.decisions import INCIDENT_DECISIONS, incident_decision_name
 from workflows.contracts.policy import Policy, Triage
+from workflows.contracts.roles import expand
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Phase, Scope, Severity, Status
 from workflows.incident import lifecycle, rules
@@ -204,9 +205,9 @@ def test_after_an_on_call_handoff_a_new_round_pages_the_person_on_call_now() -> 
     s = opened(policy, Severity.SEV2)
     s.kind, s.on_call = IncidentKind.INCIDENT, {"primary": "oleh"}  # oleh on call as it is confirmed
     lifecycle.confirm(s, policy, T0)
-    assert policy.expand(["role:incident_commander"], s.roles) == ["oleh"]
+    assert expand(policy, ["role:incident_commander"], s.roles) == ["oleh"]
     s.on_call = {"primary": "bob"}  # the next shift, looked up as the reopened incident's round starts
-    assert policy.expand(["role:incident_commander"], s.roles) == ["bob"]
+    assert expand(policy, ["role:incident_commander"], s.roles) == ["bob"]
     assert incident_commander(s, policy) == "bob"
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from policy_file import load_policy
 from workflows.contracts.policy import Policy
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import RoleHolders, expand, role_holders, schedules_named
 from workflows.contracts.vocabulary import Role
 from workflows.oncall.rotation import (
     Layer,
@@ -162,14 +162,16 @@ def test_schedule_targets_expand_to_who_is_on_call(example_policy: Policy) -> No
     raw["roles"]["responder"] = ["schedule:primary", "carol"]
     policy = Policy.model_validate(raw)
     on = {"primary": "alice"}
-    assert policy.expand(["role:responder", "schedule:primary", "oleh"], RoleHolders(on_call=on)) == [
+    assert expand(policy, ["role:responder", "schedule:primary", "oleh"], RoleHolders(on_call=on)) == [
         "alice",
         "carol",
         "oleh",
     ]
-    assert policy.holders(Role.RESPONDER, RoleHolders(on_call=on)) == ["alice", "carol"]
-    assert policy.holders(Role.RESPONDER, RoleHolders()) == ["carol"], "without a lookup a schedule reaches nobody"
-    assert policy.schedules_named(["role:responder", "oleh"]) == ["primary"]
+    assert role_holders(policy, Role.RESPONDER, RoleHolders(on_call=on)) == ["alice", "carol"]
+    assert role_holders(policy, Role.RESPONDER, RoleHolders()) == ["carol"], (
+        "without a lookup a schedule reaches nobody"
+    )
+    assert schedules_named(policy, ["role:responder", "oleh"]) == ["primary"]
 
 
 def test_a_layer_end_without_an_offset_is_read_in_the_schedules_zone(tmp_path) -> None:

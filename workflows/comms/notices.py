@@ -14,7 +14,7 @@ from workflows.comms.rules import log
 from workflows.comms.waiting import APPROVALS, title, version_of
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import RoleHolders, role_holders
 from workflows.contracts.vocabulary import Role
 from workflows.incident.model import ChatButton, IncidentFacts
 
@@ -81,7 +81,7 @@ def check_backs(policy: Policy, state: CommsState, m: CommsMessage, now: datetim
         key = f"check-back:{owed.asked}:{owed.estimate_number}:{owed.check_backs}"
         notices += [
             Notice(
-                policy.holders(Role.BUSINESS_LEAD, state.facts.roles),
+                role_holders(policy, Role.BUSINESS_LEAD, state.facts.roles),
                 f"{about}: check back with {who}: {owed.what} {m.message_id} was due at {due}.{again}",
                 f"{key}:lead",
             ),
@@ -128,7 +128,8 @@ def news(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> l
         if approval is None:
             first = m.versions[0]
             reviewers = ", ".join(
-                f"{title(r)} ({', '.join(policy.holders(r, holding)) or 'nobody'})" for r in policy.comms.reviewers
+                f"{title(r)} ({', '.join(role_holders(policy, r, holding)) or 'nobody'})"
+                for r in policy.comms.reviewers
             )
             actor = first.author
             text = (
@@ -139,7 +140,7 @@ def news(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> l
             role = APPROVALS[approval.kind][0]
             done = APPROVED[approval.kind].format(v=approval.version, at=local(policy, approval.at))
             actor, text = approval.by, f"{about}: {approval.by} ({title(role)}) {done}"
-        notices.append(Notice([p for p in policy.holders(Role.BUSINESS_LEAD, holding) if p != actor], text, key))
+        notices.append(Notice([p for p in role_holders(policy, Role.BUSINESS_LEAD, holding) if p != actor], text, key))
     return notices
 
 
@@ -165,7 +166,7 @@ def liaison_alert(policy: Policy, facts: IncidentFacts, m: CommsMessage, about: 
     """Seed 004: once reviews are complete, the Customer Liaison is asked to rejoin the call, with its link."""
     call = facts.conference_url or policy.response.conference_bridge_url
     return Notice(
-        policy.holders(Role.CUSTOMER_LIAISON, facts.roles),
+        role_holders(policy, Role.CUSTOMER_LIAISON, facts.roles),
         f"{about}: reviews are complete; a message will soon be pending for distribution. Please rejoin the "
         f"business incident call{f' ({call})' if call else ''} and check v{version_of(m)} for technical accuracy.",
         f"liaison:coming:v{version_of(m)}",
@@ -175,7 +176,7 @@ def liaison_alert(policy: Policy, facts: IncidentFacts, m: CommsMessage, about: 
 def liaison_ready(policy: Policy, holding: RoleHolders, m: CommsMessage, about: str) -> Notice:
     """Seed 004: once approved, the Customer Liaison tells the Incident Commander it needs approval to send."""
     return Notice(
-        policy.holders(Role.CUSTOMER_LIAISON, holding),
+        role_holders(policy, Role.CUSTOMER_LIAISON, holding),
         f"{about}: v{version_of(m)} is approved and ready. Please tell the Incident Commander it needs their "
         "approval to send.",
         f"liaison:ready:v{version_of(m)}",

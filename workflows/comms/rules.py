@@ -39,7 +39,7 @@ from workflows.comms.waiting import APPROVALS, approved_current, describe, refre
 from workflows.contracts.clock import local
 from workflows.contracts.decisions import COMMS_DECISIONS
 from workflows.contracts.policy import Policy
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import RoleHolders, holds_role, role_holders
 from workflows.contracts.vocabulary import Audience, Role
 from workflows.incident.model import Decision, TimelineEntry
 
@@ -215,15 +215,15 @@ def message_of(state: CommsState, step: MessageStep) -> CommsMessage:
 
 
 def _require_role(policy: Policy, holding: RoleHolders, actor: str, roles: list[Role], doing: str) -> None:
-    if any(policy.holds(actor, role, holding) for role in roles):
+    if any(holds_role(policy, actor, role, holding) for role in roles):
         return
-    who = [f"{title(r)} ({', '.join(policy.holders(r, holding)) or 'nobody'})" for r in dict.fromkeys(roles)]
+    who = [f"{title(r)} ({', '.join(role_holders(policy, r, holding)) or 'nobody'})" for r in dict.fromkeys(roles)]
     listed = who[0] if len(who) == 1 else f"{', '.join(who[:-1])} or {who[-1]}"
     raise ValueError(f"only the {listed} can {doing}; you are {actor}")
 
 
 def _reviewer_roles(policy: Policy, holding: RoleHolders, actor: str) -> list[Role]:
-    return [r for r in policy.comms.reviewers if policy.holds(actor, r, holding)]
+    return [r for r in policy.comms.reviewers if holds_role(policy, actor, r, holding)]
 
 
 # --- changes: what a step does once it passed its check -------------------------------------------
@@ -241,7 +241,7 @@ def _edit(state: CommsState, policy: Policy, step: Edit, now: datetime) -> Comms
     current = m.current
     assert current is not None
     subject = step.subject or current.subject
-    if not policy.holds(step.actor, Role.TECHNICAL_SLT, state.facts.roles):
+    if not holds_role(policy, step.actor, Role.TECHNICAL_SLT, state.facts.roles):
         number = len(m.suggestions) + 1
         m.suggestions.append(
             Suggestion(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from workflows.comms.model import ApprovalKind, CommsMessage, Owed, ReviewStatus, Step, Verdict
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import RoleHolders, role_holders
 from workflows.contracts.vocabulary import Role
 
 TITLES = {
@@ -83,7 +83,7 @@ def refresh(policy: Policy, holding: RoleHolders, m: CommsMessage, now: datetime
     m.waiting_on = []
     for key, what, role in owed(policy, m):
         owing = before.get(key) or Owed(
-            key=key, what=what, role=role, people=policy.holders(role, holding), since=now, due=now + default
+            key=key, what=what, role=role, people=role_holders(policy, role, holding), since=now, due=now + default
         )
         owing.what = what
         m.waiting_on.append(owing)

@@ -262,7 +262,7 @@ class CommsWorkflow:
 
     @workflow.signal
     def incident_roles_changed(self, roles: RoleHolders) -> None:
-        """Who holds the incident's roles now: the loop's approvals and reminders follow (Policy.holders)."""
+        """Who holds the incident's roles now: the loop's approvals and reminders follow (roles.role_holders)."""
         self.state.facts.roles = roles
 
     # Every step of workflows/contracts/decisions.py's COMMS_DECISIONS is an Update of its name (validated by the rules)

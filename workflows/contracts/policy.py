@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import SCHEDULE
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import (
     CHATS,
@@ -40,7 +40,6 @@ from workflows.contracts.vocabulary import (
 from workflows.oncall.model import Heartbeat
 from workflows.oncall.rotation import Schedule, known_zone, zone
 
-SCHEDULE = "schedule:"  # a target naming a schedule: whoever is on call in it when paged
 SHARED_POLICIES = 16  # the distinct policies whose decoded copy workflows share
 
 
@@ -597,51 +596,6 @@ class Policy(_Strict):
             elif target not in self.people:
                 bad.append(f"unknown person {target!r}")
         return bad
-
-    # Who holds a role, at a moment of an incident: the one answer the incident, its escalation ladder and its
-    # message loop share (RoleHolders says what the incident adds to the policy).
-
-    def holders(self, role: Role, holding: RoleHolders) -> list[str]:
-        """The role's holders now: the person the incident assigned it to first, then the policy's holders,
-        a "schedule:<name>" holder being whoever is on call in that schedule now."""
-        listed = self._people(self.roles.get(role, []), holding.on_call)
-        assigned = holding.assigned.get(role)
-        return [assigned, *(p for p in listed if p != assigned)] if assigned else listed
-
-    def holds(self, person: str, role: Role, holding: RoleHolders) -> bool:
-        return person in self.holders(role, holding)
-
-    def expand(self, targets: list[str], holding: RoleHolders) -> list[str]:
-        """Person ids for a list of person ids, "role:<role>" and "schedule:<name>" entries, without repeats.
-
-        A role assigned on the incident (its responsible developer, a handed-over Incident Commander) is reached
-        alone; an unassigned one reaches every holder the policy names, schedules as they are on call now.
-        """
-        people: list[str] = []
-        for target in targets:
-            if target.startswith("role:"):
-                role = Role(target[5:])
-                assigned = holding.assigned.get(role)
-                found = [assigned] if assigned else self.holders(role, holding)
-            else:
-                found = self._people([target], holding.on_call)
-            people += [p for p in found if p not in people]
-        return people
-
-    def _people(self, targets: list[str], on_call: dict[str, str]) -> list[str]:
-        found = [on_call.get(t.removeprefix(SCHEDULE), "") if t.startswith(SCHEDULE) else t for t in targets]
-        return [p for p in found if p]
-
-    def schedules_in_use(self) -> list[str]:
-        """The schedules an incident may page: named by a tier, a role's holders or a list of people."""
-        targets = [t for tier in self.escalation.tiers for t in tier.notify]
-        targets += self.business_hours.out_of_hours_notify + self.cadence.leads + self.response.breach_notify
-        return self.schedules_named(targets + [f"role:{role.value}" for role in self.roles])
-
-    def schedules_named(self, targets: list[str]) -> list[str]:
-        """The schedules a list of targets names, directly or through the holders of a role it names."""
-        entries = [h for t in targets for h in (self.roles.get(Role(t[5:]), []) if t.startswith("role:") else [t])]
-        return list(dict.fromkeys(e.removeprefix(SCHEDULE) for e in entries if e.startswith(SCHEDULE)))
 
     def teams_user_to_person(self, aad_object_id: str) -> str | None:
         """The person whose `teams_user_id` is this Entra ID object id (Teams' `from.aadObjectId`)."""

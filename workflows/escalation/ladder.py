@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import ids
     from workflows.contracts.activity_io import DeliveryReport
-    from workflows.contracts.roles import RoleHolders
+    from workflows.contracts.roles import RoleHolders, expand, schedules_named
     from workflows.contracts.vocabulary import Channel
     from workflows.delivery.direct import Watch
     from workflows.delivery.reach import reach
@@ -75,7 +75,7 @@ class EscalationWorkflow:
                 # The tier's wait starts when it is paged, not when every delivery to it has landed; each
                 # channel reports on its own, so a page is known (and can be acknowledged) while e-mail retries.
                 on_call = await self._on_call_now(input, tier.notify)
-                people = policy.expand(tier.notify, RoleHolders(assigned=input.assigned, on_call=on_call))
+                people = expand(policy, tier.notify, RoleHolders(assigned=input.assigned, on_call=on_call))
                 self._deliveries += [
                     asyncio.ensure_future(self._notify(input, number, people, [channel], text, key=key))
                     for channel in tier.channels
@@ -102,7 +102,7 @@ class EscalationWorkflow:
 
     async def _on_call_now(self, input: EscalationInput, targets: list[str]) -> dict[str, str]:
         """Who the tier's schedules have on call when it is paged, overrides added since included."""
-        on_call, problem = await who_is_on_call(input.policy, input.policy.schedules_named(targets))
+        on_call, problem = await who_is_on_call(input.policy, schedules_named(input.policy, targets))
         if problem:
             notice = EscalationNotice(
                 at=workflow.now(),

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
+    from workflows.contracts.roles import expand
     from workflows.contracts.vocabulary import Channel, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import LOCAL, archive, attempt
@@ -81,7 +82,7 @@ class Aftermath:
         text = text.strip() or self._resolution_text()
         key = f"resolution:{s.resolutions}"
         self.out.post(text, key)
-        parties = self.policy.expand(self.policy.cadence.leads, s.roles)
+        parties = expand(self.policy, self.policy.cadence.leads, s.roles)
         parties += [p for p in people_for(s, self.policy, [Role.COMMUNICATIONS_LEAD]) if p not in parties]
         self.out.reach(parties, [*self.out.chats, Channel.EMAIL], text, key)
         for address in self.policy.cadence.lists:
@@ -133,7 +134,7 @@ class Aftermath:
         if s.status is not Status.RESOLVED or s.reopens != reopens:
             return  # reopened meanwhile: no review of an open incident
         named = self.policy.post_incident.review_attendees
-        attendees = self.policy.expand(named, s.roles) if named else people_for(s, self.policy, REVIEWERS)
+        attendees = expand(self.policy, named, s.roles) if named else people_for(s, self.policy, REVIEWERS)
         plans = (
             f" Afterwards record what it changes in the response, communication and recovery plans "
             f"(incidentctl plan-updated {s.incident_id} --changes ...)."

@@ -9,18 +9,19 @@ from datetime import datetime, timedelta
 
 from workflows.contracts.clock import local
 from workflows.contracts.policy import Policy
+from workflows.contracts.roles import expand, holds_role, role_holders
 from workflows.contracts.vocabulary import IncidentKind, Phase, Role, Scope, Severity, Status
 from workflows.incident.model import CHECKLIST, IncidentState
 from workflows.recovery.view import task_line
 
 
 def holds(s: IncidentState, policy: Policy, person: str, role: Role) -> bool:
-    """Whether `person` holds `role` on this incident now (Policy.holders: assigned, listed, or on call)."""
-    return policy.holds(person, role, s.roles)
+    """Whether `person` holds `role` on this incident now (roles.role_holders: assigned, listed, or on call)."""
+    return holds_role(policy, person, role, s.roles)
 
 
 def incident_commander(s: IncidentState, policy: Policy) -> str:
-    return next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.roles)), "")
+    return next(iter(role_holders(policy, Role.INCIDENT_COMMANDER, s.roles)), "")
 
 
 def update_owner(s: IncidentState, policy: Policy) -> str:
@@ -36,11 +37,11 @@ def scope_owner(s: IncidentState, policy: Policy) -> str:
     """Seed 001: the Technical Manager owns a global incident, the Customer Service Manager a local one."""
     triage = policy.triage
     role = triage.global_owner_role if s.scope is Scope.GLOBAL else triage.local_owner_role
-    return next(iter(policy.holders(role, s.roles)), "")
+    return next(iter(role_holders(policy, role, s.roles)), "")
 
 
 def people_for(s: IncidentState, policy: Policy, roles: list[Role]) -> list[str]:
-    return policy.expand([f"role:{r.value}" for r in roles], s.roles)
+    return expand(policy, [f"role:{r.value}" for r in roles], s.roles)
 
 
 def cadence_due(policy: Policy, severity: Severity, after: datetime) -> datetime | None:

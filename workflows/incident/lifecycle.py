@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from workflows.contracts.clock import local
-from workflows.contracts.policy import SCHEDULE, Policy
+from workflows.contracts.policy import Policy
+from workflows.contracts.roles import SCHEDULE, role_holders
 from workflows.contracts.vocabulary import (
     AlertStatus,
     CriticalCriterion,
@@ -262,7 +263,7 @@ def assign_first_holders(s: IncidentState, policy: Policy) -> str:
     """The owner by scope as Incident Commander where the policy says so (seed 001); the service's developer and
     account manager, and the policy's first holder of the Incident Commander,
     Communications Lead and tagged roles, are assigned: a person listed first holds the role for the incident.
-    A role whose first holder is a schedule stays with the schedule (Policy.holders), so it follows the
+    A role whose first holder is a schedule stays with the schedule (roles.role_holders), so it follows the
     shifts: a reopen or a raised round pages whoever is on call then. The note names who holds each now."""
     service = policy.services.get(s.service)
     if service and service.owner:
@@ -277,7 +278,7 @@ def assign_first_holders(s: IncidentState, policy: Policy) -> str:
         listed = policy.roles.get(role, [])
         if role not in s.assigned and listed and not listed[0].startswith(SCHEDULE):
             s.assigned[role] = listed[0]
-    holding = {r: found[0] for r in dict.fromkeys([*s.assigned, *roles]) if (found := policy.holders(r, s.roles))}
+    holding = {r: found[0] for r in dict.fromkeys([*s.assigned, *roles]) if (found := role_holders(policy, r, s.roles))}
     return "Assigned: " + ", ".join(f"{r.value} {p}" for r, p in holding.items())
 
 

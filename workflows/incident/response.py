@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.ids import ladder_workflow_id
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import INCIDENT
+    from workflows.contracts.roles import expand, schedules_in_use
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import CHAT, attempt, button, chat_ids, ensure_channel
@@ -93,7 +94,7 @@ class Response:
             self.out.note("escalation", "No escalation tiers in the policy: nobody is paged")
             return
         if s.escalation_round > 1 and s.on_call:  # paged afresh: whoever is on call now
-            looking_up = who_is_on_call(self.policy, self.policy.schedules_in_use())
+            looking_up = who_is_on_call(self.policy, schedules_in_use(self.policy))
             s.on_call, problem = await self.out.tracked(looking_up)
             if problem:
                 self.out.note("on_call", problem)
@@ -150,7 +151,7 @@ class Response:
         tiers = self.policy.escalation.tiers
         if not tiers or Channel.PAGE not in tiers[0].channels or self.s.acknowledged_by:
             return  # acknowledged while it was being assessed: somebody has it, as the ladder also knows
-        people = self.policy.expand(tiers[0].notify, self.s.roles)
+        people = expand(self.policy, tiers[0].notify, self.s.roles)
         text, key = tier_page(self._ladder(), 0, 1)
         self.out.page_now(people, text, key, then=self._paged_first_tier)
         self._paged_round = self.s.escalation_round
@@ -159,7 +160,7 @@ class Response:
         """Seed 000's first step, in the very workflow task that confirms the incident: under an alert storm
         a child's first task waits behind every other incident's, and the page must not."""
         tier = self.policy.escalation.tiers[0]
-        people = self.policy.expand(tier.notify, self.s.roles)
+        people = expand(self.policy, tier.notify, self.s.roles)
         text, key = tier_page(ladder, 0, 1)
         for channel in tier.channels:  # each on its own, as the ladder does: a page is known while e-mail retries
             if channel is Channel.PAGE and self._paged_round == ladder.round:
@@ -215,7 +216,7 @@ class Response:
         s.escalation_active, s.escalation_exhausted_at = False, workflow.now()
         people = [
             incident_commander(s, self.policy),
-            *self.policy.expand(self.policy.response.breach_notify, s.roles),
+            *expand(self.policy, self.policy.response.breach_notify, s.roles),
         ]
         text = (
             f"Nobody acknowledged {s.incident_id} ({s.severity.value}: {s.title}) through every escalation "

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.ids import comms_workflow_id
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
     from workflows.contracts.priority import STAKEHOLDERS
-    from workflows.contracts.roles import RoleHolders
+    from workflows.contracts.roles import RoleHolders, expand
     from workflows.contracts.vocabulary import Channel, EvaluationPoint, IncidentKind, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import attempt, starting_own_workflow
@@ -175,7 +175,7 @@ class Watches:
         by = "" if actor == "policy" else f" from {actor}"
         body = f"Status update on {s.incident_id} ({s.phase.value}){by}: {text}"
         self.out.post(body, key)
-        self.out.reach(self.policy.expand(cadence.leads, s.roles), self.out.chats, body, key)
+        self.out.reach(expand(self.policy, cadence.leads, s.roles), self.out.chats, body, key)
         for address in cadence.lists:
             self.out.email(address, f"Update: {s.title}", body, f"{key}:{address}")
         outside = ([CLIENT_CONTACTS] if cadence.notify_client_contacts else []) + cadence.parties
@@ -242,7 +242,7 @@ class Watches:
             self.out.note("rpo", text)
 
     def escalate_breach(self, text: str, key: str) -> None:
-        people = self.policy.expand(self.policy.response.breach_notify, self.s.roles)
+        people = expand(self.policy, self.policy.response.breach_notify, self.s.roles)
         message = f"{self.s.incident_id}: {text}"
         self.out.reach(people, self.policy.response.breach_channels, message, key)
         self.out.post(message, key)
@@ -256,7 +256,7 @@ class Watches:
         if hours.contains(workflow.now()):
             return
         s = self.s
-        people = self.policy.expand(hours.out_of_hours_notify, s.roles)
+        people = expand(self.policy, hours.out_of_hours_notify, s.roles)
 
         def record(reached: Reached) -> None:
             self.out.note(

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import DeliveryReport, RecordView
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
+    from workflows.contracts.roles import schedules_in_use
     from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import AlertStatus, EvaluationPoint, IncidentKind, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries
@@ -178,7 +179,7 @@ class IncidentWorkflow:
 
     async def _look_up_on_call(self) -> None:
         """Who is on call in the policy's schedules now: roles held by a schedule go to them."""
-        self.s.on_call, problem = await who_is_on_call(self.policy, self.policy.schedules_in_use())
+        self.s.on_call, problem = await who_is_on_call(self.policy, schedules_in_use(self.policy))
         if problem:
             self.out.note("on_call", problem)
 

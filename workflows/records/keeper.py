@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import PEOPLE
+    from workflows.contracts.roles import role_holders
     from workflows.contracts.vocabulary import RecordHome, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions, attempt, starting_own_workflow
@@ -57,7 +58,7 @@ def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
         "severity": s.severity.value,
         "priority": s.severity.priority,
         "phase": s.phase.value,
-        "assignee": next(iter(policy.holders(Role.INCIDENT_COMMANDER, s.roles)), ""),
+        "assignee": next(iter(role_holders(policy, Role.INCIDENT_COMMANDER, s.roles)), ""),
         "service": s.service,
         "alerts": str(s.alert_count),
         "tasks": "; ".join(task_line(policy, t) for t in s.tasks),

@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.clock import local
     from workflows.contracts.policy import Policy
+    from workflows.contracts.roles import expand
     from workflows.delivery.deliveries import Deliveries
     from workflows.incident.deadline import Clock
     from workflows.incident.model import (
@@ -96,7 +97,7 @@ class RecoveryPlan:
     def _escalate(self, task: Task, by: str, recommendation: str) -> None:
         """To the decision-makers, with the task's context and a recommended action; in the channel too."""
         s, response = self.s, self.policy.response
-        people = self.policy.expand(response.breach_notify, s.roles)
+        people = expand(self.policy, response.breach_notify, s.roles)
         text = (
             f"{s.incident_id}: recovery task escalated ({'late' if by == 'policy' else f'by {by}'}). "
             f"{context(self.policy, task, workflow.now())} Recommendation: {recommendation}"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from workflows.contracts.policy import Policy, Window
 from workflows.contracts.refusal import Refusal
-from workflows.contracts.roles import RoleHolders
+from workflows.contracts.roles import RoleHolders, holds_role
 from workflows.contracts.vocabulary import Role
 
 # The decisions that approve what others did or want: whoever may take one holds an approver role.
@@ -36,7 +36,7 @@ def check_assignment(policy: Policy, holding: RoleHolders, actor: str, role: Rol
             f"{' or '.join(_named(r) for r in policy.assignments.get(role, [])) or 'an assigning role'} assigns it"
         )
     allowed = policy.assignments.get(role)
-    if allowed and not any(policy.holds(actor, r, holding) for r in allowed):
+    if allowed and not any(holds_role(policy, actor, r, holding) for r in allowed):
         raise Refusal(
             f"only the {' or '.join(_named(r) for r in allowed)} can assign the {_named(role)} role "
             f"(assignments.{role.value}); {actor} holds none of those roles"
@@ -48,7 +48,7 @@ def check_window(policy: Policy, rule: Window, what: str, by: str, start: dateti
     key = "silences" if what == "maintenance window" else "overrides"
     if by not in policy.people:
         raise Refusal(f"{by!r} is not a person in the {policy.organisation} policy")
-    if rule.who and not any(policy.holds(by, role, RoleHolders()) for role in rule.who):
+    if rule.who and not any(holds_role(policy, by, role, RoleHolders()) for role in rule.who):
         raise Refusal(
             f"only the {' or '.join(_named(r) for r in rule.who)} can open a {what} ({key}.who); "
             f"{by} holds none of those roles"
