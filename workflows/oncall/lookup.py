@@ -122,9 +122,11 @@ class MaintenanceWindow:
                     f"{local(self.out.policy, silence.until, with_date=True)}: recorded, nobody paged",
                     silence.by or None,
                 )
+            # Counted before the windows are told: one already over answers with a lift while its hold is still
+            # being sent, and that lift must end this wait, not the window's original end.
+            seen = self._changes
             for window in list(s.windows):
                 await self._hold_me(window)
-            seen = self._changes
             try:
                 await workflow.wait_condition(
                     lambda: self._changes != seen or alerts_cleared(s),  # noqa: B023 (awaited in this iteration)
