@@ -8,15 +8,21 @@ The private key never leaves the process that signs; workers are given only the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import os
 import secrets
-from datetime import UTC, datetime
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from temporalio.api.enums.v1 import ResourceExhaustedCause
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
 from temporalio.client import (
     Client,
     DescribeWorkflowInput,
@@ -24,8 +30,11 @@ from temporalio.client import (
     OutboundInterceptor,
     SignalWorkflowInput,
     StartWorkflowUpdateInput,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowUpdateHandle,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.contracts.trust import verify
 from workflows.contracts.trust.proof import Proof, Proven
@@ -116,31 +125,80 @@ class SigningInterceptor(Interceptor):
 
 
 class _Signing(OutboundInterceptor):
+    """Signs for the run the decision reaches. Without a run named, that is the workflow's latest run, read just
+    before sending, and the decision is addressed to that run alone. Should the run continue as new before the
+    decision arrives, Temporal answers that it is closing or closed; the decision waits for the run that carries
+    on and is signed again for it (at most RUN_CHANGES times). A decision never reaches a run its proof was not
+    made for, where it would be refused."""
+
     def __init__(self, next: OutboundInterceptor, signer: Signer) -> None:
         super().__init__(next)
         self.signer = signer
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
-        input.args = await self._signed(input, input.update)
-        return await super().start_workflow_update(input)
+        return await self._deliver(input, input.update, super().start_workflow_update)
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
-        input.args = await self._signed(input, input.signal)
-        await super().signal_workflow(input)
+        return await self._deliver(input, input.signal, super().signal_workflow)
 
-    async def _signed(self, input: StartWorkflowUpdateInput | SignalWorkflowInput, name: str) -> Any:
-        args = input.args
-        if len(args) != 1 or not isinstance(args[0], Proven):
-            return args
-        run_id = input.run_id
-        if run_id is None:  # the run the decision goes to: the proof is good for that run only
-            described = await self.next.describe_workflow(
-                DescribeWorkflowInput(
-                    id=input.id, run_id=None, rpc_metadata=input.rpc_metadata, rpc_timeout=input.rpc_timeout
-                )
+    async def _deliver(self, input: _Input, name: str, send: Callable[[_Input], Awaitable[_Answer]]) -> _Answer:
+        if len(input.args) != 1 or not isinstance(input.args[0], Proven):
+            return await send(input)
+        run_id = input.run_id or (await self._latest(input)).run_id
+        run_changes = 0
+        while True:
+            proven = self.signer.prove(input.args[0], name, input.id, run_id)
+            try:
+                return await send(dataclasses.replace(input, args=[proven], run_id=run_id))
+            except RPCError as err:
+                if input.run_id is not None or not _run_ending(err) or run_changes == RUN_CHANGES:
+                    raise
+                following = await self._successor(input, run_id)
+                if following is None:  # the workflow itself has ended, or the server is busy for another reason
+                    raise
+                run_id, run_changes = following, run_changes + 1
+
+    async def _latest(self, input: _Input) -> WorkflowExecutionDescription:
+        return await self.next.describe_workflow(
+            DescribeWorkflowInput(
+                id=input.id, run_id=None, rpc_metadata=input.rpc_metadata, rpc_timeout=input.rpc_timeout
             )
-            run_id = described.run_id
-        return [self.signer.prove(args[0], name, input.id, run_id)]
+        )
+
+    async def _successor(self, input: _Input, run_id: str) -> str | None:
+        """The run that carries on after `run_id`, once it has started; None when none does within SUCCESSOR_WITHIN."""
+        deadline = time.monotonic() + SUCCESSOR_WITHIN.total_seconds()
+        while True:
+            latest = await self._latest(input)
+            if latest.run_id != run_id:
+                return latest.run_id
+            if latest.status is not WorkflowExecutionStatus.RUNNING or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+
+_Input = TypeVar("_Input", StartWorkflowUpdateInput, SignalWorkflowInput)
+_Answer = TypeVar("_Answer")
+
+# How often a decision follows a workflow that continues as new while it is on its way: a run lasts for
+# hundreds of decisions, so more than one change on the way means something else is wrong.
+RUN_CHANGES = 2
+# A run that is closing hands on to the next within a workflow task: milliseconds with a worker running.
+SUCCESSOR_WITHIN = timedelta(seconds=10)
+
+
+def _run_ending(err: RPCError) -> bool:
+    """Temporal's answer to a message addressed to a run that has closed (NOT_FOUND) or is closing (the run's
+    last task has completed; RESOURCE_EXHAUSTED, the workflow "busy")."""
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return True
+    if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or err.grpc_status is None:
+        return False
+    for detail in err.grpc_status.details:
+        failure = ResourceExhaustedFailure()
+        if detail.Unpack(failure) and failure.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW:
+            return True
+    return False
 
 
 def signing(client: Client, signer: Signer) -> Client:

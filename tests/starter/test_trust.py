@@ -8,12 +8,20 @@ key, as the Temporal UI or `temporal workflow update|signal` would send.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    DescribeWorkflowInput,
+    Interceptor,
+    OutboundInterceptor,
+    WorkflowExecutionDescription,
+    WorkflowUpdateFailedError,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from client import oncall as oncall_client
@@ -21,12 +29,13 @@ from client.alerts import manual_alert, send_alert
 from client.decide import query_state
 from settings import Settings
 from starter.tokens import TokenStore
-from tests.signing import SIGNER, unsigned
+from tests.signing import SIGNER, SIGNING, unsigned
+from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
 from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
-from workflows.contracts.vocabulary import Severity
-from workflows.incident.model import Acknowledge, IncidentState, ProgressNote
+from workflows.contracts.vocabulary import IncidentKind, Severity
+from workflows.incident.model import Acknowledge, Classify, IncidentState, ProgressNote
 from workflows.oncall.model import AddSilence
 
 
@@ -183,6 +192,45 @@ async def test_a_proof_taken_from_the_history_is_refused_a_second_time_and_an_al
     assert "made for status_update" in str(failed.value.cause)
     notes = [e for e in (await state(dev_env, incident_id)).timeline if e.kind == "progress_note"]
     assert len(notes) == 1, notes
+
+
+class StaleRun(Interceptor):
+    """Answers the signing interceptor's first look at the workflow with the run it had before continuing as new:
+    the decision is signed for a run that closes while it is on its way."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id: str | None = run_id
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        stale = self
+
+        class Describe(OutboundInterceptor):
+            async def describe_workflow(self, input: DescribeWorkflowInput) -> WorkflowExecutionDescription:
+                run_id, stale.run_id = stale.run_id, None
+                return await super().describe_workflow(dataclasses.replace(input, run_id=run_id or input.run_id))
+
+        return Describe(next)
+
+
+async def test_a_decision_signed_for_a_run_that_continued_as_new_reaches_the_run_that_carries_on(
+    dev_env: WorkflowEnvironment, settings: Settings, worker: None
+) -> None:
+    """Its proof is good for one run only: it is signed again for the next one, and taken once."""
+    handle = await open_incident(dev_env, settings, make_policy(), alert(severity=Severity.SEV2), history_limit=40)
+    await handle.execute_update("classify", Classify(actor="alice", kind=IncidentKind.INCIDENT))
+    first_run = (await handle.describe()).run_id
+    for number in range(200):  # past 40 events the incident continues as new
+        if (await handle.describe()).run_id != first_run:
+            break
+        await handle.execute_update("progress_note", ProgressNote(actor="bob", text=f"note {number}"))
+    else:
+        raise AssertionError("the incident never continued as new")
+    config = unsigned(dev_env.client).config()
+    config["interceptors"] = [SIGNING, StaleRun(first_run), *config["interceptors"]]
+    late = Client(**config).get_workflow_handle(handle.id)
+    await late.execute_update("progress_note", ProgressNote(actor="bob", text="sent as the run changed"))
+    timeline = (await state(dev_env, handle.id)).timeline
+    assert len([e for e in timeline if "sent as the run changed" in e.text]) == 1
 
 
 async def test_a_maintenance_window_sent_straight_to_temporal_is_refused(
