@@ -80,6 +80,12 @@ class Deliveries:
             self._marked = task
             workflow.upsert_memo({"timeline_task": task})
 
+    def after_local_activity(self) -> None:
+        """The next timeline write marks its task whatever the history length says. A local activity's answer (the
+        start's policy check, own_policy.py) may reach the original run in a later task than the one it started
+        in, while a replay reads it at once, in the task that asked: both must send the same commands."""
+        self._marked = -1
+
     def spawn(self, work: Awaitable[Any]) -> None:
         """Run a delivery on its own; the caller does not wait for it. A bug in it is written on the
         timeline rather than lost with the task."""

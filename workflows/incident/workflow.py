@@ -100,6 +100,7 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, input: IncidentInput) -> IncidentState:
+        self.out.after_local_activity()  # the run begins once its start's policy check has answered
         self._take_first_alert()
         self._start(
             self.out.post_queued(),
