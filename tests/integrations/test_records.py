@@ -33,15 +33,23 @@ from tests.fakes.servicenow import FakeServiceNow
 from tests.integrations.helpers import attempt
 from tests.workflows.helpers import alert, make_policy, open_incident, state
 from worker import build_worker
-from workflows.contracts.activity_io import FollowUpRequest, RecordEntry, RecordSynced, RecordWrite, record_history
+from workflows.contracts.activity_io import (
+    FollowUpRequest,
+    RecordEntry,
+    RecordInput,
+    RecordSynced,
+    RecordWrite,
+    record_history,
+)
 from workflows.contracts.ids import record_workflow_id
 from workflows.contracts.policy import FollowUps, Policy, Records
-from workflows.contracts.vocabulary import RecordHome, Severity, Status
+from workflows.contracts.vocabulary import IncidentKind, RecordHome, Severity, Status
 from workflows.incident.model import (
     Acknowledge,
     AddActionItem,
     ApproveStatement,
     AssignTask,
+    Classify,
     CloseIncident,
     CompleteTask,
     Decision,
@@ -52,6 +60,7 @@ from workflows.incident.model import (
     ReviewHeld,
     StatusUpdate,
 )
+from workflows.records.writer import RecordWorkflow
 
 OUTAGE = "<html><body><h1>503 Service Unavailable</h1></body></html>"
 NOT_YET = (
@@ -97,6 +106,7 @@ async def decide(handle: WorkflowHandle[Any, IncidentState], decision: Decision)
         "CloseIncident": "close",
         "ProgressNote": "progress_note",
         "AddActionItem": "add_action_item",
+        "Classify": "classify",
     }[type(decision).__name__]
     deadline = time.monotonic() + 60
     while True:
@@ -237,6 +247,54 @@ async def test_a_peer_down_delays_only_the_record_and_a_burst_becomes_one_write(
     assert [said.count(f"step {n} ") for n in range(10)] == [1] * 10
     assert said.index("acknowledge · bob") < said.index("step 0") < said.index("step 9")
     assert writes <= 2, f"eleven decisions took {writes} writes once Jira was back"
+
+
+async def test_a_long_incidents_writer_continues_as_new_and_writes_each_entry_once(dev_env, settings, jira: FakeJira):
+    """The writer's history is bounded: past its limit it goes on in a new run that knows the record."""
+    configured = jira.configure(settings)
+    async with build_worker(dev_env.client, configured):
+        handle = await open_incident(dev_env, configured, policy_for(RecordHome.JIRA), alert(severity=Severity.SEV2))
+        occurrence = (await state(handle)).occurrence
+        writer = await dev_env.client.start_workflow(  # as the incident would, with a limit a test reaches
+            RecordWorkflow.run,
+            RecordInput(incident_id=handle.id, occurrence=occurrence, history_limit=30),
+            id=record_workflow_id(occurrence),
+            task_queue=configured.incident_task_queue,
+        )
+        await decide(handle, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+        for n in range(12):
+            await decide(handle, ProgressNote(actor="alice", text=f"step {n}"))
+            await until(lambda: any(f"step {n} " in c for c in jira.comments("OPS-1")))  # noqa: B023
+        for decision in (
+            Resolve(actor="alice", overview="Checkout answered 500", how_resolved="Rolled back", prevention="Canary"),
+            ApproveStatement(actor="carol", statement_id="S1"),
+            ReviewHeld(actor="alice", notes="Held with the team", root_cause="A bad deploy"),
+            PublishPostmortem(actor="alice", url="https://wiki.example.com/pm/checkout"),
+            CloseIncident(actor="alice"),
+        ):
+            await decide(handle, decision)
+        s = await handle.result()
+        await record_written(dev_env, s)
+    runs = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{writer.id}'")]
+    assert len(runs) > 1, "the writer never continued as new"
+    assert len(jira.issues) == 1
+    assert jira.comments("OPS-1") == expected_history(s)
+
+
+async def test_an_incident_read_as_it_starts_replays_on_a_restarted_worker(dev_env, settings, jira: FakeJira):
+    """Where the record is kept outside, each task that writes the timeline marks itself (deliveries.py). Read as it
+    starts, the incident gets its policy check's answer in a later task than a replay does: the marks must agree."""
+    configured = jira.configure(settings)
+    async with build_worker(dev_env.client, configured):
+        handle = await open_incident(dev_env, configured, policy_for(RecordHome.JIRA), alert(severity=Severity.SEV2))
+        await state(handle)  # while the start's policy check runs
+        await decide(handle, Classify(actor="alice", kind=IncidentKind.INCIDENT))
+        await decide(handle, ProgressNote(actor="alice", text="step 1"))
+        before = [(e.kind, e.text) for e in (await state(handle)).timeline]
+    async with build_worker(dev_env.client, configured):  # a new worker replays the incident from its history
+        after = [(e.kind, e.text) for e in (await state(handle)).timeline]
+        await decide(handle, ProgressNote(actor="alice", text="step 2"))
+    assert after == before
 
 
 async def test_a_record_home_without_its_project_is_refused():

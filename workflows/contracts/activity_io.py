@@ -283,10 +283,14 @@ class RecordView(BaseModel):
 
 
 class RecordInput(BaseModel):
-    """The record's writer (RecordWorkflow) of one occurrence of an incident; its start_record_writer too."""
+    """The record's writer (RecordWorkflow) of one occurrence of an incident; its start_record_writer too.
+    A writer that continues as new carries what it knows (`known`, `filed`) into its next run."""
 
     incident_id: str
     occurrence: str
+    known: RecordSynced | None = None
+    filed: list[str] = Field(default_factory=list)
+    history_limit: int = 1000  # about 125 syncs, one per burst of decisions
 
 
 class RecordSync(BaseModel):

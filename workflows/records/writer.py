@@ -59,9 +59,9 @@ class RecordWorkflow:
     @workflow.run
     async def run(self, input: RecordInput) -> RecordSynced:
         incident = workflow.get_external_workflow_handle(input.incident_id)
-        known = RecordSynced()
-        filed: list[str] = []
-        while True:
+        known = input.known or RecordSynced()
+        filed = list(input.filed)
+        while workflow.info().get_current_history_length() < input.history_limit:
             await workflow.wait_condition(lambda: self._changed)
             self._changed = False
             request = RecordSync(
@@ -87,6 +87,12 @@ class RecordWorkflow:
                 )
                 await tell(incident, news)
             known = synced
+        # Each sync adds about 8 events: a long incident's writer goes on in a new run, which syncs at once
+        # (a change signalled meanwhile is not lost; a sync with nothing new writes nothing).
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            input.model_copy(update={"known": known.model_copy(update={"issues": {}}), "filed": filed})
+        )
 
     @workflow.signal(name=ids.RECORD_CHANGED)
     def changed(self) -> None:
