@@ -34,7 +34,7 @@ from settings import Settings
 from starter.http.decisions import RETRY_WITHIN
 from workflows.contracts import ids
 from workflows.contracts.activity_io import DeliveryReport
-from workflows.contracts.policy import Policy
+from workflows.contracts.policy import CONTACT_FIELD, Policy
 from workflows.contracts.trust import links
 from workflows.contracts.vocabulary import Channel
 from workflows.incident.model import Acknowledge, Escalate
@@ -101,12 +101,9 @@ def router(
 
     providers = telephony_providers(settings)
 
-    def person_with_phone(number: str) -> str | None:
-        return next((name for name, p in policy.people.items() if p.phone and p.phone == number), None)
-
     async def sms_reply(provider: str, sender: str, text: str) -> str:
         """A reply to a page: "ACK" acknowledges the newest incident we paged that number about, as its person."""
-        words, person = text.strip().lower().split(), person_with_phone(sender)
+        words, person = text.strip().lower().split(), policy.person_with(CONTACT_FIELD[Channel.SMS], sender)
         if not words or words[0] not in ACK_WORDS:
             return "Reply ACK to acknowledge the incident you were paged about."
         if person is None:

@@ -15,6 +15,7 @@ import hmac
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -43,9 +44,8 @@ def router(
     settings: Settings, policy: Policy, deciding: Callable[[], Client], read: Callable[[Request], Any]
 ) -> APIRouter:
     routes = APIRouter(prefix="/records")
-
-    def person_with(field: str, account: str) -> str:
-        return next((name for name, p in policy.people.items() if account and getattr(p, field) == account), "")
+    jira_person = partial(policy.person_with, "jira_account_id")
+    servicenow_person = partial(policy.person_with, "servicenow_user")
 
     async def decide(incident_id: str, decisions: list[Decision], delivery: str) -> JSONResponse:
         answers = []
@@ -83,7 +83,7 @@ def router(
             return JSONResponse({"error": "not a Jira issue event"}, status_code=422)
         if not labels:
             return JSONResponse({"ignored": "the issue is no incident record"}, status_code=202)
-        person = person_with("jira_account_id", str((event.get("user") or {}).get("accountId", "")))
+        person = jira_person(str((event.get("user") or {}).get("accountId", "")))
         if not person:
             return JSONResponse({"ignored": "changed by nobody of the policy"}, status_code=202)
         issue = str(event["issue"].get("key", ""))
@@ -91,7 +91,9 @@ def router(
         for item in (event.get("changelog") or {}).get("items") or []:
             if item.get("field") == "status" and str(item.get("toString", "")).lower() == _resolved(policy):
                 decisions.append(_resolve(person, f"Resolved in Jira ({issue})", fields))
-            elif item.get("field") == "assignee" and (assignee := person_with("jira_account_id", str(item.get("to")))):
+            elif item.get("field") == "assignee" and (
+                assignee := policy.person_with("jira_account_id", str(item.get("to")))
+            ):
                 decisions.append(AssignRole(actor=person, role=Role.INCIDENT_COMMANDER, person=assignee))
         if not decisions:
             return JSONResponse({"ignored": "no resolution or reassignment in this change"}, status_code=202)
@@ -110,14 +112,16 @@ def router(
             key, changes = str(event["correlation_id"]), list(event.get("changes") or [])
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": "not an incident change: correlation_id and changes"}, status_code=422)
-        person = person_with("servicenow_user", str(event.get("updated_by", "")))
+        person = servicenow_person(str(event.get("updated_by", "")))
         if not person or "@" not in key:
             return JSONResponse({"ignored": "changed by nobody of the policy, or no incident record"}, status_code=202)
         decisions: list[Decision] = []
         if "state" in changes and str(event.get("state")) == "6":
             number = event.get("number", "")
             decisions.append(_resolve(person, f"Resolved in ServiceNow ({number})", {"resolution": event}))
-        if "assigned_to" in changes and (assignee := person_with("servicenow_user", str(event.get("assigned_to")))):
+        if "assigned_to" in changes and (
+            assignee := policy.person_with("servicenow_user", str(event.get("assigned_to")))
+        ):
             decisions.append(AssignRole(actor=person, role=Role.INCIDENT_COMMANDER, person=assignee))
         if not decisions:
             return JSONResponse({"ignored": "no resolution or reassignment in this change"}, status_code=202)

@@ -65,8 +65,8 @@ from settings import Settings, describe_validation_error
 from starter.http.metrics import HttpMetrics
 from workflows.comms.model import CommsMessage
 from workflows.contracts.ids import incident_id_for
-from workflows.contracts.policy import Policy
-from workflows.contracts.vocabulary import Phase
+from workflows.contracts.policy import CONTACT_FIELD, Policy
+from workflows.contracts.vocabulary import Channel, Phase
 from workflows.incident.model import (
     Acknowledge,
     CompleteTask,
@@ -328,7 +328,7 @@ def router(
         form = await verified_form(request, "command")
         if isinstance(form, Response):
             return form
-        person = policy.slack_user_to_person(form.get("user_id", ""))
+        person = policy.person_with(CONTACT_FIELD[Channel.SLACK], form.get("user_id", ""))
         if person is None:
             metrics.slack.labels("command", "unknown_user").inc()
             return JSONResponse(ephemeral(not_in_policy(form.get("user_id", ""))))
@@ -358,7 +358,7 @@ def router(
         user = payload.get("user")
         user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
         actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
-        person = policy.slack_user_to_person(user_id)
+        person = policy.person_with(CONTACT_FIELD[Channel.SLACK], user_id)
         # Slack ignores the body of an answer to a click: every message goes to response_url.
         if person is None:
             metrics.slack.labels("interaction", "unknown_user").inc()

@@ -37,7 +37,8 @@ from client.decide import Refused, is_transport_error, is_unreachable
 from settings import Settings
 from starter.http.metrics import HttpMetrics
 from starter.http.slack import ChatRefusal, Decide, Declare, act, parse_action, parse_command
-from workflows.contracts.policy import Policy
+from workflows.contracts.policy import CONTACT_FIELD, Policy
+from workflows.contracts.vocabulary import Channel
 
 log = logging.getLogger("teams")
 
@@ -193,7 +194,7 @@ def router(
             return Response(status_code=200)  # conversation updates, typing, other invokes: not ours
         sender = activity.get("from")
         aad = str(sender.get("aadObjectId", "")) if isinstance(sender, dict) else ""
-        person = policy.teams_user_to_person(aad)
+        person = policy.person_with(CONTACT_FIELD[Channel.TEAMS], aad)
         kind = "card" if is_invoke or isinstance(activity.get("value"), dict) else "command"
         try:
             if person is None:

@@ -597,18 +597,16 @@ class Policy(_Strict):
                 bad.append(f"unknown person {target!r}")
         return bad
 
-    def teams_user_to_person(self, aad_object_id: str) -> str | None:
-        """The person whose `teams_user_id` is this Entra ID object id (Teams' `from.aadObjectId`)."""
-        found = [p for p, person in self.people.items() if aad_object_id and person.teams_user_id == aad_object_id]
-        return found[0] if found else None
-
-    def slack_user_to_person(self, slack_user_id: str) -> str | None:
-        if slack_user_id in self.slack_users:
-            return self.slack_users[slack_user_id]
-        for person_id, person in self.people.items():
-            if person.slack_user_id and person.slack_user_id == slack_user_id:
-                return person_id
-        return None
+    def person_with(self, field: str, account: str) -> str | None:
+        """The person whose `field` is `account`: an account on another system, as a credential from it names them
+        (a channel's CONTACT_FIELD, such as Teams' Entra object id, Slack's user id or a phone number; or a register's
+        `jira_account_id`, `servicenow_user`). None for an empty account or nobody. Slack's user ids may also be
+        mapped to people in `slack_users`."""
+        if not account:
+            return None
+        if field == CONTACT_FIELD[Channel.SLACK] and account in self.slack_users:
+            return self.slack_users[account]
+        return next((name for name, person in self.people.items() if getattr(person, field) == account), None)
 
 
 # The decoded policies workflows share (Policy._one_copy): their JSON -> policy, the least recently used
