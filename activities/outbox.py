@@ -9,6 +9,7 @@ reads what other processes appended, under a lock on the file.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import json
@@ -21,6 +22,8 @@ from workflows.contracts.activity_io import RecordWrite, RecordWritten
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_AT_ONCE = 64 * 1024  # bytes others appended that a write in the event loop may read first
+
 
 class Outbox:
     def __init__(self, path: Path) -> None:
@@ -31,15 +34,19 @@ class Outbox:
     async def deliver(self, system: str, kind: str, key: str, payload: dict[str, Any]) -> str:
         """Append one delivery unless one with the same key is there; returns "outbox".
 
-        Written in the event loop, whole: appending a line to a local file takes microseconds, and nothing
-        else in this process runs in between (no lock needed here; other processes wait on the file's). Handed
-        to a thread under one lock, as it was, each line cost more than its write, and in an alert storm a
-        page's line queued behind every other delivery's (seconds, at 30 SEV1/s)."""
-        self._append_once(system, kind, key, payload)
+        Written in the event loop when it is quick: appending a line to a local file takes microseconds. Handed to
+        a thread under one lock, as every line was, each cost more than its write, and in an alert storm a page's
+        line queued behind every other delivery's (seconds, at 30 SEV1/s). When another process (or this one's
+        thread) holds the file's lock, or much was appended since the last look, the line is written in a thread,
+        so the event loop never waits on the file."""
+        if not self._append_once(system, kind, key, payload, wait=False):
+            await asyncio.to_thread(self._append_once, system, kind, key, payload, wait=True)
         log.info("outbox %s %s %s", system, kind, key)
         return "outbox"
 
-    def _append_once(self, system: str, kind: str, key: str, payload: dict[str, Any]) -> None:
+    def _append_once(self, system: str, kind: str, key: str, payload: dict[str, Any], *, wait: bool) -> bool:
+        """Append the line under the file's lock; False, having done nothing, when `wait` is False and that
+        would mean waiting for the lock or reading more than CATCH_UP_AT_ONCE bytes first."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = {
             "at": datetime.now(UTC).isoformat(),
@@ -51,16 +58,22 @@ class Outbox:
             "payload": payload,
         }
         with self.path.open("a+b") as out:
-            fcntl.flock(out, fcntl.LOCK_EX)  # other worker processes append to the same file
+            try:  # other worker processes append to the same file; so may this one's thread
+                fcntl.flock(out, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
             try:
+                if not wait and out.seek(0, 2) - self._read_up_to > CATCH_UP_AT_ONCE:
+                    return False
                 torn = self._catch_up(out)
                 if key and (system, key) in self._keys:
-                    return
+                    return True
                 # a line torn by a killed worker is ended first, so it does not swallow this one
                 out.write((b"\n" if torn else b"") + (json.dumps(line, default=str) + "\n").encode())
                 out.flush()
                 self._keys.add((system, key))
                 self._read_up_to = out.tell()
+                return True
             finally:
                 fcntl.flock(out, fcntl.LOCK_UN)
 

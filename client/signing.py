@@ -14,6 +14,7 @@ import dataclasses
 import os
 import secrets
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +137,8 @@ class _Signing(OutboundInterceptor):
         self.signer = signer
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle[Any]:
+        # One id for every send (the SDK would pick one per send): a run knows an update its predecessor applied.
+        input = dataclasses.replace(input, update_id=input.update_id or str(uuid.uuid4()))
         return await self._deliver(input, input.update, super().start_workflow_update)
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
@@ -188,11 +191,12 @@ SUCCESSOR_WITHIN = timedelta(seconds=10)
 
 
 def _run_ending(err: RPCError) -> bool:
-    """Temporal's answer to a message addressed to a run that has closed (NOT_FOUND) or is closing (the run's
-    last task has completed; RESOURCE_EXHAUSTED, the workflow "busy")."""
+    """Temporal's answer to a message addressed to a run that has closed (NOT_FOUND) or is closing: its last task
+    has completed, and the server refuses with RESOURCE_EXHAUSTED, cause BUSY_WORKFLOW, "workflow is closing". The
+    same cause without those words is a run busy for another reason, which this does not wait out."""
     if err.status == RPCStatusCode.NOT_FOUND:
         return True
-    if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or err.grpc_status is None:
+    if err.status != RPCStatusCode.RESOURCE_EXHAUSTED or err.grpc_status is None or "closing" not in err.message:
         return False
     for detail in err.grpc_status.details:
         failure = ResourceExhaustedFailure()

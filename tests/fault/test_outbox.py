@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import json
 import subprocess
 import sys
@@ -45,3 +47,21 @@ async def test_a_line_torn_by_a_killed_worker_does_not_swallow_the_next(tmp_path
     await Outbox(path).deliver("slack", "post", "k1", {})  # already there
 
     assert [entry["key"] for entry in Outbox(path).read()] == ["k1", "k2"]
+
+
+async def test_a_lock_held_elsewhere_never_stops_the_event_loop(tmp_path: Path):
+    """Another process holding the file's lock: the line waits in a thread, the event loop goes on."""
+    path = tmp_path / "outbox.jsonl"
+    outbox = Outbox(path)
+    await outbox.deliver("slack", "post", "first", {})
+    with path.open("a+b") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)  # as another worker process appending
+        writing = asyncio.ensure_future(outbox.deliver("slack", "post", "second", {}))
+        ticks = 0
+        while ticks < 20:  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not writing.done()
+        fcntl.flock(other, fcntl.LOCK_UN)
+    await writing
+    assert [entry["key"] for entry in Outbox(path).read()] == ["first", "second"]

@@ -353,8 +353,23 @@ async def live_through(
     await decide(client, incident_id, Acknowledge(actor="bob"))
     for decision in DECISIONS:
         await pause()
+        if isinstance(decision, ReviewHeld):  # the review is held once alice was invited to it
+            await until(lambda: invited(peers, incident_id), f"the review invitation of {incident_id}")
         await decide(client, incident_id, decision)
     return incident_id
+
+
+def invited(peers: Peers, incident_id: str) -> bool:
+    """Alice's Slack DM inviting her to the incident's post-incident review has arrived. Held before it (its
+    postmortem's draft slowed by a kill), the review would make the invitation moot, and the incident rightly
+    sends none: the run would differ from the one without kills by the person's timing, not by a loss."""
+    keys = (
+        (m.get("metadata") or {}).get("event_payload", {}).get("idempotency_key", "")
+        for channel in peers.slack.channels.values()
+        if channel.is_im
+        for m in channel.messages
+    )
+    return any(key.startswith(incident_id) and ":review:invite:" in key for key in keys)
 
 
 # --- one run -------------------------------------------------------------------------------------------------

@@ -284,13 +284,14 @@ class RecordView(BaseModel):
 
 class RecordInput(BaseModel):
     """The record's writer (RecordWorkflow) of one occurrence of an incident; its start_record_writer too.
-    A writer that continues as new carries what it knows (`known`, `filed`) into its next run."""
+    A writer that continues as new carries what it knows (`known`, `filed`) into its next run; a run started
+    from outside is given none (it would name another record to write to)."""
 
     incident_id: str
     occurrence: str
     known: RecordSynced | None = None
     filed: list[str] = Field(default_factory=list)
-    history_limit: int = 1000  # about 125 syncs, one per burst of decisions
+    history_limit: int = Field(default=1000, ge=30)  # about 125 syncs; each run syncs at least once
 
 
 class RecordSync(BaseModel):

@@ -81,9 +81,10 @@ class Deliveries:
             workflow.upsert_memo({"timeline_task": task})
 
     def after_local_activity(self) -> None:
-        """The next timeline write marks its task whatever the history length says. A local activity's answer (the
-        start's policy check, own_policy.py) may reach the original run in a later task than the one it started
-        in, while a replay reads it at once, in the task that asked: both must send the same commands."""
+        """The next timeline write marks its task whatever the history length says. While the start's policy check
+        (own_policy.py, a local activity) runs, the original run may complete a task and go on in another, which a
+        replay merges: what the handlers wrote before the run began then counts in a different task than it did.
+        Marking the run's first write whatever the count keeps the commands the same both ways."""
         self._marked = -1
 
     def spawn(self, work: Awaitable[Any]) -> None:

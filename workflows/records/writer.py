@@ -59,8 +59,9 @@ class RecordWorkflow:
     @workflow.run
     async def run(self, input: RecordInput) -> RecordSynced:
         incident = workflow.get_external_workflow_handle(input.incident_id)
-        known = input.known or RecordSynced()
-        filed = list(input.filed)
+        continued = workflow.info().continued_run_id is not None  # only our own continue-as-new carries state
+        known = (input.known if continued else None) or RecordSynced()
+        filed = list(input.filed) if continued else []
         while workflow.info().get_current_history_length() < input.history_limit:
             await workflow.wait_condition(lambda: self._changed)
             self._changed = False
