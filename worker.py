@@ -28,7 +28,7 @@ from activities.email import EmailActivities
 from activities.http import HEARTBEAT_EVERY
 from activities.oncall import OnCallActivities
 from activities.outbox import Outbox
-from activities.own_workflows import MessageLoopActivities
+from activities.own_workflows import OwnWorkflowActivities
 from activities.paging import telephony_providers
 from activities.paging.ntfy import NtfyActivities
 from activities.paging.providers import PagingActivities
@@ -77,6 +77,7 @@ def build_activities(settings: Settings) -> list[Any]:
     records, oncall = RecordsActivities(settings), OnCallActivities(settings)
     telephony = TelephonyActivities(settings, outbox, telephony_providers(settings))
     teams, registers = TeamsActivities(settings, outbox), RegisterActivities(settings, outbox)
+    own_workflows = OwnWorkflowActivities()
     return [
         slack.slack_ensure_channel,
         slack.slack_post,
@@ -99,13 +100,13 @@ def build_activities(settings: Settings) -> list[Any]:
         ConferenceActivities(settings, outbox).conference_create,
         records.append_incident_log,
         records.write_postmortem,
-        registers.start_record_writer,
         registers.sync_record,
         StatementActivities().render_statement,
         oncall.schedule_overrides,
         oncall.heartbeat_alert,
         oncall.heartbeat_declared,
-        MessageLoopActivities().start_message_loop,
+        own_workflows.start_message_loop,
+        own_workflows.start_record_writer,
     ]
 
 

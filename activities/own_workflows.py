@@ -22,8 +22,11 @@ from temporalio.common import Priority, WorkflowIDConflictPolicy, WorkflowIDReus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.comms.model import LoopStart
-from workflows.contracts.ids import COMMS_WORKFLOW
-from workflows.contracts.priority import STAKEHOLDERS
+from workflows.contracts.activity_io import RecordInput
+from workflows.contracts.ids import COMMS_WORKFLOW, RECORD_WORKFLOW, record_workflow_id
+from workflows.contracts.priority import PEOPLE, STAKEHOLDERS
+
+RECORD_LIFETIME = timedelta(days=60)  # a record's writer outlives no incident it writes for
 
 
 async def start_once(
@@ -51,8 +54,13 @@ async def start_once(
     return True
 
 
-class MessageLoopActivities:
+class OwnWorkflowActivities:
     @activity.defn
     async def start_message_loop(self, start: LoopStart) -> bool:
         """Start the incident's message loop; False when it was already started (by an earlier attempt)."""
         return await start_once(COMMS_WORKFLOW, start.input, start.workflow_id, STAKEHOLDERS)
+
+    @activity.defn
+    async def start_record_writer(self, start: RecordInput) -> bool:
+        """Start the incident's record writer; False when an earlier attempt started it."""
+        return await start_once(RECORD_WORKFLOW, start, record_workflow_id(start.occurrence), PEOPLE, RECORD_LIFETIME)

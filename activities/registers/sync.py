@@ -10,23 +10,19 @@ its small answer, never the record's text.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.outbox import Outbox
-from activities.own_workflows import start_once
 from activities.registers.confluence import ConfluenceActivities
 from activities.registers.jira import JiraActivities
 from activities.registers.linear import LinearActivities
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
 from workflows.contracts import ids
-from workflows.contracts.activity_io import RecordInput, RecordSync, RecordSynced, RecordView, with_loop
-from workflows.contracts.priority import PEOPLE
+from workflows.contracts.activity_io import RecordSync, RecordSynced, RecordView, with_loop
 from workflows.contracts.vocabulary import RecordHome
 from workflows.incident.model import TimelineEntry
 
@@ -37,14 +33,6 @@ class RegisterActivities:
         self.servicenow = ServiceNowActivities(settings, outbox)
         self.confluence = ConfluenceActivities(settings, outbox)
         self.linear = LinearActivities(settings, outbox)
-
-    @activity.defn
-    async def start_record_writer(self, start: RecordInput) -> bool:
-        """Start the incident's record writer, a workflow of its own (activities/own_workflows.py says why);
-        False when an earlier attempt started it."""
-        return await start_once(
-            ids.RECORD_WORKFLOW, start, ids.record_workflow_id(start.occurrence), PEOPLE, timedelta(days=60)
-        )
 
     @activity.defn
     async def sync_record(self, request: RecordSync) -> RecordSynced:

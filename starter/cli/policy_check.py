@@ -16,7 +16,8 @@ from pathlib import Path
 
 from activities.statements import StatementActivities
 from client.decide import incident_decision
-from workflows.contracts.policy import CONTACT_FIELD, DIRECT, Policy
+from workflows.contracts.people import CONTACT_FIELD
+from workflows.contracts.policy import DIRECT, Policy
 from workflows.contracts.roles import SCHEDULE, RoleHolders, expand, role_holders, schedules_named
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import Audience, Channel, Role

@@ -34,7 +34,8 @@ from settings import Settings
 from starter.http.decisions import RETRY_WITHIN
 from workflows.contracts import ids
 from workflows.contracts.activity_io import DeliveryReport
-from workflows.contracts.policy import CONTACT_FIELD, Policy
+from workflows.contracts.people import CONTACT_FIELD
+from workflows.contracts.policy import Policy
 from workflows.contracts.trust import links
 from workflows.contracts.vocabulary import Channel
 from workflows.incident.model import Acknowledge, Escalate

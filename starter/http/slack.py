@@ -65,7 +65,8 @@ from settings import Settings, describe_validation_error
 from starter.http.metrics import HttpMetrics
 from workflows.comms.model import CommsMessage
 from workflows.contracts.ids import incident_id_for
-from workflows.contracts.policy import CONTACT_FIELD, Policy
+from workflows.contracts.people import CONTACT_FIELD
+from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Channel, Phase
 from workflows.incident.model import (
     Acknowledge,

@@ -37,7 +37,8 @@ from client.decide import Refused, is_transport_error, is_unreachable
 from settings import Settings
 from starter.http.metrics import HttpMetrics
 from starter.http.slack import ChatRefusal, Decide, Declare, act, parse_action, parse_command
-from workflows.contracts.policy import CONTACT_FIELD, Policy
+from workflows.contracts.people import CONTACT_FIELD
+from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Channel
 
 log = logging.getLogger("teams")

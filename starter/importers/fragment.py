@@ -20,7 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from settings import describe_validation_error
-from workflows.contracts.policy import CONTACT_FIELD, Escalation, NotificationRules, NotificationStep, Person, Policy
+from workflows.contracts.people import CONTACT_FIELD, NotificationRules, NotificationStep, Person
+from workflows.contracts.policy import Escalation, Policy
 from workflows.oncall.rotation import Restriction, Schedule
 
 # A person's fields an import fills, in the order they are written.

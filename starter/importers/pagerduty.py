@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from starter.importers.fragment import Directory, Fragment, ImportRefused, e164, load, model, reachable, schedule_key
-from workflows.contracts.policy import Escalation, NotificationRules, NotificationStep, Policy, Tier
+from workflows.contracts.people import NotificationRules, NotificationStep
+from workflows.contracts.policy import Escalation, Policy, Tier
 from workflows.contracts.vocabulary import Channel
 from workflows.oncall.rotation import Layer, Restriction, Rotation, Schedule, Weekday, known_zone, zone
 

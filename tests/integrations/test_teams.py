@@ -14,7 +14,7 @@ from settings import Settings
 from tests.fakes.teams import FakeTeams
 from tests.integrations.helpers import attempt
 from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost
-from workflows.contracts.policy import CONTACT_FIELD
+from workflows.contracts.people import CONTACT_FIELD
 from workflows.contracts.vocabulary import CHATS
 from workflows.delivery.reach import CHAT_ACTIVITIES, SENDERS
 

@@ -21,7 +21,8 @@ from tests.fakes.twilio import FakeTwilio, Signed
 from tests.fakes.vonage import Callback, FakeVonage
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.contracts.policy import Escalation, NotificationRules, NotificationStep, Policy, Tier
+from workflows.contracts.people import NotificationRules, NotificationStep
+from workflows.contracts.policy import Escalation, Policy, Tier
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import IncidentState
 from workflows.incident.workflow import IncidentWorkflow

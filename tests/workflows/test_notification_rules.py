@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from workflows.contracts.policy import NotificationRules, NotificationStep, QuietHours
+from workflows.contracts.people import NotificationRules, NotificationStep, QuietHours
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.delivery.direct import plan
 

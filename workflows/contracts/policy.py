@@ -7,14 +7,11 @@ workflow input), so editing the file changes new incidents and never rewrites a 
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     ValidationInfo,
@@ -23,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import to_json
 
+from workflows.contracts.people import CONTACT_FIELD, NotificationRules, Person, Strict
 from workflows.contracts.roles import SCHEDULE
 from workflows.contracts.trust.permissions import DEFAULT_PERMISSIONS
 from workflows.contracts.vocabulary import (
@@ -43,99 +41,13 @@ from workflows.oncall.rotation import Schedule, known_zone, zone
 SHARED_POLICIES = 16  # the distinct policies whose decoded copy workflows share
 
 
-class _Strict(BaseModel):
-    """Unknown keys in a policy are typos: refuse them rather than silently ignore them. Frozen: a workflow
-    never changes the policy it runs under, and workflows share one decoded copy (Policy._one_copy)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NotificationStep(_Strict):
-    """One contact method of a person's notification rules, tried `after_minutes` into a page."""
-
-    channel: Channel
-    after_minutes: int = Field(default=0, ge=0, le=24 * 60)
-
-    @field_validator("channel")
-    @classmethod
-    def _not_the_page_itself(cls, channel: Channel) -> Channel:
-        if channel is Channel.PAGE:
-            raise ValueError("a notification rule names a contact method (push, sms, voice, ...), not 'page'")
-        return channel
-
-
-class QuietHours(_Strict):
-    """Low-urgency pages wait until the quiet hours end; high urgency never waits."""
-
-    start: time
-    end: time
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known(cls, timezone: str) -> str:
-        return known_zone(timezone)
-
-
-class NotificationRules(_Strict):
-    """How a person is paged when the policy pages directly (`paging_provider = "direct"`): `high` for the
-    urgent severities (SEV1, SEV2), `low` for the rest; each a list of contact methods with their delay."""
-
-    high: list[NotificationStep] = Field(default_factory=list, max_length=10)
-    low: list[NotificationStep] = Field(default_factory=list, max_length=10)
-    quiet_hours: QuietHours | None = None
-
-
-class Person(_Strict):
-    name: str
-    slack_user_id: str = ""
-    teams_user_id: str = ""  # the person's Entra ID (AAD) object id, as Teams sends it
-    email: str = ""
-    telegram_chat_id: str = ""
-    pager_id: str = ""  # the person's user name or e-mail at the paging provider
-    phone: str = ""  # E.164, for SMS and voice calls
-    ntfy_topic: str = ""  # the person's push topic on the ntfy server
-    jira_account_id: str = ""  # the incident record's assignee in Jira, and who a Jira webhook names
-    servicenow_user: str = ""  # the same in ServiceNow (the sys_user's user_name)
-    linear_user_id: str = ""  # who a follow-up issue in Linear is assigned to
-    notification_rules: NotificationRules | None = None  # None: the policy's default rules
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, phone: str) -> str:
-        if phone and not re.fullmatch(r"\+[1-9][0-9]{6,14}", phone):
-            raise ValueError(f"{phone!r} is not an E.164 number: '+', the country code, then the number, no spaces")
-        return phone
-
-    def contact(self, channel: Channel) -> str:
-        """The person's address on a channel ("" when they have none there)."""
-        value: str = getattr(self, CONTACT_FIELD[channel])
-        return value
-
-    def contacts(self) -> list[str]:
-        """Each address once (SMS and voice share the phone number)."""
-        return list(dict.fromkeys(c for channel in Channel if (c := self.contact(channel))))
-
-
 # The paging provider that is each person's own notification rules (workflows/delivery/direct.py).
 DIRECT = "direct"
 PAGING_PROVIDERS = ("opsgenie", "pagerduty", "jsm", DIRECT)  # what paging_provider may name
 TELEPHONY = ("twilio", "vonage")  # the SMS and voice providers a policy may name
 
-# The field of a person that each channel reaches them at: the one definition of what a channel needs.
-CONTACT_FIELD: dict[Channel, str] = {
-    Channel.PAGE: "pager_id",
-    Channel.SLACK: "slack_user_id",
-    Channel.TEAMS: "teams_user_id",
-    Channel.EMAIL: "email",
-    Channel.TELEGRAM: "telegram_chat_id",
-    Channel.PUSH: "ntfy_topic",
-    Channel.SMS: "phone",
-    Channel.VOICE: "phone",
-}
 
-
-class Service(_Strict):
+class Service(Strict):
     owner: str = ""  # person id: the responsible developer (seed 002)
     rto_minutes: int | None = Field(default=None, gt=0)
     rpo_minutes: int | None = Field(default=None, gt=0)
@@ -144,7 +56,7 @@ class Service(_Strict):
     client_contacts: list[str] = Field(default_factory=list)  # e-mail addresses
 
 
-class SeverityRule(_Strict):
+class SeverityRule(Strict):
     """`label` = `value` on an alert gives `severity`."""
 
     label: str
@@ -152,7 +64,7 @@ class SeverityRule(_Strict):
     severity: Severity
 
 
-class Triage(_Strict):
+class Triage(Strict):
     default_severity: Severity = Severity.SEV3
     severity_rules: list[SeverityRule] = Field(default_factory=list)
     # label values like `criterion="site_down"` mark seed 002's critical criteria
@@ -174,18 +86,18 @@ class Triage(_Strict):
     disturbance_follow_up_hours: int = Field(default=0, ge=0, le=24 * 30)
 
 
-class Tier(_Strict):
+class Tier(Strict):
     notify: list[str]  # person ids, "role:<role>" or "schedule:<name>"
     channels: list[Channel] = Field(default_factory=lambda: [Channel.PAGE])
     wait_minutes: int = Field(gt=0)
 
 
-class Escalation(_Strict):
+class Escalation(Strict):
     tiers: list[Tier] = Field(default_factory=list)
     repeat: int = Field(default=0, ge=0)  # how many more times the whole ladder runs
 
 
-class BusinessHours(_Strict):
+class BusinessHours(Strict):
     timezone: str = "UTC"
     days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])  # Monday is 0
     start: time = time(9, 0)
@@ -203,7 +115,7 @@ class BusinessHours(_Strict):
         return local.weekday() in self.days and self.start <= local.time() < self.end
 
 
-class Response(_Strict):
+class Response(Strict):
     """Seed 002's algorithm and seed 000's confirmation steps."""
 
     tag_roles: list[Role] = Field(default_factory=lambda: [Role.RESPONSIBLE_DEVELOPER, Role.CTO, Role.ACCOUNT_MANAGER])
@@ -251,7 +163,7 @@ class Response(_Strict):
         return value
 
 
-class Cadence(_Strict):
+class Cadence(Strict):
     """Seed 002: update the client and leads every 30 minutes while the incident is open."""
 
     update_minutes: dict[Severity, int] = Field(
@@ -281,12 +193,12 @@ class Cadence(_Strict):
         return timedelta(minutes=minutes) if minutes else None
 
 
-class StrategicCustomer(_Strict):
+class StrategicCustomer(Strict):
     name: str
     contacts: list[str]  # e-mail addresses; each gets a personal message
 
 
-class Audiences(_Strict):
+class Audiences(Strict):
     internal_slack_channel: str = ""
     internal_email: list[str] = Field(default_factory=list)
     strategic_customers: list[StrategicCustomer] = Field(default_factory=list)
@@ -298,7 +210,7 @@ class Audiences(_Strict):
 CLIENT_CONTACTS = "client_contacts"
 
 
-class Comms(_Strict):
+class Comms(Strict):
     """Seed 004's business incident and Message Creation Loop."""
 
     auto_trigger_severities: list[Severity] = Field(default_factory=lambda: [Severity.SEV1])
@@ -345,7 +257,7 @@ class Comms(_Strict):
         return value
 
 
-class PostIncident(_Strict):
+class PostIncident(Strict):
     """Seeds 000-003: logs, PMO, summary, review. The incident closes when all of it is done."""
 
     log_dir: str = ""  # empty: the worker's INCIDENT_LOG_DIR
@@ -365,7 +277,7 @@ class PostIncident(_Strict):
     require_plan_update: bool = False
 
 
-class Records(_Strict):
+class Records(Strict):
     """Where the organisation keeps its incident record (workflows/records/): the local log files only, or
     also a Jira issue, a ServiceNow incident or a Confluence page, created at confirmation and kept current."""
 
@@ -388,7 +300,7 @@ class Records(_Strict):
         return self
 
 
-class FollowUps(_Strict):
+class FollowUps(Strict):
     """Where the postmortem's action items become issues: Jira (a project) or Linear (a team); "" keeps them
     on the incident only."""
 
@@ -408,7 +320,7 @@ class FollowUps(_Strict):
         return self
 
 
-class Window(_Strict):
+class Window(Strict):
     """Who may open a window of time over paging (a maintenance window, an on-call override), and for how long.
     `who` empty: any person of the policy."""
 
@@ -429,7 +341,7 @@ class Overrides(Window):
     longest_hours: int = Field(default=31 * 24, gt=0)
 
 
-class Policy(_Strict):
+class Policy(Strict):
     organisation: str = "example"
     paging_provider: str = "opsgenie"  # opsgenie | pagerduty | jsm | direct (each person's notification rules)
     telephony: str = "twilio"  # who sends SMS and places calls: twilio | vonage

@@ -20,7 +20,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts.activity_io import Reached
-    from workflows.contracts.policy import NotificationRules, NotificationStep, Person, QuietHours
+    from workflows.contracts.people import NotificationRules, NotificationStep, Person, QuietHours
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.oncall.rotation import zone
 

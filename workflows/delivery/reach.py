@@ -351,7 +351,7 @@ async def _one_each(label: str, contacts: dict[str, str], send: Callable[[str, s
     return Reached(lines=[line for p in parts for line in p.lines], failures=[f for p in parts for f in p.failures])
 
 
-# Each channel's way of sending a step, keyed like the contacts it needs (contracts/policy.py, CONTACT_FIELD).
+# Each channel's way of sending a step, keyed like the contacts it needs (contracts/people.py, CONTACT_FIELD).
 SENDERS: dict[Channel, Callable[[Step, dict[str, str]], Awaitable[Reached]]] = {
     Channel.PAGE: _page,
     Channel.SLACK: partial(_direct_message, Channel.SLACK),

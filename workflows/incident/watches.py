@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.own_workflows import MessageLoopActivities
+    from activities.own_workflows import OwnWorkflowActivities
     from workflows.approvals.held import Approvals
     from workflows.comms.model import CommsInput, LoopStart
     from workflows.comms.workflow import CommsWorkflow
@@ -409,7 +409,7 @@ class Watches:
             "message loop",
             self.out.tracked(
                 workflow.execute_activity_method(
-                    MessageLoopActivities.start_message_loop, start, **starting_own_workflow(STAKEHOLDERS)
+                    OwnWorkflowActivities.start_message_loop, start, **starting_own_workflow(STAKEHOLDERS)
                 )
             ),
         )

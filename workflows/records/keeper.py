@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.own_workflows import OwnWorkflowActivities
     from activities.registers.sync import RegisterActivities
     from workflows.contracts import ids
     from workflows.contracts.activity_io import (
@@ -29,10 +30,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import PEOPLE
-    from workflows.contracts.roles import role_holders
-    from workflows.contracts.vocabulary import RecordHome, Role, Status
+    from workflows.contracts.vocabulary import RecordHome, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions, attempt, starting_own_workflow
+    from workflows.incident.derive import incident_commander
     from workflows.incident.model import IncidentState
     from workflows.records.actions import listed
     from workflows.records.writer import RecordNews
@@ -58,7 +59,7 @@ def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
         "severity": s.severity.value,
         "priority": s.severity.priority,
         "phase": s.phase.value,
-        "assignee": next(iter(role_holders(policy, Role.INCIDENT_COMMANDER, s.roles)), ""),
+        "assignee": incident_commander(s, policy),
         "service": s.service,
         "alerts": str(s.alert_count),
         "tasks": "; ".join(task_line(policy, t) for t in s.tasks),
@@ -96,7 +97,7 @@ class RecordKeeper:
             "incident record",
             self.out.tracked(
                 workflow.execute_activity_method(
-                    RegisterActivities.start_record_writer, start, **starting_own_workflow(PEOPLE)
+                    OwnWorkflowActivities.start_record_writer, start, **starting_own_workflow(PEOPLE)
                 )
             ),
         )
