@@ -34,6 +34,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -153,11 +154,15 @@ class _Signing(OutboundInterceptor):
             proven = self.signer.prove(input.args[0], name, input.id, run_id)
             try:
                 return await send(dataclasses.replace(input, args=[proven], run_id=run_id))
-            except RPCError as err:
-                if input.run_id is not None or not _run_ending(err) or run_changes == RUN_CHANGES:
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                # Closing or closed: wait for the next run. Cut off (an update whose run continued as new while
+                # it waited is cancelled): follow only a next run that is there already.
+                ending = isinstance(err, RPCError) and _run_ending(err)
+                cut_off = isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError)
+                if input.run_id is not None or not (ending or cut_off) or run_changes == RUN_CHANGES:
                     raise
-                following = await self._successor(input, run_id)
-                if following is None:  # the workflow itself has ended, or the server is busy for another reason
+                following = await self._successor(input, run_id, SUCCESSOR_WITHIN if ending else timedelta(0))
+                if following is None:  # the workflow itself has ended, or no run follows this one
                     raise
                 run_id, run_changes = following, run_changes + 1
 
@@ -168,9 +173,9 @@ class _Signing(OutboundInterceptor):
             )
         )
 
-    async def _successor(self, input: _Input, run_id: str) -> str | None:
-        """The run that carries on after `run_id`, once it has started; None when none does within SUCCESSOR_WITHIN."""
-        deadline = time.monotonic() + SUCCESSOR_WITHIN.total_seconds()
+    async def _successor(self, input: _Input, run_id: str, within: timedelta) -> str | None:
+        """The run that carries on after `run_id`, once it has started; None when none does `within`."""
+        deadline = time.monotonic() + within.total_seconds()
         while True:
             latest = await self._latest(input)
             if latest.run_id != run_id:
