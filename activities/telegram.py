@@ -4,15 +4,19 @@ The bot token is part of every request's URL, so it is kept out of everything th
 errors say "telegram answered 403: ..." without the address, and httpx's request log line has the
 token replaced. sendMessage has no idempotency key and nothing lets a bot read back what it sent: a retry
 after Telegram answered 429 or 400 is safe (nothing was sent), but a retry after a lost answer (the
-worker killed while Telegram was answering) delivers the message twice. So each message is one request
-for one chat, the activity answers as soon as Telegram has, and the attempt ends before Temporal would
-retry it (`within_attempt`): the window is the request's own round trip.
+worker killed while Telegram was answering) delivers the message twice. So one call sends a step's
+message to each of its people in turn, and each chat Telegram accepted (or refused for good) goes into the
+activity's heartbeat details at once: a retry skips them. The attempt ends before Temporal would retry it
+(`within_attempt`). What can still arrive twice is one message accepted in the moment before the worker
+died: within the request's round trip and the worker's heartbeat throttle (1 s, worker.py).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -21,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http import ack_link, failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.contracts.activity_io import DeliveryResult, TelegramRequest
+from workflows.contracts.activity_io import AckFor, ChatDelivered, TelegramMessage
 from workflows.contracts.vocabulary import Channel
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -53,31 +57,82 @@ class TelegramActivities:
             logging.getLogger("httpx").addFilter(_RedactToken(self._token))
 
     @activity.defn
-    async def send_telegram(self, request: TelegramRequest) -> DeliveryResult:
+    async def send_telegram(self, message: TelegramMessage) -> ChatDelivered:
+        """The message to each recipient's chat, each once. Telegram refusing one chat for good (not found,
+        the bot blocked) is that person's failure, reported; a retryable error raises, and the retry goes on
+        from the chats this attempt settled."""
         if self.client is None:
-            where = await self.outbox.deliver("telegram", "message", request.idempotency_key, request.model_dump())
-            return DeliveryResult(delivered_to=where)
-        # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
-        body: dict[str, object] = {"chat_id": request.chat_id, "text": request.text[:MAX_TEXT]}
-        if request.acknowledge is not None:  # a page: a button that acknowledges as its person
-            link = ack_link(self.settings, request.acknowledge, Channel.TELEGRAM)
-            body["reply_markup"] = {"inline_keyboard": [[{"text": "Acknowledge", "url": link}]]}
+            return await self._to_outbox(message)
+        progress = Progress.of_earlier_attempts()
         async with within_attempt("telegram"):
-            response = await send(
-                self.client,
-                "telegram",
-                "POST",
-                f"/bot{self._token}/sendMessage",
-                secrets=[self._token],
-                json=body,
-            )
+            for person, chat_id in message.recipients.items():
+                if person in progress.sent or person in progress.refused:
+                    continue
+                try:
+                    await self._send(chat_id, message.text, message.acknowledge_for(person))
+                except ApplicationError as err:
+                    if not err.non_retryable:
+                        raise
+                    progress.refused[person] = err.message
+                else:
+                    progress.sent.append(person)
+                activity.heartbeat(progress.details())
+        return ChatDelivered(failures=dict(progress.refused), delivered_to="telegram")
+
+    async def _send(self, chat_id: str, text: str, acknowledge: AckFor | None) -> None:
+        assert self.client is not None
+        # Plain text (no parse_mode): alert text cannot turn into Markdown or HTML.
+        body: dict[str, object] = {"chat_id": chat_id, "text": text[:MAX_TEXT]}
+        if acknowledge is not None:  # a page: a button that acknowledges as its person
+            link = ack_link(self.settings, acknowledge, Channel.TELEGRAM)
+            body["reply_markup"] = {"inline_keyboard": [[{"text": "Acknowledge", "url": link}]]}
+        response = await send(
+            self.client, "telegram", "POST", f"/bot{self._token}/sendMessage", secrets=[self._token], json=body
+        )
         try:
             answer = response.json()
         except ValueError:
             answer = {}
-        if response.is_success and answer.get("ok"):
-            return DeliveryResult(delivered_to="telegram")
-        raise _classify(response.status_code, answer)
+        if not (response.is_success and answer.get("ok")):
+            raise _classify(response.status_code, answer)
+
+    async def _to_outbox(self, message: TelegramMessage) -> ChatDelivered:
+        """No bot token: each recipient's message goes to the outbox, under its own key."""
+        where = ""
+        for person, chat_id in message.recipients.items():
+            key = message.key_for(person)
+            acknowledge = message.acknowledge_for(person)
+            line: dict[str, Any] = {
+                "chat_id": chat_id,
+                "text": message.text,
+                "idempotency_key": key,
+                "acknowledge": acknowledge.model_dump() if acknowledge else None,
+            }
+            where = await self.outbox.deliver("telegram", "message", key, line)
+        return ChatDelivered(delivered_to=where)
+
+
+@dataclass
+class Progress:
+    """What earlier attempts of this activity settled, carried in its heartbeat details."""
+
+    sent: list[str] = field(default_factory=list)  # person ids
+    refused: dict[str, str] = field(default_factory=dict)  # person id -> Telegram's reason
+
+    @classmethod
+    def of_earlier_attempts(cls) -> Progress:
+        details = activity.info().heartbeat_details
+        last: Any = details[0] if details else None
+        if not isinstance(last, dict):
+            return cls()
+        return cls(
+            sent=[str(p) for p in last.get("sent", [])],
+            refused={str(p): str(why) for p, why in (last.get("refused") or {}).items()},
+        )
+
+    def details(self) -> dict[str, Any]:
+        """A copy: the SDK encodes heartbeat details later, and these grow meanwhile."""
+        return {"sent": list(self.sent), "refused": dict(self.refused)}
 
 
 def _classify(status: int, answer: dict[str, object]) -> ApplicationError:

@@ -142,12 +142,16 @@ class SlackActivities:
             where = await self.outbox.deliver(
                 "slack", "channel", f"channel:{name}:{digest}", request.model_dump() | {"name": name}
             )
+            if request.first_post is not None:
+                await self._post_to_outbox(request.first_post.to(f"#{name}"))
             return ChatChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt():
             channel = await self._create_or_reuse(self.client, name)
             await self._describe(self.client, channel, request.topic, request.purpose)
             await self._invite(self.client, channel["id"], request.invite_user_ids)
             await self._bookmark(self.client, channel["id"], request.bookmarks)
+            if request.first_post is not None:
+                await self._post(self.client, request.first_post.to(channel["id"]))
         return ChatChannel(channel_id=channel["id"], name=channel["name"], delivered_to="slack")
 
     @activity.defn
@@ -157,17 +161,23 @@ class SlackActivities:
         `text` is escaped here; `buttons` follow it as a block of buttons.
         """
         if self.client is None:
-            key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
-            where = await self.outbox.deliver("slack", "post", key, post.model_dump())
-            return ChatResult(channel=post.channel, delivered_to=where)
-        text = message_text(post.text, post.mention_user_ids)
+            return ChatResult(channel=post.channel, delivered_to=await self._post_to_outbox(post))
         async with within_attempt():
-            if post.revises:
-                channel, ts = await self._revise(self.client, post.channel, text, post.idempotency_key)
-            else:
-                blocks = button_blocks(text, post.buttons)
-                channel, ts = await self._post_once(self.client, post.channel, text, blocks, post.idempotency_key)
+            channel, ts = await self._post(self.client, post)
         return ChatResult(channel=channel, ts=ts, delivered_to="slack")
+
+    async def _post(self, client: AsyncWebClient, post: ChatPost) -> tuple[str, str]:
+        """The post made once (or, `revises`, the one under its key brought up to date): (channel id, ts)."""
+        text = message_text(post.text, post.mention_user_ids)
+        if post.revises:
+            return await self._revise(client, post.channel, text, post.idempotency_key)
+        return await self._post_once(
+            client, post.channel, text, button_blocks(text, post.buttons), post.idempotency_key
+        )
+
+    async def _post_to_outbox(self, post: ChatPost) -> str:
+        key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
+        return await self.outbox.deliver("slack", "post", key, post.model_dump())
 
     async def _revise(self, client: AsyncWebClient, channel: str, text: str, key: str) -> tuple[str, str]:
         """The message posted under `key` with this text: its text replaced (chat.update), or posted if missing."""

@@ -117,46 +117,57 @@ class TeamsActivities:
             digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:12]
             payload = request.model_dump() | {"name": name}
             where = await self.outbox.deliver("teams", "channel", f"channel:{name}:{digest}", payload)
+            if request.first_post is not None:
+                await self._post_to_outbox(request.first_post.to(f"#{name}"))
             return ChatChannel(channel_id=f"#{name}", name=name, delivered_to=where)
         async with within_attempt("teams"):
             channel = await self._create_or_reuse(name, request)
             await self._add_members(channel["id"], request.invite_user_ids)
             await self._add_tabs(channel["id"], request.bookmarks)
+            if request.first_post is not None:
+                await self._post(request.first_post.to(channel["id"]))
         return ChatChannel(channel_id=channel["id"], name=channel["displayName"], delivered_to="teams")
 
     @activity.defn
     async def teams_post(self, post: ChatPost) -> ChatResult:
         """Post to a channel once, as the bot; `revises`: the post under the key gets this text."""
         if self.http is None:
-            key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
-            where = await self.outbox.deliver("teams", "post", key, post.model_dump())
-            return ChatResult(channel=post.channel, delivered_to=where)
+            return ChatResult(channel=post.channel, delivered_to=await self._post_to_outbox(post))
+        async with within_attempt("teams"):
+            found = await self._post(post)
+        return ChatResult(channel=post.channel, ts=found, delivered_to="teams")
+
+    async def _post(self, post: ChatPost) -> str:
+        """The post made once (or, `revises`, the one under its key given this text); its message id."""
         key = post.idempotency_key
         posted = message_activity(post.text, key, post.mention_user_ids, post.buttons)
-        async with within_attempt("teams"):
-            found = None
-            if post.revises or activity.info().attempt > 1:
-                found = await self._find(f"{self._team()}/channels/{post.channel}/messages", key)
-            if found is not None and post.revises:
-                conversation = f"{post.channel};messageid={found}"
-                await self._call("bot", "PUT", f"v3/conversations/{conversation}/activities/{found}", json=posted)
-            elif found is None:
-                started = await self._call(
-                    "bot",
-                    "POST",
-                    "v3/conversations",
-                    json={
-                        "isGroup": True,
-                        "bot": {"id": f"28:{self.settings.teams_app_id}"},
-                        "channelData": {
-                            "channel": {"id": post.channel},
-                            "tenant": {"id": self.settings.teams_tenant_id},
-                        },
-                        "activity": posted,
+        found = None
+        if post.revises or activity.info().attempt > 1:
+            found = await self._find(f"{self._team()}/channels/{post.channel}/messages", key)
+        if found is not None and post.revises:
+            conversation = f"{post.channel};messageid={found}"
+            await self._call("bot", "PUT", f"v3/conversations/{conversation}/activities/{found}", json=posted)
+        elif found is None:
+            started = await self._call(
+                "bot",
+                "POST",
+                "v3/conversations",
+                json={
+                    "isGroup": True,
+                    "bot": {"id": f"28:{self.settings.teams_app_id}"},
+                    "channelData": {
+                        "channel": {"id": post.channel},
+                        "tenant": {"id": self.settings.teams_tenant_id},
                     },
-                )
-                found = str(started.get("activityId", ""))
-        return ChatResult(channel=post.channel, ts=found, delivered_to="teams")
+                    "activity": posted,
+                },
+            )
+            found = str(started.get("activityId", ""))
+        return found
+
+    async def _post_to_outbox(self, post: ChatPost) -> str:
+        key = f"{post.idempotency_key}:revised" if post.revises else post.idempotency_key
+        return await self.outbox.deliver("teams", "post", key, post.model_dump())
 
     @activity.defn
     async def teams_direct_message(self, message: ChatDirectMessage) -> ChatDelivered:

@@ -26,7 +26,7 @@ from workflows.contracts.activity_io import (
     PostmortemRequest,
     RecordSync,
     StatuspageRequest,
-    TelegramRequest,
+    TelegramMessage,
 )
 from workflows.contracts.policy import Policy
 from workflows.incident.model import IncidentState
@@ -153,7 +153,11 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
     if isinstance(request, PageAction):
         return [], f"{request.provider} alert {request.dedup_key}{f': {request.note}' if request.note else ''}"
     if isinstance(request, ChatChannelRequest):
-        return who(request.invite_user_ids), f"channel opened: {request.purpose} ({request.topic})"
+        opened = f"channel opened: {request.purpose} ({request.topic})"
+        if request.first_post is not None:
+            tagging = " tagging " + ", ".join(who(request.first_post.mention_user_ids))
+            opened += f"; welcome{tagging if request.first_post.mention_user_ids else ''}: {request.first_post.text}"
+        return who(request.invite_user_ids), opened
     if isinstance(request, ChatPost):
         mentions = f" (tagging {', '.join(who(request.mention_user_ids))})" if request.mention_user_ids else ""
         return [request.channel], request.text + mentions
@@ -163,8 +167,8 @@ def _what_was_sent(request: BaseModel, people: dict[str, str]) -> tuple[list[str
         return [request.channel], "channel archived"
     if isinstance(request, EmailRequest):
         return who(request.to), f"{'one e-mail each' if request.personal else 'e-mail'}: {request.subject}"
-    if isinstance(request, TelegramRequest):
-        return who([request.chat_id]), request.text
+    if isinstance(request, TelegramMessage):
+        return who(list(request.recipients.values())), request.text
     if isinstance(request, StatuspageRequest):
         return ["status page"], f"{request.phase.value}: {request.name}"
     if isinstance(request, ConferenceRequest):

@@ -154,8 +154,8 @@ async def test_seed002_tags_calls_updates_telegram_and_post_resolution_documents
     # "the PM must tag the responsible developer, CTO (Oleh) and Account Manager (Alex / Sophia)"
     [channel] = report.sent("slack_ensure_channel")
     assert channel.to == ["dmytro", "oleh", "alex"] and channel.minute < 0.1
-    welcome = report.sent("slack_post")[0]
-    assert set(welcome.data["mention_user_ids"]) == {"U02DMYTRO", "U02OLEH", "U02ALEX"}
+    welcome = channel.data["first_post"]  # the channel opens with its welcome
+    assert set(welcome["mention_user_ids"]) == {"U02DMYTRO", "U02OLEH", "U02ALEX"}
     # "assign the task to the responsible developer and request an estimate"
     assert sent_to(report, "slack_direct_message", "dmytro", "give an estimate") == [0]
     # out of hours (Monday 03:00 in Kyiv): "contact Oleh, Alex, or Sophia via Telegram"

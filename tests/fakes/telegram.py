@@ -21,6 +21,7 @@ class FakeTelegram(FakePeer):
         self.blocked = blocked or set()
         self.sent: list[dict[str, Any]] = []
         self.rate_limited_for = 0  # the next sendMessage answers 429 with this retry_after, once
+        self.rate_limit_after: int | None = None  # once this many messages are sent, the next answers 429, once
         self.app.router.add_post("/bot{token}/sendMessage", self._send_message)
 
     def configure(self, settings: Settings) -> Settings:
@@ -29,6 +30,8 @@ class FakeTelegram(FakePeer):
     async def _send_message(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != TOKEN:
             return _error(401, "Unauthorized")
+        if self.rate_limit_after is not None and len(self.sent) >= self.rate_limit_after:
+            self.rate_limit_after, self.rate_limited_for = None, 1
         if self.rate_limited_for:
             wait, self.rate_limited_for = self.rate_limited_for, 0
             return _error(429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait})

@@ -17,12 +17,15 @@ from activities.telegram import TelegramActivities
 from settings import Settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import AckFor, TelegramRequest
+from workflows.contracts.activity_io import TelegramMessage
 from workflows.contracts.trust import links
 
 
-def message(chat_id: str = "1001", text: str = "SEV1 INC-7F3K: checkout is failing") -> TelegramRequest:
-    return TelegramRequest(chat_id=chat_id, text=text, idempotency_key=f"INC-7F3K:tg:{chat_id}")
+def message(
+    chat_id: str = "1001", text: str = "SEV1 INC-7F3K: checkout is failing", **recipients: str
+) -> TelegramMessage:
+    """To alice's chat (or `chat_id`), or to the `recipients` given (person id -> chat id)."""
+    return TelegramMessage(recipients=recipients or {"alice": chat_id}, text=text, idempotency_key="INC-7F3K:tg")
 
 
 async def test_send_message_delivers_plain_text(settings: Settings, telegram: FakeTelegram):
@@ -47,16 +50,38 @@ async def test_429_is_retried_after_telegrams_retry_after(settings: Settings, te
     assert telegram.sent == []
 
 
-@pytest.mark.parametrize(("chat_id", "expected_type"), [("999", "telegram:400"), ("1003", "telegram:403")])
-async def test_unknown_or_blocked_chat_is_not_retried(
-    settings: Settings, telegram: FakeTelegram, chat_id: str, expected_type: str
+@pytest.mark.parametrize(("chat_id", "reason"), [("999", "chat not found"), ("1003", "bot was blocked")])
+async def test_a_chat_refused_for_good_is_its_persons_failure_and_the_others_are_reached(
+    settings: Settings, chat_id: str, reason: str
 ):
+    async with FakeTelegram(chats={"1001", "1002", "1003"}, blocked={"1003"}) as telegram:
+        activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+
+        result = await attempt().run(activities.send_telegram, message(alice="1001", oleh=chat_id, alex="1002"))
+
+    assert list(result.failures) == ["oleh"] and reason in result.failures["oleh"]
+    assert sorted(m["chat"]["id"] for m in telegram.sent) == [1001, 1002]
+
+
+async def test_a_retry_sends_only_to_the_chats_no_earlier_attempt_settled(settings: Settings, telegram: FakeTelegram):
+    """Telegram takes no idempotency key: the heartbeat says who has their message, so a retry never sends it again."""
     activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+    first = attempt()
+    beats: list[object] = []
+    first.on_heartbeat = beats.append  # what the worker records with Temporal
+    telegram.rate_limit_after = 1  # alice's message goes through; oleh's meets a 429
 
     with pytest.raises(ApplicationError) as raised:
-        await attempt().run(activities.send_telegram, message(chat_id))
+        await first.run(activities.send_telegram, message(alice="1001", oleh="1002"))
+    assert raised.value.type == "telegram:429"
+    assert beats[-1] == {"sent": ["alice"], "refused": {}}
 
-    assert (raised.value.type, raised.value.non_retryable) == (expected_type, True)
+    retry = attempt(2)
+    retry.info = dataclasses.replace(retry.info, heartbeat_details=[beats[-1]])
+    result = await retry.run(activities.send_telegram, message(alice="1001", oleh="1002"))
+
+    assert result.failures == {}
+    assert [m["chat"]["id"] for m in telegram.sent] == [1001, 1002], "alice once, then oleh"
 
 
 async def test_token_never_appears_in_errors_or_logs(
@@ -113,7 +138,7 @@ async def test_an_attempt_ends_before_temporal_would_retry_it(settings: Settings
 
 async def test_a_page_carries_an_acknowledge_button_linking_as_its_person(settings: Settings, telegram: FakeTelegram):
     configured = telegram.configure(settings).model_copy(update={"public_url": "https://incidents.example"})
-    request = message().model_copy(update={"acknowledge": AckFor(incident_id="INC-7F3K", person="oleh")})
+    request = message(oleh="1002").model_copy(update={"acknowledge_incident": "INC-7F3K"})
     await attempt().run(TelegramActivities(configured, Outbox(settings.outbox_path)).send_telegram, request)
 
     [[button]] = telegram.calls("sendMessage")[0].params["reply_markup"]["inline_keyboard"]

@@ -44,6 +44,23 @@ class PageResult(BaseModel):
     delivered_to: str = ""  # "outbox" when no account is configured
 
 
+class FirstPost(BaseModel):
+    """The channel's first message (the incident's welcome), posted by the call that opens the channel: one call,
+    not two, and nothing can come before it."""
+
+    text: str
+    idempotency_key: str
+    mention_user_ids: list[str] = Field(default_factory=list)
+
+    def to(self, channel: str) -> ChatPost:
+        return ChatPost(
+            channel=channel,
+            text=self.text,
+            idempotency_key=self.idempotency_key,
+            mention_user_ids=self.mention_user_ids,
+        )
+
+
 class ChatChannelRequest(BaseModel):
     incident_id: str
     title: str
@@ -52,6 +69,7 @@ class ChatChannelRequest(BaseModel):
     invite_user_ids: list[str] = Field(default_factory=list)
     bookmarks: dict[str, str] = Field(default_factory=dict)  # title -> url
     channel_prefix: str = "inc"  # the policy's channel_prefix
+    first_post: FirstPost | None = None  # posted once the channel exists (opening it; not when ensuring it again)
 
 
 class ChatChannel(BaseModel):
@@ -129,11 +147,21 @@ class EmailResult(BaseModel):
     delivered_to: str = ""
 
 
-class TelegramRequest(BaseModel):
-    chat_id: str
+class TelegramMessage(BaseModel):
+    """One text to each of several people, each in their own Telegram chat, each once (`idempotency_key:person`).
+
+    One call for all the people a step reaches, like a chat's direct message (ChatDirectMessage)."""
+
+    recipients: dict[str, str]  # person id -> their Telegram chat id
     text: str
     idempotency_key: str
-    acknowledge: AckFor | None = None  # a page: an Acknowledge button that acknowledges as its person
+    acknowledge_incident: str = ""  # a page: each message carries a button that acknowledges it as its person
+
+    def key_for(self, person: str) -> str:
+        return f"{self.idempotency_key}:{person}"
+
+    def acknowledge_for(self, person: str) -> AckFor | None:
+        return AckFor(incident_id=self.acknowledge_incident, person=person) if self.acknowledge_incident else None
 
 
 class StatuspageRequest(BaseModel):

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         PageRequest,
         Reached,
-        TelegramRequest,
+        TelegramMessage,
     )
     from workflows.contracts.policy import DIRECT, Policy
     from workflows.contracts.priority import INCIDENT, PEOPLE
@@ -249,24 +249,14 @@ async def _page(step: Step, pagers: dict[str, str]) -> Reached:
 
 async def _direct_message(chat: Channel, step: Step, user_ids: dict[str, str]) -> Reached:
     """One call DMs them all (each once); a person the chat refuses is that person's failure."""
-    label = chat.label
     message = ChatDirectMessage(
         recipients=user_ids,
         text=step.text,
         idempotency_key=step.key,
-        buttons=_page_buttons(step, label) + list(step.buttons),
+        buttons=_page_buttons(step, chat.label) + list(step.buttons),
     )
-    delivered, failure = await attempt(
-        f"{label} DM {', '.join(user_ids)}",
-        workflow.execute_activity_method(CHAT_ACTIVITIES[chat].direct_message, message, **CHAT),
-    )
-    if failure:
-        return Reached(failures=[failure])
-    assert delivered is not None
-    return Reached(
-        lines=[as_delivered(f"{label} DM {p}", delivered) for p in user_ids if p not in delivered.failures],
-        failures=[f"{label} DM {p} failed: {reason}" for p, reason in delivered.failures.items()],
-    )
+    call = workflow.execute_activity_method(CHAT_ACTIVITIES[chat].direct_message, message, **CHAT)
+    return await _each_reached(f"{chat.label} DM", list(user_ids), call)
 
 
 async def _email(step: Step, addresses: dict[str, str]) -> Reached:
@@ -289,19 +279,27 @@ async def _email(step: Step, addresses: dict[str, str]) -> Reached:
 
 
 async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
-    return await _one_each(
-        Channel.TELEGRAM.label,
-        chats,
-        lambda person, chat: workflow.execute_activity_method(
-            TelegramActivities.send_telegram,
-            TelegramRequest(
-                chat_id=chat,
-                text=step.text,
-                idempotency_key=f"{step.key}:{person}",
-                acknowledge=AckFor(incident_id=step.incident_id, person=person) if _acknowledge(step) else None,
-            ),
-            **CHAT,
-        ),
+    """One call sends to them all, each in their own chat, each once; a chat Telegram refuses is its person's
+    failure."""
+    message = TelegramMessage(
+        recipients=chats,
+        text=step.text,
+        idempotency_key=step.key,
+        acknowledge_incident=step.incident_id if _acknowledge(step) else "",
+    )
+    call = workflow.execute_activity_method(TelegramActivities.send_telegram, message, **CHAT)
+    return await _each_reached(Channel.TELEGRAM.label, list(chats), call)
+
+
+async def _each_reached(label: str, people: list[str], call: Any) -> Reached:
+    """One call for several people: the timeline's line for each it reached, a failure for each it could not."""
+    delivered, failure = await attempt(f"{label} {', '.join(people)}", call)
+    if failure:
+        return Reached(failures=[failure])
+    assert delivered is not None
+    return Reached(
+        lines=[as_delivered(f"{label} {p}", delivered) for p in people if p not in delivered.failures],
+        failures=[f"{label} {p} failed: {reason}" for p, reason in delivered.failures.items()],
     )
 
 

@@ -19,7 +19,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
-    from workflows.contracts.activity_io import ChatChannelRequest, ConferenceRequest, Reached
+    from workflows.contracts.activity_io import ChatChannelRequest, ConferenceRequest, FirstPost, Reached
     from workflows.contracts.ids import ladder_workflow_id
     from workflows.contracts.policy import Policy
     from workflows.contracts.priority import INCIDENT
@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident.deadline import Clock
     from workflows.incident.derive import incident_commander, people_for
     from workflows.incident.inputs import EscalationInput, HandOn, StopEscalation, tier_page
-    from workflows.incident.model import ChannelPost, IncidentState
+    from workflows.incident.model import IncidentState
     from workflows.oncall.lookup import who_is_on_call
 
 # How long the channel waits for the bridge's link before it opens without it (the link follows).
@@ -296,19 +296,22 @@ class Response:
 
     async def _open_channel(self, chat: Channel) -> bool:
         """One channel per incident, the people of seed 002 invited and tagged, links bookmarked."""
-        result, failure = await self.out.tracked(ensure_channel(chat, self._channel_request(chat)))
+        tagged = self._tagged()
+        welcome = FirstPost(
+            text=self._welcome(),
+            idempotency_key=f"{self.s.occurrence}:{WELCOME}",
+            mention_user_ids=chat_ids(self.policy, chat, tagged),
+        )
+        request = self._channel_request(chat).model_copy(update={"first_post": welcome})
+        result, failure = await self.out.tracked(ensure_channel(chat, request))
         if result is None:
             self.out.note("channel", f"{failure}; trying again in {CHANNEL_RETRY.seconds // 60} min")
             return False
-        tagged = self._tagged()
         self.out.note(
             "channel",
             f"{chat.label} channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}",
         )
-        # The welcome goes first: everything queued while the channel was being made follows it.
-        self.s.channel_posts.setdefault(chat, []).insert(
-            0, ChannelPost(text=self._welcome(), key=WELCOME, mentions=tagged)
-        )
+        # The welcome is posted first, by the call that opened the channel: everything queued meanwhile follows it.
         self.s.chat_channels[chat] = result.channel_id
         self.s.channel = self.s.channel or result.name
         return True
