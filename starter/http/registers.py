@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from client.decide import Refused, is_transport_error, is_unreachable, send_decision
 from settings import Settings
+from workflows.contracts.people import ACCOUNT_FIELD
 from workflows.contracts.policy import Policy
 from workflows.contracts.vocabulary import Role
 from workflows.incident.model import AssignRole, Decision, Resolve
@@ -44,8 +45,8 @@ def router(
     settings: Settings, policy: Policy, deciding: Callable[[], Client], read: Callable[[Request], Any]
 ) -> APIRouter:
     routes = APIRouter(prefix="/records")
-    jira_person = partial(policy.person_with, "jira_account_id")
-    servicenow_person = partial(policy.person_with, "servicenow_user")
+    jira_person = partial(policy.person_with, ACCOUNT_FIELD["jira"])
+    servicenow_person = partial(policy.person_with, ACCOUNT_FIELD["servicenow"])
 
     async def decide(incident_id: str, decisions: list[Decision], delivery: str) -> JSONResponse:
         answers = []
@@ -91,9 +92,7 @@ def router(
         for item in (event.get("changelog") or {}).get("items") or []:
             if item.get("field") == "status" and str(item.get("toString", "")).lower() == _resolved(policy):
                 decisions.append(_resolve(person, f"Resolved in Jira ({issue})", fields))
-            elif item.get("field") == "assignee" and (
-                assignee := policy.person_with("jira_account_id", str(item.get("to")))
-            ):
+            elif item.get("field") == "assignee" and (assignee := jira_person(str(item.get("to")))):
                 decisions.append(AssignRole(actor=person, role=Role.INCIDENT_COMMANDER, person=assignee))
         if not decisions:
             return JSONResponse({"ignored": "no resolution or reassignment in this change"}, status_code=202)
@@ -119,9 +118,7 @@ def router(
         if "state" in changes and str(event.get("state")) == "6":
             number = event.get("number", "")
             decisions.append(_resolve(person, f"Resolved in ServiceNow ({number})", {"resolution": event}))
-        if "assigned_to" in changes and (
-            assignee := policy.person_with("servicenow_user", str(event.get("assigned_to")))
-        ):
+        if "assigned_to" in changes and (assignee := servicenow_person(str(event.get("assigned_to")))):
             decisions.append(AssignRole(actor=person, role=Role.INCIDENT_COMMANDER, person=assignee))
         if not decisions:
             return JSONResponse({"ignored": "no resolution or reassignment in this change"}, status_code=202)

@@ -84,6 +84,10 @@ class Person(Strict):
         value: str = getattr(self, CONTACT_FIELD[channel])
         return value
 
+    def account(self, register: str) -> str:
+        """The person's account in a register, "jira", "servicenow" or "linear" ("" when they have none there)."""
+        return str(getattr(self, ACCOUNT_FIELD[register], "")) if register in ACCOUNT_FIELD else ""
+
     def contacts(self) -> list[str]:
         """Each address once (SMS and voice share the phone number)."""
         return list(dict.fromkeys(c for channel in Channel if (c := self.contact(channel))))
@@ -100,3 +104,7 @@ CONTACT_FIELD: dict[Channel, str] = {
     Channel.SMS: "phone",
     Channel.VOICE: "phone",
 }
+
+# The field of a person that names them in each register: the record's assignee, a follow-up's owner, and who a
+# register's webhook says acted.
+ACCOUNT_FIELD: dict[str, str] = {"jira": "jira_account_id", "servicenow": "servicenow_user", "linear": "linear_user_id"}

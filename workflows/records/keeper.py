@@ -47,8 +47,6 @@ LAST_SYNC: ActivityOptions = {
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)),
     "priority": PEOPLE,
 }
-# The field of a person that names them in each system: the record's assignee, a follow-up's owner.
-ACCOUNTS = {"jira": "jira_account_id", "servicenow": "servicenow_user", "linear": "linear_user_id"}
 
 
 def record_fields(s: IncidentState, policy: Policy) -> dict[str, str]:
@@ -155,7 +153,7 @@ class RecordKeeper:
 
     def _account(self, system: str, person: str) -> str:
         found = self.policy.people.get(person)
-        return str(getattr(found, ACCOUNTS.get(system, ""), "")) if found and system in ACCOUNTS else ""
+        return found.account(system) if found else ""
 
     async def written_out(self) -> None:
         """The closed incident's last sync, its own: what it wrote while closing goes into the record too. Its
