@@ -7,12 +7,14 @@ after Telegram answered 429 or 400 is safe (nothing was sent), but a retry after
 worker killed while Telegram was answering) delivers the message twice. So one call sends a step's
 message to each of its people in turn, and each chat Telegram accepted (or refused for good) goes into the
 activity's heartbeat details at once: a retry skips them. The attempt ends before Temporal would retry it
-(`within_attempt`). What can still arrive twice is one message accepted in the moment before the worker
-died: within the request's round trip and the worker's heartbeat throttle (1 s, worker.py).
+(`within_attempt`), and begins no request it could not finish in time. What can still arrive twice is one
+message accepted in the moment before the worker died: within the request's round trip and the worker's
+heartbeat throttle (1 s, worker.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,13 +24,24 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http import ack_link, failure, new_client, retry_after, send, within_attempt
+from activities.http import (
+    TIMEOUT,
+    ack_link,
+    attempt_deadline,
+    failure,
+    heartbeating,
+    new_client,
+    retry_after,
+    send,
+    within_attempt,
+)
 from activities.outbox import Outbox
 from settings import Settings
 from workflows.contracts.activity_io import AckFor, ChatDelivered, TelegramMessage
 from workflows.contracts.vocabulary import Channel
 
 MAX_TEXT = 4096  # Telegram's limit for one message
+REQUEST_SECONDS = (TIMEOUT.connect or 0) + (TIMEOUT.read or 0)  # the longest one sendMessage can take
 
 
 class _RedactToken(logging.Filter):
@@ -64,10 +77,15 @@ class TelegramActivities:
         if self.client is None:
             return await self._to_outbox(message)
         progress = Progress.of_earlier_attempts()
-        async with within_attempt("telegram"):
+        deadline, begun = attempt_deadline(), False
+        async with heartbeating(progress.details), within_attempt("telegram"):
             for person, chat_id in message.recipients.items():
                 if person in progress.sent or person in progress.refused:
                     continue
+                if begun and deadline is not None and asyncio.get_running_loop().time() + REQUEST_SECONDS > deadline:
+                    # a request cut off by the attempt's end may have been delivered: leave the rest to the retry
+                    raise ApplicationError("telegram: no time left in this attempt", type="telegram:attempt_timeout")
+                begun = True
                 try:
                     await self._send(chat_id, message.text, message.acknowledge_for(person))
                 except ApplicationError as err:

@@ -150,9 +150,24 @@ class SlackActivities:
             await self._describe(self.client, channel, request.topic, request.purpose)
             await self._invite(self.client, channel["id"], request.invite_user_ids)
             await self._bookmark(self.client, channel["id"], request.bookmarks)
-            if request.first_post is not None:
-                await self._post(self.client, request.first_post.to(channel["id"]))
-        return ChatChannel(channel_id=channel["id"], name=channel["name"], delivered_to="slack")
+            refused = (
+                await self._first_post(self.client, request.first_post.to(channel["id"])) if request.first_post else ""
+            )
+        return ChatChannel(
+            channel_id=channel["id"], name=channel["name"], delivered_to="slack", first_post_failure=refused
+        )
+
+    async def _first_post(self, client: AsyncWebClient, post: ChatPost) -> str:
+        """The channel's first post, once: looked for before posting (the channel may be one an earlier call opened
+        and greeted). A post Slack refuses for good is reported ("" when posted): the channel is open all the same."""
+        text = message_text(post.text, post.mention_user_ids)
+        try:
+            await self._post_once(client, post.channel, text, [], post.idempotency_key, look_first=True)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                raise
+            return err.message
+        return ""
 
     @activity.defn
     async def slack_post(self, post: ChatPost) -> ChatResult:
@@ -322,10 +337,17 @@ class SlackActivities:
     # --- posting ----------------------------------------------------------------------------------
 
     async def _post_once(
-        self, client: AsyncWebClient, channel: str, text: str, blocks: list[dict[str, Any]], key: str
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+        key: str,
+        look_first: bool = False,
     ) -> tuple[str, str]:
-        """Post unless an earlier attempt of this activity already did; returns (channel id, ts)."""
-        if activity.info().attempt > 1:
+        """Post unless an earlier attempt of this activity (or, `look_first`, anybody) already did; returns
+        (channel id, ts)."""
+        if look_first or activity.info().attempt > 1:
             channel_id = await self._channel_id(client, channel)
             found = await _find_post(client, channel_id, key)
             if found is not None:

@@ -124,9 +124,21 @@ class TeamsActivities:
             channel = await self._create_or_reuse(name, request)
             await self._add_members(channel["id"], request.invite_user_ids)
             await self._add_tabs(channel["id"], request.bookmarks)
-            if request.first_post is not None:
-                await self._post(request.first_post.to(channel["id"]))
-        return ChatChannel(channel_id=channel["id"], name=channel["displayName"], delivered_to="teams")
+            refused = await self._first_post(request.first_post.to(channel["id"])) if request.first_post else ""
+        return ChatChannel(
+            channel_id=channel["id"], name=channel["displayName"], delivered_to="teams", first_post_failure=refused
+        )
+
+    async def _first_post(self, post: ChatPost) -> str:
+        """The channel's first post, once: looked for before posting (the channel may be one an earlier call opened
+        and greeted). A post Teams refuses for good is reported ("" when posted): the channel is open all the same."""
+        try:
+            await self._post(post, look_first=True)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                raise
+            return err.message
+        return ""
 
     @activity.defn
     async def teams_post(self, post: ChatPost) -> ChatResult:
@@ -137,12 +149,13 @@ class TeamsActivities:
             found = await self._post(post)
         return ChatResult(channel=post.channel, ts=found, delivered_to="teams")
 
-    async def _post(self, post: ChatPost) -> str:
-        """The post made once (or, `revises`, the one under its key given this text); its message id."""
+    async def _post(self, post: ChatPost, look_first: bool = False) -> str:
+        """The post made once (or, `revises`, the one under its key given this text); its message id. Looked for
+        first on a retried attempt, or when `look_first`."""
         key = post.idempotency_key
         posted = message_activity(post.text, key, post.mention_user_ids, post.buttons)
         found = None
-        if post.revises or activity.info().attempt > 1:
+        if post.revises or look_first or activity.info().attempt > 1:
             found = await self._find(f"{self._team()}/channels/{post.channel}/messages", key)
         if found is not None and post.revises:
             conversation = f"{post.channel};messageid={found}"

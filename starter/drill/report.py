@@ -232,7 +232,8 @@ def summary(report: DrillReport) -> list[str]:
     """Deliveries (every call a recorder took instead of a peer) apart from stakeholder messages (seed 004's
     approved messages, each of which is several deliveries), and the scenario's steps."""
     sent = report.sent()
-    kinds = ", ".join(f"{kind} {n}" for kind, n in Counter(e.kind for e in sent).most_common())
+    counted = sorted(Counter(e.kind for e in sent).items(), key=lambda kind_n: (-kind_n[1], kind_n[0]))
+    kinds = ", ".join(f"{kind} {n}" for kind, n in counted)  # the most first, then by name: the same every run
     lines = [f"Deliveries: {len(sent)} recorded, none sent{f' ({kinds})' if kinds else ''}"]
     if report.comms is None:
         lines.append("Stakeholder messages: none (not a business incident)")

@@ -13,7 +13,14 @@ from settings import Settings
 from starter.http.slack import parse_action
 from tests.fakes.slack import FakeSlack
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import ChatArchive, ChatButton, ChatChannelRequest, ChatDirectMessage, ChatPost
+from workflows.contracts.activity_io import (
+    ChatArchive,
+    ChatButton,
+    ChatChannelRequest,
+    ChatDirectMessage,
+    ChatPost,
+    FirstPost,
+)
 from workflows.incident.model import Acknowledge
 
 
@@ -59,6 +66,34 @@ async def test_ensure_channel_twice_reuses_the_channel_without_repeating_anythin
     assert len(slack.calls("conversations.setTopic")) == 1
     assert len(slack.channels[first.channel_id].bookmarks) == 2
     assert len(slack.calls("conversations.list")) >= 3
+
+
+async def test_the_channel_opens_with_its_welcome_once_however_often_it_is_opened(settings: Settings, slack: FakeSlack):
+    """The welcome is the channel's first message; a later call opening the same channel (the incident trying again
+    after a failed call, a new worker) finds it by its key and posts nothing."""
+    welcome = FirstPost(text="SEV1 INC-7F3K: checkout <is> failing", idempotency_key="INC-7F3K:welcome")
+    request = channel_request(first_post=welcome.model_copy(update={"mention_user_ids": ["U0ALICE"]}))
+    activities = slack_activities(settings, slack)
+    first = await attempt().run(activities.slack_ensure_channel, request)
+    again = await attempt().run(SlackActivities(activities.settings, activities.outbox).slack_ensure_channel, request)
+
+    assert again.channel_id == first.channel_id and again.first_post_failure == ""
+    [message] = slack.channels[first.channel_id].messages
+    assert message["text"] == "<@U0ALICE> SEV1 INC-7F3K: checkout &lt;is&gt; failing"
+    assert message["metadata"]["event_payload"]["idempotency_key"] == "INC-7F3K:welcome"
+
+
+async def test_a_welcome_slack_refuses_for_good_leaves_the_channel_open_and_says_why(
+    settings: Settings, slack: FakeSlack
+):
+    slack.add_channel(channel_name("INC-7F3K", "Checkout is failing"), members=set())  # the bot was removed from it
+    welcome = FirstPost(text="SEV1 INC-7F3K", idempotency_key="INC-7F3K:welcome")
+
+    result = await attempt().run(
+        slack_activities(settings, slack).slack_ensure_channel, channel_request(first_post=welcome)
+    )
+
+    assert result.channel_id and result.first_post_failure == "slack chat_postMessage: not_in_channel"
 
 
 async def test_ensure_channel_skips_users_who_cannot_be_invited(settings: Settings, slack: FakeSlack):

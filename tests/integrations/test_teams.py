@@ -13,7 +13,7 @@ from activities.outbox import Outbox
 from settings import Settings
 from tests.fakes.teams import FakeTeams
 from tests.integrations.helpers import attempt
-from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost
+from workflows.contracts.activity_io import ChatArchive, ChatChannelRequest, ChatDirectMessage, ChatPost, FirstPost
 from workflows.contracts.people import CONTACT_FIELD
 from workflows.contracts.vocabulary import CHATS
 from workflows.delivery.reach import CHAT_ACTIVITIES, SENDERS
@@ -95,6 +95,20 @@ async def test_post_is_one_card_per_key_when_the_retry_follows_an_accepted_post(
     assert len(messages) == 1 and retried.ts == first.ts == messages[0].id
     assert messages[0].key() == "occ:welcome"
     assert messages[0].shown() == "\\[click\\]\\(https://evil.example\\) \\*now\\*"
+
+
+async def test_the_channel_opens_with_its_welcome_once_however_often_it_is_opened(settings: Settings, teams: FakeTeams):
+    activities = teams_activities(settings, teams)
+    welcome = FirstPost(text="SEV1 INC-7F3K: checkout is failing", idempotency_key="occ:welcome")
+    first = await attempt().run(activities.teams_ensure_channel, channel_request(first_post=welcome))
+    restarted = TeamsActivities(
+        activities.settings, activities.outbox
+    )  # the incident opening it again, on a new worker
+    again = await attempt().run(restarted.teams_ensure_channel, channel_request(first_post=welcome))
+
+    assert again.channel_id == first.channel_id and again.first_post_failure == ""
+    [message] = teams.channels[first.channel_id].messages
+    assert (message.key(), message.shown()) == ("occ:welcome", "SEV1 INC-7F3K: checkout is failing")
 
 
 async def test_a_revised_post_replaces_the_text_under_its_key(settings: Settings, teams: FakeTeams):

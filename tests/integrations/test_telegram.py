@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,14 +12,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from activities.outbox import Outbox
 from activities.telegram import TelegramActivities
 from settings import Settings
 from tests.fakes.telegram import TOKEN, FakeTelegram
-from tests.integrations.helpers import attempt
+from tests.integrations.helpers import attempt as any_attempt
 from workflows.contracts.activity_io import TelegramMessage
 from workflows.contracts.trust import links
+
+
+def attempt(number: int = 1, seconds: float = 60) -> ActivityEnvironment:
+    """An attempt as the workflow asks for one (TELEGRAM: a minute each)."""
+    env = any_attempt(number)
+    env.info = dataclasses.replace(env.info, start_to_close_timeout=timedelta(seconds=seconds))
+    return env
 
 
 def message(
@@ -101,12 +110,51 @@ async def test_token_never_appears_in_errors_or_logs(
     assert TOKEN not in caplog.text
 
 
-async def test_unconfigured_telegram_writes_the_outbox(settings: Settings):
+async def test_unconfigured_telegram_writes_the_outbox_a_line_per_person(settings: Settings):
     activities = TelegramActivities(settings, Outbox(settings.outbox_path))
+    page = message(oleh="1002", alex="1003").model_copy(update={"acknowledge_incident": "INC-7F3K"})
 
-    result = await attempt().run(activities.send_telegram, message())
+    result = await attempt().run(activities.send_telegram, page)
 
     assert result.delivered_to == "outbox"
+    lines = [json.loads(line) for line in settings.outbox_path.read_text().splitlines()]
+    assert [(line["system"], line["key"], line["payload"]["chat_id"]) for line in lines] == [
+        ("telegram", "INC-7F3K:tg:oleh", "1002"),
+        ("telegram", "INC-7F3K:tg:alex", "1003"),
+    ]
+    assert [line["payload"]["acknowledge"] for line in lines] == [
+        {"incident_id": "INC-7F3K", "person": "oleh"},
+        {"incident_id": "INC-7F3K", "person": "alex"},
+    ]
+
+
+async def test_a_chat_refused_in_an_earlier_attempt_is_not_tried_again_and_still_reported(
+    settings: Settings, telegram: FakeTelegram
+):
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+    retry = attempt(2)
+    earlier = {"sent": ["alice"], "refused": {"oleh": "telegram answered 403: Forbidden: bot was blocked by the user"}}
+    retry.info = dataclasses.replace(retry.info, heartbeat_details=[earlier])
+
+    result = await retry.run(activities.send_telegram, message(alice="1001", oleh="1003", alex="1002"))
+
+    assert result.failures == earlier["refused"]
+    assert [m["chat"]["id"] for m in telegram.sent] == [1002], "alex alone: alice had hers, oleh's chat refused"
+
+
+async def test_no_chat_is_begun_that_the_attempt_could_not_finish(settings: Settings, telegram: FakeTelegram):
+    """A request cut off by the attempt's end may have been delivered and would be sent again: leave it to the retry."""
+    activities = TelegramActivities(telegram.configure(settings), Outbox(settings.outbox_path))
+    short = attempt(seconds=10)  # less than one request may take (connect and read timeouts) after the first
+    beats: list[object] = []
+    short.on_heartbeat = beats.append
+
+    with pytest.raises(ApplicationError) as raised:
+        await short.run(activities.send_telegram, message(alice="1001", oleh="1002"))
+
+    assert (raised.value.type, raised.value.non_retryable) == ("telegram:attempt_timeout", False)
+    assert [m["chat"]["id"] for m in telegram.sent] == [1001]
+    assert beats[-1] == {"sent": ["alice"], "refused": {}}
 
 
 class SlowTelegram(FakeTelegram):

@@ -76,6 +76,7 @@ class ChatChannel(BaseModel):
     channel_id: str
     name: str
     delivered_to: str = ""
+    first_post_failure: str = ""  # why the chat refused the first post for good (the channel is open all the same)
 
 
 class ChatPost(BaseModel):

@@ -65,6 +65,15 @@ CHAT: ActivityOptions = {
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
     "priority": PEOPLE,
 }
+# Telegram: one call sends a step to each of its chats in turn, heartbeating each chat it settled (a retry skips
+# them), so a killed attempt is retried within 10 s; a minute per attempt, for several chats.
+TELEGRAM: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(minutes=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
+    "priority": PEOPLE,
+}
 # Paging is what wakes people: keep trying for longer; a killed attempt's retry within 20 s (the HTTP
 # timeout is 15 s at most).
 PAGING: ActivityOptions = {
@@ -287,7 +296,7 @@ async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
         idempotency_key=step.key,
         acknowledge_incident=step.incident_id if _acknowledge(step) else "",
     )
-    call = workflow.execute_activity_method(TelegramActivities.send_telegram, message, **CHAT)
+    call = workflow.execute_activity_method(TelegramActivities.send_telegram, message, **TELEGRAM)
     return await _each_reached(Channel.TELEGRAM.label, list(chats), call)
 
 

@@ -311,6 +311,8 @@ class Response:
             "channel",
             f"{chat.label} channel {result.name} opened; invited {', '.join(tagged) or 'nobody'}",
         )
+        if result.first_post_failure:
+            self.out.note("delivery", f"{chat.label} welcome in {result.name} failed: {result.first_post_failure}")
         # The welcome is posted first, by the call that opened the channel: everything queued meanwhile follows it.
         self.s.chat_channels[chat] = result.channel_id
         self.s.channel = self.s.channel or result.name
