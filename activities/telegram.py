@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ from activities.http import (
 )
 from activities.outbox import Outbox
 from settings import Settings
-from workflows.contracts.activity_io import AckFor, ChatDelivered, TelegramMessage
+from workflows.contracts.activity_io import AckFor, ChatDelivered, Settled, TelegramMessage
 from workflows.contracts.vocabulary import Channel
 
 MAX_TEXT = 4096  # Telegram's limit for one message
@@ -76,26 +75,40 @@ class TelegramActivities:
         from the chats this attempt settled."""
         if self.client is None:
             return await self._to_outbox(message)
-        progress = Progress.of_earlier_attempts()
-        deadline, begun = attempt_deadline(), False
-        async with heartbeating(progress.details), within_attempt("telegram"):
-            for person, chat_id in message.recipients.items():
-                if person in progress.sent or person in progress.refused:
-                    continue
-                if begun and deadline is not None and asyncio.get_running_loop().time() + REQUEST_SECONDS > deadline:
-                    # a request cut off by the attempt's end may have been delivered: leave the rest to the retry
-                    raise ApplicationError("telegram: no time left in this attempt", type="telegram:attempt_timeout")
-                begun = True
-                try:
-                    await self._send(chat_id, message.text, message.acknowledge_for(person))
-                except ApplicationError as err:
-                    if not err.non_retryable:
-                        raise
-                    progress.refused[person] = err.message
-                else:
-                    progress.sent.append(person)
-                activity.heartbeat(progress.details())
+        progress = Settled.read(activity.info().heartbeat_details)
+        try:
+            async with heartbeating(progress.model_dump), within_attempt("telegram"):
+                await self._send_each(message, progress)
+        except ApplicationError as err:
+            # If this attempt is the last, the workflow reads from its failure whom the message reached.
+            raise ApplicationError(
+                err.message,
+                progress.model_dump(),
+                type=err.type,
+                non_retryable=err.non_retryable,
+                next_retry_delay=err.next_retry_delay,
+            ) from None
         return ChatDelivered(failures=dict(progress.refused), delivered_to="telegram")
+
+    async def _send_each(self, message: TelegramMessage, progress: Settled) -> None:
+        """Each chat not settled yet, in turn; each one settled goes into the heartbeat at once."""
+        deadline, begun = attempt_deadline(), False
+        for person, chat_id in message.recipients.items():
+            if person in progress.sent or person in progress.refused:
+                continue
+            if begun and deadline is not None and asyncio.get_running_loop().time() + REQUEST_SECONDS > deadline:
+                # a request cut off by the attempt's end may have been delivered: leave the rest to the retry
+                raise ApplicationError("telegram: no time left in this attempt", type="telegram:attempt_timeout")
+            begun = True
+            try:
+                await self._send(chat_id, message.text, message.acknowledge_for(person))
+            except ApplicationError as err:
+                if not err.non_retryable:
+                    raise
+                progress.refused[person] = err.message
+            else:
+                progress.sent.append(person)
+            activity.heartbeat(progress.model_dump())  # a copy: the SDK encodes it later
 
     async def _send(self, chat_id: str, text: str, acknowledge: AckFor | None) -> None:
         assert self.client is not None
@@ -128,29 +141,6 @@ class TelegramActivities:
             }
             where = await self.outbox.deliver("telegram", "message", key, line)
         return ChatDelivered(delivered_to=where)
-
-
-@dataclass
-class Progress:
-    """What earlier attempts of this activity settled, carried in its heartbeat details."""
-
-    sent: list[str] = field(default_factory=list)  # person ids
-    refused: dict[str, str] = field(default_factory=dict)  # person id -> Telegram's reason
-
-    @classmethod
-    def of_earlier_attempts(cls) -> Progress:
-        details = activity.info().heartbeat_details
-        last: Any = details[0] if details else None
-        if not isinstance(last, dict):
-            return cls()
-        return cls(
-            sent=[str(p) for p in last.get("sent", [])],
-            refused={str(p): str(why) for p, why in (last.get("refused") or {}).items()},
-        )
-
-    def details(self) -> dict[str, Any]:
-        """A copy: the SDK encodes heartbeat details later, and these grow meanwhile."""
-        return {"sent": list(self.sent), "refused": dict(self.refused)}
 
 
 def _classify(status: int, answer: dict[str, object]) -> ApplicationError:

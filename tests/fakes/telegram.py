@@ -22,6 +22,7 @@ class FakeTelegram(FakePeer):
         self.sent: list[dict[str, Any]] = []
         self.rate_limited_for = 0  # the next sendMessage answers 429 with this retry_after, once
         self.rate_limit_after: int | None = None  # once this many messages are sent, the next answers 429, once
+        self.rate_limited_chats: set[str] = set()  # these chats' messages answer 429 (retry after 30 s), always
         self.app.router.add_post("/bot{token}/sendMessage", self._send_message)
 
     def configure(self, settings: Settings) -> Settings:
@@ -37,6 +38,8 @@ class FakeTelegram(FakePeer):
             return _error(429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait})
         body = params(request)
         chat_id, text = str(body.get("chat_id", "")), body.get("text", "")
+        if chat_id in self.rate_limited_chats:
+            return _error(429, "Too Many Requests: retry after 30", parameters={"retry_after": 30})
         if not text:
             return _error(400, "Bad Request: message text is empty")
         if chat_id in self.blocked:

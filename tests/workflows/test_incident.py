@@ -12,6 +12,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from tests.fakes.telegram import FakeTelegram
 from tests.workflows.helpers import (
     alert,
     make_policy,
@@ -21,6 +22,7 @@ from tests.workflows.helpers import (
     texts,
     timeline,
 )
+from worker import build_worker
 from workflows.contracts.policy import BusinessHours
 from workflows.contracts.vocabulary import (
     AlertStatus,
@@ -138,6 +140,28 @@ async def test_seed002_out_of_hours_leadership_reached_even_when_acknowledged_at
     await ts_env.sleep(timedelta(seconds=10))
     assert {e["payload"]["chat_id"] for e in outbox(settings, "telegram")} == {"1002"}
     assert timeline(await state(handle), "out_of_hours")
+
+
+async def test_telegram_that_gives_up_on_one_chat_still_credits_the_chats_it_reached(ts_env, settings):
+    """One call sends to each leader's chat in turn: when alex's chat is rate-limited for the call's whole ten
+    minutes, the timeline still says oleh was reached, and alex alone was not."""
+    never_open = BusinessHours(
+        timezone="Europe/Kyiv", days=[], out_of_hours_notify=["role:cto", "role:account_manager"]
+    )
+    async with FakeTelegram(chats={"1002", "1003"}) as telegram:
+        telegram.rate_limited_chats = {"1003"}
+        async with build_worker(ts_env.client, telegram.configure(settings)):
+            handle = await open_incident(
+                ts_env, settings, make_policy(business_hours=never_open), alert(severity=Severity.SEV1)
+            )
+            await ts_env.sleep(timedelta(minutes=11))
+            lines = timeline(await state(handle))
+
+    assert [m["chat"]["id"] for m in telegram.sent] == [1002], "oleh once, however often the call was tried"
+    [reached] = [line for line in lines if line.startswith("Out of business hours")]
+    assert "Telegram oleh" in reached
+    [failed] = [line for line in lines if line.startswith("Telegram")]
+    assert failed.startswith("Telegram alex failed: telegram answered 429")
 
 
 async def test_seed002_in_business_hours_no_telegram(ts_env, settings, worker):

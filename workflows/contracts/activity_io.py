@@ -6,9 +6,11 @@ incidents' histories: add fields with defaults, never rename or remove one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from workflows.contracts.policy import FollowUps, Records
 from workflows.contracts.vocabulary import Phase, Severity
@@ -146,6 +148,23 @@ class EmailRequest(BaseModel):
 class EmailResult(BaseModel):
     message_ids: list[str] = Field(default_factory=list)
     delivered_to: str = ""
+
+
+class Settled(BaseModel):
+    """Which of a call's people it has settled so far: reached, or refused for good (person id -> why). A call that
+    sends to several people in turn carries it in its heartbeat (a retry goes on from there) and in its failure (the
+    workflow still credits the people it reached)."""
+
+    sent: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def read(cls, details: Sequence[Any]) -> Settled:
+        """From heartbeat or failure details: nothing settled when there are none, or they are not a Settled."""
+        try:
+            return cls.model_validate(details[0]) if details else cls()
+        except ValidationError:
+            return cls()
 
 
 class TelegramMessage(BaseModel):

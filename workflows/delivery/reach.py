@@ -8,7 +8,7 @@ failure line for the timeline: a dead Slack must never stop paging or the incide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -16,7 +16,8 @@ from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import Priority, RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.chat.slack import SlackActivities
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         EmailRequest,
         PageRequest,
         Reached,
+        Settled,
         TelegramMessage,
     )
     from workflows.contracts.policy import DIRECT, Policy
@@ -117,8 +119,11 @@ async def attempt(description: str, call: Any) -> tuple[Any, str | None]:
     try:
         return await call, None
     except ActivityError as err:
-        cause = getattr(err.cause, "message", None) or str(err.cause or err)
-        return None, f"{description} failed: {cause}"
+        return None, f"{description} failed: {_reason(err)}"
+
+
+def _reason(err: ActivityError) -> str:
+    return getattr(err.cause, "message", None) or str(err.cause or err)
 
 
 @dataclass(frozen=True)
@@ -301,15 +306,31 @@ async def _telegram(step: Step, chats: dict[str, str]) -> Reached:
 
 
 async def _each_reached(label: str, people: list[str], call: Any) -> Reached:
-    """One call for several people: the timeline's line for each it reached, a failure for each it could not."""
-    delivered, failure = await attempt(f"{label} {', '.join(people)}", call)
-    if failure:
-        return Reached(failures=[failure])
-    assert delivered is not None
+    """One call for several people: the timeline's line for each it reached, a failure for each it could not. A call
+    that failed as a whole still credits the people it had reached, where its failure says which (Settled)."""
+    try:
+        delivered = await call
+    except ActivityError as err:
+        settled = Settled.read(_details(err))
+        unsettled = [p for p in people if p not in settled.sent and p not in settled.refused]
+        return Reached(
+            lines=[f"{label} {p}" for p in settled.sent],
+            failures=[f"{label} {p} failed: {reason}" for p, reason in settled.refused.items()]
+            + ([f"{label} {', '.join(unsettled)} failed: {_reason(err)}"] if unsettled else []),
+        )
     return Reached(
         lines=[as_delivered(f"{label} {p}", delivered) for p in people if p not in delivered.failures],
         failures=[f"{label} {p} failed: {reason}" for p, reason in delivered.failures.items()],
     )
+
+
+def _details(err: ActivityError) -> Sequence[Any]:
+    """What the last attempt said of its progress: its failure's details, or a timed-out attempt's last heartbeat."""
+    if isinstance(err.cause, ApplicationError):
+        return err.cause.details
+    if isinstance(err.cause, TemporalTimeout):
+        return err.cause.last_heartbeat_details
+    return ()
 
 
 def _page_buttons(step: Step, label: str) -> list[ChatButton]:
