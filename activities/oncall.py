@@ -17,8 +17,8 @@ from client.alerts import send_alert
 from client.windows import WindowCache
 from policy_file import PolicyError, load_policy
 from settings import Settings
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.oncall.model import (
     AlertSent,
     HeartbeatAlert,

@@ -23,8 +23,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.comms.model import LoopStart
 from workflows.contracts.activity_io import RecordInput
-from workflows.contracts.ids import COMMS_WORKFLOW, RECORD_WORKFLOW, record_workflow_id
-from workflows.contracts.priority import PEOPLE, STAKEHOLDERS
+from workflows.contracts.temporal.ids import COMMS_WORKFLOW, RECORD_WORKFLOW, record_workflow_id
+from workflows.contracts.temporal.priority import PEOPLE, STAKEHOLDERS
 
 RECORD_LIFETIME = timedelta(days=60)  # a record's writer outlives no incident it writes for
 

@@ -28,7 +28,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings, free_temporal
-from workflows.contracts import search_attributes
+from workflows.contracts.temporal import search_attributes
 
 BIN = Path(sys.executable).parent
 STOP_SECONDS = 15

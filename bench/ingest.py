@@ -45,8 +45,8 @@ from bench._stack import free_loopback_port, processes, run_to_exit, service_env
 from client.alerts import send_alert
 from policy_file import load_policy
 from settings import ROOT, Settings
-from workflows.contracts.ids import INCIDENT_STATE, incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import INCIDENT_STATE, incident_id_for
 from workflows.incident.model import AlertEvent, IncidentState
 
 TARGET_RATIO = 0.8

@@ -26,9 +26,9 @@ from client.signing import Signer, SigningInterceptor
 from policy_file import load_policy
 from settings import ROOT, Settings, free_temporal
 from worker import build_worker
-from workflows.contracts import search_attributes
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal import search_attributes
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.trust import verify
 from workflows.contracts.vocabulary import IncidentKind, Severity
 from workflows.incident.model import Acknowledge, AlertEvent, Classify, ProgressNote, StatusUpdate

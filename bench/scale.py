@@ -87,8 +87,8 @@ from bench.storm import Pages, percentile
 from client.alerts import send_alert
 from settings import ROOT, Settings
 from starter.http.alert_formats import parse_generic
-from workflows.contracts.ids import INCIDENT_STATE, INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import INCIDENT_STATE, INCIDENT_WORKFLOW, incident_id_for
 from workflows.incident.model import IncidentState
 
 # What the worker runs, copied as the bench starts (see snapshot)

@@ -82,8 +82,8 @@ from bench._stack import (
     worker_settings_in_effect,
 )
 from settings import ROOT
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import DIRECT, PAGING_PROVIDERS
+from workflows.contracts.temporal.ids import incident_id_for
 
 SOURCE = "generic"
 WARM_ALERTS = 3

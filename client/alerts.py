@@ -19,9 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings
 from workflows.contracts import limits
-from workflows.contracts.ids import ALERT, INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.policy import Policy
-from workflows.contracts.priority import INCIDENT_KEY
+from workflows.contracts.temporal.ids import ALERT, INCIDENT_WORKFLOW, incident_id_for
+from workflows.contracts.temporal.priority import INCIDENT_KEY
 from workflows.contracts.vocabulary import AlertStatus, Severity
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import AlertEvent
@@ -95,7 +95,7 @@ async def send_alert(client: Client, settings: Settings, policy: Policy, event: 
         identity=client.identity,
         memo=Memo(fields={"title": title}),  # `incidentctl list` shows it: list results carry memo, not summary
         user_metadata=UserMetadata(summary=summary),  # the static summary of the Temporal UI
-        priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/contracts/priority.py
+        priority=PriorityProto(priority_key=INCIDENT_KEY),  # workflows/contracts/temporal/priority.py
     )
     for tries_left in reversed(range(CLOSING_RACES)):
         try:

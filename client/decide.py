@@ -29,8 +29,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.comms.model import CommsMessage, CommsState, MessageStep
-from workflows.contracts import ids
 from workflows.contracts.decisions import COMMS_DECISIONS, INCIDENT_DECISIONS, incident_decision_name
+from workflows.contracts.temporal import ids
 from workflows.contracts.vocabulary import Audience
 from workflows.incident.model import Decision, IncidentState
 

@@ -13,10 +13,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.contracts import ids
-from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
 from workflows.contracts.policy import Policy, Window
 from workflows.contracts.refusal import Refusal
+from workflows.contracts.temporal import ids
+from workflows.contracts.temporal.ids import SILENCES_ID, heartbeat_workflow_id, schedule_workflow_id
 from workflows.contracts.trust.authority import check_window
 from workflows.incident.model import Silence
 from workflows.oncall.model import (

@@ -24,7 +24,7 @@ from temporalio.client import Client
 
 from client.signing import signing_key
 from settings import ROOT, Settings
-from workflows.contracts import search_attributes
+from workflows.contracts.temporal import search_attributes
 
 BIN = Path(sys.executable).parent
 NAMESPACE = "default"

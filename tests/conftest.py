@@ -16,8 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 from policy_file import load_policy
 from settings import ROOT, Settings
 from tests.signing import SIGNING
-from workflows.contracts import policy, search_attributes
+from workflows.contracts import policy
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal import search_attributes
 
 BIN = Path(sys.executable).parent
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from settings import ROOT
-from workflows.contracts import search_attributes
+from workflows.contracts.temporal import search_attributes
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]

@@ -31,8 +31,8 @@ from settings import Settings, converter
 from starter.http.app import create_app
 from tests.conftest import BIN
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import Acknowledge, AlertEvent
 

@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from settings import ROOT, Settings
 from starter.stack import Stack, StackError, StackSettings, port_clash, register_search_attributes
-from workflows.contracts import search_attributes
+from workflows.contracts.temporal import search_attributes
 
 READY = "incident-orchestrator is running"
 EXPECTED_TYPES = {"IncidentAcknowledged": "INDEXED_VALUE_TYPE_BOOL"} | {

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 import observability
 from settings import Settings, connect
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import AlertEvent

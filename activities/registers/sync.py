@@ -21,8 +21,8 @@ from activities.registers.jira import JiraActivities
 from activities.registers.linear import LinearActivities
 from activities.registers.servicenow import ServiceNowActivities
 from settings import Settings
-from workflows.contracts import ids
 from workflows.contracts.activity_io import RecordSync, RecordSynced, RecordView, with_loop
+from workflows.contracts.temporal import ids
 from workflows.contracts.vocabulary import RecordHome
 from workflows.incident.model import TimelineEntry
 

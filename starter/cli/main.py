@@ -94,7 +94,7 @@ def list_incidents(
 
     from client.decide import Refused
     from starter.http.metrics import incidents_query
-    from workflows.contracts import search_attributes as sa
+    from workflows.contracts.temporal import search_attributes as sa
 
     if status not in STATUSES:
         common.fail(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")

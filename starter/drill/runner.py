@@ -40,9 +40,9 @@ from starter.drill.report import DrillEvent, DrillReport, StepOutcome, timeline,
 from starter.drill.scenario import Action, DrillError, Scenario
 from worker import WORKFLOWS
 from workflows.comms.model import CommsMessage, CommsState
-from workflows.contracts import ids, search_attributes
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal import ids, search_attributes
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.trust import verify
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import AlertEvent, Decision, IncidentState

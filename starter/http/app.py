@@ -47,8 +47,8 @@ from starter.http.alert_formats import LIMITS_DESCRIBED, PARSERS, AlertBodyError
 from starter.http.doors import Doors, DoorsOpen, HttpError, refusal
 from starter.http.metrics import HttpMetrics
 from worker import build_worker, connect_when_up, refuse_undeliverable
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.trust import verify
 from workflows.incident.model import AlertEvent
 

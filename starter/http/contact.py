@@ -32,10 +32,10 @@ from activities.paging.telephony import ACK_WORDS, ACKNOWLEDGE_KEY, ESCALATE_KEY
 from client.decide import Refused, is_transport_error, is_unreachable, send_decision
 from settings import Settings
 from starter.http.decisions import RETRY_WITHIN
-from workflows.contracts import ids
 from workflows.contracts.activity_io import DeliveryReport
 from workflows.contracts.people import CONTACT_FIELD
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal import ids
 from workflows.contracts.trust import links
 from workflows.contracts.vocabulary import Channel
 from workflows.incident.model import Acknowledge, Escalate

@@ -38,8 +38,8 @@ from starter import oidc
 from starter.oidc import OidcError
 from starter.tokens import PREFIX, NotAuthenticated, TokenStore
 from workflows.contracts import limits
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import Decision
 from workflows.oncall.model import AddOverride, AddSilence, ExpireSilence, RemoveOverride

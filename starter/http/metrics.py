@@ -9,8 +9,8 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from workflows.contracts import search_attributes as sa
-from workflows.contracts.ids import INCIDENT_WORKFLOW
+from workflows.contracts.temporal import search_attributes as sa
+from workflows.contracts.temporal.ids import INCIDENT_WORKFLOW
 from workflows.contracts.vocabulary import Severity
 
 if TYPE_CHECKING:

@@ -64,9 +64,9 @@ from client.decide import (
 from settings import Settings, describe_validation_error
 from starter.http.metrics import HttpMetrics
 from workflows.comms.model import CommsMessage
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.people import CONTACT_FIELD
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Channel, Phase
 from workflows.incident.model import (
     Acknowledge,

@@ -29,8 +29,8 @@ from tests.conftest import run_under
 from tests.fakes.teams import FakeTeams
 from tests.fault.test_worker_kills import NOT_YET, Workers, drill_policy, environment, kill_at_random, snapshot, until
 from tests.signing import write_keys_file
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy, Tier
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import AlertEvent, IncidentState
 

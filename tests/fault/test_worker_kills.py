@@ -55,8 +55,8 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zoom import FakeZoom
 from tests.signing import write_keys_file
 from workflows.contracts.activity_io import record_history
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy, Records, Tier
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import (
     Acknowledge,

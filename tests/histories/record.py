@@ -28,10 +28,10 @@ from tests.signing import SIGNING
 from tests.workflows.helpers import alert, make_policy, open_incident
 from tests.workflows.test_direct_paging import direct_policy
 from worker import build_worker
-from workflows.contracts import search_attributes
 from workflows.contracts.activity_io import DeliveryReport
-from workflows.contracts.ids import record_workflow_id
 from workflows.contracts.policy import FollowUps, Records
+from workflows.contracts.temporal import search_attributes
+from workflows.contracts.temporal.ids import record_workflow_id
 from workflows.contracts.vocabulary import IncidentKind, Phase, RecordHome, Severity
 from workflows.incident.model import (
     Acknowledge,

@@ -41,8 +41,8 @@ from workflows.contracts.activity_io import (
     RecordWrite,
     record_history,
 )
-from workflows.contracts.ids import record_workflow_id
 from workflows.contracts.policy import FollowUps, Policy, Records
+from workflows.contracts.temporal.ids import record_workflow_id
 from workflows.contracts.vocabulary import IncidentKind, RecordHome, Severity, Status
 from workflows.incident.model import (
     Acknowledge,

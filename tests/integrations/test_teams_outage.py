@@ -17,8 +17,8 @@ from tests.conftest import run_under
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Channel, Severity
 from workflows.incident.model import AlertEvent
 

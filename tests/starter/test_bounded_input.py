@@ -19,9 +19,9 @@ from client.decide import query_state
 from settings import Settings
 from tests.starter.conftest import workflows_on
 from workflows.contracts import limits
-from workflows.contracts import search_attributes as sa
-from workflows.contracts.ids import INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal import search_attributes as sa
+from workflows.contracts.temporal.ids import INCIDENT_WORKFLOW, incident_id_for
 from workflows.contracts.vocabulary import AlertStatus, Severity
 from workflows.incident.inputs import IncidentInput
 from workflows.incident.model import AlertEvent, IncidentState

@@ -29,8 +29,8 @@ from starter.http import decisions as decisions_api
 from tests.api import decision_api
 from tests.conftest import run_under
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Severity
 from workflows.incident.model import IncidentState, ProgressNote
 

@@ -23,8 +23,8 @@ from settings import Settings
 from starter.cli.main import app
 from tests.api import decision_api
 from tests.oidc_provider import Provider, oidc_provider
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import Severity
 
 BIN = Path(sys.executable).parent

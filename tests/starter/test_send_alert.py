@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from client.alerts import send_alert
 from settings import Settings
 from tests.workflows.helpers import alert
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import AlertStatus
 from workflows.incident.model import IncidentState
 from workflows.incident.workflow import IncidentWorkflow

@@ -32,8 +32,8 @@ from starter.tokens import TokenStore
 from tests.signing import SIGNER, SIGNING, unsigned
 from tests.workflows.helpers import alert, make_policy, open_incident
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.contracts.vocabulary import IncidentKind, Severity
 from workflows.incident.model import Acknowledge, Classify, IncidentState, ProgressNote
 from workflows.oncall.model import AddSilence

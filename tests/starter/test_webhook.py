@@ -21,8 +21,8 @@ from settings import ROOT, Settings
 from starter.http.app import create_app
 from tests.conftest import BIN
 from tests.starter.conftest import workflows_on
-from workflows.contracts.ids import incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for
 from workflows.incident.model import IncidentState
 
 

@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 from client.alerts import send_alert
 from tests.conftest import run_under
 from tests.workflows.helpers import make_policy, outbox, state
-from workflows.contracts.ids import incident_id_for, ladder_workflow_id
+from workflows.contracts.temporal.ids import incident_id_for, ladder_workflow_id
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Severity, Status
 from workflows.incident.model import Acknowledge, AlertEvent, Classify, IncidentState, Silence
 

@@ -17,8 +17,8 @@ from temporalio.worker import Worker
 from client.alerts import send_alert
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, texts, timeline
 from worker import build_worker
-from workflows.contracts.ids import incident_id_for, schedule_workflow_id
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import incident_id_for, schedule_workflow_id
 from workflows.contracts.vocabulary import AlertStatus, IncidentKind, Severity, Status
 from workflows.incident.model import (
     Acknowledge,

@@ -20,8 +20,8 @@ from starter.http.app import create_app
 from tests.conftest import run_under
 from tests.workflows.helpers import alert, make_policy, open_incident, outbox, state, timeline
 from worker import build_worker
-from workflows.contracts.ids import SILENCES_ID, heartbeat_workflow_id, incident_id_for
 from workflows.contracts.policy import Policy
+from workflows.contracts.temporal.ids import SILENCES_ID, heartbeat_workflow_id, incident_id_for
 from workflows.contracts.vocabulary import AlertStatus, Severity, Status
 from workflows.incident.model import AlertEvent, IncidentState
 from workflows.incident.workflow import IncidentWorkflow

@@ -35,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
         Step,
     )
     from workflows.comms.waiting import approvals_owed, held_back, refresh, reviews_complete, version_of
-    from workflows.contracts import ids
     from workflows.contracts.policy import Policy
     from workflows.contracts.roles import RoleHolders
+    from workflows.contracts.temporal import ids
     from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import Audience
     from workflows.incident.model import ClientsEvaluated, Decision, PhaseChanged

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         TelegramMessage,
     )
     from workflows.contracts.policy import DIRECT, Policy
-    from workflows.contracts.priority import INCIDENT, PEOPLE
+    from workflows.contracts.temporal.priority import INCIDENT, PEOPLE
     from workflows.contracts.vocabulary import Channel, Severity
     from workflows.delivery.direct import URGENT, Watch, page_directly
 

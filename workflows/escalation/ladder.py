@@ -14,9 +14,9 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import ids
     from workflows.contracts.activity_io import DeliveryReport
     from workflows.contracts.roles import RoleHolders, expand, schedules_named
+    from workflows.contracts.temporal import ids
     from workflows.contracts.vocabulary import Channel
     from workflows.delivery.direct import Watch
     from workflows.delivery.reach import reach

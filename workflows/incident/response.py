@@ -20,10 +20,10 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.conference import ConferenceActivities
     from workflows.contracts.activity_io import ChatChannelRequest, ConferenceRequest, FirstPost, Reached
-    from workflows.contracts.ids import ladder_workflow_id
     from workflows.contracts.policy import Policy
-    from workflows.contracts.priority import INCIDENT
     from workflows.contracts.roles import expand, schedules_in_use
+    from workflows.contracts.temporal.ids import ladder_workflow_id
+    from workflows.contracts.temporal.priority import INCIDENT
     from workflows.contracts.vocabulary import Channel, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import CHAT, attempt, button, chat_ids, ensure_channel

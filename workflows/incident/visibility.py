@@ -11,8 +11,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import search_attributes as sa
     from workflows.contracts.policy import Policy
+    from workflows.contracts.temporal import search_attributes as sa
     from workflows.incident.derive import incident_commander, waiting_on
     from workflows.incident.model import IncidentState
 

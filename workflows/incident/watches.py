@@ -21,10 +21,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.comms.workflow import CommsWorkflow
     from workflows.contracts.activity_io import Reached
     from workflows.contracts.clock import local
-    from workflows.contracts.ids import comms_workflow_id
     from workflows.contracts.policy import CLIENT_CONTACTS, Policy
-    from workflows.contracts.priority import STAKEHOLDERS
     from workflows.contracts.roles import RoleHolders, expand
+    from workflows.contracts.temporal.ids import comms_workflow_id
+    from workflows.contracts.temporal.priority import STAKEHOLDERS
     from workflows.contracts.vocabulary import Channel, EvaluationPoint, IncidentKind, Role, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import attempt, starting_own_workflow

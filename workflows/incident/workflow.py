@@ -22,11 +22,12 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from workflows.approvals.held import Approvals
-    from workflows.contracts import ids, limits
+    from workflows.contracts import limits
     from workflows.contracts.activity_io import DeliveryReport, RecordView
     from workflows.contracts.clock import local
     from workflows.contracts.decisions import INCIDENT_DECISIONS
     from workflows.contracts.roles import schedules_in_use
+    from workflows.contracts.temporal import ids
     from workflows.contracts.trust import verify
     from workflows.contracts.vocabulary import AlertStatus, EvaluationPoint, IncidentKind, Phase, Role, Status
     from workflows.delivery.deliveries import Deliveries

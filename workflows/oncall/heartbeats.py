@@ -17,8 +17,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.oncall import OnCallActivities
-    from workflows.contracts import ids
-    from workflows.contracts.priority import INCIDENT
+    from workflows.contracts.temporal import ids
+    from workflows.contracts.temporal.priority import INCIDENT
     from workflows.contracts.vocabulary import AlertStatus
     from workflows.delivery.reach import ActivityOptions
     from workflows.incident.model import AlertEvent

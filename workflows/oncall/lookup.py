@@ -16,11 +16,11 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.oncall import OnCallActivities
-    from workflows.contracts import ids
     from workflows.contracts.clock import local
-    from workflows.contracts.ids import SILENCES_ID
     from workflows.contracts.policy import Policy
-    from workflows.contracts.priority import INCIDENT
+    from workflows.contracts.temporal import ids
+    from workflows.contracts.temporal.ids import SILENCES_ID
+    from workflows.contracts.temporal.priority import INCIDENT
     from workflows.contracts.vocabulary import AlertStatus
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions

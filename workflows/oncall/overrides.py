@@ -12,7 +12,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import ids
+    from workflows.contracts.temporal import ids
     from workflows.contracts.trust import verify
     from workflows.oncall.model import AddOverride, RemoveOverride, ScheduleInput
     from workflows.oncall.rotation import Override

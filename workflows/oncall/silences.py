@@ -11,7 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import ids
+    from workflows.contracts.temporal import ids
     from workflows.contracts.trust import verify
     from workflows.incident.model import Silence
     from workflows.oncall.model import AddSilence, ExpireSilence, HoldIncident, SilenceLifted, SilencesInput

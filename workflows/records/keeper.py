@@ -19,7 +19,6 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.own_workflows import OwnWorkflowActivities
     from activities.registers.sync import RegisterActivities
-    from workflows.contracts import ids
     from workflows.contracts.activity_io import (
         FollowUpRequest,
         RecordInput,
@@ -29,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
         record_history,
     )
     from workflows.contracts.policy import Policy
-    from workflows.contracts.priority import PEOPLE
+    from workflows.contracts.temporal import ids
+    from workflows.contracts.temporal.priority import PEOPLE
     from workflows.contracts.vocabulary import RecordHome, Status
     from workflows.delivery.deliveries import Deliveries
     from workflows.delivery.reach import ActivityOptions, attempt, starting_own_workflow

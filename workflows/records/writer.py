@@ -24,9 +24,9 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.registers.sync import RegisterActivities
-    from workflows.contracts import ids
     from workflows.contracts.activity_io import RecordInput, RecordSync, RecordSynced
-    from workflows.contracts.priority import PEOPLE
+    from workflows.contracts.temporal import ids
+    from workflows.contracts.temporal.priority import PEOPLE
     from workflows.delivery.reach import ActivityOptions, attempt
 
 # Ticket systems rate-limit by the minute and go down for maintenance: retry up to a minute apart for half an
