@@ -67,14 +67,11 @@ CHAT: ActivityOptions = {
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
     "priority": PEOPLE,
 }
-# Telegram: one call sends a step to each of its chats in turn, heartbeating each chat it settled (a retry skips
-# them), so a killed attempt is retried within 10 s; a minute per attempt, for several chats.
-TELEGRAM: ActivityOptions = {
+# Telegram is a chat, but one call sends a step to each of its chats in turn, heartbeating each chat it settled
+# (a retry skips them): a killed attempt is retried within 10 s; a minute per attempt, for several chats.
+TELEGRAM: ActivityOptions = CHAT | {
     "start_to_close_timeout": timedelta(seconds=60),
     "heartbeat_timeout": timedelta(seconds=10),
-    "schedule_to_close_timeout": timedelta(minutes=10),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),
-    "priority": PEOPLE,
 }
 # Paging is what wakes people: keep trying for longer; a killed attempt's retry within 20 s (the HTTP
 # timeout is 15 s at most).
