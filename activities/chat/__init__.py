@@ -26,10 +26,17 @@ async def to_each(chat: str, message: ChatDirectMessage, send: Callable[[str, st
     failure, reported; a retryable error raises, and the retry finds the DMs this attempt already sent (keyed)."""
     failures: dict[str, str] = {}
     for person, user_id in message.recipients.items():
-        try:
-            await send(person, user_id)
-        except ApplicationError as err:
-            if not err.non_retryable:
-                raise
-            failures[person] = err.message
+        if refused := await unless_refused(send(person, user_id)):
+            failures[person] = refused
     return ChatDelivered(failures=failures, delivered_to=chat)
+
+
+async def unless_refused(call: Awaitable[object]) -> str:
+    """Why the chat refused the call for good, or "" once it is done. A retryable error raises, for the retry."""
+    try:
+        await call
+    except ApplicationError as err:
+        if not err.non_retryable:
+            raise
+        return err.message
+    return ""

@@ -26,7 +26,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.chat import to_each, to_outbox
+from activities.chat import to_each, to_outbox, unless_refused
 from activities.http import retry_after
 from activities.outbox import Outbox
 from settings import Settings
@@ -150,24 +150,17 @@ class SlackActivities:
             await self._describe(self.client, channel, request.topic, request.purpose)
             await self._invite(self.client, channel["id"], request.invite_user_ids)
             await self._bookmark(self.client, channel["id"], request.bookmarks)
-            refused = (
-                await self._first_post(self.client, request.first_post.to(channel["id"])) if request.first_post else ""
-            )
+            refused = ""
+            if request.first_post is not None:  # looked for first: the channel may be one an earlier call greeted
+                welcome = request.first_post.to(channel["id"])
+                text = message_text(welcome.text, welcome.mention_user_ids)
+                key = welcome.idempotency_key
+                refused = await unless_refused(
+                    self._post_once(self.client, welcome.channel, text, [], key, look_first=True)
+                )
         return ChatChannel(
             channel_id=channel["id"], name=channel["name"], delivered_to="slack", first_post_failure=refused
         )
-
-    async def _first_post(self, client: AsyncWebClient, post: ChatPost) -> str:
-        """The channel's first post, once: looked for before posting (the channel may be one an earlier call opened
-        and greeted). A post Slack refuses for good is reported ("" when posted): the channel is open all the same."""
-        text = message_text(post.text, post.mention_user_ids)
-        try:
-            await self._post_once(client, post.channel, text, [], post.idempotency_key, look_first=True)
-        except ApplicationError as err:
-            if not err.non_retryable:
-                raise
-            return err.message
-        return ""
 
     @activity.defn
     async def slack_post(self, post: ChatPost) -> ChatResult:

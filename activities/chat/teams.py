@@ -23,7 +23,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.chat import to_each, to_outbox
+from activities.chat import to_each, to_outbox, unless_refused
 from activities.chat.slack import channel_name
 from activities.http import attempt_deadline, check, failure, new_client, retry_after, send, within_attempt
 from activities.outbox import Outbox
@@ -124,21 +124,12 @@ class TeamsActivities:
             channel = await self._create_or_reuse(name, request)
             await self._add_members(channel["id"], request.invite_user_ids)
             await self._add_tabs(channel["id"], request.bookmarks)
-            refused = await self._first_post(request.first_post.to(channel["id"])) if request.first_post else ""
+            refused = ""
+            if request.first_post is not None:  # looked for first: the channel may be one an earlier call greeted
+                refused = await unless_refused(self._post(request.first_post.to(channel["id"]), look_first=True))
         return ChatChannel(
             channel_id=channel["id"], name=channel["displayName"], delivered_to="teams", first_post_failure=refused
         )
-
-    async def _first_post(self, post: ChatPost) -> str:
-        """The channel's first post, once: looked for before posting (the channel may be one an earlier call opened
-        and greeted). A post Teams refuses for good is reported ("" when posted): the channel is open all the same."""
-        try:
-            await self._post(post, look_first=True)
-        except ApplicationError as err:
-            if not err.non_retryable:
-                raise
-            return err.message
-        return ""
 
     @activity.defn
     async def teams_post(self, post: ChatPost) -> ChatResult:
